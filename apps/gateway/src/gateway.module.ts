@@ -1,0 +1,18 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { AccountsModule } from '@pushmail/accounts';
+import { ConfigModule } from '@pushmail/config';
+import { CryptoModule } from '@pushmail/crypto';
+import { ObservabilityModule } from '@pushmail/observability';
+import { QueueModule } from '@pushmail/queue';
+import { RedisModule } from '@pushmail/redis';
+import { GatewayEnv } from './config';
+
+@Module({})
+export class GatewayModule {
+  static forRoot(env: GatewayEnv): DynamicModule {
+    return {
+      module: GatewayModule,
+      imports: [ConfigModule.forRoot(env), ObservabilityModule, RedisModule, CryptoModule, AccountsModule, QueueModule],
+    };
+  }
+}

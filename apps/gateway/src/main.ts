@@ -1,0 +1,4 @@
+import { runMain } from '@pushmail/bootstrap';
+import { bootstrap } from './bootstrap';
+
+runMain(() => bootstrap());

@@ -1,0 +1,26 @@
+import tseslint from 'typescript-eslint';
+import importPlugin from 'eslint-plugin-import';
+import globals from 'globals';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'libs/client/web/dist/**', 'bench/results/**', '.pushmail/**'] },
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    plugins: { import: importPlugin },
+    languageOptions: { globals: { ...globals.node, ...globals.jest } },
+    settings: { 'import/resolver': { typescript: false, node: true } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-explicit-any': 'error',
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../../libs/*', '../../../libs/*'], message: 'import libs through @pushmail/<lib>' }] }],
+      'no-restricted-syntax': ['error', { selector: "CallExpression[callee.name='forwardRef']", message: 'forwardRef hides an import cycle; untangle the modules' }],
+    },
+  },
+  {
+    files: ['libs/contracts/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['@nestjs/*', 'ioredis', 'bullmq', 'imapflow', 'node:*', 'socket.io*', 'nodemailer'], message: 'contracts hold types and schemas only: no Nest, no I/O' }] }],
+    },
+  },
+);

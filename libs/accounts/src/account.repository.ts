@@ -1,0 +1,231 @@
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import {
+  AccountChangeNotice,
+  AccountChangeNoticeSchema,
+  AccountState,
+  AccountStateEvent,
+  AccountView,
+  CreateAccountBody,
+  PatchAccountBody,
+  ServerSettings,
+  redisChannels,
+  redisKeys,
+} from '@pushmail/contracts';
+import { CredentialCipher } from '@pushmail/crypto';
+import { RedisService } from '@pushmail/redis';
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+
+/** An account with its decrypted settings; only ever held in memory. */
+export interface StoredAccount {
+  id: string;
+  userId: string;
+  email: string;
+  mailboxes: string[];
+  imap: ServerSettings;
+  smtp: ServerSettings;
+  /** Bumped on every change, so a watcher can tell that it must reconnect. */
+  version: number;
+  createdAt: string;
+}
+
+/**
+ * Accounts in Redis. IMAP and SMTP settings are stored as AES-256-GCM ciphertext (user names are
+ * personal data too), never in the clear.
+ */
+@Injectable()
+export class AccountRepository implements OnModuleDestroy {
+  private readonly logger = new Logger(AccountRepository.name);
+  private subscriber?: Redis;
+  private readonly changeHandlers: Array<(notice: AccountChangeNotice) => void> = [];
+  private readonly stateHandlers: Array<(event: AccountStateEvent) => void> = [];
+
+  constructor(
+    private readonly redis: RedisService,
+    private readonly cipher: CredentialCipher,
+  ) {}
+
+  static newId(): string {
+    return 'acc_' + randomBytes(12).toString('base64url');
+  }
+
+  async create(body: CreateAccountBody, id = AccountRepository.newId()): Promise<AccountView> {
+    const r = this.redis.client;
+    await r
+      .multi()
+      .hset(redisKeys.account(id), {
+        id,
+        userId: body.userId,
+        email: body.email,
+        mailboxes: JSON.stringify(body.mailboxes),
+        imap: this.cipher.encrypt(JSON.stringify(body.imap)),
+        smtp: this.cipher.encrypt(JSON.stringify(body.smtp)),
+        version: 1,
+        createdAt: new Date().toISOString(),
+      })
+      .sadd(redisKeys.accountIds(), id)
+      .sadd(redisKeys.userAccounts(body.userId), id)
+      .hset(redisKeys.accountState(id), { state: 'connecting', updatedAt: Date.now() })
+      .exec();
+    await this.publishChange({ accountId: id, change: 'created' });
+    return { id, userId: body.userId, email: body.email, mailboxes: body.mailboxes, state: 'connecting' };
+  }
+
+  async get(id: string): Promise<StoredAccount | null> {
+    const h = await this.redis.client.hgetall(redisKeys.account(id));
+    if (!h.id) return null;
+    return {
+      id: h.id,
+      userId: h.userId,
+      email: h.email,
+      mailboxes: JSON.parse(h.mailboxes) as string[],
+      imap: JSON.parse(this.cipher.decrypt(h.imap)) as ServerSettings,
+      smtp: JSON.parse(this.cipher.decrypt(h.smtp)) as ServerSettings,
+      version: Number(h.version),
+      createdAt: h.createdAt,
+    };
+  }
+
+  /** The account as the API shows it: no settings, no secrets. */
+  async view(id: string): Promise<AccountView | null> {
+    const [[, h], [, s]] = (await this.redis.client
+      .multi()
+      .hmget(redisKeys.account(id), 'id', 'userId', 'email', 'mailboxes')
+      .hgetall(redisKeys.accountState(id))
+      .exec()) as [[null, (string | null)[]], [null, Record<string, string>]];
+    const [accountId, userId, email, mailboxes] = h;
+    if (!accountId) return null;
+    const view: AccountView = {
+      id: accountId,
+      userId: userId!,
+      email: email!,
+      mailboxes: JSON.parse(mailboxes!) as string[],
+      state: (s.state as AccountState) ?? 'connecting',
+    };
+    if (s.error) view.error = s.error;
+    return view;
+  }
+
+  async listForUser(userId: string): Promise<AccountView[]> {
+    const ids = await this.redis.client.smembers(redisKeys.userAccounts(userId));
+    const views = await Promise.all(ids.sort().map((id) => this.view(id)));
+    return views.filter((v): v is AccountView => v !== null);
+  }
+
+  listIds(): Promise<string[]> {
+    return this.redis.client.smembers(redisKeys.accountIds());
+  }
+
+  /** True only when the account exists and belongs to the user: callers answer both cases alike. */
+  async isOwnedBy(id: string, userId: string): Promise<boolean> {
+    return (await this.redis.client.hget(redisKeys.account(id), 'userId')) === userId;
+  }
+
+  async update(id: string, patch: PatchAccountBody): Promise<AccountView | null> {
+    const key = redisKeys.account(id);
+    if (!(await this.redis.client.exists(key))) return null;
+    const fields: Record<string, string> = {};
+    if (patch.imap) fields.imap = this.cipher.encrypt(JSON.stringify(patch.imap));
+    if (patch.smtp) fields.smtp = this.cipher.encrypt(JSON.stringify(patch.smtp));
+    if (patch.mailboxes) fields.mailboxes = JSON.stringify(patch.mailboxes);
+    await this.redis.client.multi().hset(key, fields).hincrby(key, 'version', 1).exec();
+    await this.publishChange({ accountId: id, change: 'updated' });
+    return this.view(id);
+  }
+
+  /** Removes the account and every key that belongs to it (all share the `{id}` hash tag). */
+  async delete(id: string): Promise<boolean> {
+    const userId = await this.redis.client.hget(redisKeys.account(id), 'userId');
+    if (!userId) return false;
+    await this.redis.client
+      .multi()
+      .del(redisKeys.account(id), redisKeys.accountState(id), redisKeys.eventLog(id))
+      .srem(redisKeys.accountIds(), id)
+      .srem(redisKeys.userAccounts(userId), id)
+      .exec();
+    await this.deleteByPattern(`*{${id}}*`);
+    await this.publishChange({ accountId: id, change: 'deleted' });
+    return true;
+  }
+
+  /** Re-encrypts every account's settings with the current key (after a key rotation). */
+  async reencryptAll(): Promise<number> {
+    let count = 0;
+    for (const id of await this.listIds()) {
+      const h = await this.redis.client.hmget(redisKeys.account(id), 'imap', 'smtp');
+      if (!h[0] || !h[1]) continue;
+      await this.redis.client.hset(redisKeys.account(id), {
+        imap: this.cipher.encrypt(this.cipher.decrypt(h[0])),
+        smtp: this.cipher.encrypt(this.cipher.decrypt(h[1])),
+      });
+      count++;
+    }
+    return count;
+  }
+
+  async setState(id: string, state: AccountState, error?: string): Promise<void> {
+    const key = redisKeys.accountState(id);
+    const event: AccountStateEvent = error ? { accountId: id, state, error } : { accountId: id, state };
+    const tx = this.redis.client.multi().hset(key, { state, updatedAt: Date.now() });
+    if (error) tx.hset(key, 'error', error);
+    else tx.hdel(key, 'error');
+    // The account may have been deleted meanwhile: do not resurrect its state key.
+    await tx.exec();
+    if (!(await this.redis.client.exists(redisKeys.account(id)))) await this.redis.client.del(key);
+    await this.redis.client.publish(redisChannels.accountState, JSON.stringify(event));
+  }
+
+  async getState(id: string): Promise<{ state: AccountState; error?: string } | null> {
+    const h = await this.redis.client.hgetall(redisKeys.accountState(id));
+    if (!h.state) return null;
+    return h.error ? { state: h.state as AccountState, error: h.error } : { state: h.state as AccountState };
+  }
+
+  publishChange(notice: AccountChangeNotice): Promise<number> {
+    return this.redis.client.publish(redisChannels.accountsChanged, JSON.stringify(notice));
+  }
+
+  /** Account changes from any gateway, as they happen. */
+  onChange(handler: (notice: AccountChangeNotice) => void): Promise<void> {
+    this.changeHandlers.push(handler);
+    return this.ensureSubscribed();
+  }
+
+  /** Account state changes from any watcher, as they happen. */
+  onState(handler: (event: AccountStateEvent) => void): Promise<void> {
+    this.stateHandlers.push(handler);
+    return this.ensureSubscribed();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.subscriber?.quit().catch(() => undefined);
+  }
+
+  private async ensureSubscribed(): Promise<void> {
+    if (this.subscriber) return;
+    this.subscriber = this.redis.open({ connectionName: 'account-changes' });
+    this.subscriber.on('message', (channel: string, message: string) => {
+      try {
+        if (channel === redisChannels.accountsChanged) {
+          const notice = AccountChangeNoticeSchema.parse(JSON.parse(message));
+          for (const h of this.changeHandlers) h(notice);
+        } else if (channel === redisChannels.accountState) {
+          const event = JSON.parse(message) as AccountStateEvent;
+          for (const h of this.stateHandlers) h(event);
+        }
+      } catch (err) {
+        this.logger.warn({ msg: 'ignored malformed notice', channel, err });
+      }
+    });
+    await this.subscriber.subscribe(redisChannels.accountsChanged, redisChannels.accountState);
+  }
+
+  private async deleteByPattern(pattern: string): Promise<void> {
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+      cursor = next;
+      if (keys.length) await this.redis.client.unlink(...keys);
+    } while (cursor !== '0');
+  }
+}

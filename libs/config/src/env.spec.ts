@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { ConfigError, baseEnvSchema, env, parseEnv, secretKeySchema } from './env';
+
+describe('parseEnv', () => {
+  it('names a missing REDIS_URL', () => {
+    expect(() => parseEnv(baseEnvSchema, {})).toThrow(ConfigError);
+    try {
+      parseEnv(baseEnvSchema, {});
+    } catch (e) {
+      expect((e as ConfigError).variables).toEqual(['REDIS_URL']);
+      expect((e as Error).message).toContain('REDIS_URL');
+    }
+  });
+
+  it('rejects a non-redis URL and names it', () => {
+    expect(() => parseEnv(baseEnvSchema, { REDIS_URL: 'http://x' })).toThrow(/REDIS_URL: must start with redis/);
+  });
+
+  it('treats empty strings as unset so defaults apply', () => {
+    const parsed = parseEnv(baseEnvSchema, { REDIS_URL: 'redis://127.0.0.1:6379', LOG_LEVEL: '' });
+    expect(parsed.LOG_LEVEL).toBe('info');
+  });
+
+  it('coerces ints, bools and lists', () => {
+    const schema = z.object({ A: env.int(5, 1, 10), B: env.bool(false), C: env.list(['x']) });
+    expect(parseEnv(schema, { A: '7', B: 'true', C: 'a, b' })).toEqual({ A: 7, B: true, C: ['a', 'b'] });
+    expect(parseEnv(schema, {})).toEqual({ A: 5, B: false, C: ['x'] });
+    expect(() => parseEnv(schema, { A: '11' })).toThrow(/A:/);
+  });
+
+  it('requires a 32-byte base64 secret key', () => {
+    const schema = z.object({ K: secretKeySchema });
+    expect(() => parseEnv(schema, { K: Buffer.alloc(16).toString('base64') })).toThrow(/K: must be 32 bytes/);
+    expect(parseEnv(schema, { K: Buffer.alloc(32, 1).toString('base64') }).K).toBeDefined();
+  });
+});

@@ -1,0 +1,40 @@
+/**
+ * Every Redis key and channel pushmail uses, in one place. Per-account keys share the account id
+ * in a hash tag `{id}` so a Redis Cluster keeps an account's keys on one slot (Lua touches several).
+ */
+export const KEY_PREFIX = 'pm';
+
+const tag = (accountId: string) => `{${accountId}}`;
+
+export const redisKeys = {
+  account: (accountId: string) => `${KEY_PREFIX}:account:${tag(accountId)}`,
+  accountIds: () => `${KEY_PREFIX}:accounts`,
+  userAccounts: (userId: string) => `${KEY_PREFIX}:user:${userId}:accounts`,
+  accountState: (accountId: string) => `${KEY_PREFIX}:state:${tag(accountId)}`,
+  cursor: (accountId: string, mailbox: string) => `${KEY_PREFIX}:cursor:${tag(accountId)}:${mailbox}`,
+  eventLog: (accountId: string) => `${KEY_PREFIX}:events:${tag(accountId)}`,
+  message: (accountId: string, mailbox: string, uidValidity: number, uid: number) =>
+    `${KEY_PREFIX}:msg:${tag(accountId)}:${mailbox}:${uidValidity}:${uid}`,
+  /** Marks an event as appended, so a retried job cannot append it twice. */
+  eventDedupe: (accountId: string, dedupeKey: string) => `${KEY_PREFIX}:dedupe:${tag(accountId)}:${dedupeKey}`,
+  watcherMembers: () => `${KEY_PREFIX}:watchers`,
+  lease: (accountId: string) => `${KEY_PREFIX}:lease:${tag(accountId)}`,
+  leaseFence: () => `${KEY_PREFIX}:lease-fence`,
+  send: (sendId: string) => `${KEY_PREFIX}:send:${sendId}`,
+  sendIdempotency: (accountId: string, idempotencyKey: string) => `${KEY_PREFIX}:send-idem:${tag(accountId)}:${idempotencyKey}`,
+  sendRate: (userId: string) => `${KEY_PREFIX}:send-rate:${userId}`,
+};
+
+export const redisChannels = {
+  /** {@link AccountChangeNotice} JSON: the owning watcher reconnects or drops the account. */
+  accountsChanged: `${KEY_PREFIX}:accounts-changed`,
+  /** `<accountId> <eventName> <json>` of every appended event, for the gateways' live push. */
+  events: `${KEY_PREFIX}:events`,
+  /** AccountStateEvent JSON. */
+  accountState: `${KEY_PREFIX}:account-state`,
+  /** MessageSentEvent / MessageSendFailedEvent, emitted by whichever gateway runs the send worker. */
+  sendResults: `${KEY_PREFIX}:send-results`,
+};
+
+/** BullMQ key prefix; the hash tag keeps every queue key on one Redis Cluster slot. */
+export const BULL_PREFIX = '{pm-bull}';

@@ -1,0 +1,136 @@
+import { z } from 'zod';
+import { AccountState } from './common';
+import { AccountIdSchema, EventIdSchema, MailboxNameSchema, UidSchema, headerSafeString } from './common';
+import { MailboxResetEvent, MessageDeletedEvent, MessageFlagsEvent, MessageNewEvent, ParsedMessage } from './messages';
+
+export const errorCodes = ['bad_request', 'forbidden', 'not_found', 'payload_too_large', 'rate_limited', 'internal'] as const;
+export type ErrorCode = (typeof errorCodes)[number];
+export interface AckError {
+  ok: false;
+  error: { code: ErrorCode; message: string };
+}
+export type Ack<T extends object = object> = ({ ok: true } & T) | AckError;
+
+/** The refusal message a client sees as `connect_error` for a missing, invalid or expired token. */
+export const UNAUTHORIZED = 'unauthorized';
+
+/** Server → client event names; every emit goes through {@link ServerToClientEvents}. */
+export enum ServerEvent {
+  MessageNew = 'message.new',
+  MessageFlags = 'message.flags',
+  MessageDeleted = 'message.deleted',
+  MailboxReset = 'mailbox.reset',
+  AccountState = 'account.state',
+  MessageSent = 'message.sent',
+  MessageSendFailed = 'message.send_failed',
+  /** Sent before a gateway shuts down: reconnect (to another gateway) and resume with `since`. */
+  ServerShutdown = 'server.shutdown',
+}
+
+export enum ClientCommand {
+  Subscribe = 'subscribe',
+  Unsubscribe = 'unsubscribe',
+  MessageGet = 'message.get',
+  MessageFlag = 'message.flag',
+  MessageSend = 'message.send',
+}
+
+export interface AccountStateEvent {
+  accountId: string;
+  state: AccountState;
+  error?: string;
+}
+export interface MessageSentEvent {
+  sendId: string;
+  accountId: string;
+  messageId: string;
+}
+export interface MessageSendFailedEvent {
+  sendId: string;
+  accountId: string;
+  error: { code: string; message: string };
+}
+
+export interface ServerToClientEvents {
+  [ServerEvent.MessageNew]: (event: MessageNewEvent) => void;
+  [ServerEvent.MessageFlags]: (event: MessageFlagsEvent) => void;
+  [ServerEvent.MessageDeleted]: (event: MessageDeletedEvent) => void;
+  [ServerEvent.MailboxReset]: (event: MailboxResetEvent) => void;
+  [ServerEvent.AccountState]: (event: AccountStateEvent) => void;
+  [ServerEvent.MessageSent]: (event: MessageSentEvent) => void;
+  [ServerEvent.MessageSendFailed]: (event: MessageSendFailedEvent) => void;
+  [ServerEvent.ServerShutdown]: (event: { reconnectInMs: number }) => void;
+}
+
+/** The events that live in an account's event log (everything with an eventId). */
+export type LoggedEventName = ServerEvent.MessageNew | ServerEvent.MessageFlags | ServerEvent.MessageDeleted | ServerEvent.MailboxReset;
+export interface LoggedEventPayloads {
+  [ServerEvent.MessageNew]: MessageNewEvent;
+  [ServerEvent.MessageFlags]: MessageFlagsEvent;
+  [ServerEvent.MessageDeleted]: MessageDeletedEvent;
+  [ServerEvent.MailboxReset]: MailboxResetEvent;
+}
+export type LoggedEvent = { [N in LoggedEventName]: { name: N; payload: LoggedEventPayloads[N] } }[LoggedEventName];
+
+export const SubscribeRequestSchema = z.object({ accountId: AccountIdSchema, since: EventIdSchema.optional() }).strict();
+export type SubscribeRequest = z.infer<typeof SubscribeRequestSchema>;
+export const UnsubscribeRequestSchema = z.object({ accountId: AccountIdSchema }).strict();
+export type UnsubscribeRequest = z.infer<typeof UnsubscribeRequestSchema>;
+export const MessageGetRequestSchema = z.object({ accountId: AccountIdSchema, mailbox: MailboxNameSchema, uid: UidSchema }).strict();
+export type MessageGetRequest = z.infer<typeof MessageGetRequestSchema>;
+
+const flagName = z.string().min(1).max(128).regex(/^\\?[^\s()\]{%*"\\]+$/, 'is not a valid IMAP flag');
+export const MessageFlagRequestSchema = z
+  .object({
+    accountId: AccountIdSchema,
+    mailbox: MailboxNameSchema,
+    uid: UidSchema,
+    add: z.array(flagName).max(32).optional(),
+    remove: z.array(flagName).max(32).optional(),
+  })
+  .strict();
+export type MessageFlagRequest = z.infer<typeof MessageFlagRequestSchema>;
+
+const SendAddressSchema = z.object({
+  name: headerSafeString(256).optional(),
+  address: headerSafeString(320).pipe(z.string().email()),
+});
+export const SendAttachmentSchema = z.object({
+  filename: headerSafeString(255),
+  contentType: headerSafeString(255).pipe(z.string().regex(/^[\w.+-]+\/[\w.+-]+$/, 'must be type/subtype')),
+  content: z.string().regex(/^[A-Za-z0-9+/=\s]*$/, 'must be base64'),
+});
+export const MessageSendRequestSchema = z
+  .object({
+    accountId: AccountIdSchema,
+    idempotencyKey: z.string().min(1).max(200),
+    to: z.array(SendAddressSchema).min(1).max(100),
+    cc: z.array(SendAddressSchema).max(100).optional(),
+    bcc: z.array(SendAddressSchema).max(100).optional(),
+    subject: headerSafeString(998),
+    text: z.string().optional(),
+    html: z.string().optional(),
+    inReplyTo: z.object({ mailbox: MailboxNameSchema, uid: UidSchema }).strict().optional(),
+    attachments: z.array(SendAttachmentSchema).max(50).optional(),
+  })
+  .strict();
+export type MessageSendRequest = z.infer<typeof MessageSendRequestSchema>;
+export type SendAddress = z.infer<typeof SendAddressSchema>;
+
+export interface ClientToServerEvents {
+  [ClientCommand.Subscribe]: (req: SubscribeRequest, ack: (res: Ack<{ replayed: number }>) => void) => void;
+  [ClientCommand.Unsubscribe]: (req: UnsubscribeRequest, ack: (res: Ack) => void) => void;
+  [ClientCommand.MessageGet]: (req: MessageGetRequest, ack: (res: Ack<{ message: MessageNewEvent | ParsedMessage }>) => void) => void;
+  [ClientCommand.MessageFlag]: (req: MessageFlagRequest, ack: (res: Ack) => void) => void;
+  [ClientCommand.MessageSend]: (req: MessageSendRequest, ack: (res: Ack<{ sendId: string }>) => void) => void;
+}
+
+export const clientCommandSchemas = {
+  [ClientCommand.Subscribe]: SubscribeRequestSchema,
+  [ClientCommand.Unsubscribe]: UnsubscribeRequestSchema,
+  [ClientCommand.MessageGet]: MessageGetRequestSchema,
+  [ClientCommand.MessageFlag]: MessageFlagRequestSchema,
+  [ClientCommand.MessageSend]: MessageSendRequestSchema,
+} as const;
+
+

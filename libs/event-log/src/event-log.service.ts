@@ -1,0 +1,125 @@
+import { Injectable } from '@nestjs/common';
+import { LoggedEvent, LoggedEventName, LoggedEventPayloads, redisChannels, redisKeys } from '@pushmail/contracts';
+import { RedisService } from '@pushmail/redis';
+
+/** Payload of a logged event before the log assigns its id. */
+export type UnloggedPayload<N extends LoggedEventName> = Omit<LoggedEventPayloads[N], 'eventId'>;
+
+export interface AppendOptions {
+  /** Same key → same event: a retried job returns the first append's id instead of appending again. */
+  dedupeKey: string;
+  /** Also store the full payload (with its eventId) under this key, e.g. the parsed message. */
+  storeKey?: string;
+  ttlSeconds: number;
+  maxLen: number;
+}
+
+/**
+ * Appends atomically: dedupe check, XADD (capped), optional store of the payload, and PUBLISH to
+ * the gateways, in one round trip. The eventId is spliced into the payload JSON here because the
+ * stream id exists only once XADD has run.
+ */
+const APPEND_SCRIPT = `
+local existing = redis.call('GET', KEYS[2])
+if existing then return {existing, 1} end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'n', ARGV[2], 'p', ARGV[3])
+redis.call('SET', KEYS[2], id, 'EX', ARGV[4])
+local full = '{"eventId":"' .. id .. '",' .. string.sub(ARGV[3], 2)
+if KEYS[3] ~= '' then redis.call('SET', KEYS[3], full, 'EX', ARGV[4]) end
+redis.call('PUBLISH', ARGV[5], ARGV[6] .. '\\n' .. ARGV[2] .. '\\n' .. full)
+return {id, 0}
+`;
+
+export interface PublishedEvent {
+  accountId: string;
+  event: LoggedEvent;
+}
+
+/** Splits the `<accountId>\n<name>\n<json>` wire format of the events channel. */
+export function parsePublishedEvent(message: string): PublishedEvent {
+  const first = message.indexOf('\n');
+  const second = message.indexOf('\n', first + 1);
+  if (first < 0 || second < 0) throw new Error('malformed event notice');
+  const accountId = message.slice(0, first);
+  const name = message.slice(first + 1, second) as LoggedEventName;
+  const payload = JSON.parse(message.slice(second + 1)) as LoggedEventPayloads[typeof name];
+  return { accountId, event: { name, payload } as LoggedEvent };
+}
+
+/** The account's event log: a capped Redis Stream whose entry ids are the contract's eventIds. */
+@Injectable()
+export class EventLogService {
+  constructor(private readonly redis: RedisService) {}
+
+  async append<N extends LoggedEventName>(
+    accountId: string,
+    name: N,
+    payload: UnloggedPayload<N>,
+    options: AppendOptions,
+  ): Promise<{ eventId: string; duplicate: boolean }> {
+    const json = JSON.stringify(payload);
+    if (!json.startsWith('{') || json === '{}') throw new Error('event payload must be a non-empty object');
+    const [eventId, duplicate] = (await this.redis.client.eval(
+      APPEND_SCRIPT,
+      3,
+      redisKeys.eventLog(accountId),
+      redisKeys.eventDedupe(accountId, options.dedupeKey),
+      options.storeKey ?? '',
+      options.maxLen,
+      name,
+      json,
+      options.ttlSeconds,
+      redisChannels.events,
+      accountId,
+    )) as [string, number];
+    return { eventId, duplicate: duplicate === 1 };
+  }
+
+  /** Events strictly after `sinceId`, oldest first. */
+  async readAfter(accountId: string, sinceId: string, count = 500): Promise<LoggedEvent[]> {
+    const entries = await this.redis.client.xrange(redisKeys.eventLog(accountId), `(${sinceId}`, '+', 'COUNT', count);
+    return entries.map(([id, fields]) => toEvent(id, fields));
+  }
+
+  /**
+   * True when events after `sinceId` may have been trimmed away by the cap, so a replay from it
+   * would have a gap and the client must reload instead.
+   */
+  async isTrimmedPast(accountId: string, sinceId: string): Promise<boolean> {
+    let info: unknown[];
+    try {
+      info = (await this.redis.client.xinfo('STREAM', redisKeys.eventLog(accountId))) as unknown[];
+    } catch {
+      return false; // no stream yet: nothing was ever trimmed
+    }
+    const maxDeleted = String(info[info.indexOf('max-deleted-entry-id') + 1] ?? '0-0');
+    const first = info[info.indexOf('first-entry') + 1] as [string, string[]] | null;
+    if (compareEventIds(sinceId, maxDeleted) < 0) return true;
+    // Redis < 7 has no max-deleted-entry-id; fall back to "older than the oldest entry".
+    return info.indexOf('max-deleted-entry-id') < 0 && !!first && compareEventIds(sinceId, first[0]) < 0;
+  }
+
+  async lastEventId(accountId: string): Promise<string | null> {
+    const [entry] = await this.redis.client.xrevrange(redisKeys.eventLog(accountId), '+', '-', 'COUNT', 1);
+    return entry ? entry[0] : null;
+  }
+}
+
+function toEvent(id: string, fields: string[]): LoggedEvent {
+  let name = '';
+  let json = '{}';
+  for (let i = 0; i < fields.length; i += 2) {
+    if (fields[i] === 'n') name = fields[i + 1];
+    else if (fields[i] === 'p') json = fields[i + 1];
+  }
+  return { name, payload: { eventId: id, ...JSON.parse(json) } } as LoggedEvent;
+}
+
+/** Orders Redis Stream ids `<ms>-<seq>` numerically. */
+export function compareEventIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(BigInt);
+  const [bm, bs] = b.split('-').map(BigInt);
+  if (am !== bm) return am < bm ? -1 : 1;
+  if ((as ?? 0n) !== (bs ?? 0n)) return (as ?? 0n) < (bs ?? 0n) ? -1 : 1;
+  return 0;
+}

@@ -1,0 +1,18 @@
+import { compareEventIds, parsePublishedEvent } from './event-log.service';
+
+describe('event ids and notices', () => {
+  it('orders stream ids numerically, not lexically', () => {
+    expect(compareEventIds('9-0', '10-0')).toBe(-1);
+    expect(compareEventIds('10-2', '10-10')).toBe(-1);
+    expect(compareEventIds('10-1', '10-1')).toBe(0);
+    expect(compareEventIds('11-0', '10-99')).toBe(1);
+  });
+
+  it('parses the events channel format', () => {
+    const parsed = parsePublishedEvent('acc_1\nmessage.deleted\n{"eventId":"1-0","accountId":"acc_1","mailbox":"INBOX","uid":3}');
+    expect(parsed.accountId).toBe('acc_1');
+    expect(parsed.event.name).toBe('message.deleted');
+    expect(parsed.event.payload).toMatchObject({ eventId: '1-0', uid: 3 });
+    expect(() => parsePublishedEvent('nonsense')).toThrow();
+  });
+});

@@ -1,0 +1,2 @@
+export * from './event-log.service';
+export * from './event-log.module';

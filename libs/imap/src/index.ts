@@ -1,0 +1,2 @@
+export * from './imap-client.factory';
+export * from './imap.module';

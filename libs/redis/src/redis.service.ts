@@ -1,0 +1,79 @@
+import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { ConfigService } from '@pushmail/config';
+import { HealthService } from '@pushmail/observability';
+import IORedis, { Redis, RedisOptions } from 'ioredis';
+
+/**
+ * The one place that opens Redis connections. `client` runs commands; subscribers and BullMQ get
+ * dedicated connections because a subscribed or blocking connection cannot run anything else.
+ */
+@Injectable()
+export class RedisService implements OnModuleInit, OnModuleDestroy {
+  private readonly logger = new Logger(RedisService.name);
+  private readonly connections = new Set<Redis>();
+  readonly client: Redis;
+
+  constructor(
+    private readonly config: ConfigService,
+    private readonly health: HealthService,
+  ) {
+    this.client = this.open({ connectionName: 'command' });
+  }
+
+  /** A new connection with the app's URL; closed with the module. */
+  open(options: RedisOptions = {}): Redis {
+    const connection = new IORedis(this.config.get('REDIS_URL'), {
+      // Reconnect forever with a capped delay: Redis restarts must not kill the app.
+      retryStrategy: (times) => Math.min(times * 200, 2000),
+      enableAutoPipelining: true,
+      ...options,
+    });
+    // ioredis emits 'error' on every failed reconnect; without a listener Node would crash.
+    connection.on('error', (err) => this.logger.warn({ msg: 'redis connection error', name: options.connectionName, err }));
+    this.connections.add(connection);
+    connection.once('end', () => this.connections.delete(connection));
+    return connection;
+  }
+
+  /** Connection options for BullMQ, which requires `maxRetriesPerRequest: null` on its blocking clients. */
+  bullConnection(): Redis {
+    return this.open({ maxRetriesPerRequest: null, enableAutoPipelining: false, connectionName: 'bullmq' });
+  }
+
+  async onModuleInit(): Promise<void> {
+    this.health.register('redis', async () => {
+      const pong = await this.client.ping();
+      return { ok: pong === 'PONG' };
+    });
+    await this.warnOnEviction();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await Promise.all(
+      [...this.connections].map(async (c) => {
+        try {
+          await c.quit();
+        } catch {
+          c.disconnect();
+        }
+      }),
+    );
+  }
+
+  /** Eviction silently drops queued jobs and dedupe markers, which shows up as lost or duplicate mail. */
+  private async warnOnEviction(): Promise<void> {
+    try {
+      const reply = (await this.client.config('GET', 'maxmemory-policy')) as string[];
+      const policy = reply?.[1];
+      if (policy && policy !== 'noeviction') {
+        this.logger.error({
+          msg: `REDIS maxmemory-policy is "${policy}": set it to "noeviction". Eviction loses jobs and causes duplicate events.`,
+          policy,
+        });
+      }
+    } catch (err) {
+      // Managed Redis services often disable CONFIG; say so instead of guessing.
+      this.logger.warn({ msg: 'could not read maxmemory-policy (CONFIG disabled?); make sure it is noeviction', err });
+    }
+  }
+}

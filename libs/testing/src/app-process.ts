@@ -1,0 +1,73 @@
+import { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { captureOutput, freePort, spawnTracked, stopProcess, waitFor } from './processes';
+
+export type AppName = 'watcher' | 'fetcher' | 'gateway';
+export const REPO_ROOT = resolve(__dirname, '../../..');
+
+export function builtAppPath(app: AppName): string {
+  const path = join(REPO_ROOT, 'dist/apps', app, 'main.js');
+  if (!existsSync(path)) throw new Error(`${path} is missing: run \`npm run build\` first (npm test does)`);
+  return path;
+}
+
+/**
+ * A built app (`node dist/apps/<app>/main.js`) as a separate process, exactly as deployed.
+ * Multi-replica tests (watchers, gateways) use this; single-process tests can use bootstrap().
+ */
+export class AppProcess {
+  private output!: { text: () => string };
+
+  private constructor(
+    readonly app: AppName,
+    readonly port: number,
+    readonly child: ChildProcess,
+  ) {
+    this.output = captureOutput(child);
+  }
+
+  static async start(app: AppName, env: Record<string, string | undefined>, options: { waitReady?: boolean } = {}): Promise<AppProcess> {
+    const port = env.PORT ? Number(env.PORT) : await freePort();
+    const child = spawnTracked(process.execPath, [builtAppPath(app)], {
+      env: { PATH: process.env.PATH, NODE_ENV: 'test', LOG_LEVEL: 'warn', ...env, PORT: String(port) },
+      cwd: REPO_ROOT,
+    });
+    const proc = new AppProcess(app, port, child);
+    const path = options.waitReady === false ? '/health/live' : '/health/ready';
+    await waitFor(async () => {
+      if (child.exitCode !== null) throw new Error(`${app} exited with ${child.exitCode}: ${proc.logs()}`);
+      const res = await fetch(`http://127.0.0.1:${port}${path}`);
+      return res.ok;
+    }, 20_000, `${app} ${path}`, 50).catch((err) => {
+      child.kill('SIGKILL');
+      throw new Error(`${(err as Error).message}\n${proc.logs().slice(-4000)}`);
+    });
+    return proc;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  logs(): string {
+    return this.output.text();
+  }
+
+  stop(signal: NodeJS.Signals = 'SIGTERM', graceMs = 15_000): Promise<void> {
+    return stopProcess(this.child, signal, graceMs);
+  }
+
+  kill9(): Promise<void> {
+    return stopProcess(this.child, 'SIGKILL');
+  }
+
+  exited(): Promise<number | null> {
+    if (this.child.exitCode !== null) return Promise.resolve(this.child.exitCode);
+    return new Promise((r) => this.child.once('exit', (code) => r(code)));
+  }
+}

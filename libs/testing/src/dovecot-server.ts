@@ -1,0 +1,207 @@
+import { ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { ImapFlow } from 'imapflow';
+import { createTransport } from 'nodemailer';
+import { captureOutput, freePort, spawnTracked, stopProcess, waitFor } from './processes';
+
+export interface DovecotOptions {
+  users?: Record<string, string>;
+  /** Replaces the capability list sent after login, e.g. to hide IDLE and force polling. */
+  imapCapability?: string;
+  /** Raw config lines appended to the generated config. */
+  extraConfig?: string;
+}
+
+export interface DeliverableMessage {
+  from?: string;
+  subject?: string;
+  text?: string;
+  html?: string;
+  messageId?: string;
+  headers?: Record<string, string>;
+}
+
+const TEMPLATE = readFileSync(join(__dirname, 'dovecot.conf.template'), 'utf8');
+/** Mail is stored as uid/gid 1000 (Dovecot refuses uid 0); see the template. */
+const MAIL_UID = 1000;
+
+/**
+ * A private Dovecot (IMAP, POP3, LMTP) on free loopback ports, configured from the verified template
+ * in a short temp dir (UNIX socket paths break past ~100 characters).
+ */
+export class TestDovecot {
+  private child?: ChildProcess;
+  private output?: { text: () => string };
+  readonly users = new Map<string, string>();
+
+  private constructor(
+    readonly dir: string,
+    readonly imapPort: number,
+    readonly pop3Port: number,
+    readonly lmtpPort: number,
+    private readonly options: DovecotOptions,
+  ) {}
+
+  static async start(options: DovecotOptions = {}): Promise<TestDovecot> {
+    const dir = mkdtempSync('/tmp/pmd-');
+    // mkdtemp makes the dir 0700; the mail user (uid 1000) must be able to traverse it.
+    chmodSync(dir, 0o755);
+    const dovecot = new TestDovecot(dir, await freePort(), await freePort(), await freePort(), options);
+    for (const sub of ['run', 'state', 'log', 'mail']) mkdirSync(join(dir, sub), { recursive: true });
+    chownSync(join(dir, 'mail'), MAIL_UID, MAIL_UID);
+    for (const [user, pass] of Object.entries(options.users ?? {})) dovecot.users.set(user, pass);
+    dovecot.writeUsers();
+    dovecot.writeConfig();
+    await dovecot.startProcess();
+    return dovecot;
+  }
+
+  get configPath(): string {
+    return join(this.dir, 'dovecot.conf');
+  }
+
+  get logPath(): string {
+    return join(this.dir, 'log', 'dovecot.log');
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Settings in the shape of the contract's `imap` object. */
+  imapSettings(user: string, pass = this.users.get(user) ?? '') {
+    return { host: '127.0.0.1', port: this.imapPort, secure: false, user, pass };
+  }
+
+  /**
+   * Adds users to a running server. Dovecot re-reads passwd-file when it changes but checks at
+   * most once a second, so this waits until the first new user can log in.
+   */
+  async addUsers(users: Record<string, string>): Promise<void> {
+    for (const [user, pass] of Object.entries(users)) this.users.set(user, pass);
+    this.writeUsers();
+    const [probe] = Object.keys(users);
+    if (!probe) return;
+    await waitFor(async () => {
+      const client = await this.imap(probe);
+      await client.logout();
+      return true;
+    }, 5000, `user ${probe} to become known to Dovecot`, 200);
+  }
+
+  addUser(user: string, pass: string): Promise<void> {
+    return this.addUsers({ [user]: pass });
+  }
+
+  /** Delivers like an MTA does: over LMTP, acknowledged once Dovecot has stored it. */
+  async deliver(user: string, message: string | Buffer | DeliverableMessage): Promise<void> {
+    const transport = createTransport({ host: '127.0.0.1', port: this.lmtpPort, lmtp: true } as never);
+    try {
+      const envelope = { from: 'sender@example.test', to: [user] };
+      if (typeof message === 'string' || Buffer.isBuffer(message)) {
+        await transport.sendMail({ envelope, raw: message });
+      } else {
+        await transport.sendMail({
+          envelope,
+          from: message.from ?? 'Sender <sender@example.test>',
+          to: user,
+          subject: message.subject ?? 'test',
+          text: message.text ?? 'hello',
+          html: message.html,
+          messageId: message.messageId,
+          headers: message.headers,
+        });
+      }
+    } finally {
+      transport.close();
+    }
+  }
+
+  /** A logged-in imapflow client for assertions; the caller logs out. */
+  async imap(user: string, options: Partial<ConstructorParameters<typeof ImapFlow>[0]> = {}): Promise<ImapFlow> {
+    const client = new ImapFlow({ ...this.imapSettings(user), auth: { user, pass: this.users.get(user) ?? '' }, logger: false, ...options } as never);
+    client.on('error', () => undefined);
+    await client.connect();
+    return client;
+  }
+
+  /** Appends a raw message to a mailbox over IMAP (as another client would). */
+  async append(user: string, mailbox: string, raw: string | Buffer, flags: string[] = []): Promise<{ uid?: number; uidValidity?: bigint }> {
+    const client = await this.imap(user);
+    try {
+      const res = await client.append(mailbox, raw, flags);
+      return res ? { uid: res.uid, uidValidity: res.uidValidity } : {};
+    } finally {
+      await client.logout().catch(() => undefined);
+    }
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (this.child) await stopProcess(this.child, signal, 8000);
+    this.child = undefined;
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.startProcess();
+  }
+
+  async dispose(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  logs(): string {
+    let file = '';
+    try {
+      file = readFileSync(this.logPath, 'utf8');
+    } catch {
+      // not written yet
+    }
+    return (this.output?.text() ?? '') + file;
+  }
+
+  private writeUsers(): void {
+    const lines = [...this.users].map(([u, p]) => `${u}:{PLAIN}${p}::::::`);
+    // Write-then-rename gives a new inode, so Dovecot's passwd-file cache notices even within the same second.
+    const tmp = join(this.dir, `users.${process.pid}.tmp`);
+    writeFileSync(tmp, lines.join('\n') + '\n', { mode: 0o644 });
+    renameSync(tmp, join(this.dir, 'users'));
+  }
+
+  private writeConfig(): void {
+    const extra = [this.options.imapCapability ? `imap_capability = ${this.options.imapCapability}` : '', this.options.extraConfig ?? ''].join('\n');
+    const conf = TEMPLATE.replaceAll('@DIR@', this.dir)
+      .replaceAll('@IMAP_PORT@', String(this.imapPort))
+      .replaceAll('@POP3_PORT@', String(this.pop3Port))
+      .replaceAll('@LMTP_PORT@', String(this.lmtpPort))
+      .replaceAll('@INSTANCE@', `pm${this.imapPort}`)
+      .replace('@EXTRA@', extra);
+    writeFileSync(this.configPath, conf);
+  }
+
+  private async startProcess(): Promise<void> {
+    this.child = spawnTracked('dovecot', ['-F', '-c', this.configPath]);
+    this.output = captureOutput(this.child);
+    // A TCP connect succeeds before Dovecot can serve; only the greeting means ready.
+    await waitFor(async () => {
+      if (this.child?.exitCode !== null && this.child?.exitCode !== undefined) throw new Error(`dovecot exited: ${this.logs()}`);
+      return greets(this.imapPort);
+    }, 15_000, 'the Dovecot IMAP greeting', 50);
+  }
+}
+
+function greets(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('data', (d) => done(d.toString().startsWith('* OK')));
+  });
+}

@@ -1,0 +1,6 @@
+export * from './processes';
+export * from './redis-server';
+export * from './dovecot-server';
+export * from './smtp-sink';
+export * from './app-process';
+export * from './env';

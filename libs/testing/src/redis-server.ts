@@ -1,0 +1,88 @@
+import { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import IORedis from 'ioredis';
+import { captureOutput, freePort, spawnTracked, stopProcess, waitFor } from './processes';
+
+export interface RedisServerOptions {
+  /** AOF on, as production runs it: a restart keeps the data. */
+  appendonly?: boolean;
+  maxmemoryPolicy?: string;
+}
+
+/** A private redis-server on a free loopback port. */
+export class TestRedis {
+  private child?: ChildProcess;
+  private output?: { text: () => string };
+  readonly dir = mkdtempSync(join(tmpdir(), 'pm-redis-'));
+
+  private constructor(
+    readonly port: number,
+    private readonly options: RedisServerOptions,
+  ) {}
+
+  static async start(options: RedisServerOptions = {}): Promise<TestRedis> {
+    const redis = new TestRedis(await freePort(), options);
+    await redis.startProcess();
+    return redis;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** A client for test assertions; the caller quits it. */
+  client(): IORedis {
+    return new IORedis(this.url, { lazyConnect: false, maxRetriesPerRequest: 3 });
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (this.child) await stopProcess(this.child, signal);
+    this.child = undefined;
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.startProcess();
+  }
+
+  async dispose(): Promise<void> {
+    await this.stop('SIGKILL');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  logs(): string {
+    return this.output?.text() ?? '';
+  }
+
+  private async startProcess(): Promise<void> {
+    const args = [
+      '--port', String(this.port),
+      '--bind', '127.0.0.1',
+      '--save', '',
+      '--appendonly', this.options.appendonly ? 'yes' : 'no',
+      '--appendfsync', 'always',
+      '--dir', this.dir,
+      '--maxmemory-policy', this.options.maxmemoryPolicy ?? 'noeviction',
+      '--daemonize', 'no',
+    ];
+    this.child = spawnTracked('redis-server', args);
+    this.output = captureOutput(this.child);
+    const probe = new IORedis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on('error', () => undefined);
+    try {
+      await waitFor(async () => {
+        if (this.child?.exitCode !== null && this.child?.exitCode !== undefined) throw new Error(`redis-server exited: ${this.logs()}`);
+        if (probe.status !== 'ready') await probe.connect().catch(() => undefined);
+        return (await probe.ping()) === 'PONG';
+      }, 10_000, 'redis-server to answer PING');
+    } finally {
+      probe.disconnect();
+    }
+  }
+}

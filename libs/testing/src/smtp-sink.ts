@@ -1,0 +1,85 @@
+import { SMTPServer, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import { freePort } from './processes';
+
+export interface ReceivedMail {
+  from: string;
+  to: string[];
+  raw: string;
+  user?: string;
+}
+
+export interface SmtpSinkOptions {
+  /** Require AUTH with these credentials. */
+  auth?: { user: string; pass: string };
+  /**
+   * Decide the reply to DATA: return an SMTP error to answer with it (e.g. 550 or 451), or
+   * undefined to accept. Called with the mail as received.
+   */
+  respond?: (mail: ReceivedMail, attempt: number) => { code: number; message: string } | undefined;
+}
+
+/** An SMTP server that records what it receives, optionally failing on demand. */
+export class SmtpSink {
+  readonly received: ReceivedMail[] = [];
+  attempts = 0;
+  authAttempts = 0;
+
+  private constructor(
+    private readonly server: SMTPServer,
+    readonly port: number,
+  ) {}
+
+  static async start(options: SmtpSinkOptions = {}): Promise<SmtpSink> {
+    const port = await freePort();
+    const ref: { sink?: SmtpSink } = {};
+    const server = new SMTPServer({
+      authOptional: !options.auth,
+      disabledCommands: ['STARTTLS'],
+      allowInsecureAuth: true,
+      authMethods: ['PLAIN', 'LOGIN'],
+      logger: false,
+      onAuth(auth, _session, callback) {
+        ref.sink!.authAttempts++;
+        if (!options.auth || (auth.username === options.auth.user && auth.password === options.auth.pass)) return callback(null, { user: auth.username });
+        callback(new Error('Invalid username or password'));
+      },
+      onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback) {
+        const chunks: Buffer[] = [];
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('end', () => {
+          const mail: ReceivedMail = {
+            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+            to: session.envelope.rcptTo.map((r) => r.address),
+            raw: Buffer.concat(chunks).toString('utf8'),
+            user: session.user as string | undefined,
+          };
+          ref.sink!.attempts++;
+          const reply = options.respond?.(mail, ref.sink!.attempts);
+          if (reply) {
+            const err = new Error(reply.message) as Error & { responseCode: number };
+            err.responseCode = reply.code;
+            return callback(err);
+          }
+          ref.sink!.received.push(mail);
+          callback();
+        });
+      },
+    });
+    const sink = new SmtpSink(server, port);
+    ref.sink = sink;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => resolve());
+    });
+    server.on('error', () => undefined);
+    return sink;
+  }
+
+  settings(user = 'sender', pass = 'secret') {
+    return { host: '127.0.0.1', port: this.port, secure: false, user, pass };
+  }
+
+  stop(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
