@@ -12,6 +12,8 @@ export interface AppendOptions {
   storeKey?: string;
   ttlSeconds: number;
   maxLen: number;
+  /** Epoch ms when the watcher saw the change; travels to the gateways for push-latency metrics. */
+  seenAt?: number;
 }
 
 /**
@@ -26,24 +28,28 @@ local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'n', ARGV[2]
 redis.call('SET', KEYS[2], id, 'EX', ARGV[4])
 local full = '{"eventId":"' .. id .. '",' .. string.sub(ARGV[3], 2)
 if KEYS[3] ~= '' then redis.call('SET', KEYS[3], full, 'EX', ARGV[4]) end
-redis.call('PUBLISH', ARGV[5], ARGV[6] .. '\\n' .. ARGV[2] .. '\\n' .. full)
+redis.call('PUBLISH', ARGV[5], ARGV[6] .. '\\n' .. ARGV[2] .. '\\n' .. ARGV[7] .. '\\n' .. full)
 return {id, 0}
 `;
 
 export interface PublishedEvent {
   accountId: string;
   event: LoggedEvent;
+  /** Epoch ms when the watcher saw the change, when known. */
+  seenAt?: number;
 }
 
-/** Splits the `<accountId>\n<name>\n<json>` wire format of the events channel. */
+/** Splits the `<accountId>\n<name>\n<seenAt>\n<json>` wire format of the events channel. */
 export function parsePublishedEvent(message: string): PublishedEvent {
   const first = message.indexOf('\n');
   const second = message.indexOf('\n', first + 1);
-  if (first < 0 || second < 0) throw new Error('malformed event notice');
+  const third = message.indexOf('\n', second + 1);
+  if (first < 0 || second < 0 || third < 0) throw new Error('malformed event notice');
   const accountId = message.slice(0, first);
   const name = message.slice(first + 1, second) as LoggedEventName;
-  const payload = JSON.parse(message.slice(second + 1)) as LoggedEventPayloads[typeof name];
-  return { accountId, event: { name, payload } as LoggedEvent };
+  const seenAt = Number(message.slice(second + 1, third)) || undefined;
+  const payload = JSON.parse(message.slice(third + 1)) as LoggedEventPayloads[typeof name];
+  return { accountId, event: { name, payload } as LoggedEvent, seenAt };
 }
 
 /** The account's event log: a capped Redis Stream whose entry ids are the contract's eventIds. */
@@ -71,6 +77,7 @@ export class EventLogService {
       options.ttlSeconds,
       redisChannels.events,
       accountId,
+      options.seenAt ?? '',
     )) as [string, number];
     return { eventId, duplicate: duplicate === 1 };
   }
@@ -92,11 +99,12 @@ export class EventLogService {
     } catch {
       return false; // no stream yet: nothing was ever trimmed
     }
-    const maxDeleted = String(info[info.indexOf('max-deleted-entry-id') + 1] ?? '0-0');
-    const first = info[info.indexOf('first-entry') + 1] as [string, string[]] | null;
-    if (compareEventIds(sinceId, maxDeleted) < 0) return true;
-    // Redis < 7 has no max-deleted-entry-id; fall back to "older than the oldest entry".
-    return info.indexOf('max-deleted-entry-id') < 0 && !!first && compareEventIds(sinceId, first[0]) < 0;
+    const field = (name: string) => (info.indexOf(name) >= 0 ? info[info.indexOf(name) + 1] : undefined);
+    // MAXLEN trimming drops the oldest entries: anything after `since` is lost only when something
+    // was trimmed and `since` is older than the oldest entry still held.
+    const trimmed = Number(field('entries-added') ?? 0) > Number(field('length') ?? 0);
+    const first = field('first-entry') as [string, string[]] | null | undefined;
+    return trimmed && !!first && compareEventIds(sinceId, first[0]) < 0;
   }
 
   async lastEventId(accountId: string): Promise<string | null> {

@@ -9,9 +9,11 @@ describe('event ids and notices', () => {
   });
 
   it('parses the events channel format', () => {
-    const parsed = parsePublishedEvent('acc_1\nmessage.deleted\n{"eventId":"1-0","accountId":"acc_1","mailbox":"INBOX","uid":3}');
+    const parsed = parsePublishedEvent('acc_1\nmessage.deleted\n1700000000000\n{"eventId":"1-0","accountId":"acc_1","mailbox":"INBOX","uid":3}');
     expect(parsed.accountId).toBe('acc_1');
     expect(parsed.event.name).toBe('message.deleted');
+    expect(parsed.seenAt).toBe(1700000000000);
+    expect(parsePublishedEvent('a\nmessage.deleted\n\n{"uid":1}').seenAt).toBeUndefined();
     expect(parsed.event.payload).toMatchObject({ eventId: '1-0', uid: 3 });
     expect(() => parsePublishedEvent('nonsense')).toThrow();
   });

@@ -4,3 +4,4 @@ export * from './dovecot-server';
 export * from './smtp-sink';
 export * from './app-process';
 export * from './env';
+export * from './stores';
