@@ -5,3 +5,4 @@ export * from './accounts';
 export * from './messages';
 export * from './socket';
 export * from './redis-keys';
+export * from './urls';

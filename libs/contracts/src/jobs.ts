@@ -74,3 +74,9 @@ export const jobSchemas = {
   },
   [QueueName.Send]: { [SendJobName.Send]: SendJobSchema },
 } as const satisfies { [Q in QueueName]: { [N in JobNameOf<Q>]: z.ZodType<JobPayloads[Q][N], z.ZodTypeDef, unknown> } };
+
+/** What the fetcher's command processors return; the gateway acks the client with it. */
+export interface ImapCommandResults {
+  [ImapCommandJobName.Flag]: { flags: string[] };
+  [ImapCommandJobName.Get]: { message: import('./messages').MessageNewEvent | import('./messages').ParsedMessage };
+}
