@@ -2,10 +2,16 @@ const fs = require('fs');
 const swcConfig = JSON.parse(fs.readFileSync(`${__dirname}/.swcrc`, 'utf8'));
 
 const moduleNameMapper = { '^@pushmail/([a-z-]+)$': '<rootDir>/libs/$1/src' };
-const transform = { '^.+\\.ts$': ['@swc/jest', { ...swcConfig, swcrc: false }] };
-const common = { rootDir: __dirname, testEnvironment: 'node', moduleNameMapper, transform, moduleFileExtensions: ['ts', 'js', 'json'] };
+// jose ships ESM only; Node loads it with require(esm), but Jest's module system cannot, so swc compiles it to CommonJS for tests.
+const transform = {
+  '^.+\\.ts$': ['@swc/jest', { ...swcConfig, swcrc: false }],
+  '/node_modules/jose/.+\\.js$': ['@swc/jest', { ...swcConfig, swcrc: false, jsc: { ...swcConfig.jsc, parser: { syntax: 'ecmascript' } } }],
+};
+const transformIgnorePatterns = ['/node_modules/(?!jose/)'];
+const common = { rootDir: __dirname, testEnvironment: 'node', moduleNameMapper, transform, transformIgnorePatterns, moduleFileExtensions: ['ts', 'js', 'json'] };
 
 module.exports = {
+  reporters: ['default', '<rootDir>/scripts/jest-summary-reporter.js'],
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/apps/*/src/**/*.spec.ts', '<rootDir>/libs/*/src/**/*.spec.ts', '<rootDir>/scripts/**/*.spec.ts'] },
     {
