@@ -1,0 +1,85 @@
+import { AccountView, CreateAccountBody, partPath } from '@pushmail/contracts';
+import { PushmailError } from './errors';
+import type { TokenSource } from './pushmail-client';
+
+/** The fields of a new account; the gateway takes the user from the token. */
+export type NewAccount = Omit<CreateAccountBody, 'userId' | 'mailboxes'> & { mailboxes?: string[] };
+
+/**
+ * The gateway's HTTP routes for a signed-in user (client token, not the admin token): their own
+ * accounts and message parts. See docs/protocol.md, "User API".
+ */
+export class PushmailHttpApi {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly token: TokenSource,
+    private readonly fetchImpl: typeof fetch = (...args) => globalThis.fetch(...args),
+  ) {}
+
+  listAccounts(): Promise<AccountView[]> {
+    return this.request<AccountView[]>('GET', '/api/me/accounts');
+  }
+
+  addAccount(account: NewAccount): Promise<AccountView> {
+    return this.request<AccountView>('POST', '/api/me/accounts', account);
+  }
+
+  async removeAccount(accountId: string): Promise<void> {
+    await this.request<void>('DELETE', `/api/me/accounts/${encodeURIComponent(accountId)}`);
+  }
+
+  /**
+   * A URL for one MIME part that works where no header can be set (a link, an <img>): the token
+   * rides in `access_token`.
+   */
+  async partUrl(accountId: string, mailbox: string, uid: number, partId: string): Promise<string> {
+    return this.withToken(this.absolute(partPath(accountId, mailbox, uid, partId)), await this.currentToken());
+  }
+
+  /** Adds the token to a part URL the fetcher wrote into a message's HTML (`cid:` images). */
+  withToken(url: string, token: string): string {
+    const u = new URL(url, this.baseUrl);
+    u.searchParams.set('access_token', token);
+    return u.toString();
+  }
+
+  private absolute(path: string): string {
+    return new URL(path, this.baseUrl).toString();
+  }
+
+  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { authorization: `Bearer ${await this.currentToken()}` };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const res = await this.fetchImpl(this.absolute(path), { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    if (res.status === 204) return undefined as T;
+    const text = await res.text();
+    const data: unknown = text ? safeJson(text) : undefined;
+    if (!res.ok) {
+      const message = errorMessage(data) ?? `${method} ${path}: HTTP ${res.status}`;
+      throw new PushmailError(res.status === 401 ? 'unauthorized' : 'http', message, res.status);
+    }
+    return data as T;
+  }
+
+  private async currentToken(): Promise<string> {
+    return typeof this.token === 'function' ? this.token() : this.token;
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Nest answers `{ message: string | string[] }`; the contract's acks use `{ error: { message } }`. */
+function errorMessage(data: unknown): string | undefined {
+  if (!data || typeof data !== 'object') return typeof data === 'string' && data ? data : undefined;
+  const d = data as { message?: unknown; error?: { message?: unknown } };
+  if (Array.isArray(d.message)) return d.message.join('; ');
+  if (typeof d.message === 'string') return d.message;
+  if (typeof d.error?.message === 'string') return d.error.message;
+  return undefined;
+}

@@ -1,0 +1,322 @@
+import {
+  Ack,
+  AckError,
+  AccountStateEvent,
+  ClientCommand,
+  ClientToServerEvents,
+  LoggedEventName,
+  MailboxResetEvent,
+  MessageDeletedEvent,
+  MessageFlagRequest,
+  MessageFlagsEvent,
+  MessageGetRequest,
+  MessageNewEvent,
+  MessageSendFailedEvent,
+  MessageSendRequest,
+  MessageSentEvent,
+  ParsedMessage,
+  ServerEvent,
+  ServerToClientEvents,
+  UNAUTHORIZED,
+} from '@pushmail/contracts';
+import { io, ManagerOptions, Socket, SocketOptions } from 'socket.io-client';
+import { CursorStore, MemoryCursorStore } from './cursor-store';
+import { TypedEmitter } from './emitter';
+import { PushmailError } from './errors';
+import { START_OF_LOG, compareEventIds } from './event-ids';
+
+/**
+ * - `connecting`: the first connection is being made.
+ * - `live`: connected and every subscription is (re)established, so events arrive as they happen.
+ * - `reconnecting`: the connection dropped (or the gateway is shutting down); the client is retrying
+ *   and will resume every subscription from its last eventId.
+ * - `offline`: not connected for a while (retries continue in the background), the token was
+ *   refused, or the client was closed.
+ */
+export type ConnectionState = 'connecting' | 'live' | 'reconnecting' | 'offline';
+
+export interface ConnectionStatus {
+  state: ConnectionState;
+  /** Why the last attempt failed, e.g. `unauthorized` or a network error. */
+  error?: string;
+}
+
+export type TokenSource = string | (() => string | Promise<string>);
+
+export type PushmailSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+export interface PushmailClientOptions {
+  /** The gateway's base URL, e.g. `https://mail.example.com` (the socket path is `/socket.io`). */
+  url: string;
+  /** The client token (JWT), or a function asked again before every connection attempt. */
+  token: TokenSource;
+  cursors?: CursorStore;
+  /** How long a command waits for its ack. */
+  commandTimeoutMs?: number;
+  /** Failed attempts in a row after which the state turns from `reconnecting` to `offline`. */
+  offlineAfterAttempts?: number;
+  /** Passed to socket.io-client (e.g. `transports: ['websocket']`). */
+  socketOptions?: Partial<ManagerOptions & SocketOptions>;
+  /** Replaces socket.io-client's `io()` (tests). */
+  createSocket?: (url: string, options: Partial<ManagerOptions & SocketOptions>) => PushmailSocket;
+}
+
+export interface SubscribeOptions {
+  /**
+   * Where to resume: an eventId (events after it), `'start'` (everything the account's log still
+   * holds), or omitted: after the last event this client saw for the account, else live only.
+   */
+  since?: string | 'start';
+}
+
+/** What a `PushmailClient` emits: the gateway's events plus the connection's own. */
+export type PushmailClientEvents = ServerToClientEvents & {
+  'connection.state': (status: ConnectionStatus) => void;
+  /** A subscription could not be re-established after a reconnect. */
+  'subscription.error': (accountId: string, error: PushmailError) => void;
+};
+
+const loggedEvents: LoggedEventName[] = [ServerEvent.MessageNew, ServerEvent.MessageFlags, ServerEvent.MessageDeleted, ServerEvent.MailboxReset];
+type LoggedEventPayload = MessageNewEvent | MessageFlagsEvent | MessageDeletedEvent | MailboxResetEvent;
+
+interface Subscription {
+  initialSince?: string;
+}
+
+/**
+ * The typed pushmail client: one Socket.IO connection to a gateway, per-account subscriptions that
+ * survive reconnects without losing or repeating events, and the commands of the contract.
+ * Works in browsers and in Node.
+ */
+export class PushmailClient extends TypedEmitter<PushmailClientEvents> {
+  private readonly socket: PushmailSocket;
+  private readonly cursors: CursorStore;
+  private readonly subscriptions = new Map<string, Subscription>();
+  private readonly commandTimeoutMs: number;
+  private readonly offlineAfterAttempts: number;
+  private status: ConnectionStatus = { state: 'offline' };
+  private failedAttempts = 0;
+  private shutdownTimer?: ReturnType<typeof setTimeout>;
+  private closed = false;
+  private token: TokenSource;
+
+  constructor(options: PushmailClientOptions) {
+    super();
+    this.token = options.token;
+    this.cursors = options.cursors ?? new MemoryCursorStore();
+    this.commandTimeoutMs = options.commandTimeoutMs ?? 15_000;
+    this.offlineAfterAttempts = options.offlineAfterAttempts ?? 3;
+    const create = options.createSocket ?? ((url, opts) => io(url, opts) as PushmailSocket);
+    this.socket = create(options.url, {
+      path: '/socket.io',
+      autoConnect: false,
+      reconnectionDelay: 500,
+      reconnectionDelayMax: 10_000,
+      randomizationFactor: 0.5,
+      ...options.socketOptions,
+      // Asked before every attempt, so a refreshed token is used after a reconnect.
+      auth: (cb: (data: object) => void) => {
+        void this.currentToken().then((token) => cb({ token }));
+      },
+    });
+    this.wireSocket();
+  }
+
+  get connection(): ConnectionStatus {
+    return this.status;
+  }
+
+  /** Starts connecting; resolves once connected, rejects if the token is refused. */
+  connect(): Promise<void> {
+    this.closed = false;
+    if (this.socket.connected) return Promise.resolve();
+    this.setStatus({ state: this.status.state === 'live' ? 'reconnecting' : 'connecting' });
+    const connected = new Promise<void>((resolve, reject) => {
+      const cleanup = () => {
+        this.off('connection.state', onState);
+      };
+      const onState = (status: ConnectionStatus) => {
+        if (status.state === 'live') {
+          cleanup();
+          resolve();
+        } else if (status.state === 'offline' && (status.error === UNAUTHORIZED || this.closed)) {
+          cleanup();
+          reject(new PushmailError('unauthorized', status.error ?? 'closed'));
+        }
+      };
+      this.on('connection.state', onState);
+    });
+    this.socket.connect();
+    return connected;
+  }
+
+  /** Replaces the token; the next (re)connection uses it. */
+  setToken(token: TokenSource): void {
+    this.token = token;
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.shutdownTimer);
+    this.socket.disconnect();
+    this.setStatus({ state: 'offline' });
+  }
+
+  /** The last eventId seen for an account: what a reconnect resumes after. */
+  lastEventId(accountId: string): string | undefined {
+    return this.cursors.get(accountId);
+  }
+
+  /**
+   * Subscribes to an account's events. The subscription is kept and re-established (with `since`)
+   * after every reconnect. Resolves with how many past events the gateway replayed.
+   */
+  async subscribe(accountId: string, options: SubscribeOptions = {}): Promise<{ replayed: number }> {
+    const initialSince = options.since === 'start' ? START_OF_LOG : options.since;
+    if (options.since !== undefined) this.cursors.delete(accountId);
+    this.subscriptions.set(accountId, { initialSince });
+    if (!this.socket.connected) return { replayed: 0 };
+    return this.sendSubscribe(accountId);
+  }
+
+  async unsubscribe(accountId: string): Promise<void> {
+    this.subscriptions.delete(accountId);
+    if (this.socket.connected) await this.command(ClientCommand.Unsubscribe, { accountId });
+  }
+
+  subscribedAccounts(): string[] {
+    return [...this.subscriptions.keys()];
+  }
+
+  /** Forgets where an account's stream was, e.g. to reload it from the start after `mailbox.reset`. */
+  forgetCursor(accountId: string): void {
+    this.cursors.delete(accountId);
+  }
+
+  async getMessage(req: MessageGetRequest): Promise<MessageNewEvent | ParsedMessage> {
+    const res = await this.command(ClientCommand.MessageGet, req);
+    return res.message;
+  }
+
+  /** Resolves once the IMAP server has stored the flags. */
+  async flag(req: MessageFlagRequest): Promise<void> {
+    await this.command(ClientCommand.MessageFlag, req);
+  }
+
+  /** Resolves with the sendId once queued; `message.sent` / `message.send_failed` tell the outcome. */
+  async send(req: MessageSendRequest): Promise<{ sendId: string }> {
+    const res = await this.command(ClientCommand.MessageSend, req);
+    return { sendId: res.sendId };
+  }
+
+  private async command<C extends ClientCommand>(
+    name: C,
+    req: Parameters<ClientToServerEvents[C]>[0],
+  ): Promise<Extract<Parameters<Parameters<ClientToServerEvents[C]>[1]>[0], { ok: true }>> {
+    type Res = Parameters<Parameters<ClientToServerEvents[C]>[1]>[0];
+    const timed = this.socket.timeout(this.commandTimeoutMs);
+    // The generic C keeps each command's request and ack together (from the contract's event map),
+    // which emitWithAck's overloads cannot follow through a type parameter.
+    const emitWithAck = timed.emitWithAck as unknown as (ev: C, r: typeof req) => Promise<Res>;
+    let res: Res;
+    try {
+      res = await emitWithAck.call(timed, name, req);
+    } catch {
+      throw new PushmailError('timeout', `${name}: no answer from the gateway within ${this.commandTimeoutMs} ms`);
+    }
+    const ack = res as Ack;
+    if (!ack.ok) throw PushmailError.fromAck(ack as AckError);
+    return res as Extract<Res, { ok: true }>;
+  }
+
+  private async sendSubscribe(accountId: string): Promise<{ replayed: number }> {
+    const sub = this.subscriptions.get(accountId);
+    const since = this.cursors.get(accountId) ?? sub?.initialSince;
+    const res = await this.command(ClientCommand.Subscribe, since ? { accountId, since } : { accountId });
+    return { replayed: res.replayed };
+  }
+
+  private wireSocket(): void {
+    const socket = this.socket;
+    socket.on('connect', () => {
+      this.failedAttempts = 0;
+      void this.resubscribeAll().then(() => {
+        if (socket.connected) this.setStatus({ state: 'live' });
+      });
+    });
+    socket.on('connect_error', (err: Error) => {
+      if (err.message === UNAUTHORIZED) {
+        // The gateway refused the token; retrying with the same one cannot help.
+        this.setStatus({ state: 'offline', error: UNAUTHORIZED });
+        return;
+      }
+      this.failedAttempts++;
+      const state = this.failedAttempts >= this.offlineAfterAttempts ? 'offline' : 'reconnecting';
+      this.setStatus({ state, error: err.message });
+    });
+    socket.on('disconnect', (reason) => {
+      if (this.closed) return this.setStatus({ state: 'offline' });
+      if (this.shutdownTimer) return;
+      this.setStatus({ state: 'reconnecting', error: reason });
+      // socket.io retries by itself except after a server-side disconnect; treat that as a blip too.
+      if (reason === 'io server disconnect') this.reconnectAfter(backoffWithJitter(500));
+    });
+    socket.on(ServerEvent.ServerShutdown, ({ reconnectInMs }) => {
+      // The gateway is going away: leave now and come back (to another replica) once it has.
+      this.setStatus({ state: 'reconnecting', error: 'server shutdown' });
+      socket.disconnect();
+      this.reconnectAfter(backoffWithJitter(Math.max(0, reconnectInMs)));
+    });
+    for (const name of loggedEvents) {
+      socket.on(name, (event: LoggedEventPayload) => this.onLoggedEvent(name, event));
+    }
+    socket.on(ServerEvent.AccountState, (event: AccountStateEvent) => this.emit(ServerEvent.AccountState, event));
+    socket.on(ServerEvent.MessageSent, (event: MessageSentEvent) => this.emit(ServerEvent.MessageSent, event));
+    socket.on(ServerEvent.MessageSendFailed, (event: MessageSendFailedEvent) => this.emit(ServerEvent.MessageSendFailed, event));
+  }
+
+  private reconnectAfter(ms: number): void {
+    clearTimeout(this.shutdownTimer);
+    this.shutdownTimer = setTimeout(() => {
+      this.shutdownTimer = undefined;
+      if (!this.closed && !this.socket.connected) this.socket.connect();
+    }, ms);
+  }
+
+  /**
+   * Passes an event on unless it is at or before the account's cursor: a resubscribe can overlap
+   * what was already delivered, and the application should see each event exactly once.
+   */
+  private onLoggedEvent(name: LoggedEventName, event: LoggedEventPayload): void {
+    const cursor = this.cursors.get(event.accountId);
+    if (cursor && compareEventIds(event.eventId, cursor) <= 0) return;
+    this.cursors.set(event.accountId, event.eventId);
+    (this.emit as (n: LoggedEventName, e: LoggedEventPayload) => void)(name, event);
+  }
+
+  private async resubscribeAll(): Promise<void> {
+    await Promise.all(
+      [...this.subscriptions.keys()].map((accountId) =>
+        this.sendSubscribe(accountId).catch((err: unknown) => {
+          const error = err instanceof PushmailError ? err : new PushmailError('internal', String(err));
+          this.emit('subscription.error', accountId, error);
+        }),
+      ),
+    );
+  }
+
+  private async currentToken(): Promise<string> {
+    return typeof this.token === 'function' ? this.token() : this.token;
+  }
+
+  private setStatus(status: ConnectionStatus): void {
+    if (status.state === this.status.state && status.error === this.status.error) return;
+    this.status = status;
+    this.emit('connection.state', status);
+  }
+}
+
+/** Spreads reconnects after a gateway restart so its replacement is not hit by every client at once. */
+function backoffWithJitter(baseMs: number): number {
+  return baseMs + Math.round(Math.random() * Math.max(250, baseMs));
+}
