@@ -1,0 +1,145 @@
+import { MachineInfo } from './infra';
+import { Summary, summarize } from './stats';
+import { HIGHER_IS_BETTER, Params, ScenarioResult, Table } from './types';
+
+export interface BenchReport {
+  schema: 'pushmail-bench/1';
+  mode: 'quick' | 'full';
+  startedAt: string;
+  finishedAt: string;
+  durationS: number;
+  git: { commit: string; dirty: boolean; subject: string };
+  machine: MachineInfo;
+  params: Params;
+  scenarios: ScenarioResult[];
+  distributions: Record<string, Summary | null>;
+}
+
+export interface Regression {
+  scenario: string;
+  figure: string;
+  baseline: number;
+  now: number;
+  change: string;
+}
+
+/** Figures worth comparing between runs: latencies, memory, times, throughputs. */
+const COMPARABLE = /p50|p95|p99|max$|PerS|kbPer|seconds|Seconds|gap/i;
+
+/**
+ * Figures that got worse than the baseline by more than 20 % and by more than a small absolute
+ * margin (2 ms / KB / s / msg/s): the machines are noisy, so small wobbles are not regressions.
+ */
+export function compareToBaseline(current: BenchReport, baseline: BenchReport | undefined): Regression[] {
+  if (!baseline) return [];
+  const out: Regression[] = [];
+  for (const s of current.scenarios) {
+    const b = baseline.scenarios.find((x) => x.id === s.id);
+    if (!b || s.status !== 'ok' || b.status !== 'ok') continue;
+    for (const [figure, now] of Object.entries(s.figures)) {
+      const was = b.figures[figure];
+      if (typeof now !== 'number' || typeof was !== 'number' || !COMPARABLE.test(figure)) continue;
+      const higherBetter = HIGHER_IS_BETTER.test(figure);
+      const worse = higherBetter ? was - now : now - was;
+      if (worse > 2 && worse > Math.abs(was) * 0.2) {
+        out.push({ scenario: s.id, figure, baseline: was, now, change: `${now > was ? '+' : ''}${Math.round(((now - was) / (Math.abs(was) || 1)) * 100)} %` });
+      }
+    }
+  }
+  return out;
+}
+
+const cell = (v: string | number | null | undefined) => (v === null || v === undefined || (typeof v === 'number' && Number.isNaN(v)) ? '—' : String(v).replace(/\|/g, '\\|'));
+
+function mdTable(t: Table): string {
+  const lines = [];
+  if (t.title) lines.push(`*${t.title}*`, '');
+  lines.push(`| ${t.columns.join(' | ')} |`, `|${t.columns.map(() => '---').join('|')}|`);
+  for (const row of t.rows) lines.push(`| ${row.map(cell).join(' | ')} |`);
+  return lines.join('\n');
+}
+
+const mark = (met: boolean | null) => (met === null ? '—' : met ? '✅ met' : '❌ missed');
+const statusText = (s: ScenarioResult) => (s.status === 'ok' ? 'ran' : s.status === 'not_run' ? `not run (${s.reason})` : `FAILED (${s.reason})`);
+
+export function renderMarkdown(report: BenchReport, regressions: Regression[], svgFile: string | null, baselineNote: string): string {
+  const { machine: m, git } = report;
+  const out: string[] = [];
+  out.push('# pushmail benchmark report', '');
+  out.push(`${report.mode === 'quick' ? '**Quick smoke run** (small numbers: figures are not comparable with a full run). ' : ''}Run ${report.startedAt} for ${Math.round(report.durationS)} s, commit \`${git.commit.slice(0, 12)}\`${git.dirty ? ' (with uncommitted changes)' : ''} — ${git.subject}.`, '');
+  out.push(`Machine: ${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, Node ${m.node}, Linux ${m.kernel}, ${m.dovecot.startsWith('unknown') ? 'Dovecot' : `Dovecot ${m.dovecot.split(' ')[0]}`}, Redis ${m.redis}, open files limit ${m.openFilesLimit ?? '?'}. Everything (Redis, Dovecot, the apps, the load generators) shares these cores, so every latency is shown beside the floor measured in the same run.`, '');
+
+  out.push('## Targets', '');
+  out.push('| scenario | measure | value | target | result |', '|---|---|---|---|---|');
+  for (const s of report.scenarios) {
+    if (s.status !== 'ok' && !s.targets.length) {
+      out.push(`| ${s.title} | — | — | — | ${cell(statusText(s))} |`);
+      continue;
+    }
+    for (const t of s.targets) out.push(`| ${s.title} | ${t.measure} | ${t.value === null ? '—' : `${t.value} ${t.unit}`} | ${t.target} | ${s.status === 'ok' ? mark(t.met) : cell(statusText(s))} |`);
+    if (!s.targets.length) out.push(`| ${s.title} | (reported) | see below | — | — |`);
+  }
+  out.push('');
+
+  const d = report.distributions;
+  if (Object.keys(d).length) {
+    out.push('## Latency distributions', '');
+    if (svgFile) out.push(`![latency CDF](${svgFile})`, '');
+    const floorP50 = d.floor?.p50;
+    out.push('| series | n | p50 | p95 | p99 | max | p50 vs floor |', '|---|---|---|---|---|---|---|');
+    for (const [name, s] of Object.entries(d)) {
+      if (!s) continue;
+      const ratio = floorP50 && name !== 'fanout' ? `${Math.round((s.p50 / floorP50) * 100) / 100}×` : '—';
+      out.push(`| ${name} | ${s.n} | ${s.p50} ms | ${s.p95} ms | ${s.p99} ms | ${s.max} ms | ${ratio} |`);
+    }
+    out.push('');
+  }
+
+  out.push('## Scenarios', '');
+  for (const s of report.scenarios) {
+    out.push(`### ${s.title}`, '');
+    out.push(`Status: ${statusText(s)}${s.durationS ? `; ${s.durationS} s` : ''}. Parameters: ${Object.entries(s.params).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ') || '—'}.`, '');
+    for (const t of s.tables) out.push(mdTable(t), '');
+    for (const n of s.notes) out.push(`- ${n}`);
+    if (s.notes.length) out.push('');
+  }
+
+  out.push('## Against the baseline', '');
+  out.push(baselineNote, '');
+  if (regressions.length) {
+    out.push('| scenario | figure | baseline | now | change |', '|---|---|---|---|---|');
+    for (const r of regressions) out.push(`| ${r.scenario} | ${r.figure} | ${r.baseline} | ${r.now} | ${r.change} |`);
+    out.push('');
+  }
+
+  out.push('## Reproduce', '');
+  out.push('```bash', 'npm ci && npm run build', 'npm run bench              # full run, ≤ 20 min; writes bench/REPORT.md, bench/latency.svg, bench/results/<timestamp>.json', 'npm run bench -- --quick   # 2-minute smoke run; writes bench/results/REPORT-quick.md', '```', '');
+  out.push('Options: `--only <scenario,…>` runs some scenarios, `--no-build` skips `npm run build`, `--out DIR` writes elsewhere, `--save-baseline` makes this run the baseline (`bench/baseline.json`). It needs `redis-server` and `dovecot` (as `npm test` does) and runs as root for Dovecot.', '');
+  return out.join('\n');
+}
+
+export function distributionsSummary(series: Record<string, number[]>): Record<string, Summary | null> {
+  const order = ['floor', 'pushmail', 'fanout', 'polling'];
+  const out: Record<string, Summary | null> = {};
+  for (const name of [...order.filter((n) => n in series), ...Object.keys(series).filter((n) => !order.includes(n))]) out[name] = summarize(series[name]);
+  return out;
+}
+
+/** One line per target, for the console. */
+export function consoleSummary(report: BenchReport, regressions: Regression[]): string {
+  const lines = [`pushmail bench (${report.mode}) — ${Math.round(report.durationS)} s`];
+  for (const s of report.scenarios) {
+    if (s.status !== 'ok') lines.push(`  ${s.id}: ${statusText(s)}`);
+    if (s.status === 'ok' && !s.targets.length) {
+      const figures = Object.entries(s.figures).filter(([, v]) => v !== null).slice(0, 4);
+      lines.push(`  ${s.id}: ${figures.map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    }
+    for (const t of s.targets) lines.push(`  ${s.id}: ${t.measure} = ${t.value === null ? '—' : `${t.value} ${t.unit}`} (target ${t.target}) ${mark(t.met)}`);
+  }
+  for (const [name, s] of Object.entries(report.distributions)) if (s) lines.push(`  ${name}: p50 ${s.p50} ms, p99 ${s.p99} ms, max ${s.max} ms (n=${s.n})`);
+  if (regressions.length) {
+    lines.push('  REGRESSIONS vs baseline:');
+    for (const r of regressions) lines.push(`    ${r.scenario} ${r.figure}: ${r.baseline} → ${r.now} (${r.change})`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,135 @@
+/**
+ * `npm run bench [-- --quick] [--only a,b] [--no-build] [--out DIR] [--save-baseline]`
+ *
+ * Starts private Redis and Dovecot, runs the real apps as separate processes (`node dist/apps/…`),
+ * drives them from load-generator processes, and writes a JSON result, a Markdown report with an
+ * SVG latency chart, and the regressions against the committed baseline.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { REPO_ROOT } from '@pushmail/testing';
+import { gitInfo, machineInfo } from './lib/infra';
+import { BenchReport, compareToBaseline, consoleSummary, distributionsSummary, renderMarkdown } from './lib/report';
+import { latencyCdfSvg } from './lib/svg';
+import { BenchContext, FULL, QUICK, SCENARIOS, ScenarioId, ScenarioResult, emptyResult } from './lib/types';
+import { failoverScenario } from './scenarios/failover';
+import { fanoutScenario } from './scenarios/fanout';
+import { imapSuite } from './scenarios/imap-suite';
+import { parserScenario } from './scenarios/parser';
+
+interface Suite {
+  name: string;
+  scenarios: ScenarioId[];
+  run: (ctx: BenchContext) => Promise<void>;
+}
+
+const SUITES: Suite[] = [
+  { name: 'parser', scenarios: ['parser-throughput'], run: parserScenario },
+  { name: 'imap', scenarios: ['floor', 'push-latency', 'polling', 'pipeline-stages', 'startup', 'watcher-density', 'fetch-throughput'], run: imapSuite },
+  { name: 'fanout', scenarios: ['gateway-fanout'], run: fanoutScenario },
+  { name: 'failover', scenarios: ['failover'], run: failoverScenario },
+];
+
+function parseArgs(argv: string[]) {
+  const args = { quick: false, build: true, only: [] as string[], out: '', saveBaseline: false, strict: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--quick') args.quick = true;
+    else if (a === '--no-build') args.build = false;
+    else if (a === '--save-baseline') args.saveBaseline = true;
+    else if (a === '--strict') args.strict = true;
+    else if (a === '--only') args.only = (argv[++i] ?? '').split(',').filter(Boolean);
+    else if (a.startsWith('--only=')) args.only = a.slice(7).split(',').filter(Boolean);
+    else if (a === '--out') args.out = argv[++i] ?? '';
+    else if (a.startsWith('--out=')) args.out = a.slice(6);
+    else if (a === '--help' || a === '-h') {
+      console.log('npm run bench -- [--quick] [--only <scenario|suite>,…] [--no-build] [--out DIR] [--save-baseline] [--strict]');
+      console.log(`scenarios: ${Object.keys(SCENARIOS).join(', ')}; suites: ${SUITES.map((s) => s.name).join(', ')}`);
+      process.exit(0);
+    } else throw new Error(`unknown option ${a}`);
+  }
+  return args;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const benchDir = join(REPO_ROOT, 'bench');
+  const outDir = resolve(args.out || benchDir);
+  const resultsDir = join(outDir, 'results');
+  mkdirSync(resultsDir, { recursive: true });
+  if (args.build) {
+    console.log('bench: npm run build');
+    const build = spawnSync('npm', ['run', 'build'], { cwd: REPO_ROOT, stdio: 'inherit' });
+    if (build.status !== 0) throw new Error('npm run build failed');
+  }
+  const machine = machineInfo();
+  if (process.getuid?.() !== 0) console.warn('bench: not root — Dovecot needs root to start');
+  if ((machine.openFilesLimit ?? 0) < 16_384 && !args.quick) console.warn(`bench: open files limit ${machine.openFilesLimit} is low for the full run (npm run bench raises it with ulimit -n)`);
+
+  const selected = SUITES.filter((s) => !args.only.length || args.only.includes(s.name) || s.scenarios.some((id) => args.only.includes(id)));
+  const started = new Date();
+  const results = new Map<ScenarioId, ScenarioResult>();
+  const ctx: BenchContext = {
+    quick: args.quick,
+    p: args.quick ? QUICK : FULL,
+    secretKey: randomBytes(32).toString('base64'),
+    jwtSecret: randomBytes(24).toString('base64url'),
+    log: (msg) => console.log(`bench [${((Date.now() - started.getTime()) / 1000).toFixed(0).padStart(4)} s] ${msg}`),
+    distributions: {},
+    record: (r) => results.set(r.id, r),
+  };
+  ctx.log(`${args.quick ? 'quick' : 'full'} run: ${selected.map((s) => s.name).join(', ')}`);
+  for (const suite of selected) {
+    try {
+      await suite.run(ctx);
+    } catch (err) {
+      ctx.log(`suite ${suite.name} crashed: ${(err as Error).stack}`);
+    }
+    // A suite that died before recording a scenario still shows it, as failed.
+    for (const id of suite.scenarios) if (!results.has(id)) results.set(id, emptyResult(id, 'failed', `suite ${suite.name} did not finish`));
+  }
+  const wanted = (id: ScenarioId) => !args.only.length || selected.some((s) => s.scenarios.includes(id) && (args.only.includes(s.name) || args.only.includes(id)));
+  const scenarios = (Object.keys(SCENARIOS) as ScenarioId[]).filter(wanted).map((id) => results.get(id) ?? emptyResult(id, 'not_run', 'not selected'));
+
+  const finished = new Date();
+  const report: BenchReport = {
+    schema: 'pushmail-bench/1',
+    mode: args.quick ? 'quick' : 'full',
+    startedAt: started.toISOString(),
+    finishedAt: finished.toISOString(),
+    durationS: Math.round((finished.getTime() - started.getTime()) / 1000),
+    git: gitInfo(),
+    machine,
+    params: ctx.p,
+    scenarios,
+    distributions: distributionsSummary(ctx.distributions),
+  };
+
+  const baselineFile = join(benchDir, 'baseline.json');
+  const baseline = existsSync(baselineFile) ? (JSON.parse(readFileSync(baselineFile, 'utf8')) as BenchReport) : undefined;
+  const regressions = compareToBaseline(report, baseline);
+  const baselineNote = !baseline
+    ? 'No baseline yet (`bench/baseline.json`): run the full bench with `--save-baseline` to make one.'
+    : `Compared with the baseline of ${baseline.startedAt} (commit \`${baseline.git.commit.slice(0, 12)}\`, ${baseline.mode} run)${baseline.mode !== report.mode ? ' — a different mode, so differences are indicative only' : ''}: ${regressions.length ? `${regressions.length} figure(s) more than 20 % worse.` : 'no figure is more than 20 % worse.'}`;
+
+  const stamp = started.toISOString().replace(/[:.]/g, '-');
+  const jsonFile = join(resultsDir, `${stamp}.json`);
+  const reportFile = args.quick ? join(resultsDir, 'REPORT-quick.md') : join(outDir, 'REPORT.md');
+  const svgFile = args.quick ? join(resultsDir, 'latency-quick.svg') : join(outDir, 'latency.svg');
+  const hasLatency = Object.values(ctx.distributions).some((d) => d.length);
+  if (hasLatency) writeFileSync(svgFile, latencyCdfSvg(ctx.distributions, `Latency CDF — ${report.mode} run, ${report.startedAt.slice(0, 16)}Z`));
+  writeFileSync(jsonFile, JSON.stringify({ ...report, regressions }, null, 2) + '\n');
+  writeFileSync(reportFile, renderMarkdown(report, regressions, hasLatency ? relative(join(reportFile, '..'), svgFile) : null, baselineNote));
+  if (args.saveBaseline) copyFileSync(jsonFile, baselineFile);
+
+  console.log('\n' + consoleSummary(report, regressions));
+  console.log(`\nbench: wrote ${relative(process.cwd(), reportFile)}, ${relative(process.cwd(), jsonFile)}${hasLatency ? `, ${relative(process.cwd(), svgFile)}` : ''}${args.saveBaseline ? ', bench/baseline.json' : ''}`);
+  if (args.strict && scenarios.some((s) => s.status === 'failed')) process.exitCode = 1;
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});

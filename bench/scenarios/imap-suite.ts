@@ -1,0 +1,325 @@
+import { BULL_PREFIX, QueueName } from '@pushmail/contracts';
+import { AppProcess, TestDovecot, TestRedis, testStores } from '@pushmail/testing';
+import { Queue } from 'bullmq';
+import { BenchAccount, Stores, appendTimesSince, eventLogTotal, seedAccounts, waitAllConnected } from '../lib/accounts';
+import { now, pollUntil, sleep } from '../lib/clock';
+import { Delivery, counterLatencies, messageIdLatencies } from '../lib/correlate';
+import { PASSWORD, appBuilt, appEnv, makeUsers, startDovecot, startRedis, userName } from '../lib/infra';
+import { clientToken } from '../lib/jwt';
+import { MetricsSnapshot, scrape } from '../lib/prom';
+import { kb, mb, steadyRss } from '../lib/rss';
+import { ScenarioRun, atLeast, atMost } from '../lib/scenario';
+import { round1, summarize } from '../lib/stats';
+import { stagesTable } from '../lib/stages';
+import { BenchContext, NotRun } from '../lib/types';
+import { WorkerProcess } from '../lib/worker';
+import { ExistsRecord } from '../workers/floor';
+import { PollRecord } from '../workers/poller';
+import { ReceivedEvent } from '../workers/sockets';
+import { appTuning } from './tuning';
+
+/**
+ * Everything that needs IMAP, on one Dovecot: startup, watcher density, push latency with its
+ * floor and the polling baseline measured on the same deliveries, the pipeline stages, and the
+ * fetch burst. Scenarios whose app is missing are reported as not run; the floor and the
+ * polling baseline need no app at all.
+ */
+export async function imapSuite(ctx: BenchContext): Promise<void> {
+  const { p, log } = ctx;
+  const pmCount = Math.max(p.densityAccounts[1], p.accounts, p.startupAccounts);
+  const pmEmails = Array.from({ length: pmCount }, (_, i) => userName('pm', i));
+  const floorEmails = Array.from({ length: p.floorAccounts }, (_, i) => userName('floor', i));
+
+  const floor = new ScenarioRun(ctx, 'floor', { floorAccounts: p.floorAccounts, floorRate: p.floorRate, durationS: p.durationS });
+  const push = new ScenarioRun(ctx, 'push-latency', { accounts: p.accounts, rate: p.rate, durationS: p.durationS });
+  const polling = new ScenarioRun(ctx, 'polling', { pollAccounts: Math.min(p.pollAccounts, p.accounts), intervalMs: p.pollIntervalMs });
+  const stages = new ScenarioRun(ctx, 'pipeline-stages', {});
+  const density = new ScenarioRun(ctx, 'watcher-density', { accounts: p.densityAccounts });
+  const startup = new ScenarioRun(ctx, 'startup', { accounts: p.startupAccounts });
+  const burst = new ScenarioRun(ctx, 'fetch-throughput', { messages: p.burstMessages, accounts: p.burstAccounts, sizeBytes: 3000 });
+  const all = [floor, push, polling, stages, density, startup, burst];
+
+  let redis: TestRedis | undefined;
+  let dovecot: TestDovecot | undefined;
+  let stores: Stores | undefined;
+  const workers: WorkerProcess[] = [];
+  const apps: AppProcess[] = [];
+  const startWorker = async (script: string, name?: string) => {
+    const w = await WorkerProcess.start(script, name);
+    workers.push(w);
+    return w;
+  };
+  const startApp = async (app: 'watcher' | 'fetcher' | 'gateway', extra: Record<string, string> = {}, waitReady = true) => {
+    const proc = await AppProcess.start(app, appEnv(redis!.url, ctx.secretKey, { AUTH_JWT_SECRET: ctx.jwtSecret, ...appTuning[app], ...extra }), { waitReady });
+    apps.push(proc);
+    return proc;
+  };
+  const stopApp = async (proc: AppProcess) => {
+    await proc.stop();
+    apps.splice(apps.indexOf(proc), 1);
+  };
+
+  try {
+    log(`IMAP suite: Dovecot with ${pmCount + floorEmails.length} users, Redis`);
+    [redis, dovecot] = await Promise.all([startRedis(), startDovecot({ ...makeUsers('pm', pmCount), ...makeUsers('floor', p.floorAccounts) })]);
+    stores = testStores(redis.url, ctx.secretKey);
+    const deliverer = await startWorker('deliver');
+    await deliverer.call('init', { lmtpPort: dovecot.lmtpPort, connections: 4 });
+
+    // --- density: the same watcher build with no account, as the zero point ---------------------
+    let baseRss = NaN;
+    const watcherBuilt = appBuilt('watcher');
+    if (!watcherBuilt) for (const s of [density, startup, push, stages, burst]) s.skip('dist/apps/watcher is not built');
+    await density.step('watcher with 0 accounts', async (r) => {
+      log('density: watcher with 0 accounts');
+      const w0 = await startApp('watcher', { INSTANCE_ID: 'bench-w0' }, false);
+      await sleep(ctx.quick ? 1000 : 3000);
+      baseRss = (await steadyRss(w0.pid, ctx.quick ? 8000 : 20_000)).bytes;
+      r.figures.baseRssMB = mb(baseRss);
+      await stopApp(w0);
+    });
+
+    // --- startup: accounts stored first, then the watcher starts --------------------------------
+    const accounts: BenchAccount[] = await seedAccounts(stores, pmEmails.slice(0, p.startupAccounts), dovecot.imapPort);
+    const accountIds = accounts.map((a) => a.id);
+    let watcher: AppProcess | undefined;
+    await startup.step('watcher start', async (r) => {
+      log(`startup: watcher with ${accounts.length} stored accounts`);
+      const logBefore = dovecot!.logs().length;
+      const t0 = Date.now();
+      watcher = await startApp('watcher', { INSTANCE_ID: 'bench-w1' }, false);
+      const { at, counts } = await waitAllConnected(stores!, accountIds, ctx.quick ? 30_000 : 120_000, 100);
+      const limitErrors = (dovecot!.logs().slice(logBefore).match(/Maximum number of|connection limit|client_limit|process_limit|Too many|\[LIMIT\]/gi) ?? []).length;
+      r.figures.seconds = at ? round1((at - t0) / 1000) : null;
+      r.figures.dovecotLimitErrors = limitErrors;
+      r.tables.push({ columns: ['accounts', 'all connected after', 'states at the end', 'Dovecot limit errors'], rows: [[accounts.length, at ? `${round1((at - t0) / 1000)} s` : 'never', JSON.stringify(counts), limitErrors]] });
+      r.targets.push(atMost(`${accounts.length} accounts connected`, r.figures.seconds, 60, 's'));
+      r.targets.push(atMost('Dovecot login-limit errors', limitErrors, 0, 'errors', '0'));
+      if (!at) {
+        if (!counts.connected && !counts.error && !counts.auth_failed) throw new NotRun('the watcher marked no account connected (apps/watcher not implemented yet?)');
+        throw new Error(`not all accounts connected: ${JSON.stringify(counts)}`);
+      }
+    });
+    if (!startup.ok) for (const s of [density, push, stages, burst]) s.skip(`needs the watcher: startup ${startup.result.status}`);
+
+    await density.step(`${p.densityAccounts[0]} accounts`, async (r) => {
+      const rss = await steadyRss(watcher!.pid, ctx.quick ? 8000 : 30_000);
+      const perAccount = (rss.bytes - baseRss) / p.densityAccounts[0];
+      r.figures[`kbPerAccount${p.densityAccounts[0]}`] = kb(perAccount);
+      r.tables.push({ title: 'watcher RSS (steady state, GC not forced)', columns: ['accounts', 'RSS', 'delta vs 0 accounts', 'per account', 'settled'], rows: [[0, `${mb(baseRss)} MB`, '—', '—', 'yes'], [p.densityAccounts[0], `${mb(rss.bytes)} MB`, `${mb(rss.bytes - baseRss)} MB`, `${kb(perAccount)} KB`, rss.settled ? 'yes' : 'no']] });
+      r.targets.push(atMost(`RSS per account at ${p.densityAccounts[0]}`, kb(perAccount), 60, 'KB'));
+    });
+
+    // --- load generators: floor IDLE clients and pollers need only Dovecot -----------------------
+    log(`floor: ${floorEmails.length} bare IDLE clients; polling: ${Math.min(p.pollAccounts, p.accounts)} STATUS pollers every ${p.pollIntervalMs / 1000} s`);
+    const floorWorker = await startWorker('floor');
+    await floor.step('connect floor clients', async () => {
+      const res = await floorWorker.call<{ connected: number; failures: number }>('connect', { port: dovecot!.imapPort, users: floorEmails.map((user) => ({ user, pass: PASSWORD })) });
+      if (!res.connected) throw new Error(`no floor client connected (${res.failures} failures)`);
+    });
+    const pollerWorker = await startWorker('poller');
+    const pollEmails = pmEmails.slice(0, Math.min(p.pollAccounts, p.accounts));
+    let pollBaseline: Record<string, number> = {};
+    await polling.step('start pollers', async () => {
+      const res = await pollerWorker.call<{ connected: number; failures: number; baseline: Record<string, number> }>('start', {
+        port: dovecot!.imapPort,
+        users: pollEmails.map((user) => ({ user, pass: PASSWORD })),
+        intervalMs: p.pollIntervalMs,
+      });
+      pollBaseline = res.baseline;
+      if (!res.connected) throw new Error(`no poller connected (${res.failures} failures)`);
+    });
+
+    // --- the rest of the pipeline: fetcher, gateway, one socket client per account --------------
+    let fetcher: AppProcess | undefined;
+    let gateway: AppProcess | undefined;
+    const socketWorkers: WorkerProcess[] = [];
+    await push.step('start fetcher and gateway', async () => {
+      if (!appBuilt('fetcher') || !appBuilt('gateway')) throw new NotRun('dist/apps/fetcher or dist/apps/gateway is not built');
+      [fetcher, gateway] = await Promise.all([startApp('fetcher', { INSTANCE_ID: 'bench-f1' }), startApp('gateway', { INSTANCE_ID: 'bench-g1' })]);
+      for (let i = 0; i < p.socketWorkers; i++) socketWorkers.push(await startWorker('sockets', `sockets-${i}`));
+      const clients = accounts.slice(0, p.accounts).map((a) => ({ url: gateway!.url, token: clientToken(ctx.jwtSecret, a.userId), accountId: a.id }));
+      const results = await Promise.all(
+        socketWorkers.map((w, i) => w.call<{ connected: number; failed: number; errors: string[] }>('connect', { clients: clients.filter((_, j) => j % socketWorkers.length === i) })),
+      );
+      const connected = results.reduce((s, r) => s + r.connected, 0);
+      const errors = results.flatMap((r) => r.errors);
+      log(`push: ${connected}/${clients.length} socket clients subscribed${errors.length ? ` (${errors[0]})` : ''}`);
+      if (!connected) throw new NotRun(`no socket client could subscribe (apps/gateway not implemented yet?): ${errors[0] ?? ''}`);
+      if (connected < clients.length) throw new Error(`${clients.length - connected} socket clients could not subscribe: ${errors[0]}`);
+    });
+    if (!push.ok && stages.ok) stages.skip(`needs the whole pipeline: push latency ${push.result.status}`);
+
+    // --- the run: the same deliveries feed pushmail, the pollers and (to their own accounts) the floor
+    const metricTargets = () => [watcher, fetcher, gateway].filter((a): a is AppProcess => !!a && a.child.exitCode === null);
+    const scrapeAll = async () => {
+      const out = new Map<string, MetricsSnapshot>();
+      for (const app of metricTargets()) out.set(app.app, await scrape(app.url).catch(() => new Map()));
+      return out;
+    };
+    const metricsBefore = await scrapeAll();
+    const start = now() + 1000;
+    const plan = [
+      ...Array.from({ length: Math.round(p.rate * p.durationS) }, (_, i) => ({ user: pmEmails[i % p.accounts], key: `push-${i}`, at: start + (i * 1000) / p.rate })),
+      ...Array.from({ length: Math.round(p.floorRate * p.durationS) }, (_, j) => ({ user: floorEmails[j % floorEmails.length], key: `floor-${j}`, at: start + (j * 1000) / p.floorRate + 3 })),
+    ].sort((a, b) => a.at - b.at);
+    log(`deliveries: ${p.rate}/s to ${p.accounts} pushmail accounts + ${p.floorRate}/s to ${floorEmails.length} floor accounts for ${p.durationS} s`);
+    const deliveries = await deliverer.call<Delivery[]>('schedule', { plan });
+    const pmDeliveries = deliveries.filter((d) => d.key.startsWith('push-'));
+    const floorDeliveries = deliveries.filter((d) => d.key.startsWith('floor-'));
+    const failedDeliveries = deliveries.filter((d) => d.error).length;
+    const lastAck = Math.max(...deliveries.map((d) => d.ackAt));
+    const ackLag = summarize(deliveries.map((d) => d.ackAt - d.sentAt));
+
+    // socket events: until every delivery arrived, or 15 s after the last ack
+    let events: ReceivedEvent[] = [];
+    if (push.ok) {
+      await pollUntil(async () => {
+        const counts = await Promise.all(socketWorkers.map((w) => w.call<number>('count')));
+        return counts.reduce((s, n) => s + n, 0) >= pmDeliveries.length - failedDeliveries || undefined;
+      }, Math.max(0, lastAck + 15_000 - now()), 200);
+      events = (await Promise.all(socketWorkers.map((w) => w.call<ReceivedEvent[]>('take')))).flat();
+    }
+    const metricsAfter = await scrapeAll();
+
+    await push.step('push latency', async (r) => {
+      const { latencies, missed, duplicates } = messageIdLatencies(pmDeliveries, events);
+      ctx.distributions.pushmail = latencies;
+      const s = summarize(latencies);
+      if (!s) throw new NotRun('no message.new reached a socket client (is the fetcher appending and the gateway pushing?)');
+      Object.assign(r.figures, { p50: s.p50, p95: s.p95, p99: s.p99, max: s.max, missed, duplicates });
+      r.tables.push({ title: 'LMTP ack → message.new at the client (ms)', columns: ['series', 'n', 'p50', 'p95', 'p99', 'max', 'missed'], rows: [['pushmail', s.n, s.p50, s.p95, s.p99, s.max, missed]] });
+      r.notes.push(`LMTP ack round trip (what the deliverer waited): p50 ${ackLag?.p50} ms, p99 ${ackLag?.p99} ms; ${failedDeliveries} deliveries failed.`);
+      if (duplicates) r.notes.push(`${duplicates} duplicate message.new events were received.`);
+    });
+
+    // Dovecot notifies ~500 ms after a change: give the last floor delivery time to show.
+    if (lastAck + 3000 > now()) await sleep(lastAck + 3000 - now());
+    const floorRecords = await floorWorker.call<ExistsRecord[]>('take').catch(() => [] as ExistsRecord[]);
+    await floor.step('floor latency', (r) => {
+      const { latencies, missed } = counterLatencies(floorDeliveries, floorRecords.map((e) => ({ user: e.user, value: e.count, at: e.at })), () => 0);
+      ctx.distributions.floor = latencies;
+      const s = summarize(latencies);
+      if (!s) throw new Error('no EXISTS reached the floor clients');
+      Object.assign(r.figures, { p50: s.p50, p95: s.p95, p99: s.p99, max: s.max, missed });
+      r.tables.push({ title: 'LMTP ack → EXISTS at a bare imapflow client (ms)', columns: ['series', 'n', 'p50', 'p95', 'p99', 'max', 'missed'], rows: [['floor', s.n, s.p50, s.p95, s.p99, s.max, missed]] });
+      r.notes.push('Floor clients IDLE on their own accounts on the same Dovecot, during the same run, at the rate given; Dovecot delays IDLE notifications by a hard-coded ~500 ms.');
+    });
+
+    // push vs floor: the gap is pushmail's own
+    const fl = floor.result.figures;
+    const pu = push.result.figures;
+    if (push.ok && floor.ok) {
+      const gap50 = round1((pu.p50 ?? NaN) - (fl.p50 ?? NaN));
+      const gap99 = round1((pu.p99 ?? NaN) - (fl.p99 ?? NaN));
+      Object.assign(pu, { floorP50: fl.p50, floorP99: fl.p99, gapP50: gap50, gapP99: gap99, ratioP50: round1(((pu.p50 ?? 0) / (fl.p50 ?? 1)) * 100) / 100 });
+      push.result.tables[0].rows.push(['floor (same run)', floor.result.tables[0]?.rows[0]?.[1] ?? null, fl.p50, fl.p95, fl.p99, fl.max, fl.missed]);
+      push.result.tables[0].rows.push(['gap (pushmail − floor)', null, gap50, round1((pu.p95 ?? 0) - (fl.p95 ?? 0)), gap99, round1((pu.max ?? 0) - (fl.max ?? 0)), null]);
+      push.result.targets.push(atMost('p50 above the floor', gap50, 10, 'ms', '≤ floor + 10 ms'));
+      push.result.targets.push(atMost('p99 above the floor', gap99, 30, 'ms', '≤ floor + 30 ms'));
+    }
+
+    await stages.step('stage histograms', (r) => {
+      const table = stagesTable(metricsBefore, metricsAfter);
+      if (!table.rows.length) throw new NotRun('the apps expose no pushmail_*_ms histograms yet');
+      r.tables.push(table);
+      for (const [name, labels, , , p50, p99] of table.rows) {
+        const key = `${name}${labels ? `{${labels}}` : ''}`;
+        r.figures[`${key} p50`] = typeof p50 === 'number' ? p50 : null;
+        r.figures[`${key} p99`] = typeof p99 === 'number' ? p99 : null;
+      }
+      r.notes.push('Quantiles are estimated from Prometheus buckets (linear interpolation inside a bucket, as histogram_quantile does); only this run’s observations count (scrape after − before).');
+    });
+
+    // --- polling: wait one full interval after the last delivery, so every poller looked -------
+    await polling.step('polling latency', async (r) => {
+      const wait = lastAck + p.pollIntervalMs + 2000 - now();
+      if (wait > 0) {
+        log(`polling: waiting ${Math.round(wait / 1000)} s for every poller to look once more`);
+        await sleep(wait);
+      }
+      const { records, polls } = await pollerWorker.call<{ records: PollRecord[]; polls: number }>('take');
+      const watched = new Set(pollEmails);
+      const { latencies, missed } = counterLatencies(
+        pmDeliveries.filter((d) => watched.has(d.user)),
+        records.map((e) => ({ user: e.user, value: e.uidNext, at: e.at })),
+        // UIDNEXT before any delivery: the k-th delivery is seen once UIDNEXT reaches start + k + 1.
+        (user) => pollBaseline[user] ?? 1,
+      );
+      ctx.distributions.polling = latencies;
+      const s = summarize(latencies);
+      if (!s) throw new Error('the pollers saw no delivery');
+      Object.assign(r.figures, { p50: s.p50, p95: s.p95, p99: s.p99, max: s.max, missed, intervalS: p.pollIntervalMs / 1000 });
+      r.tables.push({ title: `LMTP ack → seen by a STATUS poll every ${p.pollIntervalMs / 1000} s (ms)`, columns: ['series', 'n', 'p50', 'p95', 'p99', 'max', 'missed'], rows: [['polling', s.n, s.p50, s.p95, s.p99, s.max, missed]] });
+      r.notes.push(`${polls} STATUS polls in all.`);
+      if (ctx.quick) r.notes.push(`Quick mode: the poll interval is scaled down to ${p.pollIntervalMs / 1000} s (a real poller uses 60 s).`);
+    });
+    await pollerWorker.call('stop').catch(() => undefined);
+    await floorWorker.call('close').catch(() => undefined);
+    await Promise.all(socketWorkers.map((w) => w.call('close').catch(() => undefined)));
+
+    // --- fetch throughput: jobs queued while the fetcher is down, then drained ------------------
+    await burst.step('burst', async (r) => {
+      if (!fetcher) throw new NotRun('the fetcher did not start');
+      const burstAccounts = accounts.slice(Math.max(0, p.accounts - p.burstAccounts), p.accounts);
+      const burstIds = burstAccounts.map((a) => a.id);
+      await stopApp(fetcher);
+      fetcher = undefined;
+      const queue = new Queue(QueueName.MailboxEvents, { connection: { url: redis!.url } as never, prefix: BULL_PREFIX });
+      try {
+        const waitingBefore = await queue.getWaitingCount();
+        log(`fetch burst: ${p.burstMessages} messages of ~3 KB over ${burstIds.length} accounts, fetcher stopped`);
+        const plan = Array.from({ length: p.burstMessages }, (_, i) => ({ user: burstAccounts[i % burstAccounts.length].email, key: `burst-${i}`, size: 3000 }));
+        const t0 = now();
+        const results = await deliverer.call<Delivery[]>('burst', { plan, concurrency: 8 });
+        const delivered = results.filter((d) => !d.error).length;
+        const deliverS = (now() - t0) / 1000;
+        const enqueued = await pollUntil(async () => ((await queue.getWaitingCount()) - waitingBefore >= delivered ? now() : undefined), 60_000, 100);
+        r.notes.push(`${delivered} messages delivered over LMTP in ${round1(deliverS)} s; the watcher had enqueued all of them ${enqueued ? `${round1((enqueued - t0) / 1000)} s after the first delivery` : 'NOT within 60 s'}.`);
+        if (!enqueued) throw new Error(`only ${(await queue.getWaitingCount()) - waitingBefore} of ${delivered} fetch jobs were enqueued`);
+        const logBefore = await eventLogTotal(stores!, burstIds);
+        const since = Date.now();
+        const spawnAt = Date.now();
+        fetcher = await startApp('fetcher', { INSTANCE_ID: 'bench-f2' }, false);
+        const doneAt = await pollUntil(async () => ((await eventLogTotal(stores!, burstIds)) - logBefore >= delivered ? Date.now() : undefined), 120_000, 50);
+        const appended = (await eventLogTotal(stores!, burstIds)) - logBefore;
+        const times = (await appendTimesSince(stores!, burstIds, since)).sort((a, b) => a - b);
+        if (!times.length) throw new NotRun('the fetcher appended no event');
+        const spanS = Math.max(0.001, (times[times.length - 1] - times[0]) / 1000);
+        const msgPerS = Math.round(times.length / spanS);
+        const withBootPerS = doneAt ? Math.round(appended / ((doneAt - spawnAt) / 1000)) : null;
+        Object.assign(r.figures, { msgPerS, withBootMsgPerS: withBootPerS, appended, expected: delivered });
+        r.tables.push({
+          columns: ['messages', 'appended', 'first → last append', 'throughput', 'incl. fetcher boot'],
+          rows: [[delivered, appended, `${round1(spanS)} s`, `${msgPerS} msg/s`, withBootPerS ? `${withBootPerS} msg/s` : 'did not finish']],
+        });
+        r.targets.push(atLeast('messages/s, job → event appended', msgPerS, 1500, 'msg/s'));
+        if (!doneAt) throw new Error(`only ${appended} of ${delivered} events appended within 120 s`);
+      } finally {
+        await queue.close();
+      }
+    });
+
+    // --- density at the high mark: more accounts for the same watcher -------------------------
+    await density.step(`${p.densityAccounts[1]} accounts`, async (r) => {
+      const extra = await seedAccounts(stores!, pmEmails.slice(p.startupAccounts, p.densityAccounts[1]), dovecot!.imapPort);
+      const ids = [...accountIds, ...extra.map((a) => a.id)];
+      log(`density: ${ids.length} accounts on one watcher`);
+      const { at, counts } = await waitAllConnected(stores!, ids, ctx.quick ? 30_000 : 120_000, 250);
+      if (!at) throw new Error(`not all ${ids.length} accounts connected: ${JSON.stringify(counts)}`);
+      const rss = await steadyRss(watcher!.pid, ctx.quick ? 8000 : 30_000);
+      const perAccount = (rss.bytes - baseRss) / ids.length;
+      r.figures[`kbPerAccount${ids.length}`] = kb(perAccount);
+      r.tables[0].rows.push([ids.length, `${mb(rss.bytes)} MB`, `${mb(rss.bytes - baseRss)} MB`, `${kb(perAccount)} KB`, rss.settled ? 'yes' : 'no']);
+      r.targets.push(atMost(`RSS per account at ${ids.length}`, kb(perAccount), 60, 'KB'));
+    });
+  } catch (err) {
+    for (const s of all) s.fail(err as Error, 'suite');
+  } finally {
+    for (const s of all) s.done();
+    await Promise.all(workers.map((w) => w.stop().catch(() => undefined)));
+    await Promise.all(apps.map((a) => a.stop('SIGTERM', 5000).catch(() => undefined)));
+    await stores?.close().catch(() => undefined);
+    await Promise.all([dovecot?.dispose(), redis?.dispose()].map((pr) => pr?.catch(() => undefined)));
+  }
+}
