@@ -1,18 +1,71 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { AccountsModule } from '@pushmail/accounts';
+import { AuthModule } from '@pushmail/auth';
 import { ConfigModule } from '@pushmail/config';
 import { CryptoModule } from '@pushmail/crypto';
+import { EventLogModule } from '@pushmail/event-log';
+import { ImapModule } from '@pushmail/imap';
+import { MailerModule } from '@pushmail/mailer';
 import { ObservabilityModule } from '@pushmail/observability';
 import { QueueModule } from '@pushmail/queue';
 import { RedisModule } from '@pushmail/redis';
+import { ImapCommandService } from './commands/imap-command.service';
+import { MessageStore } from './commands/message-store';
 import { GatewayEnv } from './config';
+import { AccountsController } from './http/accounts.controller';
+import { AdminTokenGuard } from './http/admin-token.guard';
+import { ClientTokenGuard } from './http/client-token.guard';
+import { MeAccountsController } from './http/me-accounts.controller';
+import { PartsController } from './http/parts.controller';
+import { ImapMailboxService } from './imap/imap-mailbox.service';
+import { ShutdownService } from './lifecycle/shutdown.service';
+import { LiveEventsService } from './push/live-events.service';
+import { SubscriptionService } from './push/subscription.service';
+import { SendDeliveryService } from './send/send-delivery.service';
+import { SendService } from './send/send.service';
+import { SendStore } from './send/send.store';
+import { SendWorker } from './send/send.worker';
+import { PushGateway } from './socket/push.gateway';
+import { SocketEmitter } from './socket/socket-emitter';
 
+/**
+ * Everything of the gateway sits in this root module on purpose: its destroy hooks run before the
+ * libraries' (Redis, queues), so the graceful shutdown can still talk to clients and Redis.
+ */
 @Module({})
 export class GatewayModule {
   static forRoot(env: GatewayEnv): DynamicModule {
     return {
       module: GatewayModule,
-      imports: [ConfigModule.forRoot(env), ObservabilityModule, RedisModule, CryptoModule, AccountsModule, QueueModule],
+      imports: [
+        ConfigModule.forRoot(env),
+        ObservabilityModule,
+        RedisModule,
+        CryptoModule,
+        AccountsModule,
+        EventLogModule,
+        QueueModule,
+        ImapModule,
+        AuthModule,
+        MailerModule,
+      ],
+      controllers: [AccountsController, MeAccountsController, PartsController],
+      providers: [
+        AdminTokenGuard,
+        ClientTokenGuard,
+        SocketEmitter,
+        PushGateway,
+        ShutdownService,
+        SubscriptionService,
+        LiveEventsService,
+        MessageStore,
+        ImapCommandService,
+        ImapMailboxService,
+        SendStore,
+        SendService,
+        SendDeliveryService,
+        SendWorker,
+      ],
     };
   }
 }

@@ -1,0 +1,16 @@
+import { Injectable } from '@nestjs/common';
+import { MessageNewEvent, redisKeys } from '@pushmail/contracts';
+import { RedisService } from '@pushmail/redis';
+
+/** Messages the fetcher stored, looked up under the mailbox's current UIDVALIDITY. */
+@Injectable()
+export class MessageStore {
+  constructor(private readonly redis: RedisService) {}
+
+  async find(accountId: string, mailbox: string, uid: number): Promise<MessageNewEvent | null> {
+    const uidValidity = await this.redis.client.hget(redisKeys.cursor(accountId, mailbox), 'uidValidity');
+    if (!uidValidity) return null;
+    const json = await this.redis.client.get(redisKeys.message(accountId, mailbox, Number(uidValidity), uid));
+    return json ? (JSON.parse(json) as MessageNewEvent) : null;
+  }
+}

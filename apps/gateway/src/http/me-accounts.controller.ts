@@ -1,0 +1,47 @@
+import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, Req, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { AccountRepository } from '@pushmail/accounts';
+import { AccountIdSchema, AccountView, CreateAccountBodySchema } from '@pushmail/contracts';
+import { z } from 'zod';
+import { AccountViewDto, CreateAccountDto } from './account.dto';
+import { ClientRequest, ClientTokenGuard } from './client-token.guard';
+import { ZodValidationPipe } from './zod-validation.pipe';
+
+/** A signed-in user adds their own mailbox: the owner is the token's subject, never the body's. */
+const NewOwnAccountSchema = CreateAccountBodySchema.omit({ userId: true }).strict();
+type NewOwnAccount = z.infer<typeof NewOwnAccountSchema>;
+
+/**
+ * The user API (an extension, see docs/protocol.md): the web client lists, adds and removes the
+ * signed-in user's own accounts with the client token. Other users' accounts are invisible (404).
+ */
+@ApiTags('user')
+@ApiBearerAuth('client')
+@ApiUnauthorizedResponse({ description: 'missing, invalid or expired client token' })
+@UseGuards(ClientTokenGuard)
+@Controller('api/me/accounts')
+export class MeAccountsController {
+  constructor(private readonly accounts: AccountRepository) {}
+
+  @Get()
+  @ApiOkResponse({ type: [AccountViewDto] })
+  list(@Req() req: ClientRequest): Promise<AccountView[]> {
+    return this.accounts.listForUser(req.userId);
+  }
+
+  @Post()
+  @ApiBody({ type: CreateAccountDto, description: 'as the admin API, without userId' })
+  @ApiCreatedResponse({ type: AccountViewDto })
+  create(@Req() req: ClientRequest, @Body(new ZodValidationPipe(NewOwnAccountSchema)) body: NewOwnAccount): Promise<AccountView> {
+    return this.accounts.create({ ...body, userId: req.userId });
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  @ApiNoContentResponse()
+  @ApiNotFoundResponse()
+  async remove(@Req() req: ClientRequest, @Param('id') id: string): Promise<void> {
+    if (!AccountIdSchema.safeParse(id).success || !(await this.accounts.isOwnedBy(id, req.userId))) throw new NotFoundException();
+    await this.accounts.delete(id);
+  }
+}

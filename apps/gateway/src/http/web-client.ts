@@ -1,0 +1,33 @@
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NextFunction, Request, Response } from 'express';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+/** Paths the web client's SPA fallback must never answer. */
+const RESERVED = /^\/(api|socket\.io|health|metrics)(\/|$)/;
+
+const PLACEHOLDER = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>pushmail</title></head>
+<body style="font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem">
+<h1>pushmail gateway</h1>
+<p>The web client has not been built yet (<code>npm run build</code> writes it to <code>dist/web</code>).</p>
+<p>The gateway is running: Socket.IO at <code>/socket.io</code>, the admin API at <a href="/api/docs">/api/docs</a>.</p>
+</body></html>`;
+
+/**
+ * Serves the built web client at `/`, with an SPA fallback to index.html for client-side routes,
+ * or a placeholder page while it has not been built.
+ */
+export function serveWebClient(app: NestExpressApplication, webDir: string): void {
+  const dir = resolve(webDir);
+  const index = join(dir, 'index.html');
+  const built = existsSync(index);
+  if (built) app.useStaticAssets(dir, { index: false, maxAge: '1h', fallthrough: true });
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if ((req.method !== 'GET' && req.method !== 'HEAD') || RESERVED.test(req.path) || !req.accepts('html')) return next();
+    res.setHeader('Cache-Control', 'no-cache');
+    if (built) res.sendFile(index);
+    else res.type('html').send(PLACEHOLDER);
+  });
+}

@@ -1,0 +1,65 @@
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { AccountRepository } from '@pushmail/accounts';
+import { ServerEvent, redisChannels } from '@pushmail/contracts';
+import { parsePublishedEvent } from '@pushmail/event-log';
+import { HealthService } from '@pushmail/observability';
+import { RedisService } from '@pushmail/redis';
+import type { Redis } from 'ioredis';
+import { SocketEmitter } from '../socket/socket-emitter';
+import { SubscriptionService } from './subscription.service';
+
+/**
+ * Every gateway listens to the events channel itself and pushes to its own sockets only, so an
+ * event crosses Redis once per gateway instead of once per client (and the adapter never sends
+ * it twice). Account state notices arrive the same way and go to the local account rooms.
+ */
+@Injectable()
+export class LiveEventsService implements OnModuleInit {
+  private readonly logger = new Logger(LiveEventsService.name);
+  private subscriber?: Redis;
+  private readyOnce = false;
+
+  constructor(
+    private readonly redis: RedisService,
+    private readonly subscriptions: SubscriptionService,
+    private readonly accounts: AccountRepository,
+    private readonly emitter: SocketEmitter,
+    private readonly health: HealthService,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    const subscriber = this.redis.open({ connectionName: 'gateway-events' });
+    this.subscriber = subscriber;
+    subscriber.on('message', (_channel: string, message: string) => this.onMessage(message));
+    subscriber.on('ready', () => {
+      // ioredis resubscribes by itself after a reconnect; what was published meanwhile is only in
+      // the log. Subscribing again (a no-op) resolves only once the channel is live again, so the
+      // catch-up read cannot miss the events published just before that moment.
+      if (this.readyOnce) {
+        subscriber
+          .subscribe(redisChannels.events)
+          .then(() => this.subscriptions.resyncAll())
+          .catch((err: unknown) => this.logger.warn({ msg: 'resubscribe to events channel failed', err }));
+      }
+      this.readyOnce = true;
+    });
+    await subscriber.subscribe(redisChannels.events);
+    this.health.register('events-channel', () => ({ ok: subscriber.status === 'ready' }));
+
+    await this.accounts.onState((event) => {
+      if (this.emitter.attached) this.emitter.toAccountLocal(event.accountId, ServerEvent.AccountState, event);
+    });
+    await this.accounts.onChange((notice) => {
+      if (notice.change === 'deleted') this.subscriptions.dropAccount(notice.accountId);
+    });
+  }
+
+  private onMessage(message: string): void {
+    try {
+      const { accountId, event, seenAt } = parsePublishedEvent(message);
+      this.subscriptions.deliver(accountId, event, seenAt);
+    } catch (err) {
+      this.logger.warn({ msg: 'ignored malformed event notice', err });
+    }
+  }
+}

@@ -1,0 +1,212 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { AccountRepository } from '@pushmail/accounts';
+import { LoggedEvent, ServerEvent, SubscribeRequest, redisKeys } from '@pushmail/contracts';
+import { EventLogService, compareEventIds } from '@pushmail/event-log';
+import { MetricsService } from '@pushmail/observability';
+import { RedisService } from '@pushmail/redis';
+import { forbidden } from '../socket/ack';
+import { SocketEmitter } from '../socket/socket-emitter';
+import { PushSocket, accountRoom } from '../socket/socket-types';
+
+const REPLAY_PAGE = 500;
+
+interface BufferedEvent {
+  event: LoggedEvent;
+  seenAt?: number;
+}
+
+/** One socket's subscription to one account. */
+interface Subscription {
+  socket: PushSocket;
+  accountId: string;
+  /** The newest eventId this socket has been given (or asked to start after). */
+  last: string;
+  /**
+   * Live events that arrive while the log is being read. Non-null means "catching up": live events
+   * wait here and are emitted after the replay, minus those the replay already covered.
+   */
+  buffer: BufferedEvent[] | null;
+}
+
+/** The position just before a stream id, so a replay "after" it starts with that entry. */
+export function eventIdBefore(id: string): string {
+  const [ms, seq] = id.split('-').map(BigInt);
+  if (seq > 0n) return `${ms}-${seq - 1n}`;
+  return ms > 0n ? `${ms - 1n}-18446744073709551615` : '0-0';
+}
+
+/**
+ * Who on this gateway listens to which account, and the replay → live seam. Every logged event
+ * reaches a socket through {@link deliver} or a replay, and a socket never gets an eventId twice
+ * or out of order: each subscription remembers the last id it was given and drops anything not
+ * newer, and live events that arrive during a replay are held back until the replay is done.
+ */
+@Injectable()
+export class SubscriptionService {
+  private readonly logger = new Logger(SubscriptionService.name);
+  private readonly byAccount = new Map<string, Map<string, Subscription>>();
+  private readonly bySocket = new Map<string, Map<string, Subscription>>();
+  private readonly eventToSocket;
+  private readonly pushLatency;
+
+  constructor(
+    private readonly accounts: AccountRepository,
+    private readonly eventLog: EventLogService,
+    private readonly emitter: SocketEmitter,
+    private readonly redis: RedisService,
+    metrics: MetricsService,
+  ) {
+    this.eventToSocket = metrics.histogram('pushmail_event_to_socket_ms', 'Event appended to the log → emitted to a socket');
+    this.pushLatency = metrics.histogram('pushmail_push_latency_ms', 'Change seen on IMAP by the watcher → emitted to a socket');
+  }
+
+  async subscribe(socket: PushSocket, userId: string, req: SubscribeRequest): Promise<{ replayed: number }> {
+    if (!(await this.accounts.isOwnedBy(req.accountId, userId))) throw forbidden();
+    if (!socket.connected) return { replayed: 0 };
+    const sub: Subscription = { socket, accountId: req.accountId, last: req.since ?? '0-0', buffer: [] };
+    this.add(sub);
+    await socket.join(accountRoom(req.accountId));
+    try {
+      if (req.since) return { replayed: await this.catchUp(sub, req.since, true) };
+      // Live only: start after the newest logged event. Going through catchUp anyway closes the
+      // race with an event appended while this subscription was being set up.
+      return { replayed: await this.catchUp(sub, (await this.eventLog.lastEventId(req.accountId)) ?? '0-0', false) };
+    } catch (err) {
+      this.remove(sub);
+      throw err;
+    }
+  }
+
+  async unsubscribe(socket: PushSocket, accountId: string): Promise<void> {
+    const sub = this.bySocket.get(socket.id)?.get(accountId);
+    if (sub) this.remove(sub);
+    await socket.leave(accountRoom(accountId));
+  }
+
+  dropSocket(socket: PushSocket): void {
+    for (const sub of [...(this.bySocket.get(socket.id)?.values() ?? [])]) this.remove(sub);
+  }
+
+  /** The account is gone: its subscribers stop getting anything for it. */
+  dropAccount(accountId: string): void {
+    for (const sub of [...(this.byAccount.get(accountId)?.values() ?? [])]) {
+      this.remove(sub);
+      void sub.socket.leave(accountRoom(accountId));
+    }
+  }
+
+  hasSubscribers(accountId: string): boolean {
+    return (this.byAccount.get(accountId)?.size ?? 0) > 0;
+  }
+
+  /** A live event from the events channel. */
+  deliver(accountId: string, event: LoggedEvent, seenAt?: number): void {
+    const subs = this.byAccount.get(accountId);
+    if (!subs) return;
+    for (const sub of subs.values()) {
+      if (sub.buffer) sub.buffer.push({ event, seenAt });
+      else this.emitLive(sub, event, seenAt);
+    }
+  }
+
+  /**
+   * After the events channel was down (Redis restart), live events may have been missed: every
+   * subscription catches up from the log, with the same seam handling as a `since` replay.
+   */
+  async resyncAll(): Promise<void> {
+    const subs = [...this.bySocket.values()].flatMap((m) => [...m.values()]).filter((s) => !s.buffer);
+    for (const sub of subs) {
+      sub.buffer = [];
+      await this.catchUp(sub, sub.last, true).catch((err) => {
+        this.logger.warn({ msg: 'resync after events channel reconnect failed', accountId: sub.accountId, err });
+        this.flush(sub);
+      });
+    }
+  }
+
+  /** Replays the log after `since` to one subscription, then flushes what arrived live meanwhile. */
+  private async catchUp(sub: Subscription, since: string, checkTrim: boolean): Promise<number> {
+    sub.last = since;
+    let replayed = 0;
+    if (checkTrim && (await this.eventLog.isTrimmedPast(sub.accountId, since))) {
+      if (!this.isCurrent(sub)) return 0;
+      replayed += await this.emitReset(sub);
+    }
+    let cursor = sub.last;
+    for (;;) {
+      const page = await this.eventLog.readAfter(sub.accountId, cursor, REPLAY_PAGE);
+      if (!this.isCurrent(sub)) return replayed;
+      for (const event of page) {
+        if (compareEventIds(event.payload.eventId, sub.last) <= 0) continue;
+        this.emitter.logged(sub.socket, event);
+        sub.last = event.payload.eventId;
+        replayed++;
+      }
+      if (page.length < REPLAY_PAGE) break;
+      cursor = page[page.length - 1].payload.eventId;
+    }
+    // No await from here on: nothing can slip in between the last replayed event and going live.
+    this.flush(sub);
+    return replayed;
+  }
+
+  private flush(sub: Subscription): void {
+    const buffered = sub.buffer ?? [];
+    sub.buffer = null;
+    for (const { event, seenAt } of buffered) this.emitLive(sub, event, seenAt);
+  }
+
+  /**
+   * The log no longer reaches back to `since`: tell the client to reload each watched mailbox,
+   * then replay everything the log still holds.
+   */
+  private async emitReset(sub: Subscription): Promise<number> {
+    const [first] = await this.eventLog.readAfter(sub.accountId, '0-0', 1);
+    const view = await this.accounts.view(sub.accountId);
+    if (!first || !view) return 0;
+    const eventId = eventIdBefore(first.payload.eventId);
+    const validities = await Promise.all(view.mailboxes.map((m) => this.redis.client.hget(redisKeys.cursor(sub.accountId, m), 'uidValidity')));
+    if (!this.isCurrent(sub)) return 0;
+    view.mailboxes.forEach((mailbox, i) => {
+      this.emitter.toSocket(sub.socket, ServerEvent.MailboxReset, { eventId, accountId: sub.accountId, mailbox, uidValidity: Number(validities[i] ?? 0) });
+    });
+    sub.last = eventId;
+    return view.mailboxes.length;
+  }
+
+  private emitLive(sub: Subscription, event: LoggedEvent, seenAt?: number): void {
+    const eventId = event.payload.eventId;
+    if (compareEventIds(eventId, sub.last) <= 0) return;
+    this.emitter.logged(sub.socket, event);
+    sub.last = eventId;
+    const now = Date.now();
+    this.eventToSocket.observe(Math.max(0, now - Number(eventId.slice(0, eventId.indexOf('-')))));
+    if (seenAt) this.pushLatency.observe(Math.max(0, now - seenAt));
+  }
+
+  private isCurrent(sub: Subscription): boolean {
+    return sub.socket.connected && this.bySocket.get(sub.socket.id)?.get(sub.accountId) === sub;
+  }
+
+  private add(sub: Subscription): void {
+    const forSocket = this.bySocket.get(sub.socket.id) ?? new Map<string, Subscription>();
+    forSocket.set(sub.accountId, sub);
+    this.bySocket.set(sub.socket.id, forSocket);
+    const forAccount = this.byAccount.get(sub.accountId) ?? new Map<string, Subscription>();
+    forAccount.set(sub.socket.id, sub);
+    this.byAccount.set(sub.accountId, forAccount);
+  }
+
+  private remove(sub: Subscription): void {
+    const forSocket = this.bySocket.get(sub.socket.id);
+    if (forSocket?.get(sub.accountId) === sub) {
+      forSocket.delete(sub.accountId);
+      if (!forSocket.size) this.bySocket.delete(sub.socket.id);
+    }
+    const forAccount = this.byAccount.get(sub.accountId);
+    if (forAccount?.get(sub.socket.id) === sub) {
+      forAccount.delete(sub.socket.id);
+      if (!forAccount.size) this.byAccount.delete(sub.accountId);
+    }
+  }
+}

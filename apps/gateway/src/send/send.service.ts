@@ -1,0 +1,81 @@
+import { Injectable } from '@nestjs/common';
+import { AccountRepository } from '@pushmail/accounts';
+import { ConfigService } from '@pushmail/config';
+import { MessageSendRequest, QueueName, SendJobName, jobIds } from '@pushmail/contracts';
+import { QueueService } from '@pushmail/queue';
+import { randomBytes } from 'node:crypto';
+import { GatewayEnv } from '../config';
+import { CommandError, forbidden } from '../socket/ack';
+import { sendRequestSize } from './send-size';
+import { SendStore } from './send.store';
+
+/**
+ * Accepts `message.send`: checks ownership, size and the user's rate, remembers the request under
+ * a new sendId and enqueues it, keyed by the client's idempotencyKey so a repeat changes nothing.
+ */
+@Injectable()
+export class SendService {
+  private readonly env: GatewayEnv;
+
+  constructor(
+    private readonly accounts: AccountRepository,
+    private readonly store: SendStore,
+    private readonly queue: QueueService,
+    config: ConfigService<GatewayEnv>,
+  ) {
+    this.env = config.env;
+  }
+
+  async submit(userId: string, req: MessageSendRequest): Promise<{ sendId: string }> {
+    if (!(await this.accounts.isOwnedBy(req.accountId, userId))) throw forbidden();
+    const size = sendRequestSize(req);
+    if (size > this.env.SEND_MAX_BYTES) {
+      throw new CommandError('payload_too_large', `message is ${size} bytes; the limit is ${this.env.SEND_MAX_BYTES}`);
+    }
+    const earlier = await this.store.findByIdempotencyKey(req.accountId, req.idempotencyKey);
+    if (earlier) return this.resume(earlier, userId, req);
+    if (!(await this.store.takeRateToken(userId, this.env.SEND_RATE_PER_MINUTE))) {
+      throw new CommandError('rate_limited', `at most ${this.env.SEND_RATE_PER_MINUTE} messages per minute`);
+    }
+    const sendId = 'snd_' + randomBytes(12).toString('base64url');
+    const owner = await this.store.claim(req.accountId, req.idempotencyKey, sendId, this.env.SEND_RECORD_TTL_SECONDS);
+    if (owner !== sendId) return this.resume(owner, userId, req); // a concurrent repeat won the key
+    await this.store.create({ sendId, accountId: req.accountId, userId, status: 'queued', messageId: await this.messageIdFor(req.accountId, sendId), request: req }, this.env.SEND_RECORD_TTL_SECONDS);
+    await this.enqueue(req, sendId);
+    return { sendId };
+  }
+
+  /**
+   * A repeat of an earlier request: same sendId, nothing new sent. If the first attempt died
+   * between claiming the key and enqueueing, the repeat finishes its work.
+   */
+  private async resume(sendId: string, userId: string, req: MessageSendRequest): Promise<{ sendId: string }> {
+    const record = await this.store.get(sendId);
+    if (!record) {
+      await this.store.create({ sendId, accountId: req.accountId, userId, status: 'queued', messageId: await this.messageIdFor(req.accountId, sendId), request: req }, this.env.SEND_RECORD_TTL_SECONDS);
+    }
+    if (!record || record.status === 'queued') await this.enqueue(req, sendId);
+    return { sendId };
+  }
+
+  private enqueue(req: MessageSendRequest, sendId: string) {
+    return this.queue.add(
+      QueueName.Send,
+      SendJobName.Send,
+      { accountId: req.accountId, sendId },
+      {
+        // Same key → same job id: BullMQ keeps one job however often it is added.
+        jobId: jobIds.send(req.accountId, req.idempotencyKey),
+        attempts: this.env.SEND_ATTEMPTS,
+        backoff: { type: 'exponential', delay: this.env.SEND_RETRY_DELAY_MS },
+      },
+    );
+  }
+
+  /** Fixed per send, so every retry carries the same Message-ID and receivers can dedupe. */
+  private async messageIdFor(accountId: string, sendId: string): Promise<string> {
+    const account = await this.accounts.view(accountId);
+    const domain = account?.email.split('@')[1] ?? 'pushmail.invalid';
+    return `<${sendId}@${domain}>`;
+  }
+}

@@ -1,0 +1,75 @@
+import { Injectable } from '@nestjs/common';
+import { LoggedEvent, ServerEvent, ServerToClientEvents } from '@pushmail/contracts';
+import { PushServer, PushSocket, accountRoom, closedServers } from './socket-types';
+
+type Args<E extends keyof ServerToClientEvents> = Parameters<ServerToClientEvents[E]>;
+
+/**
+ * The one holder of the Socket.IO server: every emit to clients goes through here and through the
+ * contract's {@link ServerToClientEvents} map, so a payload that does not match cannot be sent.
+ */
+@Injectable()
+export class SocketEmitter {
+  private server?: PushServer;
+
+  attach(server: PushServer): void {
+    this.server = server;
+  }
+
+  get attached(): boolean {
+    return !!this.server;
+  }
+
+  toSocket<E extends keyof ServerToClientEvents>(socket: PushSocket, event: E, ...args: Args<E>): void {
+    socket.emit(event, ...args);
+  }
+
+  /** An event from the account's log, to one socket (replay and live push are per socket, for the seam). */
+  logged(socket: PushSocket, event: LoggedEvent): void {
+    switch (event.name) {
+      case ServerEvent.MessageNew:
+        return this.toSocket(socket, ServerEvent.MessageNew, event.payload);
+      case ServerEvent.MessageFlags:
+        return this.toSocket(socket, ServerEvent.MessageFlags, event.payload);
+      case ServerEvent.MessageDeleted:
+        return this.toSocket(socket, ServerEvent.MessageDeleted, event.payload);
+      case ServerEvent.MailboxReset:
+        return this.toSocket(socket, ServerEvent.MailboxReset, event.payload);
+    }
+  }
+
+  /** To the account's subscribers on every gateway (through the Redis adapter). */
+  toAccount<E extends keyof ServerToClientEvents>(accountId: string, event: E, ...args: Args<E>): void {
+    this.io.to(accountRoom(accountId)).emit(event, ...args);
+  }
+
+  /** To the account's subscribers on this gateway only: for notices every gateway receives itself. */
+  toAccountLocal<E extends keyof ServerToClientEvents>(accountId: string, event: E, ...args: Args<E>): void {
+    this.io.local.to(accountRoom(accountId)).emit(event, ...args);
+  }
+
+  localSockets(): PushSocket[] {
+    return this.server ? [...this.server.of('/').sockets.values()] : [];
+  }
+
+  localClientCount(): number {
+    return this.server ? this.server.of('/').sockets.size : 0;
+  }
+
+  disconnectLocal(): void {
+    this.server?.local.disconnectSockets(true);
+  }
+
+  /** Disconnects every local client and stops Socket.IO (and its adapter) while Redis is still up. */
+  async close(): Promise<void> {
+    const server = this.server;
+    if (!server || closedServers.has(server)) return;
+    closedServers.add(server);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private get io(): PushServer {
+    if (!this.server) throw new Error('Socket.IO server not attached yet');
+    return this.server;
+  }
+}

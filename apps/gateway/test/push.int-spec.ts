@@ -1,0 +1,171 @@
+import { INestApplication } from '@nestjs/common';
+import { ServerEvent } from '@pushmail/contracts';
+import { TestRedis, sleep, testStores, waitFor } from '@pushmail/testing';
+import { SignJWT } from 'jose';
+import { ClientSocket, JWT_SECRET, call, connect, newMessage, record, startGateway, tokenFor } from './helpers';
+
+const APPEND = { ttlSeconds: 3600, maxLen: 10_000 };
+
+describe('gateway push: auth, live events, replay', () => {
+  let redis: TestRedis;
+  let stores: ReturnType<typeof testStores>;
+  let app: INestApplication;
+  let url: string;
+  let accountId: string;
+  const sockets: ClientSocket[] = [];
+  const open = async (user = 'u1') => {
+    const s = await connect(url, await tokenFor(user));
+    sockets.push(s);
+    return s;
+  };
+  let uid = 0;
+  const append = (acc = accountId, maxLen = APPEND.maxLen) =>
+    stores.eventLog.append(acc, ServerEvent.MessageNew, newMessage(acc, ++uid), { ...APPEND, maxLen, dedupeKey: `n-${uid}` });
+
+  beforeAll(async () => {
+    redis = await TestRedis.start();
+    stores = testStores(redis.url);
+    ({ app, url } = await startGateway(redis.url));
+    const imap = { host: '127.0.0.1', port: 143, secure: false, user: 'alice', pass: 'imap-pass-alice' };
+    accountId = (await stores.accounts.create({ userId: 'u1', email: 'alice@example.test', imap, smtp: imap, mailboxes: ['INBOX'] })).id;
+  });
+  afterEach(() => sockets.splice(0).forEach((s) => s.close()));
+  afterAll(async () => {
+    await app?.close();
+    await stores?.close();
+    await redis?.dispose();
+  });
+
+  it('refuses a missing, invalid or expired token with connect_error "unauthorized"', async () => {
+    await expect(connect(url, undefined)).rejects.toThrow('unauthorized');
+    await expect(connect(url, 'garbage')).rejects.toThrow('unauthorized');
+    const expired = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('u1').setExpirationTime(Math.floor(Date.now() / 1000) - 5).sign(new TextEncoder().encode(JWT_SECRET));
+    await expect(connect(url, expired)).rejects.toThrow('unauthorized');
+    const otherKey = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('u1').sign(new TextEncoder().encode('some-other-secret-0123456789'));
+    await expect(connect(url, otherKey)).rejects.toThrow('unauthorized');
+  });
+
+  it('closes a connection when its token expires', async () => {
+    const socket = await connect(url, await tokenFor('u1', 1));
+    sockets.push(socket);
+    await waitFor(() => !socket.connected, 5000, 'socket closed at exp');
+  });
+
+  it('pushes a logged event as message.new with the contract fields', async () => {
+    const socket = await open();
+    const seen = record(socket);
+    expect(await call(socket, 'subscribe', { accountId })).toEqual({ ok: true, replayed: 0 });
+    const { eventId } = await append();
+    await waitFor(() => seen.find((e) => e.name === ServerEvent.MessageNew), 5000, 'message.new');
+    const event = seen.find((e) => e.name === ServerEvent.MessageNew)!.payload;
+    expect(event).toMatchObject({ eventId, accountId, mailbox: 'INBOX', uid, uidValidity: 1, messageId: `<m${uid}@example.test>`, subject: `message ${uid}`, flags: [], attachments: [] });
+    for (const field of ['from', 'to', 'cc', 'date', 'receivedAt', 'size', 'preview', 'text', 'html']) expect(event).toHaveProperty(field);
+  });
+
+  it('answers subscribe to a foreign or unknown account with forbidden, alike', async () => {
+    const socket = await open('u2');
+    const foreign = await call(socket, 'subscribe', { accountId });
+    const unknown = await call(socket, 'subscribe', { accountId: 'acc_doesnotexist' });
+    expect(foreign).toEqual({ ok: false, error: { code: 'forbidden', message: expect.any(String) } });
+    expect(unknown).toEqual(foreign);
+    const seen = record(socket);
+    await append();
+    await sleep(300);
+    expect(seen).toHaveLength(0);
+  });
+
+  it('answers bad input with bad_request naming the field', async () => {
+    const socket = await open();
+    const ack = await call(socket, 'subscribe', { accountId, since: 'yesterday' });
+    expect(ack).toMatchObject({ ok: false, error: { code: 'bad_request', message: expect.stringContaining('since') } });
+    expect(await call(socket, 'subscribe', 'nonsense')).toMatchObject({ ok: false, error: { code: 'bad_request' } });
+  });
+
+  it('replays exactly the events missed while disconnected, in order, then continues live', async () => {
+    const first = await open();
+    const seen = record(first);
+    await call(first, 'subscribe', { accountId });
+    const { eventId: lastSeen } = await append();
+    await waitFor(() => seen.length === 1, 5000, 'first event');
+    first.close();
+
+    const missed: string[] = [];
+    for (let i = 0; i < 20; i++) missed.push((await append()).eventId);
+
+    const again = await open();
+    const replay = record(again);
+    expect(await call(again, 'subscribe', { accountId, since: lastSeen })).toEqual({ ok: true, replayed: 20 });
+    const live = (await append()).eventId;
+    await waitFor(() => replay.length === 21, 5000, '20 replayed + 1 live');
+    await sleep(200);
+    expect(replay.map((e) => e.payload.eventId)).toEqual([...missed, live]);
+    expect(replay.every((e) => e.name === ServerEvent.MessageNew)).toBe(true);
+  });
+
+  it('has no gap and no duplicate at the replay/live seam while events keep coming', async () => {
+    const since = (await append()).eventId;
+    for (let i = 0; i < 600; i++) await append(); // more than one replay page
+    const socket = await open();
+    const seen = record(socket);
+    const appended: string[] = [];
+    let appending = true;
+    const writer = (async () => {
+      while (appending) appended.push((await append()).eventId);
+    })();
+    const ack = await call(socket, 'subscribe', { accountId, since });
+    await sleep(100);
+    appending = false;
+    await writer;
+    const expected = (await stores.eventLog.readAfter(accountId, since, 10_000)).map((e) => e.payload.eventId);
+    await waitFor(() => seen.length >= expected.length, 10_000, `all ${expected.length} events`);
+    await sleep(200);
+    const ids = seen.map((e) => e.payload.eventId);
+    expect(ack).toMatchObject({ ok: true });
+    expect(appended.length).toBeGreaterThan(0);
+    expect(ids).toEqual(expected);
+  });
+
+  it('sends mailbox.reset first when since is older than the capped log holds', async () => {
+    const capped = (await stores.accounts.create({ userId: 'u1', email: 'capped@example.test', imap: { host: 'h', port: 1, secure: false, user: 'x', pass: 'imap-pass-capped' }, smtp: { host: 'h', port: 1, secure: false, user: 'x', pass: 'y' }, mailboxes: ['INBOX', 'Archive'] })).id;
+    await stores.redis.client.hset(`pm:cursor:{${capped}}:INBOX`, 'uidValidity', '77');
+    const { eventId: old } = await append(capped, 5);
+    for (let i = 0; i < 300; i++) await append(capped, 5);
+    expect(await stores.eventLog.isTrimmedPast(capped, old)).toBe(true);
+    const socket = await open();
+    const seen = record(socket);
+    const ack = await call(socket, 'subscribe', { accountId: capped, since: old });
+    const held = (await stores.eventLog.readAfter(capped, '0-0', 10_000)).map((e) => e.payload.eventId);
+    await waitFor(() => seen.length >= held.length + 2, 5000, 'resets and held events');
+    expect(seen.slice(0, 2).map((e) => [e.name, e.payload.mailbox, e.payload.uidValidity])).toEqual([
+      [ServerEvent.MailboxReset, 'INBOX', 77],
+      [ServerEvent.MailboxReset, 'Archive', 0],
+    ]);
+    expect(seen.slice(2).map((e) => e.payload.eventId)).toEqual(held);
+    expect(ack).toEqual({ ok: true, replayed: held.length + 2 });
+  });
+
+  it('relays account.state to the account subscribers without an eventId', async () => {
+    const socket = await open();
+    const seen = record(socket);
+    await call(socket, 'subscribe', { accountId });
+    await stores.accounts.setState(accountId, 'auth_failed', 'wrong password');
+    await waitFor(() => seen.find((e) => e.name === ServerEvent.AccountState), 5000, 'account.state');
+    expect(seen.find((e) => e.name === ServerEvent.AccountState)!.payload).toEqual({ accountId, state: 'auth_failed', error: 'wrong password' });
+  });
+
+  it('stops pushing after unsubscribe', async () => {
+    const socket = await open();
+    const seen = record(socket);
+    await call(socket, 'subscribe', { accountId });
+    expect(await call(socket, 'unsubscribe', { accountId })).toEqual({ ok: true });
+    await append();
+    await sleep(300);
+    expect(seen).toHaveLength(0);
+  });
+
+  it('rate-limits a socket that floods commands', async () => {
+    const socket = await open();
+    const acks = await Promise.all(Array.from({ length: 60 }, () => call(socket, 'unsubscribe', { accountId })));
+    expect(acks.filter((a) => !a.ok && a.error.code === 'rate_limited').length).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,3 @@
+export * from './smtp-errors';
+export * from './smtp-mailer';
+export * from './mailer.module';
