@@ -1,0 +1,114 @@
+import { INestApplication } from '@nestjs/common';
+import { BULL_PREFIX, ImapCommandJobName, MessageNewEvent, QueueName, redisKeys } from '@pushmail/contracts';
+import { TestDovecot, TestRedis, testStores } from '@pushmail/testing';
+import { Worker } from 'bullmq';
+import IORedis from 'ioredis';
+import { ClientSocket, call, connect, newMessage, okAck, startGateway, tokenFor } from './helpers';
+
+/**
+ * message.get and message.flag travel to the fetcher through the command queue. The fetcher's
+ * processors are built separately, so this file runs a minimal stand-in that honours the same
+ * contract (ImapCommandResults) against the real Dovecot.
+ */
+describe('gateway IMAP commands', () => {
+  let redis: TestRedis;
+  let dovecot: TestDovecot;
+  let stores: ReturnType<typeof testStores>;
+  let app: INestApplication;
+  let url: string;
+  let accountId: string;
+  let worker: Worker;
+  let workerConnection: IORedis;
+  let uid: number;
+  const sockets: ClientSocket[] = [];
+  const open = async (user = 'u1') => {
+    const s = await connect(url, await tokenFor(user));
+    sockets.push(s);
+    return s;
+  };
+
+  beforeAll(async () => {
+    redis = await TestRedis.start();
+    dovecot = await TestDovecot.start({ users: { 'alice@example.test': 'imap-pass-alice' } });
+    stores = testStores(redis.url);
+    ({ app, url } = await startGateway(redis.url));
+    const imap = dovecot.imapSettings('alice@example.test');
+    accountId = (await stores.accounts.create({ userId: 'u1', email: 'alice@example.test', imap, smtp: imap, mailboxes: ['INBOX'] })).id;
+    await dovecot.deliver('alice@example.test', { subject: 'fetch me', messageId: '<fetch-me@example.test>' });
+    uid = 1;
+
+    workerConnection = new IORedis(redis.url, { maxRetriesPerRequest: null });
+    worker = new Worker(
+      QueueName.ImapCommands,
+      async (job) => {
+        const client = await dovecot.imap('alice@example.test');
+        try {
+          const mailbox = await client.mailboxOpen(job.data.mailbox);
+          const msg = await client.fetchOne(String(job.data.uid), { envelope: true, flags: true }, { uid: true });
+          if (!msg) throw new Error('message not found');
+          if (job.name === ImapCommandJobName.Flag) {
+            if (job.data.add.length) await client.messageFlagsAdd(String(job.data.uid), job.data.add, { uid: true });
+            if (job.data.remove.length) await client.messageFlagsRemove(String(job.data.uid), job.data.remove, { uid: true });
+            const after = await client.fetchOne(String(job.data.uid), { flags: true }, { uid: true });
+            return { flags: [...((after && after.flags) || [])] };
+          }
+          return { message: newMessage(job.data.accountId, job.data.uid, { uidValidity: Number(mailbox.uidValidity), subject: msg.envelope?.subject ?? '', messageId: msg.envelope?.messageId ?? null }) };
+        } finally {
+          await client.logout();
+        }
+      },
+      { connection: workerConnection, prefix: BULL_PREFIX },
+    );
+  });
+  afterEach(() => sockets.splice(0).forEach((s) => s.close()));
+  afterAll(async () => {
+    await worker?.close();
+    workerConnection?.disconnect();
+    await app?.close();
+    await stores?.close();
+    await dovecot?.dispose();
+    await redis?.dispose();
+  });
+
+  it('message.get fetches through the command queue when the message is not stored', async () => {
+    const socket = await open();
+    const ack = okAck(await call(socket, 'message.get', { accountId, mailbox: 'INBOX', uid }));
+    expect(ack.message).toMatchObject({ accountId, mailbox: 'INBOX', uid, subject: 'fetch me', messageId: '<fetch-me@example.test>' });
+  });
+
+  it('message.get serves the stored message when the fetcher has it', async () => {
+    await stores.redis.client.hset(redisKeys.cursor(accountId, 'INBOX'), 'uidValidity', 42);
+    const stored: MessageNewEvent = { ...newMessage(accountId, 99, { uidValidity: 42, subject: 'from the store' }), eventId: '5-0' };
+    await stores.redis.client.set(redisKeys.message(accountId, 'INBOX', 42, 99), JSON.stringify(stored));
+    const socket = await open();
+    expect(okAck(await call(socket, 'message.get', { accountId, mailbox: 'INBOX', uid: 99 })).message).toEqual(stored);
+  });
+
+  it('message.get of a missing message answers not_found', async () => {
+    const socket = await open();
+    expect(await call(socket, 'message.get', { accountId, mailbox: 'INBOX', uid: 12345 })).toMatchObject({ ok: false, error: { code: 'not_found' } });
+  });
+
+  it('message.flag acks once the IMAP server stored the flag', async () => {
+    const socket = await open();
+    const ack = okAck(await call(socket, 'message.flag', { accountId, mailbox: 'INBOX', uid, add: ['\\Seen', '\\Flagged'] }));
+    expect(ack).toMatchObject({ ok: true });
+    const client = await dovecot.imap('alice@example.test');
+    await client.mailboxOpen('INBOX');
+    const msg = await client.fetchOne(String(uid), { flags: true }, { uid: true });
+    await client.logout();
+    expect([...((msg && msg.flags) || [])]).toEqual(expect.arrayContaining(['\\Seen', '\\Flagged']));
+    okAck(await call(socket, 'message.flag', { accountId, mailbox: 'INBOX', uid, remove: ['\\Flagged'] }));
+  });
+
+  it("answers forbidden for another user's account, before anything reaches IMAP", async () => {
+    const socket = await open('u2');
+    expect(await call(socket, 'message.get', { accountId, mailbox: 'INBOX', uid })).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+    expect(await call(socket, 'message.flag', { accountId, mailbox: 'INBOX', uid, add: ['\\Deleted'] })).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+  });
+
+  it('refuses a malformed flag with bad_request', async () => {
+    const socket = await open();
+    expect(await call(socket, 'message.flag', { accountId, mailbox: 'INBOX', uid, add: ['bad flag)'] })).toMatchObject({ ok: false, error: { code: 'bad_request', message: expect.stringContaining('add.0') } });
+  });
+});
