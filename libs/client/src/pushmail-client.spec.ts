@@ -76,8 +76,9 @@ const flush = () => new Promise((r) => setImmediate(r));
 describe('PushmailClient', () => {
   it('resubscribes after a reconnect with since = the last eventId seen', async () => {
     const { socket, client, states } = setup();
-    await client.subscribe('a1', { since: 'start' });
+    const subscribed = client.subscribe('a1', { since: 'start' });
     await client.connect();
+    await expect(subscribed).resolves.toEqual({ replayed: 0 });
     expect(socket.commands).toEqual([{ name: ClientCommand.Subscribe, req: { accountId: 'a1', since: '0-0' } }]);
     socket.fire(ServerEvent.MessageNew, newEvent('100-0', 1));
     socket.fire(ServerEvent.MessageNew, newEvent('100-1', 2));

@@ -81,6 +81,8 @@ type LoggedEventPayload = MessageNewEvent | MessageFlagsEvent | MessageDeletedEv
 
 interface Subscription {
   initialSince?: string;
+  /** subscribe() calls made while disconnected: settled by the next (re)connection's subscribe. */
+  waiting: Array<{ resolve: (r: { replayed: number }) => void; reject: (err: PushmailError) => void }>;
 }
 
 /**
@@ -157,6 +159,7 @@ export class PushmailClient extends TypedEmitter<PushmailClientEvents> {
 
   close(): void {
     this.closed = true;
+    for (const sub of this.subscriptions.values()) sub.waiting.splice(0).forEach((w) => w.reject(new PushmailError('internal', 'client closed')));
     clearTimeout(this.shutdownTimer);
     this.socket.disconnect();
     this.setStatus({ state: 'offline' });
@@ -169,17 +172,20 @@ export class PushmailClient extends TypedEmitter<PushmailClientEvents> {
 
   /**
    * Subscribes to an account's events. The subscription is kept and re-established (with `since`)
-   * after every reconnect. Resolves with how many past events the gateway replayed.
+   * after every reconnect. Resolves once the gateway has acknowledged it (after connecting, when
+   * called before), with how many past events it replayed: those have all been emitted by then.
    */
   async subscribe(accountId: string, options: SubscribeOptions = {}): Promise<{ replayed: number }> {
     const initialSince = options.since === 'start' ? START_OF_LOG : options.since;
     if (options.since !== undefined) this.cursors.delete(accountId);
-    this.subscriptions.set(accountId, { initialSince });
-    if (!this.socket.connected) return { replayed: 0 };
+    const sub: Subscription = { initialSince, waiting: this.subscriptions.get(accountId)?.waiting ?? [] };
+    this.subscriptions.set(accountId, sub);
+    if (!this.socket.connected) return new Promise((resolve, reject) => sub.waiting.push({ resolve, reject }));
     return this.sendSubscribe(accountId);
   }
 
   async unsubscribe(accountId: string): Promise<void> {
+    this.subscriptions.get(accountId)?.waiting.splice(0).forEach((w) => w.reject(new PushmailError('internal', 'unsubscribed')));
     this.subscriptions.delete(accountId);
     if (this.socket.connected) await this.command(ClientCommand.Unsubscribe, { accountId });
   }
@@ -296,12 +302,17 @@ export class PushmailClient extends TypedEmitter<PushmailClientEvents> {
 
   private async resubscribeAll(): Promise<void> {
     await Promise.all(
-      [...this.subscriptions.keys()].map((accountId) =>
-        this.sendSubscribe(accountId).catch((err: unknown) => {
+      [...this.subscriptions].map(async ([accountId, sub]) => {
+        const waiting = sub.waiting.splice(0);
+        try {
+          const result = await this.sendSubscribe(accountId);
+          waiting.forEach((w) => w.resolve(result));
+        } catch (err) {
           const error = err instanceof PushmailError ? err : new PushmailError('internal', String(err));
+          waiting.forEach((w) => w.reject(error));
           this.emit('subscription.error', accountId, error);
-        }),
-      ),
+        }
+      }),
     );
   }
 

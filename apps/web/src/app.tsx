@@ -1,0 +1,215 @@
+import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
+import { AddAccount } from './add-account';
+import { Compose, type ComposeDraft } from './compose';
+import { BellIcon, MenuIcon } from './icons';
+import { ConnectionIndicator } from './connection-indicator';
+import { quoteText, replySubject } from './format';
+import { MailStore, describeError, type MailboxRef, type MailItem } from './mail-store';
+import { cssId, MessageList } from './message-list';
+import { notificationPermission, notifyNewMail, requestNotificationPermission, type NotificationPermissionState } from './notifications';
+import { Reader } from './reader';
+import { Sidebar } from './sidebar';
+import { SignIn } from './sign-in';
+import { useStore } from './use-store';
+
+const TOKEN_KEY = 'pushmail.token';
+
+/** `npm start` prints `…/#token=…`: take it, keep it, and drop it from the address bar. */
+function initialToken(): string | null {
+  const match = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (match) {
+    const token = decodeURIComponent(match[1]);
+    localStorage.setItem(TOKEN_KEY, token);
+    history.replaceState(null, '', location.pathname + location.search);
+    return token;
+  }
+  return localStorage.getItem(TOKEN_KEY);
+}
+
+export function App() {
+  const [token, setToken] = useState<string | null>(initialToken);
+  const [signInError, setSignInError] = useState<string | undefined>();
+  const store = useMemo(() => (token ? new MailStore(location.origin, token) : null), [token]);
+
+  useEffect(() => {
+    if (!store) return;
+    store.start().catch((err: unknown) => {
+      localStorage.removeItem(TOKEN_KEY);
+      setSignInError(`That token was refused (${describeError(err)}). It may have expired.`);
+      setToken(null);
+    });
+    return () => store.stop();
+  }, [store]);
+
+  if (!store || !token) {
+    return (
+      <SignIn
+        error={signInError}
+        onSignIn={(t) => {
+          localStorage.setItem(TOKEN_KEY, t);
+          setSignInError(undefined);
+          setToken(t);
+        }}
+      />
+    );
+  }
+  return (
+    <Mail
+      store={store}
+      token={token}
+      onSignOut={() => {
+        localStorage.removeItem(TOKEN_KEY);
+        setToken(null);
+      }}
+    />
+  );
+}
+
+function Mail(props: { store: MailStore; token: string; onSignOut: () => void }) {
+  const { store } = props;
+  useStore(store);
+  const [filter, setFilter] = useState<MailboxRef | null>(null);
+  const [selectedKey, setSelectedKey] = useState<string | null>(null);
+  const [compose, setCompose] = useState<ComposeDraft | null>(null);
+  const [adding, setAdding] = useState(false);
+  const [menuOpen, setMenuOpen] = useState(false);
+  const [notice, setNotice] = useState<string | null>(null);
+  const [permission, setPermission] = useState<NotificationPermissionState>(notificationPermission);
+
+  const items = store.list(filter ?? undefined);
+  const selected = selectedKey ? (store.messages.get(selectedKey) ?? null) : null;
+  const accountEmail = (id: string) => store.accounts.find((a) => a.id === id)?.email ?? null;
+  const title = filter ? `${accountEmail(filter.accountId) ?? ''} · ${filter.mailbox === 'INBOX' ? 'Inbox' : filter.mailbox}` : 'All inboxes';
+
+  const open = useCallback(
+    (item: MailItem) => {
+      setSelectedKey(item.key);
+      store.markSeen(item).catch((err: unknown) => setNotice(`Could not mark as read: ${describeError(err)}`));
+    },
+    [store],
+  );
+
+  useEffect(
+    () =>
+      store.onNewMail((item) => {
+        notifyNewMail(item, () => open(item));
+      }),
+    [store, open],
+  );
+
+  const unreadTotal = store.unread();
+  useEffect(() => {
+    document.title = unreadTotal > 0 ? `(${unreadTotal}) pushmail` : 'pushmail';
+  }, [unreadTotal]);
+
+  const reply = (item: MailItem) => {
+    setCompose({
+      accountId: item.accountId,
+      to: item.from ? (item.from.name ? `${item.from.name} <${item.from.address}>` : item.from.address) : '',
+      cc: '',
+      subject: replySubject(item.subject),
+      text: quoteText(item.text, item.from, item.date),
+      inReplyTo: { mailbox: item.mailbox, uid: item.uid },
+    });
+  };
+  const newMessage = () => {
+    const accountId = filter?.accountId ?? store.accounts[0]?.id;
+    if (!accountId) return setNotice('Add an account first.');
+    setCompose({ accountId, to: '', cc: '', subject: '', text: '' });
+  };
+
+  const move = (delta: number) => {
+    if (items.length === 0) return;
+    const index = selected ? items.findIndex((m) => m.key === selected.key) : -1;
+    const next = items[Math.min(items.length - 1, Math.max(0, index + delta))];
+    open(next);
+    document.getElementById(`msg-${cssId(next.key)}`)?.focus();
+  };
+
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const target = e.target as HTMLElement;
+      if (compose || adding || e.ctrlKey || e.metaKey || e.altKey || target.closest('input, textarea, select, [contenteditable]')) return;
+      const actions: Record<string, () => void> = {
+        j: () => move(1),
+        k: () => move(-1),
+        r: () => selected && reply(selected),
+        c: newMessage,
+        u: () => selected && store.markUnseen(selected).catch((err: unknown) => setNotice(describeError(err))),
+        Escape: () => setSelectedKey(null),
+      };
+      const action = actions[e.key];
+      if (action) {
+        e.preventDefault();
+        action();
+      }
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  });
+
+  return (
+    <div class={`app ${selected ? 'has-selection' : ''} ${menuOpen ? 'menu-open' : ''}`}>
+      <header class="topbar">
+        <button type="button" class="icon menu-toggle" aria-label="Mailboxes" aria-expanded={menuOpen} onClick={() => setMenuOpen(!menuOpen)}>
+          <MenuIcon />
+        </button>
+        <span class="brand">
+          <span class="logo" aria-hidden="true" />
+          pushmail
+        </span>
+        <ConnectionIndicator status={store.connection} />
+        <span class="spacer" />
+        {permission === 'default' && (
+          <button type="button" class="quiet" onClick={async () => setPermission(await requestNotificationPermission())} title="Get a notification when mail arrives while this tab is in the background">
+            <BellIcon /> Notify me
+          </button>
+        )}
+        <button type="button" class="primary" onClick={newMessage} title="New message (c)">
+          Compose
+        </button>
+        <button type="button" class="quiet" onClick={props.onSignOut}>
+          Sign out
+        </button>
+      </header>
+      <div class="main">
+        <Sidebar
+          store={store}
+          selected={filter}
+          onSelect={(ref) => {
+            setFilter(ref);
+            setMenuOpen(false);
+          }}
+          onAddAccount={() => {
+            setAdding(true);
+            setMenuOpen(false);
+          }}
+        />
+        <MessageList
+          items={items}
+          selectedKey={selected?.key ?? null}
+          title={title}
+          unread={store.unread(filter ?? undefined)}
+          accountLabel={(id) => (store.accounts.length > 1 && !filter ? accountEmail(id) : null)}
+          onOpen={open}
+        />
+        <Reader
+          item={selected}
+          gatewayOrigin={store.gatewayUrl}
+          token={props.token}
+          accountEmail={selected ? accountEmail(selected.accountId) : null}
+          onReply={reply}
+          onMarkUnread={(item) => store.markUnseen(item).catch((err: unknown) => setNotice(describeError(err)))}
+          onBack={() => setSelectedKey(null)}
+        />
+      </div>
+      {notice && (
+        <div class="toast" role="alert" onClick={() => setNotice(null)}>
+          {notice}
+        </div>
+      )}
+      {compose && <Compose store={store} accounts={store.accounts} draft={compose} onClose={() => setCompose(null)} />}
+      {adding && <AddAccount store={store} onClose={() => setAdding(false)} />}
+    </div>
+  );
+}

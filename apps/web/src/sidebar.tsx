@@ -1,0 +1,58 @@
+import type { MailboxRef, MailStore } from './mail-store';
+
+const stateLabels: Record<string, string> = {
+  connecting: 'connecting',
+  connected: 'connected',
+  auth_failed: 'sign-in failed',
+  error: 'error',
+  disconnected: 'disconnected',
+};
+
+export function Sidebar(props: {
+  store: MailStore;
+  selected: MailboxRef | null;
+  onSelect: (ref: MailboxRef | null) => void;
+  onAddAccount: () => void;
+}) {
+  const { store, selected } = props;
+  const allUnread = store.unread();
+  return (
+    <nav class="sidebar" aria-label="Mailboxes">
+      <button type="button" class={`mbox ${selected === null ? 'active' : ''}`} aria-current={selected === null ? 'true' : undefined} onClick={() => props.onSelect(null)}>
+        <span class="mbox-name">All inboxes</span>
+        {allUnread > 0 && <span class="badge" aria-label={`${allUnread} unread`}>{allUnread}</span>}
+      </button>
+      <h2 class="sidebar-title">Accounts</h2>
+      {store.accountsError && <p class="error small">Could not load accounts: {store.accountsError}</p>}
+      {store.accountsLoaded && store.accounts.length === 0 && <p class="muted small">No accounts yet.</p>}
+      <ul class="accounts">
+        {store.accounts.map((account) => {
+          const st = store.accountStates.get(account.id) ?? { state: account.state, error: account.error };
+          return (
+            <li key={account.id}>
+              <div class="account-head" title={st.error ?? stateLabels[st.state]}>
+                <span class={`state-dot state-${st.state}`} aria-hidden="true" />
+                <span class="account-email">{account.email}</span>
+              </div>
+              {st.state !== 'connected' && <div class={`account-state small ${st.state === 'connecting' ? 'muted' : 'error'}`}>{st.error ?? stateLabels[st.state]}</div>}
+              {account.mailboxes.map((mailbox) => {
+                const ref = { accountId: account.id, mailbox };
+                const active = selected?.accountId === account.id && selected.mailbox === mailbox;
+                const unread = store.unread(ref);
+                return (
+                  <button type="button" key={mailbox} class={`mbox sub ${active ? 'active' : ''}`} aria-current={active ? 'true' : undefined} onClick={() => props.onSelect(ref)}>
+                    <span class="mbox-name">{mailbox === 'INBOX' ? 'Inbox' : mailbox}</span>
+                    {unread > 0 && <span class="badge" aria-label={`${unread} unread`}>{unread}</span>}
+                  </button>
+                );
+              })}
+            </li>
+          );
+        })}
+      </ul>
+      <button type="button" class="link-button" onClick={props.onAddAccount}>
+        + Add account
+      </button>
+    </nav>
+  );
+}

@@ -1,0 +1,8 @@
+import { useEffect, useReducer } from 'preact/hooks';
+import type { MailStore } from './mail-store';
+
+/** Re-renders the calling component whenever the store changes. */
+export function useStore(store: MailStore): void {
+  const [, bump] = useReducer((n: number) => n + 1, 0);
+  useEffect(() => store.subscribe(() => bump(undefined)), [store]);
+}

@@ -1,0 +1,53 @@
+import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+
+export function hasCommand(bin) {
+  return spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
+}
+
+/** What to tell someone whose machine lacks a server npm start needs. */
+export function missingServerMessage(bin, debianPackages, extra = '') {
+  return (
+    `${bin} is not installed.\n` +
+    `  Debian/Ubuntu: sudo apt-get install -y ${debianPackages}\n` +
+    `  or run the whole stack in containers: docker compose up` +
+    (extra ? `\n  ${extra}` : '')
+  );
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export function portIsFree(port) {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', () => resolve(false));
+    server.listen(port, '0.0.0.0', () => server.close(() => resolve(true)));
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function waitFor(probe, timeoutMs, what, intervalMs = 100) {
+  const deadline = Date.now() + timeoutMs;
+  let lastError;
+  while (Date.now() < deadline) {
+    try {
+      if (await probe()) return;
+    } catch (err) {
+      lastError = err;
+    }
+    await sleep(intervalMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${lastError.message}` : ''}`);
+}
