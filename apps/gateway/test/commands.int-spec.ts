@@ -10,6 +10,8 @@ import { ClientSocket, call, connect, newMessage, okAck, startGateway, tokenFor 
  * processors are built separately, so this file runs a minimal stand-in that honours the same
  * contract (ImapCommandResults) against the real Dovecot.
  */
+jest.setTimeout(30_000);
+
 describe('gateway IMAP commands', () => {
   let redis: TestRedis;
   let dovecot: TestDovecot;

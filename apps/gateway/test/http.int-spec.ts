@@ -4,6 +4,8 @@ import { TestDovecot, TestRedis, testStores } from '@pushmail/testing';
 import { ADMIN_TOKEN, startGateway, tokenFor } from './helpers';
 
 /** The HTTP side: admin API, user API, part downloads, docs, web client, health and metrics. */
+jest.setTimeout(30_000);
+
 describe('gateway HTTP', () => {
   let redis: TestRedis;
   let dovecot: TestDovecot;

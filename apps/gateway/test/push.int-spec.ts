@@ -6,6 +6,8 @@ import { ClientSocket, JWT_SECRET, call, connect, newMessage, record, startGatew
 
 const APPEND = { ttlSeconds: 3600, maxLen: 10_000 };
 
+jest.setTimeout(30_000);
+
 describe('gateway push: auth, live events, replay', () => {
   let redis: TestRedis;
   let stores: ReturnType<typeof testStores>;

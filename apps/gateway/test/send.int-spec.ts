@@ -7,6 +7,8 @@ import { ClientSocket, call, connect, newMessage, okAck, record, startGateway, t
  * Sending over real SMTP sinks and a real Dovecot (for the Sent copy): threading headers,
  * idempotency, permanent and transient SMTP failures, header injection, limits and ownership.
  */
+jest.setTimeout(30_000);
+
 describe('gateway sending', () => {
   let redis: TestRedis;
   let dovecot: TestDovecot;

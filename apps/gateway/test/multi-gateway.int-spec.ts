@@ -1,0 +1,124 @@
+import { ServerEvent } from '@pushmail/contracts';
+import { AppProcess, SmtpSink, TestRedis, freePort, sleep, testStores, waitFor } from '@pushmail/testing';
+import { ClientSocket, call, connect, gatewayEnv, newMessage, okAck, record, tokenFor } from './helpers';
+
+/**
+ * Two gateway processes (the built app, as deployed) behind one Redis: events and send results
+ * reach clients whichever gateway they are on, and a SIGTERM hands clients over without loss.
+ */
+jest.setTimeout(30_000);
+
+describe('two gateways', () => {
+  let redis: TestRedis;
+  let sink: SmtpSink;
+  let stores: ReturnType<typeof testStores>;
+  let a: AppProcess;
+  let b: AppProcess;
+  let accountId: string;
+  let uid = 0;
+  const sockets: ClientSocket[] = [];
+  const open = async (gateway: AppProcess) => {
+    const s = await connect(gateway.url, await tokenFor('u1'));
+    sockets.push(s);
+    return s;
+  };
+  const append = () => stores.eventLog.append(accountId, ServerEvent.MessageNew, newMessage(accountId, ++uid), { ttlSeconds: 3600, maxLen: 10_000, dedupeKey: `n-${uid}` });
+  const env = () => gatewayEnv(redis.url, { SHUTDOWN_DRAIN_MS: '3000', SHUTDOWN_RECONNECT_JITTER_MS: '100' });
+
+  beforeAll(async () => {
+    redis = await TestRedis.start();
+    sink = await SmtpSink.start();
+    stores = testStores(redis.url);
+    [a, b] = await Promise.all([AppProcess.start('gateway', { ...env(), INSTANCE_ID: 'gw-a' }), AppProcess.start('gateway', { ...env(), INSTANCE_ID: 'gw-b' })]);
+    // No IMAP server here: the Sent copy fails fast (connection refused) instead of holding a send job open.
+    const imap = { ...sink.settings(), port: await freePort() };
+    accountId = (await stores.accounts.create({ userId: 'u1', email: 'alice@example.test', imap, smtp: sink.settings(), mailboxes: ['INBOX'] })).id;
+  });
+  afterEach(() => sockets.splice(0).forEach((s) => s.close()));
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await stores?.close();
+    await sink?.stop();
+    await redis?.dispose();
+  });
+
+  it('delivers an event to a client on gateway A and a client on gateway B, once each', async () => {
+    const [onA, onB] = await Promise.all([open(a), open(b)]);
+    const [seenA, seenB] = [record(onA), record(onB)];
+    await Promise.all([call(onA, 'subscribe', { accountId }), call(onB, 'subscribe', { accountId })]);
+    const { eventId } = await append();
+    await waitFor(() => seenA.length && seenB.length, 5000, 'the event on both gateways');
+    await sleep(300);
+    expect(seenA.map((e) => e.payload.eventId)).toEqual([eventId]);
+    expect(seenB.map((e) => e.payload.eventId)).toEqual([eventId]);
+  });
+
+  it('reports a send to subscribers on the other gateway too', async () => {
+    const [sender, watcher] = await Promise.all([open(a), open(b)]);
+    const seen = record(watcher);
+    await call(watcher, 'subscribe', { accountId });
+    const { sendId } = okAck(await call(sender, 'message.send', { accountId, idempotencyKey: 'cross-1', to: [{ address: 'bob@example.test' }], subject: 'across gateways', text: 'hi' }));
+    const sent = await waitFor(() => seen.find((e) => e.name === ServerEvent.MessageSent), 10_000, 'message.sent on gateway B');
+    expect(sent.payload).toMatchObject({ sendId, accountId });
+    await sleep(300);
+    expect(seen.filter((e) => e.name === ServerEvent.MessageSent)).toHaveLength(1);
+    expect(sink.received.filter((m) => m.raw.includes('across gateways'))).toHaveLength(1);
+  });
+
+  it('on SIGTERM, tells its clients to go; they resume on the other gateway with since and lose nothing', async () => {
+    const client = await open(a);
+    const seen = record(client);
+    let last: string | undefined;
+    client.onAny((_name: string, payload: { eventId?: string }) => {
+      if (payload?.eventId) last = payload.eventId;
+    });
+    okAck(await call(client, 'subscribe', { accountId }));
+
+    // Events keep coming during the whole handover.
+    const appended: string[] = [];
+    let writing = true;
+    const writer = (async () => {
+      while (writing) {
+        appended.push((await append()).eventId);
+        await sleep(10);
+      }
+    })();
+    await waitFor(() => seen.length >= 5, 5000, 'a few live events before the shutdown');
+
+    let seenOnB: ReturnType<typeof record> = [];
+    const moved = new Promise<ClientSocket>((resolve, reject) => {
+      client.once(ServerEvent.ServerShutdown, ({ reconnectInMs }) => {
+        client.close();
+        setTimeout(() => {
+          open(b)
+            .then(async (next) => {
+              seenOnB = record(next); // before subscribing: replayed events come before the ack
+              const ack = okAck(await call(next, 'subscribe', { accountId, since: last }));
+              expect(ack.replayed).toBeGreaterThanOrEqual(0);
+              resolve(next);
+            })
+            .catch(reject);
+        }, reconnectInMs);
+      });
+    });
+    const sigterm = a.stop('SIGTERM');
+    await moved;
+    await sigterm;
+    expect(a.child.exitCode).toBe(0);
+    await sleep(200);
+    writing = false;
+    await writer;
+
+    const logged = (events: typeof seen) => events.filter((e) => e.name === ServerEvent.MessageNew).map((e) => e.payload.eventId!);
+    const all = logged(seen);
+    await waitFor(() => {
+      const got = new Set([...all, ...logged(seenOnB)]);
+      return appended.every((id) => got.has(id));
+    }, 10_000, 'every appended event on one gateway or the other');
+    expect(seen.some((e) => e.name === ServerEvent.ServerShutdown)).toBe(true);
+    const ids = [...all, ...logged(seenOnB)];
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).toEqual(appended.filter((id) => ids.includes(id)));
+    expect(ids).toHaveLength(appended.length);
+  });
+});
