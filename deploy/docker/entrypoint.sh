@@ -6,7 +6,8 @@ app="${1:-gateway}"
 case "$app" in
   watcher|fetcher|gateway|cli)
     [ "$#" -gt 0 ] && shift
-    exec node "/app/dist/apps/$app/main.js" "$@"
+    # Relative to the working directory, /app in the image (WORKDIR).
+    exec node "dist/apps/$app/main.js" "$@"
     ;;
   *)
     # Anything else runs as given, e.g. `docker run --rm -it pushmail sh`.
