@@ -1,6 +1,6 @@
 import { INestApplication } from '@nestjs/common';
 import { signClientToken } from '@pushmail/auth';
-import { Ack, ClientToServerEvents, MessageNewEvent, ServerEvent, ServerToClientEvents } from '@pushmail/contracts';
+import { Ack, ClientCommand, ClientToServerEvents, MessageNewEvent, ServerEvent, ServerToClientEvents } from '@pushmail/contracts';
 import { UnloggedPayload } from '@pushmail/event-log';
 import { freePort, testEnv } from '@pushmail/testing';
 import { io, Socket } from 'socket.io-client';
@@ -36,8 +36,9 @@ export function connect(url: string, token: string | undefined): Promise<ClientS
 }
 
 /** Emits a command and resolves with its ack. */
-export function call<E extends keyof ClientToServerEvents>(socket: ClientSocket, event: E, payload: unknown, timeoutMs = 10_000): Promise<AckOf<E>> {
-  return (socket.timeout(timeoutMs) as unknown as { emitWithAck: (e: string, p: unknown) => Promise<AckOf<E>> }).emitWithAck(event, payload);
+export function call<N extends `${ClientCommand}`>(socket: ClientSocket, event: N, payload: unknown, timeoutMs = 10_000): Promise<AckOf<Extract<ClientCommand, N>>> {
+  // Tests send malformed payloads on purpose, so the payload is not typed here; the ack is.
+  return (socket.timeout(timeoutMs) as unknown as { emitWithAck: (e: string, p: unknown) => Promise<AckOf<Extract<ClientCommand, N>>> }).emitWithAck(event, payload);
 }
 type AckOf<E extends keyof ClientToServerEvents> = Parameters<Parameters<ClientToServerEvents[E]>[1]>[0];
 

@@ -103,10 +103,18 @@ export class SubscriptionService {
   deliver(accountId: string, event: LoggedEvent, seenAt?: number): void {
     const subs = this.byAccount.get(accountId);
     if (!subs) return;
+    const eventId = event.payload.eventId;
+    const ready: string[] = [];
     for (const sub of subs.values()) {
       if (sub.buffer) sub.buffer.push({ event, seenAt });
-      else this.emitLive(sub, event, seenAt);
+      else if (compareEventIds(eventId, sub.last) > 0) {
+        ready.push(sub.socket.id);
+        sub.last = eventId;
+      }
     }
+    if (!ready.length) return;
+    this.emitter.loggedToLocal(ready, event);
+    this.observeLatency(eventId, seenAt, ready.length);
   }
 
   /**
@@ -179,9 +187,18 @@ export class SubscriptionService {
     if (compareEventIds(eventId, sub.last) <= 0) return;
     this.emitter.logged(sub.socket, event);
     sub.last = eventId;
+    this.observeLatency(eventId, seenAt, 1);
+  }
+
+  /** One observation per socket reached, so percentiles are per client as a client sees them. */
+  private observeLatency(eventId: string, seenAt: number | undefined, sockets: number): void {
     const now = Date.now();
-    this.eventToSocket.observe(Math.max(0, now - Number(eventId.slice(0, eventId.indexOf('-')))));
-    if (seenAt) this.pushLatency.observe(Math.max(0, now - seenAt));
+    const sinceAppend = Math.max(0, now - Number(eventId.slice(0, eventId.indexOf('-'))));
+    const sinceSeen = seenAt ? Math.max(0, now - seenAt) : undefined;
+    for (let i = 0; i < sockets; i++) {
+      this.eventToSocket.observe(sinceAppend);
+      if (sinceSeen !== undefined) this.pushLatency.observe(sinceSeen);
+    }
   }
 
   private isCurrent(sub: Subscription): boolean {

@@ -38,6 +38,25 @@ export class SocketEmitter {
     }
   }
 
+  /**
+   * A live event to several local sockets at once: Socket.IO encodes the packet once and writes it
+   * to each (every socket is in a room named after its id), instead of encoding per socket.
+   */
+  loggedToLocal(socketIds: string[], event: LoggedEvent): void {
+    if (!socketIds.length) return;
+    const to = this.io.local.to(socketIds);
+    switch (event.name) {
+      case ServerEvent.MessageNew:
+        return void to.emit(ServerEvent.MessageNew, event.payload);
+      case ServerEvent.MessageFlags:
+        return void to.emit(ServerEvent.MessageFlags, event.payload);
+      case ServerEvent.MessageDeleted:
+        return void to.emit(ServerEvent.MessageDeleted, event.payload);
+      case ServerEvent.MailboxReset:
+        return void to.emit(ServerEvent.MailboxReset, event.payload);
+    }
+  }
+
   /** To the account's subscribers on every gateway (through the Redis adapter). */
   toAccount<E extends keyof ServerToClientEvents>(accountId: string, event: E, ...args: Args<E>): void {
     this.io.to(accountRoom(accountId)).emit(event, ...args);
