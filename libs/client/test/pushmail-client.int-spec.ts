@@ -1,0 +1,102 @@
+import { ConnectionState, PushmailClient, PushmailHttpApi } from '@pushmail/client';
+import { MessageNewEvent, ServerEvent } from '@pushmail/contracts';
+import { AppProcess, TestRedis, freePort, testEnv, testStores, waitFor } from '@pushmail/testing';
+import { SignJWT } from 'jose';
+
+/** The client library against a real gateway process (built), which is restarted under it. */
+describe('PushmailClient against a gateway', () => {
+  let redis: TestRedis;
+  let stores: ReturnType<typeof testStores>;
+  let gateway: AppProcess;
+  let port: number;
+  let accountId: string;
+  let uid = 0;
+  const env = () => testEnv(redis.url, { PORT: String(port), SHUTDOWN_DRAIN_MS: '300', SHUTDOWN_RECONNECT_JITTER_MS: '100' });
+  const token = (sub: string) => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime('1h').sign(new TextEncoder().encode(env().AUTH_JWT_SECRET!));
+  const append = () => {
+    const n = ++uid;
+    const now = new Date().toISOString();
+    return stores.eventLog.append(
+      accountId,
+      ServerEvent.MessageNew,
+      { accountId, mailbox: 'INBOX', uid: n, uidValidity: 1, messageId: `<m${n}@example.test>`, subject: `message ${n}`, from: null, to: [], cc: [], date: now, receivedAt: now, flags: [], size: 1, preview: '', text: '', html: null, attachments: [] },
+      { dedupeKey: `m${n}`, maxLen: 10_000, ttlSeconds: 3600 },
+    );
+  };
+  const clients: PushmailClient[] = [];
+  const newClient = async (sub = 'u1') => {
+    const client = new PushmailClient({ url: gateway.url, token: await token(sub), socketOptions: { transports: ['websocket'], reconnectionDelay: 100, reconnectionDelayMax: 300 } });
+    clients.push(client);
+    return client;
+  };
+
+  beforeAll(async () => {
+    redis = await TestRedis.start();
+    stores = testStores(redis.url, env().PUSHMAIL_SECRET_KEY);
+    port = await freePort();
+    gateway = await AppProcess.start('gateway', env());
+    const server = { host: '127.0.0.1', port: 143, secure: false, user: 'alice', pass: 'secret-alice' };
+    accountId = (await stores.accounts.create({ userId: 'u1', email: 'alice@example.test', imap: server, smtp: server, mailboxes: ['INBOX'] })).id;
+  });
+  afterEach(() => clients.splice(0).forEach((c) => c.close()));
+  afterAll(async () => {
+    await gateway?.stop();
+    await stores?.close();
+    await redis?.dispose();
+  });
+
+  it('replays the log from the start, then delivers live events', async () => {
+    await append();
+    await append();
+    const client = await newClient();
+    const seen: string[] = [];
+    client.on(ServerEvent.MessageNew, (e) => seen.push(e.subject));
+    const subscribed = client.subscribe(accountId, { since: 'start' });
+    await client.connect();
+    expect((await subscribed).replayed).toBeGreaterThanOrEqual(2);
+    await append();
+    await waitFor(() => seen.includes(`message ${uid}`), 5000, 'the live event');
+    expect(seen).toEqual(Array.from({ length: uid }, (_, i) => `message ${i + 1}`));
+    expect(client.connection.state).toBe('live');
+  });
+
+  it('after the gateway restarts, resumes with since and gets exactly the events it missed', async () => {
+    const client = await newClient();
+    const seen: MessageNewEvent[] = [];
+    const states: ConnectionState[] = [];
+    client.on(ServerEvent.MessageNew, (e) => seen.push(e));
+    client.on('connection.state', (s) => states.push(s.state));
+    await client.connect();
+    await client.subscribe(accountId);
+    await append();
+    await waitFor(() => seen.length === 1, 5000, 'the first live event');
+
+    // SIGTERM: the gateway sends server.shutdown, the client leaves and keeps retrying.
+    await gateway.stop('SIGTERM');
+    await waitFor(() => client.connection.state !== 'live', 5000, 'the client to notice');
+    const missed = [await append(), await append(), await append()].map((r) => r.eventId);
+    gateway = await AppProcess.start('gateway', env());
+
+    await waitFor(() => seen.length === 4, 15_000, 'the missed events after reconnecting');
+    expect(seen.slice(1).map((e) => e.eventId)).toEqual(missed);
+    expect(states).toContain('reconnecting');
+    expect(states.at(-1)).toBe('live');
+    expect(client.lastEventId(accountId)).toBe(missed.at(-1));
+  });
+
+  it('a refused token rejects connect() with unauthorized and goes offline', async () => {
+    const client = new PushmailClient({ url: gateway.url, token: 'not-a-token', socketOptions: { transports: ['websocket'] } });
+    clients.push(client);
+    await expect(client.connect()).rejects.toMatchObject({ code: 'unauthorized' });
+    expect(client.connection).toEqual({ state: 'offline', error: 'unauthorized' });
+  });
+
+  it("another user's account is forbidden, and the user API lists only one's own", async () => {
+    const client = await newClient('u2');
+    await client.connect();
+    await expect(client.subscribe(accountId)).rejects.toMatchObject({ code: 'forbidden' });
+    await expect(client.flag({ accountId, mailbox: 'INBOX', uid: 1, add: ['\\Seen'] })).rejects.toMatchObject({ code: 'forbidden' });
+    expect(await new PushmailHttpApi(gateway.url, await token('u2')).listAccounts()).toEqual([]);
+    expect((await new PushmailHttpApi(gateway.url, await token('u1')).listAccounts()).map((a) => a.id)).toEqual([accountId]);
+  });
+});
