@@ -56,6 +56,8 @@ export class QueueService implements OnModuleDestroy {
    * only after `app.init()` has wired everything.
    */
   worker<Q extends QueueName>(queue: Q, processor: Processor<Q>, options: Partial<WorkerOptions> = {}): Worker {
+    // Consumers report their queue's depth too: a growing backlog is what tells you to add workers.
+    this.queue(queue);
     const duration = this.metrics.histogram('pushmail_job_duration_ms', 'Job processing time', ['queue', 'name', 'outcome']);
     const worker = new Worker(
       queue,
