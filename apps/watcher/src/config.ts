@@ -1,9 +1,33 @@
 import { baseEnvSchema, env, secretKeySchema } from '@pushmail/config';
 import { z } from 'zod';
 
+const MINUTE = 60_000;
+
 export const watcherEnvSchema = baseEnvSchema.extend({
   PORT: env.int(3001, 1, 65535),
   PUSHMAIL_SECRET_KEY: secretKeySchema,
   PUSHMAIL_SECRET_KEY_PREVIOUS: env.list([]),
+  /** Most accounts one watcher leases; past it the watcher takes no more and reports not ready. */
+  WATCHER_MAX_ACCOUNTS: env.int(5000, 1),
+  /** An account lease (and a member's heartbeat) expires this long after its last renewal. */
+  LEASE_TTL_MS: env.int(10_000, 500),
+  HEARTBEAT_INTERVAL_MS: env.int(1000, 50),
+  /** Full pass over all accounts (the safety net behind pub/sub notices). */
+  RECONCILE_INTERVAL_MS: env.int(30_000, 100),
+  /** Poll interval for servers without IDLE. */
+  POLL_INTERVAL_MS: env.int(30_000, 100),
+  /** IDLE is re-issued at least this often (RFC 2177 allows servers to drop it after 29 minutes). */
+  IDLE_RESTART_MS: env.int(25 * MINUTE, 1000),
+  /** No traffic for this long → NOOP to tell a half-open connection from a quiet one. */
+  HALF_OPEN_TIMEOUT_MS: env.int(5 * MINUTE, 100),
+  NOOP_TIMEOUT_MS: env.int(15_000, 50),
+  BACKOFF_MIN_MS: env.int(1000, 1),
+  BACKOFF_MAX_MS: env.int(5 * MINUTE, 1),
+  AUTH_FAILURE_BACKOFF_MS: env.int(60 * MINUTE, 1),
+  /** Concurrent IMAP logins per watcher and per IMAP host, so a restart is no login storm. */
+  LOGIN_CONCURRENCY: env.int(50, 1),
+  LOGIN_CONCURRENCY_PER_HOST: env.int(10, 1),
+  /** The shared timer that drives reconnects, polls and half-open checks for every session. */
+  WATCHER_TICK_MS: env.int(250, 10, 10_000),
 });
 export type WatcherEnv = z.infer<typeof watcherEnvSchema>;

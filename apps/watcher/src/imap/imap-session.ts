@@ -1,0 +1,422 @@
+import { Logger } from '@nestjs/common';
+import { AccountState, ServerSettings } from '@pushmail/contracts';
+import { ImapClientFactory } from '@pushmail/imap';
+import type { ImapFlow, MailboxObject } from 'imapflow';
+import { LeaseLostError } from '../sync/cursor.store';
+import { MailboxChange, MailboxRef, MailboxSyncService } from '../sync/mailbox-sync.service';
+import { MailboxCursor, advanceUidNext, fromSequenceSet, maxModseq, newUidsFrom, planResync, toSequenceSet, vanishedUids } from '../sync/uid-math';
+import { WatcherMetrics } from '../watcher.metrics';
+import { fullJitterBackoff, jitteredDelay } from './backoff';
+import { LoginLimiter } from './login-limiter';
+
+export interface SessionTimings {
+  POLL_INTERVAL_MS: number;
+  IDLE_RESTART_MS: number;
+  HALF_OPEN_TIMEOUT_MS: number;
+  NOOP_TIMEOUT_MS: number;
+  BACKOFF_MIN_MS: number;
+  BACKOFF_MAX_MS: number;
+  AUTH_FAILURE_BACKOFF_MS: number;
+}
+
+/** Shared by every session of the process: one object, not one per session. */
+export interface SessionContext {
+  factory: ImapClientFactory;
+  limiter: LoginLimiter;
+  sync: MailboxSyncService;
+  metrics: WatcherMetrics;
+  timings: SessionTimings;
+  watcherId: string;
+  logger: Logger;
+}
+
+export interface SessionOwner {
+  onSessionState(session: ImapSession): void;
+  onLeaseLost(accountId: string): void;
+}
+
+export type SessionState = AccountState | 'stopped';
+
+/** Bits of work a session owes; set by events, done one batch at a time. */
+const NEW_MAIL = 1;
+const CHANGES = 2;
+const POLL = 4;
+
+/** Server answers that mean "not now" rather than "wrong credentials". */
+const TRANSIENT_LOGIN_CODES = new Set(['LIMIT', 'UNAVAILABLE', 'INUSE', 'SERVERBUG', 'CONTACTADMIN']);
+
+interface ExpungeEvent {
+  seq?: number;
+  uid?: number;
+  vanished?: boolean;
+}
+interface FlagsEvent {
+  seq?: number;
+  uid?: number;
+  modseq?: bigint;
+  flags?: Set<string>;
+}
+
+function isAuthFailure(err: unknown): boolean {
+  const e = err as { authenticationFailed?: boolean; serverResponseCode?: string };
+  return !!e?.authenticationFailed && !TRANSIENT_LOGIN_CODES.has(String(e.serverResponseCode ?? '').toUpperCase());
+}
+
+function errorText(err: unknown): string {
+  const e = err as { responseText?: string; code?: string; message?: string };
+  return String(e?.responseText || e?.message || e?.code || err).slice(0, 300);
+}
+
+/**
+ * One IMAP connection watching one mailbox: SELECT (read-only), resync from the cursor, then IDLE
+ * (or poll where the server has no IDLE). A dropped connection is replaced by a new client; the
+ * coordinator's shared tick drives reconnects, polls and half-open checks, so a session owns no
+ * timers of its own.
+ */
+export class ImapSession {
+  state: SessionState = 'disconnected';
+  lastError?: string;
+  nextAttemptAt = 0;
+
+  private client?: ImapFlow;
+  private attempt = 0;
+  private uidValidity = 0;
+  private cursor?: MailboxCursor;
+  private idleSupported = false;
+  private qresync = false;
+  private condstore = false;
+  /** Sequence number → UID, only for servers without QRESYNC, whose EXPUNGE carries no UID. */
+  private seqUids?: number[];
+  private dirty = 0;
+  private draining = false;
+  private idlePending = false;
+  private seenAt = 0;
+  private changes: MailboxChange[] = [];
+  private lastReceived = -1;
+  private lastTrafficAt = 0;
+  private lastPollAt = 0;
+  private probing = false;
+
+  constructor(
+    readonly accountId: string,
+    readonly mailbox: string,
+    private readonly settings: ServerSettings,
+    private readonly leaseValue: string,
+    private readonly ctx: SessionContext,
+    private readonly owner: SessionOwner,
+  ) {}
+
+  private get ref(): MailboxRef {
+    return { accountId: this.accountId, mailbox: this.mailbox, leaseValue: this.leaseValue };
+  }
+
+  /** Called by the shared tick loop. */
+  tick(now: number): void {
+    const { timings } = this.ctx;
+    if (this.state === 'stopped' || this.state === 'connecting') return;
+    if (this.state !== 'connected') {
+      if (!this.client && now >= this.nextAttemptAt) void this.connect();
+      return;
+    }
+    const client = this.client;
+    if (!client) return;
+    const received = client.stats().received;
+    if (received !== this.lastReceived) {
+      this.lastReceived = received;
+      this.lastTrafficAt = now;
+    } else if (!this.probing && now - this.lastTrafficAt >= timings.HALF_OPEN_TIMEOUT_MS) {
+      void this.probe(client);
+    }
+    if (!this.idleSupported) {
+      if (now - this.lastPollAt >= timings.POLL_INTERVAL_MS) {
+        this.lastPollAt = now;
+        this.request(POLL);
+      }
+    } else if (!this.draining && !this.idlePending && !this.probing) {
+      // IDLE ended without us (server-side end, imapflow's own timeout NOOP): start it again.
+      this.startIdle(client);
+    }
+  }
+
+  async connect(): Promise<void> {
+    if (this.state === 'stopped' || this.client) return;
+    const { factory, limiter, timings, logger } = this.ctx;
+    const client = factory.create(this.settings, {
+      disableAutoIdle: true,
+      qresync: true,
+      maxIdleTime: timings.IDLE_RESTART_MS,
+      // imapflow's own inactivity watchdog is the backstop behind our half-open probe.
+      socketTimeout: timings.HALF_OPEN_TIMEOUT_MS + timings.NOOP_TIMEOUT_MS + 60_000,
+    });
+    this.client = client;
+    client.on('error', (err: Error) => {
+      this.lastError = errorText(err);
+    });
+    client.on('close', () => this.onClose(client));
+    client.on('exists', () => {
+      if (!this.seenAt) this.seenAt = Date.now();
+      this.request(NEW_MAIL);
+    });
+    client.on('expunge', (event: ExpungeEvent) => this.onExpunge(event));
+    client.on('flags', (event: FlagsEvent) => this.onFlags(event));
+    this.setState('connecting');
+    logger.log({ msg: 'imap session open', accountId: this.accountId, mailbox: this.mailbox, watcher: this.ctx.watcherId, at: Date.now() });
+    try {
+      await limiter.run(this.settings.host, () => client.connect());
+      if (this.client !== client) return;
+      this.idleSupported = client.capabilities.has('IDLE');
+      this.qresync = client.enabled.has('QRESYNC');
+      const mailbox = await client.mailboxOpen(this.mailbox, { readOnly: true });
+      this.condstore = client.enabled.has('CONDSTORE') && !mailbox.noModseq && mailbox.highestModseq !== undefined;
+      await this.resync(client, mailbox);
+      if (this.client !== client) return;
+      this.attempt = 0;
+      const now = Date.now();
+      this.lastTrafficAt = now;
+      this.lastPollAt = now;
+      this.lastReceived = client.stats().received;
+      this.lastError = undefined;
+      this.setState('connected');
+      this.afterWork(client);
+    } catch (err) {
+      this.fail(client, err);
+    }
+  }
+
+  /** Closes the session for good (account released, changed or deleted, or shutdown). */
+  async stop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    this.state = 'stopped';
+    if (!client) return;
+    // LOGOUT is polite but must not hold up a hand-off: the socket is destroyed after 1 s anyway.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([client.logout().catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 1000)))]);
+    clearTimeout(timer);
+    client.close();
+    this.logClosed('stopped');
+  }
+
+  private request(bits: number): void {
+    this.dirty |= bits;
+    if (this.state === 'connected' && !this.draining) void this.drain();
+  }
+
+  private onExpunge(event: ExpungeEvent): void {
+    let uid = event.uid;
+    if (!uid && event.seq && this.seqUids) {
+      uid = this.seqUids[event.seq - 1];
+      this.seqUids.splice(event.seq - 1, 1);
+    } else if (uid && this.seqUids) {
+      const i = this.seqUids.indexOf(uid);
+      if (i >= 0) this.seqUids.splice(i, 1);
+    }
+    if (!uid) return;
+    this.changes.push({ kind: 'deleted', uid });
+    this.request(CHANGES);
+  }
+
+  private onFlags(event: FlagsEvent): void {
+    const uid = event.uid ?? (event.seq && this.seqUids ? this.seqUids[event.seq - 1] : undefined);
+    if (!uid) return;
+    const change: MailboxChange = { kind: 'flags', uid, flags: [...(event.flags ?? [])] };
+    if (event.modseq !== undefined) change.modseq = event.modseq.toString();
+    this.changes.push(change);
+    this.request(CHANGES);
+  }
+
+  /** Does what events asked for, one batch at a time: EXISTS during a sync coalesces into one follow-up. */
+  private async drain(): Promise<void> {
+    const client = this.client;
+    if (!client || this.draining) return;
+    this.draining = true;
+    try {
+      while (this.dirty && this.client === client && this.state === 'connected') {
+        const bits = this.dirty;
+        this.dirty = 0;
+        if (bits & POLL) await client.noop();
+        if (bits & NEW_MAIL || this.dirty & NEW_MAIL) {
+          this.dirty &= ~NEW_MAIL;
+          await this.syncNewMail(client);
+        }
+        if (this.changes.length) await this.flushChanges();
+      }
+    } catch (err) {
+      this.fail(client, err);
+    } finally {
+      this.draining = false;
+    }
+    this.afterWork(client);
+  }
+
+  private afterWork(client: ImapFlow): void {
+    if (this.client !== client || this.state !== 'connected') return;
+    if (this.dirty || this.changes.length) {
+      this.dirty |= this.changes.length ? CHANGES : 0;
+      void this.drain();
+      return;
+    }
+    if (this.idleSupported) this.startIdle(client);
+  }
+
+  private startIdle(client: ImapFlow): void {
+    if (this.idlePending || client.idling) return;
+    this.idlePending = true;
+    client
+      .idle()
+      .catch(() => undefined)
+      .finally(() => {
+        this.idlePending = false;
+      });
+  }
+
+  /** UID SEARCH above the cursor → fetch jobs → cursor. */
+  private async syncNewMail(client: ImapFlow): Promise<void> {
+    const seenAt = this.seenAt || Date.now();
+    this.seenAt = 0;
+    const cursor = this.cursor!;
+    const found = await client.search({ uid: `${cursor.uidNext}:*` }, { uid: true });
+    const uids = newUidsFrom(found || [], cursor.uidNext);
+    if (!uids.length) return;
+    if (this.seqUids) this.seqUids.push(...uids.filter((u) => u > (this.seqUids![this.seqUids!.length - 1] ?? 0)));
+    await this.ctx.sync.enqueue(this.ref, this.uidValidity, { newUids: uids, seenAt });
+    this.ctx.metrics.existsToEnqueue.observe(Date.now() - seenAt);
+    await this.saveCursor({ ...this.cursor!, uidNext: advanceUidNext(this.cursor!.uidNext, uids) });
+  }
+
+  private async flushChanges(): Promise<void> {
+    const batch = this.changes;
+    this.changes = [];
+    // Changes to messages not yet announced are left to their fetch job, which reads current flags.
+    const below = this.cursor!.uidNext;
+    const relevant = batch.filter((c) => c.uid < below);
+    let modseq = this.cursor!.highestModseq;
+    for (const c of relevant) if (c.kind === 'flags' && this.condstore) modseq = maxModseq(modseq, c.modseq);
+    if (relevant.length) await this.ctx.sync.enqueue(this.ref, this.uidValidity, { changes: relevant });
+    const expunged = relevant.some((c) => c.kind === 'deleted');
+    if (modseq !== this.cursor!.highestModseq || (expunged && this.seqUids)) await this.saveCursor({ ...this.cursor!, ...(modseq ? { highestModseq: modseq } : {}) });
+  }
+
+  private async saveCursor(cursor: MailboxCursor): Promise<void> {
+    if (this.seqUids) cursor.knownUids = toSequenceSet(this.seqUids);
+    else delete cursor.knownUids;
+    await this.ctx.sync.saveCursor(this.ref, cursor);
+    this.cursor = cursor;
+  }
+
+  /** Catches up after every (re)connect; see {@link planResync}. */
+  private async resync(client: ImapFlow, mailbox: MailboxObject): Promise<void> {
+    const uidValidity = Number(mailbox.uidValidity);
+    const selected = { uidValidity, uidNext: mailbox.uidNext, highestModseq: mailbox.highestModseq?.toString() };
+    const stored = await this.ctx.sync.getCursor(this.ref);
+    const plan = planResync(stored, selected, this.condstore);
+    const previousUids = this.uidValidity === uidValidity && this.seqUids ? this.seqUids : fromSequenceSet(stored?.knownUids);
+    this.uidValidity = uidValidity;
+    const present = this.qresync ? undefined : ((await client.search({ all: true }, { uid: true })) || []).sort((a, b) => a - b);
+    this.seqUids = present;
+    const modseq = this.condstore ? selected.highestModseq : undefined;
+
+    if (plan.kind !== 'incremental') {
+      // Events from before the baseline describe mail we never announced.
+      this.changes = [];
+      if (plan.kind === 'reset') {
+        await this.ctx.sync.enqueue(this.ref, uidValidity, { reset: { previousUidValidity: plan.previousUidValidity } });
+      }
+      this.ctx.logger.log({ msg: `mailbox ${plan.kind}`, accountId: this.accountId, mailbox: this.mailbox, uidValidity, uidNext: mailbox.uidNext });
+      await this.saveCursor({ uidValidity, uidNext: mailbox.uidNext, ...(modseq ? { highestModseq: modseq } : {}) });
+      return;
+    }
+
+    const seenAt = Date.now();
+    this.seenAt = 0;
+    const from = plan.fromUid;
+    const newUids = newUidsFrom((await client.search({ uid: `${from}:*` }, { uid: true })) || [], from);
+    if (this.seqUids) this.seqUids = [...new Set([...this.seqUids, ...newUids])].sort((a, b) => a - b);
+    if (plan.changedSince && from > 1) {
+      // With QRESYNC enabled imapflow adds VANISHED, so expunges since then arrive as events.
+      const rows = await client.fetchAll(`1:${from - 1}`, { uid: true, flags: true }, { uid: true, changedSince: BigInt(plan.changedSince) });
+      for (const row of rows) {
+        if (row.uid < from) this.changes.push({ kind: 'flags', uid: row.uid, flags: [...(row.flags ?? [])], ...(row.modseq ? { modseq: row.modseq.toString() } : {}) });
+      }
+    }
+    if (present) for (const uid of vanishedUids(previousUids, present, from)) this.changes.push({ kind: 'deleted', uid });
+    const changes = this.changes.filter((c) => c.uid < from);
+    this.changes = [];
+    await this.ctx.sync.enqueue(this.ref, uidValidity, { newUids, seenAt, changes });
+    if (newUids.length) this.ctx.metrics.existsToEnqueue.observe(Date.now() - seenAt);
+    await this.saveCursor({
+      uidValidity,
+      uidNext: advanceUidNext(from, newUids, mailbox.uidNext),
+      ...(this.condstore ? { highestModseq: maxModseq(stored!.highestModseq, modseq) } : {}),
+    });
+  }
+
+  /** NOOP with a deadline after a long silence: a half-open connection never answers. */
+  private async probe(client: ImapFlow): Promise<void> {
+    this.probing = true;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        client.noop(),
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('NOOP timed out: connection is half-open')), this.ctx.timings.NOOP_TIMEOUT_MS))),
+      ]);
+      this.lastTrafficAt = Date.now();
+    } catch (err) {
+      this.ctx.logger.warn({ msg: 'imap connection unresponsive; reconnecting', accountId: this.accountId, mailbox: this.mailbox, err: errorText(err) });
+      this.fail(client, err);
+    } finally {
+      clearTimeout(timer);
+      this.probing = false;
+    }
+    this.afterWork(client);
+  }
+
+  private onClose(client: ImapFlow): void {
+    // While connecting, the pending connect()/command rejects and fail() classifies the error.
+    if (this.client !== client || this.state !== 'connected') return;
+    this.client = undefined;
+    this.logClosed('dropped');
+    this.scheduleRetry('disconnected', this.lastError ?? 'connection closed');
+  }
+
+  private fail(client: ImapFlow, err: unknown): void {
+    if (this.client !== client) return;
+    this.client = undefined;
+    client.close();
+    this.logClosed('failed');
+    if (err instanceof LeaseLostError) {
+      this.state = 'stopped';
+      this.owner.onLeaseLost(this.accountId);
+      return;
+    }
+    if (isAuthFailure(err)) {
+      this.ctx.metrics.authFailures.inc();
+      this.lastError = errorText(err);
+      this.nextAttemptAt = Date.now() + jitteredDelay(this.ctx.timings.AUTH_FAILURE_BACKOFF_MS);
+      this.ctx.logger.warn({ msg: 'imap login refused; backing off', accountId: this.accountId, retryInMs: this.nextAttemptAt - Date.now() });
+      this.setState('auth_failed');
+      return;
+    }
+    this.scheduleRetry('error', errorText(err));
+  }
+
+  private scheduleRetry(state: 'disconnected' | 'error', reason: string): void {
+    const { timings, metrics, logger } = this.ctx;
+    const delay = fullJitterBackoff(this.attempt++, timings.BACKOFF_MIN_MS, timings.BACKOFF_MAX_MS);
+    this.nextAttemptAt = Date.now() + delay;
+    this.lastError = reason;
+    metrics.reconnects.inc();
+    logger.warn({ msg: 'imap session lost; reconnecting', accountId: this.accountId, mailbox: this.mailbox, reason, retryInMs: delay });
+    this.setState(state);
+  }
+
+  private logClosed(why: string): void {
+    this.ctx.logger.log({ msg: 'imap session closed', accountId: this.accountId, mailbox: this.mailbox, watcher: this.ctx.watcherId, why, at: Date.now() });
+  }
+
+  private setState(state: SessionState): void {
+    if (this.state === 'stopped') return;
+    this.state = state;
+    this.owner.onSessionState(this);
+  }
+}

@@ -1,0 +1,65 @@
+import { Injectable } from '@nestjs/common';
+import { redisKeys } from '@pushmail/contracts';
+import { RedisService } from '@pushmail/redis';
+import { luaScript, runLua } from '../coordination/lua';
+import { MailboxCursor } from './uid-math';
+
+/**
+ * Writes only while the lease still holds our fencing token: a watcher that lost its lease (a
+ * long GC pause, a partition) cannot move the cursor under the new owner. Lease and cursor share
+ * the account's hash tag, so this stays one atomic script on a Redis Cluster too.
+ */
+const SAVE = luaScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[2], 'uidValidity', ARGV[2], 'uidNext', ARGV[3])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], 'highestModseq', ARGV[4]) else redis.call('HDEL', KEYS[2], 'highestModseq') end
+if ARGV[5] ~= '-' then redis.call('HSET', KEYS[2], 'knownUids', ARGV[5]) else redis.call('HDEL', KEYS[2], 'knownUids') end
+return 1
+`);
+
+export class LeaseLostError extends Error {
+  constructor(readonly accountId: string) {
+    super(`lease for ${accountId} is no longer ours`);
+    this.name = 'LeaseLostError';
+  }
+}
+
+@Injectable()
+export class CursorStore {
+  constructor(private readonly redis: RedisService) {}
+
+  async get(accountId: string, mailbox: string): Promise<MailboxCursor | null> {
+    const h = await this.redis.client.hgetall(redisKeys.cursor(accountId, mailbox));
+    if (!h.uidValidity || !h.uidNext) return null;
+    const cursor: MailboxCursor = { uidValidity: Number(h.uidValidity), uidNext: Number(h.uidNext) };
+    if (h.highestModseq) cursor.highestModseq = h.highestModseq;
+    if (h.knownUids !== undefined) cursor.knownUids = h.knownUids;
+    return cursor;
+  }
+
+  /** @throws LeaseLostError when the account's lease no longer carries `leaseValue`. */
+  async save(accountId: string, mailbox: string, cursor: MailboxCursor, leaseValue: string): Promise<void> {
+    const saved = await runLua<number>(
+      this.redis.client,
+      SAVE,
+      [redisKeys.lease(accountId), redisKeys.cursor(accountId, mailbox)],
+      [leaseValue, cursor.uidValidity, cursor.uidNext, cursor.highestModseq ?? '', cursor.knownUids ?? '-'],
+    );
+    if (saved !== 1) throw new LeaseLostError(accountId);
+  }
+
+  async delete(accountId: string, mailbox: string): Promise<void> {
+    await this.redis.client.unlink(redisKeys.cursor(accountId, mailbox));
+  }
+
+  /** Every cursor of the account (mailboxes it no longer lists included). */
+  async deleteAccount(accountId: string): Promise<void> {
+    const pattern = redisKeys.cursor(accountId, '*');
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+      cursor = next;
+      if (keys.length) await this.redis.client.unlink(...keys);
+    } while (cursor !== '0');
+  }
+}

@@ -1,0 +1,91 @@
+import { Injectable } from '@nestjs/common';
+import { JobPayloadOf, MailboxJobName, QueueName, jobIds } from '@pushmail/contracts';
+import { QueueService } from '@pushmail/queue';
+import { randomBytes } from 'node:crypto';
+import type { JobsOptions } from 'bullmq';
+import { CursorStore } from './cursor.store';
+import { MailboxCursor } from './uid-math';
+
+export type MailboxChange =
+  | { kind: 'flags'; uid: number; flags: string[]; modseq?: string }
+  | { kind: 'deleted'; uid: number };
+
+export interface MailboxBatch {
+  newUids?: number[];
+  /** When the EXISTS (or the resync) that found `newUids` arrived. */
+  seenAt?: number;
+  changes?: MailboxChange[];
+  reset?: { previousUidValidity: number };
+}
+
+export interface MailboxRef {
+  accountId: string;
+  mailbox: string;
+  /** The lease value cursor writes are fenced with. */
+  leaseValue: string;
+}
+
+type MailboxJob = {
+  [N in MailboxJobName]: { name: N; data: JobPayloadOf<QueueName.MailboxEvents, N>; opts: JobsOptions };
+}[MailboxJobName];
+
+/** BullMQ adds a bulk in one MULTI; chunks keep a huge resync from building one giant transaction. */
+const BULK_CHUNK = 500;
+
+/**
+ * Turns what a mailbox session saw into jobs with deterministic ids, and keeps the cursor.
+ * Callers enqueue first and save the cursor after, so a crash in between repeats work (deduped
+ * by job id) and never loses any.
+ */
+@Injectable()
+export class MailboxSyncService {
+  constructor(
+    private readonly queues: QueueService,
+    private readonly cursors: CursorStore,
+  ) {}
+
+  static jobsFor(ref: MailboxRef, uidValidity: number, batch: MailboxBatch): MailboxJob[] {
+    const { accountId, mailbox } = ref;
+    const base = { accountId, mailbox, uidValidity };
+    const jobs: MailboxJob[] = [];
+    if (batch.reset) {
+      jobs.push({
+        name: MailboxJobName.Reset,
+        data: { ...base, previousUidValidity: batch.reset.previousUidValidity },
+        opts: { jobId: jobIds.reset(accountId, mailbox, uidValidity) },
+      });
+    }
+    for (const change of batch.changes ?? []) {
+      if (change.kind === 'deleted') {
+        jobs.push({ name: MailboxJobName.Deleted, data: { ...base, uid: change.uid }, opts: { jobId: jobIds.deleted(accountId, mailbox, uidValidity, change.uid) } });
+      } else {
+        // Without CONDSTORE there is no modseq to dedupe on; a unique id keeps a flag that is set,
+        // cleared and set again from colliding with its own earlier (completed) job.
+        const version = change.modseq ?? `t${Date.now()}.${randomBytes(4).toString('hex')}`;
+        const data = change.modseq ? { ...base, uid: change.uid, flags: change.flags, modseq: change.modseq } : { ...base, uid: change.uid, flags: change.flags };
+        jobs.push({ name: MailboxJobName.Flags, data, opts: { jobId: jobIds.flags(accountId, mailbox, uidValidity, change.uid, version) } });
+      }
+    }
+    for (const uid of batch.newUids ?? []) {
+      const data = batch.seenAt ? { ...base, uid, seenAt: batch.seenAt } : { ...base, uid };
+      jobs.push({ name: MailboxJobName.Fetch, data, opts: { jobId: jobIds.fetch(accountId, mailbox, uidValidity, uid) } });
+    }
+    return jobs;
+  }
+
+  async enqueue(ref: MailboxRef, uidValidity: number, batch: MailboxBatch): Promise<number> {
+    const jobs = MailboxSyncService.jobsFor(ref, uidValidity, batch);
+    for (let i = 0; i < jobs.length; i += BULK_CHUNK) {
+      await this.queues.addBulk(QueueName.MailboxEvents, jobs.slice(i, i + BULK_CHUNK));
+    }
+    return jobs.length;
+  }
+
+  getCursor(ref: MailboxRef): Promise<MailboxCursor | null> {
+    return this.cursors.get(ref.accountId, ref.mailbox);
+  }
+
+  saveCursor(ref: MailboxRef, cursor: MailboxCursor): Promise<void> {
+    return this.cursors.save(ref.accountId, ref.mailbox, cursor, ref.leaseValue);
+  }
+}

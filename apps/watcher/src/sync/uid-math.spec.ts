@@ -1,0 +1,59 @@
+import { advanceUidNext, fromSequenceSet, maxModseq, newUidsFrom, planResync, toSequenceSet, vanishedUids } from './uid-math';
+
+describe('newUidsFrom', () => {
+  it('drops the last message a server returns for N:* when its UID is below N', () => {
+    expect(newUidsFrom([7], 10)).toEqual([]);
+  });
+  it('keeps UIDs at and above the cursor, sorted and unique', () => {
+    expect(newUidsFrom([12, 10, 9, 12, 11], 10)).toEqual([10, 11, 12]);
+  });
+});
+
+describe('planResync', () => {
+  const selected = { uidValidity: 5, uidNext: 20, highestModseq: '100' };
+  it('baselines a mailbox seen for the first time', () => {
+    expect(planResync(null, selected, true)).toEqual({ kind: 'baseline' });
+  });
+  it('resets on a changed UIDVALIDITY', () => {
+    expect(planResync({ uidValidity: 4, uidNext: 3 }, selected, true)).toEqual({ kind: 'reset', previousUidValidity: 4 });
+  });
+  it('catches up from the cursor, asking for flag changes only when the modseq moved', () => {
+    expect(planResync({ uidValidity: 5, uidNext: 15, highestModseq: '90' }, selected, true)).toEqual({ kind: 'incremental', fromUid: 15, changedSince: '90' });
+    expect(planResync({ uidValidity: 5, uidNext: 15, highestModseq: '100' }, selected, true)).toEqual({ kind: 'incremental', fromUid: 15 });
+    expect(planResync({ uidValidity: 5, uidNext: 15, highestModseq: '90' }, selected, false)).toEqual({ kind: 'incremental', fromUid: 15 });
+  });
+  it('compares modseqs beyond 2^53 exactly', () => {
+    const plan = planResync({ uidValidity: 5, uidNext: 1, highestModseq: '9007199254740993' }, { ...selected, highestModseq: '9007199254740994' }, true);
+    expect(plan).toMatchObject({ changedSince: '9007199254740993' });
+  });
+});
+
+describe('advanceUidNext', () => {
+  it('moves past the highest enqueued UID and never backwards', () => {
+    expect(advanceUidNext(10, [10, 11, 14])).toBe(15);
+    expect(advanceUidNext(10, [])).toBe(10);
+    expect(advanceUidNext(10, [3])).toBe(10);
+    expect(advanceUidNext(10, [11], 20)).toBe(20);
+  });
+});
+
+describe('maxModseq', () => {
+  it('keeps the larger value', () => {
+    expect(maxModseq(undefined, 5n)).toBe('5');
+    expect(maxModseq('7', '5')).toBe('7');
+    expect(maxModseq('7', undefined)).toBe('7');
+  });
+});
+
+describe('sequence sets', () => {
+  it('round-trips', () => {
+    expect(toSequenceSet([1, 2, 3, 5, 7, 8])).toBe('1:3,5,7:8');
+    expect(fromSequenceSet('1:3,5,7:8')).toEqual([1, 2, 3, 5, 7, 8]);
+    expect(toSequenceSet([])).toBe('');
+    expect(fromSequenceSet('')).toEqual([]);
+  });
+  it('finds expunged UIDs below the cursor only', () => {
+    expect(vanishedUids([1, 2, 3, 4], [1, 3, 5], 5)).toEqual([2, 4]);
+    expect(vanishedUids([1, 2, 9], [1], 5)).toEqual([2]);
+  });
+});

@@ -1,0 +1,99 @@
+/** Where a watcher stands in one mailbox: everything below uidNext has been enqueued. */
+export interface MailboxCursor {
+  uidValidity: number;
+  uidNext: number;
+  /** CONDSTORE HIGHESTMODSEQ up to which flag changes have been enqueued (decimal string: 63-bit). */
+  highestModseq?: string;
+  /**
+   * UIDs known to exist, as an IMAP sequence set ("1:4,7"); kept only for servers without
+   * QRESYNC, where expunges can only be found by comparing UID lists.
+   */
+  knownUids?: string;
+}
+
+/** What the server reported on SELECT. */
+export interface SelectedMailbox {
+  uidValidity: number;
+  uidNext: number;
+  highestModseq?: string;
+}
+
+export type ResyncPlan =
+  | { kind: 'baseline' }
+  | { kind: 'reset'; previousUidValidity: number }
+  | { kind: 'incremental'; fromUid: number; changedSince?: string };
+
+/**
+ * Decides how to catch up after a (re)connect. A mailbox seen for the first time is baselined
+ * at uidNext (existing mail is not replayed); a changed UIDVALIDITY invalidates every UID we knew.
+ */
+export function planResync(cursor: MailboxCursor | null, selected: SelectedMailbox, condstore: boolean): ResyncPlan {
+  if (!cursor) return { kind: 'baseline' };
+  if (cursor.uidValidity !== selected.uidValidity) return { kind: 'reset', previousUidValidity: cursor.uidValidity };
+  const changedSince =
+    condstore && cursor.highestModseq && selected.highestModseq && BigInt(selected.highestModseq) > BigInt(cursor.highestModseq)
+      ? cursor.highestModseq
+      : undefined;
+  return { kind: 'incremental', fromUid: cursor.uidNext, ...(changedSince ? { changedSince } : {}) };
+}
+
+/**
+ * The new UIDs in an answer to `UID SEARCH UID <from>:*`. A server answers "N:*" with the last
+ * message even when its UID is below N (RFC 3501 6.4.8: "*" is the largest UID in use), so the
+ * answer is filtered, deduplicated and sorted.
+ */
+export function newUidsFrom(uids: Iterable<number>, fromUid: number): number[] {
+  return [...new Set([...uids].filter((uid) => Number.isInteger(uid) && uid >= fromUid))].sort((a, b) => a - b);
+}
+
+/** uidNext after enqueueing `uids`: never moves backwards, never skips past what the server reported. */
+export function advanceUidNext(current: number, uids: readonly number[], serverUidNext?: number): number {
+  let next = current;
+  for (const uid of uids) if (uid + 1 > next) next = uid + 1;
+  if (serverUidNext !== undefined && serverUidNext > next) next = serverUidNext;
+  return next;
+}
+
+export function maxModseq(a: string | undefined, b: string | bigint | undefined): string | undefined {
+  if (b === undefined || b === null) return a;
+  const bs = b.toString();
+  if (a === undefined) return bs;
+  return BigInt(bs) > BigInt(a) ? bs : a;
+}
+
+/** A sorted UID list as a compact IMAP sequence set: [1,2,3,5] → "1:3,5". */
+export function toSequenceSet(sortedUids: readonly number[]): string {
+  const parts: string[] = [];
+  let start = -1;
+  let prev = -1;
+  for (const uid of sortedUids) {
+    if (start === -1) {
+      start = prev = uid;
+    } else if (uid === prev + 1) {
+      prev = uid;
+    } else {
+      parts.push(start === prev ? `${start}` : `${start}:${prev}`);
+      start = prev = uid;
+    }
+  }
+  if (start !== -1) parts.push(start === prev ? `${start}` : `${start}:${prev}`);
+  return parts.join(',');
+}
+
+export function fromSequenceSet(set: string | undefined): number[] {
+  if (!set) return [];
+  const out: number[] = [];
+  for (const part of set.split(',')) {
+    const [a, b] = part.split(':').map(Number);
+    if (!Number.isInteger(a)) continue;
+    const end = Number.isInteger(b) ? b : a;
+    for (let uid = Math.min(a, end); uid <= Math.max(a, end); uid++) out.push(uid);
+  }
+  return out;
+}
+
+/** UIDs that were known (and below the cursor) but are gone from the server's list. */
+export function vanishedUids(known: readonly number[], present: readonly number[], belowUid: number): number[] {
+  const now = new Set(present);
+  return known.filter((uid) => uid < belowUid && !now.has(uid));
+}

@@ -1,0 +1,330 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { AccountRepository } from '@pushmail/accounts';
+import { AccountChangeNotice, AccountState } from '@pushmail/contracts';
+import { ConfigService } from '@pushmail/config';
+import { ImapClientFactory } from '@pushmail/imap';
+import { HealthService } from '@pushmail/observability';
+import { AccountWatcher, AccountWatcherOwner } from './account-watcher';
+import { WatcherEnv } from './config';
+import { hrwWinner } from './coordination/hrw';
+import { Lease, LeaseManager } from './coordination/lease.manager';
+import { Members, MembershipService } from './coordination/membership.service';
+import { WatcherIdentity } from './coordination/watcher-identity';
+import { SessionContext } from './imap/imap-session';
+import { LoginLimiter } from './imap/login-limiter';
+import { CursorStore } from './sync/cursor.store';
+import { MailboxSyncService } from './sync/mailbox-sync.service';
+import { WatcherMetrics } from './watcher.metrics';
+
+/**
+ * Decides which accounts this watcher watches and keeps that true: membership heartbeats,
+ * rendezvous assignment, leases, account-change notices, and the one shared tick that drives
+ * every session's reconnects, polls and half-open checks.
+ */
+@Injectable()
+export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, AccountWatcherOwner {
+  private readonly logger = new Logger(WatcherService.name);
+  private readonly env: WatcherEnv;
+  private readonly ctx: SessionContext;
+  private readonly owned = new Map<string, AccountWatcher>();
+  /** Accounts we should own whose lease another watcher still holds (it is letting go). */
+  private readonly waiting = new Set<string>();
+  private members: Members = { live: [], full: new Set() };
+  private lastHeartbeatAt = 0;
+  private lastRenewAt = 0;
+  private heartbeating = false;
+  /** Every change of ownership runs through this chain, one at a time. */
+  private ownership: Promise<void> = Promise.resolve();
+  private reconcileQueued = false;
+  private timers: NodeJS.Timeout[] = [];
+  private stopping = false;
+  private readonly stateWrites = new Map<string, { state: AccountState; error?: string }>();
+  private readonly stateWriting = new Set<string>();
+
+  constructor(
+    config: ConfigService<WatcherEnv>,
+    private readonly accounts: AccountRepository,
+    private readonly leases: LeaseManager,
+    private readonly membership: MembershipService,
+    private readonly cursors: CursorStore,
+    private readonly identity: WatcherIdentity,
+    private readonly health: HealthService,
+    private readonly metrics: WatcherMetrics,
+    factory: ImapClientFactory,
+    sync: MailboxSyncService,
+  ) {
+    this.env = config.env;
+    this.ctx = {
+      factory,
+      sync,
+      metrics,
+      limiter: new LoginLimiter(this.env.LOGIN_CONCURRENCY, this.env.LOGIN_CONCURRENCY_PER_HOST),
+      timings: this.env,
+      watcherId: identity.id,
+      logger: new Logger('ImapSession'),
+    };
+  }
+
+  get id(): string {
+    return this.identity.id;
+  }
+
+  get ownedAccountIds(): string[] {
+    return [...this.owned.keys()];
+  }
+
+  private get full(): boolean {
+    return this.owned.size >= this.env.WATCHER_MAX_ACCOUNTS;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.metrics.registerGauges(
+      () => {
+        const counts = new Map<string, number>();
+        for (const w of this.owned.values()) for (const s of w.sessions) counts.set(s.state, (counts.get(s.state) ?? 0) + 1);
+        return counts;
+      },
+      () => this.owned.size,
+    );
+    this.health.register('watcher', () => {
+      if (Date.now() - this.lastHeartbeatAt > this.env.LEASE_TTL_MS) return { ok: false, detail: 'cannot heartbeat in Redis, so cannot take leases' };
+      if (this.full) return { ok: false, detail: `at capacity (${this.owned.size}/${this.env.WATCHER_MAX_ACCOUNTS} accounts)` };
+      return { ok: true, detail: `${this.owned.size} accounts` };
+    });
+    await this.accounts.onChange((notice) => this.onAccountChange(notice));
+    await this.heartbeat();
+    this.requestReconcile();
+    this.timers.push(
+      setInterval(() => this.tick(), this.env.WATCHER_TICK_MS),
+      setInterval(() => void this.heartbeat(), this.env.HEARTBEAT_INTERVAL_MS),
+      setInterval(() => this.requestReconcile(), this.env.RECONCILE_INTERVAL_MS),
+    );
+    this.logger.log({ msg: 'watcher started', watcher: this.id });
+  }
+
+  /**
+   * Runs before Redis and the queues close (Nest destroys the root module first): sessions are
+   * closed, then every lease is released, so other watchers take over within a heartbeat.
+   */
+  async onModuleDestroy(): Promise<void> {
+    this.stopping = true;
+    for (const t of this.timers) clearInterval(t);
+    await this.membership.leave().catch((err) => this.logger.warn({ msg: 'could not leave membership', err }));
+    await this.serially(async () => {
+      const all = [...this.owned.keys()];
+      await Promise.all(all.map((id) => this.release(id, 'shutdown')));
+    });
+    this.logger.log({ msg: 'watcher stopped; leases released', watcher: this.id });
+  }
+
+  /** One timer for every session: reconnects when due, polls, half-open probes, lease deadlines. */
+  private tick(): void {
+    const now = Date.now();
+    // Guard band: stop before the lease can expire in Redis and someone else connects.
+    const guard = Math.max(200, this.env.LEASE_TTL_MS / 10);
+    for (const w of this.owned.values()) {
+      if (now > w.lease.validUntil - guard) {
+        this.onLeaseLost(w.id, 'lease could not be renewed in time');
+        continue;
+      }
+      w.tick(now);
+    }
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.heartbeating || this.stopping) return;
+    this.heartbeating = true;
+    try {
+      const before = this.members.live.join(',');
+      this.members = await this.membership.heartbeat(this.env.LEASE_TTL_MS, this.full);
+      this.lastHeartbeatAt = Date.now();
+      if (this.members.live.join(',') !== before) {
+        this.logger.log({ msg: 'watcher membership changed', members: this.members.live });
+        this.requestReconcile();
+      } else if (this.waiting.size) {
+        void this.serially(() => this.acquireWaiting());
+      }
+      if (Date.now() - this.lastRenewAt >= this.env.LEASE_TTL_MS / 3) {
+        this.lastRenewAt = Date.now();
+        const lost = await this.leases.renew(
+          [...this.owned.values()].map((w) => w.lease),
+          this.env.LEASE_TTL_MS,
+        );
+        for (const lease of lost) this.onLeaseLost(lease.accountId, 'lease taken over');
+      }
+    } catch (err) {
+      this.logger.warn({ msg: 'heartbeat failed', err });
+    } finally {
+      this.heartbeating = false;
+    }
+  }
+
+  /** Should this watcher own the account, given the live members? */
+  private isMine(accountId: string): boolean {
+    const { live, full } = this.members;
+    const winner = hrwWinner(accountId, live);
+    if (winner === this.id) return true;
+    // A full winner keeps what it has but takes nothing new: its overflow goes to the best non-full member.
+    if (winner && full.has(winner) && !this.full) {
+      return hrwWinner(
+        accountId,
+        live.filter((m) => !full.has(m)),
+      ) === this.id;
+    }
+    return false;
+  }
+
+  private requestReconcile(): void {
+    if (this.reconcileQueued || this.stopping) return;
+    this.reconcileQueued = true;
+    void this.serially(async () => {
+      this.reconcileQueued = false;
+      await this.reconcile();
+    });
+  }
+
+  private async reconcile(): Promise<void> {
+    if (this.stopping) return;
+    const ids = await this.accounts.listIds();
+    const exists = new Set(ids);
+    const letGo: Promise<void>[] = [];
+    for (const id of this.owned.keys()) {
+      if (!exists.has(id)) letGo.push(this.release(id, 'deleted'));
+      else if (!this.isMine(id)) letGo.push(this.release(id, 'rebalanced'));
+    }
+    await Promise.all(letGo);
+    this.waiting.clear();
+    for (const id of ids) if (!this.owned.has(id) && this.isMine(id)) this.waiting.add(id);
+    await this.acquireWaiting();
+  }
+
+  private async acquireWaiting(): Promise<void> {
+    if (this.stopping) return;
+    const candidates = [...this.waiting].filter((id) => this.isMine(id));
+    this.waiting.clear();
+    const room = this.env.WATCHER_MAX_ACCOUNTS - this.owned.size;
+    if (candidates.length > room) {
+      this.logger.warn({ msg: 'watcher at capacity; not taking more accounts', owned: this.owned.size, max: this.env.WATCHER_MAX_ACCOUNTS, refused: candidates.length - room });
+    }
+    const batch = candidates.slice(0, Math.max(0, room));
+    for (const id of candidates.slice(batch.length)) this.waiting.add(id);
+    const results = await Promise.all(
+      batch.map(async (id) => {
+        try {
+          return { id, lease: await this.leases.acquire(id, this.env.LEASE_TTL_MS) };
+        } catch (err) {
+          this.logger.warn({ msg: 'lease acquire failed', accountId: id, err });
+          return { id, lease: null };
+        }
+      }),
+    );
+    await Promise.all(
+      results.map(async ({ id, lease }) => {
+        if (!lease) {
+          this.waiting.add(id);
+          return;
+        }
+        await this.startAccount(id, lease);
+      }),
+    );
+  }
+
+  private async startAccount(id: string, lease: Lease): Promise<void> {
+    try {
+      const account = await this.accounts.get(id);
+      if (!account) {
+        await this.leases.release(lease);
+        return;
+      }
+      const watcher = new AccountWatcher(account, lease, this.ctx, this);
+      this.owned.set(id, watcher);
+      this.logger.log({ msg: 'account acquired', accountId: id, fence: lease.fence, watcher: this.id });
+      watcher.start();
+    } catch (err) {
+      this.logger.error({ msg: 'could not start account; will retry', accountId: id, err });
+      this.owned.delete(id);
+      await this.leases.release(lease).catch(() => undefined);
+      this.waiting.add(id);
+    }
+  }
+
+  /** Closes the account's sessions, then lets go of its lease: the next owner never overlaps. */
+  private async release(id: string, why: 'deleted' | 'rebalanced' | 'shutdown' | 'updated' | 'lost'): Promise<void> {
+    const watcher = this.owned.get(id);
+    if (!watcher) return;
+    this.owned.delete(id);
+    await watcher.stop();
+    if (why === 'deleted') {
+      await this.cursors.deleteAccount(id).catch((err) => this.logger.warn({ msg: 'could not delete cursors', accountId: id, err }));
+    } else if (why !== 'lost' && why !== 'updated') {
+      // Written before the lease goes, so it cannot land after the next owner's "connected".
+      await this.accounts.setState(id, 'disconnected').catch((err) => this.logger.warn({ msg: 'could not store account state', accountId: id, err }));
+    }
+    if (why !== 'updated') await this.leases.release(watcher.lease).catch((err) => this.logger.warn({ msg: 'could not release lease', accountId: id, err }));
+    this.logger.log({ msg: 'account released', accountId: id, why, watcher: this.id });
+  }
+
+  onLeaseLost(accountId: string, why = 'cursor write refused'): void {
+    const watcher = this.owned.get(accountId);
+    if (!watcher) return;
+    this.logger.warn({ msg: 'lease lost; closing sessions', accountId, why });
+    // Stop at once (not behind the ownership queue): someone else may be about to connect.
+    this.owned.delete(accountId);
+    void watcher.stop().then(() => this.requestReconcile());
+  }
+
+  private onAccountChange(notice: AccountChangeNotice): void {
+    if (this.stopping) return;
+    const { accountId, change } = notice;
+    void this.serially(async () => {
+      if (change === 'deleted') {
+        await this.release(accountId, 'deleted');
+        this.waiting.delete(accountId);
+        return;
+      }
+      const current = this.owned.get(accountId);
+      if (change === 'updated' && current) {
+        // New settings or mailboxes: reconnect with them, keeping the lease.
+        await this.release(accountId, 'updated');
+        const account = await this.accounts.get(accountId);
+        if (!account) {
+          await this.leases.release(current.lease);
+          return;
+        }
+        for (const mailbox of current.account.mailboxes) if (!account.mailboxes.includes(mailbox)) await this.cursors.delete(accountId, mailbox);
+        const watcher = new AccountWatcher(account, current.lease, this.ctx, this);
+        this.owned.set(accountId, watcher);
+        watcher.start();
+        return;
+      }
+      if (!current && this.isMine(accountId)) {
+        this.waiting.add(accountId);
+        await this.acquireWaiting();
+      }
+    });
+  }
+
+  /** Latest state wins per account; at most one write in flight for each. */
+  publishState(accountId: string, state: AccountState, error?: string): void {
+    this.stateWrites.set(accountId, error ? { state, error } : { state });
+    if (this.stateWriting.has(accountId)) return;
+    this.stateWriting.add(accountId);
+    void (async () => {
+      try {
+        let next;
+        while ((next = this.stateWrites.get(accountId))) {
+          this.stateWrites.delete(accountId);
+          await this.accounts.setState(accountId, next.state, next.error).catch((err) => this.logger.warn({ msg: 'could not store account state', accountId, err }));
+        }
+      } finally {
+        this.stateWriting.delete(accountId);
+      }
+    })();
+  }
+
+  private serially(work: () => Promise<void>): Promise<void> {
+    const run = this.ownership.then(work).catch((err) => this.logger.error({ msg: 'ownership change failed', err }));
+    this.ownership = run;
+    return run;
+  }
+}

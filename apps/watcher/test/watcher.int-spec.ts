@@ -1,0 +1,115 @@
+import { INestApplication } from '@nestjs/common';
+import { MailboxJobName, redisKeys } from '@pushmail/contracts';
+import { TestDovecot, TestRedis, sleep, testStores, waitFor } from '@pushmail/testing';
+import { MailboxJobs, loginAttempts, seedAccount, startWatcher, uidValidityOf } from './helpers';
+
+const ALICE = 'alice@example.test';
+const BOB = 'bob@example.test';
+const CAROL = 'carol@example.test';
+const DAVE = 'dave@example.test';
+
+describe('watcher: one account on real Dovecot and Redis', () => {
+  let dovecot: TestDovecot;
+  let redis: TestRedis;
+  let stores: ReturnType<typeof testStores>;
+  let jobs: MailboxJobs;
+  let watcher: INestApplication;
+  let alice: string;
+
+  beforeAll(async () => {
+    [dovecot, redis] = await Promise.all([
+      TestDovecot.start({ users: { [ALICE]: 'pw', [BOB]: 'pw', [CAROL]: 'pw', [DAVE]: 'pw' } }),
+      TestRedis.start(),
+    ]);
+    stores = testStores(redis.url);
+    jobs = new MailboxJobs(redis.url);
+    // Mail that exists before the account is added must not be replayed.
+    await dovecot.deliver(ALICE, { subject: 'old mail' });
+    alice = await seedAccount(stores, dovecot, ALICE);
+    watcher = await startWatcher(redis.url);
+    await waitFor(async () => (await stores.accounts.getState(alice))?.state === 'connected', 10_000, 'alice connected');
+  });
+
+  afterAll(async () => {
+    await watcher?.close();
+    await jobs?.close();
+    await stores?.close();
+    await Promise.all([dovecot?.dispose(), redis?.dispose()]);
+  });
+
+  it('baselines a new account at uidNext: existing mail is not replayed', async () => {
+    const cursor = await redis.client().hgetall(redisKeys.cursor(alice, 'INBOX'));
+    expect(cursor).toMatchObject({ uidNext: '2', uidValidity: String(await uidValidityOf(dovecot, ALICE)) });
+    expect(await jobs.fetchUids(alice)).toEqual([]);
+  });
+
+  it('enqueues a fetch job with the right uid for an LMTP delivery', async () => {
+    const before = Date.now();
+    await dovecot.deliver(ALICE, { subject: 'first' });
+    await waitFor(async () => (await jobs.fetchUids(alice)).length === 1, 5000, 'fetch job');
+    const [job] = await jobs.all(alice, MailboxJobName.Fetch);
+    expect(job.data).toEqual({ accountId: alice, mailbox: 'INBOX', uidValidity: await uidValidityOf(dovecot, ALICE), uid: 2, seenAt: expect.any(Number) });
+    expect(job.data.seenAt).toBeGreaterThanOrEqual(before);
+    expect(Object.keys(job.data)).not.toContain('body');
+  });
+
+  it('enqueues two jobs for two deliveries in quick succession', async () => {
+    await Promise.all([dovecot.deliver(ALICE, { subject: 'a' }), dovecot.deliver(ALICE, { subject: 'b' })]);
+    await waitFor(async () => (await jobs.fetchUids(alice)).length === 3, 5000, 'three fetch jobs');
+    expect(await jobs.fetchUids(alice)).toEqual([2, 3, 4]);
+  });
+
+  it('does not duplicate a job when the same EXISTS is replayed (cursor rewound, session restarted)', async () => {
+    // As if the watcher crashed after enqueueing but before saving the cursor.
+    await redis.client().hset(redisKeys.cursor(alice, 'INBOX'), 'uidNext', '2');
+    await stores.accounts.update(alice, { mailboxes: ['INBOX'] }); // restarts the sessions → resync
+    await waitFor(async () => (await redis.client().hget(redisKeys.cursor(alice, 'INBOX'), 'uidNext')) === '5', 5000, 'cursor back at 5');
+    await sleep(300);
+    expect(await jobs.fetchUids(alice)).toEqual([2, 3, 4]);
+  });
+
+  it('enqueues a flags job when another client changes flags, and a deleted job when it expunges', async () => {
+    const other = await dovecot.imap(ALICE);
+    await other.mailboxOpen('INBOX');
+    await other.messageFlagsAdd({ uid: '3' }, ['\\Flagged'], { uid: true });
+    await waitFor(async () => (await jobs.all(alice, MailboxJobName.Flags)).some((j) => j.data.uid === 3 && j.data.flags.includes('\\Flagged')), 5000, 'flags job');
+    const flags = (await jobs.all(alice, MailboxJobName.Flags)).find((j) => j.data.uid === 3)!;
+    expect(flags.data).toMatchObject({ accountId: alice, mailbox: 'INBOX', modseq: expect.any(String) });
+
+    await other.messageDelete({ uid: '4' }, { uid: true });
+    await other.logout();
+    await waitFor(async () => (await jobs.all(alice, MailboxJobName.Deleted)).some((j) => j.data.uid === 4), 5000, 'deleted job');
+  });
+
+  it('picks up a new account within 2 s and stops watching a deleted one within 5 s, removing its cursor', async () => {
+    const bob = await seedAccount(stores, dovecot, BOB);
+    const t0 = Date.now();
+    await waitFor(async () => (await stores.accounts.getState(bob))?.state === 'connected', 5000, 'bob connected');
+    expect(Date.now() - t0).toBeLessThan(2000 + 1000);
+    await dovecot.deliver(BOB, { subject: 'hi bob' });
+    await waitFor(async () => (await jobs.fetchUids(bob)).length === 1, 5000, 'bob fetch job');
+
+    await stores.accounts.delete(bob);
+    const t1 = Date.now();
+    await waitFor(async () => (await redis.client().exists(redisKeys.cursor(bob, 'INBOX'))) === 0 && (await redis.client().exists(redisKeys.lease(bob))) === 0, 5000, 'bob cursor gone');
+    await waitFor(() => loggedOut(dovecot, BOB), 5000, 'bob logged out');
+    expect(Date.now() - t1).toBeLessThan(5000);
+  });
+
+  it('marks a wrong password auth_failed, backs off, and does not retry in a storm', async () => {
+    const carol = await seedAccount(stores, dovecot, CAROL, { pass: 'wrong' });
+    await waitFor(async () => (await stores.accounts.getState(carol))?.state === 'auth_failed', 5000, 'auth_failed');
+    await sleep(3000); // many reconnect-backoff periods (100 ms … 1 s) but far less than the auth backoff
+    expect(loginAttempts(dovecot, CAROL)).toBe(1);
+    const metrics = await (await fetch(`${await watcher.getUrl()}/metrics`)).text();
+    expect(metrics).toMatch(/pushmail_imap_auth_failures_total 1\b/);
+    await stores.accounts.delete(carol);
+  });
+});
+
+function loggedOut(dovecot: TestDovecot, user: string): boolean {
+  return dovecot
+    .logs()
+    .split('\n')
+    .some((l) => l.includes(`imap(${user})`) && /Logged out|Disconnected/.test(l));
+}
