@@ -1,6 +1,8 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { AccountRepository } from '@pushmail/accounts';
 import { ConfigService } from '@pushmail/config';
 import { QueueName } from '@pushmail/contracts';
+import { SmtpMailer } from '@pushmail/mailer';
 import { QueueService } from '@pushmail/queue';
 import { GatewayEnv } from '../config';
 import { SendDeliveryService } from './send-delivery.service';
@@ -14,9 +16,15 @@ export class SendWorker implements OnApplicationBootstrap {
     private readonly queue: QueueService,
     private readonly delivery: SendDeliveryService,
     private readonly config: ConfigService<GatewayEnv>,
+    private readonly accounts: AccountRepository,
+    private readonly mailer: SmtpMailer,
   ) {}
 
-  onApplicationBootstrap(): void {
+  async onApplicationBootstrap(): Promise<void> {
+    // A changed or deleted account must not keep sending through its old SMTP pool.
+    await this.accounts.onChange((notice) => {
+      if (notice.change !== 'created') this.mailer.forget(notice.accountId);
+    });
     const worker = this.queue.worker(
       QueueName.Send,
       (job) => this.delivery.deliver(job.data, { attempt: job.attemptsMade + 1, maxAttempts: job.opts.attempts ?? 1 }),
