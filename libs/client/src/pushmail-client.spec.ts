@@ -5,6 +5,7 @@ import { compareEventIds } from './event-ids';
 /** Stands in for socket.io-client's Socket: records commands, lets the test play the gateway. */
 class FakeSocket {
   connected = false;
+  active = true;
   readonly commands: Array<{ name: string; req: { accountId: string; since?: string } }> = [];
   connects = 0;
   private readonly handlers = new Map<string, Array<(...args: unknown[]) => void>>();
@@ -112,6 +113,41 @@ describe('PushmailClient', () => {
       expect(socket.connects).toBe(2);
       expect(socket.commands.at(-1)?.req).toEqual({ accountId: 'a1', since: '7-3' });
       expect(states.at(-1)).toBe('live');
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('passes on every mailbox.reset of a trimmed-log batch, though they share one eventId', async () => {
+    const { socket, client } = setup();
+    const resets: string[] = [];
+    client.on(ServerEvent.MailboxReset, (e) => resets.push(e.mailbox));
+    await client.connect();
+    await client.subscribe('a1', { since: '1-0' });
+    for (const mailbox of ['INBOX', 'Sent']) socket.fire(ServerEvent.MailboxReset, { eventId: '50-0', accountId: 'a1', mailbox, uidValidity: 7 });
+    socket.fire(ServerEvent.MessageNew, newEvent('50-0', 1));
+    expect(resets).toEqual(['INBOX', 'Sent']);
+  });
+
+  it('retries by itself after the server refuses a connection it may accept later', async () => {
+    jest.useFakeTimers();
+    try {
+      const socket = new FakeSocket();
+      let refuse = true;
+      const accept = socket.connect.bind(socket);
+      socket.connect = function () {
+        if (!refuse) return accept();
+        refuse = false;
+        this.active = false;
+        this.fire('connect_error', new Error('server_shutting_down'));
+        return this;
+      };
+      const client = new PushmailClient({ url: 'http://gw', token: 't', createSocket: () => socket as unknown as PushmailSocket });
+      const connected = client.connect();
+      expect(client.connection.state).toBe('reconnecting');
+      await jest.advanceTimersByTimeAsync(2000);
+      await connected;
+      expect(client.connection.state).toBe('live');
     } finally {
       jest.useRealTimers();
     }

@@ -259,6 +259,9 @@ export class PushmailClient extends TypedEmitter<PushmailClientEvents> {
       this.failedAttempts++;
       const state = this.failedAttempts >= this.offlineAfterAttempts ? 'offline' : 'reconnecting';
       this.setStatus({ state, error: err.message });
+      // socket.io retries network failures by itself, but not a refusal by the server's middleware
+      // (e.g. `server_shutting_down` from a draining gateway): the next attempt may reach another one.
+      if (!socket.active && !this.closed) this.reconnectAfter(backoffWithJitter(Math.min(10_000, 250 * 2 ** this.failedAttempts)));
     });
     socket.on('disconnect', (reason) => {
       if (this.closed) return this.setStatus({ state: 'offline' });
@@ -268,10 +271,11 @@ export class PushmailClient extends TypedEmitter<PushmailClientEvents> {
       if (reason === 'io server disconnect') this.reconnectAfter(backoffWithJitter(500));
     });
     socket.on(ServerEvent.ServerShutdown, ({ reconnectInMs }) => {
-      // The gateway is going away: leave now and come back (to another replica) once it has.
+      // The gateway is going away: leave now and come back (to another replica) after the delay
+      // it chose, which already spreads its clients out.
       this.setStatus({ state: 'reconnecting', error: 'server shutdown' });
       socket.disconnect();
-      this.reconnectAfter(backoffWithJitter(Math.max(0, reconnectInMs)));
+      this.reconnectAfter(Math.max(0, reconnectInMs));
     });
     for (const name of loggedEvents) {
       socket.on(name, (event: LoggedEventPayload) => this.onLoggedEvent(name, event));
@@ -295,7 +299,9 @@ export class PushmailClient extends TypedEmitter<PushmailClientEvents> {
    */
   private onLoggedEvent(name: LoggedEventName, event: LoggedEventPayload): void {
     const cursor = this.cursors.get(event.accountId);
-    if (cursor && compareEventIds(event.eventId, cursor) <= 0) return;
+    // After a trimmed log, one mailbox.reset per mailbox arrives, all with the same eventId.
+    const minOrder = name === ServerEvent.MailboxReset ? 0 : 1;
+    if (cursor && compareEventIds(event.eventId, cursor) < minOrder) return;
     this.cursors.set(event.accountId, event.eventId);
     (this.emit as (n: LoggedEventName, e: LoggedEventPayload) => void)(name, event);
   }
@@ -327,7 +333,7 @@ export class PushmailClient extends TypedEmitter<PushmailClientEvents> {
   }
 }
 
-/** Spreads reconnects after a gateway restart so its replacement is not hit by every client at once. */
+/** Spreads reconnects so a restarted gateway is not hit by every client at once. */
 function backoffWithJitter(baseMs: number): number {
-  return baseMs + Math.round(Math.random() * Math.max(250, baseMs));
+  return Math.round(baseMs / 2 + Math.random() * baseMs);
 }
