@@ -40,6 +40,18 @@ interface Workload extends K8sObject {
 }
 
 const overlays = ['dev', 'prod'] as const;
+
+/**
+ * Memory sizing (docs/operations.md): RSS measured with the built apps on this machine (watcher:
+ * 110 MiB idle, +53 KB per IDLE account up to 600; gateway: 126 MiB idle, +30 KB per client up to
+ * 1,000), budgeted at the project's targets where those are higher.
+ */
+const MEMORY = { watcherBaseMiB: 110, perAccountKB: 60, gatewayBaseMiB: 126, perClientKB: 30, clientsPerGateway: 4000 };
+const mebibytes = (q: string) => {
+  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi)?$/.exec(q);
+  if (!m) throw new Error(`unexpected quantity ${q}`);
+  return Number(m[1]) * (m[2] ? { Ki: 1 / 1024, Mi: 1, Gi: 1024 }[m[2]]! : 1 / 1024 / 1024);
+};
 const find = <T extends K8sObject = K8sObject>(objects: K8sObject[], kind: string, name: string) =>
   objects.find((o) => o.kind === kind && o.metadata.name === name) as T | undefined;
 const get = <T extends K8sObject = K8sObject>(objects: K8sObject[], kind: string, name: string): T => {
@@ -184,6 +196,19 @@ describe.each(overlays)('k8s/overlays/%s', (overlay) => {
     expect(c.resources?.limits?.memory).toEqual(expect.any(String));
   });
 
+  it('memory requests cover the measured per-account and per-client budgets', () => {
+    const watcher = appContainer(get<Workload>(objects, 'Deployment', 'watcher'), 'watcher');
+    const watcherEnv = parseEnv(appSchemas.watcher, containerEnv(watcher, objects, secrets, [], 'watcher')) as { WATCHER_MAX_ACCOUNTS?: number };
+    const maxAccounts = watcherEnv.WATCHER_MAX_ACCOUNTS ?? 5000;
+    expect(mebibytes(watcher.resources!.requests!.memory)).toBeGreaterThanOrEqual(MEMORY.watcherBaseMiB + (maxAccounts * MEMORY.perAccountKB) / 1024);
+    const gateway = appContainer(get<Workload>(objects, 'Deployment', 'gateway'), 'gateway');
+    expect(mebibytes(gateway.resources!.requests!.memory)).toBeGreaterThanOrEqual(MEMORY.gatewayBaseMiB + (MEMORY.clientsPerGateway * MEMORY.perClientKB) / 1024);
+    for (const app of deployedApps) {
+      const c = appContainer(get<Workload>(objects, 'Deployment', app), app);
+      expect(mebibytes(c.resources!.limits!.memory)).toBeGreaterThan(mebibytes(c.resources!.requests!.memory));
+    }
+  });
+
   it('watcher: rolling updates, enough replicas, a disruption budget', () => {
     const w = get<Workload>(objects, 'Deployment', 'watcher');
     expect(w.spec.strategy?.type).toBe('RollingUpdate');
@@ -312,6 +337,23 @@ describe('k8s/optional (documented extras, not rendered by default)', () => {
     const redis = spec.triggers.find((t) => t.type === 'redis')!;
     expect(redis.metadata.listName).toBe(`${BULL_PREFIX}:${QueueName.MailboxEvents}:wait`);
     expect(docs.find((o) => o.kind === 'TriggerAuthentication')?.metadata.name).toBe(redis.authenticationRef?.name);
+  });
+
+  it('the re-encryption Job runs the CLI from the deployed image with exactly the variables it reads', () => {
+    const [job] = readManifests(k8sDir('optional/reencrypt-credentials-job.yaml')) as Array<K8sObject & { spec: { template: { metadata: { labels: Record<string, string> }; spec: PodSpec } } }>;
+    expect(validateSchemas([job])).toEqual([]);
+    expect(findUnknownFields([job])).toEqual([]);
+    const c = job.spec.template.spec.containers[0];
+    expect(c.args).toEqual(['cli', 'reencrypt-credentials']);
+    expect(entrypointApps()).toContain('cli');
+    const prod = renderOverlay(k8sDir('overlays/prod')).objects;
+    expect(c.image).toBe(appContainer(get<Workload>(prod, 'Deployment', 'gateway'), 'gateway').image);
+    const problems: string[] = [];
+    const env = containerEnv(c, prod, secretValues('prod', prod), problems, 'reencrypt job');
+    expect([...problems, ...checkAppEnv('cli', env, 'reencrypt job')]).toEqual([]);
+    // Its pods may reach Redis under the same NetworkPolicies as the apps.
+    const egress = prod.filter((o) => o.kind === 'NetworkPolicy' && matchesSelector((o.spec as NetPolSpec).podSelector, job.spec.template.metadata.labels) && (o.spec as NetPolSpec).egress);
+    expect(egress.map((o) => o.metadata.name).sort()).toEqual(['apps-egress-managed-redis', 'apps-egress-redis-dns']);
   });
 
   it('optional files are in no kustomization', () => {

@@ -2,6 +2,7 @@ import { parseEnv } from '@pushmail/config';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { cliEnvSchema } from '../../../apps/cli/src/config';
 import { fetcherEnvSchema } from '../../../apps/fetcher/src/config';
 import { gatewayEnvSchema } from '../../../apps/gateway/src/config';
 import { watcherEnvSchema } from '../../../apps/watcher/src/config';
@@ -18,28 +19,22 @@ export const appSchemas = {
 } as const;
 export type DeployedApp = keyof typeof appSchemas;
 export const deployedApps = Object.keys(appSchemas) as DeployedApp[];
+/** Every program in the image that reads the environment: the apps and the operator CLI. */
+export const envSchemas = { ...appSchemas, cli: cliEnvSchema } as const;
+export type ImageProgram = keyof typeof envSchemas;
 
 /** Variables a container may set that are not the app's own settings. */
 export const RUNTIME_VARIABLES = new Set(['NODE_ENV', 'NODE_OPTIONS', 'TZ', 'HOST']);
 
-export function schemaKeys(app: DeployedApp): string[] {
-  return Object.keys(appSchemas[app].shape);
+export function schemaKeys(app: ImageProgram): string[] {
+  return Object.keys(envSchemas[app].shape);
 }
 
-export function requiredKeys(app: DeployedApp): string[] {
-  const shape = appSchemas[app].shape as Record<string, z.ZodTypeAny>;
+export function requiredKeys(app: ImageProgram): string[] {
+  const shape = envSchemas[app].shape as Record<string, z.ZodTypeAny>;
   return Object.entries(shape)
     .filter(([, type]) => !type.isOptional())
     .map(([key]) => key);
-}
-
-/** The port the app listens on with this environment (its schema's default when unset). */
-export function effectivePort(app: DeployedApp, env: Record<string, string>): number {
-  return parseEnv(appSchemas[app], env).PORT;
-}
-
-export function defaultShutdownMs(app: DeployedApp, env: Record<string, string>): number {
-  return parseEnv(appSchemas[app], env).SHUTDOWN_TIMEOUT_MS;
 }
 
 /**
@@ -47,7 +42,7 @@ export function defaultShutdownMs(app: DeployedApp, env: Record<string, string>)
  * must be one the app reads (a typo would be silently ignored), and the whole set must parse,
  * which proves each required variable is there with a valid value.
  */
-export function checkAppEnv(app: DeployedApp, env: Record<string, string>, where: string): string[] {
+export function checkAppEnv(app: ImageProgram, env: Record<string, string>, where: string): string[] {
   const known = new Set(schemaKeys(app));
   const problems = Object.keys(env)
     .filter((name) => !known.has(name) && !RUNTIME_VARIABLES.has(name))
@@ -56,7 +51,7 @@ export function checkAppEnv(app: DeployedApp, env: Record<string, string>, where
     if (!(name in env)) problems.push(`${where}: required variable ${name} is not provided`);
   }
   try {
-    parseEnv(appSchemas[app], env);
+    parseEnv(envSchemas[app], env);
   } catch (err) {
     problems.push(`${where}: ${(err as Error).message.replace(/\n\s*/g, ' ')}`);
   }
