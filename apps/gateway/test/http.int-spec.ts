@@ -1,3 +1,6 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { INestApplication } from '@nestjs/common';
 import { partPath } from '@pushmail/contracts';
 import { TestDovecot, TestRedis, testStores } from '@pushmail/testing';
@@ -188,6 +191,28 @@ describe('gateway HTTP', () => {
       expect(await ready.json()).toMatchObject({ ok: true, checks: { redis: { ok: true }, 'socket-adapter': { ok: true }, 'events-channel': { ok: true } } });
       const metrics = await (await fetch(`${url}/metrics`)).text();
       for (const name of ['pushmail_socket_clients', 'pushmail_event_to_socket_ms', 'pushmail_push_latency_ms', 'pushmail_sends_total']) expect(metrics).toContain(name);
+    });
+  });
+
+  describe('built web client', () => {
+    it('serves its files and falls back to index.html for client routes only', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'pm-web-'));
+      mkdirSync(join(dir, 'assets'));
+      writeFileSync(join(dir, 'index.html'), '<!doctype html><title>pushmail web</title>');
+      writeFileSync(join(dir, 'assets', 'app.js'), 'console.log(1)');
+      const web = await startGateway(redis.url, { WEB_DIR: dir });
+      try {
+        const asset = await fetch(`${web.url}/assets/app.js`);
+        expect(asset.status).toBe(200);
+        expect(asset.headers.get('content-type')).toContain('javascript');
+        for (const path of ['/', '/accounts/acc_1/INBOX']) expect(await (await fetch(web.url + path, { headers: { accept: 'text/html' } })).text()).toContain('pushmail web');
+        expect((await fetch(`${web.url}/api/accounts`, { headers: { accept: 'text/html' } })).status).toBe(401);
+        expect((await fetch(`${web.url}/metrics`, { headers: { accept: 'text/html' } })).headers.get('content-type')).toContain('text/plain');
+        expect((await fetch(`${web.url}/socket.io/?EIO=4&transport=polling`)).status).toBe(200);
+      } finally {
+        await web.app.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 });
