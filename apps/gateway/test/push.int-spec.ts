@@ -146,6 +146,20 @@ describe('gateway push: auth, live events, replay', () => {
     expect(ack).toEqual({ ok: true, replayed: held.length + 2 });
   });
 
+  it('catches up from the log when its events-channel connection was cut (events published meanwhile are not lost)', async () => {
+    const socket = await open();
+    const seen = record(socket);
+    await call(socket, 'subscribe', { accountId });
+    const admin = redis.client();
+    await admin.client('KILL', 'TYPE', 'pubsub');
+    const missed: string[] = [];
+    for (let i = 0; i < 3; i++) missed.push((await append()).eventId); // published while nobody listens
+    admin.disconnect();
+    await waitFor(() => seen.length >= 3, 10_000, 'the missed events after the reconnect');
+    await sleep(200);
+    expect(seen.map((e) => e.payload.eventId)).toEqual(missed);
+  });
+
   it('relays account.state to the account subscribers without an eventId', async () => {
     const socket = await open();
     const seen = record(socket);
