@@ -78,7 +78,9 @@ export function AddAccount(props: { store: MailStore; onClose: () => void }) {
           <input type="email" required value={email} onInput={(e) => onEmail(e.currentTarget.value)} autoComplete="email" />
         </label>
         <label>
-          User name <span class="muted small">(if not the address)</span>
+          <span>
+            User name <span class="small">(if not the address)</span>
+          </span>
           <input type="text" value={user} onInput={(e) => setUser(e.currentTarget.value)} autoComplete="username" placeholder={email} />
         </label>
         <label>

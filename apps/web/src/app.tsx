@@ -161,8 +161,14 @@ function Mail(props: { store: MailStore; token: string; onSignOut: () => void })
         <ConnectionIndicator status={store.connection} />
         <span class="spacer" />
         {permission === 'default' && (
-          <button type="button" class="quiet" onClick={async () => setPermission(await requestNotificationPermission())} title="Get a notification when mail arrives while this tab is in the background">
-            <BellIcon /> Notify me
+          <button
+            type="button"
+            class="quiet"
+            aria-label="Notify me of new mail"
+            onClick={async () => setPermission(await requestNotificationPermission())}
+            title="Get a notification when mail arrives while this tab is in the background"
+          >
+            <BellIcon /> <span class="label">Notify me</span>
           </button>
         )}
         <button type="button" class="primary" onClick={newMessage} title="New message (c)">

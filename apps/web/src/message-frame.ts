@@ -62,6 +62,11 @@ export function frameMessageHtml(
     }
   }
 
+  // The fetcher defuses CSS url()s it cannot allow (e.g. to `blocked:`); dropping them here spares the
+  // console a CSP report for every such reference.
+  for (const el of Array.from(doc.querySelectorAll('[style]'))) el.setAttribute('style', dropUnloadableUrls(el.getAttribute('style') ?? ''));
+  for (const el of Array.from(doc.querySelectorAll('style'))) el.textContent = dropUnloadableUrls(el.textContent ?? '');
+
   for (const a of Array.from(doc.querySelectorAll('a[href]'))) {
     a.setAttribute('target', '_blank');
     a.setAttribute('rel', 'noopener noreferrer');
@@ -71,6 +76,12 @@ export function frameMessageHtml(
   // The parser moves a leading <style> into <head>; nothing else from there belongs in the frame.
   const styles = Array.from(doc.head.querySelectorAll('style'), (el) => el.outerHTML).join('');
   return { srcdoc: wrapDocument(styles + doc.body.innerHTML, imgSrc), blockedRemote: held.length };
+}
+
+const CSS_URL = /url\(\s*(['"]?)(.*?)\1\s*\)/gi;
+
+function dropUnloadableUrls(css: string): string {
+  return css.replace(CSS_URL, (whole, _quote: string, url: string) => (/^(https?:|data:image\/)/i.test(url.trim()) ? whole : 'none'));
 }
 
 function wrapDocument(body: string, imgSrc: string): string {

@@ -1,0 +1,207 @@
+import { REPO_ROOT, builtAppPath, captureOutput, freePort, spawnTracked, stopProcess, waitFor } from '@pushmail/testing';
+import { ImapFlow } from 'imapflow';
+import { createTransport } from 'nodemailer';
+import { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Browser, Page, chromium } from 'playwright-core';
+
+/**
+ * The web client against the demo stack exactly as a newcomer runs it (`npm start -- --demo`):
+ * real Redis, Dovecot, watcher, fetcher, gateway and SMTP sink, driven through Debian's Chromium.
+ */
+const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// Without the background-networking flags Chromium keeps dialing out, which this closed network refuses.
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+interface DemoState {
+  email: string;
+  pass: string;
+  imapPort: number;
+  lmtpPort: number;
+  outbox: string;
+}
+
+describe('web client on the demo stack', () => {
+  let stack: ChildProcess;
+  let output: { text: () => string };
+  let dataDir: string;
+  let baseUrl: string;
+  let token: string;
+  let demo: DemoState;
+  let browser: Browser;
+  let page: Page;
+  const consoleErrors: string[] = [];
+  const run = Date.now().toString(36);
+
+  const deliver = async (message: { subject: string; text: string; html?: string; messageId: string }) => {
+    const transport = createTransport({ host: '127.0.0.1', port: demo.lmtpPort, lmtp: true } as never);
+    try {
+      await transport.sendMail({ envelope: { from: 'alice@example.test', to: [demo.email] }, from: 'Alice Example <alice@example.test>', to: demo.email, ...message });
+    } finally {
+      transport.close();
+    }
+  };
+  const imap = async () => {
+    const client = new ImapFlow({ host: '127.0.0.1', port: demo.imapPort, secure: false, auth: { user: demo.email, pass: demo.pass }, logger: false });
+    client.on('error', () => undefined);
+    await client.connect();
+    return client;
+  };
+  const row = (subject: string) => page.locator('.msg', { hasText: subject });
+
+  beforeAll(async () => {
+    for (const app of ['watcher', 'fetcher', 'gateway'] as const) builtAppPath(app);
+    if (!existsSync(join(REPO_ROOT, 'dist/web/index.html'))) throw new Error('dist/web is missing: run `npm run build` first (npm test does)');
+    mkdirSync(ARTIFACTS, { recursive: true });
+    dataDir = mkdtempSync(join(tmpdir(), 'pm-web-'));
+    const port = await freePort();
+    const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'warn' };
+    delete env.REDIS_URL;
+    delete env.PORT;
+    stack = spawnTracked(
+      process.execPath,
+      ['scripts/start.mjs', '--demo', '--demo-interval', '0', '--no-build', '--port', String(port), '--data-dir', dataDir],
+      { cwd: REPO_ROOT, env },
+    );
+    output = captureOutput(stack);
+    await waitFor(
+      () => {
+        if (stack.exitCode !== null) throw new Error(`npm start exited with ${stack.exitCode}:\n${output.text()}`);
+        return output.text().includes('Press Ctrl-C to stop.');
+      },
+      90_000,
+      'npm start -- --demo to print its greeting',
+      100,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}\n${output.text()}`);
+    });
+    const link = /(http:\/\/\S+)\/#token=(\S+)/.exec(output.text());
+    if (!link) throw new Error(`no sign-in link in:\n${output.text()}`);
+    baseUrl = link[1].replace('localhost', '127.0.0.1');
+    token = link[2];
+    demo = JSON.parse(readFileSync(join(dataDir, 'demo', 'state.json'), 'utf8')) as DemoState;
+
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    page.on('console', (m) => {
+      if (m.type() === 'error') consoleErrors.push(m.text());
+    });
+    page.on('pageerror', (err) => consoleErrors.push(err.message));
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    if (stack) await stopProcess(stack, 'SIGTERM', 30_000);
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  }, 60_000);
+
+  it('signs in with the link npm start prints', async () => {
+    await page.goto(`${baseUrl}/#token=${token}`);
+    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor({ timeout: 10_000 });
+    await page.getByText(demo.email).first().waitFor();
+    // The token leaves the address bar once it is stored.
+    expect(page.url()).not.toContain('token=');
+  });
+
+  const subject = `Quarterly numbers ${run}`;
+  const messageId = `<web-${run}@example.test>`;
+
+  it('shows a message delivered over LMTP at the top of the list within 2 s', async () => {
+    const started = Date.now();
+    await deliver({ subject, messageId, text: 'Hi,\n\nthe quarterly numbers are in. See you Monday.\n\nAlice', html: '<p>Hi,</p><p>the <b>quarterly numbers</b> are in. See you Monday.</p><p>Alice</p>' });
+    await row(subject).waitFor({ timeout: 2000 });
+    const latencyMs = Date.now() - started;
+    process.stdout.write(`web client: LMTP delivery → row in the list in ${latencyMs} ms\n`);
+    await expect(page.locator('.msg').first().textContent()).resolves.toContain(subject);
+    await page.screenshot({ path: join(ARTIFACTS, 'web-inbox.png') });
+  });
+
+  it('opening it shows the message and marks it \\Seen on the server', async () => {
+    await row(subject).click();
+    await expect(page.getByTestId('reader-subject').textContent()).resolves.toBe(subject);
+    const frame = page.frameLocator('[data-testid=message-frame]');
+    await frame.getByText('quarterly numbers').waitFor();
+    const uid = Number(await row(subject).getAttribute('data-uid'));
+    const client = await imap();
+    try {
+      await waitFor(async () => {
+        const lock = await client.getMailboxLock('INBOX');
+        try {
+          const msg = await client.fetchOne(String(uid), { flags: true }, { uid: true });
+          return msg && msg.flags?.has('\\Seen');
+        } finally {
+          lock.release();
+        }
+      }, 10_000, `\\Seen on uid ${uid}`, 200);
+    } finally {
+      await client.logout().catch(() => undefined);
+    }
+    await page.screenshot({ path: join(ARTIFACTS, 'web-message.png') });
+  });
+
+  it('a reply reaches the SMTP sink with the right In-Reply-To', async () => {
+    await page.getByRole('button', { name: 'Reply' }).click();
+    const body = page.locator('.compose textarea');
+    await body.focus();
+    await page.keyboard.type('Thanks, Alice — looks good.');
+    await page.locator('.compose button[type=submit]').click();
+    await page.getByTestId('send-state').filter({ hasText: 'Sent' }).waitFor({ timeout: 20_000 });
+    let raw = '';
+    await waitFor(() => {
+      const files = existsSync(demo.outbox) ? readdirSync(demo.outbox) : [];
+      raw = files.map((f) => readFileSync(join(demo.outbox, f), 'utf8')).find((m) => m.includes(messageId)) ?? '';
+      return raw.length > 0;
+    }, 10_000, 'the reply in the SMTP sink');
+    const header = (name: string) => new RegExp(`^${name}:\\s*(.+)$`, 'im').exec(raw)?.[1].trim();
+    expect(header('In-Reply-To')).toBe(messageId);
+    expect(header('References')).toContain(messageId);
+    expect(header('Subject')).toBe(`Re: ${subject}`);
+    expect(raw).toContain('Thanks, Alice');
+  });
+
+  it("an XSS message's payload does not run", async () => {
+    const xssSubject = `<img src=x onerror="window.__pwned=1"> Invoice ${run}`;
+    const vectors = [
+      '<img src=x onerror="window.top.__pwned=1;parent.__pwned=1">',
+      '<script>window.top.__pwned=1</script>',
+      '<svg onload="top.__pwned=1"><circle r="5"/></svg>',
+      '<a id="jslink" href="javascript:top.__pwned=1">open invoice</a>',
+      '<iframe srcdoc="<script>top.__pwned=1</script>"></iframe>',
+      '<body onload="top.__pwned=1"><div style="background:url(javascript:top.__pwned=1)">styled</div>',
+      '<form action="javascript:top.__pwned=1"><button id="jsbutton">pay</button></form>',
+      '<p>Payment details</p>',
+    ];
+    await deliver({ subject: xssSubject, messageId: `<xss-${run}@example.test>`, text: 'see html', html: vectors.join('\n') });
+    await row(`Invoice ${run}`).waitFor({ timeout: 5000 });
+    await row(`Invoice ${run}`).click();
+    const frame = page.frameLocator('[data-testid=message-frame]');
+    await frame.getByText('Payment details').waitFor();
+    const link = frame.locator('a', { hasText: 'open invoice' });
+    if (await link.count()) await link.click({ timeout: 2000 }).catch(() => undefined);
+    await page.waitForTimeout(500);
+    expect(await page.evaluate(() => (globalThis as { __pwned?: unknown }).__pwned)).toBeUndefined();
+    // The subject is shown as text, never parsed as markup.
+    await expect(page.getByTestId('reader-subject').textContent()).resolves.toBe(xssSubject);
+    const sandbox = await page.getAttribute('[data-testid=message-frame]', 'sandbox');
+    expect(sandbox).not.toContain('allow-scripts');
+    expect(sandbox).not.toContain('allow-same-origin');
+  });
+
+  it('fits a phone-sized screen', async () => {
+    await page.setViewportSize({ width: 390, height: 780 });
+    await page.getByRole('button', { name: 'Back to the list' }).click();
+    await row(subject).waitFor();
+    await page.screenshot({ path: join(ARTIFACTS, 'web-phone-inbox.png') });
+    await row(subject).click();
+    await page.frameLocator('[data-testid=message-frame]').getByText('quarterly numbers').waitFor();
+    await page.screenshot({ path: join(ARTIFACTS, 'web-phone-message.png') });
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  it('logged no console errors', () => {
+    expect(consoleErrors).toEqual([]);
+  });
+});
