@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm start`: the whole pushmail system on this machine. See `npm start -- --help`.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
@@ -58,6 +58,7 @@ const host = process.env.HOST ?? '127.0.0.1';
 const processes = [];
 let demo;
 let demoTimer;
+const runInfo = { pid: process.pid };
 let shuttingDown = false;
 
 async function main() {
@@ -112,6 +113,7 @@ async function main() {
   );
 
   const gatewayUrl = `http://127.0.0.1:${ports.gateway}`;
+  Object.assign(runInfo, { gatewayUrl, redisUrl, ports });
   const admin = adminClient(gatewayUrl, secrets.ADMIN_TOKEN);
   await removeStaleDemoAccounts(admin);
   if (demo) await registerDemoAccount(admin);
@@ -124,6 +126,7 @@ async function main() {
     .sign(new TextEncoder().encode(secrets.AUTH_JWT_SECRET));
   writeFileSync(join(dir, 'token'), `${token}\n`, { mode: 0o600 });
 
+  writeRunInfo();
   say('');
   say(`pushmail is running. Open the web client:`);
   say(`  ${publicUrl(ports.gateway)}/#token=${token}`);
@@ -181,7 +184,14 @@ function startApp(app, port, baseEnv) {
     onLine: (line) => forwardLog(app, line),
     onExit: (info) => {
       crashReporter(app)(info);
-      if (info.restarting) void sleep(info.delayMs + 200).then(() => waitReady(app, url, 120_000).then(() => !shuttingDown && say(`${app} ready again`), () => undefined));
+      if (!info.restarting) return;
+      void sleep(info.delayMs + 200)
+        .then(() => waitReady(app, url, 120_000))
+        .then(() => {
+          if (shuttingDown) return;
+          writeRunInfo();
+          say(`${app} ready again`);
+        }, () => undefined);
     },
   }).start();
   processes.push(proc);
@@ -283,7 +293,14 @@ async function shutdown(signal) {
   await Promise.all(apps.map((p) => p.stop(15_000)));
   if (demo) await demo.stop().catch(() => undefined);
   await Promise.all(processes.filter((p) => !apps.includes(p)).map((p) => p.stop(10_000)));
+  rmSync(join(dir, 'run.json'), { force: true });
   if (signal) say('stopped.');
+}
+
+/** What is running, for scripts and tests: `<dir>/run.json` (ports, URLs, process ids). */
+function writeRunInfo() {
+  const pids = Object.fromEntries(processes.map((p) => [p.name, p.pid]));
+  writeFileSync(join(dir, 'run.json'), JSON.stringify({ ...runInfo, pids }, null, 2));
 }
 
 function readTail(file, lines) {
