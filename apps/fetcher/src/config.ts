@@ -5,5 +5,32 @@ export const fetcherEnvSchema = baseEnvSchema.extend({
   PORT: env.int(3002, 1, 65535),
   PUSHMAIL_SECRET_KEY: secretKeySchema,
   PUSHMAIL_SECRET_KEY_PREVIOUS: env.list([]),
+  /** Mailbox jobs (fetch, flags, deleted, reset) processed at once; fetches of one mailbox are batched. */
+  FETCH_CONCURRENCY: env.int(64, 1, 10_000),
+  /** IMAP commands from the gateway (flag, get) processed at once. */
+  COMMAND_CONCURRENCY: env.int(16, 1, 1000),
+  /** IMAP connections per account, on top of the watcher's IDLE sessions; keep below the server's per-user limit. */
+  FETCH_POOL_SIZE: env.int(2, 1, 50),
+  /** A pooled connection unused this long is logged out. */
+  FETCH_POOL_IDLE_MS: env.int(30_000, 0),
+  /** How long a job waits for a pooled connection before it fails (and is retried). */
+  FETCH_POOL_ACQUIRE_TIMEOUT_MS: env.int(30_000, 100),
+  /** Most UIDs in one UID FETCH. */
+  FETCH_BATCH_MAX: env.int(100, 1, 10_000),
+  /** Above this RFC822.SIZE only headers, structure and the first text part are fetched. */
+  MAX_MESSAGE_BYTES: env.int(25 * 1024 * 1024, 1024),
+  /** How much of the first text part of an oversized message is fetched. */
+  LARGE_MESSAGE_TEXT_BYTES: env.int(1024 * 1024, 1024),
+  /** Longer text or html bodies are cut, with a parse warning. */
+  MAX_BODY_CHARS: env.int(5_000_000, 1000),
+  /** Stored messages and dedupe markers expire after this. */
+  MESSAGE_TTL_SECONDS: env.int(7 * 24 * 3600, 60),
+  /** Each account's event log keeps about this many events. */
+  EVENT_LOG_MAX_LEN: env.int(10_000, 10),
+  /**
+   * A UID the server does not show yet is looked for again after these delays (ms) before the job
+   * is retried by the queue; EXISTS can arrive before the message can be fetched.
+   */
+  MISSING_MESSAGE_RETRY_MS: env.list(['50', '250', '700']).pipe(z.array(z.coerce.number().int().min(0).max(60_000))),
 });
 export type FetcherEnv = z.infer<typeof fetcherEnvSchema>;

@@ -1,0 +1,110 @@
+import { Injectable } from '@nestjs/common';
+import { ConfigService } from '@pushmail/config';
+import { AttachmentMeta, ParsedMessage, partPath } from '@pushmail/contracts';
+import { BodyStructureNode, MailContent, leavesFromBodyStructure, parseMail } from '@pushmail/mail-parse';
+import type { MessageStructureObject } from 'imapflow';
+import { FetcherEnv } from '../config';
+import { FetchedMessage } from './message-fetcher';
+
+interface Envelope {
+  accountId: string;
+  mailbox: string;
+  uidValidity: number;
+}
+
+/** Turns a fetched message into the contract's ParsedMessage: parsed, sanitized, with IMAP metadata. */
+@Injectable()
+export class MessageAssembler {
+  private readonly maxBodyChars: number;
+  private readonly maxBytes: number;
+
+  constructor(config: ConfigService<FetcherEnv>) {
+    this.maxBodyChars = config.get('MAX_BODY_CHARS');
+    this.maxBytes = config.get('MAX_MESSAGE_BYTES');
+  }
+
+  async assemble(envelope: Envelope, fetched: FetchedMessage): Promise<ParsedMessage> {
+    const partUrl = (partId: string) => partPath(envelope.accountId, envelope.mailbox, fetched.uid, partId);
+    const structure = fetched.structure ? leavesFromBodyStructure(fetched.structure as BodyStructureNode) : undefined;
+    const content = fetched.source
+      ? await parseMail(fetched.source, { partUrl, structure, maxBodyChars: this.maxBodyChars })
+      : await this.parsePartial(fetched, partUrl);
+    const message: ParsedMessage = {
+      accountId: envelope.accountId,
+      mailbox: envelope.mailbox,
+      uid: fetched.uid,
+      uidValidity: envelope.uidValidity,
+      messageId: content.messageId,
+      subject: content.subject,
+      from: content.from,
+      to: content.to,
+      cc: content.cc,
+      date: content.date,
+      receivedAt: fetched.internalDate.toISOString(),
+      flags: fetched.flags,
+      size: fetched.size,
+      preview: content.preview,
+      text: content.text,
+      html: content.html,
+      attachments: content.attachments,
+    };
+    if (content.inReplyTo) message.inReplyTo = content.inReplyTo;
+    if (content.references) message.references = content.references;
+    if (content.parseWarnings.length) message.parseWarnings = content.parseWarnings;
+    return message;
+  }
+
+  /**
+   * An oversized message: headers and the first text part are parsed as a small message of their
+   * own; attachments are listed from BODYSTRUCTURE, never downloaded.
+   */
+  private async parsePartial(fetched: FetchedMessage, partUrl: (partId: string) => string): Promise<MailContent> {
+    const partial = fetched.partial;
+    const headers = (partial?.headers.toString('latin1') ?? '').replace(/\r?\n\r?\n[\s\S]*$/, '');
+    const kept = unfoldedLines(headers).filter((line) => !/^content-(type|transfer-encoding|disposition)\s*:/i.test(line));
+    const leaf = partial?.text?.leaf;
+    const contentType = leaf ? `${leaf.type}${leaf.parameters?.charset ? `; charset="${leaf.parameters.charset}"` : ''}` : 'text/plain';
+    const synthetic = Buffer.concat([
+      Buffer.from([...kept, `Content-Type: ${contentType}`, `Content-Transfer-Encoding: ${leaf?.encoding ?? '7bit'}`, '', ''].join('\r\n'), 'latin1'),
+      partial?.text?.bytes ?? Buffer.alloc(0),
+    ]);
+    const content = await parseMail(synthetic, { partUrl, maxBodyChars: this.maxBodyChars });
+    content.attachments = fetched.structure ? attachmentsFromStructure(fetched.structure, leaf) : [];
+    content.parseWarnings = [
+      `message is ${fetched.size} bytes, above the ${this.maxBytes}-byte limit: only headers, structure and the first text part were fetched`,
+      ...content.parseWarnings.filter((w) => !/base64 body is truncated|closing boundary/.test(w)),
+    ];
+    return content;
+  }
+}
+
+function unfoldedLines(block: string): string[] {
+  return block.split(/\r?\n(?![ \t])/).filter(Boolean);
+}
+
+/** Attachment metadata from BODYSTRUCTURE alone (sizes there are encoded sizes; base64 is scaled back). */
+function attachmentsFromStructure(root: MessageStructureObject, textLeaf: MessageStructureObject | undefined): AttachmentMeta[] {
+  const out: AttachmentMeta[] = [];
+  const walk = (node: MessageStructureObject) => {
+    const type = node.type.toLowerCase();
+    if (type.startsWith('multipart/')) {
+      node.childNodes?.forEach(walk);
+      return;
+    }
+    if (node === textLeaf) return;
+    const disposition = node.disposition?.toLowerCase();
+    if (disposition !== 'attachment' && (type === 'text/plain' || type === 'text/html')) return;
+    const encoded = node.size ?? 0;
+    const meta: AttachmentMeta = {
+      partId: node.part ?? '1',
+      filename: node.dispositionParameters?.filename ?? node.parameters?.name ?? null,
+      contentType: type,
+      size: node.encoding?.toLowerCase() === 'base64' ? Math.floor((encoded * 3) / 4) : encoded,
+      inline: disposition === 'inline',
+    };
+    if (node.id) meta.contentId = node.id;
+    out.push(meta);
+  };
+  walk(root);
+  return out;
+}

@@ -1,0 +1,217 @@
+import { Injectable } from '@nestjs/common';
+import { ConfigService } from '@pushmail/config';
+import { MetricsService } from '@pushmail/observability';
+import type { FetchMessageObject, MessageStructureObject } from 'imapflow';
+import { FetcherEnv } from '../config';
+import { ImapConnectionPool, ImapSession } from '../imap/imap-connection.pool';
+
+export interface FetchedMessage {
+  uid: number;
+  flags: string[];
+  internalDate: Date;
+  size: number;
+  structure?: MessageStructureObject;
+  /** The whole message (BODY.PEEK[]), unless it is above MAX_MESSAGE_BYTES. */
+  source?: Buffer;
+  /** For an oversized message: its header block and the start of its first text part. */
+  partial?: { headers: Buffer; text?: { leaf: MessageStructureObject; bytes: Buffer } };
+}
+
+export type FetchOutcome =
+  | { status: 'found'; message: FetchedMessage }
+  /** The server's highest UID is past this one, yet the message is not there: it was expunged. */
+  | { status: 'expunged' }
+  /** Not visible yet after the in-process retries (EXISTS can precede fetchability). */
+  | { status: 'not-visible' }
+  /** The mailbox's UIDVALIDITY changed: the UID belongs to a generation that no longer exists. */
+  | { status: 'stale'; currentUidValidity: number };
+
+export interface MessageRef {
+  accountId: string;
+  mailbox: string;
+  uidValidity: number;
+  uid: number;
+}
+
+interface Deferred {
+  resolve: (outcome: FetchOutcome) => void;
+  reject: (err: unknown) => void;
+}
+
+interface Batch {
+  accountId: string;
+  mailbox: string;
+  uidValidity: number;
+  waiting: Map<number, Deferred[]>;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Fetches messages over the account's pooled connections. Requests for the same mailbox that
+ * arrive while a fetch is waiting for a connection join it, so a burst of new mail becomes one
+ * `UID FETCH` per round instead of one per message. Bodies are fetched with BODY.PEEK[] (imapflow's
+ * `source`), so fetching never sets \Seen.
+ */
+@Injectable()
+export class MessageFetcher {
+  private readonly collecting = new Map<string, Batch>();
+  private readonly batchMax: number;
+  private readonly maxBytes: number;
+  private readonly largeTextBytes: number;
+  private readonly retryDelays: number[];
+  private readonly batchSize;
+
+  constructor(
+    private readonly pool: ImapConnectionPool,
+    metrics: MetricsService,
+    config: ConfigService<FetcherEnv>,
+  ) {
+    this.batchMax = config.get('FETCH_BATCH_MAX');
+    this.maxBytes = config.get('MAX_MESSAGE_BYTES');
+    this.largeTextBytes = config.get('LARGE_MESSAGE_TEXT_BYTES');
+    this.retryDelays = config.get('MISSING_MESSAGE_RETRY_MS');
+    this.batchSize = metrics.histogram('pushmail_fetch_batch_size', 'Messages per UID FETCH batch', [], [1, 2, 5, 10, 20, 50, 100, 200, 500]);
+  }
+
+  fetch(ref: MessageRef): Promise<FetchOutcome> {
+    const key = `${ref.accountId}\n${ref.mailbox}\n${ref.uidValidity}`;
+    let batch = this.collecting.get(key);
+    if (!batch || batch.waiting.size >= this.batchMax) {
+      batch = { accountId: ref.accountId, mailbox: ref.mailbox, uidValidity: ref.uidValidity, waiting: new Map() };
+      this.collecting.set(key, batch);
+      void this.run(key, batch);
+    }
+    const waiting = batch.waiting;
+    return new Promise<FetchOutcome>((resolve, reject) => {
+      const list = waiting.get(ref.uid) ?? [];
+      list.push({ resolve, reject });
+      waiting.set(ref.uid, list);
+    });
+  }
+
+  /**
+   * Fetches `uids` on a session the caller holds. With `uidValidity` null the mailbox's current
+   * generation is used (commands from the gateway do not know it).
+   */
+  async fetchOnSession(session: ImapSession, mailbox: string, uidValidity: number | null, uids: number[]): Promise<{ uidValidity: number; outcomes: Map<number, FetchOutcome> }> {
+    const outcomes = new Map<number, FetchOutcome>();
+    let box = await session.open(mailbox);
+    if (uidValidity !== null && Number(box.uidValidity) !== uidValidity) {
+      // The pooled session may hold an old view; only a fresh SELECT tells.
+      box = await session.open(mailbox, true);
+      const current = Number(box.uidValidity);
+      if (current !== uidValidity) {
+        for (const uid of uids) outcomes.set(uid, { status: 'stale', currentUidValidity: current });
+        return { uidValidity: current, outcomes };
+      }
+    }
+    const client = session.client;
+    const metas = new Map<number, FetchMessageObject>();
+    const fetchMeta = async (list: number[]) => {
+      const rows = await client.fetchAll(uidSet(list), { uid: true, flags: true, internalDate: true, size: true, bodyStructure: true }, { uid: true });
+      for (const row of rows) if (list.includes(row.uid)) metas.set(row.uid, row);
+    };
+    await fetchMeta(uids);
+    let missing = uids.filter((uid) => !metas.has(uid));
+    for (let attempt = 0; missing.length && attempt <= this.retryDelays.length; attempt++) {
+      if (attempt > 0) await sleep(this.retryDelays[attempt - 1]);
+      // NOOP lets the server tell this session about mail that arrived since its last command.
+      await client.noop();
+      await fetchMeta(missing);
+      missing = uids.filter((uid) => !metas.has(uid));
+      if (!missing.length) break;
+      const highest = await highestUid(session);
+      for (const uid of missing.filter((u) => u <= highest)) outcomes.set(uid, { status: 'expunged' });
+      missing = missing.filter((u) => u > highest);
+    }
+    for (const uid of missing) outcomes.set(uid, { status: 'not-visible' });
+
+    const found = [...metas.values()];
+    const whole = found.filter((m) => (m.size ?? 0) <= this.maxBytes).map((m) => m.uid);
+    const sources = new Map<number, Buffer>();
+    if (whole.length) {
+      for (const row of await client.fetchAll(uidSet(whole), { uid: true, source: true }, { uid: true })) if (row.source) sources.set(row.uid, row.source);
+    }
+    for (const meta of found) {
+      const base: FetchedMessage = {
+        uid: meta.uid,
+        flags: [...(meta.flags ?? [])],
+        internalDate: meta.internalDate instanceof Date ? meta.internalDate : new Date(meta.internalDate ?? Date.now()),
+        size: meta.size ?? 0,
+        structure: meta.bodyStructure,
+      };
+      if ((meta.size ?? 0) <= this.maxBytes) {
+        const source = sources.get(meta.uid);
+        outcomes.set(meta.uid, source ? { status: 'found', message: { ...base, source } } : { status: 'expunged' });
+        continue;
+      }
+      const partial = await this.fetchPartial(session, meta);
+      outcomes.set(meta.uid, partial ? { status: 'found', message: { ...base, partial } } : { status: 'expunged' });
+    }
+    return { uidValidity: Number(box.uidValidity), outcomes };
+  }
+
+  /** Headers and the start of the first text part of an oversized message, never its attachments. */
+  private async fetchPartial(session: ImapSession, meta: FetchMessageObject): Promise<FetchedMessage['partial'] | null> {
+    const leaf = meta.bodyStructure ? firstTextLeaf(meta.bodyStructure) : undefined;
+    const key = leaf ? (leaf.part ?? '1') : undefined;
+    const row = await session.client.fetchOne(
+      String(meta.uid),
+      { uid: true, headers: true, bodyParts: key ? [{ key, maxLength: this.largeTextBytes }] : undefined },
+      { uid: true },
+    );
+    if (!row || !row.headers) return null;
+    const bytes = key ? row.bodyParts?.get(key) ?? row.bodyParts?.get(key.toLowerCase()) : undefined;
+    return { headers: row.headers, text: leaf && bytes ? { leaf, bytes } : undefined };
+  }
+
+  private async run(key: string, batch: Batch): Promise<void> {
+    try {
+      await this.pool.withSession(batch.accountId, async (session) => {
+        // From here on, new requests start the next batch.
+        if (this.collecting.get(key) === batch) this.collecting.delete(key);
+        const uids = [...batch.waiting.keys()].sort((a, b) => a - b);
+        this.batchSize.observe(uids.length);
+        const { outcomes } = await this.fetchOnSession(session, batch.mailbox, batch.uidValidity, uids);
+        for (const [uid, deferreds] of batch.waiting) {
+          const outcome = outcomes.get(uid) ?? { status: 'not-visible' };
+          for (const d of deferreds) d.resolve(outcome);
+        }
+      });
+    } catch (err) {
+      if (this.collecting.get(key) === batch) this.collecting.delete(key);
+      for (const deferreds of batch.waiting.values()) for (const d of deferreds) d.reject(err);
+    }
+  }
+}
+
+async function highestUid(session: ImapSession): Promise<number> {
+  if (!session.client.mailbox || session.client.mailbox.exists === 0) return 0;
+  const last = await session.client.fetchOne('*', { uid: true });
+  return last ? last.uid : 0;
+}
+
+/** `[1,2,3,5,7,8]` → `1:3,5,7:8`: consecutive UIDs travel as ranges in one UID FETCH. */
+export function uidSet(uids: number[]): string {
+  const sorted = [...new Set(uids)].sort((a, b) => a - b);
+  const ranges: string[] = [];
+  for (let i = 0; i < sorted.length; i++) {
+    const start = sorted[i];
+    while (i + 1 < sorted.length && sorted[i + 1] === sorted[i] + 1) i++;
+    ranges.push(start === sorted[i] ? String(start) : `${start}:${sorted[i]}`);
+  }
+  return ranges.join(',');
+}
+
+/** The first inline text/plain leaf (else text/html) in document order. */
+export function firstTextLeaf(root: MessageStructureObject): MessageStructureObject | undefined {
+  const leaves: MessageStructureObject[] = [];
+  const walk = (node: MessageStructureObject) => {
+    if (node.childNodes?.length && node.type.toLowerCase().startsWith('multipart/')) node.childNodes.forEach(walk);
+    else leaves.push(node);
+  };
+  walk(root);
+  const inline = leaves.filter((l) => l.disposition?.toLowerCase() !== 'attachment');
+  return inline.find((l) => l.type.toLowerCase() === 'text/plain') ?? inline.find((l) => l.type.toLowerCase() === 'text/html');
+}

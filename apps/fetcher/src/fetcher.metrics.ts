@@ -1,0 +1,26 @@
+import { Injectable } from '@nestjs/common';
+import { MetricsService } from '@pushmail/observability';
+import type { Histogram } from 'prom-client';
+
+export type FetchStage = 'fetch' | 'parse' | 'store';
+
+/** The fetcher's own metrics; queue depth and job durations come from QueueService. */
+@Injectable()
+export class FetcherMetrics {
+  readonly stage: Histogram<string>;
+  readonly existsToAppend: Histogram<string>;
+
+  constructor(metrics: MetricsService) {
+    this.stage = metrics.histogram('pushmail_fetch_stage_ms', 'Time per fetch stage', ['stage']);
+    this.existsToAppend = metrics.histogram('pushmail_exists_to_append_ms', 'From the watcher seeing EXISTS to the event appended');
+  }
+
+  async time<T>(stage: FetchStage, work: () => Promise<T>): Promise<T> {
+    const start = performance.now();
+    try {
+      return await work();
+    } finally {
+      this.stage.observe({ stage }, performance.now() - start);
+    }
+  }
+}

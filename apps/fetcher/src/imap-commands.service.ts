@@ -1,0 +1,50 @@
+import { Injectable } from '@nestjs/common';
+import { FlagCommandJob, GetCommandJob, ImapCommandJobName, ImapCommandResults } from '@pushmail/contracts';
+import { UnrecoverableError } from 'bullmq';
+import { MessageAssembler } from './fetch/message-assembler';
+import { MessageFetcher } from './fetch/message-fetcher';
+import { ImapConnectionPool } from './imap/imap-connection.pool';
+import { MessageStore } from './store/message-store';
+
+/** The gateway's `message.flag` and `message.get`, run on the account's pooled IMAP connections. */
+@Injectable()
+export class ImapCommandsService {
+  constructor(
+    private readonly pool: ImapConnectionPool,
+    private readonly fetcher: MessageFetcher,
+    private readonly assembler: MessageAssembler,
+    private readonly store: MessageStore,
+  ) {}
+
+  /** Resolves only after the server confirmed the STORE, with the flags it now reports. */
+  flag(job: FlagCommandJob): Promise<ImapCommandResults[ImapCommandJobName.Flag]> {
+    return this.pool.withSession(job.accountId, async (session) => {
+      await session.open(job.mailbox);
+      const client = session.client;
+      if (job.add.length && !(await client.messageFlagsAdd(String(job.uid), job.add, { uid: true }))) throw new Error('STORE +FLAGS failed');
+      if (job.remove.length && !(await client.messageFlagsRemove(String(job.uid), job.remove, { uid: true }))) throw new Error('STORE -FLAGS failed');
+      const row = await client.fetchOne(String(job.uid), { uid: true, flags: true }, { uid: true });
+      // Retrying cannot make a missing message appear; the gateway maps this to not_found.
+      if (!row || row.uid !== job.uid) throw new UnrecoverableError(`message not found: uid ${job.uid} in ${job.mailbox}`);
+      return { flags: [...(row.flags ?? [])] };
+    });
+  }
+
+  /** The stored copy if there is one, else fetched, parsed and stored (without an event). */
+  async get(job: GetCommandJob): Promise<ImapCommandResults[ImapCommandJobName.Get]> {
+    const found = await this.pool.withSession(job.accountId, async (session) => {
+      const box = await session.open(job.mailbox);
+      const ref = { accountId: job.accountId, mailbox: job.mailbox, uidValidity: Number(box.uidValidity) };
+      const stored = await this.store.find(ref, job.uid);
+      if (stored) return { ref, stored };
+      const { outcomes } = await this.fetcher.fetchOnSession(session, job.mailbox, ref.uidValidity, [job.uid]);
+      return { ref, outcome: outcomes.get(job.uid) };
+    });
+    if ('stored' in found && found.stored) return { message: found.stored };
+    const outcome = 'outcome' in found ? found.outcome : undefined;
+    if (outcome?.status !== 'found') throw new UnrecoverableError(`message not found: uid ${job.uid} in ${job.mailbox}`);
+    const message = await this.assembler.assemble(found.ref, outcome.message);
+    await this.store.storeWithoutEvent(message);
+    return { message };
+  }
+}

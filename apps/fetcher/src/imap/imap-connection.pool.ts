@@ -1,0 +1,249 @@
+import { BeforeApplicationShutdown, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { AccountRepository } from '@pushmail/accounts';
+import { ConfigService } from '@pushmail/config';
+import { ImapClientFactory } from '@pushmail/imap';
+import { MetricsService } from '@pushmail/observability';
+import type { ImapFlow, MailboxObject } from 'imapflow';
+import { FetcherEnv } from '../config';
+
+/** The account is gone (deleted while its jobs were queued): nothing to fetch, nothing to retry. */
+export class AccountGoneError extends Error {
+  constructor(readonly accountId: string) {
+    super(`account ${accountId} not found`);
+    this.name = 'AccountGoneError';
+  }
+}
+
+/** One pooled IMAP connection, lent to one caller at a time. */
+export class ImapSession {
+  private discarded = false;
+
+  constructor(
+    readonly accountId: string,
+    readonly client: ImapFlow,
+  ) {}
+
+  get usable(): boolean {
+    return !this.discarded && this.client.usable;
+  }
+
+  markDiscarded(): boolean {
+    const first = !this.discarded;
+    this.discarded = true;
+    return first;
+  }
+
+  /** SELECTs the mailbox unless it already is; read-write so flag commands work (fetching uses BODY.PEEK). */
+  async open(mailbox: string, force = false): Promise<MailboxObject> {
+    const current = this.client.mailbox;
+    if (!force && current && current.path === mailbox) return current;
+    await this.client.mailboxOpen(mailbox);
+    const opened = this.client.mailbox;
+    if (!opened) throw new Error(`mailbox ${mailbox} could not be opened`);
+    return opened;
+  }
+}
+
+interface AccountPool {
+  idle: ImapSession[];
+  /** Open or opening connections, lent or idle. */
+  size: number;
+  waiters: Array<() => void>;
+  idleTimers: Map<ImapSession, NodeJS.Timeout>;
+}
+
+/**
+ * Per-account IMAP connections for fetching and commands, separate from the watcher's IDLE
+ * sessions (so a long fetch never delays push). Bounded per account to respect the server's
+ * per-user connection limit, reused across a burst, and logged out after an idle time. A closed
+ * imapflow client cannot be reused, so a session whose client closed is dropped and replaced.
+ */
+@Injectable()
+export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdown {
+  private readonly logger = new Logger(ImapConnectionPool.name);
+  private readonly pools = new Map<string, AccountPool>();
+  private readonly maxPerAccount: number;
+  private readonly idleMs: number;
+  private readonly acquireTimeoutMs: number;
+  private closing = false;
+
+  constructor(
+    private readonly accounts: AccountRepository,
+    private readonly factory: ImapClientFactory,
+    private readonly metrics: MetricsService,
+    config: ConfigService<FetcherEnv>,
+  ) {
+    this.maxPerAccount = config.get('FETCH_POOL_SIZE');
+    this.idleMs = config.get('FETCH_POOL_IDLE_MS');
+    this.acquireTimeoutMs = config.get('FETCH_POOL_ACQUIRE_TIMEOUT_MS');
+  }
+
+  async onModuleInit(): Promise<void> {
+    const pools = this.pools;
+    this.metrics.gauge('pushmail_fetch_pool_connections', 'Open fetcher IMAP connections', [], function () {
+      let total = 0;
+      for (const pool of pools.values()) total += pool.size;
+      this.set(total);
+    });
+    // New credentials or a deleted account: pooled connections must not outlive the old settings.
+    await this.accounts.onChange((notice) => {
+      if (notice.change !== 'created') this.closeAccount(notice.accountId);
+    });
+  }
+
+  /** Runs `work` on a pooled session of the account; the session returns to the pool afterwards. */
+  async withSession<T>(accountId: string, work: (session: ImapSession) => Promise<T>): Promise<T> {
+    const session = await this.acquire(accountId);
+    try {
+      return await work(session);
+    } catch (err) {
+      // A command that failed mid-way can leave the connection in an unknown state.
+      if (!session.client.usable) this.discard(session);
+      throw err;
+    } finally {
+      this.release(session);
+    }
+  }
+
+  /** Logs out every connection of an account; lent ones are dropped when they come back. */
+  closeAccount(accountId: string): void {
+    const pool = this.pools.get(accountId);
+    if (!pool) return;
+    for (const session of [...pool.idle]) this.discard(session);
+    pool.idle.length = 0;
+  }
+
+  /**
+   * Runs after every onModuleDestroy, i.e. after the workers have finished their in-flight jobs,
+   * so no job loses its connection halfway through a shutdown.
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.closing = true;
+    const sessions = [...this.pools.values()].flatMap((p) => p.idle);
+    await Promise.allSettled(sessions.map((s) => this.logout(s)));
+    this.pools.clear();
+  }
+
+  private poolFor(accountId: string): AccountPool {
+    let pool = this.pools.get(accountId);
+    if (!pool) {
+      pool = { idle: [], size: 0, waiters: [], idleTimers: new Map() };
+      this.pools.set(accountId, pool);
+    }
+    return pool;
+  }
+
+  private async acquire(accountId: string): Promise<ImapSession> {
+    const deadline = Date.now() + this.acquireTimeoutMs;
+    const pool = this.poolFor(accountId);
+    for (;;) {
+      if (this.closing) throw new Error('fetcher is shutting down');
+      const idle = pool.idle.pop();
+      if (idle) {
+        this.clearIdleTimer(pool, idle);
+        if (idle.usable) return idle;
+        this.discard(idle);
+        continue;
+      }
+      if (pool.size < this.maxPerAccount) {
+        pool.size++;
+        try {
+          return await this.connect(accountId, pool);
+        } catch (err) {
+          pool.size--;
+          this.wakeOne(pool);
+          throw err;
+        }
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw new Error(`no IMAP connection for account ${accountId} within ${this.acquireTimeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          const at = pool.waiters.indexOf(wake);
+          if (at >= 0) pool.waiters.splice(at, 1);
+          resolve();
+        }, remaining);
+        const wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        pool.waiters.push(wake);
+      });
+    }
+  }
+
+  private release(session: ImapSession): void {
+    const pool = this.poolFor(session.accountId);
+    if (!session.usable || this.closing) {
+      this.discard(session);
+      return;
+    }
+    pool.idle.push(session);
+    if (pool.waiters.length) {
+      this.wakeOne(pool);
+      return;
+    }
+    const timer = setTimeout(() => {
+      const at = pool.idle.indexOf(session);
+      if (at >= 0) pool.idle.splice(at, 1);
+      pool.idleTimers.delete(session);
+      this.discard(session);
+    }, this.idleMs);
+    timer.unref();
+    pool.idleTimers.set(session, timer);
+  }
+
+  private async connect(accountId: string, pool: AccountPool): Promise<ImapSession> {
+    const account = await this.accounts.get(accountId);
+    if (!account) throw new AccountGoneError(accountId);
+    // Pooled connections never IDLE: they only run commands; the watcher's sessions hold IDLE.
+    const client = this.factory.create(account.imap, { disableAutoIdle: true });
+    const session = new ImapSession(accountId, client);
+    client.on('error', (err: Error) => this.logger.debug({ msg: 'pooled imap connection error', accountId, err: err.message }));
+    client.on('close', () => {
+      const at = pool.idle.indexOf(session);
+      if (at >= 0) pool.idle.splice(at, 1);
+      this.clearIdleTimer(pool, session);
+      this.discard(session);
+    });
+    try {
+      await client.connect();
+    } catch (err) {
+      session.markDiscarded();
+      client.close();
+      throw err;
+    }
+    return session;
+  }
+
+  /** Takes the session out of the pool's count exactly once and closes its connection. */
+  private discard(session: ImapSession): void {
+    if (!session.markDiscarded()) return;
+    const pool = this.poolFor(session.accountId);
+    pool.size--;
+    this.clearIdleTimer(pool, session);
+    void this.logout(session);
+    this.wakeOne(pool);
+    if (pool.size === 0 && pool.waiters.length === 0) this.pools.delete(session.accountId);
+  }
+
+  private async logout(session: ImapSession): Promise<void> {
+    session.markDiscarded();
+    if (!session.client.usable) {
+      session.client.close();
+      return;
+    }
+    await Promise.race([session.client.logout(), new Promise((r) => setTimeout(r, 2000).unref())]).catch(() => undefined);
+    session.client.close();
+  }
+
+  private clearIdleTimer(pool: AccountPool, session: ImapSession): void {
+    const timer = pool.idleTimers.get(session);
+    if (timer) clearTimeout(timer);
+    pool.idleTimers.delete(session);
+  }
+
+  private wakeOne(pool: AccountPool): void {
+    pool.waiters.shift()?.();
+  }
+}

@@ -1,0 +1,78 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { DeletedJob, FetchJob, FlagsJob, ResetJob } from '@pushmail/contracts';
+import { FetcherMetrics } from './fetcher.metrics';
+import { AccountGoneError } from './imap/imap-connection.pool';
+import { MessageAssembler } from './fetch/message-assembler';
+import { MessageFetcher } from './fetch/message-fetcher';
+import { MessageStore } from './store/message-store';
+
+/** Thrown so the queue retries later: the server announced the UID but does not show it yet. */
+export class MessageNotVisibleError extends Error {
+  constructor(uid: number) {
+    super(`message uid ${uid} is not visible on the server yet`);
+    this.name = 'MessageNotVisibleError';
+  }
+}
+
+export type FetchResult = { outcome: 'appended' | 'duplicate'; eventId: string } | { outcome: 'dropped'; reason: string };
+
+/** What the watcher's mailbox jobs mean: fetch-parse-store-append, and the flag, delete and reset events. */
+@Injectable()
+export class MailboxEventsService {
+  private readonly logger = new Logger(MailboxEventsService.name);
+
+  constructor(
+    private readonly fetcher: MessageFetcher,
+    private readonly assembler: MessageAssembler,
+    private readonly store: MessageStore,
+    private readonly metrics: FetcherMetrics,
+  ) {}
+
+  async fetchNew(job: FetchJob): Promise<FetchResult> {
+    const { accountId, mailbox, uidValidity, uid } = job;
+    let outcome;
+    try {
+      outcome = await this.metrics.time('fetch', () => this.fetcher.fetch({ accountId, mailbox, uidValidity, uid }));
+    } catch (err) {
+      if (err instanceof AccountGoneError) return this.drop(job, 'account deleted');
+      throw err;
+    }
+    switch (outcome.status) {
+      case 'expunged':
+        return this.drop(job, 'expunged before it could be fetched');
+      case 'stale':
+        return this.drop(job, `uidValidity is now ${outcome.currentUidValidity}`);
+      case 'not-visible':
+        throw new MessageNotVisibleError(uid);
+    }
+    const fetched = outcome.message;
+    const parsed = await this.metrics.time('parse', () => this.assembler.assemble({ accountId, mailbox, uidValidity }, fetched));
+    if (!(await this.store.accountExists(accountId))) return this.drop(job, 'account deleted');
+    const { eventId, duplicate } = await this.metrics.time('store', () => this.store.appendNew(parsed, job.seenAt));
+    if (!duplicate && job.seenAt) this.metrics.existsToAppend.observe(Date.now() - job.seenAt);
+    return { outcome: duplicate ? 'duplicate' : 'appended', eventId };
+  }
+
+  async flagsChanged(job: FlagsJob, jobId: string): Promise<FetchResult> {
+    if (!(await this.store.accountExists(job.accountId))) return this.drop(job, 'account deleted');
+    const { eventId, duplicate } = await this.store.appendFlags(job, job.uid, job.flags, job.modseq ?? jobId);
+    return { outcome: duplicate ? 'duplicate' : 'appended', eventId };
+  }
+
+  async deleted(job: DeletedJob): Promise<FetchResult> {
+    if (!(await this.store.accountExists(job.accountId))) return this.drop(job, 'account deleted');
+    const { eventId, duplicate } = await this.store.appendDeleted(job, job.uid);
+    return { outcome: duplicate ? 'duplicate' : 'appended', eventId };
+  }
+
+  async reset(job: ResetJob): Promise<FetchResult> {
+    if (!(await this.store.accountExists(job.accountId))) return this.drop(job, 'account deleted');
+    const { eventId, duplicate } = await this.store.appendReset(job, job.previousUidValidity);
+    return { outcome: duplicate ? 'duplicate' : 'appended', eventId };
+  }
+
+  private drop(job: { accountId: string; mailbox: string; uid?: number }, reason: string): FetchResult {
+    this.logger.debug({ msg: 'mailbox job dropped', accountId: job.accountId, mailbox: job.mailbox, uid: job.uid, reason });
+    return { outcome: 'dropped', reason };
+  }
+}

@@ -1,0 +1,112 @@
+import { Injectable } from '@nestjs/common';
+import { ConfigService } from '@pushmail/config';
+import { MessageNewEvent, ParsedMessage, ServerEvent, redisKeys } from '@pushmail/contracts';
+import { EventLogService } from '@pushmail/event-log';
+import { RedisService } from '@pushmail/redis';
+import { FetcherEnv } from '../config';
+
+export interface MailboxRef {
+  accountId: string;
+  mailbox: string;
+  uidValidity: number;
+}
+
+/**
+ * Stored messages and the account's event log, as the fetcher writes them. Every append carries a
+ * dedupe key derived from what happened (not from the job), so a job retried after a crash
+ * between append and ack returns the first event instead of adding a second.
+ */
+@Injectable()
+export class MessageStore {
+  private readonly ttlSeconds: number;
+  private readonly maxLen: number;
+
+  constructor(
+    private readonly redis: RedisService,
+    private readonly eventLog: EventLogService,
+    config: ConfigService<FetcherEnv>,
+  ) {
+    this.ttlSeconds = config.get('MESSAGE_TTL_SECONDS');
+    this.maxLen = config.get('EVENT_LOG_MAX_LEN');
+  }
+
+  /** A late job for a deleted account must not recreate its event log. */
+  async accountExists(accountId: string): Promise<boolean> {
+    return (await this.redis.client.exists(redisKeys.account(accountId))) === 1;
+  }
+
+  appendNew(message: ParsedMessage, seenAt?: number): Promise<{ eventId: string; duplicate: boolean }> {
+    const { accountId, mailbox, uidValidity, uid } = message;
+    return this.eventLog.append(accountId, ServerEvent.MessageNew, message, {
+      dedupeKey: `new:${mailbox}:${uidValidity}:${uid}`,
+      storeKey: redisKeys.message(accountId, mailbox, uidValidity, uid),
+      ttlSeconds: this.ttlSeconds,
+      maxLen: this.maxLen,
+      seenAt,
+    });
+  }
+
+  async find(ref: MailboxRef, uid: number): Promise<MessageNewEvent | ParsedMessage | null> {
+    const json = await this.redis.client.get(redisKeys.message(ref.accountId, ref.mailbox, ref.uidValidity, uid));
+    return json ? (JSON.parse(json) as MessageNewEvent | ParsedMessage) : null;
+  }
+
+  /** Stores a message fetched on demand, without an event; never replaces a copy that has one. */
+  async storeWithoutEvent(message: ParsedMessage): Promise<void> {
+    const key = redisKeys.message(message.accountId, message.mailbox, message.uidValidity, message.uid);
+    await this.redis.client.set(key, JSON.stringify(message), 'EX', this.ttlSeconds, 'NX');
+  }
+
+  async appendFlags(ref: MailboxRef, uid: number, flags: string[], version: string): Promise<{ eventId: string; duplicate: boolean }> {
+    const result = await this.eventLog.append(ref.accountId, ServerEvent.MessageFlags, { accountId: ref.accountId, mailbox: ref.mailbox, uid, flags }, {
+      dedupeKey: `flags:${ref.mailbox}:${ref.uidValidity}:${uid}:${version}`,
+      ttlSeconds: this.ttlSeconds,
+      maxLen: this.maxLen,
+    });
+    await this.updateStoredFlags(ref, uid, flags);
+    return result;
+  }
+
+  async appendDeleted(ref: MailboxRef, uid: number): Promise<{ eventId: string; duplicate: boolean }> {
+    const result = await this.eventLog.append(ref.accountId, ServerEvent.MessageDeleted, { accountId: ref.accountId, mailbox: ref.mailbox, uid }, {
+      dedupeKey: `deleted:${ref.mailbox}:${ref.uidValidity}:${uid}`,
+      ttlSeconds: this.ttlSeconds,
+      maxLen: this.maxLen,
+    });
+    await this.redis.client.unlink(redisKeys.message(ref.accountId, ref.mailbox, ref.uidValidity, uid));
+    return result;
+  }
+
+  async appendReset(ref: MailboxRef, previousUidValidity?: number): Promise<{ eventId: string; duplicate: boolean }> {
+    const result = await this.eventLog.append(ref.accountId, ServerEvent.MailboxReset, { accountId: ref.accountId, mailbox: ref.mailbox, uidValidity: ref.uidValidity }, {
+      dedupeKey: `reset:${ref.mailbox}:${ref.uidValidity}`,
+      ttlSeconds: this.ttlSeconds,
+      maxLen: this.maxLen,
+    });
+    if (previousUidValidity !== undefined && previousUidValidity !== ref.uidValidity) {
+      await this.deleteGeneration({ ...ref, uidValidity: previousUidValidity });
+    }
+    return result;
+  }
+
+  /** Keeps `message.get` answers current; the copy keeps its remaining TTL. */
+  private async updateStoredFlags(ref: MailboxRef, uid: number, flags: string[]): Promise<void> {
+    const key = redisKeys.message(ref.accountId, ref.mailbox, ref.uidValidity, uid);
+    const json = await this.redis.client.get(key);
+    if (!json) return;
+    const stored = JSON.parse(json) as ParsedMessage;
+    await this.redis.client.set(key, JSON.stringify({ ...stored, flags }), 'KEEPTTL', 'XX');
+  }
+
+  /** The messages of an old UIDVALIDITY can never be asked for again. */
+  private async deleteGeneration(ref: MailboxRef): Promise<void> {
+    const prefix = redisKeys.message(ref.accountId, ref.mailbox, ref.uidValidity, 0).replace(/0$/, '');
+    const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+      cursor = next;
+      if (keys.length) await this.redis.client.unlink(...keys);
+    } while (cursor !== '0');
+  }
+}

@@ -1,0 +1,51 @@
+import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { ConfigService } from '@pushmail/config';
+import { MailboxJobName, QueueName, jobSchemas } from '@pushmail/contracts';
+import { HealthService } from '@pushmail/observability';
+import { QueueService, TypedJob } from '@pushmail/queue';
+import { UnrecoverableError, Worker } from 'bullmq';
+import { FetcherEnv } from '../config';
+import { FetchResult, MailboxEventsService } from '../mailbox-events.service';
+
+/** Consumes the watcher's mailbox jobs once the app is initialised; the logic lives in the service. */
+@Injectable()
+export class MailboxEventsProcessor implements OnApplicationBootstrap {
+  private readonly logger = new Logger(MailboxEventsProcessor.name);
+  private worker?: Worker;
+
+  constructor(
+    private readonly queue: QueueService,
+    private readonly events: MailboxEventsService,
+    private readonly health: HealthService,
+    private readonly config: ConfigService<FetcherEnv>,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    const worker = this.queue.worker(QueueName.MailboxEvents, (job) => this.process(job), { concurrency: this.config.get('FETCH_CONCURRENCY') });
+    this.worker = worker;
+    this.health.register('mailbox-events-worker', () => ({ ok: worker.isRunning() }));
+    worker.run().catch((err: unknown) => this.logger.error({ msg: 'mailbox events worker stopped', err }));
+  }
+
+  process(job: TypedJob<QueueName.MailboxEvents>): Promise<FetchResult> {
+    switch (job.name) {
+      case MailboxJobName.Fetch:
+        return this.events.fetchNew(valid(jobSchemas[QueueName.MailboxEvents][MailboxJobName.Fetch], job.data));
+      case MailboxJobName.Flags:
+        return this.events.flagsChanged(valid(jobSchemas[QueueName.MailboxEvents][MailboxJobName.Flags], job.data), String(job.id));
+      case MailboxJobName.Deleted:
+        return this.events.deleted(valid(jobSchemas[QueueName.MailboxEvents][MailboxJobName.Deleted], job.data));
+      case MailboxJobName.Reset:
+        return this.events.reset(valid(jobSchemas[QueueName.MailboxEvents][MailboxJobName.Reset], job.data));
+      default:
+        throw new UnrecoverableError(`unknown mailbox job ${String((job as { name: unknown }).name)}`);
+    }
+  }
+}
+
+/** A malformed payload will not get better by retrying. */
+export function valid<T>(schema: { safeParse(data: unknown): { success: true; data: T } | { success: false; error: { message: string } } }, data: unknown): T {
+  const result = schema.safeParse(data);
+  if (!result.success) throw new UnrecoverableError(`invalid job payload: ${result.error.message}`);
+  return result.data;
+}
