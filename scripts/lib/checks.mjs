@@ -6,11 +6,11 @@ export function hasCommand(bin) {
 }
 
 /** What to tell someone whose machine lacks a server npm start needs. */
-export function missingServerMessage(bin, debianPackages, extra = '') {
+export function missingServerMessage(bin, debianPackages, extra = '', compose = 'docker compose up') {
   return (
     `${bin} is not installed.\n` +
     `  Debian/Ubuntu: sudo apt-get install -y ${debianPackages}\n` +
-    `  or run the whole stack in containers: docker compose up` +
+    `  or run the whole stack in containers: ${compose}` +
     (extra ? `\n  ${extra}` : '')
   );
 }

@@ -87,6 +87,14 @@ describe('web client on the demo stack', () => {
 
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    // Records every notification the page shows (the real API still runs underneath).
+    await page.addInitScript({
+      content: `window.__notified = [];
+        if (window.Notification) {
+          const Real = window.Notification;
+          window.Notification = class extends Real { constructor(title, options) { super(title, options); window.__notified.push(title); } };
+        }`,
+    });
     page.on('console', (m) => {
       if (m.type() === 'error') consoleErrors.push(m.text());
     });
@@ -227,6 +235,20 @@ describe('web client on the demo stack', () => {
     } finally {
       images.close();
     }
+  });
+
+  it('notifies of new mail while the tab is hidden, once the user allowed it', async () => {
+    const ask = page.getByRole('button', { name: 'Notify me of new mail' });
+    await ask.waitFor();
+    await page.context().grantPermissions(['notifications']);
+    await ask.click();
+    await ask.waitFor({ state: 'detached' });
+    await page.evaluate("Object.defineProperty(document, 'hidden', { configurable: true, get: () => true })");
+    const notifySubject = `Ping while away ${run}`;
+    await deliver({ subject: notifySubject, messageId: `<ping-${run}@example.test>`, text: 'ping' });
+    await row(notifySubject).waitFor({ timeout: 5000 });
+    await waitFor(async () => ((await page.evaluate('window.__notified')) as string[]).includes(notifySubject), 5000, 'the notification');
+    await page.evaluate("delete document.hidden");
   });
 
   it('restarts a crashed gateway, and the mail that arrived meanwhile shows up after the reconnect', async () => {
