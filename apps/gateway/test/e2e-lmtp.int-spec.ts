@@ -1,0 +1,136 @@
+import { ServerEvent } from '@pushmail/contracts';
+import { AppProcess, SmtpSink, TestDovecot, TestRedis, sleep, testEnv, waitFor } from '@pushmail/testing';
+import { ADMIN_TOKEN, ClientSocket, call, connect, gatewayEnv, okAck, record, tokenFor } from './helpers';
+
+jest.setTimeout(60_000);
+
+/**
+ * The real pipeline, every app as deployed: LMTP delivery → Dovecot → watcher (IDLE) → fetcher →
+ * event log → gateway → socket.io-client. Then the commands and a reply through the same stack.
+ */
+describe('end to end: LMTP delivery to a Socket.IO client', () => {
+  const user = 'alice@example.test';
+  let redis: TestRedis;
+  let dovecot: TestDovecot;
+  let sink: SmtpSink;
+  let watcher: AppProcess;
+  let fetcher: AppProcess;
+  let gateway: AppProcess;
+  let accountId: string;
+  const sockets: ClientSocket[] = [];
+  const open = async () => {
+    const s = await connect(gateway.url, await tokenFor('u1'));
+    sockets.push(s);
+    return s;
+  };
+
+  beforeAll(async () => {
+    [redis, dovecot, sink] = await Promise.all([TestRedis.start(), TestDovecot.start({ users: { [user]: 'imap-pass-alice' } }), SmtpSink.start()]);
+    const common = testEnv(redis.url);
+    [watcher, fetcher, gateway] = await Promise.all([
+      AppProcess.start('watcher', { ...common, RECONCILE_INTERVAL_MS: '500', BACKOFF_MIN_MS: '100', BACKOFF_MAX_MS: '1000' }),
+      AppProcess.start('fetcher', common),
+      AppProcess.start('gateway', { ...gatewayEnv(redis.url), PUSHMAIL_SECRET_KEY: common.PUSHMAIL_SECRET_KEY }),
+    ]);
+    const res = await fetch(`${gateway.url}/api/accounts`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ userId: 'u1', email: user, imap: dovecot.imapSettings(user), smtp: sink.settings() }),
+    });
+    expect(res.status).toBe(201);
+    accountId = ((await res.json()) as { id: string }).id;
+    await waitFor(async () => {
+      const view = (await (await fetch(`${gateway.url}/api/accounts/${accountId}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).json()) as { state: string };
+      return view.state === 'connected';
+    }, 20_000, 'the watcher to connect the account', 100);
+  });
+  afterEach(() => sockets.splice(0).forEach((s) => s.close()));
+  afterAll(async () => {
+    await Promise.all([gateway?.stop(), fetcher?.stop(), watcher?.stop()]);
+    await sink?.stop();
+    await dovecot?.dispose();
+    await redis?.dispose();
+  });
+
+  it('pushes message.new with the contract fields after an LMTP delivery', async () => {
+    const socket = await open();
+    const seen = record(socket);
+    okAck(await call(socket, 'subscribe', { accountId }));
+    await dovecot.deliver(user, { subject: 'Pushed live', text: 'Hello from LMTP', messageId: '<e2e-1@example.test>', headers: { References: '<root@example.test>' } });
+    const event = (await waitFor(() => seen.find((e) => e.name === ServerEvent.MessageNew), 15_000, 'message.new')).payload;
+    expect(event).toMatchObject({
+      eventId: expect.stringMatching(/^\d+-\d+$/),
+      accountId,
+      mailbox: 'INBOX',
+      uid: expect.any(Number),
+      uidValidity: expect.any(Number),
+      messageId: '<e2e-1@example.test>',
+      references: ['<root@example.test>'],
+      subject: 'Pushed live',
+      from: { name: 'Sender', address: 'sender@example.test' },
+      to: [{ name: '', address: user }],
+      cc: [],
+      flags: expect.any(Array),
+      size: expect.any(Number),
+      attachments: [],
+    });
+    expect(Number.isInteger(event.uid)).toBe(true);
+    expect(String(event.text)).toContain('Hello from LMTP');
+    expect(String(event.preview)).toContain('Hello from LMTP');
+    expect(typeof event.receivedAt).toBe('string');
+
+    // Both latency histograms saw the push: append → emit, and the watcher's EXISTS → emit.
+    const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+    expect(Number(/^pushmail_event_to_socket_ms_count (\d+)/m.exec(metrics)?.[1])).toBeGreaterThan(0);
+    expect(Number(/^pushmail_push_latency_ms_count (\d+)/m.exec(metrics)?.[1])).toBeGreaterThan(0);
+  });
+
+  it('replays exactly the 20 deliveries made while disconnected, in order', async () => {
+    const first = await open();
+    const seen = record(first);
+    okAck(await call(first, 'subscribe', { accountId }));
+    await dovecot.deliver(user, { subject: 'before the gap' });
+    const last = await waitFor(() => seen.find((e) => e.payload.subject === 'before the gap'), 15_000, 'the message before the gap');
+    first.close();
+
+    for (let i = 0; i < 20; i++) await dovecot.deliver(user, { subject: `missed ${i}` });
+    // Wait until the pipeline logged all 20 before reconnecting.
+    const again = await open();
+    await sleep(100);
+    const replay = record(again);
+    let replayed = 0;
+    await waitFor(async () => {
+      replay.length = 0;
+      const ack = okAck(await call(again, 'subscribe', { accountId, since: last.payload.eventId }));
+      replayed = ack.replayed;
+      return replayed >= 20;
+    }, 20_000, '20 events in the log', 250);
+    const news = replay.filter((e) => e.name === ServerEvent.MessageNew);
+    expect(replayed).toBe(20);
+    expect(news.map((e) => e.payload.subject)).toEqual(Array.from({ length: 20 }, (_, i) => `missed ${i}`));
+  });
+
+  it('flags and fetches through the fetcher, and a reply reaches the SMTP sink threaded', async () => {
+    const socket = await open();
+    const seen = record(socket);
+    okAck(await call(socket, 'subscribe', { accountId }));
+    await dovecot.deliver(user, { subject: 'Reply to me', messageId: '<e2e-reply@example.test>' });
+    const original = (await waitFor(() => seen.find((e) => e.payload.subject === 'Reply to me'), 15_000, 'the original')).payload as { uid: number };
+
+    const flagged = okAck(await call(socket, 'message.flag', { accountId, mailbox: 'INBOX', uid: original.uid, add: ['\\Seen'] }));
+    expect(flagged).toMatchObject({ ok: true });
+    const client = await dovecot.imap(user);
+    await client.mailboxOpen('INBOX');
+    const row = await client.fetchOne(String(original.uid), { flags: true }, { uid: true });
+    await client.logout();
+    expect([...((row && row.flags) || [])]).toContain('\\Seen');
+
+    const got = okAck(await call(socket, 'message.get', { accountId, mailbox: 'INBOX', uid: original.uid }));
+    expect(got.message).toMatchObject({ uid: original.uid, subject: 'Reply to me', messageId: '<e2e-reply@example.test>' });
+
+    okAck(await call(socket, 'message.send', { accountId, idempotencyKey: 'e2e-reply', to: [{ address: 'sender@example.test' }], subject: 'Reply to me', text: 'thanks', inReplyTo: { mailbox: 'INBOX', uid: original.uid } }));
+    const mail = await waitFor(() => sink.received.find((m) => m.raw.includes('In-Reply-To: <e2e-reply@example.test>')), 15_000, 'the reply');
+    expect(mail.raw).toMatch(/^Subject: Re: Reply to me\r?$/m);
+    await waitFor(() => seen.find((e) => e.name === ServerEvent.MessageSent), 10_000, 'message.sent');
+  });
+});
