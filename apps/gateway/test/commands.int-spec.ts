@@ -1,14 +1,11 @@
 import { INestApplication } from '@nestjs/common';
-import { BULL_PREFIX, ImapCommandJobName, MessageNewEvent, QueueName, redisKeys } from '@pushmail/contracts';
-import { TestDovecot, TestRedis, testStores } from '@pushmail/testing';
-import { Worker } from 'bullmq';
-import IORedis from 'ioredis';
+import { MessageNewEvent, redisKeys } from '@pushmail/contracts';
+import { AppProcess, TestDovecot, TestRedis, testEnv, testStores } from '@pushmail/testing';
 import { ClientSocket, call, connect, newMessage, okAck, startGateway, tokenFor } from './helpers';
 
 /**
- * message.get and message.flag travel to the fetcher through the command queue. The fetcher's
- * processors are built separately, so this file runs a minimal stand-in that honours the same
- * contract (ImapCommandResults) against the real Dovecot.
+ * message.get and message.flag travel to the fetcher (the built app) through the command queue,
+ * and run against the real Dovecot.
  */
 jest.setTimeout(30_000);
 
@@ -19,8 +16,7 @@ describe('gateway IMAP commands', () => {
   let app: INestApplication;
   let url: string;
   let accountId: string;
-  let worker: Worker;
-  let workerConnection: IORedis;
+  let fetcher: AppProcess;
   let uid: number;
   const sockets: ClientSocket[] = [];
   const open = async (user = 'u1') => {
@@ -34,38 +30,15 @@ describe('gateway IMAP commands', () => {
     dovecot = await TestDovecot.start({ users: { 'alice@example.test': 'imap-pass-alice' } });
     stores = testStores(redis.url);
     ({ app, url } = await startGateway(redis.url));
+    fetcher = await AppProcess.start('fetcher', testEnv(redis.url, { MISSING_MESSAGE_RETRY_MS: '20' }));
     const imap = dovecot.imapSettings('alice@example.test');
     accountId = (await stores.accounts.create({ userId: 'u1', email: 'alice@example.test', imap, smtp: imap, mailboxes: ['INBOX'] })).id;
     await dovecot.deliver('alice@example.test', { subject: 'fetch me', messageId: '<fetch-me@example.test>' });
     uid = 1;
-
-    workerConnection = new IORedis(redis.url, { maxRetriesPerRequest: null });
-    worker = new Worker(
-      QueueName.ImapCommands,
-      async (job) => {
-        const client = await dovecot.imap('alice@example.test');
-        try {
-          const mailbox = await client.mailboxOpen(job.data.mailbox);
-          const msg = await client.fetchOne(String(job.data.uid), { envelope: true, flags: true }, { uid: true });
-          if (!msg) throw new Error('message not found');
-          if (job.name === ImapCommandJobName.Flag) {
-            if (job.data.add.length) await client.messageFlagsAdd(String(job.data.uid), job.data.add, { uid: true });
-            if (job.data.remove.length) await client.messageFlagsRemove(String(job.data.uid), job.data.remove, { uid: true });
-            const after = await client.fetchOne(String(job.data.uid), { flags: true }, { uid: true });
-            return { flags: [...((after && after.flags) || [])] };
-          }
-          return { message: newMessage(job.data.accountId, job.data.uid, { uidValidity: Number(mailbox.uidValidity), subject: msg.envelope?.subject ?? '', messageId: msg.envelope?.messageId ?? null }) };
-        } finally {
-          await client.logout();
-        }
-      },
-      { connection: workerConnection, prefix: BULL_PREFIX },
-    );
   });
   afterEach(() => sockets.splice(0).forEach((s) => s.close()));
   afterAll(async () => {
-    await worker?.close();
-    workerConnection?.disconnect();
+    await fetcher?.stop();
     await app?.close();
     await stores?.close();
     await dovecot?.dispose();
