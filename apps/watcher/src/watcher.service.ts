@@ -109,12 +109,13 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
   async onModuleDestroy(): Promise<void> {
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
-    await this.membership.leave().catch((err) => this.logger.warn({ msg: 'could not leave membership', err }));
-    await this.serially(async () => {
-      const all = [...this.owned.keys()];
-      await Promise.all(all.map((id) => this.release(id, 'shutdown')));
-    });
-    this.logger.log({ msg: 'watcher stopped; leases released', watcher: this.id });
+    // With Redis down every command would retry for a long time; shutdown must still finish.
+    const deadline = Math.max(1000, Math.min(5000, this.env.SHUTDOWN_TIMEOUT_MS / 2));
+    const bounded = (what: string, work: Promise<unknown>) => withDeadline(work, deadline).catch((err) => this.logger.warn({ msg: `${what} during shutdown failed`, err }));
+    await bounded('leaving membership', this.membership.leave());
+    const all = [...this.owned.keys()];
+    await bounded('releasing leases', Promise.all(all.map((id) => this.release(id, 'shutdown'))));
+    this.logger.log({ msg: 'watcher stopped; leases released', watcher: this.id, accounts: all.length });
   }
 
   /** One timer for every session: reconnects when due, polls, half-open probes, lease deadlines. */
@@ -232,7 +233,7 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
   private async startAccount(id: string, lease: Lease): Promise<void> {
     try {
       const account = await this.accounts.get(id);
-      if (!account) {
+      if (!account || this.stopping) {
         await this.leases.release(lease);
         return;
       }
@@ -327,4 +328,14 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
     this.ownership = run;
     return run;
   }
+}
+
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    work.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`gave up after ${ms} ms`)), ms);
+    }),
+  ]);
 }

@@ -1,7 +1,8 @@
 import { INestApplication } from '@nestjs/common';
 import { BULL_PREFIX, MailboxJobName, QueueName } from '@pushmail/contracts';
 import { TestDovecot, freePort, testEnv, testStores } from '@pushmail/testing';
-import { Job, Queue } from 'bullmq';
+import { Job, JobType, Queue } from 'bullmq';
+import { readFileSync, readdirSync } from 'node:fs';
 import IORedis from 'ioredis';
 import { bootstrap } from '../src/bootstrap';
 
@@ -35,7 +36,7 @@ export class MailboxJobs {
   }
 
   async all(accountId?: string, name?: MailboxJobName): Promise<Job[]> {
-    const jobs = await this.queue.getJobs(['waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized', 'paused']);
+    const jobs = await this.queue.getJobs(['waiting', 'active', 'delayed', 'completed', 'failed', 'prioritized', 'paused'] as JobType[]);
     return jobs.filter((j) => (!accountId || j.data.accountId === accountId) && (!name || j.name === name));
   }
 
@@ -74,7 +75,7 @@ export async function uidValidityOf(dovecot: TestDovecot, user: string, mailbox 
   const client = await dovecot.imap(user);
   try {
     const status = await client.status(mailbox, { uidValidity: true });
-    return Number(status.uidValidity);
+    return Number(status && status.uidValidity);
   } finally {
     await client.logout().catch(() => undefined);
   }
@@ -86,4 +87,48 @@ export function loginAttempts(dovecot: TestDovecot, user: string): number {
     .logs()
     .split('\n')
     .filter((l) => l.includes('imap-login:') && l.includes(`user=<${user}>`) && /Login:|auth failed|Aborted login|Disconnected/.test(l)).length;
+}
+
+/** PIDs of every live descendant of `root`, read from /proc. */
+function descendants(root: number): number[] {
+  const parentOf = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!pid) continue;
+    try {
+      // "pid (comm) state ppid ...": comm may contain spaces, so split after the last ')'.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      parentOf.set(pid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const found: number[] = [];
+  const queue = [root];
+  while (queue.length) {
+    const parent = queue.shift()!;
+    for (const [pid, ppid] of parentOf) if (ppid === parent) {
+      found.push(pid);
+      queue.push(pid);
+    }
+  }
+  return found;
+}
+
+/**
+ * Restarts Dovecot the way a crashed or rebooted server looks to clients: Dovecot's imap
+ * processes outlive a stopped master for several seconds and keep serving their connections,
+ * so the ones this test's server started are killed (by PID) once the master is gone.
+ */
+export async function restartDovecotDroppingClients(dovecot: TestDovecot): Promise<void> {
+  const children = dovecot.pid ? descendants(dovecot.pid) : [];
+  await dovecot.stop();
+  for (const pid of children) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  await dovecot.restart();
 }

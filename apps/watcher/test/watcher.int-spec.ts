@@ -3,6 +3,8 @@ import { MailboxJobName, redisKeys } from '@pushmail/contracts';
 import { TestDovecot, TestRedis, sleep, testStores, waitFor } from '@pushmail/testing';
 import { MailboxJobs, loginAttempts, seedAccount, startWatcher, uidValidityOf } from './helpers';
 
+jest.setTimeout(60_000);
+
 const ALICE = 'alice@example.test';
 const BOB = 'bob@example.test';
 const CAROL = 'carol@example.test';
