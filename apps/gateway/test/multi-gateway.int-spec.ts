@@ -17,8 +17,11 @@ describe('two gateways', () => {
   let accountId: string;
   let uid = 0;
   const sockets: ClientSocket[] = [];
+  const tokens: string[] = [];
   const open = async (gateway: AppProcess) => {
-    const s = await connect(gateway.url, await tokenFor('u1'));
+    const token = await tokenFor('u1');
+    tokens.push(token);
+    const s = await connect(gateway.url, token);
     sockets.push(s);
     return s;
   };
@@ -29,14 +32,18 @@ describe('two gateways', () => {
     redis = await TestRedis.start();
     sink = await SmtpSink.start();
     stores = testStores(redis.url);
-    [a, b] = await Promise.all([AppProcess.start('gateway', { ...env(), INSTANCE_ID: 'gw-a' }), AppProcess.start('gateway', { ...env(), INSTANCE_ID: 'gw-b' })]);
+    [a, b] = await Promise.all([AppProcess.start('gateway', { ...env(), INSTANCE_ID: 'gw-a' }), AppProcess.start('gateway', { ...env(), INSTANCE_ID: 'gw-b', LOG_LEVEL: 'debug' })]);
     // No IMAP server here: the Sent copy fails fast (connection refused) instead of holding a send job open.
-    const imap = { ...sink.settings(), port: await freePort() };
-    accountId = (await stores.accounts.create({ userId: 'u1', email: 'alice@example.test', imap, smtp: sink.settings(), mailboxes: ['INBOX'] })).id;
+    const imap = { ...sink.settings('alice', 'imap-pass-multi'), port: await freePort() };
+    accountId = (await stores.accounts.create({ userId: 'u1', email: 'alice@example.test', imap, smtp: sink.settings('alice', 'smtp-pass-multi'), mailboxes: ['INBOX'] })).id;
   });
   afterEach(() => sockets.splice(0).forEach((s) => s.close()));
   afterAll(async () => {
     await Promise.all([a?.stop(), b?.stop()]);
+    // Gateway B logged at debug level through sends, refusals and a handover: still no secret.
+    const logs = a.logs() + b.logs();
+    expect(logs.length).toBeGreaterThan(0);
+    for (const secret of ['imap-pass-multi', 'smtp-pass-multi', 'test-admin-token', ...tokens]) expect(logs).not.toContain(secret);
     await stores?.close();
     await sink?.stop();
     await redis?.dispose();
