@@ -28,11 +28,16 @@ export class ImapMailboxService {
   async openPart(settings: ServerSettings, mailbox: string, uid: number, partId: string): Promise<OpenPart | null> {
     const client = await this.connect(settings);
     let release: (() => void) | undefined;
-    const close = () => {
+    let closed = false;
+    // A finished download logs out politely; an abandoned one drops the connection mid-FETCH.
+    const end = (graceful: boolean) => {
+      if (closed) return;
+      closed = true;
       release?.();
-      release = undefined;
-      client.close();
+      if (graceful) client.logout().catch(() => client.close());
+      else client.close();
     };
+    const close = () => end(false);
     try {
       const lock = await client.getMailboxLock(mailbox, { readOnly: true });
       release = () => lock.release();
@@ -41,7 +46,7 @@ export class ImapMailboxService {
         close();
         return null;
       }
-      content.once('end', close);
+      content.once('end', () => end(true));
       content.once('error', close);
       content.once('close', close);
       return { contentType: meta.contentType ?? 'application/octet-stream', filename: meta.filename, size: meta.expectedSize, content, close };
