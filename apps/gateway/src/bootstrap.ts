@@ -12,11 +12,17 @@ export function socketBufferFor(sendMaxBytes: number): number {
   return Math.ceil((sendMaxBytes * 4) / 3) + 1024 * 1024;
 }
 
+/** `CORS_ORIGINS`: empty → same origin only, `*` → any origin, else the listed origins exactly. */
+export function corsOrigin(origins: string[]): boolean | string[] {
+  if (!origins.length) return false;
+  return origins.includes('*') ? true : origins;
+}
+
 function configure(app: INestApplication, env: GatewayEnv): void {
   const http = app as NestExpressApplication;
   http.disable('x-powered-by');
-  app.enableCors({ origin: env.CORS_ORIGINS.length ? env.CORS_ORIGINS : false });
-  app.useWebSocketAdapter(new GatewayIoAdapter(app, { corsOrigins: env.CORS_ORIGINS, maxHttpBufferSize: socketBufferFor(env.SEND_MAX_BYTES) }));
+  app.enableCors({ origin: corsOrigin(env.CORS_ORIGINS) });
+  app.useWebSocketAdapter(new GatewayIoAdapter(app, { corsOrigin: corsOrigin(env.CORS_ORIGINS), maxHttpBufferSize: socketBufferFor(env.SEND_MAX_BYTES) }));
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()

@@ -215,4 +215,21 @@ describe('gateway HTTP', () => {
       }
     });
   });
+
+  describe('CORS', () => {
+    it('allows only the configured origins (none by default)', async () => {
+      const preflight = (base: string, origin: string) =>
+        fetch(`${base}/api/me/accounts`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } });
+      expect((await preflight(url, 'http://app.example.test')).headers.get('access-control-allow-origin')).toBeNull();
+      const cors = await startGateway(redis.url, { CORS_ORIGINS: 'http://app.example.test' });
+      try {
+        expect((await preflight(cors.url, 'http://app.example.test')).headers.get('access-control-allow-origin')).toBe('http://app.example.test');
+        expect((await preflight(cors.url, 'http://evil.example.test')).headers.get('access-control-allow-origin')).toBeNull();
+        const polling = await fetch(`${cors.url}/socket.io/?EIO=4&transport=polling`, { headers: { origin: 'http://app.example.test' } });
+        expect(polling.headers.get('access-control-allow-origin')).toBe('http://app.example.test');
+      } finally {
+        await cors.app.close();
+      }
+    });
+  });
 });

@@ -7,7 +7,7 @@ import { Server, ServerOptions } from 'socket.io';
 import { closedServers } from './socket-types';
 
 export interface SocketServerSettings {
-  corsOrigins: string[];
+  corsOrigin: boolean | string[];
   /** Largest message a client may send (a `message.send` with attachments, base64). */
   maxHttpBufferSize: number;
 }
@@ -36,7 +36,7 @@ export class GatewayIoAdapter extends IoAdapter {
       path: '/socket.io',
       serveClient: false,
       maxHttpBufferSize: this.settings.maxHttpBufferSize,
-      cors: { origin: this.settings.corsOrigins.length ? this.settings.corsOrigins : false },
+      cors: { origin: this.settings.corsOrigin },
       // Detect dead peers within ~45 s without chatty heartbeats.
       pingInterval: 25_000,
       pingTimeout: 20_000,
