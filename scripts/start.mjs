@@ -64,11 +64,17 @@ let shuttingDown = false;
 async function main() {
   preflight();
   mkdirSync(logDir, { recursive: true });
+  refuseSecondInstance();
+  const gatewayPort = Number(opts.port ?? process.env.PORT ?? 3000);
+  if (!(await portIsFree(gatewayPort))) {
+    throw new UserError(`port ${gatewayPort} is in use (another npm start?). Stop it, or pick another port: npm start -- --port 3100`);
+  }
 
   if (!opts['no-build']) await buildIfStale();
 
   const { secrets, created } = loadOrCreateSecrets(dir);
   if (created) say(`generated secrets in ${shown(join(dir, 'secrets.env'))}`);
+  writeRunInfo();
 
   let redisUrl = process.env.REDIS_URL;
   if (redisUrl) {
@@ -88,10 +94,6 @@ async function main() {
     say('ready');
   }
 
-  const gatewayPort = Number(opts.port ?? process.env.PORT ?? 3000);
-  if (!(await portIsFree(gatewayPort))) {
-    throw new UserError(`port ${gatewayPort} is in use (another npm start?). Stop it, or pick another port: npm start -- --port 3100`);
-  }
   const ports = {
     watcher: (await portIsFree(gatewayPort + 1)) ? gatewayPort + 1 : await freePort(),
     fetcher: (await portIsFree(gatewayPort + 2)) ? gatewayPort + 2 : await freePort(),
@@ -143,6 +145,22 @@ async function main() {
   }
   say('Press Ctrl-C to stop.');
   if (demo) scheduleDemoMail(Number(opts['demo-interval']));
+}
+
+/** Two runs on one data dir would start two Redis servers on the same append-only file. */
+function refuseSecondInstance() {
+  let previous;
+  try {
+    previous = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8'));
+  } catch {
+    return;
+  }
+  try {
+    process.kill(previous.pid, 0);
+  } catch {
+    return; // left behind by a run that was killed
+  }
+  throw new UserError(`npm start is already running with ${shown(dir)} (pid ${previous.pid}${previous.gatewayUrl ? `, ${previous.gatewayUrl}` : ''}). Stop it first, or use another --data-dir.`);
 }
 
 function preflight() {
@@ -293,7 +311,7 @@ async function shutdown(signal) {
   await Promise.all(apps.map((p) => p.stop(15_000)));
   if (demo) await demo.stop().catch(() => undefined);
   await Promise.all(processes.filter((p) => !apps.includes(p)).map((p) => p.stop(10_000)));
-  rmSync(join(dir, 'run.json'), { force: true });
+  removeRunInfo();
   if (signal) say('stopped.');
 }
 
@@ -301,6 +319,15 @@ async function shutdown(signal) {
 function writeRunInfo() {
   const pids = Object.fromEntries(processes.map((p) => [p.name, p.pid]));
   writeFileSync(join(dir, 'run.json'), JSON.stringify({ ...runInfo, pids }, null, 2));
+}
+
+function removeRunInfo() {
+  try {
+    // Only our own: a refused second instance must not erase the running one's.
+    if (JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')).pid === process.pid) rmSync(join(dir, 'run.json'));
+  } catch {
+    // not written yet
+  }
 }
 
 function readTail(file, lines) {

@@ -25,6 +25,9 @@ interface DemoState {
   outbox: string;
 }
 
+// Steps start and restart processes; the project-level testTimeout does not reach files run through `projects`.
+jest.setTimeout(60_000);
+
 describe('web client on the demo stack', () => {
   let stack: ChildProcess;
   let output: { text: () => string };
@@ -52,9 +55,26 @@ describe('web client on the demo stack', () => {
     return client;
   };
   const row = (subject: string) => page.locator('.msg', { hasText: subject });
+  /**
+   * Test instrumentation, installed in the top page only (an init script would also run in the
+   * sandboxed message frames, which refuse scripts): it records every notification the page shows
+   * (the real API still runs underneath) and every text of the connection indicator.
+   */
+  const INSTRUMENT = `window.__notified = [];
+        // Every text the connection indicator shows, so a brief state is not missed between polls.
+        window.__connection = [];
+        new MutationObserver(() => {
+          const text = document.querySelector('[data-testid=connection]')?.textContent;
+          if (text && window.__connection.at(-1) !== text) window.__connection.push(text);
+        }).observe(document, { subtree: true, childList: true, characterData: true });
+        if (window.Notification) {
+          const Real = window.Notification;
+          window.Notification = class extends Real { constructor(title, options) { super(title, options); window.__notified.push(title); } };
+        }`;
 
   beforeAll(async () => {
     for (const app of ['watcher', 'fetcher', 'gateway'] as const) builtAppPath(app);
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (npm run preflight installs it), or set CHROMIUM_PATH`);
     if (!existsSync(join(REPO_ROOT, 'dist/web/index.html'))) throw new Error('dist/web is missing: run `npm run build` first (npm test does)');
     mkdirSync(ARTIFACTS, { recursive: true });
     dataDir = mkdtempSync(join(tmpdir(), 'pm-web-'));
@@ -87,14 +107,6 @@ describe('web client on the demo stack', () => {
 
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    // Records every notification the page shows (the real API still runs underneath).
-    await page.addInitScript({
-      content: `window.__notified = [];
-        if (window.Notification) {
-          const Real = window.Notification;
-          window.Notification = class extends Real { constructor(title, options) { super(title, options); window.__notified.push(title); } };
-        }`,
-    });
     page.on('console', (m) => {
       if (m.type() === 'error') consoleErrors.push(m.text());
     });
@@ -109,6 +121,7 @@ describe('web client on the demo stack', () => {
 
   it('signs in with the link npm start prints', async () => {
     await page.goto(`${baseUrl}/#token=${token}`);
+    await page.evaluate(INSTRUMENT);
     await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor({ timeout: 10_000 });
     await page.getByText(demo.email).first().waitFor();
     // The token leaves the address bar once it is stored.
@@ -253,12 +266,15 @@ describe('web client on the demo stack', () => {
 
   it('restarts a crashed gateway, and the mail that arrived meanwhile shows up after the reconnect', async () => {
     const run1 = JSON.parse(readFileSync(join(dataDir, 'run.json'), 'utf8')) as { pids: Record<string, number> };
+    await page.evaluate('window.__connection = []');
     process.kill(run1.pids.gateway, 'SIGKILL');
-    await page.getByTestId('connection').filter({ hasNotText: 'Live' }).waitFor({ timeout: 5000 });
     const missedSubject = `While you were away ${run}`;
     await deliver({ subject: missedSubject, messageId: `<away-${run}@example.test>`, text: 'sent while the gateway was down' });
     await row(missedSubject).waitFor({ timeout: 30_000 });
     await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor({ timeout: 5000 });
+    const shown = (await page.evaluate('window.__connection')) as string[];
+    expect(shown[0]).toMatch(/Reconnecting|Offline/);
+    expect(shown.at(-1)).toBe('Live');
     expect(output.text()).toMatch(/gateway was killed by SIGKILL; restarting in \d+ s/);
     await waitFor(() => output.text().includes('gateway ready again'), 10_000, 'the supervisor to report the gateway ready');
   });

@@ -190,6 +190,11 @@ function Mail(props: { store: MailStore; token: string; onSignOut: () => void })
             setAdding(true);
             setMenuOpen(false);
           }}
+          onRemoveAccount={(accountId, email) => {
+            if (!confirm(`Remove ${email} from pushmail? Mail stays on the server.`)) return;
+            if (filter?.accountId === accountId) setFilter(null);
+            store.removeAccount(accountId).catch((err: unknown) => setNotice(`Could not remove ${email}: ${describeError(err)}`));
+          }}
         />
         <MessageList
           items={items}

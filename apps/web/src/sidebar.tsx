@@ -13,6 +13,7 @@ export function Sidebar(props: {
   selected: MailboxRef | null;
   onSelect: (ref: MailboxRef | null) => void;
   onAddAccount: () => void;
+  onRemoveAccount: (accountId: string, email: string) => void;
 }) {
   const { store, selected } = props;
   const allUnread = store.unread();
@@ -33,6 +34,9 @@ export function Sidebar(props: {
               <div class="account-head" title={st.error ?? stateLabels[st.state]}>
                 <span class={`state-dot state-${st.state}`} aria-hidden="true" />
                 <span class="account-email">{account.email}</span>
+                <button type="button" class="icon remove" aria-label={`Remove ${account.email}`} title="Remove this account" onClick={() => props.onRemoveAccount(account.id, account.email)}>
+                  ✕
+                </button>
               </div>
               {st.state !== 'connected' && <div class={`account-state small ${st.state === 'connecting' ? 'muted' : 'error'}`}>{st.error ?? stateLabels[st.state]}</div>}
               {account.mailboxes.map((mailbox) => {

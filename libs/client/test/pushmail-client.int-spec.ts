@@ -4,6 +4,9 @@ import { AppProcess, TestRedis, freePort, testEnv, testStores, waitFor } from '@
 import { SignJWT } from 'jose';
 
 /** The client library against a real gateway process (built), which is restarted under it. */
+// Steps start and restart processes; the project-level testTimeout does not reach files run through `projects`.
+jest.setTimeout(60_000);
+
 describe('PushmailClient against a gateway', () => {
   let redis: TestRedis;
   let stores: ReturnType<typeof testStores>;
