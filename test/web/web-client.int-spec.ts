@@ -142,7 +142,9 @@ describe('web client on the demo stack', () => {
   });
 
   it('opening it shows the message and marks it \\Seen on the server', async () => {
+    await expect(page.getByTestId('unread-count').textContent()).resolves.toBe('1 unread');
     await row(subject).click();
+    await page.getByTestId('unread-count').filter({ hasText: 'all read' }).waitFor();
     await expect(page.getByTestId('reader-subject').textContent()).resolves.toBe(subject);
     const frame = page.frameLocator('[data-testid=message-frame]');
     await frame.getByText('quarterly numbers').waitFor();
@@ -288,6 +290,35 @@ describe('web client on the demo stack', () => {
     await page.frameLocator('[data-testid=message-frame]').getByText('quarterly numbers').waitFor();
     await page.screenshot({ path: join(ARTIFACTS, 'web-phone-message.png') });
     await page.setViewportSize({ width: 1280, height: 800 });
+  });
+
+  it('adds an account through the form, and removes it', async () => {
+    const email = `second-${run}@pushmail.test`;
+    await page.getByRole('button', { name: '+ Add account' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Add an account' });
+    await dialog.getByLabel('Provider').selectOption('custom');
+    await dialog.getByLabel('E-mail address').fill(email);
+    await dialog.getByLabel(/User name/).fill(demo.email);
+    await dialog.getByLabel('Password').fill(demo.pass);
+    const imapBox = dialog.getByRole('group', { name: 'Incoming (IMAP)' });
+    await imapBox.getByLabel('Host').fill('127.0.0.1');
+    await imapBox.getByLabel('Port').fill(String(demo.imapPort));
+    await imapBox.getByLabel('TLS from the start').uncheck();
+    const smtpBox = dialog.getByRole('group', { name: 'Outgoing (SMTP)' });
+    await smtpBox.getByLabel('Host').fill('127.0.0.1');
+    await smtpBox.getByLabel('Port').fill('2525');
+    await smtpBox.getByLabel('TLS from the start').uncheck();
+    await dialog.getByRole('button', { name: 'Add account' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const added = page.locator('.accounts li', { hasText: email });
+    // The watcher connects it: the state line under the address goes away.
+    await added.locator('.state-connected').waitFor({ timeout: 15_000 });
+
+    page.once('dialog', (d) => void d.accept());
+    await page.getByRole('button', { name: `Remove ${email}` }).click();
+    await added.waitFor({ state: 'detached' });
+    const views = (await (await fetch(`${baseUrl}/api/me/accounts`, { headers: { authorization: `Bearer ${token}` } })).json()) as Array<{ email: string }>;
+    expect(views.map((v) => v.email)).toEqual([demo.email]);
   });
 
   it('logged no console errors', () => {
