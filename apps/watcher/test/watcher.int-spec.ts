@@ -1,6 +1,7 @@
 import { INestApplication } from '@nestjs/common';
 import { MailboxJobName, redisKeys } from '@pushmail/contracts';
 import { TestDovecot, TestRedis, sleep, testStores, waitFor } from '@pushmail/testing';
+import type IORedis from 'ioredis';
 import { MailboxJobs, loginAttempts, seedAccount, startWatcher, uidValidityOf } from './helpers';
 
 jest.setTimeout(60_000);
@@ -17,6 +18,7 @@ describe('watcher: one account on real Dovecot and Redis', () => {
   let jobs: MailboxJobs;
   let watcher: INestApplication;
   let alice: string;
+  let r: IORedis;
 
   beforeAll(async () => {
     [dovecot, redis] = await Promise.all([
@@ -24,6 +26,7 @@ describe('watcher: one account on real Dovecot and Redis', () => {
       TestRedis.start(),
     ]);
     stores = testStores(redis.url);
+    r = redis.client();
     jobs = new MailboxJobs(redis.url);
     // Mail that exists before the account is added must not be replayed.
     await dovecot.deliver(ALICE, { subject: 'old mail' });
@@ -35,12 +38,13 @@ describe('watcher: one account on real Dovecot and Redis', () => {
   afterAll(async () => {
     await watcher?.close();
     await jobs?.close();
+    r?.disconnect();
     await stores?.close();
     await Promise.all([dovecot?.dispose(), redis?.dispose()]);
   });
 
   it('baselines a new account at uidNext: existing mail is not replayed', async () => {
-    const cursor = await redis.client().hgetall(redisKeys.cursor(alice, 'INBOX'));
+    const cursor = await r.hgetall(redisKeys.cursor(alice, 'INBOX'));
     expect(cursor).toMatchObject({ uidNext: '2', uidValidity: String(await uidValidityOf(dovecot, ALICE)) });
     expect(await jobs.fetchUids(alice)).toEqual([]);
   });
@@ -63,9 +67,9 @@ describe('watcher: one account on real Dovecot and Redis', () => {
 
   it('does not duplicate a job when the same EXISTS is replayed (cursor rewound, session restarted)', async () => {
     // As if the watcher crashed after enqueueing but before saving the cursor.
-    await redis.client().hset(redisKeys.cursor(alice, 'INBOX'), 'uidNext', '2');
+    await r.hset(redisKeys.cursor(alice, 'INBOX'), 'uidNext', '2');
     await stores.accounts.update(alice, { mailboxes: ['INBOX'] }); // restarts the sessions → resync
-    await waitFor(async () => (await redis.client().hget(redisKeys.cursor(alice, 'INBOX'), 'uidNext')) === '5', 5000, 'cursor back at 5');
+    await waitFor(async () => (await r.hget(redisKeys.cursor(alice, 'INBOX'), 'uidNext')) === '5', 5000, 'cursor back at 5');
     await sleep(300);
     expect(await jobs.fetchUids(alice)).toEqual([2, 3, 4]);
   });
@@ -93,7 +97,7 @@ describe('watcher: one account on real Dovecot and Redis', () => {
 
     await stores.accounts.delete(bob);
     const t1 = Date.now();
-    await waitFor(async () => (await redis.client().exists(redisKeys.cursor(bob, 'INBOX'))) === 0 && (await redis.client().exists(redisKeys.lease(bob))) === 0, 5000, 'bob cursor gone');
+    await waitFor(async () => (await r.exists(redisKeys.cursor(bob, 'INBOX'))) === 0 && (await r.exists(redisKeys.lease(bob))) === 0, 5000, 'bob cursor gone');
     await waitFor(() => loggedOut(dovecot, BOB), 5000, 'bob logged out');
     expect(Date.now() - t1).toBeLessThan(5000);
   });
@@ -106,6 +110,32 @@ describe('watcher: one account on real Dovecot and Redis', () => {
     const metrics = await (await fetch(`${await watcher.getUrl()}/metrics`)).text();
     expect(metrics).toMatch(/pushmail_imap_auth_failures_total 1\b/);
     await stores.accounts.delete(carol);
+  });
+
+  it('watches several mailboxes, and a changed UIDVALIDITY gives a reset job and a new baseline', async () => {
+    const setup = await dovecot.imap(DAVE);
+    await setup.mailboxCreate('Work');
+    await setup.logout();
+    const dave = await seedAccount(stores, dovecot, DAVE, { mailboxes: ['INBOX', 'Work'] });
+    await waitFor(async () => (await stores.accounts.getState(dave))?.state === 'connected', 5000, 'dave connected');
+    await dovecot.append(DAVE, 'Work', 'Subject: work\r\n\r\nbody\r\n');
+    await dovecot.deliver(DAVE, { subject: 'inbox' });
+    await waitFor(async () => (await jobs.fetchUids(dave, 'Work')).length === 1 && (await jobs.fetchUids(dave, 'INBOX')).length === 1, 5000, 'a job per mailbox');
+    const oldValidity = await uidValidityOf(dovecot, DAVE, 'Work');
+
+    const admin = await dovecot.imap(DAVE);
+    await admin.mailboxDelete('Work');
+    await admin.mailboxCreate('Work');
+    await admin.logout();
+    const newValidity = await uidValidityOf(dovecot, DAVE, 'Work');
+    expect(newValidity).not.toBe(oldValidity);
+    // Dovecot ends a session whose selected mailbox is deleted; the reconnect finds the new UIDVALIDITY.
+    await waitFor(async () => (await jobs.all(dave, MailboxJobName.Reset)).length === 1, 5000, 'reset job');
+    const [reset] = await jobs.all(dave, MailboxJobName.Reset);
+    expect(reset.data).toEqual({ accountId: dave, mailbox: 'Work', uidValidity: newValidity, previousUidValidity: oldValidity });
+    await waitFor(async () => (await stores.accounts.getState(dave))?.state === 'connected', 5000, 'dave connected again');
+    await dovecot.append(DAVE, 'Work', 'Subject: work 2\r\n\r\nbody\r\n');
+    await waitFor(async () => (await jobs.all(dave, MailboxJobName.Fetch)).some((j) => j.data.mailbox === 'Work' && j.data.uidValidity === newValidity && j.data.uid === 1), 5000, 'fetch job under the new UIDVALIDITY');
   });
 });
 
