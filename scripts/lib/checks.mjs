@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 
 export function hasCommand(bin) {
   return spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
@@ -50,4 +50,22 @@ export async function waitFor(probe, timeoutMs, what, intervalMs = 100) {
     await sleep(intervalMs);
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${lastError.message}` : ''}`);
+}
+
+/**
+ * Whether a server on loopback answers as expected: connects, optionally sends `send`, and checks
+ * the first reply starts with `expect`. A TCP connect alone succeeds before a server can serve.
+ */
+export function answers(port, expect, send) {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    const done = (ok) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once('error', () => done(false));
+    if (send) socket.once('connect', () => socket.write(send));
+    socket.once('data', (d) => done(d.toString().startsWith(expect)));
+  });
 }

@@ -1,7 +1,6 @@
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
-import { freePort, waitFor } from './checks.mjs';
+import { answers, freePort, waitFor } from './checks.mjs';
 import { REPO_ROOT } from './paths.mjs';
 import { Supervised } from './supervisor.mjs';
 
@@ -40,10 +39,9 @@ export async function startDovecot({ users, logDir, onExit }) {
     onExit,
   }).start();
   try {
-    // A TCP connect succeeds before Dovecot can serve; only the greeting means ready.
     await waitFor(async () => {
       if (!proc.running) throw new Error(`dovecot exited; see ${join(dir, 'log/dovecot.log')}`);
-      return greets(ports.imap);
+      return answers(ports.imap, '* OK');
     }, 15_000, 'the Dovecot IMAP greeting');
   } catch (err) {
     await proc.stop(2000);
@@ -58,17 +56,4 @@ export async function startDovecot({ users, logDir, onExit }) {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-function greets(port) {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    const done = (ok) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(1000, () => done(false));
-    socket.once('error', () => done(false));
-    socket.once('data', (d) => done(d.toString().startsWith('* OK')));
-  });
 }

@@ -1,7 +1,6 @@
 import { mkdirSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
-import { freePort, waitFor } from './checks.mjs';
+import { answers, freePort, waitFor } from './checks.mjs';
 import { Supervised } from './supervisor.mjs';
 
 /**
@@ -30,20 +29,6 @@ export async function startRedis({ dir, logDir, onExit }) {
     logFile: join(logDir, 'redis.log'),
     onExit,
   }).start();
-  await waitFor(() => ping(port), 15_000, 'redis-server to answer PING');
+  await waitFor(() => answers(port, '+PONG', 'PING\r\n'), 15_000, 'redis-server to answer PING');
   return { proc, port, url: `redis://127.0.0.1:${port}`, dataDir };
-}
-
-function ping(port) {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    const done = (ok) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(1000, () => done(false));
-    socket.once('error', () => done(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('data', (d) => done(d.toString().startsWith('+PONG')));
-  });
 }
