@@ -128,6 +128,17 @@ describe('web client on the demo stack', () => {
     expect(page.url()).not.toContain('token=');
   });
 
+  it('sends a refused token back to the sign-in form, saying why', async () => {
+    const other = await browser.newPage();
+    try {
+      await other.goto(`${baseUrl}/#token=not-a-valid-token`);
+      await other.getByRole('alert').filter({ hasText: 'refused this token' }).waitFor({ timeout: 10_000 });
+      await other.getByLabel('Token').waitFor();
+    } finally {
+      await other.close();
+    }
+  });
+
   const subject = `Quarterly numbers ${run}`;
   const messageId = `<web-${run}@example.test>`;
 

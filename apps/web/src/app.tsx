@@ -33,11 +33,8 @@ export function App() {
 
   useEffect(() => {
     if (!store) return;
-    store.start().catch((err: unknown) => {
-      localStorage.removeItem(TOKEN_KEY);
-      setSignInError(`That token was refused (${describeError(err)}). It may have expired.`);
-      setToken(null);
-    });
+    // A refused token shows up as the connection's state; Mail signs out on it.
+    store.start().catch(() => undefined);
     return () => store.stop();
   }, [store]);
 
@@ -53,21 +50,22 @@ export function App() {
       />
     );
   }
-  return (
-    <Mail
-      store={store}
-      token={token}
-      onSignOut={() => {
-        localStorage.removeItem(TOKEN_KEY);
-        setToken(null);
-      }}
-    />
-  );
+  const signOut = (reason?: string) => {
+    localStorage.removeItem(TOKEN_KEY);
+    setSignInError(reason);
+    setToken(null);
+  };
+  return <Mail store={store} token={token} onSignOut={signOut} />;
 }
 
-function Mail(props: { store: MailStore; token: string; onSignOut: () => void }) {
-  const { store } = props;
+function Mail(props: { store: MailStore; token: string; onSignOut: (reason?: string) => void }) {
+  const { store, onSignOut } = props;
   useStore(store);
+  const refused = store.connection.state === 'offline' && store.connection.error === 'unauthorized';
+  useEffect(() => {
+    // Refused at sign-in, or later: the gateway closes the connection when the token expires.
+    if (refused) onSignOut('The gateway refused this token: it has expired, was revoked, or is for another server. Sign in again.');
+  }, [refused, onSignOut]);
   const [filter, setFilter] = useState<MailboxRef | null>(null);
   const [selectedKey, setSelectedKey] = useState<string | null>(null);
   const [compose, setCompose] = useState<ComposeDraft | null>(null);
@@ -174,7 +172,7 @@ function Mail(props: { store: MailStore; token: string; onSignOut: () => void })
         <button type="button" class="primary" onClick={newMessage} title="New message (c)">
           Compose
         </button>
-        <button type="button" class="quiet" onClick={props.onSignOut}>
+        <button type="button" class="quiet" onClick={() => onSignOut()}>
           Sign out
         </button>
       </header>

@@ -98,7 +98,7 @@ export class PushmailClient extends TypedEmitter<PushmailClientEvents> {
   private readonly offlineAfterAttempts: number;
   private status: ConnectionStatus = { state: 'offline' };
   private failedAttempts = 0;
-  private shutdownTimer?: ReturnType<typeof setTimeout>;
+  private reconnectTimer?: ReturnType<typeof setTimeout>;
   private closed = false;
   private token: TokenSource;
 
@@ -160,7 +160,7 @@ export class PushmailClient extends TypedEmitter<PushmailClientEvents> {
   close(): void {
     this.closed = true;
     for (const sub of this.subscriptions.values()) sub.waiting.splice(0).forEach((w) => w.reject(new PushmailError('internal', 'client closed')));
-    clearTimeout(this.shutdownTimer);
+    clearTimeout(this.reconnectTimer);
     this.socket.disconnect();
     this.setStatus({ state: 'offline' });
   }
@@ -265,7 +265,8 @@ export class PushmailClient extends TypedEmitter<PushmailClientEvents> {
     });
     socket.on('disconnect', (reason) => {
       if (this.closed) return this.setStatus({ state: 'offline' });
-      if (this.shutdownTimer) return;
+      // Leaving on purpose (server.shutdown): the reconnect is already scheduled.
+      if (this.reconnectTimer) return;
       this.setStatus({ state: 'reconnecting', error: reason });
       // socket.io retries by itself except after a server-side disconnect; treat that as a blip too.
       if (reason === 'io server disconnect') this.reconnectAfter(backoffWithJitter(500));
@@ -274,8 +275,8 @@ export class PushmailClient extends TypedEmitter<PushmailClientEvents> {
       // The gateway is going away: leave now and come back (to another replica) after the delay
       // it chose, which already spreads its clients out.
       this.setStatus({ state: 'reconnecting', error: 'server shutdown' });
-      socket.disconnect();
       this.reconnectAfter(Math.max(0, reconnectInMs));
+      socket.disconnect();
     });
     for (const name of loggedEvents) {
       socket.on(name, (event: LoggedEventPayload) => this.onLoggedEvent(name, event));
@@ -286,9 +287,9 @@ export class PushmailClient extends TypedEmitter<PushmailClientEvents> {
   }
 
   private reconnectAfter(ms: number): void {
-    clearTimeout(this.shutdownTimer);
-    this.shutdownTimer = setTimeout(() => {
-      this.shutdownTimer = undefined;
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
       if (!this.closed && !this.socket.connected) this.socket.connect();
     }, ms);
   }
