@@ -21,7 +21,7 @@ first when needed, and prints a sign-in link for the local user. Ctrl-C stops ev
 Options:
   --demo                 also run a local Dovecot with a registered demo account that receives
                          a realistic message every few seconds (same as \`npm run demo\`)
-  --demo-interval <s>    seconds between demo messages (default 15; 0 = only on \`npm run demo:send\`)
+  --demo-interval <s>    seconds between demo messages (default 8; 0 = only on \`npm run demo:send\`)
   --port <n>             gateway port (default: $PORT or 3000)
   --user <id>            the local user's id, the token's \`sub\` (default: local)
   --data-dir <dir>       where secrets, Redis data and logs live (default: ./.pushmail)
@@ -35,7 +35,7 @@ AUTH_JWT_SECRET and ADMIN_TOKEN override the generated secrets; HOST sets the li
 const { values: opts } = parseArgs({
   options: {
     demo: { type: 'boolean', default: false },
-    'demo-interval': { type: 'string', default: '15' },
+    'demo-interval': { type: 'string', default: '8' },
     port: { type: 'string' },
     user: { type: 'string', default: 'local' },
     'data-dir': { type: 'string' },
