@@ -13,7 +13,7 @@ import { REPO_ROOT } from '@pushmail/testing';
 import { gitInfo, machineInfo } from './lib/infra';
 import { BenchReport, compareToBaseline, consoleSummary, distributionsSummary, renderMarkdown } from './lib/report';
 import { latencyCdfSvg } from './lib/svg';
-import { BenchContext, FULL, QUICK, SCENARIOS, ScenarioId, ScenarioResult, emptyResult } from './lib/types';
+import { BenchContext, FULL, Params, QUICK, SCENARIOS, ScenarioId, ScenarioResult, emptyResult } from './lib/types';
 import { failoverScenario } from './scenarios/failover';
 import { fanoutScenario } from './scenarios/fanout';
 import { imapSuite } from './scenarios/imap-suite';
@@ -33,7 +33,7 @@ const SUITES: Suite[] = [
 ];
 
 function parseArgs(argv: string[]) {
-  const args = { quick: false, build: true, only: [] as string[], out: '', saveBaseline: false, strict: false };
+  const args = { quick: false, build: true, only: [] as string[], out: '', saveBaseline: false, strict: false, scale: 1 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') args.quick = true;
@@ -42,10 +42,11 @@ function parseArgs(argv: string[]) {
     else if (a === '--strict') args.strict = true;
     else if (a === '--only') args.only = (argv[++i] ?? '').split(',').filter(Boolean);
     else if (a.startsWith('--only=')) args.only = a.slice(7).split(',').filter(Boolean);
+    else if (a === '--scale') args.scale = Number(argv[++i]);
     else if (a === '--out') args.out = argv[++i] ?? '';
     else if (a.startsWith('--out=')) args.out = a.slice(6);
     else if (a === '--help' || a === '-h') {
-      console.log('npm run bench -- [--quick] [--only <scenario|suite>,…] [--no-build] [--out DIR] [--save-baseline] [--strict]');
+      console.log('npm run bench -- [--quick] [--scale 0.3] [--only <scenario|suite>,…] [--no-build] [--out DIR] [--save-baseline] [--strict]');
       console.log(`scenarios: ${Object.keys(SCENARIOS).join(', ')}; suites: ${SUITES.map((s) => s.name).join(', ')}`);
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
@@ -73,14 +74,14 @@ async function main(): Promise<void> {
   const results = new Map<ScenarioId, ScenarioResult>();
   const ctx: BenchContext = {
     quick: args.quick,
-    p: args.quick ? QUICK : FULL,
+    p: args.quick ? QUICK : scaled(FULL, args.scale),
     secretKey: randomBytes(32).toString('base64'),
     jwtSecret: randomBytes(24).toString('base64url'),
     log: (msg) => console.log(`bench [${((Date.now() - started.getTime()) / 1000).toFixed(0).padStart(4)} s] ${msg}`),
     distributions: {},
     record: (r) => results.set(r.id, r),
   };
-  ctx.log(`${args.quick ? 'quick' : 'full'} run: ${selected.map((s) => s.name).join(', ')}`);
+  ctx.log(`${args.quick ? 'quick' : args.scale !== 1 ? `scaled (×${args.scale})` : 'full'} run: ${selected.map((s) => s.name).join(', ')}`);
   for (const suite of selected) {
     try {
       await suite.run(ctx);
@@ -96,7 +97,7 @@ async function main(): Promise<void> {
   const finished = new Date();
   const report: BenchReport = {
     schema: 'pushmail-bench/1',
-    mode: args.quick ? 'quick' : 'full',
+    mode: args.quick ? 'quick' : args.scale !== 1 ? 'scaled' : 'full',
     startedAt: started.toISOString(),
     finishedAt: finished.toISOString(),
     durationS: Math.round((finished.getTime() - started.getTime()) / 1000),
@@ -116,8 +117,10 @@ async function main(): Promise<void> {
 
   const stamp = started.toISOString().replace(/[:.]/g, '-');
   const jsonFile = join(resultsDir, `${stamp}.json`);
-  const reportFile = args.quick ? join(resultsDir, 'REPORT-quick.md') : join(outDir, 'REPORT.md');
-  const svgFile = args.quick ? join(resultsDir, 'latency-quick.svg') : join(outDir, 'latency.svg');
+  // Only a full run replaces the committed report; smoke and scaled runs write beside their JSON.
+  const partial = report.mode !== 'full';
+  const reportFile = partial ? join(resultsDir, `REPORT-${report.mode}.md`) : join(outDir, 'REPORT.md');
+  const svgFile = partial ? join(resultsDir, `latency-${report.mode}.svg`) : join(outDir, 'latency.svg');
   const hasLatency = Object.values(ctx.distributions).some((d) => d.length);
   if (hasLatency) writeFileSync(svgFile, latencyCdfSvg(ctx.distributions, `Latency CDF — ${report.mode} run, ${report.startedAt.slice(0, 16)}Z`));
   writeFileSync(jsonFile, JSON.stringify({ ...report, regressions }, null, 2) + '\n');
@@ -127,6 +130,26 @@ async function main(): Promise<void> {
   console.log('\n' + consoleSummary(report, regressions));
   console.log(`\nbench: wrote ${relative(process.cwd(), reportFile)}, ${relative(process.cwd(), jsonFile)}${hasLatency ? `, ${relative(process.cwd(), svgFile)}` : ''}${args.saveBaseline ? ', bench/baseline.json' : ''}`);
   if (args.strict && scenarios.some((s) => s.status === 'failed')) process.exitCode = 1;
+}
+
+/** The full run's sizes times `factor` (rates and the poll interval stay as they are). */
+function scaled(p: Params, factor: number): Params {
+  if (!(factor > 0) || factor === 1) return p;
+  const n = (v: number, min = 1) => Math.max(min, Math.round(v * factor));
+  return {
+    ...p,
+    accounts: n(p.accounts, 10),
+    densityAccounts: [n(p.densityAccounts[0], 10), n(p.densityAccounts[1], 20)],
+    startupAccounts: n(p.startupAccounts, 10),
+    durationS: n(p.durationS, 10),
+    floorAccounts: n(p.floorAccounts, 5),
+    pollAccounts: n(p.pollAccounts, 5),
+    burstMessages: n(p.burstMessages, 100),
+    burstAccounts: n(p.burstAccounts, 5),
+    fanoutClients: n(p.fanoutClients, 20),
+    fanoutDurationS: n(p.fanoutDurationS, 5),
+    failoverAccounts: n(p.failoverAccounts, 9),
+  };
 }
 
 main().catch((err) => {

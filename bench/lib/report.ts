@@ -4,7 +4,7 @@ import { HIGHER_IS_BETTER, Params, ScenarioResult, Table } from './types';
 
 export interface BenchReport {
   schema: 'pushmail-bench/1';
-  mode: 'quick' | 'full';
+  mode: 'quick' | 'scaled' | 'full';
   startedAt: string;
   finishedAt: string;
   durationS: number;
@@ -66,7 +66,7 @@ export function renderMarkdown(report: BenchReport, regressions: Regression[], s
   const { machine: m, git } = report;
   const out: string[] = [];
   out.push('# pushmail benchmark report', '');
-  out.push(`${report.mode === 'quick' ? '**Quick smoke run** (small numbers: figures are not comparable with a full run). ' : ''}Run ${report.startedAt} for ${Math.round(report.durationS)} s, commit \`${git.commit.slice(0, 12)}\`${git.dirty ? ' (with uncommitted changes)' : ''} — ${git.subject}.`, '');
+  out.push(`${report.mode !== 'full' ? `**${report.mode === 'quick' ? 'Quick smoke' : 'Scaled-down'} run** (smaller numbers: figures are not comparable with a full run). ` : ''}Run ${report.startedAt} for ${Math.round(report.durationS)} s, commit \`${git.commit.slice(0, 12)}\`${git.dirty ? ' (with uncommitted changes)' : ''} — ${git.subject}.`, '');
   out.push(`Machine: ${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB, Node ${m.node}, Linux ${m.kernel}, ${m.dovecot.startsWith('unknown') ? 'Dovecot' : `Dovecot ${m.dovecot.split(' ')[0]}`}, Redis ${m.redis}, open files limit ${m.openFilesLimit ?? '?'}. Everything (Redis, Dovecot, the apps, the load generators) shares these cores, so every latency is shown beside the floor measured in the same run.`, '');
 
   out.push('## Targets', '');
@@ -114,7 +114,7 @@ export function renderMarkdown(report: BenchReport, regressions: Regression[], s
 
   out.push('## Reproduce', '');
   out.push('```bash', 'npm ci && npm run build', 'npm run bench              # full run, ≤ 20 min; writes bench/REPORT.md, bench/latency.svg, bench/results/<timestamp>.json', 'npm run bench -- --quick   # 2-minute smoke run; writes bench/results/REPORT-quick.md', '```', '');
-  out.push('Options: `--only <scenario,…>` runs some scenarios, `--no-build` skips `npm run build`, `--out DIR` writes elsewhere, `--save-baseline` makes this run the baseline (`bench/baseline.json`). It needs `redis-server` and `dovecot` (as `npm test` does) and runs as root for Dovecot.', '');
+  out.push('Options: `--only <scenario,…>` runs some scenarios, `--scale 0.3` runs the full scenarios at 30 % of their sizes, `--no-build` skips `npm run build`, `--out DIR` writes elsewhere, `--save-baseline` makes this run the baseline (`bench/baseline.json`). It needs `redis-server` and `dovecot` (as `npm test` does) and runs as root for Dovecot.', '');
   return out.join('\n');
 }
 

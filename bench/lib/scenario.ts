@@ -1,4 +1,4 @@
-import { BenchContext, NotRun, ScenarioId, ScenarioResult, emptyResult } from './types';
+import { BenchContext, NotRun, ScenarioId, ScenarioResult, TargetCheck, emptyResult } from './types';
 import { now } from './clock';
 
 /**
@@ -65,4 +65,9 @@ export function atMost(measure: string, value: number | null | undefined, bound:
 export function atLeast(measure: string, value: number | null | undefined, bound: number, unit: string, display = `≥ ${bound} ${unit}`) {
   const v = value === undefined || value === null || Number.isNaN(value) ? null : value;
   return { measure, value: v, unit, target: display, met: v === null ? null : v >= bound };
+}
+
+/** A target that a quick run's tiny numbers cannot judge is shown without a verdict. */
+export function judged(ctx: BenchContext, check: TargetCheck): TargetCheck {
+  return ctx.quick ? { ...check, met: null } : check;
 }

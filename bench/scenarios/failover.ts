@@ -34,7 +34,7 @@ export async function failoverScenario(ctx: BenchContext): Promise<void> {
       log(`failover: ${p.failoverWatchers} watchers, ${ids.length} accounts`);
       const watchers: AppProcess[] = [];
       for (let i = 0; i < p.failoverWatchers; i++) {
-        const w = await AppProcess.start('watcher', env({ ...appTuning.watcher, INSTANCE_ID: `bench-fo-w${i}` }), { waitReady: false });
+        const w = await AppProcess.start('watcher', env({ ...appTuning.watcher, LEASE_TTL_MS: String(LEASE_TTL_MS), INSTANCE_ID: `bench-fo-w${i}` }), { waitReady: false });
         apps.push(w);
         watchers.push(w);
       }

@@ -8,5 +8,5 @@ export const appTuning: Record<'watcher' | 'fetcher' | 'gateway', Record<string,
   gateway: {},
 };
 
-/** The watchers' lease TTL in this run (the watcher's default), the failover target's base. */
+/** The watchers' lease TTL in the failover run (the watcher's default, set explicitly): the target's base. */
 export const LEASE_TTL_MS = 10_000;
