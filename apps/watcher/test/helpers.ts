@@ -115,6 +115,17 @@ function descendants(root: number): number[] {
   return found;
 }
 
+/** Dovecot's imap (not imap-login) processes of this test server, by PID. */
+export function dovecotImapProcesses(dovecot: TestDovecot): number[] {
+  return (dovecot.pid ? descendants(dovecot.pid) : []).filter((pid) => {
+    try {
+      return /\/imap$/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]);
+    } catch {
+      return false;
+    }
+  });
+}
+
 /**
  * Restarts Dovecot the way a crashed or rebooted server looks to clients: Dovecot's imap
  * processes outlive a stopped master for several seconds and keep serving their connections,

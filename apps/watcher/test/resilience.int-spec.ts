@@ -1,7 +1,7 @@
 import { INestApplication } from '@nestjs/common';
 import { MailboxJobName } from '@pushmail/contracts';
 import { TestDovecot, TestRedis, sleep, testStores, waitFor } from '@pushmail/testing';
-import { MailboxJobs, restartDovecotDroppingClients, seedAccount, startWatcher } from './helpers';
+import { MailboxJobs, dovecotImapProcesses, restartDovecotDroppingClients, seedAccount, startWatcher } from './helpers';
 
 jest.setTimeout(60_000);
 
@@ -129,5 +129,45 @@ describe('watcher: a server without IDLE (and without CONDSTORE/QRESYNC)', () =>
     watcher = await startWatcher(redis.url, { POLL_INTERVAL_MS: '500' });
     await waitFor(async () => (await jobs.all(account, MailboxJobName.Deleted)).some((j) => j.data.uid === 1), 5000, 'deleted job for uid 1');
     await waitFor(async () => (await jobs.fetchUids(account)).includes(4), 5000, 'fetch job for uid 4');
+  });
+});
+
+describe('watcher: a half-open connection', () => {
+  const USER_H = 'hal@example.test';
+  let dovecot: TestDovecot;
+  let redis: TestRedis;
+  let stores: ReturnType<typeof testStores>;
+  let jobs: MailboxJobs;
+  let watcher: INestApplication;
+  let paused: number[] = [];
+
+  beforeAll(async () => {
+    [dovecot, redis] = await Promise.all([TestDovecot.start({ users: { [USER_H]: 'pw' } }), TestRedis.start()]);
+    stores = testStores(redis.url);
+    jobs = new MailboxJobs(redis.url);
+  });
+
+  afterAll(async () => {
+    for (const pid of paused) process.kill(pid, 'SIGCONT');
+    await watcher?.close();
+    await jobs?.close();
+    await stores?.close();
+    await Promise.all([dovecot?.dispose(), redis?.dispose()]);
+  });
+
+  it('notices a server that stopped answering (NOOP after silence, with a deadline) and reconnects', async () => {
+    const account = await seedAccount(stores, dovecot, USER_H);
+    watcher = await startWatcher(redis.url, { HALF_OPEN_TIMEOUT_MS: '1000', NOOP_TIMEOUT_MS: '500' });
+    await waitFor(async () => (await stores.accounts.getState(account))?.state === 'connected', 10_000, 'connected');
+    const before = await reconnects(watcher);
+    // The TCP connection stays up (the kernel still answers) but IMAP goes silent: half-open as seen from the client.
+    paused = dovecotImapProcesses(dovecot);
+    expect(paused.length).toBeGreaterThan(0);
+    for (const pid of paused) process.kill(pid, 'SIGSTOP');
+    await waitFor(async () => (await reconnects(watcher)) > before, 10_000, 'the watcher to give up on the silent connection');
+    for (const pid of paused.splice(0)) process.kill(pid, 'SIGCONT');
+    await waitFor(async () => (await stores.accounts.getState(account))?.state === 'connected', 10_000, 'connected again');
+    await dovecot.deliver(USER_H, { subject: 'after the stall' });
+    await waitFor(async () => (await jobs.fetchUids(account)).length === 1, 5000, 'fetch job');
   });
 });

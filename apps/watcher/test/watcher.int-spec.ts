@@ -137,6 +137,18 @@ describe('watcher: one account on real Dovecot and Redis', () => {
     await dovecot.append(DAVE, 'Work', 'Subject: work 2\r\n\r\nbody\r\n');
     await waitFor(async () => (await jobs.all(dave, MailboxJobName.Fetch)).some((j) => j.data.mailbox === 'Work' && j.data.uidValidity === newValidity && j.data.uid === 1), 5000, 'fetch job under the new UIDVALIDITY');
   });
+
+  it('exposes the watcher metrics under their fixed names', async () => {
+    const text = await (await fetch(`${await watcher.getUrl()}/metrics`)).text();
+    expect(text).toMatch(/^pushmail_idle_sessions\{state="connected"\} \d+/m);
+    expect(text).toMatch(/^pushmail_imap_reconnects_total \d+/m);
+    expect(text).toMatch(/^pushmail_imap_auth_failures_total \d+/m);
+    expect(text).toMatch(/^pushmail_watcher_accounts_owned \d+/m);
+    const count = Number(/^pushmail_exists_to_enqueue_ms_count (\d+)/m.exec(text)?.[1]);
+    const sum = Number(/^pushmail_exists_to_enqueue_ms_sum ([\d.]+)/m.exec(text)?.[1]);
+    expect(count).toBeGreaterThan(0);
+    process.stdout.write(`exists → enqueue: ${count} samples, mean ${(sum / count).toFixed(2)} ms\n`);
+  });
 });
 
 function loggedOut(dovecot: TestDovecot, user: string): boolean {
