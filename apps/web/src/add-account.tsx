@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { describeError, type MailStore } from './mail-store';
 import { providerForEmail, providers, type ProviderPreset } from './providers';
+import { useRestoreFocus } from './use-store';
 
 interface ServerFields {
   host: string;
@@ -18,6 +19,7 @@ export function AddAccount(props: { store: MailStore; onClose: () => void }) {
   const [showServers, setShowServers] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  useRestoreFocus();
   const first = useRef<HTMLSelectElement>(null);
   useEffect(() => first.current?.focus(), []);
 

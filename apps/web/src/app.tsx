@@ -74,6 +74,7 @@ function Mail(props: { store: MailStore; token: string; onSignOut: (reason?: str
   const [notice, setNotice] = useState<string | null>(null);
   const [permission, setPermission] = useState<NotificationPermissionState>(notificationPermission);
 
+  const dialogOpen = compose !== null || adding;
   const items = store.list(filter ?? undefined);
   const selected = selectedKey ? (store.messages.get(selectedKey) ?? null) : null;
   const accountEmail = (id: string) => store.accounts.find((a) => a.id === id)?.email ?? null;
@@ -148,7 +149,8 @@ function Mail(props: { store: MailStore; token: string; onSignOut: (reason?: str
 
   return (
     <div class={`app ${selected ? 'has-selection' : ''} ${menuOpen ? 'menu-open' : ''}`}>
-      <header class="topbar">
+      {/* While a dialog is open, the page behind it takes no focus and no clicks. */}
+      <header class="topbar" inert={dialogOpen}>
         <button type="button" class="icon menu-toggle" aria-label="Mailboxes" aria-expanded={menuOpen} onClick={() => setMenuOpen(!menuOpen)}>
           <MenuIcon />
         </button>
@@ -176,7 +178,7 @@ function Mail(props: { store: MailStore; token: string; onSignOut: (reason?: str
           Sign out
         </button>
       </header>
-      <div class="main">
+      <div class="main" inert={dialogOpen}>
         <Sidebar
           store={store}
           selected={filter}

@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import type { AccountView } from '@pushmail/contracts';
 import { parseAddressList } from './format';
 import type { MailStore, SendState } from './mail-store';
+import { useRestoreFocus } from './use-store';
 
 export interface ComposeDraft {
   accountId: string;
@@ -20,6 +21,7 @@ export function Compose(props: { store: MailStore; accounts: AccountView[]; draf
   const [inputError, setInputError] = useState<string | null>(null);
   const firstField = useRef<HTMLInputElement>(null);
   const bodyField = useRef<HTMLTextAreaElement>(null);
+  useRestoreFocus();
   const send: SendState | undefined = localId ? props.store.sends.get(localId) : undefined;
   const busy = send?.status === 'sending';
 
