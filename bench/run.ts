@@ -8,6 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { REPO_ROOT } from '@pushmail/testing';
 import { gitInfo, machineInfo } from './lib/infra';
@@ -106,6 +107,7 @@ async function main(): Promise<void> {
     params: ctx.p,
     scenarios,
     distributions: distributionsSummary(ctx.distributions),
+    loadAvgAtEnd: Math.round(loadavg()[0] * 100) / 100,
   };
 
   const baselineFile = join(benchDir, 'baseline.json');

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { cpus, totalmem, release } from 'node:os';
+import { cpus, loadavg, release, totalmem } from 'node:os';
 import { AppName, AppProcess, REPO_ROOT, TestDovecot, TestRedis, testEnv } from '@pushmail/testing';
 
 /**
@@ -65,6 +65,8 @@ export interface MachineInfo {
   openFilesLimit: number | null;
   dovecot: string;
   redis: string;
+  /** 1-minute load average when the run started: other work on the machine distorts every figure. */
+  loadAvgAtStart: number;
 }
 
 function tryExec(cmd: string, args: string[]): string {
@@ -86,6 +88,7 @@ export function machineInfo(): MachineInfo {
     openFilesLimit: limit ? Number(limit[1]) : null,
     dovecot: tryExec('dovecot', ['--version']),
     redis: tryExec('redis-server', ['--version']).replace(/^Redis server /, '').split(' ')[0] ?? 'unknown',
+    loadAvgAtStart: Math.round(loadavg()[0] * 100) / 100,
   };
 }
 

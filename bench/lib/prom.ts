@@ -113,3 +113,16 @@ export async function scrape(baseUrl: string): Promise<MetricsSnapshot> {
   if (!res.ok) throw new Error(`${baseUrl}/metrics answered ${res.status}`);
   return parseHistograms(await res.text());
 }
+
+/** The value of an unlabelled gauge or counter in a /metrics body (NaN when absent). */
+export function gaugeValue(body: string, name: string): number {
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})?\\s+(\\S+)`, 'm').exec(body);
+  return m ? Number(m[1]) : NaN;
+}
+
+/** Heap in use, from prom-client's default metrics (the apps prefix them with `pushmail_`). */
+export async function heapUsedBytes(baseUrl: string): Promise<number> {
+  const res = await fetch(`${baseUrl}/metrics`).catch(() => undefined);
+  if (!res?.ok) return NaN;
+  return gaugeValue(await res.text(), 'pushmail_nodejs_heap_size_used_bytes');
+}

@@ -27,7 +27,7 @@ export function stagesTable(before: Map<string, MetricsSnapshot>, after: Map<str
     const diff = diffHistograms(snapshot, before.get(app));
     for (const [key, series] of diff) {
       if (!/^pushmail_.*_ms$/.test(series.name) || series.count <= 0) continue;
-      const entry = byKey.get(key) ?? { app, series: [] };
+      const entry = byKey.get(key) ?? { app: app.replace(/-\d+$/, ''), series: [] };
       entry.series.push(series);
       byKey.set(key, entry);
     }
@@ -38,7 +38,7 @@ export function stagesTable(before: Map<string, MetricsSnapshot>, after: Map<str
       .map(([k, v]) => `${k}=${v}`)
       .join(',');
     const mean = merged.count ? round1(merged.sum / merged.count) : null;
-    rows.push([merged.name, labels, app, merged.count, round1(histogramQuantile(merged, 0.5)), round1(histogramQuantile(merged, 0.99)), mean]);
+    rows.push([merged.name, labels, series.length > 1 ? `${app} ×${series.length}` : app, merged.count, round1(histogramQuantile(merged, 0.5)), round1(histogramQuantile(merged, 0.99)), mean]);
   }
   rows.sort((a, b) => orderOf(a[0]) - orderOf(b[0]) || a[0].localeCompare(b[0]) || a[1].localeCompare(b[1]));
   return {

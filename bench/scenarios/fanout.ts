@@ -5,7 +5,7 @@ import { appBuilt, appEnv, startRedis, userName } from '../lib/infra';
 import { clientToken } from '../lib/jwt';
 import { MetricsSnapshot, scrape } from '../lib/prom';
 import { kb, mb, steadyRss } from '../lib/rss';
-import { ScenarioRun, atMost } from '../lib/scenario';
+import { ScenarioRun, atMost, judged } from '../lib/scenario';
 import { stagesTable } from '../lib/stages';
 import { summarize } from '../lib/stats';
 import { BenchContext, NotRun } from '../lib/types';
@@ -79,7 +79,7 @@ export async function fanoutScenario(ctx: BenchContext): Promise<void> {
       const stages = stagesTable(before, after);
       if (stages.rows.length) r.tables.push({ ...stages, title: 'the gateways’ own histograms (ms)' });
       r.targets.push(atMost('emit p99 (appended → received)', s.p99, 10, 'ms'));
-      r.targets.push(atMost('gateway RSS per client', kb(maxPerClient), 25, 'KB'));
+      r.targets.push(judged(ctx, atMost('gateway RSS per client', kb(maxPerClient), 25, 'KB')));
       r.notes.push('Latency is measured by the receiving client against the time stamped just before the append call (shared clock), so it includes the Redis round trip and the client process’s event loop.');
     });
   } finally {

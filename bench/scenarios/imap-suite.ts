@@ -6,7 +6,7 @@ import { now, pollUntil, sleep } from '../lib/clock';
 import { Delivery, counterLatencies, messageIdLatencies } from '../lib/correlate';
 import { PASSWORD, appBuilt, appEnv, makeUsers, startDovecot, startRedis, userName } from '../lib/infra';
 import { clientToken } from '../lib/jwt';
-import { MetricsSnapshot, scrape } from '../lib/prom';
+import { MetricsSnapshot, heapUsedBytes, scrape } from '../lib/prom';
 import { kb, mb, steadyRss } from '../lib/rss';
 import { ScenarioRun, atLeast, atMost, judged } from '../lib/scenario';
 import { round1, summarize } from '../lib/stats';
@@ -68,6 +68,8 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
 
     // --- density: the same watcher build with no account, as the zero point ---------------------
     let baseRss = NaN;
+    let baseHeap = NaN;
+    let lowRss = NaN;
     const watcherBuilt = appBuilt('watcher');
     if (!watcherBuilt) for (const s of [density, startup, push, stages, burst]) s.skip('dist/apps/watcher is not built');
     await density.step('watcher with 0 accounts', async (r) => {
@@ -75,6 +77,7 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
       const w0 = await startApp('watcher', { INSTANCE_ID: 'bench-w0' }, false);
       await sleep(ctx.quick ? 1000 : 3000);
       baseRss = (await steadyRss(w0.pid, ctx.quick ? 8000 : 20_000)).bytes;
+      baseHeap = await heapUsedBytes(w0.url);
       r.figures.baseRssMB = mb(baseRss);
       await stopApp(w0);
     });
@@ -104,9 +107,18 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
 
     await density.step(`${p.densityAccounts[0]} accounts`, async (r) => {
       const rss = await steadyRss(watcher!.pid, ctx.quick ? 8000 : 30_000);
+      lowRss = rss.bytes;
       const perAccount = (rss.bytes - baseRss) / p.densityAccounts[0];
       r.figures[`kbPerAccount${p.densityAccounts[0]}`] = kb(perAccount);
-      r.tables.push({ title: 'watcher RSS (steady state, GC not forced)', columns: ['accounts', 'RSS', 'delta vs 0 accounts', 'per account', 'settled'], rows: [[0, `${mb(baseRss)} MB`, '—', '—', 'yes'], [p.densityAccounts[0], `${mb(rss.bytes)} MB`, `${mb(rss.bytes - baseRss)} MB`, `${kb(perAccount)} KB`, rss.settled ? 'yes' : 'no']] });
+      const heap = await heapUsedBytes(watcher!.url);
+      r.tables.push({
+        title: 'watcher RSS (steady state, GC not forced) and V8 heap in use',
+        columns: ['accounts', 'RSS', 'RSS delta vs 0 accounts', 'RSS per account', 'heap used', 'heap per account', 'settled'],
+        rows: [
+          [0, `${mb(baseRss)} MB`, '—', '—', `${mb(baseHeap)} MB`, '—', 'yes'],
+          [p.densityAccounts[0], `${mb(rss.bytes)} MB`, `${mb(rss.bytes - baseRss)} MB`, `${kb(perAccount)} KB`, `${mb(heap)} MB`, `${kb((heap - baseHeap) / p.densityAccounts[0])} KB`, rss.settled ? 'yes' : 'no'],
+        ],
+      });
       r.targets.push(judged(ctx, atMost(`RSS per account at ${p.densityAccounts[0]}`, kb(perAccount), 60, 'KB')));
     });
 
@@ -310,8 +322,13 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
       const rss = await steadyRss(watcher!.pid, ctx.quick ? 8000 : 30_000);
       const perAccount = (rss.bytes - baseRss) / ids.length;
       r.figures[`kbPerAccount${ids.length}`] = kb(perAccount);
-      r.tables[0].rows.push([ids.length, `${mb(rss.bytes)} MB`, `${mb(rss.bytes - baseRss)} MB`, `${kb(perAccount)} KB`, rss.settled ? 'yes' : 'no']);
+      const heap = await heapUsedBytes(watcher!.url);
+      r.tables[0].rows.push([ids.length, `${mb(rss.bytes)} MB`, `${mb(rss.bytes - baseRss)} MB`, `${kb(perAccount)} KB`, `${mb(heap)} MB`, `${kb((heap - baseHeap) / ids.length)} KB`, rss.settled ? 'yes' : 'no']);
       r.targets.push(judged(ctx, atMost(`RSS per account at ${ids.length}`, kb(perAccount), 60, 'KB')));
+      // The marginal cost between the two sizes on one running watcher does not depend on the zero point.
+      const slope = (rss.bytes - lowRss) / (ids.length - p.densityAccounts[0]);
+      r.figures.kbPerAccountMarginal = kb(slope);
+      r.notes.push(`Marginal cost from ${p.densityAccounts[0]} to ${ids.length} accounts on the same watcher: ${kb(slope)} KB of RSS per added account.`);
       if (ctx.quick) r.notes.push('Quick mode: too few accounts for a per-account figure (RSS noise of a few MB dominates); not judged.');
     });
   } catch (err) {
