@@ -177,11 +177,14 @@ describe('web client on the demo stack', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'web-message.png') });
   });
 
-  it('a reply reaches the SMTP sink with the right In-Reply-To', async () => {
+  it('a reply (with an attachment) reaches the SMTP sink with the right In-Reply-To', async () => {
     await page.getByRole('button', { name: 'Reply' }).click();
     const body = page.locator('.compose textarea');
     await body.focus();
     await page.keyboard.type('Thanks, Alice — looks good.');
+    await page.locator('.compose input[type=file]').setInputFiles({ name: 'reply-notes.txt', mimeType: 'text/plain', buffer: Buffer.from(`reply attachment ${run}`) });
+    await page.locator('.compose .chip', { hasText: 'reply-notes.txt' }).waitFor();
+    await page.screenshot({ path: join(ARTIFACTS, 'web-reply.png') });
     await page.locator('.compose button[type=submit]').click();
     await page.getByTestId('send-state').filter({ hasText: 'Sent' }).waitFor({ timeout: 20_000 });
     let raw = '';
@@ -195,6 +198,8 @@ describe('web client on the demo stack', () => {
     expect(header('References')).toContain(messageId);
     expect(header('Subject')).toBe(`Re: ${subject}`);
     expect(raw).toContain('Thanks, Alice');
+    expect(raw).toMatch(/filename="?reply-notes\.txt/);
+    expect(raw).toContain(Buffer.from(`reply attachment ${run}`).toString('base64'));
   });
 
   it("an XSS message's payload does not run", async () => {

@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { AccountView } from '@pushmail/contracts';
-import { parseAddressList } from './format';
+import { formatSize, parseAddressList } from './format';
+import { PaperclipIcon } from './icons';
 import type { MailStore, SendState } from './mail-store';
 import { useRestoreFocus } from './use-store';
 
@@ -19,6 +20,7 @@ export function Compose(props: { store: MailStore; accounts: AccountView[]; draf
   const [draft, setDraft] = useState(props.draft);
   const [localId, setLocalId] = useState<string | null>(null);
   const [inputError, setInputError] = useState<string | null>(null);
+  const [files, setFiles] = useState<File[]>([]);
   const firstField = useRef<HTMLInputElement>(null);
   const bodyField = useRef<HTMLTextAreaElement>(null);
   useRestoreFocus();
@@ -54,8 +56,17 @@ export function Compose(props: { store: MailStore; accounts: AccountView[]; draf
     // A new attempt after a failure is a new message; a re-click while unanswered is not.
     const id = send && send.status !== 'failed' ? localId! : newLocalId();
     setLocalId(id);
+    const attachments = await Promise.all(files.map(toAttachment));
     await props.store.send(
-      { accountId: draft.accountId, to, ...(cc.length ? { cc } : {}), subject: draft.subject, text: draft.text, ...(draft.inReplyTo ? { inReplyTo: draft.inReplyTo } : {}) },
+      {
+        accountId: draft.accountId,
+        to,
+        ...(cc.length ? { cc } : {}),
+        subject: draft.subject,
+        text: draft.text,
+        ...(draft.inReplyTo ? { inReplyTo: draft.inReplyTo } : {}),
+        ...(attachments.length ? { attachments } : {}),
+      },
       id,
     );
   };
@@ -105,6 +116,20 @@ export function Compose(props: { store: MailStore; accounts: AccountView[]; draf
           Message
           <textarea ref={bodyField} name="text" rows={10} value={draft.text} onInput={set('text')} />
         </label>
+        <div class="attach-row">
+          <label class="file-button">
+            <PaperclipIcon /> Attach files
+            <input type="file" multiple onChange={(e) => setFiles([...files, ...Array.from(e.currentTarget.files ?? [])])} />
+          </label>
+          {files.map((f, i) => (
+            <span class="chip" key={`${f.name}-${i}`}>
+              {f.name} <span class="muted small">{formatSize(f.size)}</span>
+              <button type="button" class="icon" aria-label={`Remove ${f.name}`} onClick={() => setFiles(files.filter((_, j) => j !== i))}>
+                ✕
+              </button>
+            </span>
+          ))}
+        </div>
         <footer class="dialog-foot">
           <SendStatus send={send} inputError={inputError} />
           <button type="submit" class="primary" disabled={busy || send?.status === 'sent'} title="Send (Ctrl+Enter)">
@@ -126,4 +151,13 @@ function SendStatus(props: { send?: SendState; inputError: string | null }) {
       {text}
     </span>
   );
+}
+
+/** The contract carries attachments as base64; the gateway enforces the total size limit. */
+async function toAttachment(file: File): Promise<{ filename: string; contentType: string; content: string }> {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  const contentType = /^[\w.+-]+\/[\w.+-]+$/.test(file.type) ? file.type : 'application/octet-stream';
+  return { filename: file.name.replace(/[\r\n]/g, ' '), contentType, content: btoa(binary) };
 }
