@@ -347,6 +347,8 @@ class UserError extends Error {}
 
 process.on('SIGINT', () => void shutdown('SIGINT').then(() => process.exit(0)));
 process.on('SIGTERM', () => void shutdown('SIGTERM').then(() => process.exit(0)));
+// A closed terminal: stop as cleanly as on Ctrl-C.
+process.on('SIGHUP', () => void shutdown('SIGHUP').then(() => process.exit(0)));
 process.on('exit', () => {
   for (const p of processes) p.kill('SIGKILL');
 });

@@ -208,6 +208,7 @@ function Mail(props: { store: MailStore; token: string; onSignOut: (reason?: str
           item={selected}
           gatewayOrigin={store.gatewayUrl}
           token={props.token}
+          api={store.api}
           accountEmail={selected ? accountEmail(selected.accountId) : null}
           onReply={reply}
           onMarkUnread={(item) => store.markUnseen(item).catch((err: unknown) => setNotice(describeError(err)))}

@@ -1,3 +1,4 @@
+import type { PushmailHttpApi } from '@pushmail/client';
 import { partPath } from '@pushmail/contracts';
 import { useMemo, useState } from 'preact/hooks';
 import { formatAddressFull, formatSize } from './format';
@@ -9,6 +10,7 @@ export function Reader(props: {
   item: MailItem | null;
   gatewayOrigin: string;
   token: string;
+  api: PushmailHttpApi;
   accountEmail: string | null;
   onReply: (item: MailItem) => void;
   onMarkUnread: (item: MailItem) => void;
@@ -26,13 +28,14 @@ export function Reader(props: {
 }
 
 function MessageView(props: Parameters<typeof Reader>[0] & { item: MailItem }) {
-  const { item, token, gatewayOrigin } = props;
+  const { item, token, gatewayOrigin, api } = props;
   const [allowRemote, setAllowRemote] = useState(false);
-  const withToken = (url: string) => authorizedUrl(url, gatewayOrigin, token);
+  // Links and images cannot send an Authorization header, so the token rides in `access_token`.
+  const withToken = (url: string) => api.withToken(url, token);
   const framed = useMemo(() => {
     if (!item.html) return { srcdoc: frameMessageText(item.text || item.preview || ''), blockedRemote: 0 };
-    return frameMessageHtml(item.html, { gatewayOrigin, allowRemote, authorizePartUrl: (url) => authorizedUrl(url, gatewayOrigin, token) });
-  }, [item.html, item.text, item.preview, allowRemote, token, gatewayOrigin]);
+    return frameMessageHtml(item.html, { gatewayOrigin, allowRemote, authorizePartUrl: (url) => api.withToken(url, token) });
+  }, [item.html, item.text, item.preview, allowRemote, token, gatewayOrigin, api]);
   const attachments = item.attachments.filter((a) => !a.inline || !item.html);
   const seen = item.flags.includes(SEEN);
 
@@ -115,11 +118,4 @@ function MessageView(props: Parameters<typeof Reader>[0] & { item: MailItem }) {
       )}
     </section>
   );
-}
-
-/** Links and images cannot send an Authorization header, so the token rides in `access_token`. */
-function authorizedUrl(url: string, origin: string, token: string): string {
-  const u = new URL(url, origin);
-  u.searchParams.set('access_token', token);
-  return u.toString();
 }
