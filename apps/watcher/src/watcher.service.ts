@@ -36,6 +36,7 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
   /** Every change of ownership runs through this chain, one at a time. */
   private ownership: Promise<void> = Promise.resolve();
   private reconcileQueued = false;
+  private acquireQueued = false;
   private timers: NodeJS.Timeout[] = [];
   private stopping = false;
   private readonly stateWrites = new Map<string, { state: AccountState; error?: string }>();
@@ -143,7 +144,7 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
         this.logger.log({ msg: 'watcher membership changed', members: this.members.live });
         this.requestReconcile();
       } else if (this.waiting.size) {
-        void this.serially(() => this.acquireWaiting());
+        this.requestAcquire();
       }
       if (Date.now() - this.lastRenewAt >= this.env.LEASE_TTL_MS / 3) {
         this.lastRenewAt = Date.now();
@@ -230,22 +231,26 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
     );
   }
 
-  private async startAccount(id: string, lease: Lease): Promise<void> {
+  private async startAccount(id: string, lease: Lease): Promise<AccountWatcher | undefined> {
     try {
       const account = await this.accounts.get(id);
       if (!account || this.stopping) {
         await this.leases.release(lease);
-        return;
+        return undefined;
       }
       const watcher = new AccountWatcher(account, lease, this.ctx, this);
       this.owned.set(id, watcher);
       this.logger.log({ msg: 'account acquired', accountId: id, fence: lease.fence, watcher: this.id });
       watcher.start();
+      return watcher;
     } catch (err) {
-      this.logger.error({ msg: 'could not start account; will retry', accountId: id, err });
+      // Unreadable settings (a key rotated without PUSHMAIL_SECRET_KEY_PREVIOUS, say) do not get
+      // better by retrying every second: say so once, and let the periodic reconcile try again.
+      this.logger.error({ msg: 'could not start account; retrying at the next reconcile', accountId: id, err });
       this.owned.delete(id);
+      await this.accounts.setState(id, 'error', 'the watcher could not read this account’s settings').catch(() => undefined);
       await this.leases.release(lease).catch(() => undefined);
-      this.waiting.add(id);
+      return undefined;
     }
   }
 
@@ -287,21 +292,24 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
       if (change === 'updated' && current) {
         // New settings or mailboxes: reconnect with them, keeping the lease.
         await this.release(accountId, 'updated');
-        const account = await this.accounts.get(accountId);
-        if (!account) {
-          await this.leases.release(current.lease);
-          return;
-        }
-        for (const mailbox of current.account.mailboxes) if (!account.mailboxes.includes(mailbox)) await this.cursors.delete(accountId, mailbox);
-        const watcher = new AccountWatcher(account, current.lease, this.ctx, this);
-        this.owned.set(accountId, watcher);
-        watcher.start();
+        const next = await this.startAccount(accountId, current.lease);
+        for (const mailbox of current.account.mailboxes) if (next && !next.account.mailboxes.includes(mailbox)) await this.cursors.delete(accountId, mailbox);
         return;
       }
       if (!current && this.isMine(accountId)) {
         this.waiting.add(accountId);
-        await this.acquireWaiting();
+        this.requestAcquire();
       }
+    });
+  }
+
+  /** Coalesces a burst of new accounts (bulk registration) into one parallel round of acquisitions. */
+  private requestAcquire(): void {
+    if (this.acquireQueued || this.stopping) return;
+    this.acquireQueued = true;
+    void this.serially(async () => {
+      this.acquireQueued = false;
+      await this.acquireWaiting();
     });
   }
 

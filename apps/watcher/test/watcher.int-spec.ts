@@ -138,6 +138,17 @@ describe('watcher: one account on real Dovecot and Redis', () => {
     await waitFor(async () => (await jobs.all(dave, MailboxJobName.Fetch)).some((j) => j.data.mailbox === 'Work' && j.data.uidValidity === newValidity && j.data.uid === 1), 5000, 'fetch job under the new UIDVALIDITY');
   });
 
+  it('keeps running when an account’s stored settings cannot be read: that account shows error, the others go on', async () => {
+    const broken = await seedAccount(stores, dovecot, 'nobody@example.test');
+    await r.hset(redisKeys.account(broken), 'imap', 'not-a-ciphertext');
+    await stores.accounts.publishChange({ accountId: broken, change: 'updated' });
+    await waitFor(async () => (await stores.accounts.getState(broken))?.state === 'error', 5000, 'error state');
+    expect((await stores.accounts.getState(broken))?.error).toContain('could not read');
+    await dovecot.deliver(ALICE, { subject: 'still watched' });
+    await waitFor(async () => (await jobs.fetchUids(alice)).includes(5), 5000, 'alice still watched');
+    await stores.accounts.delete(broken);
+  });
+
   it('exposes the watcher metrics under their fixed names', async () => {
     const text = await (await fetch(`${await watcher.getUrl()}/metrics`)).text();
     expect(text).toMatch(/^pushmail_idle_sessions\{state="connected"\} \d+/m);
