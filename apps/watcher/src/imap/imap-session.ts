@@ -120,6 +120,10 @@ export class ImapSession {
     }
     const client = this.client;
     if (!client) return;
+    if (!client.usable) {
+      this.fail(client, new Error(this.lastError ?? 'connection closed'));
+      return;
+    }
     const received = client.stats().received;
     if (received !== this.lastReceived) {
       this.lastReceived = received;
@@ -170,6 +174,8 @@ export class ImapSession {
       this.condstore = client.enabled.has('CONDSTORE') && !mailbox.noModseq && mailbox.highestModseq !== undefined;
       await this.resync(client, mailbox);
       if (this.client !== client) return;
+      // A close while resync was waiting on Redis is ignored by onClose (still connecting).
+      if (!client.usable) throw new Error('connection closed during resync');
       this.attempt = 0;
       const now = Date.now();
       this.lastTrafficAt = now;
