@@ -62,10 +62,10 @@ export class WorkerProcess {
   }
 
   /** Starts `bench/workers/<script>.ts` under tsx and waits for its ready message. */
-  static async start(script: string, name = script): Promise<WorkerProcess> {
+  static async start(script: string, name = script, nodeFlags: string[] = []): Promise<WorkerProcess> {
     const file = join(__dirname, '..', 'workers', `${script}.ts`);
     const child = fork(file, [], {
-      execArgv: ['--import', 'tsx', '--max-old-space-size=2048'],
+      execArgv: ['--import', 'tsx', '--max-old-space-size=2048', ...nodeFlags],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       cwd: join(__dirname, '..', '..'),
     });

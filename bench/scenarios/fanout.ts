@@ -4,7 +4,7 @@ import { now, pollUntil, sleep } from '../lib/clock';
 import { appBuilt, appEnv, startRedis, userName } from '../lib/infra';
 import { clientToken } from '../lib/jwt';
 import { MetricsSnapshot, scrape } from '../lib/prom';
-import { kb, mb, steadyRss } from '../lib/rss';
+import { GcProbe, kb, mb } from '../lib/rss';
 import { ScenarioRun, atMost, judged } from '../lib/scenario';
 import { stagesTable } from '../lib/stages';
 import { summarize } from '../lib/stats';
@@ -24,6 +24,7 @@ export async function fanoutScenario(ctx: BenchContext): Promise<void> {
   let stores: ReturnType<typeof testStores> | undefined;
   const gateways: AppProcess[] = [];
   const workers: WorkerProcess[] = [];
+  let gc: GcProbe | undefined;
   try {
     await run.step('fan-out', async (r) => {
       if (!appBuilt('gateway')) throw new NotRun('dist/apps/gateway is not built');
@@ -32,11 +33,16 @@ export async function fanoutScenario(ctx: BenchContext): Promise<void> {
       log(`fan-out: ${p.fanoutClients} accounts, ${p.fanoutGateways} gateways`);
       // Accounts must exist (ownership is checked on subscribe); no IMAP is used here.
       const accounts = await seedAccounts(stores, Array.from({ length: p.fanoutClients }, (_, i) => userName('fan', i)), 9, 'fu');
+      gc = await GcProbe.start();
+      const inspectPorts: number[] = [];
       for (let i = 0; i < p.fanoutGateways; i++) {
-        gateways.push(await AppProcess.start('gateway', appEnv(redis.url, ctx.secretKey, { AUTH_JWT_SECRET: ctx.jwtSecret, INSTANCE_ID: `bench-g${i}`, ...appTuning.gateway })));
+        const inspect = await GcProbe.inspectEnv();
+        inspectPorts.push(inspect.port);
+        gateways.push(await AppProcess.start('gateway', appEnv(redis.url, ctx.secretKey, { AUTH_JWT_SECRET: ctx.jwtSecret, INSTANCE_ID: `bench-g${i}`, ...appTuning.gateway, ...inspect.env })));
       }
       await sleep(1000);
-      const base = await Promise.all(gateways.map((g) => steadyRss(g.pid, ctx.quick ? 5000 : 10_000)));
+      const memory = () => Promise.all(gateways.map((g, i) => gc!.measure(g.pid, inspectPorts[i], g.url, ctx.quick ? 5000 : 15_000)));
+      const base = await memory();
       const appender = await WorkerProcess.start('appender');
       workers.push(appender);
       await appender.call('init', { redisUrl: redis.url, secretKey: ctx.secretKey });
@@ -55,8 +61,8 @@ export async function fanoutScenario(ctx: BenchContext): Promise<void> {
       log(`fan-out: ${connected}/${specs.length} clients subscribed in ${Math.round((now() - t0) / 100) / 10} s`);
       if (!connected) throw new NotRun(`no socket client could subscribe (apps/gateway not implemented yet?): ${errors[0] ?? ''}`);
       if (connected < specs.length) throw new Error(`${specs.length - connected} clients could not subscribe: ${errors[0]}`);
-      const loaded = await Promise.all(gateways.map((g) => steadyRss(g.pid, ctx.quick ? 5000 : 15_000)));
-      const perClient = loaded.map((l, i) => (l.bytes - base[i].bytes) / (p.fanoutClients / gateways.length));
+      const loaded = await memory();
+      const perClient = loaded.map((l, i) => (l.rss - base[i].rss) / (p.fanoutClients / gateways.length));
       const before = new Map<string, MetricsSnapshot>(await Promise.all(gateways.map(async (g, i) => [`gateway-${i}`, await scrape(g.url)] as [string, MetricsSnapshot])));
 
       log(`fan-out: ${p.fanoutRate} events/s for ${p.fanoutDurationS} s`);
@@ -72,9 +78,17 @@ export async function fanoutScenario(ctx: BenchContext): Promise<void> {
       Object.assign(r.figures, { p50: s.p50, p95: s.p95, p99: s.p99, max: s.max, missed: appended - events.length, kbPerClient: kb(maxPerClient) });
       r.tables.push({ title: 'event appended → message.new at the client (ms)', columns: ['events', 'received', 'p50', 'p95', 'p99', 'max'], rows: [[appended, events.length, s.p50, s.p95, s.p99, s.max]] });
       r.tables.push({
-        title: 'gateway RSS (steady state)',
-        columns: ['gateway', 'idle', `with ${p.fanoutClients / gateways.length} clients`, 'per client'],
-        rows: gateways.map((_, i) => [`#${i + 1}`, `${mb(base[i].bytes)} MB`, `${mb(loaded[i].bytes)} MB`, `${kb(perClient[i])} KB`]),
+        title: 'gateway RSS and V8 heap in use, steady state, after a forced full GC',
+        columns: ['gateway', 'RSS idle', `RSS with ${p.fanoutClients / gateways.length} clients`, 'RSS per client', 'heap idle', 'heap loaded', 'heap per client'],
+        rows: gateways.map((_, i) => [
+          `#${i + 1}`,
+          `${mb(base[i].rss)} MB`,
+          `${mb(loaded[i].rss)} MB`,
+          `${kb(perClient[i])} KB`,
+          `${mb(base[i].heap)} MB`,
+          `${mb(loaded[i].heap)} MB`,
+          `${kb((loaded[i].heap - base[i].heap) / (p.fanoutClients / gateways.length))} KB`,
+        ]),
       });
       const stages = stagesTable(before, after);
       if (stages.rows.length) r.tables.push({ ...stages, title: 'the gateways’ own histograms (ms)' });
@@ -84,6 +98,7 @@ export async function fanoutScenario(ctx: BenchContext): Promise<void> {
     });
   } finally {
     run.done();
+    await gc?.stop().catch(() => undefined);
     await Promise.all(workers.map((w) => w.stop().catch(() => undefined)));
     await Promise.all(gateways.map((g) => g.stop('SIGTERM', 5000).catch(() => undefined)));
     await stores?.close().catch(() => undefined);

@@ -6,8 +6,8 @@ import { now, pollUntil, sleep } from '../lib/clock';
 import { Delivery, counterLatencies, messageIdLatencies } from '../lib/correlate';
 import { PASSWORD, appBuilt, appEnv, makeUsers, startDovecot, startRedis, userName } from '../lib/infra';
 import { clientToken } from '../lib/jwt';
-import { MetricsSnapshot, heapUsedBytes, scrape } from '../lib/prom';
-import { kb, mb, steadyRss } from '../lib/rss';
+import { MetricsSnapshot, scrape } from '../lib/prom';
+import { GcProbe, kb, mb } from '../lib/rss';
 import { ScenarioRun, atLeast, atMost, judged } from '../lib/scenario';
 import { round1, summarize } from '../lib/stats';
 import { stagesTable } from '../lib/stages';
@@ -42,6 +42,7 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
   let redis: TestRedis | undefined;
   let dovecot: TestDovecot | undefined;
   let stores: Stores | undefined;
+  let gc: GcProbe | undefined;
   const workers: WorkerProcess[] = [];
   const apps: AppProcess[] = [];
   const startWorker = async (script: string, name?: string) => {
@@ -67,6 +68,7 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
     await deliverer.call('init', { lmtpPort: dovecot.lmtpPort, connections: 4 });
 
     // --- density: the same watcher build with no account, as the zero point ---------------------
+    let watcherInspectPort = 0;
     let baseRss = NaN;
     let baseHeap = NaN;
     let lowRss = NaN;
@@ -74,10 +76,13 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
     if (!watcherBuilt) for (const s of [density, startup, push, stages, burst]) s.skip('dist/apps/watcher is not built');
     await density.step('watcher with 0 accounts', async (r) => {
       log('density: watcher with 0 accounts');
-      const w0 = await startApp('watcher', { INSTANCE_ID: 'bench-w0' }, false);
+      gc = await GcProbe.start();
+      const inspect = await GcProbe.inspectEnv();
+      const w0 = await startApp('watcher', { INSTANCE_ID: 'bench-w0', ...inspect.env }, false);
       await sleep(ctx.quick ? 1000 : 3000);
-      baseRss = (await steadyRss(w0.pid, ctx.quick ? 8000 : 20_000)).bytes;
-      baseHeap = await heapUsedBytes(w0.url);
+      const m0 = await gc.measure(w0.pid, inspect.port, w0.url, ctx.quick ? 8000 : 20_000);
+      baseRss = m0.rss;
+      baseHeap = m0.heap;
       r.figures.baseRssMB = mb(baseRss);
       await stopApp(w0);
     });
@@ -90,7 +95,9 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
       log(`startup: watcher with ${accounts.length} stored accounts`);
       const logBefore = dovecot!.logs().length;
       const t0 = Date.now();
-      watcher = await startApp('watcher', { INSTANCE_ID: 'bench-w1' }, false);
+      const inspect = await GcProbe.inspectEnv();
+      watcherInspectPort = inspect.port;
+      watcher = await startApp('watcher', { INSTANCE_ID: 'bench-w1', ...inspect.env }, false);
       const { at, counts } = await waitAllConnected(stores!, accountIds, ctx.quick ? 30_000 : 120_000, 100);
       const limitErrors = (dovecot!.logs().slice(logBefore).match(/Maximum number of|connection limit|client_limit|process_limit|Too many|\[LIMIT\]/gi) ?? []).length;
       r.figures.seconds = at ? round1((at - t0) / 1000) : null;
@@ -106,13 +113,14 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
     if (!startup.ok) for (const s of [density, push, stages, burst]) s.skip(`needs the watcher: startup ${startup.result.status}`);
 
     await density.step(`${p.densityAccounts[0]} accounts`, async (r) => {
-      const rss = await steadyRss(watcher!.pid, ctx.quick ? 8000 : 30_000);
+      const m = await gc!.measure(watcher!.pid, watcherInspectPort, watcher!.url, ctx.quick ? 8000 : 30_000);
+      const rss = { bytes: m.rss, settled: m.settled };
+      const heap = m.heap;
       lowRss = rss.bytes;
       const perAccount = (rss.bytes - baseRss) / p.densityAccounts[0];
       r.figures[`kbPerAccount${p.densityAccounts[0]}`] = kb(perAccount);
-      const heap = await heapUsedBytes(watcher!.url);
       r.tables.push({
-        title: 'watcher RSS (steady state, GC not forced) and V8 heap in use',
+        title: 'watcher RSS and V8 heap in use, steady state, after a forced full GC',
         columns: ['accounts', 'RSS', 'RSS delta vs 0 accounts', 'RSS per account', 'heap used', 'heap per account', 'settled'],
         rows: [
           [0, `${mb(baseRss)} MB`, '—', '—', `${mb(baseHeap)} MB`, '—', 'yes'],
@@ -201,6 +209,18 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
       if (!s) throw new NotRun('no message.new reached a socket client (is the fetcher appending and the gateway pushing?)');
       Object.assign(r.figures, { p50: s.p50, p95: s.p95, p99: s.p99, max: s.max, missed, duplicates });
       r.tables.push({ title: 'LMTP ack → message.new at the client (ms)', columns: ['series', 'n', 'p50', 'p95', 'p99', 'max', 'missed'], rows: [['pushmail', s.n, s.p50, s.p95, s.p99, s.max, missed]] });
+      // The first message to an account also pays for the fetcher opening its IMAP connection.
+      const firstKeys = new Set<string>();
+      const seenUsers = new Set<string>();
+      for (const d of [...pmDeliveries].sort((a, b) => a.ackAt - b.ackAt)) {
+        if (!seenUsers.has(d.user)) firstKeys.add(d.key);
+        seenUsers.add(d.user);
+      }
+      const split = (first: boolean) => messageIdLatencies(pmDeliveries.filter((d) => firstKeys.has(d.key) === first), events).latencies;
+      for (const [label, values] of [['· first message to an account', split(true)], ['· later messages', split(false)]] as const) {
+        const x = summarize([...values]);
+        if (x) r.tables[0].rows.push([label, x.n, x.p50, x.p95, x.p99, x.max, null]);
+      }
       r.notes.push(`LMTP ack round trip (what the deliverer waited): p50 ${ackLag?.p50} ms, p99 ${ackLag?.p99} ms; ${failedDeliveries} deliveries failed.`);
       if (duplicates) r.notes.push(`${duplicates} duplicate message.new events were received.`);
     });
@@ -319,10 +339,11 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
       log(`density: ${ids.length} accounts on one watcher`);
       const { at, counts } = await waitAllConnected(stores!, ids, ctx.quick ? 30_000 : 120_000, 250);
       if (!at) throw new Error(`not all ${ids.length} accounts connected: ${JSON.stringify(counts)}`);
-      const rss = await steadyRss(watcher!.pid, ctx.quick ? 8000 : 30_000);
+      const m = await gc!.measure(watcher!.pid, watcherInspectPort, watcher!.url, ctx.quick ? 8000 : 30_000);
+      const rss = { bytes: m.rss, settled: m.settled };
+      const heap = m.heap;
       const perAccount = (rss.bytes - baseRss) / ids.length;
       r.figures[`kbPerAccount${ids.length}`] = kb(perAccount);
-      const heap = await heapUsedBytes(watcher!.url);
       r.tables[0].rows.push([ids.length, `${mb(rss.bytes)} MB`, `${mb(rss.bytes - baseRss)} MB`, `${kb(perAccount)} KB`, `${mb(heap)} MB`, `${kb((heap - baseHeap) / ids.length)} KB`, rss.settled ? 'yes' : 'no']);
       r.targets.push(judged(ctx, atMost(`RSS per account at ${ids.length}`, kb(perAccount), 60, 'KB')));
       // The marginal cost between the two sizes on one running watcher does not depend on the zero point.
@@ -335,6 +356,7 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
     for (const s of all) s.fail(err as Error, 'suite');
   } finally {
     for (const s of all) s.done();
+    await gc?.stop().catch(() => undefined);
     await Promise.all(workers.map((w) => w.stop().catch(() => undefined)));
     await Promise.all(apps.map((a) => a.stop('SIGTERM', 5000).catch(() => undefined)));
     await stores?.close().catch(() => undefined);
