@@ -16,6 +16,12 @@ import { RedisService } from '@pushmail/redis';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
+const REPLACE_IF_UNCHANGED = `
+if redis.call('HGET', KEYS[1], 'imap') ~= ARGV[1] or redis.call('HGET', KEYS[1], 'smtp') ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'imap', ARGV[3], 'smtp', ARGV[4])
+return 1
+`;
+
 /** An account with its decrypted settings; only ever held in memory. */
 export interface StoredAccount {
   id: string;
@@ -148,17 +154,30 @@ export class AccountRepository implements OnModuleDestroy {
     return true;
   }
 
-  /** Re-encrypts every account's settings with the current key (after a key rotation). */
+  /**
+   * Re-encrypts every account's settings with the current key (after a key rotation). Each write
+   * is a compare-and-set, so an API edit that lands meanwhile is re-read instead of overwritten.
+   */
   async reencryptAll(): Promise<number> {
     let count = 0;
     for (const id of await this.listIds()) {
-      const h = await this.redis.client.hmget(redisKeys.account(id), 'imap', 'smtp');
-      if (!h[0] || !h[1]) continue;
-      await this.redis.client.hset(redisKeys.account(id), {
-        imap: this.cipher.encrypt(this.cipher.decrypt(h[0])),
-        smtp: this.cipher.encrypt(this.cipher.decrypt(h[1])),
-      });
-      count++;
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const [imap, smtp] = await this.redis.client.hmget(redisKeys.account(id), 'imap', 'smtp');
+        if (!imap || !smtp) break;
+        const swapped = await this.redis.client.eval(
+          REPLACE_IF_UNCHANGED,
+          1,
+          redisKeys.account(id),
+          imap,
+          smtp,
+          this.cipher.encrypt(this.cipher.decrypt(imap)),
+          this.cipher.encrypt(this.cipher.decrypt(smtp)),
+        );
+        if (swapped === 1) {
+          count++;
+          break;
+        }
+      }
     }
     return count;
   }
