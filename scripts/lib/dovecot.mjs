@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { answers, freePort, waitFor } from './checks.mjs';
 import { REPO_ROOT } from './paths.mjs';
@@ -16,7 +18,8 @@ export async function startDovecot({ users, logDir, onExit }) {
   const dir = mkdtempSync('/tmp/pm-demo-');
   chmodSync(dir, 0o755);
   for (const sub of ['run', 'state', 'log', 'mail']) mkdirSync(join(dir, sub), { recursive: true });
-  chownSync(join(dir, 'mail'), MAIL_UID, MAIL_UID);
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) chownSync(join(dir, 'mail'), MAIL_UID, MAIL_UID);
   const lines = Object.entries(users).map(([user, pass]) => `${user}:{PLAIN}${pass}::::::`);
   writeFileSync(join(dir, 'users'), lines.join('\n') + '\n', { mode: 0o644 });
   const ports = { imap: await freePort(), pop3: await freePort(), lmtp: await freePort() };
@@ -27,8 +30,9 @@ export async function startDovecot({ users, logDir, onExit }) {
     .replaceAll('@LMTP_PORT@', String(ports.lmtp))
     .replaceAll('@INSTANCE@', `pmdemo${ports.imap}`)
     .replace('@EXTRA@', '');
+  const config = asRoot ? conf : forCurrentUser(conf);
   const configPath = join(dir, 'dovecot.conf');
-  writeFileSync(configPath, conf);
+  writeFileSync(configPath, config);
   const proc = new Supervised({
     name: 'dovecot',
     command: 'dovecot',
@@ -57,3 +61,23 @@ export async function startDovecot({ users, logDir, onExit }) {
     },
   };
 }
+
+/**
+ * The template is written for a root master that drops to system users. Started by an ordinary
+ * user, Dovecot runs every process as that user instead, and cannot chroot its login processes.
+ */
+function forCurrentUser(conf) {
+  const { uid, gid, username } = userInfo();
+  const group = spawnSync('id', ['-gn'], { encoding: 'utf8' }).stdout.trim() || String(gid);
+  return (
+    conf
+      .replace(/^default_internal_user\s*=.*$/m, `default_internal_user = ${username}`)
+      .replace(/^default_internal_group\s*=.*$/m, `default_internal_group = ${group}`)
+      .replace(/^default_login_user\s*=.*$/m, `default_login_user = ${username}`)
+      .replace(/^first_valid_uid\s*=.*$/m, `first_valid_uid = ${uid}`)
+      .replace(/^first_valid_gid\s*=.*$/m, `first_valid_gid = ${gid}`)
+      .replace(/uid=\d+ gid=\d+/, `uid=${uid} gid=${gid}`) +
+    ['anvil', 'imap-login', 'pop3-login'].map((service) => `service ${service} {\n  chroot =\n}\n`).join('')
+  );
+}
+
