@@ -6,7 +6,7 @@ import { ImapClientFactory } from '@pushmail/imap';
 import { HealthService } from '@pushmail/observability';
 import { AccountWatcher, AccountWatcherOwner } from './account-watcher';
 import { WatcherEnv } from './config';
-import { hrwWinner } from './coordination/hrw';
+import { isAssignedTo } from './coordination/hrw';
 import { Lease, LeaseManager } from './coordination/lease.manager';
 import { Members, MembershipService } from './coordination/membership.service';
 import { WatcherIdentity } from './coordination/watcher-identity';
@@ -163,17 +163,8 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
 
   /** Should this watcher own the account, given the live members? */
   private isMine(accountId: string): boolean {
-    const { live, full } = this.members;
-    const winner = hrwWinner(accountId, live);
-    if (winner === this.id) return true;
-    // A full winner keeps what it has but takes nothing new: its overflow goes to the best non-full member.
-    if (winner && full.has(winner) && !this.full) {
-      return hrwWinner(
-        accountId,
-        live.filter((m) => !full.has(m)),
-      ) === this.id;
-    }
-    return false;
+    const full = this.full ? new Set([...this.members.full, this.id]) : this.members.full;
+    return isAssignedTo(accountId, this.id, this.members.live, full);
   }
 
   private requestReconcile(): void {

@@ -1,4 +1,4 @@
-import { hrwWinner } from './hrw';
+import { hrwWinner, isAssignedTo } from './hrw';
 
 const accounts = Array.from({ length: 3000 }, (_, i) => `acc_${i}`);
 const assign = (members: string[]) => new Map(accounts.map((a) => [a, hrwWinner(a, members)]));
@@ -37,5 +37,23 @@ describe('hrwWinner', () => {
       if (before.get(a) !== 'w2') expect(after.get(a)).toBe(before.get(a));
       else expect(['w1', 'w3']).toContain(after.get(a));
     }
+  });
+});
+
+describe('isAssignedTo', () => {
+  const members = ['w1', 'w2', 'w3'];
+  it('gives each account to exactly one member when nobody is full', () => {
+    for (const a of accounts.slice(0, 500)) expect(members.filter((m) => isAssignedTo(a, m, members, new Set()))).toHaveLength(1);
+  });
+  it('sends a full member’s new accounts to exactly one non-full member, and nothing new to the full one', () => {
+    const full = new Set(['w2']);
+    for (const a of accounts.slice(0, 500)) {
+      const takers = members.filter((m) => m !== 'w2' && isAssignedTo(a, m, members, full));
+      if (hrwWinner(a, members) === 'w2') expect(takers).toHaveLength(1);
+      else expect(takers).toEqual([hrwWinner(a, members)]);
+    }
+  });
+  it('assigns nothing when the member list is empty', () => {
+    expect(isAssignedTo('acc_1', 'w1', [], new Set())).toBe(false);
   });
 });

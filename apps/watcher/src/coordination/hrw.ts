@@ -22,3 +22,17 @@ export function hrwWinner(key: string, members: readonly string[]): string | und
   }
   return best;
 }
+
+/**
+ * Whether `me` should own `key`. The rendezvous winner owns it; but a winner at capacity keeps
+ * what it holds and takes nothing new, so its overflow goes to the best member that is not full.
+ */
+export function isAssignedTo(key: string, me: string, members: readonly string[], full: ReadonlySet<string>): boolean {
+  const winner = hrwWinner(key, members);
+  if (winner === me) return true;
+  if (!winner || !full.has(winner) || full.has(me)) return false;
+  return hrwWinner(
+    key,
+    members.filter((m) => !full.has(m)),
+  ) === me;
+}

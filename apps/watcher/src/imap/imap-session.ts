@@ -348,8 +348,8 @@ export class ImapSession {
     if (present) for (const uid of vanishedUids(previousUids, present, from)) this.changes.push({ kind: 'deleted', uid });
     const changes = this.changes.filter((c) => c.uid < from);
     this.changes = [];
+    // Not observed in the EXISTS→enqueue histogram: a catch-up is not a push.
     await this.ctx.sync.enqueue(this.ref, uidValidity, { newUids, seenAt, changes });
-    if (newUids.length) this.ctx.metrics.existsToEnqueue.observe(Date.now() - seenAt);
     await this.saveCursor({
       uidValidity,
       uidNext: advanceUidNext(from, newUids, mailbox.uidNext),
