@@ -326,6 +326,9 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
           rows: [[delivered, appended, `${round1(spanS)} s`, `${msgPerS} msg/s`, withBootPerS ? `${withBootPerS} msg/s` : 'did not finish']],
         });
         r.targets.push(atLeast('messages/s, job → event appended', msgPerS, 1500, 'msg/s'));
+        // How the fetcher batched the burst (its own histogram), to explain the figure.
+        const batches = [...(await scrape(fetcher.url).catch(() => new Map())).values()].find((h) => h.name === 'pushmail_fetch_batch_size');
+        if (batches?.count) r.notes.push(`The fetcher fetched the burst in ${batches.count} UID FETCH batches, ${round1(batches.sum / batches.count)} messages per batch on average.`);
         if (!doneAt) throw new Error(`only ${appended} of ${delivered} events appended within 120 s`);
       } finally {
         await queue.close();
