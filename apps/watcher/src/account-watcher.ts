@@ -17,22 +17,25 @@ export function aggregateState(states: AccountState[]): AccountState {
   return 'connected';
 }
 
-/** One owned account: a session per watched mailbox, and the account state they add up to. */
+/**
+ * One owned account: a session per watched mailbox, and the account state they add up to. Only
+ * the IMAP settings are kept (SMTP credentials have no business in the watcher's memory).
+ */
 export class AccountWatcher implements SessionOwner {
+  readonly id: string;
+  readonly mailboxes: string[];
   readonly sessions: ImapSession[];
   private published?: string;
 
   constructor(
-    readonly account: StoredAccount,
+    account: StoredAccount,
     readonly lease: Lease,
     ctx: SessionContext,
     private readonly owner: AccountWatcherOwner,
   ) {
-    this.sessions = [...new Set(account.mailboxes)].map((mailbox) => new ImapSession(account.id, mailbox, account.imap, lease.value, ctx, this));
-  }
-
-  get id(): string {
-    return this.account.id;
+    this.id = account.id;
+    this.mailboxes = [...new Set(account.mailboxes)];
+    this.sessions = this.mailboxes.map((mailbox) => new ImapSession(account.id, mailbox, account.imap, lease.value, ctx, this));
   }
 
   start(): void {

@@ -284,7 +284,7 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
         // New settings or mailboxes: reconnect with them, keeping the lease.
         await this.release(accountId, 'updated');
         const next = await this.startAccount(accountId, current.lease);
-        for (const mailbox of current.account.mailboxes) if (next && !next.account.mailboxes.includes(mailbox)) await this.cursors.delete(accountId, mailbox);
+        for (const mailbox of current.mailboxes) if (next && !next.mailboxes.includes(mailbox)) await this.cursors.delete(accountId, mailbox);
         return;
       }
       if (!current && this.isMine(accountId)) {

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnModuleInit } from '@nestjs/common';
 import { JobPayloadOf, MailboxJobName, QueueName, jobIds } from '@pushmail/contracts';
 import { QueueService } from '@pushmail/queue';
 import { randomBytes } from 'node:crypto';
@@ -38,11 +38,16 @@ const BULK_CHUNK = 500;
  * by job id) and never loses any.
  */
 @Injectable()
-export class MailboxSyncService {
+export class MailboxSyncService implements OnModuleInit {
   constructor(
     private readonly queues: QueueService,
     private readonly cursors: CursorStore,
   ) {}
+
+  /** Opens the producer at boot, so queue-depth metrics exist before the first mail does. */
+  onModuleInit(): void {
+    this.queues.queue(QueueName.MailboxEvents);
+  }
 
   static jobsFor(ref: MailboxRef, uidValidity: number, batch: MailboxBatch): MailboxJob[] {
     const { accountId, mailbox } = ref;
