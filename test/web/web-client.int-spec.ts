@@ -331,6 +331,8 @@ describe('web client on the demo stack', () => {
     await added.locator('.state-connected').waitFor({ timeout: 15_000 });
 
     page.once('dialog', (d) => void d.accept());
+    // The remove button shows on hover (or keyboard focus), as for a mouse user.
+    await added.locator('.account-head').hover();
     await page.getByRole('button', { name: `Remove ${email}` }).click();
     await added.waitFor({ state: 'detached' });
     const views = (await (await fetch(`${baseUrl}/api/me/accounts`, { headers: { authorization: `Bearer ${token}` } })).json()) as Array<{ email: string }>;

@@ -90,7 +90,7 @@ export class MailStore {
       this.accountsError = undefined;
       this.accountsLoaded = true;
       for (const a of this.accounts) {
-        if (!this.accountStates.has(a.id)) this.accountStates.set(a.id, { state: a.state, error: a.error });
+        this.accountStates.set(a.id, { state: a.state, error: a.error });
         if (!this.client.subscribedAccounts().includes(a.id)) void this.subscribeAccount(a.id);
       }
       for (const id of this.client.subscribedAccounts()) {
@@ -171,6 +171,9 @@ export class MailStore {
   private async subscribeAccount(accountId: string): Promise<void> {
     try {
       await this.client.subscribe(accountId, { since: this.client.lastEventId(accountId) ?? 'start' });
+      // account.state is not replayed: a change before the subscription took effect is only in the view.
+      const view = (await this.api.listAccounts()).find((a) => a.id === accountId);
+      if (view) this.accountStates.set(accountId, { state: view.state, error: view.error });
     } catch (err) {
       this.accountStates.set(accountId, { state: 'error', error: describeError(err) });
     }
