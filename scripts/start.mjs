@@ -24,7 +24,7 @@ Options:
   --demo-interval <s>    seconds between demo messages (default 8; 0 = only on \`npm run demo:send\`)
   --port <n>             gateway port (default: $PORT or 3000)
   --user <id>            the local user's id, the token's \`sub\` (default: local)
-  --data-dir <dir>       where secrets, Redis data and logs live (default: ./.pushmail)
+  --data-dir <dir>       where secrets, Redis data and logs live (default: $PUSHMAIL_HOME or ./.pushmail)
   --no-build             do not build, even when dist/ is older than the sources
   --verbose              print every app log line, not only warnings and errors
 
