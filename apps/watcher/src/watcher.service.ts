@@ -70,10 +70,6 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
     return this.identity.id;
   }
 
-  get ownedAccountIds(): string[] {
-    return [...this.owned.keys()];
-  }
-
   private get full(): boolean {
     return this.owned.size >= this.env.WATCHER_MAX_ACCOUNTS;
   }

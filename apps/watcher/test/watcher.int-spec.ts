@@ -109,6 +109,9 @@ describe('watcher: one account on real Dovecot and Redis', () => {
     expect(loginAttempts(dovecot, CAROL)).toBe(1);
     const metrics = await (await fetch(`${await watcher.getUrl()}/metrics`)).text();
     expect(metrics).toMatch(/pushmail_imap_auth_failures_total 1\b/);
+    // Fixing the password through the API retries at once instead of after the long backoff.
+    await stores.accounts.update(carol, { imap: dovecot.imapSettings(CAROL) });
+    await waitFor(async () => (await stores.accounts.getState(carol))?.state === 'connected', 5000, 'connected with the new password');
     await stores.accounts.delete(carol);
   });
 
