@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { FlagCommandJob, GetCommandJob, ImapCommandJobName, ImapCommandResults } from '@pushmail/contracts';
 import { UnrecoverableError } from 'bullmq';
 import { MessageAssembler } from './fetch/message-assembler';
-import { MessageFetcher } from './fetch/message-fetcher';
+import { MessageFetcher, withoutSessionFlags } from './fetch/message-fetcher';
 import { ImapConnectionPool } from './imap/imap-connection.pool';
 import { MessageStore } from './store/message-store';
 
@@ -21,12 +21,15 @@ export class ImapCommandsService {
     return this.pool.withSession(job.accountId, async (session) => {
       await session.open(job.mailbox);
       const client = session.client;
+      // A UID STORE on a message this session has not seen yet succeeds without effect; NOOP first
+      // brings the session's view up to date (mail may have arrived since its last command).
+      await client.noop();
       if (job.add.length && !(await client.messageFlagsAdd(String(job.uid), job.add, { uid: true }))) throw new Error('STORE +FLAGS failed');
       if (job.remove.length && !(await client.messageFlagsRemove(String(job.uid), job.remove, { uid: true }))) throw new Error('STORE -FLAGS failed');
       const row = await client.fetchOne(String(job.uid), { uid: true, flags: true }, { uid: true });
       // Retrying cannot make a missing message appear; the gateway maps this to not_found.
       if (!row || row.uid !== job.uid) throw new UnrecoverableError(`message not found: uid ${job.uid} in ${job.mailbox}`);
-      return { flags: [...(row.flags ?? [])] };
+      return { flags: withoutSessionFlags(row.flags) };
     });
   }
 
@@ -37,7 +40,8 @@ export class ImapCommandsService {
       const ref = { accountId: job.accountId, mailbox: job.mailbox, uidValidity: Number(box.uidValidity) };
       const stored = await this.store.find(ref, job.uid);
       if (stored) return { ref, stored };
-      const { outcomes } = await this.fetcher.fetchOnSession(session, job.mailbox, ref.uidValidity, [job.uid]);
+      // A client asks about a message it has seen listed: no waiting for it to arrive.
+      const { outcomes } = await this.fetcher.fetchOnSession(session, job.mailbox, ref.uidValidity, [job.uid], { waitForArrival: false });
       return { ref, outcome: outcomes.get(job.uid) };
     });
     if ('stored' in found && found.stored) return { message: found.stored };

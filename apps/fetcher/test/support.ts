@@ -25,8 +25,11 @@ export async function startFetcherWorld(envOverrides: Record<string, string> = {
   const connection = new IORedis(redis.url, { maxRetriesPerRequest: null });
   const mailboxQueue = new Queue(QueueName.MailboxEvents, { connection, prefix: BULL_PREFIX });
   const commandQueue = new Queue(QueueName.ImapCommands, { connection, prefix: BULL_PREFIX });
-  const mailboxEvents = new QueueEvents(QueueName.MailboxEvents, { connection: new IORedis(redis.url, { maxRetriesPerRequest: null }), prefix: BULL_PREFIX });
-  const commandEvents = new QueueEvents(QueueName.ImapCommands, { connection: new IORedis(redis.url, { maxRetriesPerRequest: null }), prefix: BULL_PREFIX });
+  const eventConnections = [new IORedis(redis.url, { maxRetriesPerRequest: null }), new IORedis(redis.url, { maxRetriesPerRequest: null })];
+  const mailboxEvents = new QueueEvents(QueueName.MailboxEvents, { connection: eventConnections[0], prefix: BULL_PREFIX });
+  const commandEvents = new QueueEvents(QueueName.ImapCommands, { connection: eventConnections[1], prefix: BULL_PREFIX });
+  // Every waiting test job listens on these; dozens at once is expected here.
+  for (const emitter of [mailboxEvents, commandEvents, mailboxQueue, commandQueue]) emitter.setMaxListeners(0);
   await Promise.all([mailboxEvents.waitUntilReady(), commandEvents.waitUntilReady()]);
   const client = redis.client();
 
@@ -34,6 +37,7 @@ export async function startFetcherWorld(envOverrides: Record<string, string> = {
     const imap = await dovecot.imap(USER);
     try {
       const status = await imap.status(mailbox, { uidValidity: true });
+      if (!status) throw new Error(`no STATUS for ${mailbox}`);
       return Number(status.uidValidity);
     } finally {
       await imap.logout();
@@ -64,7 +68,7 @@ export async function startFetcherWorld(envOverrides: Record<string, string> = {
     async close() {
       await app?.close();
       await Promise.allSettled([mailboxQueue.close(), commandQueue.close(), mailboxEvents.close(), commandEvents.close()]);
-      connection.disconnect();
+      for (const c of [connection, ...eventConnections]) c.disconnect();
       client.disconnect();
       await stores.close();
       await Promise.all([dovecot.dispose(), redis.dispose()]);

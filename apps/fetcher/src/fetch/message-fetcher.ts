@@ -94,7 +94,13 @@ export class MessageFetcher {
    * Fetches `uids` on a session the caller holds. With `uidValidity` null the mailbox's current
    * generation is used (commands from the gateway do not know it).
    */
-  async fetchOnSession(session: ImapSession, mailbox: string, uidValidity: number | null, uids: number[]): Promise<{ uidValidity: number; outcomes: Map<number, FetchOutcome> }> {
+  async fetchOnSession(
+    session: ImapSession,
+    mailbox: string,
+    uidValidity: number | null,
+    uids: number[],
+    options: { waitForArrival: boolean } = { waitForArrival: true },
+  ): Promise<{ uidValidity: number; outcomes: Map<number, FetchOutcome> }> {
     const outcomes = new Map<number, FetchOutcome>();
     let box = await session.open(mailbox);
     if (uidValidity !== null && Number(box.uidValidity) !== uidValidity) {
@@ -114,16 +120,18 @@ export class MessageFetcher {
     };
     await fetchMeta(uids);
     let missing = uids.filter((uid) => !metas.has(uid));
-    for (let attempt = 0; missing.length && attempt <= this.retryDelays.length; attempt++) {
+    const retries = options.waitForArrival ? this.retryDelays.length : 0;
+    for (let attempt = 0; missing.length && attempt <= retries; attempt++) {
       if (attempt > 0) await sleep(this.retryDelays[attempt - 1]);
       // NOOP lets the server tell this session about mail that arrived since its last command.
       await client.noop();
       await fetchMeta(missing);
       missing = uids.filter((uid) => !metas.has(uid));
       if (!missing.length) break;
-      const highest = await highestUid(session);
-      for (const uid of missing.filter((u) => u <= highest)) outcomes.set(uid, { status: 'expunged' });
-      missing = missing.filter((u) => u > highest);
+      // A UID below UIDNEXT was assigned to a message; if it is not there now, it was expunged.
+      const uidNext = await nextUid(session, mailbox);
+      for (const uid of missing.filter((u) => u < uidNext)) outcomes.set(uid, { status: 'expunged' });
+      missing = missing.filter((u) => u >= uidNext);
     }
     for (const uid of missing) outcomes.set(uid, { status: 'not-visible' });
 
@@ -136,7 +144,7 @@ export class MessageFetcher {
     for (const meta of found) {
       const base: FetchedMessage = {
         uid: meta.uid,
-        flags: [...(meta.flags ?? [])],
+        flags: withoutSessionFlags(meta.flags),
         internalDate: meta.internalDate instanceof Date ? meta.internalDate : new Date(meta.internalDate ?? Date.now()),
         size: meta.size ?? 0,
         structure: meta.bodyStructure,
@@ -186,10 +194,9 @@ export class MessageFetcher {
   }
 }
 
-async function highestUid(session: ImapSession): Promise<number> {
-  if (!session.client.mailbox || session.client.mailbox.exists === 0) return 0;
-  const last = await session.client.fetchOne('*', { uid: true });
-  return last ? last.uid : 0;
+async function nextUid(session: ImapSession, mailbox: string): Promise<number> {
+  const status = await session.client.status(mailbox, { uidNext: true });
+  return (status && status.uidNext) || 0;
 }
 
 /** `[1,2,3,5,7,8]` → `1:3,5,7:8`: consecutive UIDs travel as ranges in one UID FETCH. */
@@ -214,4 +221,9 @@ export function firstTextLeaf(root: MessageStructureObject): MessageStructureObj
   walk(root);
   const inline = leaves.filter((l) => l.disposition?.toLowerCase() !== 'attachment');
   return inline.find((l) => l.type.toLowerCase() === 'text/plain') ?? inline.find((l) => l.type.toLowerCase() === 'text/html');
+}
+
+/** \Recent belongs to one IMAP session (whichever saw the message first), not to the message. */
+export function withoutSessionFlags(flags: Set<string> | undefined): string[] {
+  return [...(flags ?? [])].filter((f) => f !== '\\Recent');
 }

@@ -1,0 +1,199 @@
+import { FlagsJob, ImapCommandJobName, MailboxJobName, ParsedMessage, redisKeys } from '@pushmail/contracts';
+import { sleep, waitFor } from '@pushmail/testing';
+import { Job } from 'bullmq';
+import { FetcherWorld, USER, startFetcherWorld } from './support';
+
+const MAX_MESSAGE_BYTES = 200_000;
+
+function mail(subject: string, body = 'hello', extraHeaders: string[] = []): string {
+  return [`From: Tester <tester@example.test>`, `To: ${USER}`, `Subject: ${subject}`, `Message-ID: <${subject.replace(/\W/g, '')}@t.test>`, ...extraHeaders, '', body, ''].join('\r\n');
+}
+
+describe('fetcher jobs and commands on real Redis and Dovecot', () => {
+  let world: FetcherWorld;
+  let uidValidity: number;
+  let nextUid = 1;
+  const ref = () => ({ accountId: world.accountId, mailbox: 'INBOX', uidValidity });
+
+  const deliver = async (raw: string | Buffer) => {
+    await world.dovecot.deliver(USER, raw);
+    return nextUid++;
+  };
+  const finished = <T>(job: Job) => job.waitUntilFinished(world.mailboxEvents, 20_000) as Promise<T>;
+  const command = async <T>(name: ImapCommandJobName, data: object) => {
+    const job = await world.commandQueue.add(name, data, { attempts: 1 });
+    return job.waitUntilFinished(world.commandEvents, 20_000) as Promise<T>;
+  };
+  const events = async () => (await world.client.xrange(redisKeys.eventLog(world.accountId), '-', '+')).map(([id, f]) => ({ id, name: f[1], payload: JSON.parse(f[3]) }));
+  const metrics = async () => (await fetch(`${await world.app.getUrl()}/metrics`.replace('[::1]', '127.0.0.1'))).text();
+
+  beforeAll(async () => {
+    world = await startFetcherWorld({ MAX_MESSAGE_BYTES: String(MAX_MESSAGE_BYTES), FETCH_POOL_SIZE: '2', FETCH_POOL_IDLE_MS: '500' });
+    uidValidity = await world.uidValidity();
+  });
+  afterAll(() => world?.close());
+
+  it('a job re-run after a crash between store and ack yields one event, not two', async () => {
+    const uid = await deliver(mail('crash test'));
+    const job = await world.fetchJob({ ...ref(), uid, seenAt: Date.now() });
+    const first = await finished<{ outcome: string; eventId: string }>(job);
+    expect(first.outcome).toBe('appended');
+    // What BullMQ does when a worker dies after the append but before the ack: the same job
+    // (same id, same data) runs again.
+    const again = await Job.fromId(world.mailboxQueue, job.id!);
+    await again!.retry('completed');
+    await waitFor(async () => (await Job.fromId(world.mailboxQueue, job.id!))?.finishedOn && (await again!.getState()) === 'completed', 10_000, 'the re-run');
+    const second = (await Job.fromId(world.mailboxQueue, job.id!))!.returnvalue as { outcome: string; eventId: string };
+    expect(second).toEqual({ outcome: 'duplicate', eventId: first.eventId });
+    // A new job for the same message (e.g. re-enqueued after the old one was removed) is deduped too.
+    const other = await world.mailboxQueue.add(MailboxJobName.Fetch, { ...ref(), uid }, { jobId: `other-${uid}` });
+    expect(await finished<{ outcome: string }>(other)).toMatchObject({ outcome: 'duplicate', eventId: first.eventId });
+    const news = (await events()).filter((e) => e.name === 'message.new' && e.payload.uid === uid);
+    expect(news).toHaveLength(1);
+    expect(news[0].id).toBe(first.eventId);
+  });
+
+  it('drops a message expunged before it could be fetched, without retries', async () => {
+    const uid = await deliver(mail('gone soon'));
+    const imap = await world.dovecot.imap(USER);
+    await imap.mailboxOpen('INBOX');
+    await imap.messageDelete(String(uid), { uid: true });
+    await imap.logout();
+    const job = await world.fetchJob({ ...ref(), uid });
+    expect(await finished(job)).toMatchObject({ outcome: 'dropped', reason: expect.stringContaining('expunged') });
+    expect((await Job.fromId(world.mailboxQueue, job.id!))!.attemptsMade).toBeLessThanOrEqual(1);
+    expect(await world.client.exists(redisKeys.message(world.accountId, 'INBOX', uidValidity, uid))).toBe(0);
+  });
+
+  it('waits briefly for a message announced before it can be fetched', async () => {
+    const uid = nextUid;
+    const job = await world.fetchJob({ ...ref(), uid });
+    await sleep(40);
+    await deliver(mail('late arrival'));
+    expect(await finished(job)).toMatchObject({ outcome: 'appended' });
+  });
+
+  it('fetches a burst over a bounded pool, batching UIDs, and closes idle connections', async () => {
+    const uids: number[] = [];
+    for (let i = 0; i < 30; i++) uids.push(await deliver(mail(`burst ${i}`)));
+    const before = await metrics();
+    const jobs = await Promise.all(uids.map((uid) => world.fetchJob({ ...ref(), uid, seenAt: Date.now() })));
+    let maxConnections = 0;
+    const sampler = setInterval(() => {
+      void metrics().then((m) => {
+        const open = Number(/^pushmail_fetch_pool_connections (\d+)/m.exec(m)?.[1] ?? 0);
+        maxConnections = Math.max(maxConnections, open);
+      });
+    }, 5);
+    const results = await Promise.all(jobs.map((j) => finished<{ outcome: string }>(j)));
+    clearInterval(sampler);
+    expect(results.every((r) => r.outcome === 'appended')).toBe(true);
+    const after = await metrics();
+    const batches = (m: string) => Number(/^pushmail_fetch_batch_size_count (\d+)/m.exec(m)?.[1] ?? 0);
+    expect(batches(after) - batches(before)).toBeLessThan(uids.length);
+    expect(maxConnections).toBeLessThanOrEqual(2);
+    expect(after).toMatch(/pushmail_fetch_stage_ms_count\{stage="fetch"\}/);
+    expect(after).toMatch(/pushmail_fetch_stage_ms_count\{stage="parse"\}/);
+    expect(after).toMatch(/pushmail_fetch_stage_ms_count\{stage="store"\}/);
+    expect(after).toMatch(/pushmail_exists_to_append_ms_count [1-9]/);
+    await waitFor(async () => /^pushmail_fetch_pool_connections 0$/m.test(await metrics()), 5000, 'idle connections to close');
+  });
+
+  it('delivers an oversized message with headers, structure and the first text part only', async () => {
+    const big = Buffer.alloc(MAX_MESSAGE_BYTES, 7).toString('base64').replace(/.{76}/g, '$&\r\n');
+    const raw = [
+      'From: Big <big@example.test>',
+      `To: ${USER}`,
+      'Subject: =?UTF-8?Q?Gro=C3=9Fe_Datei?=',
+      'Message-ID: <big@t.test>',
+      'Content-Type: multipart/mixed; boundary="B"',
+      '',
+      '--B',
+      'Content-Type: text/plain; charset=utf-8',
+      '',
+      'See the big file.',
+      '--B',
+      'Content-Type: application/octet-stream; name="big.bin"',
+      'Content-Disposition: attachment; filename="big.bin"',
+      'Content-Transfer-Encoding: base64',
+      '',
+      big,
+      '--B--',
+      '',
+    ].join('\r\n');
+    const uid = await deliver(raw);
+    const job = await world.fetchJob({ ...ref(), uid });
+    expect(await finished(job)).toMatchObject({ outcome: 'appended' });
+    const stored = JSON.parse((await world.client.get(redisKeys.message(world.accountId, 'INBOX', uidValidity, uid)))!) as ParsedMessage;
+    expect(stored.subject).toBe('Große Datei');
+    expect(stored.text).toContain('See the big file.');
+    expect(stored.size).toBeGreaterThan(MAX_MESSAGE_BYTES);
+    expect(stored.parseWarnings?.[0]).toMatch(/above the 200000-byte limit/);
+    expect(stored.attachments).toEqual([{ partId: '2', filename: 'big.bin', contentType: 'application/octet-stream', size: expect.any(Number), inline: false }]);
+    expect(stored.attachments[0].size).toBeGreaterThanOrEqual(MAX_MESSAGE_BYTES);
+  });
+
+  it('flag command: stores flags on the server and answers with what the server reports', async () => {
+    const uid = await deliver(mail('flag me'));
+    const added = await command<{ flags: string[] }>(ImapCommandJobName.Flag, { accountId: world.accountId, mailbox: 'INBOX', uid, add: ['\\Flagged', '\\Seen', 'custom'], remove: [] });
+    expect(added.flags.sort()).toEqual(['\\Flagged', '\\Seen', 'custom'].sort());
+    const removed = await command<{ flags: string[] }>(ImapCommandJobName.Flag, { accountId: world.accountId, mailbox: 'INBOX', uid, add: [], remove: ['\\Seen'] });
+    expect(removed.flags.sort()).toEqual(['\\Flagged', 'custom'].sort());
+    const imap = await world.dovecot.imap(USER);
+    await imap.mailboxOpen('INBOX', { readOnly: true });
+    const row = await imap.fetchOne(String(uid), { flags: true }, { uid: true });
+    await imap.logout();
+    expect(row && [...(row.flags ?? [])].sort()).toEqual(['\\Flagged', 'custom'].sort());
+    await expect(command(ImapCommandJobName.Flag, { accountId: world.accountId, mailbox: 'INBOX', uid: 99_999, add: ['\\Flagged'], remove: [] })).rejects.toThrow(/not found/);
+  });
+
+  it('get command: fetches, parses and stores a message nobody fetched yet, then serves the stored copy', async () => {
+    const uid = await deliver(mail('fetch on demand', 'asked for by a client'));
+    const { message } = await command<{ message: ParsedMessage & { eventId?: string } }>(ImapCommandJobName.Get, { accountId: world.accountId, mailbox: 'INBOX', uid });
+    expect(message).toMatchObject({ uid, uidValidity, subject: 'fetch on demand', preview: 'asked for by a client' });
+    expect(message.eventId).toBeUndefined();
+    expect(await world.client.exists(redisKeys.message(world.accountId, 'INBOX', uidValidity, uid))).toBe(1);
+    // Once the watcher's fetch job has run, the stored copy carries the event id.
+    const job = await world.fetchJob({ ...ref(), uid });
+    const { eventId } = await finished<{ eventId: string }>(job);
+    const again = await command<{ message: { eventId?: string } }>(ImapCommandJobName.Get, { accountId: world.accountId, mailbox: 'INBOX', uid });
+    expect(again.message.eventId).toBe(eventId);
+    await expect(command(ImapCommandJobName.Get, { accountId: world.accountId, mailbox: 'INBOX', uid: 99_999 })).rejects.toThrow(/not found/);
+  });
+
+  it('flags, deleted and reset jobs append their events once and keep the stored copy current', async () => {
+    const uid = await deliver(mail('lifecycle'));
+    await finished(await world.fetchJob({ ...ref(), uid }));
+    const flags: FlagsJob = { ...ref(), uid, flags: ['\\Seen', '\\Answered'], modseq: '42' };
+    const f1 = await finished<{ eventId: string }>(await world.mailboxQueue.add(MailboxJobName.Flags, flags));
+    const f2 = await finished<{ outcome: string; eventId: string }>(await world.mailboxQueue.add(MailboxJobName.Flags, flags));
+    expect(f2).toEqual({ outcome: 'duplicate', eventId: f1.eventId });
+    const stored = JSON.parse((await world.client.get(redisKeys.message(world.accountId, 'INBOX', uidValidity, uid)))!) as ParsedMessage;
+    expect(stored.flags).toEqual(['\\Seen', '\\Answered']);
+
+    await finished(await world.mailboxQueue.add(MailboxJobName.Deleted, { ...ref(), uid }));
+    expect(await world.client.exists(redisKeys.message(world.accountId, 'INBOX', uidValidity, uid))).toBe(0);
+
+    await finished(await world.mailboxQueue.add(MailboxJobName.Reset, { ...ref(), uidValidity: uidValidity + 1, previousUidValidity: uidValidity }));
+    const log = await events();
+    const mine = log.filter((e) => e.payload.uid === uid || e.name === 'mailbox.reset');
+    expect(mine.map((e) => e.name)).toEqual(['message.new', 'message.flags', 'message.deleted', 'mailbox.reset']);
+    expect(mine[1].payload).toEqual({ accountId: world.accountId, mailbox: 'INBOX', uid, flags: ['\\Seen', '\\Answered'] });
+    expect(mine[3].payload).toEqual({ accountId: world.accountId, mailbox: 'INBOX', uidValidity: uidValidity + 1 });
+    // The old generation's stored messages are gone with the reset.
+    expect(await world.client.keys(`pm:msg:{${world.accountId}}:INBOX:${uidValidity}:*`)).toEqual([]);
+  });
+
+  it('fails a malformed job at once instead of retrying it', async () => {
+    const job = await world.mailboxQueue.add(MailboxJobName.Fetch, { accountId: world.accountId, mailbox: 'INBOX' } as never, { attempts: 5 });
+    await expect(finished(job)).rejects.toThrow(/invalid job payload/);
+    expect((await Job.fromId(world.mailboxQueue, job.id!))!.attemptsMade).toBe(1);
+  });
+
+  it('drops jobs of a deleted account', async () => {
+    const uid = await deliver(mail('after delete'));
+    await world.stores.accounts.delete(world.accountId);
+    expect(await finished(await world.fetchJob({ ...ref(), uid }))).toMatchObject({ outcome: 'dropped' });
+    expect(await world.client.exists(redisKeys.eventLog(world.accountId))).toBe(0);
+  });
+});
