@@ -1,5 +1,6 @@
 import { baseEnvSchema, env, secretKeySchema } from '@pushmail/config';
 import { z } from 'zod';
+import { hostOverridesSchema } from './imap/host-overrides';
 
 const MINUTE = 60_000;
 
@@ -29,5 +30,7 @@ export const watcherEnvSchema = baseEnvSchema.extend({
   LOGIN_CONCURRENCY_PER_HOST: env.int(10, 1),
   /** The shared timer that drives reconnects, polls and half-open checks for every session. */
   WATCHER_TICK_MS: env.int(250, 10, 10_000),
+  /** Provider quirks as data: per-host IDLE_RESTART_MS, POLL_INTERVAL_MS, HALF_OPEN_TIMEOUT_MS, DISABLE_IDLE (JSON). */
+  IMAP_HOST_OVERRIDES: hostOverridesSchema,
 });
 export type WatcherEnv = z.infer<typeof watcherEnvSchema>;

@@ -11,6 +11,7 @@ import { Lease, LeaseManager } from './coordination/lease.manager';
 import { Members, MembershipService } from './coordination/membership.service';
 import { WatcherIdentity } from './coordination/watcher-identity';
 import { SessionContext } from './imap/imap-session';
+import { timingsByHost } from './imap/host-overrides';
 import { LoginLimiter } from './imap/login-limiter';
 import { CursorStore } from './sync/cursor.store';
 import { MailboxSyncService } from './sync/mailbox-sync.service';
@@ -60,7 +61,7 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
       sync,
       metrics,
       limiter: new LoginLimiter(this.env.LOGIN_CONCURRENCY, this.env.LOGIN_CONCURRENCY_PER_HOST),
-      timings: this.env,
+      timingsFor: timingsByHost({ ...this.env, DISABLE_IDLE: false }, this.env.IMAP_HOST_OVERRIDES),
       watcherId: identity.id,
       logger: new Logger('ImapSession'),
     };

@@ -171,3 +171,34 @@ describe('watcher: a half-open connection', () => {
     await waitFor(async () => (await jobs.fetchUids(account)).length === 1, 5000, 'fetch job');
   });
 });
+
+describe('watcher: provider quirks as data (IMAP_HOST_OVERRIDES)', () => {
+  const USER_Q = 'quirk@example.test';
+  let dovecot: TestDovecot;
+  let redis: TestRedis;
+  let stores: ReturnType<typeof testStores>;
+  let jobs: MailboxJobs;
+  let watcher: INestApplication;
+
+  beforeAll(async () => {
+    [dovecot, redis] = await Promise.all([TestDovecot.start({ users: { [USER_Q]: 'pw' } }), TestRedis.start()]);
+    stores = testStores(redis.url);
+    jobs = new MailboxJobs(redis.url);
+  });
+
+  afterAll(async () => {
+    await watcher?.close();
+    await jobs?.close();
+    await stores?.close();
+    await Promise.all([dovecot?.dispose(), redis?.dispose()]);
+  });
+
+  it('polls a host configured with DISABLE_IDLE even though it offers IDLE', async () => {
+    const account = await seedAccount(stores, dovecot, USER_Q);
+    watcher = await startWatcher(redis.url, { POLL_INTERVAL_MS: '60000', IMAP_HOST_OVERRIDES: JSON.stringify({ '127.0.0.1': { DISABLE_IDLE: true, POLL_INTERVAL_MS: 300 } }) });
+    await waitFor(async () => (await stores.accounts.getState(account))?.state === 'connected', 10_000, 'connected');
+    // Without IDLE and without the per-host poll interval nothing would ask the server for news within a minute.
+    await dovecot.deliver(USER_Q, { subject: 'polled by host setting' });
+    await waitFor(async () => (await jobs.fetchUids(account)).length === 1, 5000, 'fetch job');
+  });
+});

@@ -7,17 +7,8 @@ import { MailboxChange, MailboxRef, MailboxSyncService } from '../sync/mailbox-s
 import { MailboxCursor, advanceUidNext, fromSequenceSet, maxModseq, newUidsFrom, planResync, toSequenceSet, vanishedUids } from '../sync/uid-math';
 import { WatcherMetrics } from '../watcher.metrics';
 import { fullJitterBackoff, jitteredDelay } from './backoff';
+import { SessionTimings } from './host-overrides';
 import { LoginLimiter } from './login-limiter';
-
-export interface SessionTimings {
-  POLL_INTERVAL_MS: number;
-  IDLE_RESTART_MS: number;
-  HALF_OPEN_TIMEOUT_MS: number;
-  NOOP_TIMEOUT_MS: number;
-  BACKOFF_MIN_MS: number;
-  BACKOFF_MAX_MS: number;
-  AUTH_FAILURE_BACKOFF_MS: number;
-}
 
 /** Shared by every session of the process: one object, not one per session. */
 export interface SessionContext {
@@ -25,7 +16,7 @@ export interface SessionContext {
   limiter: LoginLimiter;
   sync: MailboxSyncService;
   metrics: WatcherMetrics;
-  timings: SessionTimings;
+  timingsFor: (host: string) => SessionTimings;
   watcherId: string;
   logger: Logger;
 }
@@ -96,6 +87,7 @@ export class ImapSession {
   private lastTrafficAt = 0;
   private lastPollAt = 0;
   private probing = false;
+  private readonly timings: SessionTimings;
 
   constructor(
     readonly accountId: string,
@@ -104,7 +96,9 @@ export class ImapSession {
     private readonly leaseValue: string,
     private readonly ctx: SessionContext,
     private readonly owner: SessionOwner,
-  ) {}
+  ) {
+    this.timings = ctx.timingsFor(settings.host);
+  }
 
   private get ref(): MailboxRef {
     return { accountId: this.accountId, mailbox: this.mailbox, leaseValue: this.leaseValue };
@@ -112,7 +106,7 @@ export class ImapSession {
 
   /** Called by the shared tick loop. */
   tick(now: number): void {
-    const { timings } = this.ctx;
+    const { timings } = this;
     if (this.state === 'stopped' || this.state === 'connecting') return;
     if (this.state !== 'connected') {
       if (!this.client && now >= this.nextAttemptAt) void this.connect();
@@ -144,7 +138,8 @@ export class ImapSession {
 
   async connect(): Promise<void> {
     if (this.state === 'stopped' || this.client) return;
-    const { factory, limiter, timings, logger } = this.ctx;
+    const { factory, limiter, logger } = this.ctx;
+    const { timings } = this;
     const client = factory.create(this.settings, {
       disableAutoIdle: true,
       qresync: true,
@@ -168,7 +163,7 @@ export class ImapSession {
     try {
       await limiter.run(this.settings.host, () => client.connect());
       if (this.client !== client) return;
-      this.idleSupported = client.capabilities.has('IDLE');
+      this.idleSupported = client.capabilities.has('IDLE') && !this.timings.DISABLE_IDLE;
       this.qresync = client.enabled.has('QRESYNC');
       const mailbox = await client.mailboxOpen(this.mailbox, { readOnly: true });
       this.condstore = client.enabled.has('CONDSTORE') && !mailbox.noModseq && mailbox.highestModseq !== undefined;
@@ -364,7 +359,7 @@ export class ImapSession {
     try {
       await Promise.race([
         client.noop(),
-        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('NOOP timed out: connection is half-open')), this.ctx.timings.NOOP_TIMEOUT_MS))),
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('NOOP timed out: connection is half-open')), this.timings.NOOP_TIMEOUT_MS))),
       ]);
       this.lastTrafficAt = Date.now();
     } catch (err) {
@@ -398,7 +393,7 @@ export class ImapSession {
     if (isAuthFailure(err)) {
       this.ctx.metrics.authFailures.inc();
       this.lastError = errorText(err);
-      this.nextAttemptAt = Date.now() + jitteredDelay(this.ctx.timings.AUTH_FAILURE_BACKOFF_MS);
+      this.nextAttemptAt = Date.now() + jitteredDelay(this.timings.AUTH_FAILURE_BACKOFF_MS);
       this.ctx.logger.warn({ msg: 'imap login refused; backing off', accountId: this.accountId, retryInMs: this.nextAttemptAt - Date.now() });
       this.setState('auth_failed');
       return;
@@ -407,7 +402,8 @@ export class ImapSession {
   }
 
   private scheduleRetry(state: 'disconnected' | 'error', reason: string): void {
-    const { timings, metrics, logger } = this.ctx;
+    const { metrics, logger } = this.ctx;
+    const { timings } = this;
     const delay = fullJitterBackoff(this.attempt++, timings.BACKOFF_MIN_MS, timings.BACKOFF_MAX_MS);
     this.nextAttemptAt = Date.now() + delay;
     this.lastError = reason;

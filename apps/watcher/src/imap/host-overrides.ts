@@ -1,0 +1,49 @@
+import { z } from 'zod';
+
+/** What a session needs to know about timing; per host, because providers differ. */
+export interface SessionTimings {
+  POLL_INTERVAL_MS: number;
+  IDLE_RESTART_MS: number;
+  HALF_OPEN_TIMEOUT_MS: number;
+  NOOP_TIMEOUT_MS: number;
+  BACKOFF_MIN_MS: number;
+  BACKOFF_MAX_MS: number;
+  AUTH_FAILURE_BACKOFF_MS: number;
+  /** Poll even if the server offers IDLE (providers whose IDLE is broken). */
+  DISABLE_IDLE: boolean;
+}
+
+const ms = z.number().int().min(100);
+const HostOverrideSchema = z
+  .object({
+    IDLE_RESTART_MS: z.number().int().min(1000).optional(),
+    POLL_INTERVAL_MS: ms.optional(),
+    HALF_OPEN_TIMEOUT_MS: ms.optional(),
+    DISABLE_IDLE: z.boolean().optional(),
+  })
+  .strict();
+export type HostOverride = z.infer<typeof HostOverrideSchema>;
+
+/**
+ * `IMAP_HOST_OVERRIDES`: provider quirks as data, not code paths, e.g.
+ * `{"imap.mail.yahoo.com":{"IDLE_RESTART_MS":180000},"imap.163.com":{"DISABLE_IDLE":true,"POLL_INTERVAL_MS":55000}}`.
+ */
+export const hostOverridesSchema = z
+  .string()
+  .default('{}')
+  .transform((raw, ctx) => {
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be a JSON object of host → settings' });
+      return z.NEVER;
+    }
+  })
+  .pipe(z.record(z.string().min(1), HostOverrideSchema));
+
+/** Per-host timings, one shared object per host (sessions keep a reference, not a copy). */
+export function timingsByHost(base: SessionTimings, overrides: Record<string, HostOverride>): (host: string) => SessionTimings {
+  const byHost = new Map<string, SessionTimings>();
+  for (const [host, override] of Object.entries(overrides)) byHost.set(host.toLowerCase(), { ...base, ...override });
+  return (host) => byHost.get(host.toLowerCase()) ?? base;
+}
