@@ -1,0 +1,25 @@
+import type { MessageStructureObject } from 'imapflow';
+import { firstTextLeaf, uidSet, withoutSessionFlags } from './message-fetcher';
+
+describe('message fetcher helpers', () => {
+  it('sends consecutive UIDs as ranges', () => {
+    expect(uidSet([5, 1, 2, 3, 9, 10, 3])).toBe('1:3,5,9:10');
+    expect(uidSet([7])).toBe('7');
+  });
+
+  it('finds the first inline text part of a structure', () => {
+    const structure: MessageStructureObject = {
+      type: 'multipart/mixed',
+      childNodes: [
+        { part: '1', type: 'text/plain', disposition: 'attachment' },
+        { part: '2', type: 'multipart/alternative', childNodes: [{ part: '2.1', type: 'text/html' }, { part: '2.2', type: 'text/plain' }] },
+      ],
+    };
+    expect(firstTextLeaf(structure)?.part).toBe('2.2');
+    expect(firstTextLeaf({ type: 'image/png' })).toBeUndefined();
+  });
+
+  it('drops the session-only \\Recent flag', () => {
+    expect(withoutSessionFlags(new Set(['\\Recent', '\\Seen']))).toEqual(['\\Seen']);
+  });
+});
