@@ -134,10 +134,12 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
     if (this.heartbeating || this.stopping) return;
     this.heartbeating = true;
     try {
-      const before = this.members.live.join(',');
+      const view = (m: Members) => `${m.live.join(',')}|${[...m.full].sort().join(',')}`;
+      const before = view(this.members);
       this.members = await this.membership.heartbeat(this.env.LEASE_TTL_MS, this.full);
       this.lastHeartbeatAt = Date.now();
-      if (this.members.live.join(',') !== before) {
+      // A member joining, leaving, filling up or making room changes who should own what.
+      if (view(this.members) !== before) {
         this.logger.log({ msg: 'watcher membership changed', members: this.members.live });
         this.requestReconcile();
       } else if (this.waiting.size) {
