@@ -19,6 +19,8 @@ export const fetcherEnvSchema = baseEnvSchema.extend({
   FETCH_BATCH_MAX: env.int(100, 1, 10_000),
   /** Above this RFC822.SIZE only headers, structure and the first text part are fetched. */
   MAX_MESSAGE_BYTES: env.int(25 * 1024 * 1024, 1024),
+  /** The first UID FETCH takes bodies up to this size along with the metadata; larger ones take a second trip. */
+  FIRST_FETCH_BYTES: env.int(256 * 1024, 1024),
   /** How much of the first text part of an oversized message is fetched. */
   LARGE_MESSAGE_TEXT_BYTES: env.int(1024 * 1024, 1024),
   /** Longer text or html bodies are cut, with a parse warning. */

@@ -193,6 +193,7 @@ describe('fetcher jobs and commands on real Redis and Dovecot', () => {
   it('drops jobs of a deleted account', async () => {
     const uid = await deliver(mail('after delete'));
     await world.stores.accounts.delete(world.accountId);
+    await sleep(100); // the deletion notice reaches the fetcher over pub/sub
     expect(await finished(await world.fetchJob({ ...ref(), uid }))).toMatchObject({ outcome: 'dropped' });
     expect(await world.client.exists(redisKeys.eventLog(world.accountId))).toBe(0);
   });

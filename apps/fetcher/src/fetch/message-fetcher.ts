@@ -60,6 +60,7 @@ export class MessageFetcher {
   private readonly maxBytes: number;
   private readonly largeTextBytes: number;
   private readonly retryDelays: number[];
+  private readonly firstTripBytes: number;
   private readonly batchSize;
 
   constructor(
@@ -71,6 +72,7 @@ export class MessageFetcher {
     this.maxBytes = config.get('MAX_MESSAGE_BYTES');
     this.largeTextBytes = config.get('LARGE_MESSAGE_TEXT_BYTES');
     this.retryDelays = config.get('MISSING_MESSAGE_RETRY_MS');
+    this.firstTripBytes = Math.min(this.maxBytes, config.get('FIRST_FETCH_BYTES'));
     this.batchSize = metrics.histogram('pushmail_fetch_batch_size', 'Messages per UID FETCH batch', [], [1, 2, 5, 10, 20, 50, 100, 200, 500]);
   }
 
@@ -114,9 +116,20 @@ export class MessageFetcher {
     }
     const client = session.client;
     const metas = new Map<number, FetchMessageObject>();
+    const sources = new Map<number, Buffer>();
+    // One round trip for what almost all mail needs: metadata plus the body up to a cap. Only
+    // bigger messages take a second trip (whole body, or headers and first text part).
     const fetchMeta = async (list: number[]) => {
-      const rows = await client.fetchAll(uidSet(list), { uid: true, flags: true, internalDate: true, size: true, bodyStructure: true }, { uid: true });
-      for (const row of rows) if (list.includes(row.uid)) metas.set(row.uid, row);
+      const rows = await client.fetchAll(
+        uidSet(list),
+        { uid: true, flags: true, internalDate: true, size: true, bodyStructure: true, source: { start: 0, maxLength: this.firstTripBytes } },
+        { uid: true },
+      );
+      for (const row of rows) {
+        if (!list.includes(row.uid)) continue;
+        metas.set(row.uid, row);
+        if (row.source && row.size !== undefined && row.source.length >= row.size) sources.set(row.uid, row.source);
+      }
     };
     await fetchMeta(uids);
     let missing = uids.filter((uid) => !metas.has(uid));
@@ -136,8 +149,7 @@ export class MessageFetcher {
     for (const uid of missing) outcomes.set(uid, { status: 'not-visible' });
 
     const found = [...metas.values()];
-    const whole = found.filter((m) => (m.size ?? 0) <= this.maxBytes).map((m) => m.uid);
-    const sources = new Map<number, Buffer>();
+    const whole = found.filter((m) => !sources.has(m.uid) && (m.size ?? 0) <= this.maxBytes).map((m) => m.uid);
     if (whole.length) {
       for (const row of await client.fetchAll(uidSet(whole), { uid: true, source: true }, { uid: true })) if (row.source) sources.set(row.uid, row.source);
     }

@@ -1,9 +1,12 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnModuleInit } from '@nestjs/common';
+import { AccountRepository } from '@pushmail/accounts';
 import { ConfigService } from '@pushmail/config';
 import { MessageNewEvent, ParsedMessage, ServerEvent, redisKeys } from '@pushmail/contracts';
 import { EventLogService } from '@pushmail/event-log';
 import { RedisService } from '@pushmail/redis';
 import { FetcherEnv } from '../config';
+
+const ACCOUNT_CACHE_MS = 5000;
 
 export interface MailboxRef {
   accountId: string;
@@ -17,22 +20,39 @@ export interface MailboxRef {
  * between append and ack returns the first event instead of adding a second.
  */
 @Injectable()
-export class MessageStore {
+export class MessageStore implements OnModuleInit {
+  /** Accounts known to exist, until the time noted; a deletion notice removes the entry at once. */
+  private readonly knownAccounts = new Map<string, number>();
   private readonly ttlSeconds: number;
   private readonly maxLen: number;
 
   constructor(
     private readonly redis: RedisService,
     private readonly eventLog: EventLogService,
+    private readonly accounts: AccountRepository,
     config: ConfigService<FetcherEnv>,
   ) {
     this.ttlSeconds = config.get('MESSAGE_TTL_SECONDS');
     this.maxLen = config.get('EVENT_LOG_MAX_LEN');
   }
 
-  /** A late job for a deleted account must not recreate its event log. */
+  async onModuleInit(): Promise<void> {
+    await this.accounts.onChange((notice) => {
+      if (notice.change === 'deleted') this.knownAccounts.delete(notice.accountId);
+    });
+  }
+
+  /**
+   * A late job for a deleted account must not recreate its event log. Checked per job, so the
+   * answer is cached briefly; deletion notices clear it at once.
+   */
   async accountExists(accountId: string): Promise<boolean> {
-    return (await this.redis.client.exists(redisKeys.account(accountId))) === 1;
+    const until = this.knownAccounts.get(accountId);
+    if (until && until > Date.now()) return true;
+    const exists = (await this.redis.client.exists(redisKeys.account(accountId))) === 1;
+    if (exists) this.knownAccounts.set(accountId, Date.now() + ACCOUNT_CACHE_MS);
+    else this.knownAccounts.delete(accountId);
+    return exists;
   }
 
   appendNew(message: ParsedMessage, seenAt?: number): Promise<{ eventId: string; duplicate: boolean }> {
