@@ -184,6 +184,27 @@ describe('fetcher jobs and commands on real Redis and Dovecot', () => {
     expect(await world.client.keys(`pm:msg:{${world.accountId}}:INBOX:${uidValidity}:*`)).toEqual([]);
   });
 
+  it('does not turn a burst for an account with a wrong password into a login storm', async () => {
+    const bad = await world.stores.accounts.create({
+      userId: 'u2',
+      email: 'bad@example.test',
+      imap: { ...world.dovecot.imapSettings(USER), pass: 'wrong' },
+      smtp: { host: '127.0.0.1', port: 25, secure: false, user: 'x', pass: 'y' },
+      mailboxes: ['INBOX'],
+    });
+    const failedLogins = () => (world.dovecot.logs().match(/auth failed/g) ?? []).length;
+    const before = failedLogins();
+    const jobs = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => world.mailboxQueue.add(MailboxJobName.Fetch, { accountId: bad.id, mailbox: 'INBOX', uidValidity, uid: i + 1 }, { attempts: 1 })),
+    );
+    const outcomes = await Promise.allSettled(jobs.map((job) => finished(job)));
+    expect(outcomes.every((o) => o.status === 'rejected')).toBe(true);
+    await sleep(200); // Dovecot writes its log line after answering
+    const attempts = failedLogins() - before;
+    expect(attempts).toBeGreaterThanOrEqual(1);
+    expect(attempts).toBeLessThanOrEqual(3);
+  });
+
   it('fails a malformed job at once instead of retrying it', async () => {
     const job = await world.mailboxQueue.add(MailboxJobName.Fetch, { accountId: world.accountId, mailbox: 'INBOX' } as never, { attempts: 5 });
     await expect(finished(job)).rejects.toThrow(/invalid job payload/);

@@ -50,7 +50,14 @@ interface AccountPool {
   size: number;
   waiters: Array<() => void>;
   idleTimers: Map<ImapSession, NodeJS.Timeout>;
+  /** After a failed connect, jobs fail fast until then instead of each trying to log in again. */
+  failedUntil: number;
+  failures: number;
+  lastError?: Error;
 }
+
+const CONNECT_BACKOFF_MIN_MS = 1000;
+const CONNECT_BACKOFF_MAX_MS = 60_000;
 
 /**
  * Per-account IMAP connections for fetching and commands, separate from the watcher's IDLE
@@ -109,6 +116,9 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
   closeAccount(accountId: string): void {
     const pool = this.pools.get(accountId);
     if (!pool) return;
+    // New settings deserve a fresh attempt.
+    pool.failedUntil = 0;
+    pool.failures = 0;
     for (const session of [...pool.idle]) this.discard(session);
     pool.idle.length = 0;
   }
@@ -127,7 +137,7 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
   private poolFor(accountId: string): AccountPool {
     let pool = this.pools.get(accountId);
     if (!pool) {
-      pool = { idle: [], size: 0, waiters: [], idleTimers: new Map() };
+      pool = { idle: [], size: 0, waiters: [], idleTimers: new Map(), failedUntil: 0, failures: 0 };
       this.pools.set(accountId, pool);
     }
     return pool;
@@ -145,12 +155,22 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
         this.discard(idle);
         continue;
       }
+      // A wrong password or an unreachable server must not turn a queued burst into a login storm.
+      if (pool.failedUntil > Date.now() && pool.lastError) throw pool.lastError;
       if (pool.size < this.maxPerAccount) {
         pool.size++;
         try {
-          return await this.connect(accountId, pool);
+          const session = await this.connect(accountId, pool);
+          pool.failures = 0;
+          pool.failedUntil = 0;
+          return session;
         } catch (err) {
           pool.size--;
+          if (!(err instanceof AccountGoneError)) {
+            pool.failures++;
+            pool.failedUntil = Date.now() + Math.min(CONNECT_BACKOFF_MAX_MS, CONNECT_BACKOFF_MIN_MS * 2 ** (pool.failures - 1));
+            pool.lastError = err as Error;
+          }
           this.wakeOne(pool);
           throw err;
         }
@@ -197,7 +217,9 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
     const account = await this.accounts.get(accountId);
     if (!account) throw new AccountGoneError(accountId);
     // Pooled connections never IDLE: they only run commands; the watcher's sessions hold IDLE.
-    const client = this.factory.create(account.imap, { disableAutoIdle: true });
+    // A pooled connection is either busy with a command or idle in the pool: a minute without a
+    // byte from the server means it is gone, not thinking.
+    const client = this.factory.create(account.imap, { disableAutoIdle: true, socketTimeout: 60_000 });
     const session = new ImapSession(accountId, client);
     client.on('error', (err: Error) => this.logger.debug({ msg: 'pooled imap connection error', accountId, err: err.message }));
     client.on('close', () => {
@@ -224,7 +246,7 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
     this.clearIdleTimer(pool, session);
     void this.logout(session);
     this.wakeOne(pool);
-    if (pool.size === 0 && pool.waiters.length === 0) this.pools.delete(session.accountId);
+    if (pool.size === 0 && pool.waiters.length === 0 && pool.failedUntil <= Date.now()) this.pools.delete(session.accountId);
   }
 
   private async logout(session: ImapSession): Promise<void> {
