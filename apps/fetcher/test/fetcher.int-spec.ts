@@ -159,6 +159,7 @@ describe('fetcher jobs and commands on real Redis and Dovecot', () => {
     const again = await command<{ message: { eventId?: string } }>(ImapCommandJobName.Get, { accountId: world.accountId, mailbox: 'INBOX', uid });
     expect(again.message.eventId).toBe(eventId);
     await expect(command(ImapCommandJobName.Get, { accountId: world.accountId, mailbox: 'INBOX', uid: 99_999 })).rejects.toThrow(/not found/);
+    await expect(command(ImapCommandJobName.Get, { accountId: world.accountId, mailbox: 'No Such Box', uid: 1 })).rejects.toThrow(/mailbox not found/);
   });
 
   it('flags, deleted and reset jobs append their events once and keep the stored copy current', async () => {

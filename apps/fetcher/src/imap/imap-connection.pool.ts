@@ -3,6 +3,7 @@ import { AccountRepository } from '@pushmail/accounts';
 import { ConfigService } from '@pushmail/config';
 import { ImapClientFactory } from '@pushmail/imap';
 import { MetricsService } from '@pushmail/observability';
+import { UnrecoverableError } from 'bullmq';
 import type { ImapFlow, MailboxObject } from 'imapflow';
 import { FetcherEnv } from '../config';
 
@@ -37,7 +38,16 @@ export class ImapSession {
   async open(mailbox: string, force = false): Promise<MailboxObject> {
     const current = this.client.mailbox;
     if (!force && current && current.path === mailbox) return current;
-    await this.client.mailboxOpen(mailbox);
+    try {
+      await this.client.mailboxOpen(mailbox);
+    } catch (err) {
+      // Retrying cannot bring a mailbox back; the gateway maps "not found" to not_found.
+      const code = (err as { serverResponseCode?: string }).serverResponseCode;
+      if (code === 'NONEXISTENT' || /doesn't exist|does not exist|not found/i.test(String((err as { responseText?: string }).responseText ?? ''))) {
+        throw new UnrecoverableError(`mailbox not found: ${mailbox}`);
+      }
+      throw err;
+    }
     const opened = this.client.mailbox;
     if (!opened) throw new Error(`mailbox ${mailbox} could not be opened`);
     return opened;
