@@ -5,8 +5,11 @@ export const fetcherEnvSchema = baseEnvSchema.extend({
   PORT: env.int(3002, 1, 65535),
   PUSHMAIL_SECRET_KEY: secretKeySchema,
   PUSHMAIL_SECRET_KEY_PREVIOUS: env.list([]),
-  /** Mailbox jobs (fetch, flags, deleted, reset) processed at once; fetches of one mailbox are batched. */
-  FETCH_CONCURRENCY: env.int(64, 1, 10_000),
+  /**
+   * Mailbox jobs (fetch, flags, deleted, reset) processed at once. High on purpose: fetches of one
+   * mailbox that are in flight together share one UID FETCH, and most of a job's time is waiting.
+   */
+  FETCH_CONCURRENCY: env.int(256, 1, 10_000),
   /** IMAP commands from the gateway (flag, get) processed at once. */
   COMMAND_CONCURRENCY: env.int(16, 1, 1000),
   /** IMAP connections per account, on top of the watcher's IDLE sessions; keep below the server's per-user limit. */

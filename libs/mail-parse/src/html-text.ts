@@ -35,7 +35,9 @@ export function htmlToText(html: string): string {
 
 /** The first ~`max` characters of text with whitespace collapsed, cut at a word boundary when one is near. */
 export function makePreview(text: string, max = 200): string {
-  const collapsed = text.replace(/\s+/g, ' ').trim();
+  // Only the start matters; collapsing a whole 5 MB body for 200 characters would be waste.
+  let collapsed = text.slice(0, max * 8).replace(/\s+/g, ' ').trim();
+  if (collapsed.length <= max && text.length > max * 8) collapsed = text.replace(/\s+/g, ' ').trim();
   if (collapsed.length <= max) return collapsed;
   let cut = collapsed.slice(0, max);
   const space = cut.lastIndexOf(' ');
