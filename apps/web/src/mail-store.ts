@@ -31,7 +31,7 @@ const FRESH_MS = 4000;
 const LIVE_WINDOW_MS = 5 * 60_000;
 export const SEEN = '\\Seen';
 
-export const messageKey = (m: { accountId: string; mailbox: string; uidValidity?: number; uid: number }) =>
+export const messageKey = (m: { accountId: string; mailbox: string; uid: number }) =>
   `${m.accountId}\u0000${m.mailbox}\u0000${m.uid}`;
 
 /**
