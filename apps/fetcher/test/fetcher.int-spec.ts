@@ -185,6 +185,18 @@ describe('fetcher jobs and commands on real Redis and Dovecot', () => {
     expect(await world.client.keys(`pm:msg:{${world.accountId}}:INBOX:${uidValidity}:*`)).toEqual([]);
   });
 
+  it('survives an IMAP server restart: closed pooled connections are replaced, failed fetches retried', async () => {
+    await finished(await world.fetchJob({ ...ref(), uid: await deliver(mail('before restart')) }));
+    await world.dovecot.stop();
+    const uid = nextUid;
+    const job = await world.mailboxQueue.add(MailboxJobName.Fetch, { ...ref(), uid }, { attempts: 20, backoff: { type: 'fixed', delay: 250 } });
+    await sleep(600);
+    await world.dovecot.restart();
+    await deliver(mail('after restart'));
+    expect(await finished(job)).toMatchObject({ outcome: 'appended' });
+    expect((await Job.fromId(world.mailboxQueue, job.id!))!.attemptsMade).toBeGreaterThan(0);
+  });
+
   it('does not turn a burst for an account with a wrong password into a login storm', async () => {
     const bad = await world.stores.accounts.create({
       userId: 'u2',
