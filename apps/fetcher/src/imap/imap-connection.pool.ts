@@ -42,8 +42,8 @@ export class ImapSession {
       await this.client.mailboxOpen(mailbox);
     } catch (err) {
       // Retrying cannot bring a mailbox back; the gateway maps "not found" to not_found.
-      const code = (err as { serverResponseCode?: string }).serverResponseCode;
-      if (code === 'NONEXISTENT' || /doesn't exist|does not exist|not found/i.test(String((err as { responseText?: string }).responseText ?? ''))) {
+      const failure = err as { mailboxMissing?: boolean; serverResponseCode?: string };
+      if (failure.mailboxMissing || failure.serverResponseCode === 'NONEXISTENT') {
         throw new UnrecoverableError(`mailbox not found: ${mailbox}`);
       }
       throw err;
