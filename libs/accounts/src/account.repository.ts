@@ -149,7 +149,7 @@ export class AccountRepository implements OnModuleDestroy {
       .srem(redisKeys.accountIds(), id)
       .srem(redisKeys.userAccounts(userId), id)
       .exec();
-    await this.deleteByPattern(`*{${id}}*`);
+    await this.redis.unlinkMatching(`*{${id}}*`);
     await this.publishChange({ accountId: id, change: 'deleted' });
     return true;
   }
@@ -237,14 +237,5 @@ export class AccountRepository implements OnModuleDestroy {
       }
     });
     await this.subscriber.subscribe(redisChannels.accountsChanged, redisChannels.accountState);
-  }
-
-  private async deleteByPattern(pattern: string): Promise<void> {
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-      cursor = next;
-      if (keys.length) await this.redis.client.unlink(...keys);
-    } while (cursor !== '0');
   }
 }

@@ -35,6 +35,16 @@ export class RedisService implements OnModuleInit, OnModuleDestroy {
     return connection;
   }
 
+  /** Deletes every key matching a SCAN pattern, in batches, without blocking Redis like KEYS would. */
+  async unlinkMatching(pattern: string): Promise<void> {
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+      cursor = next;
+      if (keys.length) await this.client.unlink(...keys);
+    } while (cursor !== '0');
+  }
+
   /** Connection options for BullMQ, which requires `maxRetriesPerRequest: null` on its blocking clients. */
   bullConnection(): Redis {
     return this.open({ maxRetriesPerRequest: null, enableAutoPipelining: false, connectionName: 'bullmq' });

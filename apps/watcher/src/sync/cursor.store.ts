@@ -54,12 +54,6 @@ export class CursorStore {
 
   /** Every cursor of the account (mailboxes it no longer lists included). */
   async deleteAccount(accountId: string): Promise<void> {
-    const pattern = redisKeys.cursor(accountId, '*');
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-      cursor = next;
-      if (keys.length) await this.redis.client.unlink(...keys);
-    } while (cursor !== '0');
+    await this.redis.unlinkMatching(redisKeys.cursor(accountId, '*'));
   }
 }
