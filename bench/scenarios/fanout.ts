@@ -34,6 +34,24 @@ export async function fanoutScenario(ctx: BenchContext): Promise<void> {
       // Accounts must exist (ownership is checked on subscribe); no IMAP is used here.
       const accounts = await seedAccounts(stores, Array.from({ length: p.fanoutClients }, (_, i) => userName('fan', i)), 9, 'fu');
       gc = await GcProbe.start();
+      const sockets: WorkerProcess[] = [];
+      for (let i = 0; i < p.socketWorkers; i++) {
+        const w = await WorkerProcess.start('sockets', `fan-sockets-${i}`);
+        workers.push(w);
+        sockets.push(w);
+      }
+      const perGateway = p.fanoutClients / p.fanoutGateways;
+      // The floor: a bare Socket.IO server with the same adapter and as many clients as one gateway gets.
+      const floorServer = await WorkerProcess.start('sio-server', 'sio-server', ['--expose-gc']);
+      workers.push(floorServer);
+      const { url: floorUrl } = await floorServer.call<{ url: string }>('start', { redisUrl: redis.url });
+      const floorIdle = await floorServer.call<{ rss: number; heap: number }>('memory');
+      const floorSpecs = accounts.slice(0, perGateway).map((a) => ({ url: floorUrl, token: 'none', accountId: a.id }));
+      await Promise.all(sockets.map((w, i) => w.call('connect', { clients: floorSpecs.filter((_, j) => j % sockets.length === i), timeoutMs: 60_000 })));
+      const floorLoaded = await floorServer.call<{ rss: number; heap: number }>('memory');
+      await Promise.all(sockets.map((w) => w.call('close')));
+      await floorServer.stop();
+      const floorPerClient = { rss: (floorLoaded.rss - floorIdle.rss) / perGateway, heap: (floorLoaded.heap - floorIdle.heap) / perGateway };
       const inspectPorts: number[] = [];
       for (let i = 0; i < p.fanoutGateways; i++) {
         const inspect = await GcProbe.inspectEnv();
@@ -46,12 +64,6 @@ export async function fanoutScenario(ctx: BenchContext): Promise<void> {
       const appender = await WorkerProcess.start('appender');
       workers.push(appender);
       await appender.call('init', { redisUrl: redis.url, secretKey: ctx.secretKey });
-      const sockets: WorkerProcess[] = [];
-      for (let i = 0; i < p.socketWorkers; i++) {
-        const w = await WorkerProcess.start('sockets', `fan-sockets-${i}`);
-        workers.push(w);
-        sockets.push(w);
-      }
       // Client i connects to gateway i mod N, so each gateway holds an equal share.
       const specs = accounts.map((a, i) => ({ url: gateways[i % gateways.length].url, token: clientToken(ctx.jwtSecret, a.userId), accountId: a.id }));
       const t0 = now();
@@ -88,12 +100,14 @@ export async function fanoutScenario(ctx: BenchContext): Promise<void> {
           `${mb(base[i].heap)} MB`,
           `${mb(loaded[i].heap)} MB`,
           `${kb((loaded[i].heap - base[i].heap) / (p.fanoutClients / gateways.length))} KB`,
-        ]),
+        ]).concat([['bare Socket.IO + Redis adapter (floor)', `${mb(floorIdle.rss)} MB`, `${mb(floorLoaded.rss)} MB`, `${kb(floorPerClient.rss)} KB`, `${mb(floorIdle.heap)} MB`, `${mb(floorLoaded.heap)} MB`, `${kb(floorPerClient.heap)} KB`]]),
       });
       const stages = stagesTable(before, after);
       if (stages.rows.length) r.tables.push({ ...stages, title: 'the gateways’ own histograms (ms)' });
       r.targets.push(atMost('emit p99 (appended → received)', s.p99, 10, 'ms'));
       r.targets.push(judged(ctx, atMost('gateway RSS per client', kb(maxPerClient), 25, 'KB')));
+      r.figures.floorKbPerClient = kb(floorPerClient.rss);
+      r.notes.push(`A bare Socket.IO server with the same Redis adapter, holding ${perGateway} websocket clients that each joined one room, costs ${kb(floorPerClient.rss)} KB of RSS (${kb(floorPerClient.heap)} KB of heap) per client: that part is Socket.IO's, the rest the gateway's.`);
       r.notes.push('Latency is measured by the receiving client against the time stamped just before the append call (shared clock), so it includes the Redis round trip and the client process’s event loop.');
     });
   } finally {
