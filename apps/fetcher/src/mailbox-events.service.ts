@@ -48,6 +48,7 @@ export class MailboxEventsService {
     const fetched = outcome.message;
     const parsed = await this.metrics.time('parse', () => this.assembler.assemble({ accountId, mailbox, uidValidity }, fetched));
     if (!(await this.store.accountExists(accountId))) return this.drop(job, 'account deleted');
+    if (await this.store.wasDeleted(job, uid)) return this.drop(job, 'deleted before it was published');
     const { eventId, duplicate } = await this.metrics.time('store', () => this.store.appendNew(parsed, job.seenAt));
     if (!duplicate && job.seenAt) this.metrics.existsToAppend.observe(Date.now() - job.seenAt);
     return { outcome: duplicate ? 'duplicate' : 'appended', eventId };

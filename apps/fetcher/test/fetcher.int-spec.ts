@@ -218,6 +218,15 @@ describe('fetcher jobs and commands on real Redis and Dovecot', () => {
     expect(attempts).toBeLessThanOrEqual(3);
   });
 
+  it('does not publish a message whose deletion was logged while it was being fetched', async () => {
+    const uid = await deliver(mail('deleted while parsing'));
+    await finished(await world.mailboxQueue.add(MailboxJobName.Deleted, { ...ref(), uid }));
+    // The message is still on the server, as it would be when the expunge overtook the fetch.
+    expect(await finished(await world.fetchJob({ ...ref(), uid }))).toMatchObject({ outcome: 'dropped', reason: expect.stringContaining('deleted') });
+    const names = (await events()).filter((e) => e.payload.uid === uid).map((e) => e.name);
+    expect(names).toEqual(['message.deleted']);
+  });
+
   it('fails a malformed job at once instead of retrying it', async () => {
     const job = await world.mailboxQueue.add(MailboxJobName.Fetch, { accountId: world.accountId, mailbox: 'INBOX' } as never, { attempts: 5 });
     await expect(finished(job)).rejects.toThrow(/invalid job payload/);

@@ -7,6 +7,7 @@ import { RedisService } from '@pushmail/redis';
 import { FetcherEnv } from '../config';
 
 const ACCOUNT_CACHE_MS = 5000;
+const deletedKey = (ref: MailboxRef, uid: number) => `deleted:${ref.mailbox}:${ref.uidValidity}:${uid}`;
 
 export interface MailboxRef {
   accountId: string;
@@ -87,9 +88,17 @@ export class MessageStore implements OnModuleInit {
     return result;
   }
 
+  /**
+   * True once a deletion of this message was logged. A fetch that was still parsing when the
+   * expunge was processed must not publish the message after its own deletion.
+   */
+  async wasDeleted(ref: MailboxRef, uid: number): Promise<boolean> {
+    return (await this.redis.client.exists(redisKeys.eventDedupe(ref.accountId, deletedKey(ref, uid)))) === 1;
+  }
+
   async appendDeleted(ref: MailboxRef, uid: number): Promise<{ eventId: string; duplicate: boolean }> {
     const result = await this.eventLog.append(ref.accountId, ServerEvent.MessageDeleted, { accountId: ref.accountId, mailbox: ref.mailbox, uid }, {
-      dedupeKey: `deleted:${ref.mailbox}:${ref.uidValidity}:${uid}`,
+      dedupeKey: deletedKey(ref, uid),
       ttlSeconds: this.ttlSeconds,
       maxLen: this.maxLen,
     });
