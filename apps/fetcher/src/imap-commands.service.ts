@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { FlagCommandJob, GetCommandJob, ImapCommandJobName, ImapCommandResults } from '@pushmail/contracts';
-import { UnrecoverableError } from 'bullmq';
+import { MessageNotFoundError } from './errors';
 import { MessageAssembler } from './fetch/message-assembler';
 import { MessageFetcher, withoutSessionFlags } from './fetch/message-fetcher';
 import { ImapConnectionPool } from './imap/imap-connection.pool';
@@ -27,8 +27,7 @@ export class ImapCommandsService {
       if (job.add.length && !(await client.messageFlagsAdd(String(job.uid), job.add, { uid: true }))) throw new Error('STORE +FLAGS failed');
       if (job.remove.length && !(await client.messageFlagsRemove(String(job.uid), job.remove, { uid: true }))) throw new Error('STORE -FLAGS failed');
       const row = await client.fetchOne(String(job.uid), { uid: true, flags: true }, { uid: true });
-      // Retrying cannot make a missing message appear; the gateway maps this to not_found.
-      if (!row || row.uid !== job.uid) throw new UnrecoverableError(`message not found: uid ${job.uid} in ${job.mailbox}`);
+      if (!row || row.uid !== job.uid) throw new MessageNotFoundError(job.mailbox, job.uid);
       return { flags: withoutSessionFlags(row.flags) };
     });
   }
@@ -46,7 +45,7 @@ export class ImapCommandsService {
     });
     if ('stored' in found && found.stored) return { message: found.stored };
     const outcome = 'outcome' in found ? found.outcome : undefined;
-    if (outcome?.status !== 'found') throw new UnrecoverableError(`message not found: uid ${job.uid} in ${job.mailbox}`);
+    if (outcome?.status !== 'found') throw new MessageNotFoundError(job.mailbox, job.uid);
     const message = await this.assembler.assemble(found.ref, outcome.message);
     await this.store.storeWithoutEvent(message);
     return { message };

@@ -3,9 +3,9 @@ import { AccountRepository } from '@pushmail/accounts';
 import { ConfigService } from '@pushmail/config';
 import { ImapClientFactory } from '@pushmail/imap';
 import { MetricsService } from '@pushmail/observability';
-import { UnrecoverableError } from 'bullmq';
 import type { ImapFlow, MailboxObject } from 'imapflow';
 import { FetcherEnv } from '../config';
+import { MailboxNotFoundError } from '../errors';
 
 /** The account is gone (deleted while its jobs were queued): nothing to fetch, nothing to retry. */
 export class AccountGoneError extends Error {
@@ -41,10 +41,9 @@ export class ImapSession {
     try {
       await this.client.mailboxOpen(mailbox);
     } catch (err) {
-      // Retrying cannot bring a mailbox back; the gateway maps "not found" to not_found.
       const failure = err as { mailboxMissing?: boolean; serverResponseCode?: string };
       if (failure.mailboxMissing || failure.serverResponseCode === 'NONEXISTENT') {
-        throw new UnrecoverableError(`mailbox not found: ${mailbox}`);
+        throw new MailboxNotFoundError(mailbox);
       }
       throw err;
     }

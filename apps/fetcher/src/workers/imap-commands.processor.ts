@@ -3,10 +3,10 @@ import { ConfigService } from '@pushmail/config';
 import { ImapCommandJobName, ImapCommandResults, QueueName, jobSchemas } from '@pushmail/contracts';
 import { HealthService } from '@pushmail/observability';
 import { QueueService, TypedJob } from '@pushmail/queue';
-import { UnrecoverableError } from 'bullmq';
 import { FetcherEnv } from '../config';
 import { ImapCommandsService } from '../imap-commands.service';
-import { valid } from './mailbox-events.processor';
+import { InvalidJobError } from '../errors';
+import { asJobFailure, valid } from './job-failures';
 
 /** Consumes the gateway's IMAP commands; the job's return value is the gateway's answer. */
 @Injectable()
@@ -27,13 +27,17 @@ export class ImapCommandsProcessor implements OnApplicationBootstrap {
   }
 
   process(job: TypedJob<QueueName.ImapCommands>): Promise<ImapCommandResults[ImapCommandJobName]> {
+    return asJobFailure(() => this.dispatch(job));
+  }
+
+  private dispatch(job: TypedJob<QueueName.ImapCommands>): Promise<ImapCommandResults[ImapCommandJobName]> {
     switch (job.name) {
       case ImapCommandJobName.Flag:
         return this.commands.flag(valid(jobSchemas[QueueName.ImapCommands][ImapCommandJobName.Flag], job.data));
       case ImapCommandJobName.Get:
         return this.commands.get(valid(jobSchemas[QueueName.ImapCommands][ImapCommandJobName.Get], job.data));
       default:
-        throw new UnrecoverableError(`unknown imap command ${String((job as { name: unknown }).name)}`);
+        throw new InvalidJobError(`unknown imap command ${String((job as { name: unknown }).name)}`);
     }
   }
 }

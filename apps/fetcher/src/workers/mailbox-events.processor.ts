@@ -3,15 +3,15 @@ import { ConfigService } from '@pushmail/config';
 import { MailboxJobName, QueueName, jobSchemas } from '@pushmail/contracts';
 import { HealthService } from '@pushmail/observability';
 import { QueueService, TypedJob } from '@pushmail/queue';
-import { UnrecoverableError, Worker } from 'bullmq';
 import { FetcherEnv } from '../config';
+import { InvalidJobError } from '../errors';
 import { FetchResult, MailboxEventsService } from '../mailbox-events.service';
+import { asJobFailure, valid } from './job-failures';
 
 /** Consumes the watcher's mailbox jobs once the app is initialised; the logic lives in the service. */
 @Injectable()
 export class MailboxEventsProcessor implements OnApplicationBootstrap {
   private readonly logger = new Logger(MailboxEventsProcessor.name);
-  private worker?: Worker;
 
   constructor(
     private readonly queue: QueueService,
@@ -22,12 +22,15 @@ export class MailboxEventsProcessor implements OnApplicationBootstrap {
 
   onApplicationBootstrap(): void {
     const worker = this.queue.worker(QueueName.MailboxEvents, (job) => this.process(job), { concurrency: this.config.get('FETCH_CONCURRENCY') });
-    this.worker = worker;
     this.health.register('mailbox-events-worker', () => ({ ok: worker.isRunning() }));
     worker.run().catch((err: unknown) => this.logger.error({ msg: 'mailbox events worker stopped', err }));
   }
 
   process(job: TypedJob<QueueName.MailboxEvents>): Promise<FetchResult> {
+    return asJobFailure(() => this.dispatch(job));
+  }
+
+  private dispatch(job: TypedJob<QueueName.MailboxEvents>): Promise<FetchResult> {
     switch (job.name) {
       case MailboxJobName.Fetch:
         return this.events.fetchNew(valid(jobSchemas[QueueName.MailboxEvents][MailboxJobName.Fetch], job.data));
@@ -38,14 +41,7 @@ export class MailboxEventsProcessor implements OnApplicationBootstrap {
       case MailboxJobName.Reset:
         return this.events.reset(valid(jobSchemas[QueueName.MailboxEvents][MailboxJobName.Reset], job.data));
       default:
-        throw new UnrecoverableError(`unknown mailbox job ${String((job as { name: unknown }).name)}`);
+        throw new InvalidJobError(`unknown mailbox job ${String((job as { name: unknown }).name)}`);
     }
   }
-}
-
-/** A malformed payload will not get better by retrying. */
-export function valid<T>(schema: { safeParse(data: unknown): { success: true; data: T } | { success: false; error: { message: string } } }, data: unknown): T {
-  const result = schema.safeParse(data);
-  if (!result.success) throw new UnrecoverableError(`invalid job payload: ${result.error.message}`);
-  return result.data;
 }
