@@ -62,13 +62,15 @@ export class QueueService implements OnModuleDestroy {
     const worker = new Worker(
       queue,
       async (job) => {
-        const end = duration.startTimer({ queue, name: job.name });
+        // prom-client's startTimer() observes seconds; this histogram is in milliseconds.
+        const start = performance.now();
+        const end = (outcome: string) => duration.observe({ queue, name: job.name, outcome }, performance.now() - start);
         try {
           const result = await processor(job as TypedJob<Q>);
-          end({ outcome: 'completed' });
+          end('completed');
           return result;
         } catch (err) {
-          end({ outcome: 'failed' });
+          end('failed');
           throw err; // BullMQ retries only what is rethrown
         }
       },
