@@ -14,8 +14,10 @@ export const fetcherEnvSchema = baseEnvSchema.extend({
   COMMAND_CONCURRENCY: env.int(16, 1, 1000),
   /** IMAP connections per account, on top of the watcher's IDLE sessions; keep below the server's per-user limit. */
   FETCH_POOL_SIZE: env.int(2, 1, 50),
-  /** A pooled connection unused this long is logged out. */
-  FETCH_POOL_IDLE_MS: env.int(30_000, 0),
+  /** An account's last pooled connection is logged out after this long unused (the next message then pays a login). */
+  FETCH_POOL_IDLE_MS: env.int(300_000, 0),
+  /** Further pooled connections of an account (opened for a burst) are logged out after this long unused. */
+  FETCH_POOL_EXTRA_IDLE_MS: env.int(30_000, 0),
   /** How long a job waits for a pooled connection before it fails (and is retried). */
   FETCH_POOL_ACQUIRE_TIMEOUT_MS: env.int(30_000, 100),
   /** Most UIDs in one UID FETCH. */

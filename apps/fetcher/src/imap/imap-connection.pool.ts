@@ -80,6 +80,7 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
   private readonly pools = new Map<string, AccountPool>();
   private readonly maxPerAccount: number;
   private readonly idleMs: number;
+  private readonly extraIdleMs: number;
   private readonly acquireTimeoutMs: number;
   private closing = false;
 
@@ -91,6 +92,7 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
   ) {
     this.maxPerAccount = config.get('FETCH_POOL_SIZE');
     this.idleMs = config.get('FETCH_POOL_IDLE_MS');
+    this.extraIdleMs = config.get('FETCH_POOL_EXTRA_IDLE_MS');
     this.acquireTimeoutMs = config.get('FETCH_POOL_ACQUIRE_TIMEOUT_MS');
   }
 
@@ -212,12 +214,27 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
       this.wakeOne(pool);
       return;
     }
+    this.scheduleIdleClose(pool, session, Date.now());
+  }
+
+  /**
+   * Extra connections (bursts) close soon; an account's last one stays longer, so the next new
+   * message does not pay for a login, LIST and SELECT (several round trips, more with TLS).
+   */
+  private scheduleIdleClose(pool: AccountPool, session: ImapSession, idleSince: number): void {
+    const last = pool.size <= 1;
+    const delay = Math.max(0, idleSince + (last ? this.idleMs : Math.min(this.extraIdleMs, this.idleMs)) - Date.now());
     const timer = setTimeout(() => {
+      pool.idleTimers.delete(session);
+      // Another connection closed meanwhile: this one is now the last and may stay longer.
+      if (!last && pool.size <= 1 && Date.now() < idleSince + this.idleMs) {
+        this.scheduleIdleClose(pool, session, idleSince);
+        return;
+      }
       const at = pool.idle.indexOf(session);
       if (at >= 0) pool.idle.splice(at, 1);
-      pool.idleTimers.delete(session);
       this.discard(session);
-    }, this.idleMs);
+    }, delay);
     timer.unref();
     pool.idleTimers.set(session, timer);
   }
