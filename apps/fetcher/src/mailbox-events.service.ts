@@ -5,6 +5,7 @@ import { AccountGoneError } from './imap/imap-connection.pool';
 import { MessageAssembler } from './fetch/message-assembler';
 import { MessageFetcher } from './fetch/message-fetcher';
 import { MessageStore } from './store/message-store';
+import { OrderSlot, UidOrderGate } from './fetch/uid-order-gate';
 
 /** Thrown so the queue retries later: the server announced the UID but does not show it yet. */
 export class MessageNotVisibleError extends Error {
@@ -20,6 +21,7 @@ export type FetchResult = { outcome: 'appended' | 'duplicate'; eventId: string }
 @Injectable()
 export class MailboxEventsService {
   private readonly logger = new Logger(MailboxEventsService.name);
+  private readonly appendOrder = new UidOrderGate();
 
   constructor(
     private readonly fetcher: MessageFetcher,
@@ -29,6 +31,15 @@ export class MailboxEventsService {
   ) {}
 
   async fetchNew(job: FetchJob): Promise<FetchResult> {
+    const slot = this.appendOrder.enter(`${job.accountId}\n${job.mailbox}`, job.uid);
+    try {
+      return await this.fetchNewInOrder(job, slot);
+    } finally {
+      slot.leave();
+    }
+  }
+
+  private async fetchNewInOrder(job: FetchJob, slot: OrderSlot): Promise<FetchResult> {
     const { accountId, mailbox, uidValidity, uid } = job;
     let outcome;
     try {
@@ -47,6 +58,7 @@ export class MailboxEventsService {
     }
     const fetched = outcome.message;
     const parsed = await this.metrics.time('parse', () => this.assembler.assemble({ accountId, mailbox, uidValidity }, fetched));
+    await slot.waitForEarlier();
     if (!(await this.store.accountExists(accountId))) return this.drop(job, 'account deleted');
     if (await this.store.wasDeleted(job, uid)) return this.drop(job, 'deleted before it was published');
     const { eventId, duplicate } = await this.metrics.time('store', () => this.store.appendNew(parsed, job.seenAt));

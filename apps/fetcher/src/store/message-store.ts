@@ -130,12 +130,6 @@ export class MessageStore implements OnModuleInit {
   /** The messages of an old UIDVALIDITY can never be asked for again. */
   private async deleteGeneration(ref: MailboxRef): Promise<void> {
     const prefix = redisKeys.message(ref.accountId, ref.mailbox, ref.uidValidity, 0).replace(/0$/, '');
-    const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-      cursor = next;
-      if (keys.length) await this.redis.client.unlink(...keys);
-    } while (cursor !== '0');
+    await this.redis.unlinkMatching(`${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`);
   }
 }
