@@ -115,7 +115,9 @@ async function main(): Promise<void> {
   const regressions = compareToBaseline(report, baseline);
   const baselineNote = !baseline
     ? 'No baseline yet (`bench/baseline.json`): run the full bench with `--save-baseline` to make one.'
-    : `Compared with the baseline of ${baseline.startedAt} (commit \`${baseline.git.commit.slice(0, 12)}\`, ${baseline.mode} run)${baseline.mode !== report.mode ? ' — a different mode, so differences are indicative only' : ''}: ${regressions.length ? `${regressions.length} figure(s) more than 20 % worse.` : 'no figure is more than 20 % worse.'}`;
+    : baseline.mode !== report.mode
+      ? `Not compared: the baseline (${baseline.startedAt}, commit \`${baseline.git.commit.slice(0, 12)}\`) is a ${baseline.mode} run and this is a ${report.mode} run, with different sizes.`
+      : `Compared with the baseline of ${baseline.startedAt} (commit \`${baseline.git.commit.slice(0, 12)}\`): ${regressions.length ? `${regressions.length} figure(s) more than 20 % worse.` : 'no figure is more than 20 % worse.'}`;
 
   const stamp = started.toISOString().replace(/[:.]/g, '-');
   const jsonFile = join(resultsDir, `${stamp}.json`);
@@ -130,6 +132,7 @@ async function main(): Promise<void> {
   if (args.saveBaseline) copyFileSync(jsonFile, baselineFile);
 
   console.log('\n' + consoleSummary(report, regressions));
+  console.log(`\n${baselineNote.replace(/`/g, '')}`);
   console.log(`\nbench: wrote ${relative(process.cwd(), reportFile)}, ${relative(process.cwd(), jsonFile)}${hasLatency ? `, ${relative(process.cwd(), svgFile)}` : ''}${args.saveBaseline ? ', bench/baseline.json' : ''}`);
   if (args.strict && scenarios.some((s) => s.status === 'failed')) process.exitCode = 1;
 }

@@ -32,7 +32,8 @@ const COMPARABLE = /p50|p95|p99|max$|PerS|kbPer|seconds|Seconds|gap/i;
  * margin (2 ms / KB / s / msg/s): the machines are noisy, so small wobbles are not regressions.
  */
 export function compareToBaseline(current: BenchReport, baseline: BenchReport | undefined): Regression[] {
-  if (!baseline) return [];
+  // Different sizes (quick, scaled) give different figures: only like is compared with like.
+  if (!baseline || baseline.mode !== current.mode) return [];
   const out: Regression[] = [];
   for (const s of current.scenarios) {
     const b = baseline.scenarios.find((x) => x.id === s.id);
