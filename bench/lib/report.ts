@@ -24,8 +24,8 @@ export interface Regression {
   change: string;
 }
 
-/** Figures worth comparing between runs: latencies, memory, times, throughputs. */
-const COMPARABLE = /p50|p95|p99|max$|PerS|kbPer|seconds|Seconds|gap/i;
+/** Figures worth comparing between runs: latencies, memory, times, throughputs (not a max: one sample). */
+const COMPARABLE = /p50|p95|p99|PerS|kbPer|seconds|Seconds|gap/i;
 
 /**
  * Figures that got worse than the baseline by more than 20 % and by more than a small absolute
