@@ -1,5 +1,6 @@
 import { createTransport, Transporter } from 'nodemailer';
 import { benchMessage } from '../lib/corpus';
+import { Delivery } from '../lib/correlate';
 import { now, sleep } from '../lib/clock';
 import { serveWorker } from '../lib/worker';
 
@@ -10,19 +11,11 @@ export interface PlannedDelivery {
   at?: number;
   size?: number;
 }
-export interface DeliveryResult {
-  user: string;
-  key: string;
-  messageId: string;
-  sentAt: number;
-  ackAt: number;
-  error?: string;
-}
 
 let transport: Transporter | undefined;
 
 /** Delivers like an MTA: LMTP over a small pool of persistent connections; the ack is Dovecot's 250. */
-async function deliverOne(item: PlannedDelivery, seed: number): Promise<DeliveryResult> {
+async function deliverOne(item: PlannedDelivery, seed: number): Promise<Delivery> {
   const { raw, messageId } = benchMessage(item.user, item.key, item.size ?? 3000, seed);
   const sentAt = now();
   try {
@@ -40,7 +33,7 @@ serveWorker({
   },
   /** Sends each item at its `at`; resolves when every delivery was acknowledged or failed. */
   schedule: async ({ plan }: { plan: PlannedDelivery[] }) => {
-    const results: Array<Promise<DeliveryResult>> = [];
+    const results: Array<Promise<Delivery>> = [];
     let seed = 0;
     for (const item of plan) {
       const wait = (item.at ?? 0) - now();
@@ -51,7 +44,7 @@ serveWorker({
   },
   /** As fast as the pool allows, `concurrency` in flight. */
   burst: async ({ plan, concurrency = 8 }: { plan: PlannedDelivery[]; concurrency?: number }) => {
-    const results: DeliveryResult[] = [];
+    const results: Delivery[] = [];
     let next = 0;
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
