@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import { createTransport } from 'nodemailer';
-import { captureOutput, freePort, spawnTracked, stopProcess, waitFor } from './processes';
+import { captureOutput, freePorts, spawnTracked, startOnFreePorts, stopProcess, waitFor, WaitAborted } from './processes';
 
 export interface DovecotOptions {
   users?: Record<string, string>;
@@ -45,17 +45,25 @@ export class TestDovecot {
   ) {}
 
   static async start(options: DovecotOptions = {}): Promise<TestDovecot> {
-    const dir = mkdtempSync('/tmp/pmd-');
-    // mkdtemp makes the dir 0700; the mail user (uid 1000) must be able to traverse it.
-    chmodSync(dir, 0o755);
-    const dovecot = new TestDovecot(dir, await freePort(), await freePort(), await freePort(), options);
-    for (const sub of ['run', 'state', 'log', 'mail']) mkdirSync(join(dir, sub), { recursive: true });
-    chownSync(join(dir, 'mail'), MAIL_UID, MAIL_UID);
-    for (const [user, pass] of Object.entries(options.users ?? {})) dovecot.users.set(user, pass);
-    dovecot.writeUsers();
-    dovecot.writeConfig();
-    await dovecot.startProcess();
-    return dovecot;
+    return startOnFreePorts(3, async () => {
+      const dir = mkdtempSync('/tmp/pmd-');
+      // mkdtemp makes the dir 0700; the mail user (uid 1000) must be able to traverse it.
+      chmodSync(dir, 0o755);
+      const [imapPort, pop3Port, lmtpPort] = await freePorts(3);
+      const dovecot = new TestDovecot(dir, imapPort, pop3Port, lmtpPort, options);
+      for (const sub of ['run', 'state', 'log', 'mail']) mkdirSync(join(dir, sub), { recursive: true });
+      chownSync(join(dir, 'mail'), MAIL_UID, MAIL_UID);
+      for (const [user, pass] of Object.entries(options.users ?? {})) dovecot.users.set(user, pass);
+      dovecot.writeUsers();
+      dovecot.writeConfig();
+      try {
+        await dovecot.startProcess();
+      } catch (err) {
+        await dovecot.dispose();
+        throw err;
+      }
+      return dovecot;
+    });
   }
 
   get configPath(): string {
@@ -187,7 +195,7 @@ export class TestDovecot {
     this.output = captureOutput(this.child);
     // A TCP connect succeeds before Dovecot can serve; only the greeting means ready.
     await waitFor(async () => {
-      if (this.child?.exitCode !== null && this.child?.exitCode !== undefined) throw new Error(`dovecot exited: ${this.logs()}`);
+      if (this.child?.exitCode !== null && this.child?.exitCode !== undefined) throw new WaitAborted(`dovecot exited: ${this.logs()}`);
       return greets(this.imapPort);
     }, 15_000, 'the Dovecot IMAP greeting', 50);
   }

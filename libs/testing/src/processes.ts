@@ -1,6 +1,6 @@
 import { ChildProcess, spawn, SpawnOptions } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer, Server } from 'node:net';
 
 /**
  * Every process a test starts is recorded (by PID) in a file that Jest's global teardown reads,
@@ -57,17 +57,56 @@ process.once('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
+/** Ports this process handed out already: the kernel may offer a just-closed port again, and two services of one server must never share one. */
+const handedOut = new Set<number>();
+
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
+  const [port] = await freePorts(1);
+  return port;
 }
+
+/** `count` distinct free loopback ports, all held open together while they are chosen so none repeats. */
+export async function freePorts(count: number): Promise<number[]> {
+  const held: Server[] = [];
+  const ports: number[] = [];
+  try {
+    while (ports.length < count) {
+      const server = createServer();
+      server.unref();
+      held.push(server);
+      const port = await new Promise<number>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port));
+      });
+      if (!handedOut.has(port)) ports.push(port);
+    }
+  } finally {
+    await Promise.all(held.map((server) => new Promise<void>((resolve) => (server.listening ? server.close(() => resolve()) : resolve()))));
+  }
+  for (const port of ports) handedOut.add(port);
+  return ports;
+}
+
+/**
+ * Starts a server on freshly chosen ports, choosing again when it could not bind: between choosing a
+ * port and the server binding it, another process on the machine may take it.
+ */
+export async function startOnFreePorts<T>(attempts: number, start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (attempt >= attempts || !isBindFailure(err)) throw err;
+    }
+  }
+}
+
+function isBindFailure(err: unknown): boolean {
+  return /address already in use|duplicate listener|bind\(|could not create server tcp listening socket/i.test((err as Error)?.message ?? '');
+}
+
+/** Thrown by a waitFor probe when waiting longer cannot help, e.g. the server process has exited. */
+export class WaitAborted extends Error {}
 
 export async function waitFor<T>(probe: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 10_000, what = 'condition', intervalMs = 25): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -77,6 +116,7 @@ export async function waitFor<T>(probe: () => Promise<T | undefined | null | fal
       const value = await probe();
       if (value) return value as T;
     } catch (err) {
+      if (err instanceof WaitAborted) throw err;
       lastError = err;
     }
     await sleep(intervalMs);

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import IORedis from 'ioredis';
-import { captureOutput, freePort, spawnTracked, stopProcess, waitFor } from './processes';
+import { captureOutput, freePort, spawnTracked, startOnFreePorts, stopProcess, waitFor, WaitAborted } from './processes';
 
 export interface RedisServerOptions {
   /** AOF on, as production runs it: a restart keeps the data. */
@@ -23,9 +23,16 @@ export class TestRedis {
   ) {}
 
   static async start(options: RedisServerOptions = {}): Promise<TestRedis> {
-    const redis = new TestRedis(await freePort(), options);
-    await redis.startProcess();
-    return redis;
+    return startOnFreePorts(3, async () => {
+      const redis = new TestRedis(await freePort(), options);
+      try {
+        await redis.startProcess();
+      } catch (err) {
+        await redis.dispose();
+        throw err;
+      }
+      return redis;
+    });
   }
 
   get url(): string {
@@ -77,7 +84,7 @@ export class TestRedis {
     probe.on('error', () => undefined);
     try {
       await waitFor(async () => {
-        if (this.child?.exitCode !== null && this.child?.exitCode !== undefined) throw new Error(`redis-server exited: ${this.logs()}`);
+        if (this.child?.exitCode !== null && this.child?.exitCode !== undefined) throw new WaitAborted(`redis-server exited: ${this.logs()}`);
         if (probe.status !== 'ready') await probe.connect().catch(() => undefined);
         return (await probe.ping()) === 'PONG';
       }, 10_000, 'redis-server to answer PING');

@@ -1,5 +1,4 @@
 import { SMTPServer, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
-import { freePort } from './processes';
 
 export interface ReceivedMail {
   from: string;
@@ -30,7 +29,6 @@ export class SmtpSink {
   ) {}
 
   static async start(options: SmtpSinkOptions = {}): Promise<SmtpSink> {
-    const port = await freePort();
     const ref: { sink?: SmtpSink } = {};
     const server = new SMTPServer({
       authOptional: !options.auth,
@@ -65,13 +63,14 @@ export class SmtpSink {
         });
       },
     });
-    const sink = new SmtpSink(server, port);
-    ref.sink = sink;
-    await new Promise<void>((resolve, reject) => {
+    // Port 0: the kernel picks a port and binds it in one step, so no other process can take it in between.
+    const port = await new Promise<number>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => resolve());
+      server.listen(0, '127.0.0.1', () => resolve((server.server.address() as { port: number }).port));
     });
     server.on('error', () => undefined);
+    const sink = new SmtpSink(server, port);
+    ref.sink = sink;
     return sink;
   }
 
