@@ -4,15 +4,18 @@ const { TsconfigPathsPlugin } = require('tsconfig-paths-webpack-plugin');
 
 module.exports = (options) => {
   const app = path.basename(path.dirname(path.dirname(options.entry)));
+  // The fetcher's parser threads load their own small entry, not the whole app.
+  const extraEntries = app === 'fetcher' ? { 'parse-worker': path.join(__dirname, 'apps/fetcher/src/parse/parse-worker.ts') } : {};
   return {
     ...options,
+    entry: { main: options.entry, ...extraEntries },
     externals: [({ request }, callback) => {
       if (request && !request.startsWith('.') && !request.startsWith('@pushmail/') && !path.isAbsolute(request)) {
         return callback(null, 'commonjs ' + request);
       }
       callback();
     }],
-    output: { ...options.output, path: path.join(__dirname, 'dist/apps', app), filename: 'main.js' },
+    output: { ...options.output, path: path.join(__dirname, 'dist/apps', app), filename: '[name].js' },
     module: {
       rules: [{
         test: /\.ts$/,

@@ -4,16 +4,18 @@ import { builtinModules } from 'node:module';
 import { join } from 'node:path';
 
 const programs = ['watcher', 'fetcher', 'gateway', 'cli'] as const;
+/** Every bundle a process loads: each app's main.js, and the fetcher's parser-thread entry. */
+const bundles = [...programs.map((app) => `${app}/main.js`), 'fetcher/parse-worker.js'];
 const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
 /** Loaded by Nest at run time by name (not visible in the bundle) and needed in the image. */
 const RUNTIME_LOADED = ['@nestjs/platform-express', 'reflect-metadata', 'rxjs'];
 
 describe('the production image holds what the built apps load', () => {
-  it.each(programs)('dist/apps/%s/main.js requires only Node built-ins and production dependencies', (app) => {
-    const file = join(REPO_ROOT, 'dist/apps', app, 'main.js');
+  it.each(bundles)('dist/apps/%s requires only Node built-ins and production dependencies', (bundle) => {
+    const file = join(REPO_ROOT, 'dist/apps', bundle);
     expect(existsSync(file)).toBe(true);
-    const bundle = readFileSync(file, 'utf8');
-    const requested = [...bundle.matchAll(/\brequire\("([^"./][^"]*)"\)/g)].map((m) => m[1]);
+    const code = readFileSync(file, 'utf8');
+    const requested = [...code.matchAll(/\brequire\("([^"./][^"]*)"\)/g)].map((m) => m[1]);
     const packages = [...new Set(requested.map((r) => (r.startsWith('@') ? r.split('/').slice(0, 2).join('/') : r.split('/')[0])))];
     const builtins = new Set(builtinModules);
     const outside = packages.filter((p) => !p.startsWith('node:') && !builtins.has(p) && !(p in pkg.dependencies));

@@ -9,7 +9,12 @@ export const fetcherEnvSchema = baseEnvSchema.extend({
    * Mailbox jobs (fetch, flags, deleted, reset) processed at once. High on purpose: fetches of one
    * mailbox that are in flight together share one UID FETCH, and most of a job's time is waiting.
    */
-  FETCH_CONCURRENCY: env.int(256, 1, 10_000),
+  FETCH_CONCURRENCY: env.int(1000, 1, 10_000),
+  /**
+   * Threads that parse and sanitize beside the main thread's IMAP and Redis work; 0 parses inline.
+   * One suits two cores; give more only with more cores than fetcher processes.
+   */
+  PARSE_THREADS: env.int(1, 0, 16),
   /** IMAP commands from the gateway (flag, get) processed at once. */
   COMMAND_CONCURRENCY: env.int(16, 1, 1000),
   /** IMAP connections per account, on top of the watcher's IDLE sessions; keep below the server's per-user limit. */

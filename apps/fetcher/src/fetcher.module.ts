@@ -15,6 +15,7 @@ import { ImapCommandsService } from './imap-commands.service';
 import { ImapConnectionPool } from './imap/imap-connection.pool';
 import { MailboxEventsService } from './mailbox-events.service';
 import { MessageStore } from './store/message-store';
+import { ParserPool } from './parse/parser-pool';
 import { ImapCommandsProcessor } from './workers/imap-commands.processor';
 import { MailboxEventsProcessor } from './workers/mailbox-events.processor';
 
@@ -28,6 +29,7 @@ export class FetcherModule {
         FetcherMetrics,
         ImapConnectionPool,
         MessageFetcher,
+        ParserPool,
         MessageAssembler,
         MessageStore,
         MailboxEventsService,

@@ -60,10 +60,10 @@ export class MailboxEventsService {
     const parsed = await this.metrics.time('parse', () => this.assembler.assemble({ accountId, mailbox, uidValidity }, fetched));
     await slot.waitForEarlier();
     if (!(await this.store.accountExists(accountId))) return this.drop(job, 'account deleted');
-    if (await this.store.wasDeleted(job, uid)) return this.drop(job, 'deleted before it was published');
-    const { eventId, duplicate } = await this.metrics.time('store', () => this.store.appendNew(parsed, job.seenAt));
-    if (!duplicate && job.seenAt) this.metrics.existsToAppend.observe(Date.now() - job.seenAt);
-    return { outcome: duplicate ? 'duplicate' : 'appended', eventId };
+    const appended = await this.metrics.time('store', () => this.store.appendNew(parsed, job.seenAt));
+    if (appended.cancelled) return this.drop(job, 'deleted before it was published');
+    if (!appended.duplicate && job.seenAt) this.metrics.existsToAppend.observe(Date.now() - job.seenAt);
+    return { outcome: appended.duplicate ? 'duplicate' : 'appended', eventId: appended.eventId };
   }
 
   async flagsChanged(job: FlagsJob, jobId: string): Promise<FetchResult> {

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { LoggedEvent, LoggedEventName, LoggedEventPayloads, redisChannels, redisKeys } from '@pushmail/contracts';
-import { RedisService } from '@pushmail/redis';
+import { RedisService, luaScript, runLua } from '@pushmail/redis';
 
 /** Payload of a logged event before the log assigns its id. */
 export type UnloggedPayload<N extends LoggedEventName> = Omit<LoggedEventPayloads[N], 'eventId'>;
@@ -14,14 +14,22 @@ export interface AppendOptions {
   maxLen: number;
   /** Epoch ms when the watcher saw the change; travels to the gateways for push-latency metrics. */
   seenAt?: number;
+  /**
+   * Another event's dedupe key whose presence cancels this append (a message deleted while it was
+   * being fetched is not announced after its deletion). Checked in the same atomic step.
+   */
+  unlessLogged?: string;
 }
+
+export type AppendResult = { eventId: string; duplicate: boolean; cancelled?: false } | { cancelled: true };
 
 /**
  * Appends atomically: dedupe check, XADD (capped), optional store of the payload, and PUBLISH to
  * the gateways, in one round trip. The eventId is spliced into the payload JSON here because the
  * stream id exists only once XADD has run.
  */
-const APPEND_SCRIPT = `
+const APPEND_SCRIPT = luaScript(`
+if KEYS[4] ~= '' and redis.call('EXISTS', KEYS[4]) == 1 then return {'', 2} end
 local existing = redis.call('GET', KEYS[2])
 if existing then return {existing, 1} end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'n', ARGV[2], 'p', ARGV[3])
@@ -30,7 +38,7 @@ local full = '{"eventId":"' .. id .. '",' .. string.sub(ARGV[3], 2)
 if KEYS[3] ~= '' then redis.call('SET', KEYS[3], full, 'EX', ARGV[4]) end
 redis.call('PUBLISH', ARGV[5], ARGV[6] .. '\\n' .. ARGV[2] .. '\\n' .. ARGV[7] .. '\\n' .. full)
 return {id, 0}
-`;
+`);
 
 export interface PublishedEvent {
   accountId: string;
@@ -61,25 +69,28 @@ export class EventLogService {
     accountId: string,
     name: N,
     payload: UnloggedPayload<N>,
-    options: AppendOptions,
+    options: AppendOptions & { unlessLogged?: undefined },
   ): Promise<{ eventId: string; duplicate: boolean }> {
+    return (await this.appendUnlessLogged(accountId, name, payload, options)) as { eventId: string; duplicate: boolean };
+  }
+
+  /** {@link append}, cancelled when the event named by `options.unlessLogged` is already in the log. */
+  async appendUnlessLogged<N extends LoggedEventName>(accountId: string, name: N, payload: UnloggedPayload<N>, options: AppendOptions): Promise<AppendResult> {
     const json = JSON.stringify(payload);
     if (!json.startsWith('{') || json === '{}') throw new Error('event payload must be a non-empty object');
-    const [eventId, duplicate] = (await this.redis.client.eval(
+    // EVALSHA: the script travels (and is hashed by Redis) once, not with every message.
+    const [eventId, outcome] = await runLua<[string, number]>(
+      this.redis.client,
       APPEND_SCRIPT,
-      3,
-      redisKeys.eventLog(accountId),
-      redisKeys.eventDedupe(accountId, options.dedupeKey),
-      options.storeKey ?? '',
-      options.maxLen,
-      name,
-      json,
-      options.ttlSeconds,
-      redisChannels.events,
-      accountId,
-      options.seenAt ?? '',
-    )) as [string, number];
-    return { eventId, duplicate: duplicate === 1 };
+      [
+        redisKeys.eventLog(accountId),
+        redisKeys.eventDedupe(accountId, options.dedupeKey),
+        options.storeKey ?? '',
+        options.unlessLogged ? redisKeys.eventDedupe(accountId, options.unlessLogged) : '',
+      ],
+      [options.maxLen, name, json, options.ttlSeconds, redisChannels.events, accountId, options.seenAt ?? ''],
+    );
+    return outcome === 2 ? { cancelled: true } : { eventId, duplicate: outcome === 1 };
   }
 
   /** Events strictly after `sinceId`, oldest first. */

@@ -1,9 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@pushmail/config';
-import { AttachmentMeta, ParsedMessage, partPath } from '@pushmail/contracts';
-import { BodyStructureNode, MailContent, leavesFromBodyStructure, parseMail } from '@pushmail/mail-parse';
+import { AttachmentMeta, ParsedMessage } from '@pushmail/contracts';
+import { BodyStructureNode, MailContent, leavesFromBodyStructure } from '@pushmail/mail-parse';
 import type { MessageStructureObject } from 'imapflow';
 import { FetcherEnv } from '../config';
+import { ParserPool } from '../parse/parser-pool';
 import { FetchedMessage } from './message-fetcher';
 
 interface Envelope {
@@ -18,17 +19,20 @@ export class MessageAssembler {
   private readonly maxBodyChars: number;
   private readonly maxBytes: number;
 
-  constructor(config: ConfigService<FetcherEnv>) {
+  constructor(
+    private readonly parser: ParserPool,
+    config: ConfigService<FetcherEnv>,
+  ) {
     this.maxBodyChars = config.get('MAX_BODY_CHARS');
     this.maxBytes = config.get('MAX_MESSAGE_BYTES');
   }
 
   async assemble(envelope: Envelope, fetched: FetchedMessage): Promise<ParsedMessage> {
-    const partUrl = (partId: string) => partPath(envelope.accountId, envelope.mailbox, fetched.uid, partId);
+    const part = { accountId: envelope.accountId, mailbox: envelope.mailbox, uid: fetched.uid };
     const structure = fetched.structure ? leavesFromBodyStructure(fetched.structure as BodyStructureNode) : undefined;
     const content = fetched.source
-      ? await parseMail(fetched.source, { partUrl, structure, maxBodyChars: this.maxBodyChars })
-      : await this.parsePartial(fetched, partUrl);
+      ? await this.parser.parse({ raw: fetched.source, part, structure, maxBodyChars: this.maxBodyChars })
+      : await this.parsePartial(fetched, part);
     const message: ParsedMessage = {
       accountId: envelope.accountId,
       mailbox: envelope.mailbox,
@@ -58,7 +62,7 @@ export class MessageAssembler {
    * An oversized message: headers and the first text part are parsed as a small message of their
    * own; attachments are listed from BODYSTRUCTURE, never downloaded.
    */
-  private async parsePartial(fetched: FetchedMessage, partUrl: (partId: string) => string): Promise<MailContent> {
+  private async parsePartial(fetched: FetchedMessage, part: { accountId: string; mailbox: string; uid: number }): Promise<MailContent> {
     const partial = fetched.partial;
     const headers = (partial?.headers.toString('latin1') ?? '').replace(/\r?\n\r?\n[\s\S]*$/, '');
     const kept = unfoldedLines(headers).filter((line) => !/^content-(type|transfer-encoding|disposition)\s*:/i.test(line));
@@ -68,7 +72,7 @@ export class MessageAssembler {
       Buffer.from([...kept, `Content-Type: ${contentType}`, `Content-Transfer-Encoding: ${leaf?.encoding ?? '7bit'}`, '', ''].join('\r\n'), 'latin1'),
       partial?.text?.bytes ?? Buffer.alloc(0),
     ]);
-    const content = await parseMail(synthetic, { partUrl, maxBodyChars: this.maxBodyChars });
+    const content = await this.parser.parse({ raw: synthetic, part, maxBodyChars: this.maxBodyChars });
     content.attachments = fetched.structure ? attachmentsFromStructure(fetched.structure, leaf) : [];
     content.parseWarnings = [
       `message is ${fetched.size} bytes, above the ${this.maxBytes}-byte limit: only headers, structure and the first text part were fetched`,

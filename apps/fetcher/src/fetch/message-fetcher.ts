@@ -188,6 +188,9 @@ export class MessageFetcher {
 
   private async run(key: string, batch: Batch): Promise<void> {
     try {
+      // Jobs handed over by the same burst of Redis replies arrive within one I/O phase: letting
+      // them join costs microseconds and saves a UID FETCH (and a socket write) for each.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       await this.pool.withSession(batch.accountId, async (session) => {
         // From here on, new requests start the next batch.
         if (this.collecting.get(key) === batch) this.collecting.delete(key);

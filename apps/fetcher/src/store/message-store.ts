@@ -2,7 +2,7 @@ import { Injectable, OnModuleInit } from '@nestjs/common';
 import { AccountRepository } from '@pushmail/accounts';
 import { ConfigService } from '@pushmail/config';
 import { MessageNewEvent, ParsedMessage, ServerEvent, redisKeys } from '@pushmail/contracts';
-import { EventLogService } from '@pushmail/event-log';
+import { AppendResult, EventLogService } from '@pushmail/event-log';
 import { RedisService } from '@pushmail/redis';
 import { FetcherEnv } from '../config';
 
@@ -56,10 +56,12 @@ export class MessageStore implements OnModuleInit {
     return exists;
   }
 
-  appendNew(message: ParsedMessage, seenAt?: number): Promise<{ eventId: string; duplicate: boolean }> {
+  /** Cancelled when the message's deletion was logged first: it must not be announced after it. */
+  appendNew(message: ParsedMessage, seenAt?: number): Promise<AppendResult> {
     const { accountId, mailbox, uidValidity, uid } = message;
-    return this.eventLog.append(accountId, ServerEvent.MessageNew, message, {
+    return this.eventLog.appendUnlessLogged(accountId, ServerEvent.MessageNew, message, {
       dedupeKey: `new:${mailbox}:${uidValidity}:${uid}`,
+      unlessLogged: deletedKey(message, uid),
       storeKey: redisKeys.message(accountId, mailbox, uidValidity, uid),
       ttlSeconds: this.ttlSeconds,
       maxLen: this.maxLen,
@@ -86,14 +88,6 @@ export class MessageStore implements OnModuleInit {
     });
     await this.updateStoredFlags(ref, uid, flags);
     return result;
-  }
-
-  /**
-   * True once a deletion of this message was logged. A fetch that was still parsing when the
-   * expunge was processed must not publish the message after its own deletion.
-   */
-  async wasDeleted(ref: MailboxRef, uid: number): Promise<boolean> {
-    return (await this.redis.client.exists(redisKeys.eventDedupe(ref.accountId, deletedKey(ref, uid)))) === 1;
   }
 
   async appendDeleted(ref: MailboxRef, uid: number): Promise<{ eventId: string; duplicate: boolean }> {

@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { redisKeys } from '@pushmail/contracts';
-import { RedisService } from '@pushmail/redis';
-import { luaScript, runLua } from './lua';
+import { RedisService, luaScript, runLua } from '@pushmail/redis';
 import { WatcherIdentity } from './watcher-identity';
 
 /** Full watchers are listed in the same sorted set under this prefix, expiring with their heartbeat. */

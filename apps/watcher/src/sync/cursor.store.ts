@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { redisKeys } from '@pushmail/contracts';
-import { RedisService } from '@pushmail/redis';
-import { luaScript, runLua } from '../coordination/lua';
+import { RedisService, luaScript, runLua } from '@pushmail/redis';
 import { MailboxCursor } from './uid-math';
 
 /**

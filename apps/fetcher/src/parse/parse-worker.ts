@@ -1,0 +1,15 @@
+/**
+ * Entry of a parser thread (bundled as its own file next to the fetcher's main.js). Parsing and
+ * sanitizing are the fetcher's heaviest CPU work; on their own thread they run beside the main
+ * thread's IMAP and Redis I/O instead of between it.
+ */
+import { parentPort } from 'node:worker_threads';
+import { ParseReply, ParseRequest, runParseRequest } from './parse-request';
+
+parentPort?.on('message', (message: { id: number; request: ParseRequest }) => {
+  runParseRequest(message.request).then(
+    (content) => parentPort!.postMessage({ id: message.id, content } satisfies ParseReply),
+    // parseMail never throws on bad mail; this is a bug or resource exhaustion, reported per message.
+    (err: Error) => parentPort!.postMessage({ id: message.id, error: err?.stack ?? String(err) } satisfies ParseReply),
+  );
+});
