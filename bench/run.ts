@@ -28,7 +28,7 @@ interface Suite {
 
 const SUITES: Suite[] = [
   { name: 'parser', scenarios: ['parser-throughput'], run: parserScenario },
-  { name: 'imap', scenarios: ['floor', 'push-latency', 'polling', 'pipeline-stages', 'startup', 'watcher-density', 'fetch-throughput'], run: imapSuite },
+  { name: 'imap', scenarios: ['floor', 'push-latency', 'polling', 'pipeline-stages', 'startup', 'watcher-density', 'fetch-throughput', 'fetch-latency'], run: imapSuite },
   { name: 'fanout', scenarios: ['gateway-fanout'], run: fanoutScenario },
   { name: 'failover', scenarios: ['failover'], run: failoverScenario },
 ];

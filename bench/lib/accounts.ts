@@ -1,4 +1,4 @@
-import { AccountState, redisKeys } from '@pushmail/contracts';
+import { AccountState, BULL_PREFIX, QueueName, ServerEvent, jobIds, redisKeys } from '@pushmail/contracts';
 import { testStores } from '@pushmail/testing';
 import { pollUntil } from './clock';
 import { eachLimited } from './imap-clients';
@@ -77,6 +77,38 @@ export async function appendTimesSince(stores: Stores, ids: string[], sinceMs: n
     for (const id of ids.slice(i, i + 200)) pipe.xrange(redisKeys.eventLog(id), String(Math.floor(sinceMs)), '+');
     const res = (await pipe.exec()) ?? [];
     for (const [, entries] of res) for (const [eventId] of (entries as Array<[string, string[]]>) ?? []) out.push(Number(eventId.split('-')[0]));
+  }
+  return out;
+}
+
+/**
+ * For every message.new appended after `sinceMs`: its fetch job's enqueue time (the timestamp the
+ * producer gave BullMQ) to its append (the stream id), both ms clocks of this machine.
+ */
+export async function jobToAppendLatencies(stores: Stores, ids: string[], sinceMs: number): Promise<number[]> {
+  const appended: Array<{ at: number; jobKey: string }> = [];
+  for (let i = 0; i < ids.length; i += 200) {
+    const pipe = stores.redis.client.pipeline();
+    const chunk = ids.slice(i, i + 200);
+    for (const id of chunk) pipe.xrange(redisKeys.eventLog(id), String(Math.floor(sinceMs)), '+');
+    const res = (await pipe.exec()) ?? [];
+    res.forEach(([, entries], j) => {
+      for (const [eventId, fields] of (entries as Array<[string, string[]]>) ?? []) {
+        if (fields[fields.indexOf('n') + 1] !== ServerEvent.MessageNew) continue;
+        const payload = JSON.parse(fields[fields.indexOf('p') + 1]) as { mailbox: string; uidValidity: number; uid: number };
+        const jobId = jobIds.fetch(chunk[j], payload.mailbox, payload.uidValidity, payload.uid);
+        appended.push({ at: Number(eventId.split('-')[0]), jobKey: `${BULL_PREFIX}:${QueueName.MailboxEvents}:${jobId}` });
+      }
+    });
+  }
+  const out: number[] = [];
+  for (let i = 0; i < appended.length; i += 500) {
+    const pipe = stores.redis.client.pipeline();
+    for (const a of appended.slice(i, i + 500)) pipe.hget(a.jobKey, 'timestamp');
+    const res = (await pipe.exec()) ?? [];
+    res.forEach(([, ts], j) => {
+      if (ts) out.push(appended[i + j].at - Number(ts));
+    });
   }
   return out;
 }

@@ -38,6 +38,7 @@ export const SCENARIOS = {
   'watcher-density': 'Watcher density (RSS per IDLE account)',
   startup: 'Startup (watcher start → all accounts connected)',
   'fetch-throughput': 'Fetch throughput (burst → all events appended)',
+  'fetch-latency': 'Fetch latency under load (job enqueued → event appended)',
   'parser-throughput': 'Parser-only throughput (postal-mime vs mailparser)',
   'gateway-fanout': 'Gateway fan-out (event appended → socket receives)',
   failover: 'Failover (kill -9 one of 3 watchers)',
@@ -63,6 +64,8 @@ export interface Params {
   pollIntervalMs: number;
   burstMessages: number;
   burstAccounts: number;
+  fetchLatencyRate: number;
+  fetchLatencyDurationS: number;
   fanoutClients: number;
   fanoutGateways: number;
   fanoutRate: number;
@@ -86,6 +89,8 @@ export const FULL: Params = {
   pollIntervalMs: 60_000,
   burstMessages: 5000,
   burstAccounts: 100,
+  fetchLatencyRate: 200,
+  fetchLatencyDurationS: 15,
   fanoutClients: 5000,
   fanoutGateways: 2,
   fanoutRate: 200,
@@ -110,6 +115,8 @@ export const QUICK: Params = {
   pollIntervalMs: 3_000,
   burstMessages: 300,
   burstAccounts: 10,
+  fetchLatencyRate: 40,
+  fetchLatencyDurationS: 4,
   fanoutClients: 200,
   fanoutGateways: 2,
   fanoutRate: 50,

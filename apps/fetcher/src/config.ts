@@ -23,6 +23,8 @@ export const fetcherEnvSchema = baseEnvSchema.extend({
   FETCH_POOL_IDLE_MS: env.int(300_000, 0),
   /** Further pooled connections of an account (opened for a burst) are logged out after this long unused. */
   FETCH_POOL_EXTRA_IDLE_MS: env.int(30_000, 0),
+  /** A job waits this long for an account's busy connection before another one is opened (a login costs more). */
+  FETCH_POOL_GROW_AFTER_MS: env.int(25, 0, 60_000),
   /** How long a job waits for a pooled connection before it fails (and is retried). */
   FETCH_POOL_ACQUIRE_TIMEOUT_MS: env.int(30_000, 100),
   /** Most UIDs in one UID FETCH. */

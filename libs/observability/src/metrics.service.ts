@@ -1,8 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-/** Millisecond buckets from sub-ms to a minute: push latency lives at both ends. */
-export const LATENCY_BUCKETS_MS = [0.5, 1, 2, 5, 10, 20, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000];
+/**
+ * Millisecond buckets from sub-ms to a minute: push latency lives at both ends. Dense up to 50 ms,
+ * where the per-stage targets (5, 10, 30, 50 ms) are judged, so a quantile estimate is not off by
+ * a whole wide bucket.
+ */
+export const LATENCY_BUCKETS_MS = [0.25, 0.5, 1, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 40, 50, 75, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000];
 
 /** The app's Prometheus registry; metrics are created once by name and shared. */
 @Injectable()

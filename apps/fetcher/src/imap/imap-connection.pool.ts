@@ -82,6 +82,7 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
   private readonly idleMs: number;
   private readonly extraIdleMs: number;
   private readonly acquireTimeoutMs: number;
+  private readonly growAfterMs: number;
   private closing = false;
 
   constructor(
@@ -94,6 +95,7 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
     this.idleMs = config.get('FETCH_POOL_IDLE_MS');
     this.extraIdleMs = config.get('FETCH_POOL_EXTRA_IDLE_MS');
     this.acquireTimeoutMs = config.get('FETCH_POOL_ACQUIRE_TIMEOUT_MS');
+    this.growAfterMs = config.get('FETCH_POOL_GROW_AFTER_MS');
   }
 
   async onModuleInit(): Promise<void> {
@@ -157,6 +159,7 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
   private async acquire(accountId: string): Promise<ImapSession> {
     const deadline = Date.now() + this.acquireTimeoutMs;
     const pool = this.poolFor(accountId);
+    let waitedBeforeGrowing = false;
     for (;;) {
       if (this.closing) throw new Error('fetcher is shutting down');
       const idle = pool.idle.pop();
@@ -169,6 +172,13 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
       // A wrong password or an unreachable server must not turn a queued burst into a login storm.
       if (pool.failedUntil > Date.now() && pool.lastError) throw pool.lastError;
       if (pool.size < this.maxPerAccount) {
+        // A busy connection is usually free again within milliseconds, while a new one costs a
+        // login, LIST and SELECT: wait for the busy one briefly before growing the pool.
+        if (pool.size > 0 && !waitedBeforeGrowing && this.growAfterMs > 0) {
+          waitedBeforeGrowing = true;
+          await this.waitForRelease(pool, Math.min(this.growAfterMs, Math.max(0, deadline - Date.now())));
+          continue;
+        }
         pool.size++;
         try {
           const session = await this.connect(accountId, pool);
@@ -188,19 +198,24 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
       }
       const remaining = deadline - Date.now();
       if (remaining <= 0) throw new Error(`no IMAP connection for account ${accountId} within ${this.acquireTimeoutMs} ms`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          const at = pool.waiters.indexOf(wake);
-          if (at >= 0) pool.waiters.splice(at, 1);
-          resolve();
-        }, remaining);
-        const wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-        pool.waiters.push(wake);
-      });
+      await this.waitForRelease(pool, remaining);
     }
+  }
+
+  /** Resolves when a session of the pool is released or discarded, or after `ms`. */
+  private waitForRelease(pool: AccountPool, ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        const at = pool.waiters.indexOf(wake);
+        if (at >= 0) pool.waiters.splice(at, 1);
+        resolve();
+      }, ms);
+      const wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      pool.waiters.push(wake);
+    });
   }
 
   private release(session: ImapSession): void {

@@ -44,9 +44,12 @@ export class MailboxSyncService implements OnModuleInit {
     private readonly cursors: CursorStore,
   ) {}
 
-  /** Opens the producer at boot, so queue-depth metrics exist before the first mail does. */
-  onModuleInit(): void {
-    this.queues.queue(QueueName.MailboxEvents);
+  /**
+   * Opens the producer at boot and waits for its connection, so neither the first mail's job nor
+   * the queue-depth metrics wait for a Redis handshake.
+   */
+  async onModuleInit(): Promise<void> {
+    await this.queues.queue(QueueName.MailboxEvents).waitUntilReady();
   }
 
   static jobsFor(ref: MailboxRef, uidValidity: number, batch: MailboxBatch): MailboxJob[] {
@@ -80,6 +83,12 @@ export class MailboxSyncService implements OnModuleInit {
 
   async enqueue(ref: MailboxRef, uidValidity: number, batch: MailboxBatch): Promise<number> {
     const jobs = MailboxSyncService.jobsFor(ref, uidValidity, batch);
+    // The common case, one new message: a plain add is one script call, a bulk wraps it in MULTI/EXEC.
+    if (jobs.length === 1) {
+      const [job] = jobs;
+      await this.queues.add(QueueName.MailboxEvents, job.name, job.data, job.opts);
+      return 1;
+    }
     for (let i = 0; i < jobs.length; i += BULK_CHUNK) {
       await this.queues.addBulk(QueueName.MailboxEvents, jobs.slice(i, i + BULK_CHUNK));
     }
