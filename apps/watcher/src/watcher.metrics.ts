@@ -8,11 +8,17 @@ export class WatcherMetrics {
   readonly reconnects: Counter<string>;
   readonly authFailures: Counter<string>;
   readonly existsToEnqueue: Histogram<string>;
+  readonly uidGuesses: Counter<string>;
 
   constructor(readonly metrics: MetricsService) {
     this.reconnects = metrics.counter('pushmail_imap_reconnects_total', 'IMAP sessions scheduled to reconnect after a drop or a failed attempt');
     this.authFailures = metrics.counter('pushmail_imap_auth_failures_total', 'IMAP logins refused for bad credentials');
     this.existsToEnqueue = metrics.histogram('pushmail_exists_to_enqueue_ms', 'From EXISTS (or a resync) to the fetch jobs being in Redis');
+    this.uidGuesses = metrics.counter(
+      'pushmail_uid_guesses_total',
+      'UIDs enqueued from an EXISTS count before the UID SEARCH, by what the search found: confirmed, gone (expunged meanwhile), withdrawn (not assigned)',
+      ['outcome'],
+    );
   }
 
   /** Gauges read from the live sessions and leases when scraped, so nothing is kept in sync by hand. */

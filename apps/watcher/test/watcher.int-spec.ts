@@ -161,6 +161,9 @@ describe('watcher: one account on real Dovecot and Redis', () => {
     const count = Number(/^pushmail_exists_to_enqueue_ms_count (\d+)/m.exec(text)?.[1]);
     const sum = Number(/^pushmail_exists_to_enqueue_ms_sum ([\d.]+)/m.exec(text)?.[1]);
     expect(count).toBeGreaterThan(0);
+    // Jobs go out on the EXISTS count, before the UID SEARCH; here every guess was right.
+    expect(Number(/^pushmail_uid_guesses_total\{outcome="confirmed"\} (\d+)/m.exec(text)?.[1])).toBeGreaterThan(0);
+    expect(text).not.toMatch(/^pushmail_uid_guesses_total\{outcome="withdrawn"\} [1-9]/m);
     process.stdout.write(`exists → enqueue: ${count} samples, mean ${(sum / count).toFixed(2)} ms\n`);
   });
 });

@@ -52,6 +52,17 @@ export class QueueService implements OnModuleDestroy {
   }
 
   /**
+   * Removes a job unless a worker holds it. True when it is gone (removed now, or never there);
+   * false while it is locked by a worker.
+   */
+  async remove(queue: QueueName, jobId: string): Promise<boolean> {
+    const job = await this.queue(queue).getJob(jobId);
+    if (!job) return true;
+    if (await job.isActive()) return false;
+    return (await this.queue(queue).remove(jobId)) === 1;
+  }
+
+  /**
    * Creates a worker that does not run until {@link Worker.run} is called, so apps start consuming
    * only after `app.init()` has wired everything.
    */

@@ -4,7 +4,7 @@ import { ImapClientFactory } from '@pushmail/imap';
 import type { ImapFlow, MailboxObject } from 'imapflow';
 import { LeaseLostError } from '../sync/cursor.store';
 import { MailboxChange, MailboxRef, MailboxSyncService } from '../sync/mailbox-sync.service';
-import { MailboxCursor, advanceUidNext, fromSequenceSet, maxModseq, newUidsFrom, planResync, toSequenceSet, vanishedUids } from '../sync/uid-math';
+import { MailboxCursor, advanceUidNext, fromSequenceSet, futureGuesses, guessNewUids, maxModseq, newUidsFrom, planResync, toSequenceSet, vanishedUids } from '../sync/uid-math';
 import { WatcherMetrics } from '../watcher.metrics';
 import { fullJitterBackoff, jitteredDelay } from './backoff';
 import { SessionTimings } from './host-overrides';
@@ -36,6 +36,10 @@ const POLL = 4;
 /** Server answers that mean "not now" rather than "wrong credentials". */
 const TRANSIENT_LOGIN_CODES = new Set(['LIMIT', 'UNAVAILABLE', 'INUSE', 'SERVERBUG', 'CONTACTADMIN']);
 
+interface ExistsEvent {
+  count: number;
+  prevCount: number;
+}
 interface ExpungeEvent {
   seq?: number;
   uid?: number;
@@ -82,6 +86,9 @@ export class ImapSession {
   private draining = false;
   private idlePending = false;
   private seenAt = 0;
+  /** UIDs announced from EXISTS counts and not yet confirmed by a UID SEARCH; see {@link guessNewUids}. */
+  private guessed?: Set<number>;
+  private guessedUpTo = 0;
   private changes: MailboxChange[] = [];
   private lastReceived = -1;
   private lastTrafficAt = 0;
@@ -152,12 +159,15 @@ export class ImapSession {
       this.lastError = errorText(err);
     });
     client.on('close', () => this.onClose(client));
-    client.on('exists', () => {
+    client.on('exists', (event: ExistsEvent) => {
       if (!this.seenAt) this.seenAt = Date.now();
+      this.announceGuesses(event);
       this.request(NEW_MAIL);
     });
     client.on('expunge', (event: ExpungeEvent) => this.onExpunge(event));
     client.on('flags', (event: FlagsEvent) => this.onFlags(event));
+    this.guessed = undefined;
+    this.guessedUpTo = 0;
     this.setState('connecting');
     logger.log({ msg: 'imap session open', accountId: this.accountId, mailbox: this.mailbox, watcher: this.ctx.watcherId, at: Date.now() });
     try {
@@ -271,17 +281,51 @@ export class ImapSession {
       });
   }
 
+  /**
+   * Enqueues fetch jobs for the UIDs an EXISTS count implies, before leaving IDLE for the UID
+   * SEARCH: the search's two round trips are what EXISTS → job would otherwise wait for. The
+   * search still runs, confirms, and alone advances the cursor.
+   */
+  private announceGuesses(event: ExistsEvent): void {
+    if (this.state !== 'connected' || !this.cursor || !(event.count > event.prevCount)) return;
+    const uids = guessNewUids(Math.max(this.cursor.uidNext, this.guessedUpTo), event.count - event.prevCount);
+    if (!uids.length) return;
+    this.guessedUpTo = uids[uids.length - 1] + 1;
+    this.guessed ??= new Set();
+    for (const uid of uids) this.guessed.add(uid);
+    const seenAt = this.seenAt || Date.now();
+    this.ctx.sync.enqueue(this.ref, this.uidValidity, { newUids: uids, seenAt }).then(
+      () => this.ctx.metrics.existsToEnqueue.observe(Date.now() - seenAt),
+      // The UID SEARCH that follows enqueues the same jobs; only the head start is lost.
+      (err) => this.ctx.logger.debug({ msg: 'early enqueue failed; the UID SEARCH will enqueue', accountId: this.accountId, err: errorText(err) }),
+    );
+  }
+
   /** UID SEARCH above the cursor → fetch jobs → cursor. */
   private async syncNewMail(client: ImapFlow): Promise<void> {
     const seenAt = this.seenAt || Date.now();
     this.seenAt = 0;
     const cursor = this.cursor!;
+    // Only guesses made before the search can be judged by it; later ones wait for the next search.
+    const guessed = this.guessed;
+    this.guessed = undefined;
     const found = await client.search({ uid: `${cursor.uidNext}:*` }, { uid: true });
     const uids = newUidsFrom(found || [], cursor.uidNext);
+    if (guessed) {
+      const future = futureGuesses(guessed, uids, cursor.uidNext);
+      const confirmed = uids.filter((uid) => guessed.has(uid)).length;
+      const { uidGuesses } = this.ctx.metrics;
+      uidGuesses.inc({ outcome: 'confirmed' }, confirmed);
+      uidGuesses.inc({ outcome: 'gone' }, guessed.size - confirmed - future.length);
+      uidGuesses.inc({ outcome: 'withdrawn' }, future.length);
+      if (future.length) void this.ctx.sync.withdraw(this.ref, this.uidValidity, future);
+    }
     if (!uids.length) return;
     if (this.seqUids) this.seqUids.push(...uids.filter((u) => u > (this.seqUids![this.seqUids!.length - 1] ?? 0)));
+    // Guessed jobs are enqueued again (a no-op by job id): the cursor must never pass a UID whose
+    // job is not known to be in Redis, and the early enqueue may have failed.
     await this.ctx.sync.enqueue(this.ref, this.uidValidity, { newUids: uids, seenAt });
-    this.ctx.metrics.existsToEnqueue.observe(Date.now() - seenAt);
+    if (uids.some((uid) => !guessed?.has(uid))) this.ctx.metrics.existsToEnqueue.observe(Date.now() - seenAt);
     await this.saveCursor({ ...this.cursor!, uidNext: advanceUidNext(this.cursor!.uidNext, uids) });
   }
 

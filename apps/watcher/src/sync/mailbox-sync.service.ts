@@ -95,6 +95,20 @@ export class MailboxSyncService implements OnModuleInit {
     return jobs.length;
   }
 
+  /**
+   * Takes back fetch jobs of guessed UIDs the server does not have. A job the fetcher holds cannot
+   * be removed; it is tried again once the fetcher has let go of it (its retry waits in "delayed").
+   */
+  async withdraw(ref: MailboxRef, uidValidity: number, uids: number[], attempts = [0, 2000, 10_000, 60_000]): Promise<void> {
+    let left = uids.map((uid) => jobIds.fetch(ref.accountId, ref.mailbox, uidValidity, uid));
+    for (const delay of attempts) {
+      if (delay) await new Promise((r) => setTimeout(r, delay).unref());
+      const removed = await Promise.all(left.map((id) => this.queues.remove(QueueName.MailboxEvents, id).catch(() => false)));
+      left = left.filter((_, i) => !removed[i]);
+      if (!left.length) return;
+    }
+  }
+
   getCursor(ref: MailboxRef): Promise<MailboxCursor | null> {
     return this.cursors.get(ref.accountId, ref.mailbox);
   }

@@ -1,4 +1,4 @@
-import { advanceUidNext, fromSequenceSet, maxModseq, newUidsFrom, planResync, toSequenceSet, vanishedUids } from './uid-math';
+import { MAX_GUESSED_UIDS, advanceUidNext, fromSequenceSet, futureGuesses, guessNewUids, maxModseq, newUidsFrom, planResync, toSequenceSet, vanishedUids } from './uid-math';
 
 describe('newUidsFrom', () => {
   it('drops the last message a server returns for N:* when its UID is below N', () => {
@@ -55,5 +55,22 @@ describe('sequence sets', () => {
   it('finds expunged UIDs below the cursor only', () => {
     expect(vanishedUids([1, 2, 3, 4], [1, 3, 5], 5)).toEqual([2, 4]);
     expect(vanishedUids([1, 2, 9], [1], 5)).toEqual([2]);
+  });
+});
+
+describe('guessing new UIDs from an EXISTS count', () => {
+  it('guesses consecutive UIDs from the floor, capped', () => {
+    expect(guessNewUids(10, 3)).toEqual([10, 11, 12]);
+    expect(guessNewUids(10, 0)).toEqual([]);
+    expect(guessNewUids(10, -2)).toEqual([]);
+    expect(guessNewUids(1, 1000)).toHaveLength(MAX_GUESSED_UIDS);
+  });
+
+  it('flags only unconfirmed guesses above everything found as possibly future UIDs', () => {
+    // found 12 and 13: guess 11 (gone already) is below UIDNEXT and harmless; 14 may be future.
+    expect(futureGuesses([11, 12, 13, 14], [12, 13], 11)).toEqual([14]);
+    expect(futureGuesses([11, 12], [11, 12], 11)).toEqual([]);
+    // Nothing found: every guess at or above the cursor is unaccounted for.
+    expect(futureGuesses([11, 12], [], 11)).toEqual([11, 12]);
   });
 });

@@ -97,3 +97,30 @@ export function vanishedUids(known: readonly number[], present: readonly number[
   const now = new Set(present);
   return known.filter((uid) => uid < belowUid && !now.has(uid));
 }
+
+/** Most UIDs guessed from one EXISTS; a bigger jump is left to the UID SEARCH that follows. */
+export const MAX_GUESSED_UIDS = 50;
+
+/**
+ * The UIDs of `added` new messages, guessed from an EXISTS count alone so their jobs can be
+ * enqueued before the UID SEARCH round trips. UIDs only grow and every new message's UID is at
+ * least `floor` (the cursor, or the end of earlier guesses), so each guess is a lower bound of a
+ * real UID: a wrong one names a message that is already gone, which the fetcher drops. It can only
+ * name a future UID if the server's counts are wrong; {@link futureGuesses} detects that.
+ */
+export function guessNewUids(floor: number, added: number): number[] {
+  const count = Math.max(0, Math.min(MAX_GUESSED_UIDS, Math.floor(added)));
+  return Array.from({ length: count }, (_, i) => floor + i);
+}
+
+/**
+ * Guesses the UID SEARCH did not confirm and that lie above every UID it found: they may not have
+ * been assigned yet, so their jobs must not stay queued (a later real message with that UID would
+ * be deduplicated against a job that already gave up on it).
+ */
+export function futureGuesses(guessed: Iterable<number>, found: readonly number[], cursorUidNext: number): number[] {
+  const confirmed = new Set(found);
+  let highest = cursorUidNext - 1;
+  for (const uid of found) if (uid > highest) highest = uid;
+  return [...guessed].filter((uid) => !confirmed.has(uid) && uid > highest).sort((a, b) => a - b);
+}
