@@ -9,6 +9,7 @@ import { AppName, AppProcess, REPO_ROOT, TestDovecot, TestRedis, testEnv } from 
  * and master/anvil/auth limits above the session count, or Dovecot refuses logins under load.
  */
 export const BENCH_DOVECOT_CONFIG = `
+mail_fsync = never
 mail_max_userip_connections = 200
 default_client_limit = 20000
 default_vsz_limit = 1G

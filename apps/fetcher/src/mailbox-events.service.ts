@@ -43,7 +43,7 @@ export class MailboxEventsService {
     const { accountId, mailbox, uidValidity, uid } = job;
     let outcome;
     try {
-      outcome = await this.metrics.time('fetch', () => this.fetcher.fetch({ accountId, mailbox, uidValidity, uid }));
+      outcome = await this.metrics.time('fetch', () => this.fetcher.fetch({ accountId, mailbox, uidValidity, uid, seenAt: job.seenAt }));
     } catch (err) {
       if (err instanceof AccountGoneError) return this.drop(job, 'account deleted');
       throw err;

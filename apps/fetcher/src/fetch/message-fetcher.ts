@@ -31,6 +31,8 @@ export interface MessageRef {
   mailbox: string;
   uidValidity: number;
   uid: number;
+  /** When the watcher saw the message arrive; a connection whose view is older must NOOP first. */
+  seenAt?: number;
 }
 
 interface Deferred {
@@ -43,6 +45,7 @@ interface Batch {
   mailbox: string;
   uidValidity: number;
   waiting: Map<number, Deferred[]>;
+  newestSeenAt: number;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -62,6 +65,7 @@ export class MessageFetcher {
   private readonly retryDelays: number[];
   private readonly firstTripBytes: number;
   private readonly batchSize;
+  private readonly notYetVisible;
 
   constructor(
     private readonly pool: ImapConnectionPool,
@@ -74,17 +78,19 @@ export class MessageFetcher {
     this.retryDelays = config.get('MISSING_MESSAGE_RETRY_MS');
     this.firstTripBytes = Math.min(this.maxBytes, config.get('FIRST_FETCH_BYTES'));
     this.batchSize = metrics.histogram('pushmail_fetch_batch_size', 'Messages per UID FETCH batch', [], [1, 2, 5, 10, 20, 50, 100, 200, 500]);
+    this.notYetVisible = metrics.counter('pushmail_fetch_not_yet_visible_total', 'UIDs a UID FETCH did not return at first (announced before this connection could see them), looked for again');
   }
 
   fetch(ref: MessageRef): Promise<FetchOutcome> {
     const key = `${ref.accountId}\n${ref.mailbox}\n${ref.uidValidity}`;
     let batch = this.collecting.get(key);
     if (!batch || batch.waiting.size >= this.batchMax) {
-      batch = { accountId: ref.accountId, mailbox: ref.mailbox, uidValidity: ref.uidValidity, waiting: new Map() };
+      batch = { accountId: ref.accountId, mailbox: ref.mailbox, uidValidity: ref.uidValidity, waiting: new Map(), newestSeenAt: 0 };
       this.collecting.set(key, batch);
       void this.run(key, batch);
     }
     const waiting = batch.waiting;
+    if (ref.seenAt && ref.seenAt > batch.newestSeenAt) batch.newestSeenAt = ref.seenAt;
     return new Promise<FetchOutcome>((resolve, reject) => {
       const list = waiting.get(ref.uid) ?? [];
       list.push({ resolve, reject });
@@ -101,10 +107,13 @@ export class MessageFetcher {
     mailbox: string,
     uidValidity: number | null,
     uids: number[],
-    options: { waitForArrival: boolean } = { waitForArrival: true },
+    options: { waitForArrival: boolean; newestSeenAt?: number } = { waitForArrival: true },
   ): Promise<{ uidValidity: number; outcomes: Map<number, FetchOutcome> }> {
     const outcomes = new Map<number, FetchOutcome>();
     let box = await session.open(mailbox);
+    // Mail that arrived after this connection last synced is not visible to UID FETCH yet: one
+    // NOOP now is cheaper than a fetch that misses, then a NOOP, then the fetch again.
+    if (options.newestSeenAt && options.newestSeenAt >= session.viewSyncedAt) await session.refreshView();
     if (uidValidity !== null && Number(box.uidValidity) !== uidValidity) {
       // The pooled session may hold an old view; only a fresh SELECT tells.
       box = await session.open(mailbox, true);
@@ -133,11 +142,12 @@ export class MessageFetcher {
     };
     await fetchMeta(uids);
     let missing = uids.filter((uid) => !metas.has(uid));
+    if (missing.length) this.notYetVisible.inc(missing.length);
     const retries = options.waitForArrival ? this.retryDelays.length : 0;
     for (let attempt = 0; missing.length && attempt <= retries; attempt++) {
       if (attempt > 0) await sleep(this.retryDelays[attempt - 1]);
       // NOOP lets the server tell this session about mail that arrived since its last command.
-      await client.noop();
+      await session.refreshView();
       await fetchMeta(missing);
       missing = uids.filter((uid) => !metas.has(uid));
       if (!missing.length) break;
@@ -196,7 +206,7 @@ export class MessageFetcher {
         if (this.collecting.get(key) === batch) this.collecting.delete(key);
         const uids = [...batch.waiting.keys()].sort((a, b) => a - b);
         this.batchSize.observe(uids.length);
-        const { outcomes } = await this.fetchOnSession(session, batch.mailbox, batch.uidValidity, uids);
+        const { outcomes } = await this.fetchOnSession(session, batch.mailbox, batch.uidValidity, uids, { waitForArrival: true, newestSeenAt: batch.newestSeenAt });
         for (const [uid, deferreds] of batch.waiting) {
           const outcome = outcomes.get(uid) ?? { status: 'not-visible' };
           for (const d of deferreds) d.resolve(outcome);

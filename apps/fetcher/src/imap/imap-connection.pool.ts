@@ -18,6 +18,12 @@ export class AccountGoneError extends Error {
 /** One pooled IMAP connection, lent to one caller at a time. */
 export class ImapSession {
   private discarded = false;
+  /**
+   * When the server last brought this connection's view of the selected mailbox up to date (the
+   * send time of the last SELECT or NOOP). Mail that arrived later is invisible to a UID FETCH
+   * until the next NOOP.
+   */
+  viewSyncedAt = 0;
 
   constructor(
     readonly accountId: string,
@@ -38,6 +44,7 @@ export class ImapSession {
   async open(mailbox: string, force = false): Promise<MailboxObject> {
     const current = this.client.mailbox;
     if (!force && current && current.path === mailbox) return current;
+    const sentAt = Date.now();
     try {
       await this.client.mailboxOpen(mailbox);
     } catch (err) {
@@ -49,7 +56,15 @@ export class ImapSession {
     }
     const opened = this.client.mailbox;
     if (!opened) throw new Error(`mailbox ${mailbox} could not be opened`);
+    this.viewSyncedAt = sentAt;
     return opened;
+  }
+
+  /** NOOP: the server reports what changed since the view was last synced, so new mail becomes fetchable. */
+  async refreshView(): Promise<void> {
+    const sentAt = Date.now();
+    await this.client.noop();
+    this.viewSyncedAt = sentAt;
   }
 }
 
