@@ -409,7 +409,7 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
         r.tables.push(stageRows);
         r.targets.push(atMost(`job → event p99 at ${p.fetchLatencyRate} msg/s`, s.p99, 50, 'ms', '< 50 ms'));
         r.notes.push('Both ends are millisecond clocks of this machine: the job timestamp BullMQ records at add time, and the event’s stream id (Redis).');
-        r.notes.push('The messages (~3 KB) were delivered before their accounts were registered; jobs are then added at the rate, with the ids and payloads the watcher writes, while the watcher holds its IDLE sessions. Each job carries `seenAt` = add time, so the fetcher refreshes its connection's view (NOOP) before fetching, as it does for live mail.');
+        r.notes.push('The messages (~3 KB) were delivered before their accounts were registered; jobs are then added at the rate, with the ids and payloads the watcher writes, while the watcher holds its IDLE sessions. Each job carries `seenAt` = add time, so the fetcher refreshes its connection’s view (NOOP) before fetching, as it does for live mail.');
         if (ctx.quick) r.notes.push(`Quick mode: ${p.fetchLatencyRate} jobs/s instead of 200.`);
       } finally {
         await queue.close();
