@@ -8,7 +8,7 @@ import { REPO_ROOT } from '@pushmail/testing';
  * `npm run bench -- --quick` end to end: it must finish and write a well-formed report. No timing
  * is asserted here; the targets are judged from the full run's bench/REPORT.md.
  */
-const SCENARIO_IDS = ['push-latency', 'floor', 'pipeline-stages', 'watcher-density', 'startup', 'fetch-throughput', 'parser-throughput', 'gateway-fanout', 'failover', 'polling'];
+const SCENARIO_IDS = ['push-latency', 'floor', 'pipeline-stages', 'watcher-density', 'startup', 'fetch-throughput', 'fetch-latency', 'parser-throughput', 'gateway-fanout', 'failover', 'polling'];
 
 interface Report {
   schema: string;
@@ -52,6 +52,8 @@ describe('npm run bench -- --quick', () => {
     expect(byId.floor.status).toBe('ok');
     expect(byId['parser-throughput'].status).toBe('ok');
     expect(byId.polling.status).toBe('ok');
+    // CI builds the apps first: the fetcher's measured stages must produce figures, not just rows.
+    expect(byId['fetch-latency'].status).toBe('ok');
     expect(report.distributions.floor?.n).toBeGreaterThan(0);
 
     const markdown = readFileSync(join(out, 'results', 'REPORT-quick.md'), 'utf8');
