@@ -86,8 +86,11 @@ export class ImapSession {
   private draining = false;
   private idlePending = false;
   private seenAt = 0;
-  /** UIDs announced from EXISTS counts and not yet confirmed by a UID SEARCH; see {@link guessNewUids}. */
-  private guessed?: Set<number>;
+  /**
+   * UIDs announced from EXISTS counts and not yet confirmed by a UID SEARCH (see
+   * {@link guessNewUids}), each with whether its job is known to be in Redis.
+   */
+  private guessed?: Map<number, boolean>;
   private guessedUpTo = 0;
   private changes: MailboxChange[] = [];
   private lastReceived = -1;
@@ -291,11 +294,15 @@ export class ImapSession {
     const uids = guessNewUids(Math.max(this.cursor.uidNext, this.guessedUpTo), event.count - event.prevCount);
     if (!uids.length) return;
     this.guessedUpTo = uids[uids.length - 1] + 1;
-    this.guessed ??= new Set();
-    for (const uid of uids) this.guessed.add(uid);
+    this.guessed ??= new Map();
+    for (const uid of uids) this.guessed.set(uid, false);
     const seenAt = this.seenAt || Date.now();
+    const guessed = this.guessed;
     this.ctx.sync.enqueue(this.ref, this.uidValidity, { newUids: uids, seenAt }).then(
-      () => this.ctx.metrics.existsToEnqueue.observe(Date.now() - seenAt),
+      () => {
+        this.ctx.metrics.existsToEnqueue.observe(Date.now() - seenAt);
+        for (const uid of uids) guessed.set(uid, true);
+      },
       // The UID SEARCH that follows enqueues the same jobs; only the head start is lost.
       (err) => this.ctx.logger.debug({ msg: 'early enqueue failed; the UID SEARCH will enqueue', accountId: this.accountId, err: errorText(err) }),
     );
@@ -312,7 +319,7 @@ export class ImapSession {
     const found = await client.search({ uid: `${cursor.uidNext}:*` }, { uid: true });
     const uids = newUidsFrom(found || [], cursor.uidNext);
     if (guessed) {
-      const future = futureGuesses(guessed, uids, cursor.uidNext);
+      const future = futureGuesses(guessed.keys(), uids, cursor.uidNext);
       const confirmed = uids.filter((uid) => guessed.has(uid)).length;
       const { uidGuesses } = this.ctx.metrics;
       uidGuesses.inc({ outcome: 'confirmed' }, confirmed);
@@ -322,9 +329,10 @@ export class ImapSession {
     }
     if (!uids.length) return;
     if (this.seqUids) this.seqUids.push(...uids.filter((u) => u > (this.seqUids![this.seqUids!.length - 1] ?? 0)));
-    // Guessed jobs are enqueued again (a no-op by job id): the cursor must never pass a UID whose
-    // job is not known to be in Redis, and the early enqueue may have failed.
-    await this.ctx.sync.enqueue(this.ref, this.uidValidity, { newUids: uids, seenAt });
+    // The cursor must never pass a UID whose job is not known to be in Redis: guesses whose early
+    // enqueue has not (yet) succeeded are enqueued again, a no-op by job id if it lands after all.
+    const unqueued = uids.filter((uid) => guessed?.get(uid) !== true);
+    if (unqueued.length) await this.ctx.sync.enqueue(this.ref, this.uidValidity, { newUids: unqueued, seenAt });
     if (uids.some((uid) => !guessed?.has(uid))) this.ctx.metrics.existsToEnqueue.observe(Date.now() - seenAt);
     await this.saveCursor({ ...this.cursor!, uidNext: advanceUidNext(this.cursor!.uidNext, uids) });
   }
