@@ -57,7 +57,7 @@ export class MailboxEventsService {
         throw new MessageNotVisibleError(uid);
     }
     const fetched = outcome.message;
-    const parsed = await this.metrics.time('parse', () => this.assembler.assemble({ accountId, mailbox, uidValidity }, fetched));
+    const parsed = await this.metrics.time('parse', () => this.assembler.assembleSerialized({ accountId, mailbox, uidValidity }, fetched));
     await slot.waitForEarlier();
     if (!(await this.store.accountExists(accountId))) return this.drop(job, 'account deleted');
     const appended = await this.metrics.time('store', () => this.store.appendNew(parsed, job.seenAt));

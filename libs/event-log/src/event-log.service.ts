@@ -21,6 +21,14 @@ export interface AppendOptions {
   unlessLogged?: string;
 }
 
+/**
+ * A payload already serialized elsewhere (the fetcher's parser thread): appended as is. The JSON
+ * must be a non-empty object of the event's payload type, as the producer's types guarantee.
+ */
+export class SerializedPayload {
+  constructor(readonly json: string) {}
+}
+
 export type AppendResult = { eventId: string; duplicate: boolean; cancelled?: false } | { cancelled: true };
 
 /**
@@ -75,8 +83,8 @@ export class EventLogService {
   }
 
   /** {@link append}, cancelled when the event named by `options.unlessLogged` is already in the log. */
-  async appendUnlessLogged<N extends LoggedEventName>(accountId: string, name: N, payload: UnloggedPayload<N>, options: AppendOptions): Promise<AppendResult> {
-    const json = JSON.stringify(payload);
+  async appendUnlessLogged<N extends LoggedEventName>(accountId: string, name: N, payload: UnloggedPayload<N> | SerializedPayload, options: AppendOptions): Promise<AppendResult> {
+    const json = payload instanceof SerializedPayload ? payload.json : JSON.stringify(payload);
     if (!json.startsWith('{') || json === '{}') throw new Error('event payload must be a non-empty object');
     // EVALSHA: the script travels (and is hashed by Redis) once, not with every message.
     const [eventId, outcome] = await runLua<[string, number]>(

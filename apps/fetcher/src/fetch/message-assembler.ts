@@ -4,7 +4,9 @@ import { AttachmentMeta, ParsedMessage } from '@pushmail/contracts';
 import { BodyStructureNode, MailContent, leavesFromBodyStructure } from '@pushmail/mail-parse';
 import type { MessageStructureObject } from 'imapflow';
 import { FetcherEnv } from '../config';
+import { MessageEnvelope, toParsedMessage } from '../parse/parse-request';
 import { ParserPool } from '../parse/parser-pool';
+import { SerializedMessage } from '../store/message-store';
 import { FetchedMessage } from './message-fetcher';
 
 interface Envelope {
@@ -29,33 +31,19 @@ export class MessageAssembler {
 
   async assemble(envelope: Envelope, fetched: FetchedMessage): Promise<ParsedMessage> {
     const part = { accountId: envelope.accountId, mailbox: envelope.mailbox, uid: fetched.uid };
-    const structure = fetched.structure ? leavesFromBodyStructure(fetched.structure as BodyStructureNode) : undefined;
     const content = fetched.source
-      ? await this.parser.parse({ raw: fetched.source, part, structure, maxBodyChars: this.maxBodyChars })
+      ? await this.parser.parse({ raw: fetched.source, part, structure: structureOf(fetched), maxBodyChars: this.maxBodyChars })
       : await this.parsePartial(fetched, part);
-    const message: ParsedMessage = {
-      accountId: envelope.accountId,
-      mailbox: envelope.mailbox,
-      uid: fetched.uid,
-      uidValidity: envelope.uidValidity,
-      messageId: content.messageId,
-      subject: content.subject,
-      from: content.from,
-      to: content.to,
-      cc: content.cc,
-      date: content.date,
-      receivedAt: fetched.internalDate.toISOString(),
-      flags: fetched.flags,
-      size: fetched.size,
-      preview: content.preview,
-      text: content.text,
-      html: content.html,
-      attachments: content.attachments,
-    };
-    if (content.inReplyTo) message.inReplyTo = content.inReplyTo;
-    if (content.references) message.references = content.references;
-    if (content.parseWarnings.length) message.parseWarnings = content.parseWarnings;
-    return message;
+    return toParsedMessage(imapEnvelope(envelope, fetched), content);
+  }
+
+  /** The same message, serialized for the event log; for ordinary mail the parser thread does both. */
+  async assembleSerialized(envelope: Envelope, fetched: FetchedMessage): Promise<SerializedMessage> {
+    const ids = { accountId: envelope.accountId, mailbox: envelope.mailbox, uidValidity: envelope.uidValidity, uid: fetched.uid };
+    if (!fetched.source) return { ...ids, json: JSON.stringify(await this.assemble(envelope, fetched)) };
+    const part = { accountId: envelope.accountId, mailbox: envelope.mailbox, uid: fetched.uid };
+    const json = await this.parser.parseToJson({ raw: fetched.source, part, structure: structureOf(fetched), maxBodyChars: this.maxBodyChars }, imapEnvelope(envelope, fetched));
+    return { ...ids, json };
   }
 
   /**
@@ -80,6 +68,22 @@ export class MessageAssembler {
     ];
     return content;
   }
+}
+
+function structureOf(fetched: FetchedMessage) {
+  return fetched.structure ? leavesFromBodyStructure(fetched.structure as BodyStructureNode) : undefined;
+}
+
+function imapEnvelope(envelope: Envelope, fetched: FetchedMessage): MessageEnvelope {
+  return {
+    accountId: envelope.accountId,
+    mailbox: envelope.mailbox,
+    uidValidity: envelope.uidValidity,
+    uid: fetched.uid,
+    flags: fetched.flags,
+    size: fetched.size,
+    receivedAt: fetched.internalDate.toISOString(),
+  };
 }
 
 function unfoldedLines(block: string): string[] {

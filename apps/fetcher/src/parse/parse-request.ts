@@ -1,4 +1,4 @@
-import { partPath } from '@pushmail/contracts';
+import { ParsedMessage, partPath } from '@pushmail/contracts';
 import { MailContent, ParseMailOptions, StructureLeaf, parseMail } from '@pushmail/mail-parse';
 
 /** What crosses to a parser thread: plain data only (a function such as `partUrl` cannot be cloned). */
@@ -8,9 +8,52 @@ export interface ParseRequest {
   part: { accountId: string; mailbox: string; uid: number };
   structure?: StructureLeaf[];
   maxBodyChars: number;
+  /**
+   * With the IMAP metadata, the thread answers with the finished ParsedMessage as JSON: the I/O
+   * thread then neither rebuilds the object from a structured clone nor serializes it again.
+   */
+  envelope?: MessageEnvelope;
 }
 
-export type ParseReply = { id: number; content: MailContent } | { id: number; error: string };
+/** What IMAP says about a message, beside its parsed content. */
+export interface MessageEnvelope {
+  accountId: string;
+  mailbox: string;
+  uidValidity: number;
+  uid: number;
+  flags: string[];
+  size: number;
+  receivedAt: string;
+}
+
+export type ParseReply = { id: number; content: MailContent } | { id: number; json: string } | { id: number; error: string };
+
+/** The contract's ParsedMessage: parsed content plus the IMAP envelope. */
+export function toParsedMessage(envelope: MessageEnvelope, content: MailContent): ParsedMessage {
+  const message: ParsedMessage = {
+    accountId: envelope.accountId,
+    mailbox: envelope.mailbox,
+    uid: envelope.uid,
+    uidValidity: envelope.uidValidity,
+    messageId: content.messageId,
+    subject: content.subject,
+    from: content.from,
+    to: content.to,
+    cc: content.cc,
+    date: content.date,
+    receivedAt: envelope.receivedAt,
+    flags: envelope.flags,
+    size: envelope.size,
+    preview: content.preview,
+    text: content.text,
+    html: content.html,
+    attachments: content.attachments,
+  };
+  if (content.inReplyTo) message.inReplyTo = content.inReplyTo;
+  if (content.references) message.references = content.references;
+  if (content.parseWarnings.length) message.parseWarnings = content.parseWarnings;
+  return message;
+}
 
 /** The same work on either side of the thread boundary. */
 export function runParseRequest(request: ParseRequest): Promise<MailContent> {

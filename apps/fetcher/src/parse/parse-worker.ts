@@ -4,11 +4,15 @@
  * thread's IMAP and Redis I/O instead of between it.
  */
 import { parentPort } from 'node:worker_threads';
-import { ParseReply, ParseRequest, runParseRequest } from './parse-request';
+import { ParseReply, ParseRequest, runParseRequest, toParsedMessage } from './parse-request';
 
 parentPort?.on('message', (message: { id: number; request: ParseRequest }) => {
   runParseRequest(message.request).then(
-    (content) => parentPort!.postMessage({ id: message.id, content } satisfies ParseReply),
+    (content) => {
+      const { envelope } = message.request;
+      const reply: ParseReply = envelope ? { id: message.id, json: JSON.stringify(toParsedMessage(envelope, content)) } : { id: message.id, content };
+      parentPort!.postMessage(reply);
+    },
     // parseMail never throws on bad mail; this is a bug or resource exhaustion, reported per message.
     (err: Error) => parentPort!.postMessage({ id: message.id, error: err?.stack ?? String(err) } satisfies ParseReply),
   );

@@ -11,6 +11,7 @@ const { parentPort } = require('node:worker_threads');
 parentPort.on('message', ({ id, request }) => {
   const text = Buffer.from(request.raw).toString();
   if (text === 'crash') process.exit(3);
+  if (request.envelope) return parentPort.postMessage({ id, json: JSON.stringify({ subject: text, uid: request.envelope.uid }) });
   if (text === 'slow') return setTimeout(() => parentPort.postMessage({ id, content: { subject: text } }), 200);
   parentPort.postMessage({ id, content: { subject: text + ' on a thread', part: request.part } });
 });
@@ -46,6 +47,14 @@ describe('ParserPool', () => {
     const results = await Promise.all(['a', 'b', 'c'].map((t) => pool.parse(request(t))));
     expect(results.map((r) => r.subject)).toEqual(['a on a thread', 'b on a thread', 'c on a thread']);
     expect((results[0] as unknown as { part: unknown }).part).toEqual({ accountId: 'acc_1', mailbox: 'INBOX', uid: 7 });
+  });
+
+  it('answers with the finished message as JSON when given the IMAP envelope', async () => {
+    const envelope = { accountId: 'acc_1', mailbox: 'INBOX', uidValidity: 1, uid: 7, flags: [], size: 10, receivedAt: new Date(0).toISOString() };
+    expect(JSON.parse(await start(1).parseToJson(request('x'), envelope))).toEqual({ subject: 'x', uid: 7 });
+    const raw = 'Subject: inline\r\n\r\nbody';
+    const inline = JSON.parse(await start(0).parseToJson({ ...request(''), raw: Buffer.from(raw) }, envelope));
+    expect(inline).toMatchObject({ subject: 'inline', uid: 7, uidValidity: 1, receivedAt: envelope.receivedAt, text: expect.stringContaining('body') });
   });
 
   it('leaves a pooled Buffer usable: what is transferred is a copy', async () => {

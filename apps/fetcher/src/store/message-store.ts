@@ -2,7 +2,7 @@ import { Injectable, OnModuleInit } from '@nestjs/common';
 import { AccountRepository } from '@pushmail/accounts';
 import { ConfigService } from '@pushmail/config';
 import { MessageNewEvent, ParsedMessage, ServerEvent, redisKeys } from '@pushmail/contracts';
-import { AppendResult, EventLogService } from '@pushmail/event-log';
+import { AppendResult, EventLogService, SerializedPayload } from '@pushmail/event-log';
 import { RedisService } from '@pushmail/redis';
 import { FetcherEnv } from '../config';
 
@@ -13,6 +13,12 @@ export interface MailboxRef {
   accountId: string;
   mailbox: string;
   uidValidity: number;
+}
+
+/** A ParsedMessage already serialized (on the parser thread), with the ids the store needs. */
+export interface SerializedMessage extends MailboxRef {
+  uid: number;
+  json: string;
 }
 
 /**
@@ -57,9 +63,9 @@ export class MessageStore implements OnModuleInit {
   }
 
   /** Cancelled when the message's deletion was logged first: it must not be announced after it. */
-  appendNew(message: ParsedMessage, seenAt?: number): Promise<AppendResult> {
+  appendNew(message: SerializedMessage, seenAt?: number): Promise<AppendResult> {
     const { accountId, mailbox, uidValidity, uid } = message;
-    return this.eventLog.appendUnlessLogged(accountId, ServerEvent.MessageNew, message, {
+    return this.eventLog.appendUnlessLogged(accountId, ServerEvent.MessageNew, new SerializedPayload(message.json), {
       dedupeKey: `new:${mailbox}:${uidValidity}:${uid}`,
       unlessLogged: deletedKey(message, uid),
       storeKey: redisKeys.message(accountId, mailbox, uidValidity, uid),
