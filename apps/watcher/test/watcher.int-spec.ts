@@ -2,6 +2,7 @@ import { INestApplication } from '@nestjs/common';
 import { MailboxJobName, redisKeys } from '@pushmail/contracts';
 import { TestDovecot, TestRedis, sleep, testStores, waitFor } from '@pushmail/testing';
 import type IORedis from 'ioredis';
+import { MailboxSyncService } from '../src/sync/mailbox-sync.service';
 import { MailboxJobs, loginAttempts, seedAccount, startWatcher, uidValidityOf } from './helpers';
 
 jest.setTimeout(60_000);
@@ -150,6 +151,15 @@ describe('watcher: one account on real Dovecot and Redis', () => {
     await dovecot.deliver(ALICE, { subject: 'still watched' });
     await waitFor(async () => (await jobs.fetchUids(alice)).includes(5), 5000, 'alice still watched');
     await stores.accounts.delete(broken);
+  });
+
+  it('withdraws the queued fetch jobs of guessed UIDs the server never assigned', async () => {
+    const sync = watcher.get(MailboxSyncService);
+    const ref = { accountId: 'acc_guesses', mailbox: 'INBOX', leaseValue: 'unused' };
+    await sync.enqueue(ref, 7, { newUids: [50, 51, 52] });
+    expect((await jobs.fetchUids('acc_guesses')).sort()).toEqual([50, 51, 52]);
+    await sync.withdraw(ref, 7, [51, 52, 53], [0]);
+    expect(await jobs.fetchUids('acc_guesses')).toEqual([50]);
   });
 
   it('exposes the watcher metrics under their fixed names', async () => {
