@@ -27,9 +27,9 @@ export class AppProcess {
     this.output = captureOutput(child);
   }
 
-  static async start(app: AppName, env: Record<string, string | undefined>, options: { waitReady?: boolean; nodeArgs?: string[] } = {}): Promise<AppProcess> {
+  static async start(app: AppName, env: Record<string, string | undefined>, options: { waitReady?: boolean } = {}): Promise<AppProcess> {
     const port = env.PORT ? Number(env.PORT) : await freePort();
-    const child = spawnTracked(process.execPath, [...(options.nodeArgs ?? []), builtAppPath(app)], {
+    const child = spawnTracked(process.execPath, [builtAppPath(app)], {
       env: { PATH: process.env.PATH, NODE_ENV: 'test', LOG_LEVEL: 'warn', ...env, PORT: String(port) },
       cwd: REPO_ROOT,
     });
