@@ -55,6 +55,13 @@ describe('web client on the demo stack', () => {
     return client;
   };
   const row = (subject: string) => page.locator('.msg', { hasText: subject });
+  const accountViews = async () =>
+    (await (await fetch(`${baseUrl}/api/me/accounts`, { headers: { authorization: `Bearer ${token}` } })).json()) as Array<{ email: string; state: string }>;
+  /** The apps' recent log lines, for a failure that depends on what the servers did. */
+  const logTails = () =>
+    readdirSync(join(dataDir, 'logs'))
+      .map((file) => `--- ${file}\n${readFileSync(join(dataDir, 'logs', file), 'utf8').split('\n').slice(-30).join('\n')}`)
+      .join('\n');
   /**
    * Test instrumentation, installed in the top page only (an init script would also run in the
    * sandboxed message frames, which refuse scripts): it records every notification the page shows
@@ -328,15 +335,19 @@ describe('web client on the demo stack', () => {
     await dialog.waitFor({ state: 'detached' });
     const added = page.locator('.accounts li', { hasText: email });
     // The watcher connects it: the state line under the address goes away.
-    await added.locator('.state-connected').waitFor({ timeout: 15_000 });
+    await added
+      .locator('.state-connected')
+      .waitFor({ timeout: 15_000 })
+      .catch(async (err: Error) => {
+        throw new Error(`${err.message}\nthe row shows: ${await added.innerText()}\nthe API says: ${JSON.stringify(await accountViews())}\n${logTails()}`);
+      });
 
     page.once('dialog', (d) => void d.accept());
     // The remove button shows on hover (or keyboard focus), as for a mouse user.
     await added.locator('.account-head').hover();
     await page.getByRole('button', { name: `Remove ${email}` }).click();
     await added.waitFor({ state: 'detached' });
-    const views = (await (await fetch(`${baseUrl}/api/me/accounts`, { headers: { authorization: `Bearer ${token}` } })).json()) as Array<{ email: string }>;
-    expect(views.map((v) => v.email)).toEqual([demo.email]);
+    expect((await accountViews()).map((v) => v.email)).toEqual([demo.email]);
   });
 
   it('logged no console errors', () => {

@@ -166,7 +166,13 @@ describe('gateway push: auth, live events, replay', () => {
     await call(socket, 'subscribe', { accountId });
     await stores.accounts.setState(accountId, 'auth_failed', 'wrong password');
     await waitFor(() => seen.find((e) => e.name === ServerEvent.AccountState), 5000, 'account.state');
-    expect(seen.find((e) => e.name === ServerEvent.AccountState)!.payload).toEqual({ accountId, state: 'auth_failed', error: 'wrong password' });
+    const first = seen.find((e) => e.name === ServerEvent.AccountState)!.payload as { stateVersion: number };
+    expect(first).toEqual({ accountId, state: 'auth_failed', error: 'wrong password', stateVersion: expect.any(Number) });
+    // The view carries the same counter, so a client can tell which of the two is newer.
+    expect((await stores.accounts.view(accountId))?.stateVersion).toBe(first.stateVersion);
+    await stores.accounts.setState(accountId, 'connected');
+    await waitFor(() => seen.filter((e) => e.name === ServerEvent.AccountState).length === 2, 5000, 'the second account.state');
+    expect(seen.filter((e) => e.name === ServerEvent.AccountState)[1].payload).toEqual({ accountId, state: 'connected', stateVersion: first.stateVersion + 1 });
   });
 
   it('stops pushing after unsubscribe', async () => {

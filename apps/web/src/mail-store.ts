@@ -1,11 +1,13 @@
 import {
   ConnectionStatus,
+  KnownAccountState,
   NewAccount,
+  newerAccountState,
   PushmailClient,
   PushmailError,
   PushmailHttpApi,
 } from '@pushmail/client';
-import { AccountState, AccountView, MessageNewEvent, MessageSendRequest, ServerEvent } from '@pushmail/contracts';
+import { AccountView, MessageNewEvent, MessageSendRequest, ServerEvent } from '@pushmail/contracts';
 
 export interface MailItem extends MessageNewEvent {
   key: string;
@@ -45,7 +47,7 @@ export class MailStore {
   accounts: AccountView[] = [];
   accountsError?: string;
   accountsLoaded = false;
-  readonly accountStates = new Map<string, { state: AccountState; error?: string }>();
+  readonly accountStates = new Map<string, KnownAccountState>();
   readonly messages = new Map<string, MailItem>();
   readonly sends = new Map<string, SendState>();
   connection: ConnectionStatus = { state: 'connecting' };
@@ -90,7 +92,7 @@ export class MailStore {
       this.accountsError = undefined;
       this.accountsLoaded = true;
       for (const a of this.accounts) {
-        this.accountStates.set(a.id, { state: a.state, error: a.error });
+        this.noteState(a.id, a);
         if (!this.client.subscribedAccounts().includes(a.id)) void this.subscribeAccount(a.id);
       }
       for (const id of this.client.subscribedAccounts()) {
@@ -105,7 +107,7 @@ export class MailStore {
   async addAccount(account: NewAccount): Promise<AccountView> {
     const view = await this.api.addAccount(account);
     this.accounts = [...this.accounts.filter((a) => a.id !== view.id), view];
-    this.accountStates.set(view.id, { state: view.state });
+    this.noteState(view.id, view);
     void this.subscribeAccount(view.id);
     this.changed();
     return view;
@@ -171,15 +173,21 @@ export class MailStore {
   private async subscribeAccount(accountId: string): Promise<void> {
     try {
       await this.client.subscribe(accountId, { since: this.client.lastEventId(accountId) ?? 'start' });
-      // account.state is not replayed: a change before the subscription took effect is only in the view.
+      // account.state is not replayed: a change before the subscription took effect is only in the
+      // view, and noteState keeps a newer event that overtook this response.
       const view = (await this.api.listAccounts()).find((a) => a.id === accountId);
-      if (view) this.accountStates.set(accountId, { state: view.state, error: view.error });
+      if (view) this.noteState(accountId, view);
     } catch (err) {
-      this.accountStates.set(accountId, { state: 'error', error: describeError(err) });
+      this.noteState(accountId, { state: 'error', error: describeError(err) });
     }
     // Replayed events arrive before the ack; what comes after it is new.
     this.caughtUp.add(accountId);
     this.changed();
+  }
+
+  private noteState(accountId: string, report: KnownAccountState): void {
+    const { state, error, stateVersion } = report;
+    this.accountStates.set(accountId, newerAccountState(this.accountStates.get(accountId), { state, error, stateVersion }));
   }
 
   private async dropAccount(accountId: string): Promise<void> {
@@ -224,13 +232,13 @@ export class MailStore {
       this.changed();
     });
     c.on(ServerEvent.AccountState, (event) => {
-      this.accountStates.set(event.accountId, { state: event.state, error: event.error });
+      this.noteState(event.accountId, event);
       this.changed();
     });
     c.on(ServerEvent.MessageSent, (event) => this.settleSend(event.sendId, { status: 'sent' }));
     c.on(ServerEvent.MessageSendFailed, (event) => this.settleSend(event.sendId, { status: 'failed', error: event.error.message || event.error.code }));
     c.on('subscription.error', (accountId, error) => {
-      this.accountStates.set(accountId, { state: 'error', error: error.message });
+      this.noteState(accountId, { state: 'error', error: error.message });
       this.changed();
     });
   }

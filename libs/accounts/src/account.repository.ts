@@ -71,10 +71,10 @@ export class AccountRepository implements OnModuleDestroy {
       })
       .sadd(redisKeys.accountIds(), id)
       .sadd(redisKeys.userAccounts(body.userId), id)
-      .hset(redisKeys.accountState(id), { state: 'connecting', updatedAt: Date.now() })
+      .hset(redisKeys.accountState(id), { state: 'connecting', updatedAt: Date.now(), version: 1 })
       .exec();
     await this.publishChange({ accountId: id, change: 'created' });
-    return { id, userId: body.userId, email: body.email, mailboxes: body.mailboxes, state: 'connecting' };
+    return { id, userId: body.userId, email: body.email, mailboxes: body.mailboxes, state: 'connecting', stateVersion: 1 };
   }
 
   async get(id: string): Promise<StoredAccount | null> {
@@ -107,6 +107,7 @@ export class AccountRepository implements OnModuleDestroy {
       email: email!,
       mailboxes: JSON.parse(mailboxes!) as string[],
       state: (s.state as AccountState) ?? 'connecting',
+      stateVersion: Number(s.version ?? 0),
     };
     if (s.error) view.error = s.error;
     return view;
@@ -184,13 +185,15 @@ export class AccountRepository implements OnModuleDestroy {
 
   async setState(id: string, state: AccountState, error?: string): Promise<void> {
     const key = redisKeys.accountState(id);
-    const event: AccountStateEvent = error ? { accountId: id, state, error } : { accountId: id, state };
     const tx = this.redis.client.multi().hset(key, { state, updatedAt: Date.now() });
     if (error) tx.hset(key, 'error', error);
     else tx.hdel(key, 'error');
+    tx.hincrby(key, 'version', 1);
+    const results = await tx.exec();
+    const stateVersion = Number(results?.at(-1)?.[1] ?? 0);
     // The account may have been deleted meanwhile: do not resurrect its state key.
-    await tx.exec();
     if (!(await this.redis.client.exists(redisKeys.account(id)))) await this.redis.client.del(key);
+    const event: AccountStateEvent = error ? { accountId: id, state, error, stateVersion } : { accountId: id, state, stateVersion };
     await this.redis.client.publish(redisChannels.accountState, JSON.stringify(event));
   }
 

@@ -43,6 +43,8 @@ export const AccountViewSchema = z.object({
   mailboxes: z.array(z.string()),
   state: AccountStateSchema,
   error: z.string().optional(),
+  /** Same counter as `account.state` events carry: the higher one is the newer state. */
+  stateVersion: z.number().int().nonnegative(),
 });
 export type AccountView = z.infer<typeof AccountViewSchema>;
 

@@ -39,6 +39,11 @@ export interface AccountStateEvent {
   accountId: string;
   state: AccountState;
   error?: string;
+  /**
+   * Grows by one with every change of this account's state (the view carries the same counter):
+   * a view fetched over HTTP can arrive after a newer event, and must not undo it.
+   */
+  stateVersion: number;
 }
 export interface MessageSentEvent {
   sendId: string;
