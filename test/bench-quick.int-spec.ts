@@ -15,7 +15,7 @@ interface Report {
   mode: string;
   git: { commit: string };
   machine: { cores: number; memoryGiB: number; node: string };
-  scenarios: Array<{ id: string; status: string; reason?: string; targets: Array<{ measure: string; target: string; met: boolean | null }>; tables: Array<{ columns: string[]; rows: unknown[][] }> }>;
+  scenarios: Array<{ id: string; status: string; reason?: string; targets: Array<{ measure: string; target: string; value: number | null; met: boolean | null }>; tables: Array<{ columns: string[]; rows: unknown[][] }> }>;
   distributions: Record<string, { n: number; p50: number; p99: number } | null>;
 }
 
@@ -54,6 +54,11 @@ describe('npm run bench -- --quick', () => {
     expect(byId.polling.status).toBe('ok');
     // CI builds the apps first: the fetcher's measured stages must produce figures, not just rows.
     expect(byId['fetch-latency'].status).toBe('ok');
+    // The watcher's target is judged per job from Redis's own clock; the burst from a running fetcher.
+    const existsToRedis = byId['pipeline-stages'].targets.find((t) => t.measure.startsWith('EXISTS → job in Redis'));
+    expect(existsToRedis?.value).toEqual(expect.any(Number));
+    const warmBurst = byId['fetch-throughput'].targets.find((t) => t.measure.includes('one running fetcher'));
+    expect(warmBurst?.value).toBeGreaterThan(0);
     expect(report.distributions.floor?.n).toBeGreaterThan(0);
 
     const markdown = readFileSync(join(out, 'results', 'REPORT-quick.md'), 'utf8');
