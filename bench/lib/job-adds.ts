@@ -1,6 +1,9 @@
 import { BULL_PREFIX, QueueName } from '@pushmail/contracts';
 import IORedis from 'ioredis';
 
+/** Where the floor clients' own EXISTS → Redis writes land; the stream id is Redis's clock. */
+export const FLOOR_EXISTS_STREAM = 'bench:floor-exists';
+
 export interface JobAdd {
   jobId: string;
   name: string;

@@ -7,7 +7,7 @@ import { Delivery, counterLatencies, messageIdLatencies } from '../lib/correlate
 import { PASSWORD, appBuilt, appEnv, makeUsers, startDovecot, startRedis, userName } from '../lib/infra';
 import { clientToken } from '../lib/jwt';
 import { MetricsSnapshot, scrape } from '../lib/prom';
-import { JobAddTail, jobSeenAt } from '../lib/job-adds';
+import { FLOOR_EXISTS_STREAM, JobAddTail, jobSeenAt } from '../lib/job-adds';
 import { GcProbe, kb, mb } from '../lib/rss';
 import { ScenarioRun, atLeast, atMost, judged } from '../lib/scenario';
 import { round1, summarize } from '../lib/stats';
@@ -137,7 +137,7 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
     log(`floor: ${floorEmails.length} bare IDLE clients; polling: ${Math.min(p.pollAccounts, p.accounts)} STATUS pollers every ${p.pollIntervalMs / 1000} s`);
     const floorWorker = await startWorker('floor');
     await floor.step('connect floor clients', async () => {
-      const res = await floorWorker.call<{ connected: number; failures: number }>('connect', { port: dovecot!.imapPort, users: floorEmails.map((user) => ({ user, pass: PASSWORD })) });
+      const res = await floorWorker.call<{ connected: number; failures: number }>('connect', { port: dovecot!.imapPort, users: floorEmails.map((user) => ({ user, pass: PASSWORD })), redisUrl: redis!.url });
       if (!res.connected) throw new Error(`no floor client connected (${res.failures} failures)`);
     });
     const pollerWorker = await startWorker('poller');
@@ -291,6 +291,13 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
         columns: ['series', 'n', 'p50', 'p95', 'p99', 'max'],
         rows: [['EXISTS → job in Redis', s.n, s.p50, s.p95, s.p99, s.max]],
       });
+      // The same path with nothing of pushmail in it: a bare IDLE client writing one XADD on EXISTS.
+      const floorWrites = (await stores!.redis.client.xrange(FLOOR_EXISTS_STREAM, '-', '+')).map(([id, fields]) => Number(id.split('-')[0]) - Number(fields[1]));
+      const f = summarize(floorWrites);
+      if (f) {
+        r.tables[r.tables.length - 1].rows.push(['floor: bare IDLE client, one XADD on EXISTS', f.n, f.p50, f.p95, f.p99, f.max]);
+        Object.assign(r.figures, { existsToRedisFloorP50: f.p50, existsToRedisFloorP99: f.p99 });
+      }
       r.targets.push(atMost('EXISTS → job in Redis, p99 (every job)', s.p99, 5, 'ms'));
       const acked = r.figures['pushmail_exists_to_enqueue_ms p99'];
       r.notes.push(
