@@ -6,3 +6,4 @@ export * from './charsets';
 export * from './mime-scanner';
 export * from './safety';
 export * from './corpus-expectation';
+export * from './byte-blob';

@@ -1,4 +1,4 @@
-import { flattenParts, parseStructuredValue, scanMime } from './mime-scanner';
+import { checkBase64, flattenParts, parseStructuredValue, scanMime } from './mime-scanner';
 
 const crlf = (lines: string[]) => Buffer.from(lines.join('\r\n'));
 const leafIds = (raw: Buffer) => flattenParts(scanMime(raw).root).map((p) => `${p.partId}:${p.contentType}`);
@@ -88,5 +88,35 @@ describe('parseStructuredValue', () => {
   it('parses quoted, unquoted and continued parameters', () => {
     expect(parseStructuredValue('Multipart/Mixed; boundary="a;b"; charset=UTF-8')).toEqual({ value: 'multipart/mixed', params: { boundary: 'a;b', charset: 'UTF-8' } });
     expect(parseStructuredValue("attachment; filename*0=\"a\"; filename*1=\"b.txt\"").params.filename).toBe('ab.txt');
+  });
+});
+
+describe('checkBase64', () => {
+  // The regex version it replaced, kept as the reference.
+  const reference = (body: string) => {
+    if (/[^A-Za-z0-9+/=\s]/.test(body)) return 'invalid characters in base64 body';
+    const stripped = body.replace(/\s+/g, '');
+    const padding = stripped.indexOf('=');
+    return stripped.length % 4 !== 0 || (padding >= 0 && padding < stripped.length - 2) ? 'base64 body is truncated or damaged' : undefined;
+  };
+  const alphabet = 'AZaz09+/=\t\n\r \u000b\u000c\u00a0$-\u0085\u00ff';
+
+  it('agrees with the regex reference on random bodies', () => {
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+    for (let n = 0; n < 5000; n++) {
+      const length = next() % 24;
+      let body = '';
+      for (let i = 0; i < length; i++) body += alphabet[next() % (next() % 3 === 0 ? alphabet.length : 12)];
+      const raw = Buffer.from(`xx${body}yy`, 'latin1');
+      expect({ body, verdict: checkBase64(raw, 2, raw.length - 2) }).toEqual({ body, verdict: reference(body) });
+    }
+  });
+
+  it('accepts well-formed bodies, with and without padding', () => {
+    for (const text of ['', 'a', 'ab', 'abc', 'hello world!']) {
+      const body = Buffer.from(text).toString('base64').replace(/.{4}/g, '$&\r\n');
+      expect(checkBase64(Buffer.from(body, 'latin1'), 0, body.length)).toBeUndefined();
+    }
   });
 });

@@ -302,22 +302,33 @@ function checkEncoding(state: ScanState, part: MimePart): void {
   const length = part.bodyEnd - part.bodyStart;
   if (length <= 0 || length > MAX_ENCODING_CHECK_BYTES) return;
   if (part.encoding === 'base64') {
-    const body = state.raw.toString('latin1', part.bodyStart, part.bodyEnd);
-    if (/[^A-Za-z0-9+/=\s]/.test(body)) {
-      state.warnings.add(`part ${part.partId}: invalid characters in base64 body`);
-      return;
-    }
-    const stripped = body.replace(/\s+/g, '');
-    const padding = stripped.indexOf('=');
-    if (stripped.length % 4 !== 0 || (padding >= 0 && padding < stripped.length - 2)) {
-      state.warnings.add(`part ${part.partId}: base64 body is truncated or damaged`);
-    }
+    const verdict = checkBase64(state.raw, part.bodyStart, part.bodyEnd);
+    if (verdict) state.warnings.add(`part ${part.partId}: ${verdict}`);
   } else if (part.encoding === 'quoted-printable') {
     const body = state.raw.toString('latin1', part.bodyStart, part.bodyEnd);
     if (/=(?![0-9A-Fa-f]{2}|\r?\n|[ \t]*$)/m.test(body)) state.warnings.add(`part ${part.partId}: invalid quoted-printable escapes`);
   } else if (!['7bit', '8bit', 'binary', ''].includes(part.encoding)) {
     state.warnings.add(`part ${part.partId}: unknown Content-Transfer-Encoding "${truncate(part.encoding, 30)}"`);
   }
+}
+
+/**
+ * One pass over the bytes, without building strings: every message's base64 parts go through
+ * here. Whitespace is what JavaScript's \s matches in Latin-1 (tab to CR, space, NBSP).
+ */
+export function checkBase64(raw: Buffer, start: number, end: number): string | undefined {
+  let digits = 0;
+  let firstPad = -1;
+  for (let i = start; i < end; i++) {
+    const b = raw[i];
+    if ((b >= 0x09 && b <= 0x0d) || b === 0x20 || b === 0xa0) continue;
+    const valid = (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || (b >= 0x30 && b <= 0x39) || b === 0x2b || b === 0x2f || b === 0x3d;
+    if (!valid) return 'invalid characters in base64 body';
+    if (b === 0x3d && firstPad < 0) firstPad = digits;
+    digits++;
+  }
+  if (digits % 4 !== 0 || (firstPad >= 0 && firstPad < digits - 2)) return 'base64 body is truncated or damaged';
+  return undefined;
 }
 
 function truncate(value: string, max: number): string {

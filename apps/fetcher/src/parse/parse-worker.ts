@@ -4,7 +4,11 @@
  * thread's IMAP and Redis I/O instead of between it.
  */
 import { parentPort } from 'node:worker_threads';
+import { useByteBlobForParsing } from '@pushmail/mail-parse';
 import { ParseReply, ParseRequest, runParseRequest, toParsedMessage } from './parse-request';
+
+// This thread only parses: postal-mime's part joins need not go through Node's native Blob.
+useByteBlobForParsing();
 
 parentPort?.on('message', (message: { id: number; request: ParseRequest }) => {
   runParseRequest(message.request).then(
