@@ -34,7 +34,7 @@ export interface ScenarioResult {
 export const SCENARIOS = {
   'push-latency': 'Push latency (LMTP ack → message.new at a socket.io client)',
   floor: 'Floor (LMTP ack → EXISTS at a bare imapflow IDLE client)',
-  'pipeline-stages': 'Pipeline stages (from the apps’ own histograms)',
+  'pipeline-stages': 'Pipeline stages (the apps’ histograms; EXISTS → job in Redis, per job)',
   'watcher-density': 'Watcher density (RSS per IDLE account)',
   startup: 'Startup (watcher start → all accounts connected)',
   'fetch-throughput': 'Fetch throughput (burst → all events appended)',
