@@ -147,11 +147,19 @@ describe('watcher cluster: 3 (then 4) processes share 90 accounts', () => {
   });
 
   it('a fourth watcher takes at most 40 % of the accounts, with an orderly hand-off', async () => {
+    // The killed replica comes back first, as its orchestrator would restart it, so the fourth
+    // joins three: its fair share is 1/4. (Joining the two survivors, its 1/3 share of 90 random
+    // account ids would pass 40 % in about one run of fourteen.)
+    await start('w2b');
+    await waitFor(async () => {
+      const now = await owners();
+      return now.size === ACCOUNTS && new Set(now.values()).size === 3 && [...now.values()].includes('w2b') && (await allConnected());
+    }, 20_000, 'the restarted replica holds its share and everything is connected');
     const before = await owners();
     await start('w4');
     await waitFor(async () => {
       const now = await owners();
-      return [...now.values()].filter((o) => o === 'w4').length > 10 && now.size === ACCOUNTS && (await allConnected());
+      return [...now.values()].filter((o) => o === 'w4').length > 5 && now.size === ACCOUNTS && (await allConnected());
     }, 20_000, 'w4 holds its share and everything is connected');
     await sleep(1000);
     const after = await owners();
@@ -170,7 +178,7 @@ describe('watcher cluster: 3 (then 4) processes share 90 accounts', () => {
     const stopped = procs.get('w1')!.stop('SIGTERM');
     await waitFor(async () => {
       const now = await owners();
-      return leaving.every((id) => ['w3', 'w4'].includes(now.get(id) ?? '')) && (await allConnected(leaving));
+      return leaving.every((id) => ['w2b', 'w3', 'w4'].includes(now.get(id) ?? '')) && (await allConnected(leaving));
     }, 10_000, 'w1’s accounts owned and connected elsewhere');
     const handOffMs = Date.now() - t0;
     await stopped;
