@@ -58,22 +58,17 @@ export class JobAddTail {
 }
 
 /** `seenAt` (the watcher's clock at EXISTS) of each job, read from BullMQ's job hashes. */
-export async function jobSeenAt(redisUrl: string, queue: QueueName, jobIds: string[]): Promise<Map<string, number>> {
-  const redis = new IORedis(redisUrl);
+export async function jobSeenAt(redis: IORedis, queue: QueueName, jobIds: string[]): Promise<Map<string, number>> {
   const out = new Map<string, number>();
-  try {
-    for (let i = 0; i < jobIds.length; i += 500) {
-      const slice = jobIds.slice(i, i + 500);
-      const pipe = redis.pipeline();
-      for (const id of slice) pipe.hget(`${BULL_PREFIX}:${queue}:${id}`, 'data');
-      const res = (await pipe.exec()) ?? [];
-      res.forEach(([, data], j) => {
-        const seenAt = data ? (JSON.parse(String(data)) as { seenAt?: number }).seenAt : undefined;
-        if (typeof seenAt === 'number') out.set(slice[j], seenAt);
-      });
-    }
-  } finally {
-    redis.disconnect();
+  for (let i = 0; i < jobIds.length; i += 500) {
+    const slice = jobIds.slice(i, i + 500);
+    const pipe = redis.pipeline();
+    for (const id of slice) pipe.hget(`${BULL_PREFIX}:${queue}:${id}`, 'data');
+    const res = (await pipe.exec()) ?? [];
+    res.forEach(([, data], j) => {
+      const seenAt = data ? (JSON.parse(String(data)) as { seenAt?: number }).seenAt : undefined;
+      if (typeof seenAt === 'number') out.set(slice[j], seenAt);
+    });
   }
   return out;
 }

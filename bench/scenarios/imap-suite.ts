@@ -281,7 +281,7 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
     // Redis. Exact per job: `seenAt` (the watcher's clock at EXISTS, in the payload) against the
     // stream id of BullMQ's `added` event (Redis's clock when the add script stored the job).
     await stages.step('EXISTS → job in Redis', async (r) => {
-      const seenAt = await jobSeenAt(redis!.url, QueueName.MailboxEvents, addedDuringRun.map((a) => a.jobId));
+      const seenAt = await jobSeenAt(stores!.redis.client, QueueName.MailboxEvents, addedDuringRun.map((a) => a.jobId));
       const latencies = addedDuringRun.flatMap((a) => (seenAt.has(a.jobId) ? [a.redisMs - seenAt.get(a.jobId)!] : []));
       const s = summarize(latencies);
       if (!s) throw new Error('no fetch job was added during the push run');
