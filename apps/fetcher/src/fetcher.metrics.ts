@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { MetricsService } from '@pushmail/observability';
-import type { Histogram } from 'prom-client';
+import type { Counter, Histogram } from 'prom-client';
 
 export type FetchStage = 'fetch' | 'parse' | 'store';
 
@@ -9,10 +9,15 @@ export type FetchStage = 'fetch' | 'parse' | 'store';
 export class FetcherMetrics {
   readonly stage: Histogram<string>;
   readonly existsToAppend: Histogram<string>;
+  readonly structureFetches: Counter<string>;
 
   constructor(metrics: MetricsService) {
     this.stage = metrics.histogram('pushmail_fetch_stage_ms', 'Time per fetch stage', ['stage']);
     this.existsToAppend = metrics.histogram('pushmail_exists_to_append_ms', 'From the watcher seeing EXISTS to the event appended');
+    this.structureFetches = metrics.counter(
+      'pushmail_fetch_structure_fetches_total',
+      "Defective messages with attachments whose BODYSTRUCTURE was fetched, so their part numbers are the server's",
+    );
   }
 
   async time<T>(stage: FetchStage, work: () => Promise<T>): Promise<T> {

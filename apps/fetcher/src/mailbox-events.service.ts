@@ -57,7 +57,14 @@ export class MailboxEventsService {
         throw new MessageNotVisibleError(uid);
     }
     const fetched = outcome.message;
-    const parsed = await this.metrics.time('parse', () => this.assembler.assembleSerialized({ accountId, mailbox, uidValidity }, fetched));
+    const parsed = await this.metrics.time('parse', async () => {
+      const first = await this.assembler.assembleSerialized({ accountId, mailbox, uidValidity }, fetched);
+      if (!first.partIdsUncertain) return first;
+      // Rare (defective mail with attachments): the gateway serves parts by the server's numbers.
+      this.metrics.structureFetches.inc();
+      const structure = await this.fetcher.fetchStructure({ accountId, mailbox, uidValidity, uid });
+      return structure ? this.assembler.assembleSerialized({ accountId, mailbox, uidValidity }, { ...fetched, structure }) : first;
+    });
     await slot.waitForEarlier();
     if (!(await this.store.accountExists(accountId))) return this.drop(job, 'account deleted');
     const appended = await this.metrics.time('store', () => this.store.appendNew(parsed, job.seenAt));

@@ -1,4 +1,4 @@
-import { CorpusExpectation, corpusMismatches, findScriptCapableMarkup } from '@pushmail/mail-parse';
+import { BodyStructureNode, CorpusExpectation, corpusMismatches, findScriptCapableMarkup, leavesFromBodyStructure } from '@pushmail/mail-parse';
 import { ParsedMessage, partPath, redisKeys } from '@pushmail/contracts';
 import { REPO_ROOT } from '@pushmail/testing';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -71,6 +71,33 @@ describe('fetcher on the corpus (LMTP → Dovecot → fetch job → stored paylo
     } finally {
       await imap.logout();
     }
+  });
+
+  it("numbers every attachment as the server's BODYSTRUCTURE does, asking the server for it only for defective mail", async () => {
+    const imap = await world.dovecot.imap(USER);
+    let withAttachments = 0;
+    try {
+      await imap.mailboxOpen('INBOX', { readOnly: true });
+      for (const message of stored.values()) {
+        if (!message.attachments.length) continue;
+        withAttachments++;
+        const row = await imap.fetchOne(String(message.uid), { uid: true, bodyStructure: true }, { uid: true });
+        const leaves = leavesFromBodyStructure((row as { bodyStructure: BodyStructureNode }).bodyStructure);
+        for (const attachment of message.attachments) {
+          expect({ uid: message.uid, partId: attachment.partId, type: leaves.find((l) => l.partId === attachment.partId)?.contentType }).toEqual({
+            uid: message.uid,
+            partId: attachment.partId,
+            type: attachment.contentType,
+          });
+        }
+      }
+    } finally {
+      await imap.logout();
+    }
+    const metrics = await (await fetch(`${await world.app.getUrl()}/metrics`.replace('[::1]', '127.0.0.1'))).text();
+    const structureFetches = Number(/^pushmail_fetch_structure_fetches_total (\d+)/m.exec(metrics)?.[1]);
+    expect(structureFetches).toBeGreaterThan(0);
+    expect(structureFetches).toBeLessThan(withAttachments / 2);
   });
 
   it('does not set \\Seen on the server', async () => {

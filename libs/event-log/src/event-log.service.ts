@@ -55,6 +55,15 @@ export interface PublishedEvent {
   seenAt?: number;
 }
 
+/**
+ * The account a notice of the events channel is for, read without parsing its payload: a gateway
+ * hears every account's events but holds sockets for few of them.
+ */
+export function publishedEventAccount(message: string): string | undefined {
+  const end = message.indexOf('\n');
+  return end > 0 ? message.slice(0, end) : undefined;
+}
+
 /** Splits the `<accountId>\n<name>\n<seenAt>\n<json>` wire format of the events channel. */
 export function parsePublishedEvent(message: string): PublishedEvent {
   const first = message.indexOf('\n');

@@ -1,4 +1,4 @@
-import { compareEventIds, parsePublishedEvent } from './event-log.service';
+import { compareEventIds, parsePublishedEvent, publishedEventAccount } from './event-log.service';
 
 describe('event ids and notices', () => {
   it('orders stream ids numerically, not lexically', () => {
@@ -16,5 +16,11 @@ describe('event ids and notices', () => {
     expect(parsePublishedEvent('a\nmessage.deleted\n\n{"uid":1}').seenAt).toBeUndefined();
     expect(parsed.event.payload).toMatchObject({ eventId: '1-0', uid: 3 });
     expect(() => parsePublishedEvent('nonsense')).toThrow();
+  });
+
+  it('reads the account of a notice without its payload', () => {
+    expect(publishedEventAccount('acc_1\nmessage.new\n\n{not json')).toBe('acc_1');
+    expect(publishedEventAccount('no line break')).toBeUndefined();
+    expect(publishedEventAccount('\nmessage.new')).toBeUndefined();
   });
 });

@@ -36,6 +36,21 @@ describe('parseMail', () => {
     expect((await parseMail(raw, { structure })).attachments[0].partId).toBe('9');
   });
 
+  it('says when its own part numbers may differ from the server', async () => {
+    const part = (body: string) => ['Content-Type: multipart/mixed; boundary=a', '', '--a', 'Content-Type: text/plain', '', 'hi', '--a', 'Content-Type: application/pdf; name=x.pdf', '', body];
+    const wellFormed = Buffer.from([...part('pdf'), '--a--', ''].join('\r\n'));
+    const truncated = Buffer.from(part('pd').join('\r\n'));
+    expect((await parseMail(wellFormed)).partIdsUncertain).toBeUndefined();
+    expect((await parseMail(truncated)).partIdsUncertain).toBe(true);
+    // Given the server's structure, or without attachments, there is nothing to be unsure of.
+    const structure = [
+      { partId: '1', contentType: 'text/plain', disposition: null },
+      { partId: '2', contentType: 'application/pdf', disposition: null },
+    ];
+    expect((await parseMail(truncated, { structure })).partIdsUncertain).toBeUndefined();
+    expect((await parseMail(Buffer.from('Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\n\r\nhi'))).partIdsUncertain).toBeUndefined();
+  });
+
   it('keeps both ends of a very long References chain', async () => {
     const refs = Array.from({ length: 300 }, (_, i) => `<r${i}@x>`);
     const parsed = await parseMail(Buffer.from(`References: ${refs.join(' ')}\r\n\r\nx`));

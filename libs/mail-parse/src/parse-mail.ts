@@ -40,6 +40,11 @@ export interface MailContent {
   preview: string;
   attachments: AttachmentMeta[];
   parseWarnings: string[];
+  /**
+   * Attachment part numbers were computed from the raw message, which had defects: the server may
+   * number its parts differently, so only its BODYSTRUCTURE can be trusted for them.
+   */
+  partIdsUncertain?: true;
 }
 
 export const DEFAULT_MAX_BODY_CHARS = 5_000_000;
@@ -103,6 +108,7 @@ export async function parseMail(raw: Buffer, options: ParseMailOptions = {}): Pr
     attachments,
     parseWarnings: [...warnings],
   };
+  if (!options.structure && attachments.length && warnings.size) content.partIdsUncertain = true;
   const inReplyTo = email.inReplyTo ? (messageIds(email.inReplyTo)[0] ?? email.inReplyTo.trim()).slice(0, MAX_ID_CHARS) : '';
   if (inReplyTo) content.inReplyTo = inReplyTo;
   if (email.references) {

@@ -37,13 +37,17 @@ export class MessageAssembler {
     return toParsedMessage(imapEnvelope(envelope, fetched), content);
   }
 
-  /** The same message, serialized for the event log; for ordinary mail the parser thread does both. */
-  async assembleSerialized(envelope: Envelope, fetched: FetchedMessage): Promise<SerializedMessage> {
+  /**
+   * The same message, serialized for the event log; for ordinary mail the parser thread does both.
+   * `partIdsUncertain`: the message had no BODYSTRUCTURE and defects that may make the server number
+   * its attachments differently; assemble it again with the server's structure.
+   */
+  async assembleSerialized(envelope: Envelope, fetched: FetchedMessage): Promise<SerializedMessage & { partIdsUncertain: boolean }> {
     const ids = { accountId: envelope.accountId, mailbox: envelope.mailbox, uidValidity: envelope.uidValidity, uid: fetched.uid };
-    if (!fetched.source) return { ...ids, json: JSON.stringify(await this.assemble(envelope, fetched)) };
+    if (!fetched.source) return { ...ids, json: JSON.stringify(await this.assemble(envelope, fetched)), partIdsUncertain: false };
     const part = { accountId: envelope.accountId, mailbox: envelope.mailbox, uid: fetched.uid };
-    const json = await this.parser.parseToJson({ raw: fetched.source, part, structure: structureOf(fetched), maxBodyChars: this.maxBodyChars }, imapEnvelope(envelope, fetched));
-    return { ...ids, json };
+    const parsed = await this.parser.parseToJson({ raw: fetched.source, part, structure: structureOf(fetched), maxBodyChars: this.maxBodyChars }, imapEnvelope(envelope, fetched));
+    return { ...ids, ...parsed };
   }
 
   /**

@@ -26,7 +26,17 @@ export interface MessageEnvelope {
   receivedAt: string;
 }
 
-export type ParseReply = { id: number; content: MailContent } | { id: number; json: string } | { id: number; error: string };
+/** A finished ParsedMessage as JSON, and whether its attachments' part numbers need the server's word. */
+export interface ParsedJson {
+  json: string;
+  partIdsUncertain: boolean;
+}
+
+export type ParseReply = { id: number; content: MailContent } | ({ id: number } & ParsedJson) | { id: number; error: string };
+
+export function toParsedJson(envelope: MessageEnvelope, content: MailContent): ParsedJson {
+  return { json: JSON.stringify(toParsedMessage(envelope, content)), partIdsUncertain: !!content.partIdsUncertain };
+}
 
 /** The contract's ParsedMessage: parsed content plus the IMAP envelope. */
 export function toParsedMessage(envelope: MessageEnvelope, content: MailContent): ParsedMessage {

@@ -5,7 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { useByteBlobForParsing } from '@pushmail/mail-parse';
-import { ParseReply, ParseRequest, runParseRequest, toParsedMessage } from './parse-request';
+import { ParseReply, ParseRequest, runParseRequest, toParsedJson } from './parse-request';
 
 // This thread only parses: postal-mime's part joins need not go through Node's native Blob.
 useByteBlobForParsing();
@@ -14,7 +14,7 @@ parentPort?.on('message', (message: { id: number; request: ParseRequest }) => {
   runParseRequest(message.request).then(
     (content) => {
       const { envelope } = message.request;
-      const reply: ParseReply = envelope ? { id: message.id, json: JSON.stringify(toParsedMessage(envelope, content)) } : { id: message.id, content };
+      const reply: ParseReply = envelope ? { id: message.id, ...toParsedJson(envelope, content) } : { id: message.id, content };
       parentPort!.postMessage(reply);
     },
     // parseMail never throws on bad mail; this is a bug or resource exhaustion, reported per message.

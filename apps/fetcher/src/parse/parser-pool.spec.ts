@@ -11,7 +11,7 @@ const { parentPort } = require('node:worker_threads');
 parentPort.on('message', ({ id, request }) => {
   const text = Buffer.from(request.raw).toString();
   if (text === 'crash') process.exit(3);
-  if (request.envelope) return parentPort.postMessage({ id, json: JSON.stringify({ subject: text, uid: request.envelope.uid }) });
+  if (request.envelope) return parentPort.postMessage({ id, json: JSON.stringify({ subject: text, uid: request.envelope.uid }), partIdsUncertain: text === 'unsure' });
   if (text === 'slow') return setTimeout(() => parentPort.postMessage({ id, content: { subject: text } }), 200);
   parentPort.postMessage({ id, content: { subject: text + ' on a thread', part: request.part } });
 });
@@ -51,9 +51,15 @@ describe('ParserPool', () => {
 
   it('answers with the finished message as JSON when given the IMAP envelope', async () => {
     const envelope = { accountId: 'acc_1', mailbox: 'INBOX', uidValidity: 1, uid: 7, flags: [], size: 10, receivedAt: new Date(0).toISOString() };
-    expect(JSON.parse(await start(1).parseToJson(request('x'), envelope))).toEqual({ subject: 'x', uid: 7 });
+    const threaded = start(1);
+    const answer = await threaded.parseToJson(request('x'), envelope);
+    expect(JSON.parse(answer.json)).toEqual({ subject: 'x', uid: 7 });
+    expect(answer.partIdsUncertain).toBe(false);
+    expect((await threaded.parseToJson(request('unsure'), envelope)).partIdsUncertain).toBe(true);
     const raw = 'Subject: inline\r\n\r\nbody';
-    const inline = JSON.parse(await start(0).parseToJson({ ...request(''), raw: Buffer.from(raw) }, envelope));
+    const inlineAnswer = await start(0).parseToJson({ ...request(''), raw: Buffer.from(raw) }, envelope);
+    expect(inlineAnswer.partIdsUncertain).toBe(false);
+    const inline = JSON.parse(inlineAnswer.json);
     expect(inline).toMatchObject({ subject: 'inline', uid: 7, uidValidity: 1, receivedAt: envelope.receivedAt, text: expect.stringContaining('body') });
   });
 

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { FetcherEnv } from '../config';
-import { MessageEnvelope, ParseReply, ParseRequest, runParseRequest, toParsedMessage } from './parse-request';
+import { MessageEnvelope, ParseReply, ParseRequest, ParsedJson, runParseRequest, toParsedJson } from './parse-request';
 
 /** Built by webpack beside main.js; absent when the fetcher runs from TypeScript sources (tests). */
 export const PARSE_WORKER_SCRIPT = join(__dirname, 'parse-worker.js');
@@ -13,7 +13,7 @@ export const PARSE_WORKER_SCRIPT = join(__dirname, 'parse-worker.js');
 export const PARSE_WORKER_SCRIPT_PATH = Symbol('PARSE_WORKER_SCRIPT_PATH');
 
 interface Pending {
-  resolve: (result: MailContent | string) => void;
+  resolve: (result: MailContent | ParsedJson) => void;
   reject: (err: Error) => void;
 }
 
@@ -73,12 +73,12 @@ export class ParserPool implements OnModuleInit, OnModuleDestroy {
   }
 
   /** Parses and returns the finished ParsedMessage as JSON, serialized on the parser thread. */
-  async parseToJson(request: Omit<ParseRequest, 'envelope'>, envelope: MessageEnvelope): Promise<string> {
-    if (!this.threads.length) return JSON.stringify(toParsedMessage(envelope, await runParseRequest(request)));
-    return (await this.run({ ...request, envelope })) as string;
+  async parseToJson(request: Omit<ParseRequest, 'envelope'>, envelope: MessageEnvelope): Promise<ParsedJson> {
+    if (!this.threads.length) return toParsedJson(envelope, await runParseRequest(request));
+    return (await this.run({ ...request, envelope })) as ParsedJson;
   }
 
-  private run(request: ParseRequest): Promise<MailContent | string> {
+  private run(request: ParseRequest): Promise<MailContent | ParsedJson> {
     if (!this.threads.length) return runParseRequest(request);
     // The least busy thread: one slow message must not hold up the ones behind it.
     let thread = this.threads[0];
@@ -87,7 +87,7 @@ export class ParserPool implements OnModuleInit, OnModuleDestroy {
     // A copy with its own ArrayBuffer: the fetched Buffer may share Node's pool with other Buffers,
     // and transferring that pool would detach them.
     const raw = new Uint8Array(request.raw);
-    return new Promise<MailContent | string>((resolve, reject) => {
+    return new Promise<MailContent | ParsedJson>((resolve, reject) => {
       thread.pending.set(id, { resolve, reject });
       thread.worker.postMessage({ id, request: { ...request, raw } }, [raw.buffer]);
     });
@@ -102,7 +102,7 @@ export class ParserPool implements OnModuleInit, OnModuleDestroy {
       if (!pending) return;
       thread.pending.delete(reply.id);
       if ('error' in reply) pending.reject(new ParserThreadError(`parser failed: ${reply.error}`));
-      else pending.resolve('json' in reply ? reply.json : reply.content);
+      else pending.resolve('json' in reply ? { json: reply.json, partIdsUncertain: reply.partIdsUncertain } : reply.content);
     });
     worker.on('error', (err) => this.logger.error({ msg: 'parser thread failed', err }));
     worker.on('exit', (code) => {

@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { AccountRepository } from '@pushmail/accounts';
 import { ServerEvent, redisChannels } from '@pushmail/contracts';
-import { parsePublishedEvent } from '@pushmail/event-log';
+import { parsePublishedEvent, publishedEventAccount } from '@pushmail/event-log';
 import { HealthService } from '@pushmail/observability';
 import { RedisService } from '@pushmail/redis';
 import type { Redis } from 'ioredis';
@@ -55,6 +55,10 @@ export class LiveEventsService implements OnModuleInit {
   }
 
   private onMessage(message: string): void {
+    // Parsing a whole message payload costs more than everything else here; skip it for accounts
+    // without a socket on this gateway (most of them, once there are several gateways).
+    const target = publishedEventAccount(message);
+    if (target !== undefined && !this.subscriptions.hasSubscribers(target)) return;
     try {
       const { accountId, event, seenAt } = parsePublishedEvent(message);
       this.subscriptions.deliver(accountId, event, seenAt);
