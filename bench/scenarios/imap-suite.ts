@@ -3,6 +3,7 @@ import { AppProcess, TestDovecot, TestRedis, testStores } from '@pushmail/testin
 import { Queue } from 'bullmq';
 import { BenchAccount, Stores, appendTimesSince, eventLogTotal, jobToAppendLatencies, seedAccounts, waitAllConnected } from '../lib/accounts';
 import { now, pollUntil, sleep } from '../lib/clock';
+import { CpuWindow } from '../lib/cpu';
 import { Delivery, counterLatencies, messageIdLatencies } from '../lib/correlate';
 import { PASSWORD, appBuilt, appEnv, makeUsers, startDovecot, startRedis, userName } from '../lib/infra';
 import { clientToken } from '../lib/jwt';
@@ -367,8 +368,11 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
           const spawnAt = Date.now();
           const fetchers = warm ? [fetcher] : await Promise.all(Array.from({ length: processes }, (_, i) => startApp('fetcher', { INSTANCE_ID: `bench-burst-${round}-${i}` }, false)));
           const batchesBefore = warm ? await batchStats(fetchers) : { batches: 0, batched: 0 };
+          // Everything on the machine shares its two cores: where the drain's CPU went explains the figure.
+          const cpu = warm ? new CpuWindow({ fetcher: fetcher?.pid, redis: redis!.pid, dovecot: dovecot!.pid, watcher: watcher?.pid, gateway: gateway?.pid }) : undefined;
           if (warm) await queue.resume();
           const doneAt = await pollUntil(async () => ((await eventLogTotal(stores!, burstIds)) - logBefore >= delivered ? Date.now() : undefined), 120_000, 50);
+          const cpuUse = cpu?.stop();
           const appended = (await eventLogTotal(stores!, burstIds)) - logBefore;
           const times = (await appendTimesSince(stores!, burstIds, since)).sort((a, b) => a - b);
           if (!times.length) throw new NotRun('the fetcher appended no event');
@@ -380,6 +384,17 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
           const batches = after.batches - batchesBefore.batches;
           const batched = after.batched - batchesBefore.batched;
           r.tables[0].rows.push([label, delivered, appended, `${round1(spanS)} s`, `${msgPerS} msg/s`, warm ? '—' : withBootPerS ? `${withBootPerS} msg/s` : 'did not finish', batches || null, batches ? round1(batched / batches) : null]);
+          if (cpuUse) {
+            const total = cpuUse.rows.reduce((sum, row) => sum + row.cpuMs, 0);
+            const perMessage = (ms: number) => Math.round((ms / Math.max(1, appended)) * 1000) / 1000;
+            r.tables.push({
+              title: `CPU while the running fetcher drained the burst (${round1(cpuUse.wallMs / 1000)} s, from resume to the last append; 2 cores = 200 %)`,
+              columns: ['process tree', 'CPU', 'share of one core', 'CPU ms per message'],
+              rows: [...cpuUse.rows, { name: 'all of these', cpuMs: total, cores: total / cpuUse.wallMs }].map((row) => [row.name, `${Math.round(row.cpuMs)} ms`, `${Math.round(row.cores * 100)} %`, perMessage(row.cpuMs)]),
+            });
+            r.figures.cpuMsPerMessage = perMessage(total);
+            r.figures.fetcherCpuMsPerMessage = perMessage(cpuUse.rows[0].cpuMs);
+          }
           if (warm) {
             Object.assign(r.figures, { msgPerS, appended, expected: delivered });
             r.targets.push(atLeast('messages/s, job → event appended (one running fetcher)', msgPerS, 1500, 'msg/s'));
