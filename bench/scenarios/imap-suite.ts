@@ -7,7 +7,7 @@ import { CpuWindow } from '../lib/cpu';
 import { Delivery, counterLatencies, messageIdLatencies } from '../lib/correlate';
 import { PASSWORD, appBuilt, appEnv, makeUsers, startDovecot, startRedis, userName } from '../lib/infra';
 import { clientToken } from '../lib/jwt';
-import { MetricsSnapshot, scrape } from '../lib/prom';
+import { MetricsSnapshot, gaugeValue, scrape } from '../lib/prom';
 import { FLOOR_EXISTS_STREAM, JobAddTail, jobSeenAt } from '../lib/job-adds';
 import { GcProbe, kb, mb } from '../lib/rss';
 import { ScenarioRun, atLeast, atMost, judged } from '../lib/scenario';
@@ -369,6 +369,12 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
           const fetchers = warm ? [fetcher] : await Promise.all(Array.from({ length: processes }, (_, i) => startApp('fetcher', { INSTANCE_ID: `bench-burst-${round}-${i}` }, false)));
           const batchesBefore = warm ? await batchStats(fetchers) : { batches: 0, batched: 0 };
           // Everything on the machine shares its two cores: where the drain's CPU went explains the figure.
+          if (warm && fetcher) {
+            const body = await (await fetch(`${fetcher.url}/metrics`)).text();
+            r.notes.push(
+              `When the queue was resumed, the running fetcher held ${gaugeValue(body, 'pushmail_fetch_pool_connections')} pooled IMAP connections (left from the push run) and ${mb(gaugeValue(body, 'pushmail_nodejs_heap_size_used_bytes'))} MB of heap.`,
+            );
+          }
           const cpu = warm ? new CpuWindow({ fetcher: fetcher?.pid, redis: redis!.pid, dovecot: dovecot!.pid, watcher: watcher?.pid, gateway: gateway?.pid }) : undefined;
           if (warm) await queue.resume();
           const doneAt = await pollUntil(async () => ((await eventLogTotal(stores!, burstIds)) - logBefore >= delivered ? Date.now() : undefined), 120_000, 50);
