@@ -59,6 +59,8 @@ describe('npm run bench -- --quick', () => {
     expect(existsToRedis?.value).toEqual(expect.any(Number));
     const warmBurst = byId['fetch-throughput'].targets.find((t) => t.measure.includes('one running fetcher'));
     expect(warmBurst?.value).toBeGreaterThan(0);
+    // Where the burst's CPU went, from /proc: the fetcher's share and everything's.
+    expect(byId['fetch-throughput'].figures).toMatchObject({ cpuMsPerMessage: expect.any(Number), fetcherCpuMsPerMessage: expect.any(Number) });
     expect(report.distributions.floor?.n).toBeGreaterThan(0);
 
     const markdown = readFileSync(join(out, 'results', 'REPORT-quick.md'), 'utf8');

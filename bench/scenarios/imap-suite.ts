@@ -344,7 +344,16 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
       const burstIds = burstAccounts.map((a) => a.id);
       const queue = new Queue(QueueName.MailboxEvents, { connection: { url: redis!.url } as never, prefix: BULL_PREFIX });
       r.tables.push({ columns: ['fetcher', 'messages', 'appended', 'first → last append', 'throughput', 'incl. fetcher boot', 'UID FETCH batches', 'messages per batch'], rows: [] });
-      const rounds: Array<{ label: string; processes: number; warm: boolean }> = [{ label: 'running (warm), 1 process', processes: 1, warm: true }];
+      // Three bursts on the running fetcher, judged by their median: one burst lasts about three
+      // seconds, and on this shared VM the CPU a message costs can swing by half within a minute.
+      const warmBursts = ctx.quick ? 1 : 3;
+      const rounds: Array<{ label: string; processes: number; warm: boolean }> = Array.from({ length: warmBursts }, (_, i) => ({
+        label: warmBursts > 1 ? `running (warm), 1 process: burst ${i + 1} of ${warmBursts}` : 'running (warm), 1 process',
+        processes: 1,
+        warm: true,
+      }));
+      const warmRuns: Array<{ msgPerS: number; appended: number; delivered: number; cpuMsPerMessage?: number; fetcherCpuMsPerMessage?: number }> = [];
+      const cpuTable = { title: '', columns: ['burst', 'seconds (resume → last append)'], rows: [] as Array<Array<string | number | null>> };
       if (!ctx.quick) rounds.push({ label: 'fresh, 1 process', processes: 1, warm: false }, { label: 'fresh, 2 processes', processes: 2, warm: false });
       try {
         for (const [round, { label, processes, warm }] of rounds.entries()) {
@@ -369,7 +378,7 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
           const fetchers = warm ? [fetcher] : await Promise.all(Array.from({ length: processes }, (_, i) => startApp('fetcher', { INSTANCE_ID: `bench-burst-${round}-${i}` }, false)));
           const batchesBefore = warm ? await batchStats(fetchers) : { batches: 0, batched: 0 };
           // Everything on the machine shares its two cores: where the drain's CPU went explains the figure.
-          if (warm && fetcher) {
+          if (warm && fetcher && round === 0) {
             const body = await (await fetch(`${fetcher.url}/metrics`)).text();
             r.notes.push(
               `When the queue was resumed, the running fetcher held ${gaugeValue(body, 'pushmail_fetch_pool_connections')} pooled IMAP connections (left from the push run) and ${mb(gaugeValue(body, 'pushmail_nodejs_heap_size_used_bytes'))} MB of heap.`,
@@ -390,20 +399,30 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
           const batches = after.batches - batchesBefore.batches;
           const batched = after.batched - batchesBefore.batched;
           r.tables[0].rows.push([label, delivered, appended, `${round1(spanS)} s`, `${msgPerS} msg/s`, warm ? '—' : withBootPerS ? `${withBootPerS} msg/s` : 'did not finish', batches || null, batches ? round1(batched / batches) : null]);
-          if (cpuUse) {
-            const total = cpuUse.rows.reduce((sum, row) => sum + row.cpuMs, 0);
-            const perMessage = (ms: number) => Math.round((ms / Math.max(1, appended)) * 1000) / 1000;
-            r.tables.push({
-              title: `CPU while the running fetcher drained the burst (${round1(cpuUse.wallMs / 1000)} s, from resume to the last append; 2 cores = 200 %)`,
-              columns: ['process tree', 'CPU', 'share of one core', 'CPU ms per message'],
-              rows: [...cpuUse.rows, { name: 'all of these', cpuMs: total, cores: total / cpuUse.wallMs }].map((row) => [row.name, `${Math.round(row.cpuMs)} ms`, `${Math.round(row.cores * 100)} %`, perMessage(row.cpuMs)]),
-            });
-            r.figures.cpuMsPerMessage = perMessage(total);
-            r.figures.fetcherCpuMsPerMessage = perMessage(cpuUse.rows[0].cpuMs);
-          }
           if (warm) {
-            Object.assign(r.figures, { msgPerS, appended, expected: delivered });
-            r.targets.push(atLeast('messages/s, job → event appended (one running fetcher)', msgPerS, 1500, 'msg/s'));
+            const run: (typeof warmRuns)[number] = { msgPerS, appended, delivered };
+            if (cpuUse) {
+              const rows = [...cpuUse.rows, { name: 'all of these', cpuMs: cpuUse.rows.reduce((sum, row) => sum + row.cpuMs, 0), cores: 0 }];
+              rows[rows.length - 1].cores = rows[rows.length - 1].cpuMs / cpuUse.wallMs;
+              const perMessage = (ms: number) => Math.round((ms / Math.max(1, appended)) * 1000) / 1000;
+              if (!cpuTable.rows.length) cpuTable.columns.push(...rows.map((row) => row.name));
+              cpuTable.rows.push([round + 1, round1(cpuUse.wallMs / 1000), ...rows.map((row) => `${perMessage(row.cpuMs)} ms (${Math.round(row.cores * 100)} %)`)]);
+              run.cpuMsPerMessage = perMessage(rows[rows.length - 1].cpuMs);
+              run.fetcherCpuMsPerMessage = perMessage(cpuUse.rows[0].cpuMs);
+            }
+            warmRuns.push(run);
+            if (warmRuns.length === warmBursts) {
+              const sorted = [...warmRuns].sort((a, b) => a.msgPerS - b.msgPerS);
+              const median = sorted[Math.floor(sorted.length / 2)];
+              Object.assign(r.figures, { msgPerS: median.msgPerS, appended: median.appended, expected: median.delivered });
+              if (warmBursts > 1) Object.assign(r.figures, { minMsgPerS: sorted[0].msgPerS, maxMsgPerS: sorted[sorted.length - 1].msgPerS });
+              if (median.cpuMsPerMessage !== undefined) Object.assign(r.figures, { cpuMsPerMessage: median.cpuMsPerMessage, fetcherCpuMsPerMessage: median.fetcherCpuMsPerMessage });
+              r.targets.push(atLeast(`messages/s, job → event appended (one running fetcher${warmBursts > 1 ? `, median of ${warmBursts} bursts` : ''})`, median.msgPerS, 1500, 'msg/s'));
+              if (cpuTable.rows.length) {
+                cpuTable.title = 'CPU per message while the running fetcher drained each burst (its share of one core in brackets; 2 cores = 200 %)';
+                r.tables.push(cpuTable);
+              }
+            }
           } else {
             r.figures[processes === 1 ? 'freshMsgPerS' : `fresh${processes}MsgPerS`] = msgPerS;
             if (processes === 1) r.figures.freshWithBootMsgPerS = withBootPerS;
@@ -411,7 +430,7 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
           if (!doneAt) throw new Error(`only ${appended} of ${delivered} events appended within 120 s`);
           if (!warm) for (const f of fetchers) await stopApp(f!);
         }
-        r.notes.push('The judged figure is the fetcher that has run since the push scenario: the queue is paused while the burst is delivered and enqueued by the watcher, then resumed. Fresh processes are measured from their first append, so their figure includes V8 compiling the hot code (on these 2 cores, JIT threads take about a fifth of a core during the first seconds).');
+        r.notes.push('The judged figure is the fetcher that has run since the push scenario: the queue is paused while a burst is delivered and enqueued by the watcher, then resumed; with three bursts, their median. Fresh processes are measured from their first append, so their figure includes V8 compiling the hot code (on these 2 cores, JIT threads take about a fifth of a core during the first seconds).');
       } finally {
         await queue.resume().catch(() => undefined);
         await queue.close();
