@@ -15,7 +15,7 @@ interface Report {
   mode: string;
   git: { commit: string };
   machine: { cores: number; memoryGiB: number; node: string };
-  scenarios: Array<{ id: string; status: string; reason?: string; targets: Array<{ measure: string; target: string; value: number | null; met: boolean | null }>; tables: Array<{ columns: string[]; rows: unknown[][] }> }>;
+  scenarios: Array<{ id: string; status: string; reason?: string; figures: Record<string, number | null>; targets: Array<{ measure: string; target: string; value: number | null; met: boolean | null }>; tables: Array<{ columns: string[]; rows: unknown[][] }> }>;
   distributions: Record<string, { n: number; p50: number; p99: number } | null>;
 }
 

@@ -107,7 +107,7 @@ export function renderMarkdown(report: BenchReport, regressions: Regression[], s
       '- The polling baseline watches the same deliveries as pushmail (a subset of its accounts) with one connection per account asking `STATUS INBOX (UIDNEXT)` every interval, each at a random phase, as independent clients would.',
       '- Memory is VmRSS from /proc at steady state (stable within 2 % over 5 s; GC not forced), as a delta against the same build with no accounts (watcher) or no clients (gateway).',
       '- Pipeline stages come from the apps\' own Prometheus histograms (scraped before and after the push-latency run); quantiles are estimated from the buckets. EXISTS → job in Redis is exact per job instead: the watcher\'s clock at EXISTS (`seenAt`, in the job) against the id of the `added` event BullMQ\'s add script writes with the job (Redis\'s clock). Its floor, in the same run: the bare IDLE clients write one XADD to Redis on each EXISTS.',
-      '- Fetch throughput: a burst of fetch jobs is held in the queue (paused) while it is delivered and enqueued, then drained; the figure is appended events over the span from the first to the last append. The judged run is the fetcher that has been running since the push scenario.',
+      '- Fetch throughput: a burst of fetch jobs is held in the queue (paused) while it is delivered and enqueued, then drained; the figure is appended events over the span from the first to the last append. The judged figure is the median of three bursts drained by the fetcher that has been running since the push scenario (one burst in a quick run); fresh processes are reported beside it. The CPU of each process tree during each burst is read from /proc.',
     ].join('\n'),
     '',
   );
