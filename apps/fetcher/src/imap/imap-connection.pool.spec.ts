@@ -4,13 +4,17 @@ import { MetricsService } from '@pushmail/observability';
 import type { AccountRepository } from '@pushmail/accounts';
 import type { ImapClientFactory } from '@pushmail/imap';
 import { FetcherEnv } from '../config';
-import { ImapConnectionPool, ImapSession } from './imap-connection.pool';
+import { ImapConnectionPool, ImapSession, POOLED_KEEPALIVE_MS } from './imap-connection.pool';
 
 /** Just enough of an imapflow client for the pool's bookkeeping; no server involved. */
 class FakeClient extends EventEmitter {
   usable = false;
+  noops = 0;
   async connect() {
     this.usable = true;
+  }
+  async noop() {
+    this.noops++;
   }
   async logout() {
     this.usable = false;
@@ -22,13 +26,13 @@ class FakeClient extends EventEmitter {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function makePool(growAfterMs: number) {
+function makePool(growAfterMs: number, idleMs = 60_000) {
   const clients: FakeClient[] = [];
   const factory = { create: () => clients[clients.push(new FakeClient()) - 1] } as unknown as ImapClientFactory;
   const accounts = { get: async (id: string) => ({ id, imap: {} }), onChange: async () => undefined } as unknown as AccountRepository;
   const config = new ConfigService({
     FETCH_POOL_SIZE: 2,
-    FETCH_POOL_IDLE_MS: 60_000,
+    FETCH_POOL_IDLE_MS: idleMs,
     FETCH_POOL_EXTRA_IDLE_MS: 60_000,
     FETCH_POOL_ACQUIRE_TIMEOUT_MS: 5000,
     FETCH_POOL_GROW_AFTER_MS: growAfterMs,
@@ -56,6 +60,32 @@ describe('ImapConnectionPool', () => {
     await Promise.all([first, second]);
     expect(clients).toHaveLength(1);
     expect(used[0]).toBe(used[1]);
+  });
+
+  it('keeps an idle connection alive past the client inactivity timeout until its idle time is up', async () => {
+    jest.useFakeTimers();
+    try {
+      const { pool, clients } = makePool(10, 5 * 60_000);
+      pools.push(pool);
+      await pool.withSession('acc', async () => undefined);
+      await jest.advanceTimersByTimeAsync(POOLED_KEEPALIVE_MS + 1);
+      expect(clients[0].noops).toBe(1);
+      // Lent again: no keepalive while a caller holds it, nor a second timer after its return.
+      await pool.withSession('acc', () => jest.advanceTimersByTimeAsync(2 * POOLED_KEEPALIVE_MS));
+      expect(clients[0].noops).toBe(1);
+      await jest.advanceTimersByTimeAsync(POOLED_KEEPALIVE_MS + 1);
+      expect(clients[0].noops).toBe(2);
+      // After FETCH_POOL_IDLE_MS unused it is logged out, and the NOOPs stop.
+      await jest.advanceTimersByTimeAsync(5 * 60_000);
+      expect(clients[0].usable).toBe(false);
+      const noops = clients[0].noops;
+      expect(noops).toBeLessThanOrEqual(8);
+      await jest.advanceTimersByTimeAsync(3 * POOLED_KEEPALIVE_MS);
+      expect(clients[0].noops).toBe(noops);
+      expect(clients).toHaveLength(1);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('grows to its bound when the busy connection stays busy, and no further', async () => {

@@ -74,6 +74,7 @@ interface AccountPool {
   size: number;
   waiters: Array<() => void>;
   idleTimers: Map<ImapSession, NodeJS.Timeout>;
+  keepalives: Map<ImapSession, NodeJS.Timeout>;
   /** After a failed connect, jobs fail fast until then instead of each trying to log in again. */
   failedUntil: number;
   failures: number;
@@ -82,6 +83,16 @@ interface AccountPool {
 
 const CONNECT_BACKOFF_MIN_MS = 1000;
 const CONNECT_BACKOFF_MAX_MS = 60_000;
+/**
+ * A pooled connection is either busy with a command or idle in the pool: this long without a byte
+ * from the server during a command means the server is gone, not thinking.
+ */
+const POOLED_SOCKET_TIMEOUT_MS = 60_000;
+/**
+ * imapflow also closes a connection that is quiet this long between commands, so an idle pooled
+ * connection says NOOP more often than that, or FETCH_POOL_IDLE_MS could never exceed a minute.
+ */
+export const POOLED_KEEPALIVE_MS = 45_000;
 
 /**
  * Per-account IMAP connections for fetching and commands, separate from the watcher's IDLE
@@ -157,6 +168,7 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
    */
   async beforeApplicationShutdown(): Promise<void> {
     this.closing = true;
+    for (const pool of this.pools.values()) for (const session of pool.idle) this.clearIdleTimer(pool, session);
     const sessions = [...this.pools.values()].flatMap((p) => p.idle);
     await Promise.allSettled(sessions.map((s) => this.logout(s)));
     this.pools.clear();
@@ -165,7 +177,7 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
   private poolFor(accountId: string): AccountPool {
     let pool = this.pools.get(accountId);
     if (!pool) {
-      pool = { idle: [], size: 0, waiters: [], idleTimers: new Map(), failedUntil: 0, failures: 0 };
+      pool = { idle: [], size: 0, waiters: [], idleTimers: new Map(), keepalives: new Map(), failedUntil: 0, failures: 0 };
       this.pools.set(accountId, pool);
     }
     return pool;
@@ -245,6 +257,18 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
       return;
     }
     this.scheduleIdleClose(pool, session, Date.now());
+    this.keepAlive(pool, session);
+  }
+
+  /** NOOPs an idle session until it is lent again or closed (see POOLED_KEEPALIVE_MS). */
+  private keepAlive(pool: AccountPool, session: ImapSession): void {
+    const timer = setInterval(() => {
+      if (!session.usable) return;
+      // A dead connection closes itself, and its 'close' handler takes it out of the pool.
+      session.refreshView().catch((err: Error) => this.logger.debug({ msg: 'pooled imap keepalive failed', accountId: session.accountId, err: err.message }));
+    }, POOLED_KEEPALIVE_MS);
+    timer.unref();
+    pool.keepalives.set(session, timer);
   }
 
   /**
@@ -273,9 +297,9 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
     const account = await this.accounts.get(accountId);
     if (!account) throw new AccountGoneError(accountId);
     // Pooled connections never IDLE: they only run commands; the watcher's sessions hold IDLE.
-    // A pooled connection is either busy with a command or idle in the pool: a minute without a
-    // byte from the server means it is gone, not thinking.
-    const client = this.factory.create(account.imap, { disableAutoIdle: true, socketTimeout: 60_000 });
+    // Nor do they need CONDSTORE, QRESYNC or IMAP4rev2: skipping ENABLE saves a round trip per
+    // login, and FETCH responses without MODSEQ.
+    const client = this.factory.create(account.imap, { disableAutoIdle: true, disableAutoEnable: true, socketTimeout: POOLED_SOCKET_TIMEOUT_MS });
     const session = new ImapSession(accountId, client);
     client.on('error', (err: Error) => this.logger.debug({ msg: 'pooled imap connection error', accountId, err: err.message }));
     client.on('close', () => {
@@ -315,10 +339,14 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
     session.client.close();
   }
 
+  /** Stops the idle close and the keepalive of a session leaving the idle list. */
   private clearIdleTimer(pool: AccountPool, session: ImapSession): void {
     const timer = pool.idleTimers.get(session);
     if (timer) clearTimeout(timer);
     pool.idleTimers.delete(session);
+    const keepalive = pool.keepalives.get(session);
+    if (keepalive) clearInterval(keepalive);
+    pool.keepalives.delete(session);
   }
 
   private wakeOne(pool: AccountPool): void {
