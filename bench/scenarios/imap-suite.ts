@@ -181,12 +181,17 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
       for (const app of metricTargets()) out.set(app.app, await scrape(app.url).catch(() => new Map()));
       return out;
     };
-    /** UID FETCH batches and the messages in them, from the fetchers' own histogram. */
+    /** UID FETCH batches, the messages in them and the pool's IMAP logins, from the fetchers' own metrics. */
     const batchStats = async (procs: Array<AppProcess | undefined>) => {
+      const bodies = await Promise.all(procs.map((f) => (f ? fetch(`${f.url}/metrics`).then((res) => res.text()).catch(() => '') : '')));
       const series = (await Promise.all(procs.map((f) => (f ? scrape(f.url).catch(() => new Map()) : new Map()))))
         .flatMap((snap) => [...snap.values()])
         .filter((h) => h.name === 'pushmail_fetch_batch_size');
-      return { batches: series.reduce((sum, h) => sum + h.count, 0), batched: series.reduce((sum, h) => sum + h.sum, 0) };
+      return {
+        batches: series.reduce((sum, h) => sum + h.count, 0),
+        batched: series.reduce((sum, h) => sum + h.sum, 0),
+        logins: bodies.reduce((sum, body) => sum + (gaugeValue(body, 'pushmail_fetch_pool_logins_total') || 0), 0),
+      };
     };
     const metricsBefore = await scrapeAll();
     const jobAdds = new JobAddTail(redis!.url, QueueName.MailboxEvents);
@@ -343,7 +348,7 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
       const burstAccounts = accounts.slice(Math.max(0, p.accounts - p.burstAccounts), p.accounts);
       const burstIds = burstAccounts.map((a) => a.id);
       const queue = new Queue(QueueName.MailboxEvents, { connection: { url: redis!.url } as never, prefix: BULL_PREFIX });
-      r.tables.push({ columns: ['fetcher', 'messages', 'appended', 'first → last append', 'throughput', 'incl. fetcher boot', 'UID FETCH batches', 'messages per batch'], rows: [] });
+      r.tables.push({ columns: ['fetcher', 'messages', 'appended', 'first → last append', 'throughput', 'incl. fetcher boot', 'UID FETCH batches', 'messages per batch', 'IMAP logins'], rows: [] });
       // Three bursts on the running fetcher, judged by their median: one burst lasts about three
       // seconds, and on this shared VM the CPU a message costs can swing by half within a minute.
       const warmBursts = ctx.quick ? 1 : 3;
@@ -376,7 +381,7 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
           const since = Date.now();
           const spawnAt = Date.now();
           const fetchers = warm ? [fetcher] : await Promise.all(Array.from({ length: processes }, (_, i) => startApp('fetcher', { INSTANCE_ID: `bench-burst-${round}-${i}` }, false)));
-          const batchesBefore = warm ? await batchStats(fetchers) : { batches: 0, batched: 0 };
+          const batchesBefore = warm ? await batchStats(fetchers) : { batches: 0, batched: 0, logins: 0 };
           // Everything on the machine shares its two cores: where the drain's CPU went explains the figure.
           if (warm && fetcher && round === 0) {
             const body = await (await fetch(`${fetcher.url}/metrics`)).text();
@@ -398,7 +403,7 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
           const after = await batchStats(fetchers);
           const batches = after.batches - batchesBefore.batches;
           const batched = after.batched - batchesBefore.batched;
-          r.tables[0].rows.push([label, delivered, appended, `${round1(spanS)} s`, `${msgPerS} msg/s`, warm ? '—' : withBootPerS ? `${withBootPerS} msg/s` : 'did not finish', batches || null, batches ? round1(batched / batches) : null]);
+          r.tables[0].rows.push([label, delivered, appended, `${round1(spanS)} s`, `${msgPerS} msg/s`, warm ? '—' : withBootPerS ? `${withBootPerS} msg/s` : 'did not finish', batches || null, batches ? round1(batched / batches) : null, after.logins - batchesBefore.logins]);
           if (warm) {
             const run: (typeof warmRuns)[number] = { msgPerS, appended, delivered };
             if (cpuUse) {

@@ -33,11 +33,44 @@ export function htmlToText(html: string): string {
   ).trim();
 }
 
+/** What `\s` matches in a JavaScript regular expression. */
+function isWhitespace(code: number): boolean {
+  if (code <= 0x20) return code === 0x20 || (code >= 0x09 && code <= 0x0d);
+  if (code < 0xa0) return false;
+  return (
+    code === 0xa0 || code === 0x1680 || (code >= 0x2000 && code <= 0x200a) || code === 0x2028 || code === 0x2029 ||
+    code === 0x202f || code === 0x205f || code === 0x3000 || code === 0xfeff
+  );
+}
+
 /** The first ~`max` characters of text with whitespace collapsed, cut at a word boundary when one is near. */
 export function makePreview(text: string, max = 200): string {
-  // Only the start matters; collapsing a whole 5 MB body for 200 characters would be waste.
-  let collapsed = text.slice(0, max * 8).replace(/\s+/g, ' ').trim();
-  if (collapsed.length <= max && text.length > max * 8) collapsed = text.replace(/\s+/g, ' ').trim();
+  // One pass that stops as soon as more than `max` characters are collected: every message gets a
+  // preview, and a regex replace over its start cost more than the rest of this function.
+  let collapsed = '';
+  let runStart = -1;
+  let pendingSpace = false;
+  for (let i = 0; i < text.length && collapsed.length <= max; i++) {
+    if (isWhitespace(text.charCodeAt(i))) {
+      if (runStart >= 0) {
+        collapsed += text.slice(runStart, i);
+        runStart = -1;
+      }
+      pendingSpace = collapsed.length > 0;
+      continue;
+    }
+    if (runStart < 0) {
+      if (pendingSpace) collapsed += ' ';
+      pendingSpace = false;
+      runStart = i;
+    }
+    if (collapsed.length + (i + 1 - runStart) > max) {
+      collapsed += text.slice(runStart, i + 1);
+      runStart = -1;
+      break;
+    }
+  }
+  if (runStart >= 0) collapsed += text.slice(runStart);
   if (collapsed.length <= max) return collapsed;
   let cut = collapsed.slice(0, max);
   const space = cut.lastIndexOf(' ');

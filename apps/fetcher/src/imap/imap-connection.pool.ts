@@ -109,6 +109,7 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
   private readonly extraIdleMs: number;
   private readonly acquireTimeoutMs: number;
   private readonly growAfterMs: number;
+  private readonly logins;
   private closing = false;
 
   constructor(
@@ -122,6 +123,7 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
     this.extraIdleMs = config.get('FETCH_POOL_EXTRA_IDLE_MS');
     this.acquireTimeoutMs = config.get('FETCH_POOL_ACQUIRE_TIMEOUT_MS');
     this.growAfterMs = config.get('FETCH_POOL_GROW_AFTER_MS');
+    this.logins = metrics.counter('pushmail_fetch_pool_logins_total', 'IMAP logins of the fetcher pool (each new pooled connection)');
   }
 
   async onModuleInit(): Promise<void> {
@@ -315,6 +317,7 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
       client.close();
       throw err;
     }
+    this.logins.inc();
     return session;
   }
 
