@@ -383,10 +383,10 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
           const fetchers = warm ? [fetcher] : await Promise.all(Array.from({ length: processes }, (_, i) => startApp('fetcher', { INSTANCE_ID: `bench-burst-${round}-${i}` }, false)));
           const batchesBefore = warm ? await batchStats(fetchers) : { batches: 0, batched: 0, logins: 0 };
           // Everything on the machine shares its two cores: where the drain's CPU went explains the figure.
-          if (warm && fetcher && round === 0) {
+          if (warm && fetcher) {
             const body = await (await fetch(`${fetcher.url}/metrics`)).text();
             r.notes.push(
-              `When the queue was resumed, the running fetcher held ${gaugeValue(body, 'pushmail_fetch_pool_connections')} pooled IMAP connections (left from the push run) and ${mb(gaugeValue(body, 'pushmail_nodejs_heap_size_used_bytes'))} MB of heap.`,
+              `When the queue was resumed for burst ${round + 1}, the running fetcher held ${gaugeValue(body, 'pushmail_fetch_pool_connections')} pooled IMAP connections${round === 0 ? ' (left from the push run)' : ''}, ${mb(gaugeValue(body, 'pushmail_nodejs_heap_size_used_bytes'))} MB of heap in use and ${mb(gaugeValue(body, 'pushmail_nodejs_heap_size_total_bytes'))} MB reserved.`,
             );
           }
           const cpu = warm ? new CpuWindow({ fetcher: fetcher?.pid, redis: redis!.pid, dovecot: dovecot!.pid, watcher: watcher?.pid, gateway: gateway?.pid }) : undefined;
