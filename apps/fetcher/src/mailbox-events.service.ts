@@ -57,14 +57,13 @@ export class MailboxEventsService {
         throw new MessageNotVisibleError(uid);
     }
     const fetched = outcome.message;
-    const parsed = await this.metrics.time('parse', async () => {
-      const first = await this.assembler.assembleSerialized({ accountId, mailbox, uidValidity }, fetched);
-      if (!first.partIdsUncertain) return first;
+    let parsed = await this.metrics.time('parse', () => this.assembler.assembleSerialized({ accountId, mailbox, uidValidity }, fetched));
+    if (parsed.partIdsUncertain) {
       // Rare (defective mail with attachments): the gateway serves parts by the server's numbers.
       this.metrics.structureFetches.inc();
-      const structure = await this.fetcher.fetchStructure({ accountId, mailbox, uidValidity, uid });
-      return structure ? this.assembler.assembleSerialized({ accountId, mailbox, uidValidity }, { ...fetched, structure }) : first;
-    });
+      const structure = await this.metrics.time('fetch', () => this.fetcher.fetchStructure({ accountId, mailbox, uidValidity, uid }));
+      if (structure) parsed = await this.metrics.time('parse', () => this.assembler.assembleSerialized({ accountId, mailbox, uidValidity }, { ...fetched, structure }));
+    }
     await slot.waitForEarlier();
     if (!(await this.store.accountExists(accountId))) return this.drop(job, 'account deleted');
     const appended = await this.metrics.time('store', () => this.store.appendNew(parsed, job.seenAt));
