@@ -7,7 +7,7 @@ import { CpuWindow } from '../lib/cpu';
 import { Delivery, counterLatencies, messageIdLatencies } from '../lib/correlate';
 import { PASSWORD, appBuilt, appEnv, makeUsers, startDovecot, startRedis, userName } from '../lib/infra';
 import { clientToken } from '../lib/jwt';
-import { MetricsSnapshot, gaugeValue, scrape } from '../lib/prom';
+import { MetricsSnapshot, gaugeValue, parseHistograms, scrape } from '../lib/prom';
 import { FLOOR_EXISTS_STREAM, JobAddTail, jobSeenAt } from '../lib/job-adds';
 import { GcProbe, kb, mb } from '../lib/rss';
 import { ScenarioRun, atLeast, atMost, judged } from '../lib/scenario';
@@ -184,8 +184,8 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
     /** UID FETCH batches, the messages in them and the pool's IMAP logins, from the fetchers' own metrics. */
     const batchStats = async (procs: Array<AppProcess | undefined>) => {
       const bodies = await Promise.all(procs.map((f) => (f ? fetch(`${f.url}/metrics`).then((res) => res.text()).catch(() => '') : '')));
-      const series = (await Promise.all(procs.map((f) => (f ? scrape(f.url).catch(() => new Map()) : new Map()))))
-        .flatMap((snap) => [...snap.values()])
+      const series = bodies
+        .flatMap((body) => [...parseHistograms(body).values()])
         .filter((h) => h.name === 'pushmail_fetch_batch_size');
       return {
         batches: series.reduce((sum, h) => sum + h.count, 0),
