@@ -8,6 +8,8 @@ import { captureOutput, freePort, spawnTracked, startOnFreePorts, stopProcess, w
 export interface RedisServerOptions {
   /** AOF on, as production runs it: a restart keeps the data. */
   appendonly?: boolean;
+  /** fsync policy of the AOF; `everysec` is what docs/operations.md deploys. Default `always`. */
+  appendfsync?: 'always' | 'everysec' | 'no';
   maxmemoryPolicy?: string;
 }
 
@@ -53,8 +55,9 @@ export class TestRedis {
     this.child = undefined;
   }
 
-  async restart(): Promise<void> {
-    await this.stop();
+  /** Stops (SIGTERM, or e.g. SIGKILL for a crash) and starts again on the same port and data dir. */
+  async restart(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    await this.stop(signal);
     await this.startProcess();
   }
 
@@ -73,7 +76,7 @@ export class TestRedis {
       '--bind', '127.0.0.1',
       '--save', '',
       '--appendonly', this.options.appendonly ? 'yes' : 'no',
-      '--appendfsync', 'always',
+      '--appendfsync', this.options.appendfsync ?? 'always',
       '--dir', this.dir,
       '--maxmemory-policy', this.options.maxmemoryPolicy ?? 'noeviction',
       '--daemonize', 'no',
