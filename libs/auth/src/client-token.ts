@@ -2,8 +2,8 @@ import { SignJWT, errors, jwtVerify } from 'jose';
 
 export interface ClientIdentity {
   userId: string;
-  /** Epoch seconds when the token stops being valid, when it has an `exp`. */
-  expiresAt?: number;
+  /** Epoch seconds when the token stops being valid (every accepted token has an `exp`). */
+  expiresAt: number;
 }
 
 /** Why a token was refused; callers answer every case alike (`unauthorized`) and may log this. */
@@ -14,18 +14,30 @@ export class InvalidClientTokenError extends Error {
   }
 }
 
+/** Claims checked beyond the signature, when the operator sets them (AUTH_JWT_AUDIENCE, AUTH_JWT_ISSUER). */
+export interface ClientTokenChecks {
+  audience?: string;
+  issuer?: string;
+}
+
 const keyFrom = (secret: string) => new TextEncoder().encode(secret);
 
 /**
  * Verifies a client token: HS256 only (an `alg: none` or RS256-confusion token is refused), `exp`
- * and `nbf` honoured, `sub` is the user id.
+ * required (a token that never expires cannot be contained once stolen), `nbf` honoured, `aud` and
+ * `iss` checked when configured, `sub` is the user id.
  */
-export async function verifyClientToken(token: string | undefined | null, secret: string): Promise<ClientIdentity> {
+export async function verifyClientToken(token: string | undefined | null, secret: string, checks: ClientTokenChecks = {}): Promise<ClientIdentity> {
   if (!token) throw new InvalidClientTokenError('missing');
   try {
-    const { payload } = await jwtVerify(token, keyFrom(secret), { algorithms: ['HS256'] });
-    if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw new InvalidClientTokenError('invalid');
-    return payload.exp !== undefined ? { userId: payload.sub, expiresAt: payload.exp } : { userId: payload.sub };
+    const { payload } = await jwtVerify(token, keyFrom(secret), {
+      algorithms: ['HS256'],
+      requiredClaims: ['exp'],
+      ...(checks.audience ? { audience: checks.audience } : {}),
+      ...(checks.issuer ? { issuer: checks.issuer } : {}),
+    });
+    if (typeof payload.sub !== 'string' || payload.sub.length === 0 || typeof payload.exp !== 'number') throw new InvalidClientTokenError('invalid');
+    return { userId: payload.sub, expiresAt: payload.exp };
   } catch (err) {
     if (err instanceof InvalidClientTokenError) throw err;
     throw new InvalidClientTokenError(err instanceof errors.JWTExpired ? 'expired' : 'invalid');
@@ -33,8 +45,18 @@ export async function verifyClientToken(token: string | undefined | null, secret
 }
 
 /** Mints a client token, for local setups (`npm start`), tests and integrators' examples. */
-export function signClientToken(userId: string, secret: string, options: { expiresInSeconds?: number } = {}): Promise<string> {
-  const jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(userId).setIssuedAt();
-  if (options.expiresInSeconds !== undefined) jwt.setExpirationTime(Math.floor(Date.now() / 1000) + options.expiresInSeconds);
+export function signClientToken(
+  userId: string,
+  secret: string,
+  options: { expiresInSeconds?: number; audience?: string; issuer?: string } = {},
+): Promise<string> {
+  // Tokens without `exp` are refused, so one is always set (an hour unless told otherwise).
+  const jwt = new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(userId)
+    .setIssuedAt()
+    .setExpirationTime(Math.floor(Date.now() / 1000) + (options.expiresInSeconds ?? 3600));
+  if (options.audience) jwt.setAudience(options.audience);
+  if (options.issuer) jwt.setIssuer(options.issuer);
   return jwt.sign(keyFrom(secret));
 }

@@ -1,23 +1,27 @@
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@pushmail/config';
-import { ClientIdentity, verifyClientToken } from './client-token';
+import { ClientIdentity, ClientTokenChecks, verifyClientToken } from './client-token';
 
 interface AuthEnv {
   AUTH_JWT_SECRET?: string;
+  AUTH_JWT_AUDIENCE?: string;
+  AUTH_JWT_ISSUER?: string;
 }
 
-/** Verifies client tokens with the app's AUTH_JWT_SECRET. */
+/** Verifies client tokens with the app's AUTH_JWT_SECRET, and its audience and issuer when set. */
 @Injectable()
 export class ClientTokenVerifier {
   private readonly secret: string;
+  private readonly checks: ClientTokenChecks;
 
   constructor(config: ConfigService) {
-    const secret = (config.env as unknown as AuthEnv).AUTH_JWT_SECRET;
-    if (!secret) throw new Error('AUTH_JWT_SECRET is required by this app');
-    this.secret = secret;
+    const env = config.env as unknown as AuthEnv;
+    if (!env.AUTH_JWT_SECRET) throw new Error('AUTH_JWT_SECRET is required by this app');
+    this.secret = env.AUTH_JWT_SECRET;
+    this.checks = { audience: env.AUTH_JWT_AUDIENCE || undefined, issuer: env.AUTH_JWT_ISSUER || undefined };
   }
 
   verify(token: string | undefined | null): Promise<ClientIdentity> {
-    return verifyClientToken(token, this.secret);
+    return verifyClientToken(token, this.secret, this.checks);
   }
 }

@@ -2,3 +2,4 @@ export * from './client-token';
 export * from './client-token.verifier';
 export * from './secret-compare';
 export * from './auth.module';
+export * from './part-link';
