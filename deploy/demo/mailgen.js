@@ -72,7 +72,7 @@ async function ensureAccount() {
 async function printSignInLink() {
   if (!config.jwtSecret) return;
   const { SignJWT } = await import('jose');
-  const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(config.userId).setIssuedAt().sign(new TextEncoder().encode(config.jwtSecret));
+  const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(config.userId).setIssuedAt().setExpirationTime('30d').sign(new TextEncoder().encode(config.jwtSecret));
   log('open the web client', { url: `${config.publicUrl}/#token=${token}` });
 }
 

@@ -5,8 +5,23 @@ export const gatewayEnvSchema = baseEnvSchema.extend({
   PORT: env.int(3000, 1, 65535),
   PUSHMAIL_SECRET_KEY: secretKeySchema,
   PUSHMAIL_SECRET_KEY_PREVIOUS: env.list([]),
-  AUTH_JWT_SECRET: z.string({ required_error: 'is required (HS256 key for client tokens)' }).min(16, 'must be at least 16 characters'),
-  ADMIN_TOKEN: z.string({ required_error: 'is required (bearer token for the admin API)' }).min(8, 'must be at least 8 characters'),
+  // HS256 with a short key is open to offline guessing from any one token: at least 32 bytes (RFC 7518 §3.2).
+  AUTH_JWT_SECRET: z
+    .string({ required_error: 'is required (HS256 key for client tokens)' })
+    .refine((v) => Buffer.byteLength(v, 'utf8') >= 32, 'must be at least 32 bytes (e.g. openssl rand -base64 32)'),
+  /** When set, client tokens must carry this `aud`. */
+  AUTH_JWT_AUDIENCE: z.string().optional(),
+  /** When set, client tokens must carry this `iss`. */
+  AUTH_JWT_ISSUER: z.string().optional(),
+  ADMIN_TOKEN: z.string({ required_error: 'is required (bearer token for the admin API)' }).min(24, 'must be at least 24 characters (e.g. openssl rand -base64 24)'),
+  /** Failed admin authentications one source IP may make per minute before it gets 429. */
+  ADMIN_AUTH_FAILURES_PER_MINUTE: env.int(10, 1, 100_000),
+  /** Lifetime of signed part URLs (`message.partLink`), at most 5 minutes. */
+  PART_LINK_TTL_SECONDS: env.int(300, 10, 300),
+  /** Part downloads (each one an IMAP login by the gateway) one user may start per minute. */
+  PART_DOWNLOADS_PER_MINUTE: env.int(120, 1, 100_000),
+  /** Bytes a socket may have queued towards a client that does not read; past it, it is disconnected. */
+  SOCKET_MAX_BUFFERED_BYTES: env.int(4 * 1024 * 1024, 64 * 1024, 1024 * 1024 * 1024),
   CORS_ORIGINS: env.list([]),
   /** Largest `message.send` (bodies plus decoded attachments); Socket.IO's buffer is sized from it. */
   SEND_MAX_BYTES: env.int(10 * 1024 * 1024, 1024, 100 * 1024 * 1024),
@@ -16,6 +31,8 @@ export const gatewayEnvSchema = baseEnvSchema.extend({
   SEND_CONCURRENCY: env.int(4, 1, 100),
   /** How long a send request (and its idempotency key) is remembered. */
   SEND_RECORD_TTL_SECONDS: env.int(24 * 3600, 60, 30 * 24 * 3600),
+  /** Bytes one user's queued and retrying sends may hold in Redis; more → `rate_limited`. */
+  SEND_QUEUE_BYTES_PER_USER: env.int(50 * 1024 * 1024, 1024, 10 * 1024 * 1024 * 1024),
   SOCKET_EVENTS_PER_SECOND: env.int(20, 1, 10_000),
   SOCKET_EVENTS_BURST: env.int(40, 1, 100_000),
   /** How long `message.get` and `message.flag` wait for the fetcher before answering `internal`. */

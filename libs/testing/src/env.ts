@@ -6,7 +6,7 @@ export function testEnv(redisUrl: string, overrides: Record<string, string | und
     REDIS_URL: redisUrl,
     PUSHMAIL_SECRET_KEY: TEST_SECRET_KEY,
     AUTH_JWT_SECRET: 'test-jwt-secret-0123456789abcdef',
-    ADMIN_TOKEN: 'test-admin-token',
+    ADMIN_TOKEN: 'test-admin-token-0123456789',
     LOG_LEVEL: 'warn',
     ...overrides,
   };

@@ -63,8 +63,8 @@ export const SAMPLE_SECRET_VALUES: Record<string, string> = {
   REDIS_URL: 'redis://redis.example:6379/0',
   PUSHMAIL_SECRET_KEY: Buffer.alloc(32, 7).toString('base64'),
   PUSHMAIL_SECRET_KEY_PREVIOUS: '',
-  AUTH_JWT_SECRET: 'sample-jwt-secret-0123456789',
-  ADMIN_TOKEN: 'sample-admin-token',
+  AUTH_JWT_SECRET: 'sample-jwt-secret-0123456789abcdefgh',
+  ADMIN_TOKEN: 'sample-admin-token-0123456789',
 };
 
 /** The app names the image's entrypoint accepts, read from the script itself. */
