@@ -33,6 +33,8 @@ export enum ClientCommand {
   MessageGet = 'message.get',
   MessageFlag = 'message.flag',
   MessageSend = 'message.send',
+  /** A short-lived signed URL for one MIME part, for links and `<img>` that cannot send a token. */
+  MessagePartLink = 'message.partLink',
 }
 
 export interface AccountStateEvent {
@@ -122,12 +124,25 @@ export const MessageSendRequestSchema = z
 export type MessageSendRequest = z.infer<typeof MessageSendRequestSchema>;
 export type SendAddress = z.infer<typeof SendAddressSchema>;
 
+const PartIdSchema = z.string().regex(/^\d{1,5}(\.\d{1,5}){0,31}$/, 'must be a MIME part number such as 1.2');
+export const MessagePartLinkRequestSchema = z.object({ accountId: AccountIdSchema, mailbox: MailboxNameSchema, uid: UidSchema, partId: PartIdSchema }).strict();
+export type MessagePartLinkRequest = z.infer<typeof MessagePartLinkRequestSchema>;
+/**
+ * `url` is root-relative (the gateway may sit behind a proxy that it cannot name): resolve it
+ * against the gateway's URL. It works without a token until `expiresAt` (ISO 8601, at most 5 min).
+ */
+export interface PartLink {
+  url: string;
+  expiresAt: string;
+}
+
 export interface ClientToServerEvents {
   [ClientCommand.Subscribe]: (req: SubscribeRequest, ack: (res: Ack<{ replayed: number }>) => void) => void;
   [ClientCommand.Unsubscribe]: (req: UnsubscribeRequest, ack: (res: Ack) => void) => void;
   [ClientCommand.MessageGet]: (req: MessageGetRequest, ack: (res: Ack<{ message: MessageNewEvent | ParsedMessage }>) => void) => void;
   [ClientCommand.MessageFlag]: (req: MessageFlagRequest, ack: (res: Ack) => void) => void;
   [ClientCommand.MessageSend]: (req: MessageSendRequest, ack: (res: Ack<{ sendId: string }>) => void) => void;
+  [ClientCommand.MessagePartLink]: (req: MessagePartLinkRequest, ack: (res: Ack<PartLink>) => void) => void;
 }
 
 export const clientCommandSchemas = {
@@ -136,6 +151,7 @@ export const clientCommandSchemas = {
   [ClientCommand.MessageGet]: MessageGetRequestSchema,
   [ClientCommand.MessageFlag]: MessageFlagRequestSchema,
   [ClientCommand.MessageSend]: MessageSendRequestSchema,
+  [ClientCommand.MessagePartLink]: MessagePartLinkRequestSchema,
 } as const;
 
 
