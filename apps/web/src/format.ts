@@ -35,10 +35,12 @@ export function parseAddressList(input: string): Array<{ name?: string; address:
     .map((s) => s.trim())
     .filter(Boolean)
     .map((part) => {
-      const m = /^(.*)<([^>]+)>$/.exec(part);
-      if (!m) return { address: part };
-      const name = m[1].trim().replace(/^"|"$/g, '');
-      return name ? { name, address: m[2].trim() } : { address: m[2].trim() };
+      // "Name <address>": the last "<" opens the address (indexOf, not /^(.*)<([^>]+)>$/, which backtracks quadratically).
+      const open = part.lastIndexOf('<');
+      const inner = open >= 0 && part.endsWith('>') ? part.slice(open + 1, -1) : '';
+      if (!inner || inner.includes('>')) return { address: part };
+      const name = part.slice(0, open).trim().replace(/^"|"$/g, '');
+      return name ? { name, address: inner.trim() } : { address: inner.trim() };
     });
 }
 

@@ -24,7 +24,7 @@ export function redact(value: unknown, depth = 0): unknown {
 /** Strips credentials embedded in URLs (redis://:pass@host) and bearer tokens from free text. */
 export function redactString(text: string): string {
   return text
-    .replace(/(\w+:\/\/)([^:@/\s]*):([^@/\s]+)@/g, `$1$2:${REDACTED}@`)
+    .replace(/\b(\w+:\/\/)([^:@/\s]*):([^@/\s]+)@/g, `$1$2:${REDACTED}@`)
     .replace(/(bearer\s+)[\w.~+/=-]+/gi, `$1${REDACTED}`)
     .replace(/\b(eyJ[\w-]+\.[\w-]+\.[\w-]+)\b/g, REDACTED);
 }

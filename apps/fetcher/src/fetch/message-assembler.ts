@@ -56,7 +56,7 @@ export class MessageAssembler {
    */
   private async parsePartial(fetched: FetchedMessage, part: { accountId: string; mailbox: string; uid: number }): Promise<MailContent> {
     const partial = fetched.partial;
-    const headers = (partial?.headers.toString('latin1') ?? '').replace(/\r?\n\r?\n[\s\S]*$/, '');
+    const headers = (partial?.headers.toString('latin1') ?? '').split(/\r?\n\r?\n/, 1)[0];
     const kept = unfoldedLines(headers).filter((line) => !/^content-(type|transfer-encoding|disposition)\s*:/i.test(line));
     const leaf = partial?.text?.leaf;
     const contentType = leaf ? `${leaf.type}${leaf.parameters?.charset ? `; charset="${leaf.parameters.charset}"` : ''}` : 'text/plain';
