@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 
@@ -44,6 +45,34 @@ export const baseEnvSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: env.int(10_000, 0, 300_000),
 });
 export type BaseEnv = z.infer<typeof baseEnvSchema>;
+
+/** Host names, `*.`suffixes, IP addresses or CIDRs, comma-separated (no DNS here: checked by shape). */
+const mailHostAllowlist = env.list([]).superRefine((entries, ctx) => {
+  for (const entry of entries) {
+    const [address, prefix, ...rest] = entry.split('/');
+    const bare = address.startsWith('[') && address.endsWith(']') ? address.slice(1, -1) : address;
+    const width = isIP(bare) === 4 ? 32 : isIP(bare) === 6 ? 128 : 0;
+    const cidrOk = width > 0 && !rest.length && (prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= width));
+    const name = entry.startsWith('*.') ? entry.slice(2) : entry;
+    const nameOk = !entry.includes('/') && name.length <= 253 && name.replace(/\.$/, '').split('.').every((l) => /^[A-Za-z0-9-]{1,63}$/.test(l) && !l.startsWith('-') && !l.endsWith('-'));
+    if (!cidrOk && !nameOk) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${entry}" is neither a host name nor an IP address or CIDR` });
+  }
+});
+
+/**
+ * Which mail servers users may make pushmail connect to, read by every app that opens IMAP or
+ * SMTP connections (declared once here; each app spreads it into its schema). See docs/security.md.
+ */
+export const mailNetworkEnvShape = {
+  /** true: user-given mail hosts may resolve to loopback, private, link-local, CGNAT… addresses. */
+  ALLOW_PRIVATE_MAIL_HOSTS: env.bool(false),
+  /** Exceptions to that refusal: host names (`mail.corp`, `*.corp`) and CIDRs (`10.1.0.0/16`). */
+  MAIL_HOST_ALLOWLIST: mailHostAllowlist,
+  /** true: plain-text IMAP/SMTP (no STARTTLS) is accepted on ports that are not `secure`. */
+  ALLOW_INSECURE_MAIL: env.bool(false),
+};
+export const mailNetworkEnvSchema = z.object(mailNetworkEnvShape);
+export type MailNetworkEnv = z.infer<typeof mailNetworkEnvSchema>;
 
 /** Reads `.env` from the working directory when present; real environment variables win. */
 export function loadDotEnv(cwd = process.cwd()): void {

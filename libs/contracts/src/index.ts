@@ -6,3 +6,4 @@ export * from './messages';
 export * from './socket';
 export * from './redis-keys';
 export * from './urls';
+export * from './connection';
