@@ -1,7 +1,7 @@
 import { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { captureOutput, freePort, spawnTracked, stopProcess, waitFor } from './processes';
+import { captureOutput, freePort, spawnTracked, startOnFreePorts, stopProcess, waitFor, WaitAborted } from './processes';
 
 export type AppName = 'watcher' | 'fetcher' | 'gateway';
 export const REPO_ROOT = resolve(__dirname, '../../..');
@@ -27,8 +27,16 @@ export class AppProcess {
     this.output = captureOutput(child);
   }
 
+  /**
+   * Without a PORT in `env`, a free port is chosen, and chosen again when the app could not bind it:
+   * between choosing a port and the app listening on it, another process on the machine may take it.
+   */
   static async start(app: AppName, env: Record<string, string | undefined>, options: { waitReady?: boolean } = {}): Promise<AppProcess> {
-    const port = env.PORT ? Number(env.PORT) : await freePort();
+    if (env.PORT) return AppProcess.startOn(Number(env.PORT), app, env, options);
+    return startOnFreePorts(3, async () => AppProcess.startOn(await freePort(), app, env, options));
+  }
+
+  private static async startOn(port: number, app: AppName, env: Record<string, string | undefined>, options: { waitReady?: boolean }): Promise<AppProcess> {
     const child = spawnTracked(process.execPath, [builtAppPath(app)], {
       env: { PATH: process.env.PATH, NODE_ENV: 'test', LOG_LEVEL: 'warn', ...env, PORT: String(port) },
       cwd: REPO_ROOT,
@@ -36,7 +44,8 @@ export class AppProcess {
     const proc = new AppProcess(app, port, child);
     const path = options.waitReady === false ? '/health/live' : '/health/ready';
     await waitFor(async () => {
-      if (child.exitCode !== null) throw new Error(`${app} exited with ${child.exitCode}: ${proc.logs()}`);
+      // An exited app cannot become ready: stop waiting (its log says why, e.g. EADDRINUSE).
+      if (child.exitCode !== null) throw new WaitAborted(`${app} exited with ${child.exitCode}: ${proc.logs()}`);
       const res = await fetch(`http://127.0.0.1:${port}${path}`);
       return res.ok;
     }, 20_000, `${app} ${path}`, 50).catch((err) => {
