@@ -18,6 +18,8 @@ import { ClientTokenGuard } from './http/client-token.guard';
 import { MeAccountsController } from './http/me-accounts.controller';
 import { PartsController } from './http/parts.controller';
 import { ImapMailboxService } from './imap/imap-mailbox.service';
+import { PartLinksService } from './parts/part-links.service';
+import { WindowLimiter } from './parts/window-limiter';
 import { ShutdownService } from './lifecycle/shutdown.service';
 import { LiveEventsService } from './push/live-events.service';
 import { SubscriptionService } from './push/subscription.service';
@@ -61,6 +63,8 @@ export class GatewayModule {
         MessageStore,
         ImapCommandService,
         ImapMailboxService,
+        PartLinksService,
+        WindowLimiter,
         SendStore,
         SendService,
         SendDeliveryService,

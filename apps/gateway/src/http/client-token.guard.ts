@@ -7,8 +7,10 @@ export interface ClientRequest extends Request {
 }
 
 /**
- * Client routes take the client token as a bearer header, or as `?access_token=` because an
- * `<img src>` or a download link cannot carry headers.
+ * Client routes take the client token as `Authorization: Bearer` only. A token in the URL
+ * (`?access_token=`, accepted before signed part links existed) ends up in browser history, proxy
+ * logs and Referer headers, so it is refused outright (401), even next to a valid header, so that
+ * an integrator still sending it notices at once. Browsers use signed part links instead.
  */
 @Injectable()
 export class ClientTokenGuard implements CanActivate {
@@ -16,12 +18,17 @@ export class ClientTokenGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const req = context.switchToHttp().getRequest<ClientRequest>();
-    const queryToken = typeof req.query.access_token === 'string' ? req.query.access_token : undefined;
-    try {
-      req.userId = (await this.verifier.verify(bearerToken(req.headers.authorization) ?? queryToken)).userId;
-      return true;
-    } catch {
-      throw new UnauthorizedException();
-    }
+    req.userId = await authenticateClient(this.verifier, req);
+    return true;
+  }
+}
+
+/** The user id of a request's bearer token; 401 for none, a bad one, or one in `?access_token=`. */
+export async function authenticateClient(verifier: ClientTokenVerifier, req: Request): Promise<string> {
+  if (req.query.access_token !== undefined) throw new UnauthorizedException('a client token in the URL is refused: send it as Authorization: Bearer, or use a signed part link');
+  try {
+    return (await verifier.verify(bearerToken(req.headers.authorization))).userId;
+  } catch {
+    throw new UnauthorizedException();
   }
 }

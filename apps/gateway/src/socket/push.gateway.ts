@@ -2,12 +2,13 @@ import { Logger } from '@nestjs/common';
 import { ConnectedSocket, MessageBody, OnGatewayConnection, OnGatewayDisconnect, OnGatewayInit, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
 import { ClientTokenVerifier, InvalidClientTokenError } from '@pushmail/auth';
 import { ConfigService } from '@pushmail/config';
-import { Ack, ClientCommand, UNAUTHORIZED, clientCommandSchemas } from '@pushmail/contracts';
+import { Ack, ClientCommand, PartLink, UNAUTHORIZED, clientCommandSchemas } from '@pushmail/contracts';
 import { MetricsService } from '@pushmail/observability';
 import { z } from 'zod';
 import { ImapCommandService } from '../commands/imap-command.service';
 import { GatewayEnv } from '../config';
 import { ShutdownService } from '../lifecycle/shutdown.service';
+import { PartLinksService } from '../parts/part-links.service';
 import { SubscriptionService } from '../push/subscription.service';
 import { SendService } from '../send/send.service';
 import { CommandError, describeZodError, fail } from './ack';
@@ -37,6 +38,7 @@ export class PushGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
     private readonly subscriptions: SubscriptionService,
     private readonly commands: ImapCommandService,
     private readonly sends: SendService,
+    private readonly partLinks: PartLinksService,
     private readonly shutdown: ShutdownService,
     private readonly config: ConfigService<GatewayEnv>,
     metrics: MetricsService,
@@ -107,6 +109,11 @@ export class PushGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
   @SubscribeMessage(ClientCommand.MessageSend)
   sendMessage(@ConnectedSocket() socket: PushSocket, @MessageBody() body: unknown): Promise<Ack<{ sendId: string }>> {
     return this.run(socket, ClientCommand.MessageSend, body, (req) => this.sends.submit(socket.data.userId, req));
+  }
+
+  @SubscribeMessage(ClientCommand.MessagePartLink)
+  partLink(@ConnectedSocket() socket: PushSocket, @MessageBody() body: unknown): Promise<Ack<PartLink>> {
+    return this.run(socket, ClientCommand.MessagePartLink, body, (req) => this.partLinks.issue(socket.data.userId, req));
   }
 
   private async run<C extends ClientCommand, R extends object>(
