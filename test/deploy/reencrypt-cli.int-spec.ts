@@ -1,7 +1,7 @@
 import { CreateAccountBody, redisKeys } from '@pushmail/contracts';
-import { CredentialCipher } from '@pushmail/crypto';
+import { CredentialBindingError, CredentialCipher } from '@pushmail/crypto';
 import { REPO_ROOT, TestRedis, spawnTracked, testStores } from '@pushmail/testing';
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -75,7 +75,7 @@ describe('credential re-encryption command (key rotation), on real Redis', () =>
   it('check-credentials reports accounts still on the previous key and exits 2', async () => {
     const result = await runCli(['check-credentials'], { REDIS_URL: redis.url, PUSHMAIL_SECRET_KEY: rotatedKey, PUSHMAIL_SECRET_KEY_PREVIOUS: oldKey });
     expect(result.code).toBe(2);
-    expect(result.json).toEqual({ command: 'check-credentials', accounts: 3, onCurrentKey: 0, onPreviousKey: 3, unreadable: [] });
+    expect(result.json).toEqual({ command: 'check-credentials', accounts: 3, onCurrentKey: 0, onPreviousKey: 3, unbound: 0, unreadable: [] });
   });
 
   it('refuses, changing nothing, when a value is under a key it was not given', async () => {
@@ -89,7 +89,7 @@ describe('credential re-encryption command (key rotation), on real Redis', () =>
   it('reencrypt-credentials moves every account to the new key; the old key is then unnecessary', async () => {
     const result = await runCli(['reencrypt-credentials'], { REDIS_URL: redis.url, PUSHMAIL_SECRET_KEY: rotatedKey, PUSHMAIL_SECRET_KEY_PREVIOUS: oldKey });
     expect(result.code).toBe(0);
-    expect(result.json).toEqual({ command: 'reencrypt-credentials', reencrypted: 3, accounts: 3, onCurrentKey: 3, onPreviousKey: 0, unreadable: [] });
+    expect(result.json).toEqual({ command: 'reencrypt-credentials', reencrypted: 3, accounts: 3, onCurrentKey: 3, onPreviousKey: 0, unbound: 0, unreadable: [] });
 
     // Readable with the new key alone, and identical to what was stored.
     const stores = testStores(redis.url, rotatedKey);
@@ -105,9 +105,9 @@ describe('credential re-encryption command (key rotation), on real Redis', () =>
     // The old key can no longer read anything, and no password is stored in the clear.
     const oldOnly = new CredentialCipher(oldKey);
     for (const id of ids) {
-      for (const value of await rawValues(id)) {
+      for (const [i, value] of (await rawValues(id)).entries()) {
         expect(value).not.toMatch(/secret-/);
-        expect(() => oldOnly.decrypt(value!)).toThrow(/unknown key/);
+        expect(() => oldOnly.decrypt(value!, { accountId: id, field: ['imap', 'smtp'][i] })).toThrow(/unknown key/);
       }
     }
     const check = await runCli(['check-credentials'], { REDIS_URL: redis.url, PUSHMAIL_SECRET_KEY: rotatedKey });
@@ -128,5 +128,105 @@ describe('credential re-encryption command (key rotation), on real Redis', () =>
     const unknown = await runCli(['rotate-everything'], { REDIS_URL: redis.url, PUSHMAIL_SECRET_KEY: rotatedKey });
     expect(unknown.code).toBe(1);
     expect(unknown.stdout).toMatch(/unknown command "rotate-everything"/);
+  });
+});
+
+/** A value as written before credentials were bound to their account (format v1, no additional data). */
+function legacyValue(keyBase64: string, plaintext: string): string {
+  const keyBytes = Buffer.from(keyBase64, 'base64');
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', keyBytes, iv);
+  const data = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+  return ['v1', CredentialCipher.keyId(keyBytes), iv.toString('base64'), cipher.getAuthTag().toString('base64'), data.toString('base64')].join(':');
+}
+
+describe('credentials bound to their account and field (AES-GCM additional data), on real Redis', () => {
+  let redis: TestRedis;
+  const key = newKey();
+  let legacyId: string;
+  let otherId: string;
+
+  beforeAll(async () => {
+    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first (npm test does)`);
+    redis = await TestRedis.start();
+    const stores = testStores(redis.url, key);
+    try {
+      legacyId = (await stores.accounts.create(account(1))).id;
+      otherId = (await stores.accounts.create(account(2))).id;
+    } finally {
+      await stores.close();
+    }
+    // What an older release stored: the same settings, encrypted without binding.
+    const client = redis.client();
+    try {
+      await client.hset(redisKeys.account(legacyId), {
+        imap: legacyValue(key, JSON.stringify(account(1).imap)),
+        smtp: legacyValue(key, JSON.stringify(account(1).smtp)),
+      });
+    } finally {
+      client.disconnect();
+    }
+  });
+  afterAll(() => redis?.dispose());
+
+  const withClient = async <T>(fn: (client: ReturnType<TestRedis['client']>) => Promise<T>) => {
+    const client = redis.client();
+    try {
+      return await fn(client);
+    } finally {
+      client.disconnect();
+    }
+  };
+
+  it('legacy values still decrypt; check-credentials counts them as unbound and exits 2', async () => {
+    const stores = testStores(redis.url, key);
+    try {
+      expect((await stores.accounts.get(legacyId))?.imap).toEqual(account(1).imap);
+    } finally {
+      await stores.close();
+    }
+    const result = await runCli(['check-credentials'], { REDIS_URL: redis.url, PUSHMAIL_SECRET_KEY: key });
+    expect(result.code).toBe(2);
+    expect(result.json).toEqual({ command: 'check-credentials', accounts: 2, onCurrentKey: 2, onPreviousKey: 0, unbound: 1, unreadable: [] });
+  });
+
+  it('reencrypt-credentials migrates legacy values to the bound format, settings unchanged', async () => {
+    const result = await runCli(['reencrypt-credentials'], { REDIS_URL: redis.url, PUSHMAIL_SECRET_KEY: key });
+    expect(result.code).toBe(0);
+    expect(result.json).toEqual({ command: 'reencrypt-credentials', reencrypted: 2, accounts: 2, onCurrentKey: 2, onPreviousKey: 0, unbound: 0, unreadable: [] });
+    const values = await withClient((c) => c.hmget(redisKeys.account(legacyId), 'imap', 'smtp'));
+    for (const value of values) expect(value).toMatch(/^v2:/);
+    const stores = testStores(redis.url, key);
+    try {
+      const stored = await stores.accounts.get(legacyId);
+      expect(stored?.imap).toEqual(account(1).imap);
+      expect(stored?.smtp).toEqual(account(1).smtp);
+    } finally {
+      await stores.close();
+    }
+  });
+
+  it('a value copied to another account or field is detected, never decrypted there', async () => {
+    const [otherImap] = await withClient((c) => c.hmget(redisKeys.account(otherId), 'imap'));
+    const [ownSmtp] = await withClient((c) => c.hmget(redisKeys.account(legacyId), 'smtp'));
+    const stores = testStores(redis.url, key);
+    try {
+      // Another account's IMAP settings pasted into this account: the swap is refused, not used.
+      await withClient((c) => c.hset(redisKeys.account(legacyId), 'imap', otherImap!));
+      await expect(stores.accounts.get(legacyId)).rejects.toThrow(CredentialBindingError);
+      const check = await runCli(['check-credentials'], { REDIS_URL: redis.url, PUSHMAIL_SECRET_KEY: key });
+      expect(check.code).toBe(2);
+      expect(check.json).toMatchObject({ accounts: 2, unreadable: [legacyId] });
+      const refused = await runCli(['reencrypt-credentials'], { REDIS_URL: redis.url, PUSHMAIL_SECRET_KEY: key });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/bound to another account or field/);
+      expect(refused.stderr).not.toMatch(/secret-/);
+      // The account's own SMTP value moved to its IMAP field: refused the same way.
+      await withClient((c) => c.hset(redisKeys.account(legacyId), 'imap', ownSmtp!));
+      await expect(stores.accounts.get(legacyId)).rejects.toThrow(/imap of account .* does not authenticate/);
+      expect((await stores.accounts.get(otherId))?.imap).toEqual(account(2).imap);
+    } finally {
+      await stores.close();
+    }
   });
 });

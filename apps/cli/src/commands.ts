@@ -9,12 +9,13 @@ export const USAGE = `usage: pushmail cli <command>
 
 commands:
   reencrypt-credentials   re-encrypt every account's stored IMAP/SMTP settings with
-                          PUSHMAIL_SECRET_KEY (old values are read with PUSHMAIL_SECRET_KEY_PREVIOUS)
+                          PUSHMAIL_SECRET_KEY (old values are read with PUSHMAIL_SECRET_KEY_PREVIOUS),
+                          bound to their account and field (legacy unbound values are migrated)
   check-credentials       report which key each account's settings are encrypted with;
-                          exits 2 while any account is not on PUSHMAIL_SECRET_KEY
+                          exits 2 while any account is not on PUSHMAIL_SECRET_KEY or not bound
 
 Environment: REDIS_URL, PUSHMAIL_SECRET_KEY, PUSHMAIL_SECRET_KEY_PREVIOUS (as for the apps).
-Output: one JSON line on stdout. Exit codes: 0 done, 1 error, 2 accounts left on older keys.
+Output: one JSON line on stdout. Exit codes: 0 done, 1 error, 2 accounts left on older keys or unbound.
 `;
 
 const CONNECT_TIMEOUT_MS = 15_000;
@@ -29,8 +30,8 @@ function withDeadline<T>(promise: Promise<T>, ms: number, message: string): Prom
   ]);
 }
 
-/** Exit status: the rotation is finished only when every account is on the current key. */
-const statusOf = (report: CredentialReport) => (report.onPreviousKey === 0 && report.unreadable.length === 0 ? 0 : 2);
+/** Exit status: the rotation is finished only when every account is on the current key, bound. */
+const statusOf = (report: CredentialReport) => (report.onPreviousKey === 0 && report.unbound === 0 && report.unreadable.length === 0 ? 0 : 2);
 
 /** Runs one command and returns the process exit code; output goes through `write`. */
 export async function runCommand(argv: string[], write: (line: string) => void, source: NodeJS.ProcessEnv = process.env): Promise<number> {

@@ -64,8 +64,8 @@ export class AccountRepository implements OnModuleDestroy {
         userId: body.userId,
         email: body.email,
         mailboxes: JSON.stringify(body.mailboxes),
-        imap: this.cipher.encrypt(JSON.stringify(body.imap)),
-        smtp: this.cipher.encrypt(JSON.stringify(body.smtp)),
+        imap: this.cipher.encrypt(JSON.stringify(body.imap), { accountId: id, field: 'imap' }),
+        smtp: this.cipher.encrypt(JSON.stringify(body.smtp), { accountId: id, field: 'smtp' }),
         version: 1,
         createdAt: new Date().toISOString(),
       })
@@ -85,8 +85,8 @@ export class AccountRepository implements OnModuleDestroy {
       userId: h.userId,
       email: h.email,
       mailboxes: JSON.parse(h.mailboxes) as string[],
-      imap: JSON.parse(this.cipher.decrypt(h.imap)) as ServerSettings,
-      smtp: JSON.parse(this.cipher.decrypt(h.smtp)) as ServerSettings,
+      imap: JSON.parse(this.cipher.decrypt(h.imap, { accountId: id, field: 'imap' })) as ServerSettings,
+      smtp: JSON.parse(this.cipher.decrypt(h.smtp, { accountId: id, field: 'smtp' })) as ServerSettings,
       version: Number(h.version),
       createdAt: h.createdAt,
     };
@@ -132,8 +132,8 @@ export class AccountRepository implements OnModuleDestroy {
     const key = redisKeys.account(id);
     if (!(await this.redis.client.exists(key))) return null;
     const fields: Record<string, string> = {};
-    if (patch.imap) fields.imap = this.cipher.encrypt(JSON.stringify(patch.imap));
-    if (patch.smtp) fields.smtp = this.cipher.encrypt(JSON.stringify(patch.smtp));
+    if (patch.imap) fields.imap = this.cipher.encrypt(JSON.stringify(patch.imap), { accountId: id, field: 'imap' });
+    if (patch.smtp) fields.smtp = this.cipher.encrypt(JSON.stringify(patch.smtp), { accountId: id, field: 'smtp' });
     if (patch.mailboxes) fields.mailboxes = JSON.stringify(patch.mailboxes);
     await this.redis.client.multi().hset(key, fields).hincrby(key, 'version', 1).exec();
     await this.publishChange({ accountId: id, change: 'updated' });
@@ -156,8 +156,9 @@ export class AccountRepository implements OnModuleDestroy {
   }
 
   /**
-   * Re-encrypts every account's settings with the current key (after a key rotation). Each write
-   * is a compare-and-set, so an API edit that lands meanwhile is re-read instead of overwritten.
+   * Re-encrypts every account's settings with the current key (after a key rotation), bound to
+   * the account and field (which migrates legacy unbound values). Each write is a compare-and-set,
+   * so an API edit that lands meanwhile is re-read instead of overwritten.
    */
   async reencryptAll(): Promise<number> {
     let count = 0;
@@ -171,8 +172,8 @@ export class AccountRepository implements OnModuleDestroy {
           redisKeys.account(id),
           imap,
           smtp,
-          this.cipher.encrypt(this.cipher.decrypt(imap)),
-          this.cipher.encrypt(this.cipher.decrypt(smtp)),
+          this.cipher.encrypt(this.cipher.decrypt(imap, { accountId: id, field: 'imap' }), { accountId: id, field: 'imap' }),
+          this.cipher.encrypt(this.cipher.decrypt(smtp, { accountId: id, field: 'smtp' }), { accountId: id, field: 'smtp' }),
         );
         if (swapped === 1) {
           count++;

@@ -1,11 +1,36 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 
-const VERSION = 'v1';
+/** Values written before credentials were bound to their account: no additional data. Read only. */
+const LEGACY_VERSION = 'v1';
+/** Bound values: the GCM additional data is `accountId:field`. */
+const BOUND_VERSION = 'v2';
+
+/**
+ * Where a stored credential belongs. It becomes the GCM additional authenticated data, so a value
+ * copied to another account or another field (by anyone who can write to Redis but does not hold
+ * the key) fails authentication instead of decrypting as that account's credentials.
+ */
+export interface CredentialBinding {
+  accountId: string;
+  /** The stored field, e.g. `imap` or `smtp`. */
+  field: string;
+}
+
+/** A stored value that does not authenticate for the account and field it was read for. */
+export class CredentialBindingError extends Error {
+  constructor(binding: CredentialBinding) {
+    super(`credential stored as ${binding.field} of account ${binding.accountId} does not authenticate there: it was copied from another account or field, or altered`);
+    this.name = 'CredentialBindingError';
+  }
+}
 
 /**
  * AES-256-GCM for credentials at rest. The key is used as given (32 random bytes), so no
  * per-account key derivation sits on the hot path. A short key id is stored with each value so
  * that a rotated key can still decrypt old values until they are re-encrypted.
+ *
+ * Format: `v2:<keyId>:<iv>:<tag>:<data>` (base64 parts). `v1` values (no additional data) are still
+ * read so that an upgrade loses nothing; `pushmail cli reencrypt-credentials` rewrites them as `v2`.
  */
 export class CredentialCipher {
   private readonly keys: Map<string, Buffer>;
@@ -31,25 +56,51 @@ export class CredentialCipher {
     return key;
   }
 
-  encrypt(plaintext: string): string {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.keys.get(this.currentKeyId)!, iv);
-    const data = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-    return [VERSION, this.currentKeyId, iv.toString('base64'), cipher.getAuthTag().toString('base64'), data.toString('base64')].join(':');
+  private static aad(binding: CredentialBinding): Buffer {
+    if (!binding.accountId || !binding.field) throw new Error('a credential needs an account id and a field to be bound to');
+    return Buffer.from(`${binding.accountId}:${binding.field}`, 'utf8');
   }
 
-  decrypt(token: string): string {
+  encrypt(plaintext: string, binding: CredentialBinding): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.keys.get(this.currentKeyId)!, iv);
+    cipher.setAAD(CredentialCipher.aad(binding));
+    const data = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
+    return [BOUND_VERSION, this.currentKeyId, iv.toString('base64'), cipher.getAuthTag().toString('base64'), data.toString('base64')].join(':');
+  }
+
+  /** Throws CredentialBindingError when a bound value belongs to another account or field. */
+  decrypt(token: string, binding: CredentialBinding): string {
     const [version, keyId, iv, tag, data] = token.split(':');
-    if (version !== VERSION || !iv || !tag || data === undefined) throw new Error('not an encrypted credential');
+    if ((version !== BOUND_VERSION && version !== LEGACY_VERSION) || !iv || !tag || data === undefined) throw new Error('not an encrypted credential');
     const key = this.keys.get(keyId);
     if (!key) throw new Error(`credential was encrypted with unknown key ${keyId}`);
     const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64'));
+    if (version === BOUND_VERSION) decipher.setAAD(CredentialCipher.aad(binding));
     decipher.setAuthTag(Buffer.from(tag, 'base64'));
-    return Buffer.concat([decipher.update(Buffer.from(data, 'base64')), decipher.final()]).toString('utf8');
+    const plaintext = decipher.update(Buffer.from(data, 'base64'));
+    try {
+      // update() yields bytes before the tag is checked: when it fails they are wiped, never returned.
+      return Buffer.concat([plaintext, decipher.final()]).toString('utf8');
+    } catch {
+      plaintext.fill(0);
+      if (version === BOUND_VERSION) throw new CredentialBindingError(binding);
+      throw new Error('credential does not authenticate: it was altered');
+    }
   }
 
-  /** True when the value was encrypted with an older key and should be re-encrypted. */
+  /** True when the value should be re-encrypted: an older key, or the legacy unbound format. */
   needsRotation(token: string): boolean {
+    return token.split(':')[1] !== this.currentKeyId || !this.isBound(token);
+  }
+
+  /** True when the key id is a previous key's (rotation pending), whatever the format. */
+  onPreviousKey(token: string): boolean {
     return token.split(':')[1] !== this.currentKeyId;
+  }
+
+  /** False for legacy `v1` values, which carry no account/field binding. */
+  isBound(token: string): boolean {
+    return token.startsWith(`${BOUND_VERSION}:`);
   }
 }
