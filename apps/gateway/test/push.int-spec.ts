@@ -1,6 +1,6 @@
 import { INestApplication } from '@nestjs/common';
 import { ServerEvent } from '@pushmail/contracts';
-import { TestRedis, sleep, testStores, waitFor } from '@pushmail/testing';
+import { TestRedis, testStores, waitFor } from '@pushmail/testing';
 import { SignJWT } from 'jose';
 import { ClientSocket, JWT_SECRET, call, connect, newMessage, record, startGateway, tokenFor } from './helpers';
 
@@ -23,6 +23,22 @@ describe('gateway push: auth, live events, replay', () => {
   let uid = 0;
   const append = (acc = accountId, maxLen = APPEND.maxLen) =>
     stores.eventLog.append(acc, ServerEvent.MessageNew, newMessage(acc, ++uid), { ...APPEND, maxLen, dedupeKey: `n-${uid}` });
+  let accounts = 0;
+  /** An account of the test's own, so no test depends on what another appended before it. */
+  const ownAccount = async (userId = 'u1') => {
+    const imap = { host: '127.0.0.1', port: 143, secure: false, user: `user${++accounts}`, pass: 'imap-pass-alice' };
+    return (await stores.accounts.create({ userId, email: `own${accounts}@example.test`, imap, smtp: imap, mailboxes: ['INBOX'] })).id;
+  };
+  /**
+   * Appends a sentinel to `sentinelAccount` (which `socket` is subscribed to) and waits for it: the
+   * gateway relays the events channel in order, so once the sentinel is in, anything appended
+   * before it that was going to arrive has arrived. Replaces "sleep, then expect nothing".
+   */
+  const sentinel = async (seen: ReturnType<typeof record>, sentinelAccount: string): Promise<string> => {
+    const { eventId } = await append(sentinelAccount);
+    await waitFor(() => seen.find((e) => e.payload.eventId === eventId), 5000, 'the sentinel event');
+    return eventId;
+  };
 
   beforeAll(async () => {
     redis = await TestRedis.start();
@@ -48,16 +64,19 @@ describe('gateway push: auth, live events, replay', () => {
   });
 
   it('closes a connection when its token expires', async () => {
-    const socket = await connect(url, await tokenFor('u1', 1));
+    // 2 s: long enough to be verified at connect even on a loaded machine, short enough to wait out.
+    const socket = await connect(url, await tokenFor('u1', 2));
     sockets.push(socket);
-    await waitFor(() => !socket.connected, 5000, 'socket closed at exp');
+    expect(socket.connected).toBe(true);
+    await waitFor(() => !socket.connected, 8000, 'socket closed at exp');
   });
 
   it('pushes a logged event as message.new with the contract fields', async () => {
+    const accountId = await ownAccount();
     const socket = await open();
     const seen = record(socket);
     expect(await call(socket, 'subscribe', { accountId })).toEqual({ ok: true, replayed: 0 });
-    const { eventId } = await append();
+    const { eventId } = await append(accountId);
     await waitFor(() => seen.find((e) => e.name === ServerEvent.MessageNew), 5000, 'message.new');
     const event = seen.find((e) => e.name === ServerEvent.MessageNew)!.payload;
     expect(event).toMatchObject({ eventId, accountId, mailbox: 'INBOX', uid, uidValidity: 1, messageId: `<m${uid}@example.test>`, subject: `message ${uid}`, flags: [], attachments: [] });
@@ -65,15 +84,17 @@ describe('gateway push: auth, live events, replay', () => {
   });
 
   it('answers subscribe to a foreign or unknown account with forbidden, alike', async () => {
+    const [foreignAccount, u2Account] = [await ownAccount('u1'), await ownAccount('u2')];
     const socket = await open('u2');
-    const foreign = await call(socket, 'subscribe', { accountId });
+    const foreign = await call(socket, 'subscribe', { accountId: foreignAccount });
     const unknown = await call(socket, 'subscribe', { accountId: 'acc_doesnotexist' });
     expect(foreign).toEqual({ ok: false, error: { code: 'forbidden', message: expect.any(String) } });
     expect(unknown).toEqual(foreign);
     const seen = record(socket);
-    await append();
-    await sleep(300);
-    expect(seen).toHaveLength(0);
+    await call(socket, 'subscribe', { accountId: u2Account });
+    await append(foreignAccount);
+    const last = await sentinel(seen, u2Account);
+    expect(seen.map((e) => e.payload.eventId)).toEqual([last]);
   });
 
   it('answers bad input with bad_request naming the field', async () => {
@@ -84,47 +105,48 @@ describe('gateway push: auth, live events, replay', () => {
   });
 
   it('replays exactly the events missed while disconnected, in order, then continues live', async () => {
+    const accountId = await ownAccount();
     const first = await open();
     const seen = record(first);
     await call(first, 'subscribe', { accountId });
-    const { eventId: lastSeen } = await append();
+    const { eventId: lastSeen } = await append(accountId);
     await waitFor(() => seen.length === 1, 5000, 'first event');
     first.close();
 
     const missed: string[] = [];
-    for (let i = 0; i < 20; i++) missed.push((await append()).eventId);
+    for (let i = 0; i < 20; i++) missed.push((await append(accountId)).eventId);
 
     const again = await open();
     const replay = record(again);
     expect(await call(again, 'subscribe', { accountId, since: lastSeen })).toEqual({ ok: true, replayed: 20 });
-    const live = (await append()).eventId;
-    await waitFor(() => replay.length === 21, 5000, '20 replayed + 1 live');
-    await sleep(200);
-    expect(replay.map((e) => e.payload.eventId)).toEqual([...missed, live]);
+    const live = (await append(accountId)).eventId;
+    const last = await sentinel(replay, accountId);
+    expect(replay.map((e) => e.payload.eventId)).toEqual([...missed, live, last]);
     expect(replay.every((e) => e.name === ServerEvent.MessageNew)).toBe(true);
   });
 
   it('has no gap and no duplicate at the replay/live seam while events keep coming', async () => {
-    const since = (await append()).eventId;
-    for (let i = 0; i < 600; i++) await append(); // more than one replay page
+    const accountId = await ownAccount();
+    const since = (await append(accountId)).eventId;
+    // The ids the test itself got back from each append, in order: the expectation owes nothing to
+    // the replay code (readAfter) under test.
+    const appended: string[] = [];
+    for (let i = 0; i < 600; i++) appended.push((await append(accountId)).eventId); // more than one replay page
+    const beforeSubscribe = appended.length;
     const socket = await open();
     const seen = record(socket);
-    const appended: string[] = [];
     let appending = true;
     const writer = (async () => {
-      while (appending) appended.push((await append()).eventId);
+      while (appending) appended.push((await append(accountId)).eventId);
     })();
     const ack = await call(socket, 'subscribe', { accountId, since });
-    await sleep(100);
+    // Keep appending until some events came live after the replay, so the seam is crossed.
+    await waitFor(() => appended.length > beforeSubscribe + 20 && seen.length > 600, 10_000, 'live events after the replay');
     appending = false;
     await writer;
-    const expected = (await stores.eventLog.readAfter(accountId, since, 10_000)).map((e) => e.payload.eventId);
-    await waitFor(() => seen.length >= expected.length, 10_000, `all ${expected.length} events`);
-    await sleep(200);
-    const ids = seen.map((e) => e.payload.eventId);
+    const last = await sentinel(seen, accountId);
     expect(ack).toMatchObject({ ok: true });
-    expect(appended.length).toBeGreaterThan(0);
-    expect(ids).toEqual(expected);
+    expect(seen.map((e) => e.payload.eventId)).toEqual([...appended, last]);
   });
 
   it('sends mailbox.reset first when since is older than the capped log holds', async () => {
@@ -147,20 +169,22 @@ describe('gateway push: auth, live events, replay', () => {
   });
 
   it('catches up from the log when its events-channel connection was cut (events published meanwhile are not lost)', async () => {
+    const accountId = await ownAccount();
     const socket = await open();
     const seen = record(socket);
     await call(socket, 'subscribe', { accountId });
     const admin = redis.client();
     await admin.client('KILL', 'TYPE', 'pubsub');
     const missed: string[] = [];
-    for (let i = 0; i < 3; i++) missed.push((await append()).eventId); // published while nobody listens
+    for (let i = 0; i < 3; i++) missed.push((await append(accountId)).eventId); // published while nobody listens
     admin.disconnect();
     await waitFor(() => seen.length >= 3, 10_000, 'the missed events after the reconnect');
-    await sleep(200);
-    expect(seen.map((e) => e.payload.eventId)).toEqual(missed);
+    const last = await sentinel(seen, accountId);
+    expect(seen.map((e) => e.payload.eventId)).toEqual([...missed, last]);
   });
 
   it('relays account.state to the account subscribers without an eventId', async () => {
+    const accountId = await ownAccount();
     const socket = await open();
     const seen = record(socket);
     await call(socket, 'subscribe', { accountId });
@@ -176,13 +200,15 @@ describe('gateway push: auth, live events, replay', () => {
   });
 
   it('stops pushing after unsubscribe', async () => {
+    const [accountId, other] = [await ownAccount(), await ownAccount()];
     const socket = await open();
     const seen = record(socket);
     await call(socket, 'subscribe', { accountId });
+    await call(socket, 'subscribe', { accountId: other });
     expect(await call(socket, 'unsubscribe', { accountId })).toEqual({ ok: true });
-    await append();
-    await sleep(300);
-    expect(seen).toHaveLength(0);
+    await append(accountId);
+    const last = await sentinel(seen, other);
+    expect(seen.map((e) => e.payload.eventId)).toEqual([last]);
   });
 
   it('rate-limits a socket that floods commands', async () => {
