@@ -1,9 +1,10 @@
 /**
- * `npm run bench [-- --quick] [--only a,b] [--no-build] [--out DIR] [--save-baseline]`
+ * `npm run bench [-- --quick] [--only a,b] [--no-build] [--out DIR] [--save-baseline] [--strict] [--slow-fetcher-ms N]`
  *
  * Starts private Redis and Dovecot, runs the real apps as separate processes (`node dist/apps/…`),
  * drives them from load-generator processes, and writes a JSON result, a Markdown report with an
- * SVG latency chart, and the regressions against the committed baseline.
+ * SVG latency chart, and the regressions against the committed baseline. `--strict` exits 1 on
+ * what bench/lib/strict.ts judges a failure.
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -11,14 +12,17 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from
 import { loadavg } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { REPO_ROOT } from '@pushmail/testing';
-import { gitInfo, machineInfo } from './lib/infra';
+import { BENCH_REDIS_OPTIONS, benchDovecotMailFsync, gitInfo, machineInfo } from './lib/infra';
 import { BenchReport, compareToBaseline, consoleSummary, distributionsSummary, renderMarkdown } from './lib/report';
+import { reportShapeProblems } from './lib/report-shape';
+import { computeRatios, strictVerdict } from './lib/strict';
 import { latencyCdfSvg } from './lib/svg';
 import { BenchContext, FULL, Params, QUICK, SCENARIOS, ScenarioId, ScenarioResult, emptyResult } from './lib/types';
 import { failoverScenario } from './scenarios/failover';
 import { fanoutScenario } from './scenarios/fanout';
 import { imapSuite } from './scenarios/imap-suite';
 import { parserScenario } from './scenarios/parser';
+import { appTuning } from './scenarios/tuning';
 
 interface Suite {
   name: string;
@@ -34,7 +38,7 @@ const SUITES: Suite[] = [
 ];
 
 function parseArgs(argv: string[]) {
-  const args = { quick: false, build: true, only: [] as string[], out: '', saveBaseline: false, strict: false, scale: 1 };
+  const args = { quick: false, build: true, only: [] as string[], out: '', saveBaseline: false, strict: false, scale: 1, slowFetcherMs: 0 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') args.quick = true;
@@ -44,14 +48,16 @@ function parseArgs(argv: string[]) {
     else if (a === '--only') args.only = (argv[++i] ?? '').split(',').filter(Boolean);
     else if (a.startsWith('--only=')) args.only = a.slice(7).split(',').filter(Boolean);
     else if (a === '--scale') args.scale = Number(argv[++i]);
+    else if (a === '--slow-fetcher-ms') args.slowFetcherMs = Number(argv[++i]);
     else if (a === '--out') args.out = argv[++i] ?? '';
     else if (a.startsWith('--out=')) args.out = a.slice(6);
     else if (a === '--help' || a === '-h') {
-      console.log('npm run bench -- [--quick] [--scale 0.3] [--only <scenario|suite>,…] [--no-build] [--out DIR] [--save-baseline] [--strict]');
+      console.log('npm run bench -- [--quick] [--scale 0.3] [--only <scenario|suite>,…] [--no-build] [--out DIR] [--save-baseline] [--strict] [--slow-fetcher-ms N]');
       console.log(`scenarios: ${Object.keys(SCENARIOS).join(', ')}; suites: ${SUITES.map((s) => s.name).join(', ')}`);
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
+  if (!(args.slowFetcherMs >= 0)) throw new Error('--slow-fetcher-ms needs a number of milliseconds');
   return args;
 }
 
@@ -69,6 +75,14 @@ async function main(): Promise<void> {
   const machine = machineInfo();
   if (process.getuid?.() !== 0) console.warn('bench: not root — Dovecot needs root to start');
   if ((machine.openFilesLimit ?? 0) < 16_384 && !args.quick) console.warn(`bench: open files limit ${machine.openFilesLimit} is low for the full run (npm run bench raises it with ulimit -n)`);
+
+  if (args.slowFetcherMs > 0) {
+    // A regression on purpose, to show --strict failing. Bench-side only: a preload that the bench
+    // gives its fetcher processes (every scenario starts them with appTuning.fetcher); the app
+    // itself has no such knob.
+    Object.assign(appTuning.fetcher, { NODE_OPTIONS: `--require ${join(benchDir, 'lib', 'slow-fetcher-preload.cjs')}`, BENCH_SLOW_FETCHER_MS: String(args.slowFetcherMs) });
+    console.warn(`bench: the fetcher is slowed on purpose by ${args.slowFetcherMs} ms per parse (--slow-fetcher-ms)`);
+  }
 
   const selected = SUITES.filter((s) => !args.only.length || args.only.includes(s.name) || s.scenarios.some((id) => args.only.includes(id)));
   const started = new Date();
@@ -108,9 +122,12 @@ async function main(): Promise<void> {
     scenarios,
     distributions: distributionsSummary(ctx.distributions),
     loadAvgAtEnd: Math.round(loadavg()[0] * 100) / 100,
+    infra: { redis: { ...BENCH_REDIS_OPTIONS }, dovecotMailFsync: benchDovecotMailFsync(), slowFetcherMs: args.slowFetcherMs },
   };
+  report.ratios = computeRatios(report);
 
-  const baselineFile = join(benchDir, 'baseline.json');
+  // One baseline per mode: a quick run's tiny sizes give figures of their own.
+  const baselineFile = join(benchDir, report.mode === 'quick' ? 'baseline-quick.json' : 'baseline.json');
   const baseline = existsSync(baselineFile) ? (JSON.parse(readFileSync(baselineFile, 'utf8')) as BenchReport) : undefined;
   const regressions = compareToBaseline(report, baseline);
   const baselineNote = !baseline
@@ -121,20 +138,34 @@ async function main(): Promise<void> {
 
   const stamp = started.toISOString().replace(/[:.]/g, '-');
   const jsonFile = join(resultsDir, `${stamp}.json`);
-  // Only a full run replaces the committed report; smoke and scaled runs write beside their JSON.
+  // Only a full run replaces the committed report (and its JSON beside it, bench/report.json, so
+  // the figures the README cites can be checked); smoke and scaled runs write beside their JSON.
   const partial = report.mode !== 'full';
   const reportFile = partial ? join(resultsDir, `REPORT-${report.mode}.md`) : join(outDir, 'REPORT.md');
+  const reportJsonFile = partial ? null : join(outDir, 'report.json');
   const svgFile = partial ? join(resultsDir, `latency-${report.mode}.svg`) : join(outDir, 'latency.svg');
   const hasLatency = Object.values(ctx.distributions).some((d) => d.length);
   if (hasLatency) writeFileSync(svgFile, latencyCdfSvg(ctx.distributions, `Latency CDF — ${report.mode} run, ${report.startedAt.slice(0, 16)}Z`));
-  writeFileSync(jsonFile, JSON.stringify({ ...report, regressions }, null, 2) + '\n');
-  writeFileSync(reportFile, renderMarkdown(report, regressions, hasLatency ? relative(join(reportFile, '..'), svgFile) : null, baselineNote));
+  const json = JSON.stringify({ ...report, regressions }, null, 2) + '\n';
+  writeFileSync(jsonFile, json);
+  if (reportJsonFile) writeFileSync(reportJsonFile, json);
+  const markdown = renderMarkdown(report, regressions, hasLatency ? relative(join(reportFile, '..'), svgFile) : null, baselineNote, baseline?.mode === report.mode ? computeRatios(baseline) : {});
+  writeFileSync(reportFile, markdown);
   if (args.saveBaseline) copyFileSync(jsonFile, baselineFile);
 
   console.log('\n' + consoleSummary(report, regressions));
   console.log(`\n${baselineNote.replace(/`/g, '')}`);
-  console.log(`\nbench: wrote ${relative(process.cwd(), reportFile)}, ${relative(process.cwd(), jsonFile)}${hasLatency ? `, ${relative(process.cwd(), svgFile)}` : ''}${args.saveBaseline ? ', bench/baseline.json' : ''}`);
-  if (args.strict && scenarios.some((s) => s.status === 'failed')) process.exitCode = 1;
+  console.log(`\nbench: wrote ${relative(process.cwd(), reportFile)}, ${relative(process.cwd(), jsonFile)}${reportJsonFile ? `, ${relative(process.cwd(), reportJsonFile)}` : ''}${hasLatency ? `, ${relative(process.cwd(), svgFile)}` : ''}${args.saveBaseline ? `, ${relative(process.cwd(), baselineFile)}` : ''}`);
+  if (args.strict) {
+    // Judged against the baseline read before this run (a run saved as the new baseline too).
+    const verdict = strictVerdict(report, baseline);
+    const failures = [...verdict.failures, ...reportShapeProblems(report, markdown, !args.only.length).map((p) => `malformed report: ${p}`)];
+    console.log('\nbench --strict:');
+    for (const c of verdict.checks) console.log(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.key} = ${c.now ?? '—'} (baseline ${c.baseline ?? '—'}${c.worse === null ? '' : `, ${Math.round(c.worse * 100)} % worse`}; band ${Math.round(c.band * 100)} %)`);
+    for (const f of failures) console.log(`  FAILED: ${f}`);
+    console.log(failures.length ? `bench --strict: ${failures.length} failure(s)` : 'bench --strict: passed');
+    if (failures.length) process.exitCode = 1;
+  }
 }
 
 /** The full run's sizes times `factor` (rates and the poll interval stay as they are). */

@@ -36,8 +36,17 @@ export async function startDovecot(users: Record<string, string>): Promise<TestD
   return TestDovecot.start({ users, extraConfig: BENCH_DOVECOT_CONFIG });
 }
 
+/**
+ * Redis as docs/operations.md deploys it: AOF on, fsync once a second. The method text in the
+ * report is written from this object, so what the report says is what ran.
+ */
+export const BENCH_REDIS_OPTIONS = { appendonly: true, appendfsync: 'everysec' } as const;
+
+/** Dovecot's `mail_fsync` in the bench config above (read back from it, for the report's method text). */
+export const benchDovecotMailFsync = (): string => /^\s*mail_fsync\s*=\s*(\S+)/m.exec(BENCH_DOVECOT_CONFIG)?.[1] ?? 'optimized (Dovecot default)';
+
 export async function startRedis(): Promise<TestRedis> {
-  return TestRedis.start();
+  return TestRedis.start(BENCH_REDIS_OPTIONS);
 }
 
 /** App env for the bench: quiet logs, and the apps' own tuning left at their defaults unless given. */

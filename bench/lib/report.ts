@@ -1,6 +1,7 @@
 import { MachineInfo } from './infra';
 import { Summary, summarize } from './stats';
-import { HIGHER_IS_BETTER, Params, ScenarioResult, Table } from './types';
+import { RATIOS } from './strict';
+import { HIGHER_IS_BETTER, Params, ScenarioResult, Table, TargetCheck } from './types';
 
 export interface BenchReport {
   schema: 'pushmail-bench/1';
@@ -14,6 +15,18 @@ export interface BenchReport {
   scenarios: ScenarioResult[];
   distributions: Record<string, Summary | null>;
   loadAvgAtEnd?: number;
+  /** What ran under the apps, as the method text states it (older reports lack it). */
+  infra?: BenchInfra;
+  /** Ratios to a floor or CPU-speed proxy measured in the same run; what `--strict` judges (bench/lib/strict.ts). */
+  ratios?: Record<string, number | null>;
+}
+
+export interface BenchInfra {
+  redis: { appendonly: boolean; appendfsync: string };
+  /** Dovecot's `mail_fsync` in the bench's config. */
+  dovecotMailFsync: string;
+  /** `--slow-fetcher-ms`: a deliberately slowed fetcher (0: not slowed). */
+  slowFetcherMs: number;
 }
 
 export interface Regression {
@@ -62,9 +75,10 @@ function mdTable(t: Table): string {
 }
 
 const mark = (met: boolean | null) => (met === null ? '—' : met ? '✅ met' : '❌ missed');
+const definitionText = (t: TargetCheck) => (t.definition === 'original' ? 'original definition: ' : t.definition === 'current' ? 'current definition: ' : '');
 const statusText = (s: ScenarioResult) => (s.status === 'ok' ? 'ran' : s.status === 'not_run' ? `not run (${s.reason})` : `FAILED (${s.reason})`);
 
-export function renderMarkdown(report: BenchReport, regressions: Regression[], svgFile: string | null, baselineNote: string): string {
+export function renderMarkdown(report: BenchReport, regressions: Regression[], svgFile: string | null, baselineNote: string, baselineRatios: Record<string, number | null> = {}): string {
   const { machine: m, git } = report;
   const out: string[] = [];
   out.push('# pushmail benchmark report', '');
@@ -78,10 +92,23 @@ export function renderMarkdown(report: BenchReport, regressions: Regression[], s
       out.push(`| ${s.title} | — | — | — | ${cell(statusText(s))} |`);
       continue;
     }
-    for (const t of s.targets) out.push(`| ${s.title} | ${t.measure} | ${t.value === null ? '—' : `${t.value} ${t.unit}`} | ${t.target} | ${s.status === 'ok' ? mark(t.met) : cell(statusText(s))} |`);
+    for (const t of s.targets) out.push(`| ${s.title} | ${cell(definitionText(t) + t.measure)} | ${t.value === null ? '—' : `${t.value} ${t.unit}`} | ${t.target} | ${s.status === 'ok' ? mark(t.met) : cell(statusText(s))} |`);
     if (!s.targets.length) out.push(`| ${s.title} | (reported) | see below | — | — |`);
   }
   out.push('');
+  if (report.scenarios.some((s) => s.targets.some((t) => t.definition))) {
+    out.push('Two targets were redefined after runs that missed them; each is shown under both definitions, with its own verdict. EXISTS → job: first judged on the watcher\'s own histogram (until the watcher has read Redis\'s reply), now per job up to Redis storing it (Redis\'s clock). Fetch throughput: first one burst drained by a freshly started fetcher, now the median of three bursts drained by a fetcher already running, on connections already open.', '');
+  }
+
+  if (report.ratios && Object.keys(report.ratios).length) {
+    out.push('## Ratios to the same run (what `--strict` judges)', '');
+    out.push('| ratio | scenario | this run | baseline | noise band |', '|---|---|---|---|---|');
+    for (const spec of RATIOS) {
+      if (!(spec.key in report.ratios)) continue;
+      out.push(`| ${spec.what} | ${spec.scenario} | ${cell(report.ratios[spec.key])} | ${cell(baselineRatios[spec.key])} | ${spec.higherIsBetter ? 'fails if lower by more than' : 'fails if higher by more than'} ${Math.round(spec.band * 100)} % |`);
+    }
+    out.push('');
+  }
 
   const d = report.distributions;
   if (Object.keys(d).length) {
@@ -100,14 +127,16 @@ export function renderMarkdown(report: BenchReport, regressions: Regression[], s
   out.push('## Method', '');
   out.push(
     [
-      '- Private Redis and Dovecot 2.3 on loopback; the apps run as deployed (`node dist/apps/<app>/main.js`) with their default settings. Dovecot gets higher connection limits than the test template (see `bench/lib/infra.ts`).',
+      `- Private Redis and Dovecot 2.3 on loopback; the apps run as deployed (\`node dist/apps/<app>/main.js\`) with their default settings. Dovecot gets higher connection limits than the test template (see \`bench/lib/infra.ts\`).`,
+      infraText(report.infra),
       '- Load generators (LMTP deliverer, bare IDLE clients, STATUS pollers, socket.io clients, event appender) run in their own Node processes, so they never share an event loop with what they measure. Times are stamped with `performance.timeOrigin + performance.now()`, comparable across processes on one machine.',
       '- A delivery is "acknowledged" when Dovecot answers LMTP `250` for it (the mail is stored). Push latency runs from that ack to the `message.new` at a subscribed socket.io client, matched by Message-ID.',
       '- The floor is measured in the same run: bare imapflow clients IDLE on their own accounts on the same Dovecot, receiving deliveries interleaved with pushmail\'s. Dovecot itself delays IDLE notifications by a hard-coded ~500 ms, so the floor is about 500 ms; what pushmail adds is the gap above it.',
       '- The polling baseline watches the same deliveries as pushmail (a subset of its accounts) with one connection per account asking `STATUS INBOX (UIDNEXT)` every interval, each at a random phase, as independent clients would.',
-      '- Memory is VmRSS from /proc at steady state (stable within 2 % over 5 s; GC not forced), as a delta against the same build with no accounts (watcher) or no clients (gateway).',
+      '- Memory is VmRSS from /proc, reported twice: at steady state (stable within 2 % over 5 s) with no GC forced, and then after two forced full GCs (through the app\'s inspector, `HeapProfiler.collectGarbage`), each as a delta against the same build with no accounts (watcher) or no clients (gateway). The memory targets are judged on the figure after the forced GC; the bare Socket.IO floor is measured after `global.gc()` only.',
       '- Pipeline stages come from the apps\' own Prometheus histograms (scraped before and after the push-latency run); quantiles are estimated from the buckets. EXISTS → job in Redis is exact per job instead: the watcher\'s clock at EXISTS (`seenAt`, in the job) against the id of the `added` event BullMQ\'s add script writes with the job (Redis\'s clock). Its floor, in the same run: the bare IDLE clients write one XADD to Redis on each EXISTS.',
-      '- Fetch throughput: a burst of fetch jobs is held in the queue (paused) while it is delivered and enqueued, then drained; the figure is appended events over the span from the first to the last append. The judged figure is the median of three bursts drained by the fetcher that has been running since the push scenario (one burst in a quick run); fresh processes are reported beside it. The CPU of each process tree during each burst is read from /proc.',
+      '- Fetch throughput: a burst of fetch jobs is held in the queue (paused) while it is delivered and enqueued, then drained; the figure is appended events over the span from the first to the last append. Current definition: the median of three bursts drained by the fetcher that has been running since the push scenario (one burst in a quick run). Original definition, judged beside it: one burst drained by a freshly started fetcher, first to last append. The CPU of each process tree during each burst is read from /proc.',
+      '- EXISTS → job: current definition per job as above; original definition, judged beside it: the p99 of the watcher\'s own histogram `pushmail_exists_to_enqueue_ms`, which ends when the watcher has read Redis\'s reply (estimated from its buckets).',
     ].join('\n'),
     '',
   );
@@ -130,9 +159,17 @@ export function renderMarkdown(report: BenchReport, regressions: Regression[], s
   }
 
   out.push('## Reproduce', '');
-  out.push('```bash', 'npm ci && npm run build', 'npm run bench              # full run, ≤ 20 min; writes bench/REPORT.md, bench/latency.svg, bench/results/<timestamp>.json', 'npm run bench -- --quick   # 2-minute smoke run; writes bench/results/REPORT-quick.md', '```', '');
-  out.push('Options: `--only <scenario,…>` runs some scenarios, `--scale 0.3` runs the full scenarios at 30 % of their sizes, `--no-build` skips `npm run build`, `--out DIR` writes elsewhere, `--save-baseline` makes this run the baseline (`bench/baseline.json`). It needs `redis-server` and `dovecot` (as `npm test` does) and runs as root for Dovecot.', '');
+  out.push('```bash', 'npm ci && npm run build', 'npm run bench              # full run, ≤ 20 min; writes bench/REPORT.md, bench/report.json (this report\'s JSON), bench/latency.svg, bench/results/<timestamp>.json', 'npm run bench -- --quick --strict   # 2-minute smoke run, as CI runs it; writes bench/results/REPORT-quick.md', '```', '');
+  out.push('Options: `--only <scenario,…>` runs some scenarios, `--scale 0.3` runs the full scenarios at 30 % of their sizes, `--no-build` skips `npm run build`, `--out DIR` writes elsewhere, `--save-baseline` makes this run the baseline of its mode (`bench/baseline.json`, or `bench/baseline-quick.json` for `--quick`), `--strict` exits 1 when a scenario did not end ok, a ratio regressed beyond its noise band, or (full run) a current target was missed, `--slow-fetcher-ms N` slows the fetcher on purpose (to see `--strict` fail). It needs `redis-server` and `dovecot` (as `npm test` does) and runs as root for Dovecot.', '');
   return out.join('\n');
+}
+
+/** The method's sentence on persistence and fsync, written from what the run used. */
+export function infraText(infra: BenchInfra | undefined): string {
+  if (!infra) return '- Redis persistence and Dovecot fsync: not recorded by this run.';
+  const redis = infra.redis.appendonly ? `with its append-only file on and \`appendfsync ${infra.redis.appendfsync}\`${infra.redis.appendfsync === 'everysec' ? ', as docs/operations.md deploys it' : ''}` : 'without persistence (no AOF, no RDB snapshots)';
+  const slowed = infra.slowFetcherMs > 0 ? ` **The fetcher was slowed on purpose** (\`--slow-fetcher-ms ${infra.slowFetcherMs}\`: each parse in its threads first blocks for ${infra.slowFetcherMs} ms, through a bench-only preload): these figures are not pushmail's.` : '';
+  return `- Redis runs ${redis}; RDB snapshots are off. Dovecot runs with \`mail_fsync = ${infra.dovecotMailFsync}\`${infra.dovecotMailFsync === 'never' ? " (Dovecot's default is `optimized`): a delivery is acknowledged before it reaches the disk, so the floor and every latency exclude Dovecot's fsync, on both sides alike" : ''}.${slowed}`;
 }
 
 export function distributionsSummary(series: Record<string, number[]>): Record<string, Summary | null> {

@@ -6,8 +6,8 @@ import { WorkerProcess } from './worker';
 
 /**
  * RSS once it has settled: sampled every second until the last `window` samples lie within 2 %
- * of each other (or the timeout passes); the median of that window. GC is not forced: this is
- * what the process really holds in steady state.
+ * of each other (or the timeout passes); the median of that window. No GC is forced here: this is
+ * what the process holds in steady state, before GcProbe.measure forces one.
  */
 export async function steadyRss(pid: number | undefined, timeoutMs = 30_000, window = 5): Promise<{ bytes: number; settled: boolean }> {
   const samples: number[] = [];
@@ -45,9 +45,12 @@ export class GcProbe {
     return { port, env: { NODE_OPTIONS: `--inspect=127.0.0.1:${port}` } };
   }
 
-  /** Steady RSS first, then GC, then RSS and heap in use (median of three samples). */
-  async measure(pid: number | undefined, inspectPort: number, metricsUrl: string, settleMs = 20_000): Promise<{ rss: number; heap: number; settled: boolean }> {
-    const { settled } = await steadyRss(pid, settleMs);
+  /**
+   * Steady RSS first (`rssBeforeGc`: what the process holds when left alone), then two forced full
+   * GCs, then RSS and heap in use (median of three samples). Both RSS figures are reported.
+   */
+  async measure(pid: number | undefined, inspectPort: number, metricsUrl: string, settleMs = 20_000): Promise<{ rss: number; rssBeforeGc: number; heap: number; settled: boolean }> {
+    const { bytes: rssBeforeGc, settled } = await steadyRss(pid, settleMs);
     await this.worker.call('collect', { port: inspectPort });
     await sleep(500);
     const samples: number[] = [];
@@ -56,7 +59,7 @@ export class GcProbe {
       await sleep(300);
     }
     const heap = await heapUsedBytes(metricsUrl);
-    return { rss: samples.sort((a, b) => a - b)[1], heap, settled };
+    return { rss: samples.sort((a, b) => a - b)[1], rssBeforeGc, heap, settled };
   }
 
   stop(): Promise<void> {

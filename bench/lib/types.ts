@@ -8,6 +8,12 @@ export interface TargetCheck {
   target: string;
   /** null: no target, or not measurable in this run. */
   met: boolean | null;
+  /**
+   * For a target whose measurement was redefined after runs that missed it: `original` is the
+   * definition first judged, `current` the one used since. Both are reported side by side, each
+   * with its own verdict; `--strict` judges the current one. Absent: never redefined.
+   */
+  definition?: 'original' | 'current';
 }
 
 /** A table in the report: a header row and rows of cells. */

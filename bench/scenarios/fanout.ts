@@ -75,6 +75,7 @@ export async function fanoutScenario(ctx: BenchContext): Promise<void> {
       if (connected < specs.length) throw new Error(`${specs.length - connected} clients could not subscribe: ${errors[0]}`);
       const loaded = await memory();
       const perClient = loaded.map((l, i) => (l.rss - base[i].rss) / (p.fanoutClients / gateways.length));
+      const perClientBeforeGc = loaded.map((l, i) => (l.rssBeforeGc - base[i].rssBeforeGc) / (p.fanoutClients / gateways.length));
       const before = new Map<string, MetricsSnapshot>(await Promise.all(gateways.map(async (g, i) => [`gateway-${i}`, await scrape(g.url)] as [string, MetricsSnapshot])));
 
       log(`fan-out: ${p.fanoutRate} events/s for ${p.fanoutDurationS} s`);
@@ -87,20 +88,23 @@ export async function fanoutScenario(ctx: BenchContext): Promise<void> {
       const s = summarize(latencies);
       if (!s) throw new Error('no event reached a client');
       const maxPerClient = Math.max(...perClient);
-      Object.assign(r.figures, { p50: s.p50, p95: s.p95, p99: s.p99, max: s.max, missed: appended - events.length, kbPerClient: kb(maxPerClient) });
+      Object.assign(r.figures, { p50: s.p50, p95: s.p95, p99: s.p99, max: s.max, missed: appended - events.length, kbPerClient: kb(maxPerClient), kbPerClientBeforeGc: kb(Math.max(...perClientBeforeGc)) });
       r.tables.push({ title: 'event appended → message.new at the client (ms)', columns: ['events', 'received', 'p50', 'p95', 'p99', 'max'], rows: [[appended, events.length, s.p50, s.p95, s.p99, s.max]] });
       r.tables.push({
-        title: 'gateway RSS and V8 heap in use, steady state, after a forced full GC',
-        columns: ['gateway', 'RSS idle', `RSS with ${p.fanoutClients / gateways.length} clients`, 'RSS per client', 'heap idle', 'heap loaded', 'heap per client'],
+        title: 'gateway RSS at steady state before a forced GC, and RSS and V8 heap in use after two forced full GCs',
+        columns: ['gateway', 'RSS idle before GC', `RSS with ${p.fanoutClients / gateways.length} clients before GC`, 'RSS per client before GC', 'RSS idle', `RSS with ${p.fanoutClients / gateways.length} clients`, 'RSS per client', 'heap idle', 'heap loaded', 'heap per client'],
         rows: gateways.map((_, i) => [
           `#${i + 1}`,
+          `${mb(base[i].rssBeforeGc)} MB`,
+          `${mb(loaded[i].rssBeforeGc)} MB`,
+          `${kb(perClientBeforeGc[i])} KB`,
           `${mb(base[i].rss)} MB`,
           `${mb(loaded[i].rss)} MB`,
           `${kb(perClient[i])} KB`,
           `${mb(base[i].heap)} MB`,
           `${mb(loaded[i].heap)} MB`,
           `${kb((loaded[i].heap - base[i].heap) / (p.fanoutClients / gateways.length))} KB`,
-        ]).concat([['bare Socket.IO + Redis adapter (floor)', `${mb(floorIdle.rss)} MB`, `${mb(floorLoaded.rss)} MB`, `${kb(floorPerClient.rss)} KB`, `${mb(floorIdle.heap)} MB`, `${mb(floorLoaded.heap)} MB`, `${kb(floorPerClient.heap)} KB`]]),
+        ]).concat([['bare Socket.IO + Redis adapter (floor; after GC only)', '—', '—', '—', `${mb(floorIdle.rss)} MB`, `${mb(floorLoaded.rss)} MB`, `${kb(floorPerClient.rss)} KB`, `${mb(floorIdle.heap)} MB`, `${mb(floorLoaded.heap)} MB`, `${kb(floorPerClient.heap)} KB`]]),
       });
       const stages = stagesTable(before, after);
       if (stages.rows.length) r.tables.push({ ...stages, title: 'the gateways’ own histograms (ms)' });

@@ -74,8 +74,10 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
     // --- density: the same watcher build with no account, as the zero point ---------------------
     let watcherInspectPort = 0;
     let baseRss = NaN;
+    let baseRssBeforeGc = NaN;
     let baseHeap = NaN;
     let lowRss = NaN;
+    let lowRssBeforeGc = NaN;
     const watcherBuilt = appBuilt('watcher');
     if (!watcherBuilt) for (const s of [density, startup, push, stages, burst, fetchLatency]) s.skip('dist/apps/watcher is not built');
     await density.step('watcher with 0 accounts', async (r) => {
@@ -86,8 +88,10 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
       await sleep(ctx.quick ? 1000 : 3000);
       const m0 = await gc.measure(w0.pid, inspect.port, w0.url, ctx.quick ? 8000 : 20_000);
       baseRss = m0.rss;
+      baseRssBeforeGc = m0.rssBeforeGc;
       baseHeap = m0.heap;
       r.figures.baseRssMB = mb(baseRss);
+      r.figures.baseRssBeforeGcMB = mb(baseRssBeforeGc);
       await stopApp(w0);
     });
 
@@ -121,14 +125,17 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
       const rss = { bytes: m.rss, settled: m.settled };
       const heap = m.heap;
       lowRss = rss.bytes;
+      lowRssBeforeGc = m.rssBeforeGc;
       const perAccount = (rss.bytes - baseRss) / p.densityAccounts[0];
+      const perAccountBeforeGc = (m.rssBeforeGc - baseRssBeforeGc) / p.densityAccounts[0];
       r.figures[`kbPerAccount${p.densityAccounts[0]}`] = kb(perAccount);
+      r.figures[`kbPerAccountBeforeGc${p.densityAccounts[0]}`] = kb(perAccountBeforeGc);
       r.tables.push({
-        title: 'watcher RSS and V8 heap in use, steady state, after a forced full GC',
-        columns: ['accounts', 'RSS', 'RSS delta vs 0 accounts', 'RSS per account', 'heap used', 'heap per account', 'settled'],
+        title: 'watcher RSS at steady state before a forced GC, and RSS and V8 heap in use after two forced full GCs',
+        columns: ['accounts', 'RSS before GC', 'RSS before GC per account', 'RSS after GC', 'RSS after GC delta vs 0 accounts', 'RSS after GC per account', 'heap used', 'heap per account', 'settled'],
         rows: [
-          [0, `${mb(baseRss)} MB`, '—', '—', `${mb(baseHeap)} MB`, '—', 'yes'],
-          [p.densityAccounts[0], `${mb(rss.bytes)} MB`, `${mb(rss.bytes - baseRss)} MB`, `${kb(perAccount)} KB`, `${mb(heap)} MB`, `${kb((heap - baseHeap) / p.densityAccounts[0])} KB`, rss.settled ? 'yes' : 'no'],
+          [0, `${mb(baseRssBeforeGc)} MB`, '—', `${mb(baseRss)} MB`, '—', '—', `${mb(baseHeap)} MB`, '—', 'yes'],
+          [p.densityAccounts[0], `${mb(m.rssBeforeGc)} MB`, `${kb(perAccountBeforeGc)} KB`, `${mb(rss.bytes)} MB`, `${mb(rss.bytes - baseRss)} MB`, `${kb(perAccount)} KB`, `${mb(heap)} MB`, `${kb((heap - baseHeap) / p.densityAccounts[0])} KB`, rss.settled ? 'yes' : 'no'],
         ],
       });
       r.targets.push(judged(ctx, atMost(`RSS per account at ${p.densityAccounts[0]}`, kb(perAccount), 60, 'KB')));
@@ -304,8 +311,12 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
         r.tables[r.tables.length - 1].rows.push(['floor: bare IDLE client, one XADD on EXISTS', f.n, f.p50, f.p95, f.p99, f.max]);
         Object.assign(r.figures, { existsToRedisFloorP50: f.p50, existsToRedisFloorP99: f.p99 });
       }
-      r.targets.push(atMost('EXISTS → job in Redis, p99 (every job)', s.p99, 5, 'ms'));
       const acked = r.figures['pushmail_exists_to_enqueue_ms p99'];
+      // The target was first judged on the watcher's own histogram, which ends when the watcher has
+      // read Redis's reply; it was redefined (commit 5197f57) after runs that missed it. Both
+      // definitions are judged, side by side.
+      r.targets.push({ ...atMost('EXISTS → job in Redis, p99 (every job; EXISTS at the watcher → Redis stores the job, Redis’s clock)', s.p99, 5, 'ms'), definition: 'current' });
+      r.targets.push({ ...atMost('EXISTS → job enqueued, p99 est. from the watcher’s histogram `pushmail_exists_to_enqueue_ms` (ends when the watcher has read Redis’s reply)', acked, 5, 'ms'), definition: 'original' });
       r.notes.push(
         `Start: \`seenAt\` in the job payload, the watcher's Date.now() when imapflow emitted \`exists\`. End: the id of BullMQ's \`added\` event, which the add script writes with the job (Redis's clock). Both are whole milliseconds of this machine's clock, so each value is ±1 ms.` +
           (acked !== undefined && acked !== null ? ` The watcher's own histogram (\`pushmail_exists_to_enqueue_ms\`, p99 est. ${acked} ms above) ends later, when the watcher has read Redis's reply; that trip back is not part of the job being in Redis.` : ''),
@@ -359,7 +370,9 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
       }));
       const warmRuns: Array<{ msgPerS: number; appended: number; delivered: number; cpuMsPerMessage?: number; fetcherCpuMsPerMessage?: number }> = [];
       const cpuTable = { title: '', columns: ['burst', 'seconds (resume → last append)'], rows: [] as Array<Array<string | number | null>> };
-      if (!ctx.quick) rounds.push({ label: 'fresh, 1 process', processes: 1, warm: false }, { label: 'fresh, 2 processes', processes: 2, warm: false });
+      // The fresh process is the target's original definition: a quick run measures it too.
+      rounds.push({ label: 'fresh, 1 process', processes: 1, warm: false });
+      if (!ctx.quick) rounds.push({ label: 'fresh, 2 processes', processes: 2, warm: false });
       try {
         for (const [round, { label, processes, warm }] of rounds.entries()) {
           if (warm) await queue.pause();
@@ -422,7 +435,10 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
               Object.assign(r.figures, { msgPerS: median.msgPerS, appended: median.appended, expected: median.delivered });
               if (warmBursts > 1) Object.assign(r.figures, { minMsgPerS: sorted[0].msgPerS, maxMsgPerS: sorted[sorted.length - 1].msgPerS });
               if (median.cpuMsPerMessage !== undefined) Object.assign(r.figures, { cpuMsPerMessage: median.cpuMsPerMessage, fetcherCpuMsPerMessage: median.fetcherCpuMsPerMessage });
-              r.targets.push(atLeast(`messages/s, job → event appended (one running fetcher${warmBursts > 1 ? `, median of ${warmBursts} bursts` : ''})`, median.msgPerS, 1500, 'msg/s'));
+              r.targets.push({
+                ...atLeast(`messages/s, job → event appended (one running fetcher, connections already open${warmBursts > 1 ? `, median of ${warmBursts} bursts` : ''})`, median.msgPerS, 1500, 'msg/s'),
+                definition: 'current',
+              });
               if (cpuTable.rows.length) {
                 cpuTable.title = 'CPU per message while the running fetcher drained each burst (its share of one core in brackets; 2 cores = 200 %)';
                 r.tables.push(cpuTable);
@@ -430,12 +446,17 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
             }
           } else {
             r.figures[processes === 1 ? 'freshMsgPerS' : `fresh${processes}MsgPerS`] = msgPerS;
-            if (processes === 1) r.figures.freshWithBootMsgPerS = withBootPerS;
+            if (processes === 1) {
+              r.figures.freshWithBootMsgPerS = withBootPerS;
+              // The target as first defined (before commit 5197f57): one burst, one freshly started
+              // fetcher, first → last append. Judged beside the running fetcher's median.
+              r.targets.push({ ...atLeast('messages/s, job → event appended (one fresh fetcher process, one burst, first → last append)', msgPerS, 1500, 'msg/s'), definition: 'original' });
+            }
           }
           if (!doneAt) throw new Error(`only ${appended} of ${delivered} events appended within 120 s`);
           if (!warm) for (const f of fetchers) await stopApp(f!);
         }
-        r.notes.push('The judged figure is the fetcher that has run since the push scenario: the queue is paused while a burst is delivered and enqueued by the watcher, then resumed; with three bursts, their median. Fresh processes are measured from their first append, so their figure includes V8 compiling the hot code (on these 2 cores, JIT threads take about a fifth of a core during the first seconds).');
+        r.notes.push('Two definitions are judged. Current: the fetcher that has run since the push scenario, on connections already open: the queue is paused while a burst is delivered and enqueued by the watcher, then resumed; with three bursts, their median. Original (before commit 5197f57): one burst drained by a freshly started fetcher, from its first append to its last, so it also pays for IMAP logins and V8 compiling the hot code (on these 2 cores, JIT threads take about a fifth of a core during the first seconds).');
       } finally {
         await queue.resume().catch(() => undefined);
         await queue.close();
@@ -521,13 +542,17 @@ export async function imapSuite(ctx: BenchContext): Promise<void> {
       const rss = { bytes: m.rss, settled: m.settled };
       const heap = m.heap;
       const perAccount = (rss.bytes - baseRss) / ids.length;
+      const perAccountBeforeGc = (m.rssBeforeGc - baseRssBeforeGc) / ids.length;
       r.figures[`kbPerAccount${ids.length}`] = kb(perAccount);
-      r.tables[0].rows.push([ids.length, `${mb(rss.bytes)} MB`, `${mb(rss.bytes - baseRss)} MB`, `${kb(perAccount)} KB`, `${mb(heap)} MB`, `${kb((heap - baseHeap) / ids.length)} KB`, rss.settled ? 'yes' : 'no']);
+      r.figures[`kbPerAccountBeforeGc${ids.length}`] = kb(perAccountBeforeGc);
+      r.tables[0].rows.push([ids.length, `${mb(m.rssBeforeGc)} MB`, `${kb(perAccountBeforeGc)} KB`, `${mb(rss.bytes)} MB`, `${mb(rss.bytes - baseRss)} MB`, `${kb(perAccount)} KB`, `${mb(heap)} MB`, `${kb((heap - baseHeap) / ids.length)} KB`, rss.settled ? 'yes' : 'no']);
       r.targets.push(judged(ctx, atMost(`RSS per account at ${ids.length}`, kb(perAccount), 60, 'KB')));
       // The marginal cost between the two sizes on one running watcher does not depend on the zero point.
       const slope = (rss.bytes - lowRss) / (ids.length - p.densityAccounts[0]);
       r.figures.kbPerAccountMarginal = kb(slope);
-      r.notes.push(`Marginal cost from ${p.densityAccounts[0]} to ${ids.length} accounts on the same watcher: ${kb(slope)} KB of RSS per added account.`);
+      r.figures.kbPerAccountMarginalBeforeGc = kb((m.rssBeforeGc - lowRssBeforeGc) / (ids.length - p.densityAccounts[0]));
+      r.notes.push(`Marginal cost from ${p.densityAccounts[0]} to ${ids.length} accounts on the same watcher: ${kb(slope)} KB of RSS per added account after a forced GC, ${r.figures.kbPerAccountMarginalBeforeGc} KB before it.`);
+      r.notes.push('The targets are judged on RSS after two forced full GCs (garbage not yet collected is not what an account costs); the RSS the process holds when left alone is shown beside it.');
       if (ctx.quick) r.notes.push('Quick mode: too few accounts for a per-account figure (RSS noise of a few MB dominates); not judged.');
     });
   } catch (err) {
