@@ -22,7 +22,7 @@ function configure(app: INestApplication, env: GatewayEnv): void {
   const http = app as NestExpressApplication;
   http.disable('x-powered-by');
   app.enableCors({ origin: corsOrigin(env.CORS_ORIGINS) });
-  app.useWebSocketAdapter(new GatewayIoAdapter(app, { corsOrigin: corsOrigin(env.CORS_ORIGINS), maxHttpBufferSize: socketBufferFor(env.SEND_MAX_BYTES) }));
+  app.useWebSocketAdapter(new GatewayIoAdapter(app, { corsOrigin: corsOrigin(env.CORS_ORIGINS), maxHttpBufferSize: socketBufferFor(env.SEND_MAX_BYTES), maxBufferedBytes: env.SOCKET_MAX_BUFFERED_BYTES }));
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()

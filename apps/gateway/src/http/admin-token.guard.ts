@@ -1,17 +1,37 @@
-import { CanActivate, ExecutionContext, Injectable, UnauthorizedException } from '@nestjs/common';
+import { CanActivate, ExecutionContext, HttpException, HttpStatus, Injectable, Logger, UnauthorizedException } from '@nestjs/common';
 import { bearerToken, secretsMatch } from '@pushmail/auth';
 import { ConfigService } from '@pushmail/config';
 import type { Request } from 'express';
 import { GatewayEnv } from '../config';
+import { WindowLimiter } from '../parts/window-limiter';
 
-/** The admin API takes exactly `Authorization: Bearer $ADMIN_TOKEN`, compared in constant time. */
+/**
+ * The admin API takes exactly `Authorization: Bearer $ADMIN_TOKEN`, compared in constant time.
+ * Failed attempts are counted per source IP in Redis (shared by every gateway replica, so adding
+ * replicas does not multiply an attacker's guesses); past ADMIN_AUTH_FAILURES_PER_MINUTE the IP
+ * gets 429 without its token even being compared, until the minute is over.
+ */
 @Injectable()
 export class AdminTokenGuard implements CanActivate {
-  constructor(private readonly config: ConfigService<GatewayEnv>) {}
+  private readonly logger = new Logger(AdminTokenGuard.name);
 
-  canActivate(context: ExecutionContext): boolean {
+  constructor(
+    private readonly config: ConfigService<GatewayEnv>,
+    private readonly limiter: WindowLimiter,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     const req = context.switchToHttp().getRequest<Request>();
-    if (!secretsMatch(bearerToken(req.headers.authorization), this.config.get('ADMIN_TOKEN'))) throw new UnauthorizedException();
-    return true;
+    const source = req.ip ?? req.socket.remoteAddress ?? 'unknown';
+    const limit = this.config.get('ADMIN_AUTH_FAILURES_PER_MINUTE');
+    if ((await this.limiter.peek('admin-auth-failures', source)) >= limit) throw tooMany();
+    if (secretsMatch(bearerToken(req.headers.authorization), this.config.get('ADMIN_TOKEN'))) return true;
+    if (!(await this.limiter.take('admin-auth-failures', source, limit))) {
+      this.logger.warn({ msg: 'admin authentication throttled', source });
+      throw tooMany();
+    }
+    throw new UnauthorizedException();
   }
 }
+
+const tooMany = () => new HttpException({ statusCode: 429, message: 'too many failed admin authentications; retry in a minute' }, HttpStatus.TOO_MANY_REQUESTS);
