@@ -207,7 +207,6 @@ function Mail(props: { store: MailStore; token: string; onSignOut: (reason?: str
         <Reader
           item={selected}
           gatewayOrigin={store.gatewayUrl}
-          token={props.token}
           api={store.api}
           accountEmail={selected ? accountEmail(selected.accountId) : null}
           onReply={reply}

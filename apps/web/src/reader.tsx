@@ -1,6 +1,6 @@
 import type { PushmailHttpApi } from '@pushmail/client';
 import { partPath } from '@pushmail/contracts';
-import { useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import { formatAddressFull, formatSize } from './format';
 import { PaperclipIcon } from './icons';
 import { SEEN, type MailItem } from './mail-store';
@@ -9,7 +9,6 @@ import { frameMessageHtml, frameMessageText } from './message-frame';
 export function Reader(props: {
   item: MailItem | null;
   gatewayOrigin: string;
-  token: string;
   api: PushmailHttpApi;
   accountEmail: string | null;
   onReply: (item: MailItem) => void;
@@ -28,14 +27,16 @@ export function Reader(props: {
 }
 
 function MessageView(props: Parameters<typeof Reader>[0] & { item: MailItem }) {
-  const { item, token, gatewayOrigin, api } = props;
+  const { item, gatewayOrigin, api } = props;
   const [allowRemote, setAllowRemote] = useState(false);
-  // Links and images cannot send an Authorization header, so the token rides in `access_token`.
-  const withToken = (url: string) => api.withToken(url, token);
+  const inlineLinks = useInlinePartLinks(item, gatewayOrigin, api, allowRemote);
   const framed = useMemo(() => {
     if (!item.html) return { srcdoc: frameMessageText(item.text || item.preview || ''), blockedRemote: 0 };
-    return frameMessageHtml(item.html, { gatewayOrigin, allowRemote, authorizePartUrl: (url) => api.withToken(url, token) });
-  }, [item.html, item.text, item.preview, allowRemote, token, gatewayOrigin, api]);
+    // The frame gets signed links only (one part, minutes long), never the client token: whatever
+    // the message manages inside its frame, it holds nothing that outlives them. A part not signed
+    // (yet) gets no src at all.
+    return frameMessageHtml(item.html, { gatewayOrigin, allowRemote, authorizePartUrl: (url) => inlineLinks.get(url) ?? '' });
+  }, [item.html, item.text, item.preview, allowRemote, gatewayOrigin, inlineLinks]);
   const attachments = item.attachments.filter((a) => !a.inline || !item.html);
   const seen = item.flags.includes(SEEN);
 
@@ -105,7 +106,16 @@ function MessageView(props: Parameters<typeof Reader>[0] & { item: MailItem }) {
         <ul class="attachments" aria-label="Attachments">
           {attachments.map((a) => (
             <li key={a.partId}>
-              <a href={withToken(partPath(item.accountId, item.mailbox, item.uid, a.partId))} download={a.filename ?? `part-${a.partId}`} rel="noopener">
+              <a
+                href={partPath(item.accountId, item.mailbox, item.uid, a.partId)}
+                download={a.filename ?? `part-${a.partId}`}
+                rel="noopener"
+                onClick={(e) => {
+                  // A link cannot send the token: a signed link is fetched at the click (it lives minutes only).
+                  e.preventDefault();
+                  void downloadPart(api, item, a.partId, a.filename ?? `part-${a.partId}`);
+                }}
+              >
                 <PaperclipIcon /> {a.filename ?? `part ${a.partId}`}
               </a>
               <span class="muted small">
@@ -118,4 +128,48 @@ function MessageView(props: Parameters<typeof Reader>[0] & { item: MailItem }) {
       )}
     </section>
   );
+}
+
+async function downloadPart(api: PushmailHttpApi, item: MailItem, partId: string, filename: string): Promise<void> {
+  try {
+    const link = await api.partLink(item.accountId, item.mailbox, item.uid, partId);
+    const a = document.createElement('a');
+    a.href = link.url;
+    a.download = filename;
+    a.rel = 'noopener';
+    a.click();
+  } catch (err) {
+    console.warn('could not get a download link', err);
+  }
+}
+
+/**
+ * Signed links for the message's inline parts (the `cid:` images the fetcher pointed at the
+ * gateway), keyed by the absolute part URL found in the HTML. The frame loads its images once; the
+ * links are fetched again whenever it is rebuilt (`allowRemote`), as the old ones may have expired.
+ * They are not renewed on a timer: a new srcdoc would reload the frame under the reader's eyes.
+ */
+function useInlinePartLinks(item: MailItem, gatewayOrigin: string, api: PushmailHttpApi, allowRemote: boolean): Map<string, string> {
+  const [links, setLinks] = useState<Map<string, string>>(() => new Map());
+  const partIds = item.html ? item.attachments.filter((a) => a.inline).map((a) => a.partId) : [];
+  const key = partIds.join(',');
+  useEffect(() => {
+    if (!partIds.length) return;
+    let cancelled = false;
+    const load = async () => {
+      const results = await Promise.allSettled(partIds.map((partId) => api.partLink(item.accountId, item.mailbox, item.uid, partId)));
+      if (cancelled) return;
+      const next = new Map<string, string>();
+      results.forEach((r, i) => {
+        if (r.status === 'fulfilled') next.set(new URL(partPath(item.accountId, item.mailbox, item.uid, partIds[i]), gatewayOrigin).href, r.value.url);
+      });
+      setLinks(next);
+    };
+    void load();
+    return () => {
+      cancelled = true;
+    };
+    // partIds is derived from `key`; the effect re-runs when the parts (or the message) change.
+  }, [key, item.accountId, item.mailbox, item.uid, gatewayOrigin, api, allowRemote]);
+  return links;
 }

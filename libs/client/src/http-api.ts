@@ -1,4 +1,4 @@
-import { AccountView, CreateAccountBody, partPath } from '@pushmail/contracts';
+import { AccountView, CreateAccountBody, PartLink, partPath } from '@pushmail/contracts';
 import { PushmailError } from './errors';
 import type { TokenSource } from './pushmail-client';
 
@@ -29,18 +29,20 @@ export class PushmailHttpApi {
   }
 
   /**
-   * A URL for one MIME part that works where no header can be set (a link, an <img>): the token
-   * rides in `access_token`.
+   * A signed URL for one MIME part that works where no header can be set (a link, an `<img>`),
+   * without the client token in it: it is scoped to this part and expires within minutes
+   * (`expiresAt`). `url` is absolute.
    */
-  async partUrl(accountId: string, mailbox: string, uid: number, partId: string): Promise<string> {
-    return this.withToken(this.absolute(partPath(accountId, mailbox, uid, partId)), await this.currentToken());
+  async partLink(accountId: string, mailbox: string, uid: number, partId: string): Promise<PartLink> {
+    const link = await this.request<PartLink>('GET', `${partPath(accountId, mailbox, uid, partId)}/link`);
+    return { url: this.absolute(link.url), expiresAt: link.expiresAt };
   }
 
-  /** Adds the token to a part URL the fetcher wrote into a message's HTML (`cid:` images). */
-  withToken(url: string, token: string): string {
-    const u = new URL(url, this.baseUrl);
-    u.searchParams.set('access_token', token);
-    return u.toString();
+  /** A part's bytes, with the token as a header (for code that can set one, unlike a browser link). */
+  async downloadPart(accountId: string, mailbox: string, uid: number, partId: string): Promise<Response> {
+    const res = await this.fetchImpl(this.absolute(partPath(accountId, mailbox, uid, partId)), { headers: { authorization: `Bearer ${await this.currentToken()}` } });
+    if (!res.ok) throw new PushmailError(res.status === 401 ? 'unauthorized' : 'http', `part download: HTTP ${res.status}`, res.status);
+    return res;
   }
 
   private absolute(path: string): string {

@@ -11,10 +11,12 @@ import {
   MessageFlagsEvent,
   MessageGetRequest,
   MessageNewEvent,
+  MessagePartLinkRequest,
   MessageSendFailedEvent,
   MessageSendRequest,
   MessageSentEvent,
   ParsedMessage,
+  PartLink,
   ServerEvent,
   ServerToClientEvents,
   UNAUTHORIZED,
@@ -101,10 +103,12 @@ export class PushmailClient extends TypedEmitter<PushmailClientEvents> {
   private reconnectTimer?: ReturnType<typeof setTimeout>;
   private closed = false;
   private token: TokenSource;
+  private readonly gatewayUrl: string;
 
   constructor(options: PushmailClientOptions) {
     super();
     this.token = options.token;
+    this.gatewayUrl = options.url;
     this.cursors = options.cursors ?? new MemoryCursorStore();
     this.commandTimeoutMs = options.commandTimeoutMs ?? 15_000;
     this.offlineAfterAttempts = options.offlineAfterAttempts ?? 3;
@@ -213,6 +217,16 @@ export class PushmailClient extends TypedEmitter<PushmailClientEvents> {
   async send(req: MessageSendRequest): Promise<{ sendId: string }> {
     const res = await this.command(ClientCommand.MessageSend, req);
     return { sendId: res.sendId };
+  }
+
+  /**
+   * A signed URL for one MIME part, for `<a href>` or `<img src>`: it needs no token and works for
+   * a few minutes only (until `expiresAt`), so ask again rather than storing it. `url` is absolute,
+   * resolved against the gateway's URL.
+   */
+  async partLink(req: MessagePartLinkRequest): Promise<PartLink> {
+    const res = await this.command(ClientCommand.MessagePartLink, req);
+    return { url: new URL(res.url, this.gatewayUrl).toString(), expiresAt: res.expiresAt };
   }
 
   private async command<C extends ClientCommand>(
