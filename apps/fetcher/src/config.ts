@@ -15,6 +15,12 @@ export const fetcherEnvSchema = baseEnvSchema.extend({
    * One suits two cores; give more only with more cores than fetcher processes.
    */
   PARSE_THREADS: env.int(1, 0, 16),
+  /**
+   * A parse running longer than this terminates its thread: the message is delivered with its
+   * headers only and `parseWarnings: ['parse_timeout']`, the thread's other messages are parsed
+   * again on a fresh thread. Needs PARSE_THREADS ≥ 1 (an inline parse cannot be interrupted).
+   */
+  PARSE_TIMEOUT_MS: env.int(10_000, 10, 600_000),
   /** IMAP commands from the gateway (flag, get) processed at once. */
   COMMAND_CONCURRENCY: env.int(16, 1, 1000),
   /** IMAP connections per account, on top of the watcher's IDLE sessions; keep below the server's per-user limit. */

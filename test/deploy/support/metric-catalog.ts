@@ -19,6 +19,7 @@ export const REQUIRED_SERIES = [
   { app: 'fetcher', name: 'pushmail_queue_oldest_waiting_age_seconds', type: 'gauge', labels: ['queue'], what: 'oldest waiting job' },
   { app: 'fetcher', name: 'pushmail_fetch_stage_ms', type: 'histogram', labels: ['stage'], what: 'fetch stages' },
   { app: 'fetcher', name: 'pushmail_exists_to_append_ms', type: 'histogram', labels: [], what: 'EXISTS → event appended' },
+  { app: 'fetcher', name: 'pushmail_parse_timeouts_total', type: 'counter', labels: [], what: 'parses stopped by the PARSE_TIMEOUT_MS watchdog (issue 14)' },
   { app: 'gateway', name: 'pushmail_event_to_socket_ms', type: 'histogram', labels: [], what: 'event-to-socket latency histogram' },
   { app: 'gateway', name: 'pushmail_push_latency_ms', type: 'histogram', labels: [], what: 'push latency (EXISTS → socket emit) histogram' },
   { app: 'gateway', name: 'pushmail_socket_clients', type: 'gauge', labels: [], what: 'connected clients' },

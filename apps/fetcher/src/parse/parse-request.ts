@@ -33,6 +33,8 @@ export interface ParsedJson {
 }
 
 export type ParseReply = { id: number; content: MailContent } | ({ id: number } & ParsedJson) | { id: number; error: string };
+/** What a parser thread posts: replies in the order the requests came, and once `ready` when it has loaded. */
+export type ParserThreadMessage = ParseReply | { ready: true };
 
 export function toParsedJson(envelope: MessageEnvelope, content: MailContent): ParsedJson {
   return { json: JSON.stringify(toParsedMessage(envelope, content)), partIdsUncertain: !!content.partIdsUncertain };

@@ -5,13 +5,13 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { useByteBlobForParsing } from '@pushmail/mail-parse';
-import { ParseReply, ParseRequest, runParseRequest, toParsedJson } from './parse-request';
+import { ParseReply, ParseRequest, ParserThreadMessage, runParseRequest, toParsedJson } from './parse-request';
 
 // This thread only parses: postal-mime's part joins need not go through Node's native Blob.
 useByteBlobForParsing();
 
-parentPort?.on('message', (message: { id: number; request: ParseRequest }) => {
-  runParseRequest(message.request).then(
+function parseOne(message: { id: number; request: ParseRequest }): Promise<void> {
+  return runParseRequest(message.request).then(
     (content) => {
       const { envelope } = message.request;
       const reply: ParseReply = envelope ? { id: message.id, ...toParsedJson(envelope, content) } : { id: message.id, content };
@@ -20,4 +20,12 @@ parentPort?.on('message', (message: { id: number; request: ParseRequest }) => {
     // parseMail never throws on bad mail; this is a bug or resource exhaustion, reported per message.
     (err: Error) => parentPort!.postMessage({ id: message.id, error: err?.stack ?? String(err) } satisfies ParseReply),
   );
+}
+
+// One message at a time, in arrival order: the pool's watchdog times the oldest unanswered message,
+// which is then the one running. Interleaving them would gain nothing: parsing is CPU work on one thread.
+let queue = Promise.resolve();
+parentPort?.on('message', (message: { id: number; request: ParseRequest }) => {
+  queue = queue.then(() => parseOne(message));
 });
+parentPort?.postMessage({ ready: true } satisfies ParserThreadMessage);

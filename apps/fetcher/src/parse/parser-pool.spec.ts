@@ -1,35 +1,61 @@
 import { ConfigService } from '@pushmail/config';
+import { MetricsService } from '@pushmail/observability';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FetcherEnv } from '../config';
+import { fetcherEnvSchema } from '../config';
 import { ParserPool, ParserThreadError } from './parser-pool';
 
-/** A stand-in thread speaking the pool's protocol: echoes the raw text as the subject, or dies on "crash". */
+/**
+ * A stand-in thread speaking the pool's protocol: echoes the raw text as the subject, dies on
+ * "crash", spins forever on a message containing "hang", and busies itself for 60 ms on "busy".
+ * Like the real thread it handles one message at a time, in order, and says when it is ready.
+ */
 const FAKE_THREAD = `
 const { parentPort } = require('node:worker_threads');
 parentPort.on('message', ({ id, request }) => {
   const text = Buffer.from(request.raw).toString();
   if (text === 'crash') process.exit(3);
+  if (text.includes('hang')) for (;;);
+  if (text === 'busy') { const until = Date.now() + 60; while (Date.now() < until); }
   if (request.envelope) return parentPort.postMessage({ id, json: JSON.stringify({ subject: text, uid: request.envelope.uid }), partIdsUncertain: text === 'unsure' });
   if (text === 'slow') return setTimeout(() => parentPort.postMessage({ id, content: { subject: text } }), 200);
   parentPort.postMessage({ id, content: { subject: text + ' on a thread', part: request.part } });
 });
+parentPort.postMessage({ ready: true });
 `;
 
-const config = (threads: number) => new ConfigService({ PARSE_THREADS: threads } as unknown as FetcherEnv);
+const HUNG_MAIL = [
+  'From: =?UTF-8?Q?J=C3=BCrgen?= <juergen@example.test>',
+  'To: a@example.test, "B, Bee" <b@example.test>',
+  'Subject: =?UTF-8?B?aGFuZyDinIU=?=',
+  'Message-ID: <hang@example.test>',
+  'Date: Tue, 1 Dec 2026 10:00:00 +0000',
+  'Content-Type: text/html',
+  '',
+  '<p>hang</p>',
+].join('\r\n');
+
+const config = (threads: number, timeoutMs = 10_000) =>
+  new ConfigService(
+    fetcherEnvSchema.parse({ REDIS_URL: 'redis://127.0.0.1:6379', PUSHMAIL_SECRET_KEY: Buffer.alloc(32, 7).toString('base64'), PARSE_THREADS: threads, PARSE_TIMEOUT_MS: timeoutMs }),
+  );
 const request = (text: string) => ({ raw: Buffer.from(text), part: { accountId: 'acc_1', mailbox: 'INBOX', uid: 7 }, maxBodyChars: 1000 });
+const envelope = { accountId: 'acc_1', mailbox: 'INBOX', uidValidity: 1, uid: 7, flags: [], size: 10, receivedAt: new Date(0).toISOString() };
 
 describe('ParserPool', () => {
   let dir: string;
   let script: string;
   const pools: ParserPool[] = [];
-  const start = (threads: number, path = script) => {
-    const pool = new ParserPool(config(threads), path);
+  let metrics: MetricsService;
+  const start = (threads: number, path = script, timeoutMs?: number) => {
+    metrics = new MetricsService();
+    const pool = new ParserPool(config(threads, timeoutMs), metrics, path);
     pool.onModuleInit();
     pools.push(pool);
     return pool;
   };
+  const timeouts = async () => (await metrics.counter('pushmail_parse_timeouts_total', '').get()).values[0]?.value ?? 0;
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'pm-parser-'));
@@ -50,7 +76,6 @@ describe('ParserPool', () => {
   });
 
   it('answers with the finished message as JSON when given the IMAP envelope', async () => {
-    const envelope = { accountId: 'acc_1', mailbox: 'INBOX', uidValidity: 1, uid: 7, flags: [], size: 10, receivedAt: new Date(0).toISOString() };
     const threaded = start(1);
     const answer = await threaded.parseToJson(request('x'), envelope);
     expect(JSON.parse(answer.json)).toEqual({ subject: 'x', uid: 7 });
@@ -80,6 +105,49 @@ describe('ParserPool', () => {
     const after = await pool.parse(request('next'));
     expect(after.subject).toBe('next on a thread');
     expect(pool.threadCount).toBe(1);
+  });
+
+  it('a parse past PARSE_TIMEOUT_MS terminates its thread: that message gets its headers and parse_timeout, the ones queued behind it are parsed again', async () => {
+    const pool = start(1, script, 300);
+    const began = performance.now();
+    const hung = pool.parse({ ...request(''), raw: Buffer.from(HUNG_MAIL) });
+    const behind = ['a', 'b', 'c'].map((t) => pool.parse(request(t)));
+    const content = await hung;
+    expect(performance.now() - began).toBeGreaterThanOrEqual(290);
+    expect(content).toMatchObject({
+      subject: 'hang ✅',
+      from: { name: 'Jürgen', address: 'juergen@example.test' },
+      to: [
+        { name: '', address: 'a@example.test' },
+        { name: 'B, Bee', address: 'b@example.test' },
+      ],
+      messageId: '<hang@example.test>',
+      date: '2026-12-01T10:00:00.000Z',
+      text: '',
+      html: null,
+      attachments: [],
+      parseWarnings: ['parse_timeout'],
+    });
+    // Not failed: parsed again on the fresh thread.
+    expect((await Promise.all(behind)).map((r) => r.subject)).toEqual(['a on a thread', 'b on a thread', 'c on a thread']);
+    expect(pool.threadCount).toBe(1);
+    expect(await timeouts()).toBe(1);
+    expect((await pool.parse(request('after'))).subject).toBe('after on a thread');
+  });
+
+  it('a timed-out message headed for the event log comes back as its finished JSON', async () => {
+    const pool = start(1, script, 200);
+    const answer = await pool.parseToJson({ ...request(''), raw: Buffer.from(HUNG_MAIL) }, envelope);
+    expect(answer.partIdsUncertain).toBe(false);
+    expect(JSON.parse(answer.json)).toMatchObject({ accountId: 'acc_1', uid: 7, uidValidity: 1, subject: 'hang ✅', text: '', parseWarnings: ['parse_timeout'] });
+  });
+
+  it('times each message from when the thread starts on it, not from when it was queued', async () => {
+    // Eight 60 ms parses queued at once take 480 ms in all, well past the 200 ms timeout, yet none is slow.
+    const pool = start(1, script, 200);
+    const results = await Promise.all(Array.from({ length: 8 }, () => pool.parse(request('busy'))));
+    expect(results.map((r) => r.subject)).toEqual(Array(8).fill('busy on a thread'));
+    expect(await timeouts()).toBe(0);
   });
 
   it('parses inline with PARSE_THREADS=0, or when the thread script is not built', async () => {
