@@ -105,6 +105,10 @@ async function main() {
     REDIS_URL: redisUrl,
     HOST: host,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+    // The demo's Dovecot and SMTP sink listen on loopback without TLS, which the apps refuse by
+    // default (mail hosts named by users must be public, and plain text needs STARTTLS). Only the
+    // demo lifts that, and only where the environment does not decide already.
+    ...(opts.demo ? { ALLOW_PRIVATE_MAIL_HOSTS: process.env.ALLOW_PRIVATE_MAIL_HOSTS ?? 'true', ALLOW_INSECURE_MAIL: process.env.ALLOW_INSECURE_MAIL ?? 'true' } : {}),
   };
   const apps = ['watcher', 'fetcher', 'gateway'].map((app) => startApp(app, ports[app], baseEnv));
   await Promise.all(

@@ -1,10 +1,12 @@
-import { baseEnvSchema, env, secretKeySchema } from '@pushmail/config';
+import { baseEnvSchema, env, mailNetworkEnvShape, secretKeySchema } from '@pushmail/config';
 import { z } from 'zod';
 
 export const fetcherEnvSchema = baseEnvSchema.extend({
   PORT: env.int(3002, 1, 65535),
   PUSHMAIL_SECRET_KEY: secretKeySchema,
   PUSHMAIL_SECRET_KEY_PREVIOUS: env.list([]),
+  /** ALLOW_PRIVATE_MAIL_HOSTS, MAIL_HOST_ALLOWLIST, ALLOW_INSECURE_MAIL (libs/config). */
+  ...mailNetworkEnvShape,
   /**
    * Mailbox jobs (fetch, flags, deleted, reset) processed at once. High on purpose: fetches of one
    * mailbox that are in flight together share one UID FETCH, and most of a job's time is waiting.

@@ -1,10 +1,16 @@
-import { baseEnvSchema, env, secretKeySchema } from '@pushmail/config';
+import { baseEnvSchema, env, mailNetworkEnvShape, secretKeySchema } from '@pushmail/config';
 import { z } from 'zod';
 
 export const gatewayEnvSchema = baseEnvSchema.extend({
   PORT: env.int(3000, 1, 65535),
   PUSHMAIL_SECRET_KEY: secretKeySchema,
   PUSHMAIL_SECRET_KEY_PREVIOUS: env.list([]),
+  /** ALLOW_PRIVATE_MAIL_HOSTS, MAIL_HOST_ALLOWLIST, ALLOW_INSECURE_MAIL (libs/config). */
+  ...mailNetworkEnvShape,
+  /** Accounts one user may have; one more is 409. */
+  MAX_ACCOUNTS_PER_USER: env.int(20, 1, 100_000),
+  /** Account creations and deletions per user per hour (fixed window in Redis); more is 429. */
+  ACCOUNT_CHANGES_PER_HOUR: env.int(30, 1, 1_000_000),
   // HS256 with a short key is open to offline guessing from any one token: at least 32 bytes (RFC 7518 §3.2).
   AUTH_JWT_SECRET: z
     .string({ required_error: 'is required (HS256 key for client tokens)' })

@@ -12,6 +12,7 @@ import { RedisModule } from '@pushmail/redis';
 import { ImapCommandService } from './commands/imap-command.service';
 import { MessageStore } from './commands/message-store';
 import { GatewayEnv } from './config';
+import { AccountAdmission } from './http/account-admission.service';
 import { AccountsController } from './http/accounts.controller';
 import { AdminTokenGuard } from './http/admin-token.guard';
 import { ClientTokenGuard } from './http/client-token.guard';
@@ -53,6 +54,7 @@ export class GatewayModule {
       ],
       controllers: [AccountsController, MeAccountsController, PartsController],
       providers: [
+        AccountAdmission,
         AdminTokenGuard,
         ClientTokenGuard,
         SocketEmitter,

@@ -1,25 +1,52 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { ServerSettings } from '@pushmail/contracts';
+import { MailNetworkSettings } from '@pushmail/net-policy';
 import { ImapFlow, ImapFlowOptions } from 'imapflow';
 
-export type ImapClientOptions = Omit<ImapFlowOptions, 'host' | 'port' | 'secure' | 'auth' | 'tls' | 'logger'>;
+export type ImapClientOptions = Omit<ImapFlowOptions, 'host' | 'port' | 'secure' | 'auth' | 'tls' | 'logger' | 'servername' | 'doSTARTTLS'>;
+
+/** What one connection dials and presents, worked out right before it is made. */
+export type ImapConnectionOptions = Pick<ImapFlowOptions, 'host' | 'port' | 'secure' | 'servername' | 'doSTARTTLS' | 'auth' | 'tls'>;
 
 /**
- * Creates imapflow clients from stored account settings. TLS certificates are verified unless the
- * account itself opted out, and imapflow's own logger stays off because it logs raw protocol
- * lines, which include credentials and message content.
+ * Creates imapflow clients from stored account settings.
+ *
+ * Every client gets its options from {@link connectionOptions}, an async step run per
+ * connection: it resolves the host once, checks every address against the operator's policy
+ * (MailHostRefusedError when refused) and dials the checked IP, presenting the host name for SNI
+ * and certificate checks, so a DNS answer that changes between the check and the connect (DNS
+ * rebinding) is never dialled. It is also where a credential provider that must fetch a fresh
+ * token (OAuth) would plug in.
+ *
+ * STARTTLS is required on ports that are not `secure` (imapflow fails with `tlsFailed` before
+ * sending credentials) unless the operator allows plain text (ALLOW_INSECURE_MAIL). TLS
+ * certificates are verified unless the account itself opted out, and imapflow's own logger
+ * stays off because it logs raw protocol lines, which include credentials and message content.
  */
 @Injectable()
 export class ImapClientFactory {
   private readonly logger = new Logger(ImapClientFactory.name);
 
-  create(settings: ServerSettings, options: ImapClientOptions = {}): ImapFlow {
-    const client = new ImapFlow({
-      host: settings.host,
+  constructor(private readonly network: MailNetworkSettings) {}
+
+  async connectionOptions(settings: ServerSettings): Promise<ImapConnectionOptions> {
+    const target = await this.network.policy.dialTarget(settings.host);
+    return {
+      host: target.address,
       port: settings.port,
       secure: settings.secure,
+      ...(target.servername ? { servername: target.servername } : {}),
+      // Only `true` makes imapflow refuse a server without STARTTLS; `undefined` is opportunistic.
+      ...(!settings.secure && !this.network.allowInsecure ? { doSTARTTLS: true } : {}),
       auth: { user: settings.user, pass: settings.pass },
-      tls: { rejectUnauthorized: settings.tlsRejectUnauthorized !== false },
+      tls: { rejectUnauthorized: settings.tlsRejectUnauthorized !== false, ...(target.servername ? { servername: target.servername } : {}) },
+    };
+  }
+
+  /** A client ready to `connect()`; rejects (MailHostRefusedError) when the host is not allowed. */
+  async create(settings: ServerSettings, options: ImapClientOptions = {}): Promise<ImapFlow> {
+    const client = new ImapFlow({
+      ...(await this.connectionOptions(settings)),
       logger: false,
       connectionTimeout: 15_000,
       greetingTimeout: 10_000,

@@ -1,8 +1,10 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { ServerSettings } from '@pushmail/contracts';
+import { MailNetworkSettings, SmtpAuthUnavailableError } from '@pushmail/net-policy';
 import { createHash } from 'node:crypto';
 import { createTransport, Transporter } from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer';
+import type SMTPConnection from 'nodemailer/lib/smtp-connection';
 
 export type ComposeOptions = ConstructorParameters<typeof MailComposer>[0];
 
@@ -20,11 +22,46 @@ export interface SmtpSendResult {
 interface PooledTransport {
   transporter: Transporter;
   fingerprint: string;
+  createdAt: number;
   lastUsed: number;
 }
 
 /** Idle pools are closed after this long, so rarely-sending accounts hold no SMTP connection. */
 const POOL_IDLE_MS = 5 * 60_000;
+/** A pool dials the address checked when it was made; a busy one is remade now and then to follow DNS changes. */
+const POOL_MAX_AGE_MS = 15 * 60_000;
+
+/** Our own SASL step (see {@link authenticateOnlyIfOffered}); the name only has to be unique. */
+const AUTH_METHOD = 'PUSHMAIL-AUTH';
+
+/** The SMTP connection options one pool dials with, worked out right before it is made. */
+export type SmtpConnectionOptions = Pick<SMTPConnection.Options, 'host' | 'port' | 'secure' | 'servername' | 'requireTLS' | 'tls'>;
+
+/**
+ * nodemailer sends without authenticating when the server offers no AUTH, which turns any
+ * internal SMTP host a user names into an open relay through us. With `forceAuth` nodemailer
+ * always runs this step; it refuses a server that advertised no AUTH before a credential is
+ * sent, and otherwise performs PLAIN (preferred: the channel is TLS unless the operator allows
+ * plain text) or LOGIN, the mechanisms every mail provider offers.
+ */
+async function authenticateOnlyIfOffered(ctx: SMTPConnection.CustomAuthenticationContext): Promise<void> {
+  const offered = ctx.authMethods.map((m) => m.toUpperCase());
+  const { user, pass } = ctx.auth.credentials ?? {};
+  if (!offered.length) throw new SmtpAuthUnavailableError();
+  const expect = async (cmd: string, status: number) => {
+    const reply = await ctx.sendCommand(cmd);
+    if (reply.status !== status) throw Object.assign(new Error('Invalid login'), { authenticationFailed: true, responseCode: reply.status });
+  };
+  if (offered.includes('PLAIN')) {
+    await expect(`AUTH PLAIN ${Buffer.from(`\u0000${user ?? ''}\u0000${pass ?? ''}`, 'utf8').toString('base64')}`, 235);
+  } else if (offered.includes('LOGIN')) {
+    await expect('AUTH LOGIN', 334);
+    await expect(Buffer.from(user ?? '', 'utf8').toString('base64'), 334);
+    await expect(Buffer.from(pass ?? '', 'utf8').toString('base64'), 235);
+  } else {
+    throw new SmtpAuthUnavailableError();
+  }
+}
 
 /**
  * nodemailer behind one injectable: builds MIME once (the same bytes go to SMTP and to the Sent
@@ -37,13 +74,34 @@ export class SmtpMailer implements OnModuleDestroy {
   private readonly pools = new Map<string, PooledTransport>();
   private readonly sweeper = setInterval(() => this.closeIdle(POOL_IDLE_MS), 60_000).unref();
 
+  constructor(private readonly network: MailNetworkSettings) {}
+
+  /**
+   * Resolves the host once and checks every address against the operator's policy
+   * (MailHostRefusedError when refused); the pool then dials that IP and verifies TLS against
+   * the host name. STARTTLS is required on ports that are not `secure` unless the operator
+   * allows plain text: nodemailer then fails with ETLS before any credential is sent.
+   */
+  async connectionOptions(settings: ServerSettings): Promise<SmtpConnectionOptions> {
+    const target = await this.network.policy.dialTarget(settings.host);
+    return {
+      host: target.address,
+      port: settings.port,
+      secure: settings.secure,
+      ...(target.servername ? { servername: target.servername } : {}),
+      requireTLS: !settings.secure && !this.network.allowInsecure,
+      tls: { rejectUnauthorized: settings.tlsRejectUnauthorized !== false, ...(target.servername ? { servername: target.servername } : {}) },
+    };
+  }
+
   compose(options: ComposeOptions): Promise<Buffer> {
     // No URL or file access: a client-supplied attachment must never make the server read a file or fetch a URL.
     return new MailComposer({ ...options, disableFileAccess: true, disableUrlAccess: true }).compile().build();
   }
 
   async send(poolKey: string, settings: ServerSettings, envelope: SmtpEnvelope, raw: Buffer): Promise<SmtpSendResult> {
-    const info = (await this.transport(poolKey, settings).sendMail({ envelope: { from: envelope.from, to: envelope.to }, raw })) as {
+    const transporter = await this.transport(poolKey, settings);
+    const info = (await transporter.sendMail({ envelope: { from: envelope.from, to: envelope.to }, raw })) as {
       accepted?: Array<string | { address: string }>;
       rejected?: Array<string | { address: string }>;
       response?: string;
@@ -70,30 +128,36 @@ export class SmtpMailer implements OnModuleDestroy {
     for (const key of [...this.pools.keys()]) this.forget(key);
   }
 
-  private transport(poolKey: string, settings: ServerSettings): Transporter {
+  private async transport(poolKey: string, settings: ServerSettings): Promise<Transporter> {
     const fingerprint = createHash('sha256').update(JSON.stringify(settings)).digest('hex');
     let pooled = this.pools.get(poolKey);
-    if (pooled && pooled.fingerprint !== fingerprint) {
+    if (pooled && (pooled.fingerprint !== fingerprint || Date.now() - pooled.createdAt > POOL_MAX_AGE_MS)) {
       this.forget(poolKey);
       pooled = undefined;
     }
     if (!pooled) {
+      const connection = await this.connectionOptions(settings);
+      // Another send may have made the pool while this one resolved.
+      pooled = this.pools.get(poolKey);
+      if (pooled && pooled.fingerprint === fingerprint) {
+        pooled.lastUsed = Date.now();
+        return pooled.transporter;
+      }
       const transporter = createTransport({
         pool: true,
         maxConnections: 2,
         maxMessages: 100,
-        host: settings.host,
-        port: settings.port,
-        secure: settings.secure,
-        auth: { user: settings.user, pass: settings.pass },
-        tls: { rejectUnauthorized: settings.tlsRejectUnauthorized !== false },
+        ...connection,
+        auth: { type: 'custom', method: AUTH_METHOD, user: settings.user, pass: settings.pass },
+        customAuth: { [AUTH_METHOD]: authenticateOnlyIfOffered },
+        forceAuth: true,
         connectionTimeout: 15_000,
         greetingTimeout: 15_000,
         socketTimeout: 60_000,
         logger: false,
       });
       transporter.on('error', (err: Error) => this.logger.warn({ msg: 'smtp pool error', host: settings.host, err }));
-      pooled = { transporter, fingerprint, lastUsed: Date.now() };
+      pooled = { transporter, fingerprint, createdAt: Date.now(), lastUsed: Date.now() };
       this.pools.set(poolKey, pooled);
     }
     pooled.lastUsed = Date.now();

@@ -8,6 +8,9 @@ export function testEnv(redisUrl: string, overrides: Record<string, string | und
     AUTH_JWT_SECRET: 'test-jwt-secret-0123456789abcdef',
     ADMIN_TOKEN: 'test-admin-token-0123456789',
     LOG_LEVEL: 'warn',
+    // The test servers (Dovecot, the SMTP sink) listen on loopback without TLS.
+    ALLOW_PRIVATE_MAIL_HOSTS: 'true',
+    ALLOW_INSECURE_MAIL: 'true',
     ...overrides,
   };
 }

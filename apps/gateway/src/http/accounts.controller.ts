@@ -1,8 +1,9 @@
 import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiQuery, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiBearerAuth, ApiBody, ApiConflictResponse, ApiCreatedResponse, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiQuery, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { AccountRepository } from '@pushmail/accounts';
 import { AccountIdSchema, AccountView, CreateAccountBody, CreateAccountBodySchema, PatchAccountBody, PatchAccountBodySchema } from '@pushmail/contracts';
 import { z } from 'zod';
+import { AccountAdmission } from './account-admission.service';
 import { AccountViewDto, CreateAccountDto, PatchAccountDto } from './account.dto';
 import { AdminTokenGuard } from './admin-token.guard';
 import { ZodValidationPipe } from './zod-validation.pipe';
@@ -16,12 +17,20 @@ const UserIdQuerySchema = z.string({ required_error: 'is required' }).min(1).max
 @UseGuards(AdminTokenGuard)
 @Controller('api/accounts')
 export class AccountsController {
-  constructor(private readonly accounts: AccountRepository) {}
+  constructor(
+    private readonly accounts: AccountRepository,
+    private readonly admission: AccountAdmission,
+  ) {}
 
   @Post()
   @ApiBody({ type: CreateAccountDto })
   @ApiCreatedResponse({ type: AccountViewDto })
-  create(@Body(new ZodValidationPipe(CreateAccountBodySchema)) body: CreateAccountBody): Promise<AccountView> {
+  @ApiBadRequestResponse({ description: 'a bad field, or a mail host that resolves to an address this server may not connect to (field `imap.host` / `smtp.host`)' })
+  @ApiConflictResponse({ description: 'the user already has MAX_ACCOUNTS_PER_USER accounts' })
+  async create(@Body(new ZodValidationPipe(CreateAccountBodySchema)) body: CreateAccountBody): Promise<AccountView> {
+    // The admin API is the operator's own: no hourly change limit here, only the account limit.
+    await this.admission.checkAccountLimit(body.userId);
+    await this.admission.checkHosts(body);
     return this.accounts.create(body);
   }
 
@@ -43,7 +52,9 @@ export class AccountsController {
   @ApiBody({ type: PatchAccountDto })
   @ApiOkResponse({ type: AccountViewDto })
   @ApiNotFoundResponse()
+  @ApiBadRequestResponse({ description: 'a bad field, or a mail host this server may not connect to' })
   async update(@Param('id') id: string, @Body(new ZodValidationPipe(PatchAccountBodySchema)) body: PatchAccountBody): Promise<AccountView> {
+    await this.admission.checkHosts(body);
     return this.found(AccountIdSchema.safeParse(id).success ? await this.accounts.update(id, body) : null);
   }
 

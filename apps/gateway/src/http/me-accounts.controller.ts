@@ -1,8 +1,9 @@
 import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, Req, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiCreatedResponse, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiBearerAuth, ApiBody, ApiConflictResponse, ApiCreatedResponse, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiTags, ApiTooManyRequestsResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { AccountRepository } from '@pushmail/accounts';
 import { AccountIdSchema, AccountView, CreateAccountBodySchema } from '@pushmail/contracts';
 import { z } from 'zod';
+import { AccountAdmission } from './account-admission.service';
 import { AccountViewDto, CreateAccountDto } from './account.dto';
 import { ClientRequest, ClientTokenGuard } from './client-token.guard';
 import { ZodValidationPipe } from './zod-validation.pipe';
@@ -21,7 +22,10 @@ type NewOwnAccount = z.infer<typeof NewOwnAccountSchema>;
 @UseGuards(ClientTokenGuard)
 @Controller('api/me/accounts')
 export class MeAccountsController {
-  constructor(private readonly accounts: AccountRepository) {}
+  constructor(
+    private readonly accounts: AccountRepository,
+    private readonly admission: AccountAdmission,
+  ) {}
 
   @Get()
   @ApiOkResponse({ type: [AccountViewDto] })
@@ -32,7 +36,13 @@ export class MeAccountsController {
   @Post()
   @ApiBody({ type: CreateAccountDto, description: 'as the admin API, without userId' })
   @ApiCreatedResponse({ type: AccountViewDto })
-  create(@Req() req: ClientRequest, @Body(new ZodValidationPipe(NewOwnAccountSchema)) body: NewOwnAccount): Promise<AccountView> {
+  @ApiBadRequestResponse({ description: 'a bad field, or a mail host that resolves to an address this server may not connect to (field `imap.host` / `smtp.host`)' })
+  @ApiConflictResponse({ description: 'the user already has MAX_ACCOUNTS_PER_USER accounts' })
+  @ApiTooManyRequestsResponse({ description: 'more than ACCOUNT_CHANGES_PER_HOUR account creations and deletions this hour' })
+  async create(@Req() req: ClientRequest, @Body(new ZodValidationPipe(NewOwnAccountSchema)) body: NewOwnAccount): Promise<AccountView> {
+    await this.admission.takeChange(req.userId);
+    await this.admission.checkAccountLimit(req.userId);
+    await this.admission.checkHosts(body);
     return this.accounts.create({ ...body, userId: req.userId });
   }
 
@@ -40,8 +50,10 @@ export class MeAccountsController {
   @HttpCode(204)
   @ApiNoContentResponse()
   @ApiNotFoundResponse()
+  @ApiTooManyRequestsResponse({ description: 'more than ACCOUNT_CHANGES_PER_HOUR account creations and deletions this hour' })
   async remove(@Req() req: ClientRequest, @Param('id') id: string): Promise<void> {
     if (!AccountIdSchema.safeParse(id).success || !(await this.accounts.isOwnedBy(id, req.userId))) throw new NotFoundException();
+    await this.admission.takeChange(req.userId);
     await this.accounts.delete(id);
   }
 }

@@ -75,7 +75,7 @@ export class ImapMailboxService {
   }
 
   private async connect(settings: ServerSettings): Promise<ImapFlow> {
-    const client = this.factory.create(settings, { disableAutoIdle: true });
+    const client = await this.factory.create(settings, { disableAutoIdle: true });
     client.on('close', () => undefined);
     await client.connect();
     return client;

@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AccountRepository, StoredAccount } from '@pushmail/accounts';
 import { MessageSendRequest, SendAddress, SendJob, ServerEvent } from '@pushmail/contracts';
-import { SmtpMailer, classifySmtpError, smtpErrorCode } from '@pushmail/mailer';
+import { SmtpMailer, classifySmtpError, smtpErrorCode, smtpErrorMessage } from '@pushmail/mailer';
 import { MetricsService } from '@pushmail/observability';
 import { UnrecoverableError } from 'bullmq';
 import { ImapCommandService } from '../commands/imap-command.service';
@@ -59,15 +59,20 @@ export class SendDeliveryService {
     const raw = await this.compose(record, account, attempt);
     const recipients = [...req.to, ...(req.cc ?? []), ...(req.bcc ?? [])].map((a) => a.address);
     try {
+      // The envelope sender is the account's own address, as is the header From (compose): a
+      // client names recipients and content only, so an account cannot send as anyone else.
       await this.mailer.send(account.id, account.smtp, { from: account.email, to: recipients }, raw);
     } catch (err) {
       const permanent = classifySmtpError(err) === 'permanent';
+      // Clients get a category (or the SMTP code of a reply to the message); the details stay here.
+      const detail = smtpDetail(err);
       if (permanent || attempt.attempt >= attempt.maxAttempts) {
-        await this.fail(record, smtpErrorCode(err), smtpMessage(err));
+        this.logger.warn({ msg: 'send failed', sendId: record.sendId, code: smtpErrorCode(err), ...detail });
+        await this.fail(record, smtpErrorCode(err), smtpErrorMessage(err));
         throw new UnrecoverableError(`send ${record.sendId} failed: ${smtpErrorCode(err)}`);
       }
       this.sends.inc({ outcome: 'retried' });
-      this.logger.warn({ msg: 'transient SMTP failure, will retry', sendId: record.sendId, code: smtpErrorCode(err), attempt: attempt.attempt });
+      this.logger.warn({ msg: 'transient SMTP failure, will retry', sendId: record.sendId, code: smtpErrorCode(err), attempt: attempt.attempt, ...detail });
       throw err;
     }
     await this.store.markSent(record.sendId, raw);
@@ -133,8 +138,12 @@ export class SendDeliveryService {
   }
 }
 
-/** The server's reply text without our own framing; never includes credentials. */
-function smtpMessage(err: unknown): string {
-  const e = err as { response?: string; message?: string };
-  return (e.response ?? e.message ?? 'send failed').slice(0, 300);
+/** For the log only: the raw error code and the server's reply (never credentials: nodemailer masks AUTH lines). */
+function smtpDetail(err: unknown): { errCode?: string; originalCode?: string; response?: string } {
+  const e = (err ?? {}) as { code?: unknown; originalCode?: unknown; response?: unknown };
+  return {
+    ...(typeof e.code === 'string' ? { errCode: e.code } : {}),
+    ...(typeof e.originalCode === 'string' ? { originalCode: e.originalCode } : {}),
+    ...(typeof e.response === 'string' ? { response: e.response.slice(0, 300) } : {}),
+  };
 }

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
-import { AccountState, ServerSettings } from '@pushmail/contracts';
+import { AccountState, ConnectionFailureCode, ServerSettings } from '@pushmail/contracts';
 import { ImapClientFactory } from '@pushmail/imap';
+import { classifyConnectionError } from '@pushmail/net-policy';
 import type { ImapFlow, MailboxObject } from 'imapflow';
 import { LeaseLostError } from '../sync/cursor.store';
 import { MailboxChange, MailboxRef, MailboxSyncService } from '../sync/mailbox-sync.service';
@@ -70,7 +71,10 @@ function errorText(err: unknown): string {
  */
 export class ImapSession {
   state: SessionState = 'disconnected';
-  lastError?: string;
+  /** What the account shows: a category, never the server's text or an errno. */
+  lastError?: ConnectionFailureCode;
+  /** The raw error behind it, for the logs only. */
+  private lastErrorDetail?: string;
   nextAttemptAt = 0;
 
   private client?: ImapFlow;
@@ -125,7 +129,10 @@ export class ImapSession {
     const client = this.client;
     if (!client) return;
     if (!client.usable) {
-      this.fail(client, new Error(this.lastError ?? 'connection closed'));
+      this.client = undefined;
+      client.close();
+      this.logClosed('failed');
+      this.scheduleRetry('error', this.lastError ?? 'connection_failed', this.lastErrorDetail ?? 'connection closed');
       return;
     }
     const received = client.stats().received;
@@ -147,19 +154,35 @@ export class ImapSession {
   }
 
   async connect(): Promise<void> {
-    if (this.state === 'stopped' || this.client) return;
+    if (this.state === 'stopped' || this.state === 'connecting' || this.client) return;
     const { factory, limiter, logger } = this.ctx;
     const { timings } = this;
-    const client = factory.create(this.settings, {
-      disableAutoIdle: true,
-      qresync: true,
-      maxIdleTime: timings.IDLE_RESTART_MS,
-      // imapflow's own inactivity watchdog is the backstop behind our half-open probe.
-      socketTimeout: timings.HALF_OPEN_TIMEOUT_MS + timings.NOOP_TIMEOUT_MS + 60_000,
-    });
+    // 'connecting' before the first await: the tick must not start a second attempt meanwhile.
+    this.setState('connecting');
+    let client: ImapFlow;
+    try {
+      // Resolves and checks the host on every connect (DNS rebinding), see ImapClientFactory.
+      client = await factory.create(this.settings, {
+        disableAutoIdle: true,
+        qresync: true,
+        maxIdleTime: timings.IDLE_RESTART_MS,
+        // imapflow's own inactivity watchdog is the backstop behind our half-open probe.
+        socketTimeout: timings.HALF_OPEN_TIMEOUT_MS + timings.NOOP_TIMEOUT_MS + 60_000,
+      });
+    } catch (err) {
+      if (this.isStopped()) return;
+      this.logClosed('refused');
+      this.failed(err);
+      return;
+    }
+    if (this.isStopped()) {
+      client.close();
+      return;
+    }
     this.client = client;
     client.on('error', (err: Error) => {
-      this.lastError = errorText(err);
+      this.lastError = classifyConnectionError(err);
+      this.lastErrorDetail = errorText(err);
     });
     client.on('close', () => this.onClose(client));
     client.on('exists', (event: ExistsEvent) => {
@@ -171,7 +194,6 @@ export class ImapSession {
     client.on('flags', (event: FlagsEvent) => this.onFlags(event));
     this.guessed = undefined;
     this.guessedUpTo = 0;
-    this.setState('connecting');
     logger.log({ msg: 'imap session open', accountId: this.accountId, mailbox: this.mailbox, watcher: this.ctx.watcherId, at: Date.now() });
     try {
       await limiter.run(this.settings.host, () => client.connect());
@@ -183,18 +205,24 @@ export class ImapSession {
       await this.resync(client, mailbox);
       if (this.client !== client) return;
       // A close while resync was waiting on Redis is ignored by onClose (still connecting).
-      if (!client.usable) throw new Error('connection closed during resync');
+      if (!client.usable) throw Object.assign(new Error('connection closed during resync'), { code: 'NoConnection' });
       this.attempt = 0;
       const now = Date.now();
       this.lastTrafficAt = now;
       this.lastPollAt = now;
       this.lastReceived = client.stats().received;
       this.lastError = undefined;
+      this.lastErrorDetail = undefined;
       this.setState('connected');
       this.afterWork(client);
     } catch (err) {
       this.fail(client, err);
     }
+  }
+
+  /** A method, not a field test: stop() may run while connect() awaits, which TypeScript's narrowing cannot see. */
+  private isStopped(): boolean {
+    return this.state === 'stopped';
   }
 
   /** Closes the session for good (account released, changed or deleted, or shutdown). */
@@ -411,7 +439,7 @@ export class ImapSession {
     try {
       await Promise.race([
         client.noop(),
-        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('NOOP timed out: connection is half-open')), this.timings.NOOP_TIMEOUT_MS))),
+        new Promise((_, reject) => (timer = setTimeout(() => reject(Object.assign(new Error('NOOP timed out: connection is half-open'), { code: 'ETIMEOUT' })), this.timings.NOOP_TIMEOUT_MS))),
       ]);
       this.lastTrafficAt = Date.now();
     } catch (err) {
@@ -429,7 +457,7 @@ export class ImapSession {
     if (this.client !== client || this.state !== 'connected') return;
     this.client = undefined;
     this.logClosed('dropped');
-    this.scheduleRetry('disconnected', this.lastError ?? 'connection closed');
+    this.scheduleRetry('disconnected', this.lastError ?? 'connection_failed', this.lastErrorDetail ?? 'connection closed');
   }
 
   private fail(client: ImapFlow, err: unknown): void {
@@ -437,6 +465,11 @@ export class ImapSession {
     this.client = undefined;
     client.close();
     this.logClosed('failed');
+    this.failed(err);
+  }
+
+  /** After a failed attempt (with or without a client): lease lost, login refused, or retry later. */
+  private failed(err: unknown): void {
     if (err instanceof LeaseLostError) {
       this.state = 'stopped';
       this.owner.onLeaseLost(this.accountId);
@@ -444,23 +477,28 @@ export class ImapSession {
     }
     if (isAuthFailure(err)) {
       this.ctx.metrics.authFailures.inc();
-      this.lastError = errorText(err);
+      this.lastError = 'auth_failed';
       this.nextAttemptAt = Date.now() + jitteredDelay(this.timings.AUTH_FAILURE_BACKOFF_MS);
-      this.ctx.logger.warn({ msg: 'imap login refused; backing off', accountId: this.accountId, retryInMs: this.nextAttemptAt - Date.now() });
+      this.ctx.logger.warn({ msg: 'imap login refused; backing off', accountId: this.accountId, detail: errorText(err), retryInMs: this.nextAttemptAt - Date.now() });
       this.setState('auth_failed');
       return;
     }
-    this.scheduleRetry('error', errorText(err));
+    this.scheduleRetry('error', classifyConnectionError(err), errorText(err));
   }
 
-  private scheduleRetry(state: 'disconnected' | 'error', reason: string): void {
+  /**
+   * `reason` is what the account shows (a category: the raw text would turn the watcher into a
+   * port scanner for users, ECONNREFUSED vs a greeting timeout); `detail` goes to the log only.
+   */
+  private scheduleRetry(state: 'disconnected' | 'error', reason: ConnectionFailureCode, detail: string): void {
     const { metrics, logger } = this.ctx;
     const { timings } = this;
     const delay = fullJitterBackoff(this.attempt++, timings.BACKOFF_MIN_MS, timings.BACKOFF_MAX_MS);
     this.nextAttemptAt = Date.now() + delay;
     this.lastError = reason;
+    this.lastErrorDetail = undefined;
     metrics.reconnects.inc();
-    logger.warn({ msg: 'imap session lost; reconnecting', accountId: this.accountId, mailbox: this.mailbox, reason, retryInMs: delay });
+    logger.warn({ msg: 'imap session lost; reconnecting', accountId: this.accountId, mailbox: this.mailbox, reason, detail, retryInMs: delay });
     this.setState(state);
   }
 

@@ -1,0 +1,70 @@
+import { BadRequestException, ConflictException, HttpException, HttpStatus, Injectable, Logger } from '@nestjs/common';
+import { ConfigService } from '@pushmail/config';
+import { KEY_PREFIX, ServerSettings, redisKeys } from '@pushmail/contracts';
+import { MailNetworkSettings } from '@pushmail/net-policy';
+import { RedisService } from '@pushmail/redis';
+import { GatewayEnv } from '../config';
+
+const HOUR_SECONDS = 3600;
+
+/**
+ * What an account must pass before it is stored: its mail hosts resolve only to addresses the
+ * operator allows (400 naming the field), the user stays under MAX_ACCOUNTS_PER_USER (409), and
+ * creations and deletions stay under ACCOUNT_CHANGES_PER_HOUR per user (429), so the API can be
+ * used neither to scan the internal network nor to churn watcher sessions.
+ */
+@Injectable()
+export class AccountAdmission {
+  private readonly logger = new Logger(AccountAdmission.name);
+
+  constructor(
+    private readonly redis: RedisService,
+    private readonly network: MailNetworkSettings,
+    private readonly config: ConfigService<GatewayEnv>,
+  ) {}
+
+  /**
+   * 400 naming `imap.host` / `smtp.host` when a host does not resolve or resolves to a forbidden
+   * address. Both get the same message: telling them apart would let users probe internal DNS.
+   * The connections themselves check again, on the address they dial (DNS rebinding).
+   */
+  async checkHosts(servers: { imap?: ServerSettings; smtp?: ServerSettings }): Promise<void> {
+    for (const field of ['imap', 'smtp'] as const) {
+      const settings = servers[field];
+      if (!settings) continue;
+      const check = await this.network.policy.resolveAndCheck(settings.host);
+      if (check.ok) continue;
+      this.logger.warn({ msg: 'account mail host refused', field: `${field}.host`, host: settings.host, ...check });
+      const name = `${field}.host`;
+      throw new BadRequestException({
+        statusCode: 400,
+        error: 'Bad Request',
+        message: `${name}: is not an allowed mail server (it must resolve to a public address this server may connect to)`,
+        field: name,
+      });
+    }
+  }
+
+  /** 409 once the user already has MAX_ACCOUNTS_PER_USER accounts. */
+  async checkAccountLimit(userId: string): Promise<void> {
+    const max = this.config.get('MAX_ACCOUNTS_PER_USER');
+    const count = await this.redis.client.scard(redisKeys.userAccounts(userId));
+    if (count >= max) throw new ConflictException({ statusCode: 409, error: 'Conflict', message: `at most ${max} accounts per user` });
+  }
+
+  /**
+   * Counts one account creation or deletion of the user in a fixed one-hour window kept in Redis
+   * (shared by every gateway replica); 429 past ACCOUNT_CHANGES_PER_HOUR. Refused attempts count
+   * too, so host probing through 400 answers is throttled as well.
+   */
+  async takeChange(userId: string): Promise<void> {
+    const max = this.config.get('ACCOUNT_CHANGES_PER_HOUR');
+    const key = `${KEY_PREFIX}:account-changes:${userId}`;
+    const [[, count], [, ttl]] = (await this.redis.client.multi().incr(key).expire(key, HOUR_SECONDS, 'NX').ttl(key).exec()) as [[null, number], [null, number], [null, number]];
+    if (count <= max) return;
+    throw new HttpException(
+      { statusCode: 429, error: 'Too Many Requests', message: `at most ${max} account creations and deletions per hour`, retryAfterSeconds: Math.max(1, ttl) },
+      HttpStatus.TOO_MANY_REQUESTS,
+    );
+  }
+}
