@@ -23,6 +23,10 @@ export const redisKeys = {
   send: (sendId: string) => `${KEY_PREFIX}:send:${sendId}`,
   sendIdempotency: (accountId: string, idempotencyKey: string) => `${KEY_PREFIX}:send-idem:${tag(accountId)}:${idempotencyKey}`,
   sendRate: (userId: string) => `${KEY_PREFIX}:send-rate:${userId}`,
+  /** Hash sendId → `<bytes>:<deadline ms>`: the user's sends whose payload Redis still holds (the send byte budget). */
+  sendBytes: (userId: string) => `${KEY_PREFIX}:send-bytes:${userId}`,
+  /** A command's result (e.g. `message.get`), left by the fetcher for the gateway to read once. */
+  commandResult: (ref: string) => `${KEY_PREFIX}:cmd-result:${ref}`,
 };
 
 export const redisChannels = {

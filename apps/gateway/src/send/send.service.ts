@@ -34,12 +34,17 @@ export class SendService {
     }
     const earlier = await this.store.findByIdempotencyKey(req.accountId, req.idempotencyKey);
     if (earlier) return this.resume(earlier, userId, req);
+    const sendId = 'snd_' + randomBytes(12).toString('base64url');
+    await this.reserve(userId, sendId, req);
     if (!(await this.store.takeRateToken(userId, this.env.SEND_RATE_PER_MINUTE))) {
+      await this.store.releaseBytes(userId, sendId);
       throw new CommandError('rate_limited', `at most ${this.env.SEND_RATE_PER_MINUTE} messages per minute`);
     }
-    const sendId = 'snd_' + randomBytes(12).toString('base64url');
     const owner = await this.store.claim(req.accountId, req.idempotencyKey, sendId, this.env.SEND_RECORD_TTL_SECONDS);
-    if (owner !== sendId) return this.resume(owner, userId, req); // a concurrent repeat won the key
+    if (owner !== sendId) {
+      await this.store.releaseBytes(userId, sendId);
+      return this.resume(owner, userId, req); // a concurrent repeat won the key
+    }
     await this.store.create({ sendId, accountId: req.accountId, userId, status: 'queued', messageId: await this.messageIdFor(req.accountId, sendId), request: req }, this.env.SEND_RECORD_TTL_SECONDS);
     await this.enqueue(req, sendId);
     return { sendId };
@@ -52,10 +57,24 @@ export class SendService {
   private async resume(sendId: string, userId: string, req: MessageSendRequest): Promise<{ sendId: string }> {
     const record = await this.store.get(sendId);
     if (!record) {
+      // The first attempt's reservation may have lapsed with it; counting the same sendId twice is a no-op.
+      await this.reserve(userId, sendId, req);
       await this.store.create({ sendId, accountId: req.accountId, userId, status: 'queued', messageId: await this.messageIdFor(req.accountId, sendId), request: req }, this.env.SEND_RECORD_TTL_SECONDS);
     }
     if (!record || record.status === 'queued') await this.enqueue(req, sendId);
     return { sendId };
+  }
+
+  /**
+   * Counts the bytes this send will hold in Redis (the stored request, later the composed message)
+   * against the user's budget, so one user's backlog of retried sends cannot fill Redis for everyone.
+   */
+  private async reserve(userId: string, sendId: string, req: MessageSendRequest): Promise<void> {
+    const limit = this.env.SEND_QUEUE_BYTES_PER_USER;
+    const bytes = Buffer.byteLength(JSON.stringify(req));
+    if (!(await this.store.reserveBytes(userId, sendId, bytes, limit, this.env.SEND_RECORD_TTL_SECONDS))) {
+      throw new CommandError('rate_limited', `the send queue is full: this user's queued sends would exceed ${limit} bytes; wait until they are sent`);
+    }
   }
 
   private enqueue(req: MessageSendRequest, sendId: string) {

@@ -1,11 +1,14 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { AccountRepository } from '@pushmail/accounts';
 import { ConfigService } from '@pushmail/config';
-import { QueueName } from '@pushmail/contracts';
+import { QueueName, SendJobName, ServerEvent, jobSchemas } from '@pushmail/contracts';
 import { SmtpMailer } from '@pushmail/mailer';
-import { QueueService } from '@pushmail/queue';
+import { QueueService, TypedJob } from '@pushmail/queue';
+import { UnrecoverableError } from 'bullmq';
 import { GatewayEnv } from '../config';
+import { SocketEmitter } from '../socket/socket-emitter';
 import { SendDeliveryService } from './send-delivery.service';
+import { SendStore } from './send.store';
 
 /** The send queue's consumer; starts only once the app is fully initialised. */
 @Injectable()
@@ -15,6 +18,8 @@ export class SendWorker implements OnApplicationBootstrap {
   constructor(
     private readonly queue: QueueService,
     private readonly delivery: SendDeliveryService,
+    private readonly store: SendStore,
+    private readonly emitter: SocketEmitter,
     private readonly config: ConfigService<GatewayEnv>,
     private readonly accounts: AccountRepository,
     private readonly mailer: SmtpMailer,
@@ -25,11 +30,31 @@ export class SendWorker implements OnApplicationBootstrap {
     await this.accounts.onChange((notice) => {
       if (notice.change !== 'created') this.mailer.forget(notice.accountId);
     });
-    const worker = this.queue.worker(
-      QueueName.Send,
-      (job) => this.delivery.deliver(job.data, { attempt: job.attemptsMade + 1, maxAttempts: job.opts.attempts ?? 1 }),
-      { concurrency: this.config.get('SEND_CONCURRENCY') },
-    );
+    const worker = this.queue.worker(QueueName.Send, (job) => this.process(job), { concurrency: this.config.get('SEND_CONCURRENCY') });
     worker.run().catch((err: unknown) => this.logger.error({ msg: 'send worker stopped', err }));
+  }
+
+  async process(job: TypedJob<QueueName.Send>): Promise<{ messageId: string } | undefined> {
+    // Payloads cross a process boundary through Redis: checked against the contract, never trusted.
+    const parsed = job.name === SendJobName.Send ? jobSchemas[QueueName.Send][SendJobName.Send].safeParse(job.data) : undefined;
+    if (!parsed?.success) throw new UnrecoverableError(`invalid send job ${String(job.name)}: ${parsed?.error.message ?? 'unknown job name'}`);
+    const attempt = { attempt: job.attemptsMade + 1, maxAttempts: job.opts.attempts ?? 1 };
+    try {
+      return await this.delivery.deliver(parsed.data, attempt);
+    } catch (err) {
+      if (err instanceof UnrecoverableError || attempt.attempt >= attempt.maxAttempts) {
+        // The job ends here: whatever it still holds in Redis is dropped, so it stops counting
+        // against the user's send budget. The error itself still fails the job.
+        if (await this.store.abandon(parsed.data.sendId)) {
+          this.logger.error({ msg: 'send job ended without an outcome; marked failed', sendId: parsed.data.sendId, err });
+          this.emitter.toAccount(parsed.data.accountId, ServerEvent.MessageSendFailed, {
+            sendId: parsed.data.sendId,
+            accountId: parsed.data.accountId,
+            error: { code: 'internal', message: 'the message could not be sent' },
+          });
+        }
+      }
+      throw err;
+    }
   }
 }
