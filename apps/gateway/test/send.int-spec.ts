@@ -1,6 +1,7 @@
 import { INestApplication } from '@nestjs/common';
 import { MessageNewEvent, ServerEvent, redisKeys } from '@pushmail/contracts';
 import { SmtpSink, TestDovecot, TestRedis, sleep, testStores, waitFor } from '@pushmail/testing';
+import { AddressInfo, Socket, createConnection, createServer } from 'node:net';
 import { ClientSocket, call, connect, newMessage, okAck, record, startGateway, tokenFor } from './helpers';
 
 /**
@@ -138,6 +139,83 @@ describe('gateway sending', () => {
     expect(sink451.attempts).toBe(2);
     expect(sink451.received).toHaveLength(1);
     expect(seen.some((e) => e.name === ServerEvent.MessageSendFailed)).toBe(false);
+  });
+
+  /** An account of its own user, sending through `smtp`: no other test shares its sends or rate budget. */
+  async function ownAccount(userId: string, smtp: ReturnType<SmtpSink['settings']>): Promise<string> {
+    const imap = dovecot.imapSettings('alice@example.test');
+    return (await stores.accounts.create({ userId, email: 'alice@example.test', imap, smtp, mailboxes: ['INBOX'] })).id;
+  }
+
+  it('ends in message.send_failed once every SMTP attempt met a 451', async () => {
+    const always451 = await SmtpSink.start({ respond: () => ({ code: 451, message: 'greylisted forever' }) });
+    try {
+      const own = await ownAccount('u-retry-out', always451.settings());
+      const socket = await open('u-retry-out');
+      const seen = record(socket);
+      await call(socket, 'subscribe', { accountId: own });
+      const { sendId } = okAck(await call(socket, 'message.send', { ...base, accountId: own, idempotencyKey: 'exhaust-1', subject: 'never accepted' }));
+      const failed = await waitFor(() => seen.find((e) => e.name === ServerEvent.MessageSendFailed), 20_000, 'message.send_failed');
+      expect(failed.payload).toEqual({ sendId, accountId: own, error: { code: 'smtp_451', message: expect.stringContaining('greylisted forever') } });
+      // SEND_ATTEMPTS (default 6) attempts, each one DATA: not one more, not one fewer.
+      expect(always451.attempts).toBe(6);
+      expect(seen.some((e) => e.name === ServerEvent.MessageSent)).toBe(false);
+    } finally {
+      await always451.stop();
+    }
+  });
+
+  it('retries after the connection drops in the middle of a send, and delivers once', async () => {
+    const target = await SmtpSink.start();
+    // The first connection is cut right after the client's first command; later ones reach the sink.
+    let connections = 0;
+    const held: Socket[] = [];
+    const flaky = createServer((client) => {
+      held.push(client);
+      if (++connections === 1) {
+        client.write('220 flaky ESMTP\r\n');
+        client.once('data', () => client.destroy());
+        return;
+      }
+      const upstream = createConnection(target.port, '127.0.0.1');
+      held.push(upstream);
+      client.pipe(upstream).pipe(client);
+      upstream.on('error', () => client.destroy());
+      client.on('error', () => upstream.destroy());
+    });
+    await new Promise<void>((resolve) => flaky.listen(0, '127.0.0.1', resolve));
+    try {
+      const own = await ownAccount('u-network', { ...target.settings(), port: (flaky.address() as AddressInfo).port });
+      const socket = await open('u-network');
+      const seen = record(socket);
+      await call(socket, 'subscribe', { accountId: own });
+      const { sendId } = okAck(await call(socket, 'message.send', { ...base, accountId: own, idempotencyKey: 'net-1', subject: 'through a cut' }));
+      const sent = await waitFor(() => seen.find((e) => e.name === ServerEvent.MessageSent), 15_000, 'message.sent');
+      expect(sent.payload).toMatchObject({ sendId, accountId: own });
+      expect(connections).toBeGreaterThanOrEqual(2);
+      expect(target.received.filter((m) => m.raw.includes('Subject: through a cut'))).toHaveLength(1);
+      expect(seen.some((e) => e.name === ServerEvent.MessageSendFailed)).toBe(false);
+    } finally {
+      // The gateway pools SMTP connections: close them, or close() waits for them forever.
+      held.forEach((s) => s.destroy());
+      await new Promise<void>((resolve) => flaky.close(() => resolve()));
+      await target.stop();
+    }
+  });
+
+  it('ends a refused SMTP AUTH in message.send_failed at once, without retrying the login', async () => {
+    const own = await ownAccount('u-bad-auth', sink.settings('sender', 'wrong-password'));
+    const socket = await open('u-bad-auth');
+    const seen = record(socket);
+    await call(socket, 'subscribe', { accountId: own });
+    const authBefore = sink.authAttempts;
+    const { sendId } = okAck(await call(socket, 'message.send', { ...base, accountId: own, idempotencyKey: 'auth-1', subject: 'wrong password' }));
+    const failed = await waitFor(() => seen.find((e) => e.name === ServerEvent.MessageSendFailed), 10_000, 'message.send_failed');
+    expect(failed.payload).toEqual({ sendId, accountId: own, error: { code: 'auth_failed', message: expect.any(String) } });
+    // 5xx is permanent: one login, and the password never reaches the client.
+    expect(sink.authAttempts - authBefore).toBe(1);
+    expect(JSON.stringify(failed.payload)).not.toContain('wrong-password');
+    expect(sink.received.some((m) => m.raw.includes('Subject: wrong password'))).toBe(false);
   });
 
   it.each([
