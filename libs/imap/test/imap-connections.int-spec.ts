@@ -1,0 +1,147 @@
+import { MailHostPolicy, MailNetworkSettings, classifyConnectionError } from '@pushmail/net-policy';
+import { TestDovecot, freePort } from '@pushmail/testing';
+import { AddressInfo, Server, Socket, createServer } from 'node:net';
+import { ImapClientFactory } from '../src';
+
+/**
+ * Issue 14, IMAP side: what a failed connection looks like to users (a category), STARTTLS
+ * required before credentials, and the connect-time host check on the address actually dialled.
+ */
+jest.setTimeout(30_000);
+
+const factoryWith = (options: { allowPrivate?: boolean; allowInsecure?: boolean; allowlist?: string[]; resolver?: (host: string) => Promise<string[]> } = {}) =>
+  new ImapClientFactory(
+    new MailNetworkSettings(new MailHostPolicy({ allowPrivate: options.allowPrivate ?? true, allowlist: options.allowlist ?? [], resolver: options.resolver }), options.allowInsecure ?? false),
+  );
+
+/** A plain-text IMAP server that never offers STARTTLS and records every line it gets. */
+async function fakeImapServer(): Promise<{ server: Server; port: number; lines: string[]; connections: () => number }> {
+  const lines: string[] = [];
+  let connections = 0;
+  const server = createServer((socket: Socket) => {
+    connections++;
+    socket.on('error', () => undefined);
+    socket.write('* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] fake ready\r\n');
+    let buffered = '';
+    socket.on('data', (chunk) => {
+      buffered += chunk.toString('latin1');
+      let nl: number;
+      while ((nl = buffered.indexOf('\r\n')) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 2);
+        lines.push(line);
+        const [tag, command] = line.split(' ');
+        if (command?.toUpperCase() === 'CAPABILITY') socket.write('* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n');
+        if (command?.toUpperCase() === 'LOGOUT') socket.end('* BYE\r\n' + `${tag} OK bye\r\n`);
+        else if (tag) socket.write(`${tag} OK done\r\n`);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, port: (server.address() as AddressInfo).port, lines, connections: () => connections };
+}
+
+const settings = (port: number, over: Record<string, unknown> = {}) => ({ host: '127.0.0.1', port, secure: false, user: 'alice@example.test', pass: 'imap-pass-conn', ...over });
+const closeServer = (server: Server) => new Promise<void>((resolve) => server.close(() => resolve()));
+
+/** Connects and returns the category of the failure (or 'ok'). */
+async function outcome(factory: ImapClientFactory, s: ReturnType<typeof settings>, options = {}): Promise<string> {
+  let client;
+  try {
+    client = await factory.create(s, options);
+    await client.connect();
+    await client.logout();
+    return 'ok';
+  } catch (err) {
+    client?.close();
+    return classifyConnectionError(err);
+  }
+}
+
+describe('IMAP connections (ImapClientFactory)', () => {
+  let dovecot: TestDovecot;
+  beforeAll(async () => {
+    dovecot = await TestDovecot.start({ users: { 'alice@example.test': 'imap-pass-conn' } });
+  });
+  afterAll(async () => {
+    await dovecot?.dispose();
+  });
+
+  describe('failure categories', () => {
+    it('a closed port is connection_failed', async () => {
+      expect(await outcome(factoryWith({ allowInsecure: true }), settings(await freePort()))).toBe('connection_failed');
+    });
+
+    it('a TCP server that never greets is timeout', async () => {
+      const silent = createServer((socket) => socket.on('error', () => undefined));
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+      try {
+        expect(await outcome(factoryWith({ allowInsecure: true }), settings((silent.address() as AddressInfo).port), { greetingTimeout: 300 })).toBe('timeout');
+      } finally {
+        silent.close();
+      }
+    });
+
+    it('a wrong password is auth_failed, the right one connects', async () => {
+      const factory = factoryWith({ allowInsecure: true });
+      expect(await outcome(factory, { ...dovecot.imapSettings('alice@example.test'), pass: 'wrong' })).toBe('auth_failed');
+      expect(await outcome(factory, dovecot.imapSettings('alice@example.test'))).toBe('ok');
+    });
+
+    it('TLS to a plain-text server is tls_failed', async () => {
+      expect(await outcome(factoryWith({ allowInsecure: true }), { ...dovecot.imapSettings('alice@example.test'), secure: true })).toBe('tls_failed');
+    });
+  });
+
+  describe('STARTTLS required on ports that are not secure', () => {
+    it('a server without STARTTLS fails with tls_failed and never receives credentials', async () => {
+      const fake = await fakeImapServer();
+      try {
+        expect(await outcome(factoryWith(), settings(fake.port))).toBe('tls_failed');
+        expect(fake.connections()).toBe(1);
+        expect(fake.lines.filter((l) => /^\S+ (LOGIN|AUTHENTICATE)\b/i.test(l))).toEqual([]);
+        expect(fake.lines.join('\n')).not.toContain('imap-pass-conn');
+      } finally {
+        await closeServer(fake.server);
+      }
+    });
+
+    it('ALLOW_INSECURE_MAIL=true lets it log in in plain text (what the check above prevents)', async () => {
+      const fake = await fakeImapServer();
+      try {
+        expect(await outcome(factoryWith({ allowInsecure: true }), settings(fake.port))).toBe('ok');
+        expect(fake.lines.some((l) => /^\S+ (LOGIN|AUTHENTICATE)\b/i.test(l))).toBe(true);
+      } finally {
+        await closeServer(fake.server);
+      }
+    });
+  });
+
+  describe('the host check at connect time', () => {
+    it('refuses a name that now resolves to loopback (DNS rebinding) before dialling it', async () => {
+      const fake = await fakeImapServer();
+      try {
+        const answers: Record<string, string[]> = { 'rebind.example.com': ['93.184.216.34'] };
+        const factory = factoryWith({ allowPrivate: false, allowInsecure: true, resolver: async (host) => answers[host] });
+        // Accepted when the account was saved…
+        await expect(factoryWith({ allowPrivate: false, resolver: async (host) => answers[host] }).connectionOptions(settings(fake.port, { host: 'rebind.example.com' }))).resolves.toMatchObject({ host: '93.184.216.34' });
+        // …then the name is re-pointed at the server's own loopback.
+        answers['rebind.example.com'] = ['127.0.0.1'];
+        expect(await outcome(factory, settings(fake.port, { host: 'rebind.example.com' }))).toBe('host_not_allowed');
+        expect(await outcome(factory, settings(fake.port, { host: '127.0.0.1' }))).toBe('host_not_allowed');
+        expect(fake.connections()).toBe(0);
+      } finally {
+        await closeServer(fake.server);
+      }
+    });
+
+    it('dials the checked address and keeps the host name for TLS', async () => {
+      // The name resolves (through the injected resolver) to the test Dovecot's loopback address,
+      // allowed by name: the connection reaches the IP, not whatever the system resolver says.
+      const factory = factoryWith({ allowPrivate: false, allowInsecure: true, allowlist: ['mail.pushmail-test.invalid'], resolver: async () => ['127.0.0.1'] });
+      const options = await factory.connectionOptions({ ...dovecot.imapSettings('alice@example.test'), host: 'mail.pushmail-test.invalid' });
+      expect(options).toMatchObject({ host: '127.0.0.1', servername: 'mail.pushmail-test.invalid', tls: { servername: 'mail.pushmail-test.invalid' } });
+      expect(await outcome(factory, { ...dovecot.imapSettings('alice@example.test'), host: 'mail.pushmail-test.invalid' })).toBe('ok');
+    });
+  });
+});
