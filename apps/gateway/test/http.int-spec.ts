@@ -141,7 +141,7 @@ describe('gateway HTTP', () => {
       uid = (await dovecot.append('alice@example.test', 'INBOX', raw)).uid!;
     });
 
-    it('streams the part with its type and an attachment disposition, by header or access_token', async () => {
+    it('streams the part with its type and an attachment disposition, by header (a token in ?access_token= is refused)', async () => {
       const path = partPath(accountId, 'INBOX', uid, '2');
       const res = await fetch(url + path, { headers: { authorization: `Bearer ${await tokenFor('u1')}` } });
       expect(res.status).toBe(200);
@@ -150,8 +150,7 @@ describe('gateway HTTP', () => {
       expect(Buffer.from(await res.arrayBuffer()).equals(pdf)).toBe(true);
 
       const viaQuery = await fetch(`${url}${path}?access_token=${await tokenFor('u1')}`);
-      expect(viaQuery.status).toBe(200);
-      expect((await viaQuery.arrayBuffer()).byteLength).toBe(pdf.length);
+      expect(viaQuery.status).toBe(401);
     });
 
     it("answers 404 for another user's account, a missing part and a missing message; 401 without a token", async () => {

@@ -121,8 +121,7 @@ export class GatewayIoAdapter extends IoAdapter {
     });
     conn.on('packetCreate', (packet: { data?: unknown }) => {
       if (cut) return;
-      const data = packet.data;
-      queued += typeof data === 'string' ? Buffer.byteLength(data) : Buffer.isBuffer(data) ? data.length : 0;
+      queued += packetBytes(packet.data);
       const unsent = internals(conn.transport).socket?.bufferedAmount ?? 0;
       if (queued + unsent <= maxBytes) return;
       cut = true;
@@ -176,4 +175,12 @@ function raiseFrameLimit(conn: EngineConnection, bytes: number): void {
   };
   apply(conn.transport);
   conn.on('upgrade', apply);
+}
+
+const packetBytes = (data: unknown) => (typeof data === 'string' ? Buffer.byteLength(data) : Buffer.isBuffer(data) ? data.length : 0);
+
+/** What the gateway holds for one connection right now: engine.io's write buffer plus the websocket's unsent bytes. */
+export function bufferedBytes(conn: EngineConnection): number {
+  const writeBuffer = (conn as unknown as { writeBuffer?: Array<{ data?: unknown }> }).writeBuffer ?? [];
+  return writeBuffer.reduce((n, packet) => n + packetBytes(packet.data), 0) + (internals(conn.transport).socket?.bufferedAmount ?? 0);
 }
