@@ -1,6 +1,7 @@
 import { INestApplication } from '@nestjs/common';
 import { MailboxJobName } from '@pushmail/contracts';
 import { TestDovecot, TestRedis, sleep, testStores, waitFor } from '@pushmail/testing';
+import { AddressInfo, Server, Socket, createConnection, createServer } from 'node:net';
 import { MailboxJobs, dovecotImapProcesses, restartDovecotDroppingClients, seedAccount, startWatcher } from './helpers';
 
 jest.setTimeout(60_000);
@@ -10,6 +11,40 @@ async function reconnects(app: INestApplication): Promise<number> {
   const text = await (await fetch(`${await app.getUrl()}/metrics`)).text();
   return Number(/^pushmail_imap_reconnects_total (\d+)/m.exec(text)?.[1] ?? 0);
 }
+/** A TCP proxy in front of Dovecot that keeps every line the IMAP client sent. */
+class ClientRecorder {
+  private sent = '';
+  private readonly sockets = new Set<Socket>();
+  private constructor(private readonly server: Server, readonly port: number) {}
+
+  static async start(targetPort: number): Promise<ClientRecorder> {
+    const server = createServer();
+    const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+    const recorder = new ClientRecorder(server, port);
+    server.on('connection', (client) => {
+      const upstream = createConnection(targetPort, '127.0.0.1');
+      recorder.sockets.add(client).add(upstream);
+      client.on('data', (chunk: Buffer) => {
+        recorder.sent += chunk.toString('latin1');
+      });
+      client.pipe(upstream).pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    return recorder;
+  }
+
+  /** Command lines the client sent, in order (literals and continuation lines included as lines). */
+  commands(): string[] {
+    return this.sent.split('\r\n').filter(Boolean);
+  }
+
+  async close(): Promise<void> {
+    this.sockets.forEach((s) => s.destroy());
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe('watcher: servers going away', () => {
@@ -178,7 +213,7 @@ describe('watcher: provider quirks as data (IMAP_HOST_OVERRIDES)', () => {
   let redis: TestRedis;
   let stores: ReturnType<typeof testStores>;
   let jobs: MailboxJobs;
-  let watcher: INestApplication;
+  let watcher: INestApplication | undefined;
 
   beforeAll(async () => {
     [dovecot, redis] = await Promise.all([TestDovecot.start({ users: { [USER_Q]: 'pw' } }), TestRedis.start()]);
@@ -193,12 +228,41 @@ describe('watcher: provider quirks as data (IMAP_HOST_OVERRIDES)', () => {
     await Promise.all([dovecot?.dispose(), redis?.dispose()]);
   });
 
-  it('polls a host configured with DISABLE_IDLE even though it offers IDLE', async () => {
-    const account = await seedAccount(stores, dovecot, USER_Q);
-    watcher = await startWatcher(redis.url, { POLL_INTERVAL_MS: '60000', IMAP_HOST_OVERRIDES: JSON.stringify({ '127.0.0.1': { DISABLE_IDLE: true, POLL_INTERVAL_MS: 300 } }) });
+  /**
+   * The watcher's IMAP traffic goes through a proxy that records what the client sent, so a test can
+   * tell which commands were used, not only that mail was found.
+   */
+  async function watchedThroughRecorder(user: string, overrides: Record<string, string>) {
+    const recorder = await ClientRecorder.start(dovecot.imapPort);
+    recorders.push(recorder);
+    const imap = { ...dovecot.imapSettings(user), port: recorder.port };
+    const account = (await stores.accounts.create({ userId: `owner-of-${user}`, email: user, imap, smtp: { ...imap, port: 2525 }, mailboxes: ['INBOX'] })).id;
+    watcher = await startWatcher(redis.url, overrides);
     await waitFor(async () => (await stores.accounts.getState(account))?.state === 'connected', 10_000, 'connected');
+    return { account, recorder };
+  }
+  const recorders: ClientRecorder[] = [];
+  afterEach(async () => {
+    await watcher?.close();
+    watcher = undefined;
+    await Promise.all(recorders.splice(0).map((r) => r.close()));
+  });
+
+  it('polls a host configured with DISABLE_IDLE even though it offers IDLE, and never sends IDLE', async () => {
+    const { account, recorder } = await watchedThroughRecorder(USER_Q, { POLL_INTERVAL_MS: '60000', IMAP_HOST_OVERRIDES: JSON.stringify({ '127.0.0.1': { DISABLE_IDLE: true, POLL_INTERVAL_MS: 300 } }) });
     // Without IDLE and without the per-host poll interval nothing would ask the server for news within a minute.
     await dovecot.deliver(USER_Q, { subject: 'polled by host setting' });
     await waitFor(async () => (await jobs.fetchUids(account)).length === 1, 5000, 'fetch job');
+    // Two more polls after the one that found the mail: still no IDLE command on the wire.
+    const polls = recorder.commands().filter((c) => /^\S+ (NOOP|STATUS|UID SEARCH|SELECT|EXAMINE)\b/i.test(c)).length;
+    await waitFor(() => recorder.commands().filter((c) => /^\S+ (NOOP|STATUS|UID SEARCH|SELECT|EXAMINE)\b/i.test(c)).length >= polls + 2, 5000, 'two more polls');
+    expect(recorder.commands().filter((c) => /^\S+ IDLE$/i.test(c))).toEqual([]);
+  });
+
+  it('sends IDLE to the same host without the override (so the check above can see one)', async () => {
+    const user = 'quirk-idle@example.test';
+    await dovecot.addUser(user, 'pw');
+    const { recorder } = await watchedThroughRecorder(user, {});
+    await waitFor(() => recorder.commands().some((c) => /^\S+ IDLE$/i.test(c)), 5000, 'an IDLE command');
   });
 });
