@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { accountStates } from '@pushmail/contracts';
+import { accountStates, connectionFailureCodes } from '@pushmail/contracts';
 
 // OpenAPI descriptions only: requests are validated with the contract's zod schemas.
 
@@ -33,5 +33,5 @@ export class AccountViewDto {
   @ApiProperty() email!: string;
   @ApiProperty({ type: [String] }) mailboxes!: string[];
   @ApiProperty({ enum: accountStates }) state!: string;
-  @ApiPropertyOptional({ description: 'why the account is in auth_failed or error' }) error?: string;
+  @ApiPropertyOptional({ enum: connectionFailureCodes, description: 'why the account is in auth_failed or error: a category, never the server text' }) error?: string;
 }
