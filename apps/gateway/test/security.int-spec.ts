@@ -3,6 +3,7 @@ import { PartLinkSigner } from '@pushmail/auth';
 import { ServerEvent, partPath } from '@pushmail/contracts';
 import { TestDovecot, TestRedis, testStores, waitFor } from '@pushmail/testing';
 import { SignJWT } from 'jose';
+import { io } from 'socket.io-client';
 import { SocketEmitter } from '../src/socket/socket-emitter';
 import { bufferedBytes } from '../src/socket/socket-io.adapter';
 import { ADMIN_TOKEN, ClientSocket, JWT_SECRET, call, connect, newMessage, okAck, startGateway, tokenFor } from './helpers';
@@ -131,12 +132,30 @@ describe('gateway security: tokens and the browser', () => {
       }
       expect(answers[0].status).toBe(502);
       expect(answers[1]).toEqual(answers[0]);
-      await stores.accounts.setState(badPass, 'auth_failed', 'auth_failed');
-      const gated = await fetch(url + partPath(badPass, 'INBOX', uid, '2'), { headers: await bearer() });
+      // An account the watcher found auth_failed is not tried at all: even with the right password
+      // (changed since), the gateway does not log in, so downloads add no password attempts.
+      const right = dovecot.imapSettings('alice@example.test');
+      const marked = (await stores.accounts.create({ userId: 'u1', email: 'd@example.test', imap: right, smtp: right, mailboxes: ['INBOX'] })).id;
+      expect((await fetch(url + partPath(marked, 'INBOX', uid, '2'), { headers: await bearer() })).status).toBe(200);
+      await stores.accounts.setState(marked, 'auth_failed', 'auth_failed');
+      const gated = await fetch(url + partPath(marked, 'INBOX', uid, '2'), { headers: await bearer() });
       expect({ status: gated.status, body: await gated.text() }).toEqual(answers[0]);
       // On a working connection, a missing message is still 404.
       expect((await fetch(url + partPath(accountId, 'INBOX', uid + 100, '2'), { headers: await bearer() })).status).toBe(404);
     });
+  });
+
+  it('limits part downloads (each an IMAP login) per user: 429 past PART_DOWNLOADS_PER_MINUTE', async () => {
+    const other = await startGateway(redis.url, { PART_DOWNLOADS_PER_MINUTE: '2' });
+    try {
+      const imap = { host: '127.0.0.1', port: 1, secure: false, user: 'x', pass: 'y' };
+      const id = (await stores.accounts.create({ userId: 'u3', email: 'e@example.test', imap, smtp: imap, mailboxes: ['INBOX'] })).id;
+      const statuses = [];
+      for (let i = 0; i < 3; i++) statuses.push((await fetch(other.url + partPath(id, 'INBOX', 1, '2'), { headers: await bearer('u3') })).status);
+      expect(statuses).toEqual([502, 502, 429]);
+    } finally {
+      await other.app.close();
+    }
   });
 
   describe('client tokens', () => {
@@ -178,7 +197,8 @@ describe('gateway security: tokens and the browser', () => {
       const ws = await RawWebSocket.open(url);
       raws.push(ws);
       await ws.next((m) => m.startsWith('0{'));
-      ws.send(`4${'x'.repeat(1024 * 1024)}`);
+      // A well-formed CONNECT whose auth payload is 1 MB: it would parse (and be verified) if read.
+      ws.send(`40${JSON.stringify({ token: 'x'.repeat(1024 * 1024) })}`);
       expect(await ws.closedWithin(3000)).toBe(true);
     });
 
@@ -196,9 +216,16 @@ describe('gateway security: tokens and the browser', () => {
       expect(elapsed).toBeLessThan(7500);
     });
 
-    it('lets an authenticated client send more than 64 KB and stay connected', async () => {
-      const socket = await connect(url, await tokenFor('u1'));
+    it.each([['websocket'], ['polling'], ['polling,websocket']])('lets an authenticated client send more than 64 KB and stay connected (%s)', async (transports) => {
+      const socket: ClientSocket = io(url, { path: '/socket.io', transports: transports.split(','), auth: { token: await tokenFor('u1') }, reconnection: false, forceNew: true });
       sockets.push(socket);
+      await new Promise<void>((resolve, reject) => {
+        socket.once('connect', resolve);
+        socket.once('connect_error', reject);
+      });
+      // The raised limit must follow the connection onto the transport it upgrades to.
+      const last = transports.split(',').at(-1);
+      await waitFor(() => socket.io.engine.transport.name === last, 5000, `the ${last} transport`);
       // A 200 KB command: refused by its schema, but only after the gateway read it whole.
       const ack = await call(socket, 'message.partLink', { accountId, mailbox: 'INBOX', uid, partId: '2', junk: 'x'.repeat(200 * 1024) });
       expect(ack).toMatchObject({ ok: false, error: { code: 'bad_request' } });
