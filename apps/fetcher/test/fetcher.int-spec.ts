@@ -1,4 +1,4 @@
-import { FlagsJob, ImapCommandJobName, MailboxJobName, ParsedMessage, redisKeys } from '@pushmail/contracts';
+import { CommandJobOutcome, FlagsJob, ImapCommandJobName, MailboxJobName, ParsedMessage, redisKeys } from '@pushmail/contracts';
 import { sleep, waitFor } from '@pushmail/testing';
 import { Job } from 'bullmq';
 import { FetcherWorld, USER, startFetcherWorld } from './support';
@@ -20,9 +20,13 @@ describe('fetcher jobs and commands on real Redis and Dovecot', () => {
     return nextUid++;
   };
   const finished = <T>(job: Job) => job.waitUntilFinished(world.mailboxEvents, 20_000) as Promise<T>;
-  const command = async <T>(name: ImapCommandJobName, data: object) => {
+  /** Runs a command the way the gateway does: the job returns a reference, the result is read once. */
+  const command = async <T>(name: ImapCommandJobName, data: object): Promise<T> => {
     const job = await world.commandQueue.add(name, data, { attempts: 1 });
-    return job.waitUntilFinished(world.commandEvents, 20_000) as Promise<T>;
+    const outcome = (await job.waitUntilFinished(world.commandEvents, 20_000)) as CommandJobOutcome;
+    if (!outcome.ok) throw new Error(`command answered ${outcome.code}`);
+    const json = await world.client.getdel(redisKeys.commandResult(outcome.ref));
+    return JSON.parse(json!) as T;
   };
   const events = async () => (await world.client.xrange(redisKeys.eventLog(world.accountId), '-', '+')).map(([id, f]) => ({ id, name: f[1], payload: JSON.parse(f[3]) }));
   const metrics = async () => (await fetch(`${await world.app.getUrl()}/metrics`.replace('[::1]', '127.0.0.1'))).text();
@@ -146,7 +150,7 @@ describe('fetcher jobs and commands on real Redis and Dovecot', () => {
     const row = await imap.fetchOne(String(uid), { flags: true }, { uid: true });
     await imap.logout();
     expect(row && [...(row.flags ?? [])].sort()).toEqual(['\\Flagged', 'custom'].sort());
-    await expect(command(ImapCommandJobName.Flag, { accountId: world.accountId, mailbox: 'INBOX', uid: 99_999, add: ['\\Flagged'], remove: [] })).rejects.toThrow(/not found/);
+    await expect(command(ImapCommandJobName.Flag, { accountId: world.accountId, mailbox: 'INBOX', uid: 99_999, add: ['\\Flagged'], remove: [] })).rejects.toThrow('command answered not_found');
   });
 
   it('get command: fetches, parses and stores a message nobody fetched yet, then serves the stored copy', async () => {
@@ -160,8 +164,8 @@ describe('fetcher jobs and commands on real Redis and Dovecot', () => {
     const { eventId } = await finished<{ eventId: string }>(job);
     const again = await command<{ message: { eventId?: string } }>(ImapCommandJobName.Get, { accountId: world.accountId, mailbox: 'INBOX', uid });
     expect(again.message.eventId).toBe(eventId);
-    await expect(command(ImapCommandJobName.Get, { accountId: world.accountId, mailbox: 'INBOX', uid: 99_999 })).rejects.toThrow(/not found/);
-    await expect(command(ImapCommandJobName.Get, { accountId: world.accountId, mailbox: 'No Such Box', uid: 1 })).rejects.toThrow(/mailbox not found/);
+    await expect(command(ImapCommandJobName.Get, { accountId: world.accountId, mailbox: 'INBOX', uid: 99_999 })).rejects.toThrow('command answered not_found');
+    await expect(command(ImapCommandJobName.Get, { accountId: world.accountId, mailbox: 'No Such Box', uid: 1 })).rejects.toThrow('command answered not_found');
   });
 
   it('flags, deleted and reset jobs append their events once and keep the stored copy current', async () => {

@@ -59,6 +59,36 @@ describe('gateway IMAP commands', () => {
     expect(okAck(await call(socket, 'message.get', { accountId, mailbox: 'INBOX', uid: 99 })).message).toEqual(stored);
   });
 
+  it('message.get of a large message leaves its body in no BullMQ key, events stream or command result', async () => {
+    const marker = 'BODYMARK' + Date.now();
+    await dovecot.deliver('alice@example.test', { subject: 'large', messageId: '<large@example.test>', text: `${marker} `.repeat(30_000) });
+    const client = await dovecot.imap('alice@example.test');
+    const largeUid = (await client.mailboxOpen('INBOX')).uidNext - 1;
+    await client.logout();
+    const socket = await open();
+    const ack = okAck(await call(socket, 'message.get', { accountId, mailbox: 'INBOX', uid: largeUid }));
+    expect((ack.message as { text: string }).text).toContain(marker);
+
+    const r = stores.redis.client;
+    const holders: string[] = [];
+    for (const key of await r.keys('*')) {
+      // The message store is where the fetcher keeps messages on purpose (bounded by its TTL).
+      if (key.startsWith('pm:msg:')) continue;
+      const type = await r.type(key);
+      const contents =
+        type === 'string' ? [await r.get(key)]
+        : type === 'hash' ? Object.values(await r.hgetall(key))
+        : type === 'list' ? await r.lrange(key, 0, -1)
+        : type === 'zset' || type === 'set' ? (type === 'set' ? await r.smembers(key) : await r.zrange(key, 0, -1))
+        : type === 'stream' ? (await r.xrange(key, '-', '+')).flatMap(([, fields]) => fields)
+        : [];
+      if (contents.some((c) => c?.includes(marker))) holders.push(key);
+    }
+    expect(holders).toEqual([]);
+    expect(await r.keys('pm:cmd-result:*')).toEqual([]);
+    expect((await r.keys('{pm-bull}:imap-commands:*')).length).toBeGreaterThan(0); // the scan did see the queue
+  });
+
   it('message.get of a missing message answers not_found', async () => {
     const socket = await open();
     expect(await call(socket, 'message.get', { accountId, mailbox: 'INBOX', uid: 12345 })).toMatchObject({ ok: false, error: { code: 'not_found' } });

@@ -75,8 +75,23 @@ export const jobSchemas = {
   [QueueName.Send]: { [SendJobName.Send]: SendJobSchema },
 } as const satisfies { [Q in QueueName]: { [N in JobNameOf<Q>]: z.ZodType<JobPayloads[Q][N], z.ZodTypeDef, unknown> } };
 
-/** What the fetcher's command processors return; the gateway acks the client with it. */
+/**
+ * What a command's result is: the fetcher leaves it under `redisKeys.commandResult(ref)` for
+ * {@link COMMAND_RESULT_TTL_SECONDS}; the gateway reads it once, deletes it, and acks the client with it.
+ */
 export interface ImapCommandResults {
   [ImapCommandJobName.Flag]: { flags: string[] };
   [ImapCommandJobName.Get]: { message: import('./messages').MessageNewEvent | import('./messages').ParsedMessage };
 }
+
+/**
+ * What a command job returns. BullMQ copies a job's return value into the job hash and into the
+ * queue's events stream, so a result (a whole message for `message.get`) travels by reference
+ * instead, and an expected failure is a code rather than an error text to be matched.
+ */
+export type CommandJobOutcome = { ok: true; ref: string } | { ok: false; code: CommandFailureCode };
+/** `not_found`: no such message or mailbox on the IMAP server. */
+export type CommandFailureCode = 'not_found';
+
+/** How long a command result waits to be picked up; past the gateway's wait, nobody will. */
+export const COMMAND_RESULT_TTL_SECONDS = 120;

@@ -1,14 +1,20 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { ConfigService } from '@pushmail/config';
-import { ImapCommandJobName, ImapCommandResults, QueueName, jobSchemas } from '@pushmail/contracts';
+import { COMMAND_RESULT_TTL_SECONDS, CommandJobOutcome, ImapCommandJobName, ImapCommandResults, QueueName, jobSchemas, redisKeys } from '@pushmail/contracts';
 import { HealthService } from '@pushmail/observability';
 import { QueueService, TypedJob } from '@pushmail/queue';
+import { RedisService } from '@pushmail/redis';
+import { randomBytes } from 'node:crypto';
 import { FetcherEnv } from '../config';
 import { ImapCommandsService } from '../imap-commands.service';
-import { InvalidJobError } from '../errors';
+import { InvalidJobError, MailboxNotFoundError, MessageNotFoundError } from '../errors';
 import { asJobFailure, valid } from './job-failures';
 
-/** Consumes the gateway's IMAP commands; the job's return value is the gateway's answer. */
+/**
+ * Consumes the gateway's IMAP commands. The result is left under a one-time key and the job
+ * returns only its reference ({@link CommandJobOutcome}): BullMQ keeps a job's return value in the
+ * job hash and in the queue's events stream, where a message body must not end up.
+ */
 @Injectable()
 export class ImapCommandsProcessor implements OnApplicationBootstrap {
   private readonly logger = new Logger(ImapCommandsProcessor.name);
@@ -16,6 +22,7 @@ export class ImapCommandsProcessor implements OnApplicationBootstrap {
   constructor(
     private readonly queue: QueueService,
     private readonly commands: ImapCommandsService,
+    private readonly redis: RedisService,
     private readonly health: HealthService,
     private readonly config: ConfigService<FetcherEnv>,
   ) {}
@@ -26,8 +33,20 @@ export class ImapCommandsProcessor implements OnApplicationBootstrap {
     worker.run().catch((err: unknown) => this.logger.error({ msg: 'imap commands worker stopped', err }));
   }
 
-  process(job: TypedJob<QueueName.ImapCommands>): Promise<ImapCommandResults[ImapCommandJobName]> {
-    return asJobFailure(() => this.dispatch(job));
+  process(job: TypedJob<QueueName.ImapCommands>): Promise<CommandJobOutcome> {
+    return asJobFailure(async () => {
+      let result: ImapCommandResults[ImapCommandJobName];
+      try {
+        result = await this.dispatch(job);
+      } catch (err) {
+        // An answer, not a failure: the gateway tells the client `not_found`, nothing is retried.
+        if (err instanceof MessageNotFoundError || err instanceof MailboxNotFoundError) return { ok: false, code: 'not_found' };
+        throw err;
+      }
+      const ref = randomBytes(16).toString('base64url');
+      await this.redis.client.set(redisKeys.commandResult(ref), JSON.stringify(result), 'EX', COMMAND_RESULT_TTL_SECONDS);
+      return { ok: true, ref };
+    });
   }
 
   private dispatch(job: TypedJob<QueueName.ImapCommands>): Promise<ImapCommandResults[ImapCommandJobName]> {

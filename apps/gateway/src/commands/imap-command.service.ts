@@ -1,15 +1,18 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { AccountRepository } from '@pushmail/accounts';
 import {
+  CommandJobOutcome,
   ImapCommandJobName,
   ImapCommandResults,
   JobPayloadOf,
   MessageFlagRequest,
   MessageGetRequest,
   QueueName,
+  redisKeys,
 } from '@pushmail/contracts';
 import { ConfigService } from '@pushmail/config';
 import { QueueService } from '@pushmail/queue';
+import { RedisService } from '@pushmail/redis';
 import type { QueueEvents } from 'bullmq';
 import { GatewayEnv } from '../config';
 import { CommandError, forbidden } from '../socket/ack';
@@ -31,6 +34,7 @@ export class ImapCommandService implements OnModuleInit {
     private readonly queue: QueueService,
     private readonly accounts: AccountRepository,
     private readonly store: MessageStore,
+    private readonly redis: RedisService,
     config: ConfigService<GatewayEnv>,
   ) {
     this.timeoutMs = config.get('COMMAND_TIMEOUT_MS');
@@ -63,11 +67,13 @@ export class ImapCommandService implements OnModuleInit {
       // A flag change or a fetch is safe to repeat; a client waits, so retries are few and quick.
       attempts: 2,
       backoff: { type: 'fixed', delay: 200 },
-      removeOnComplete: { age: 300 },
+      // The return value is only a reference; finished jobs need not stay long.
+      removeOnComplete: { age: 60 },
       removeOnFail: { age: 24 * 3600 },
     });
+    let outcome: CommandJobOutcome;
     try {
-      return (await job.waitUntilFinished(this.events, this.timeoutMs)) as ImapCommandResults[N];
+      outcome = (await job.waitUntilFinished(this.events, this.timeoutMs)) as CommandJobOutcome;
     } catch (err) {
       const reason = (err as Error).message ?? '';
       // BullMQ's own wait timeout (the fetcher's failure reasons never start like this).
@@ -75,10 +81,22 @@ export class ImapCommandService implements OnModuleInit {
         this.logger.warn({ msg: 'imap command timed out', command: name, jobId: job.id, accountId: payload.accountId });
         throw new CommandError('internal', 'the mail server did not answer in time');
       }
-      if (/not.?found|no such message|does not exist|nonexistent/i.test(reason)) throw new CommandError('not_found', 'no such message');
       this.logger.warn({ msg: 'imap command failed', command: name, jobId: job.id, accountId: payload.accountId, reason });
       throw new CommandError('internal', 'the mail server command failed');
     }
+    if (typeof outcome !== 'object' || outcome === null || !('ok' in outcome)) {
+      // E.g. a fetcher of an older version still running during an upgrade.
+      this.logger.error({ msg: 'imap command returned no CommandJobOutcome', command: name, jobId: job.id });
+      throw new CommandError('internal', 'the mail server command failed');
+    }
+    if (!outcome.ok) throw new CommandError(outcome.code, 'no such message');
+    // Read once and gone: the result (a whole message for message.get) does not stay in Redis.
+    const json = await this.redis.client.getdel(redisKeys.commandResult(outcome.ref));
+    if (json === null) {
+      this.logger.warn({ msg: 'imap command result expired before it was read', command: name, jobId: job.id });
+      throw new CommandError('internal', 'the mail server command failed');
+    }
+    return JSON.parse(json) as ImapCommandResults[N];
   }
 
   private async assertOwner(accountId: string, userId: string): Promise<void> {
