@@ -79,8 +79,37 @@ export interface LoggedEventPayloads {
 }
 export type LoggedEvent = { [N in LoggedEventName]: { name: N; payload: LoggedEventPayloads[N] } }[LoggedEventName];
 
-export const SubscribeRequestSchema = z.object({ accountId: AccountIdSchema, since: EventIdSchema.optional() }).strict();
-export type SubscribeRequest = z.infer<typeof SubscribeRequestSchema>;
+/** One account: `{ accountId, since? }`, acked `{ ok: true, replayed }`. */
+export const SubscribeOneRequestSchema = z.object({ accountId: AccountIdSchema, since: EventIdSchema.optional() }).strict();
+export type SubscribeOneRequest = z.infer<typeof SubscribeOneRequestSchema>;
+
+/** Most accounts in one batch `subscribe`; a client with more sends several. */
+export const MAX_SUBSCRIBE_BATCH = 500;
+/** Many accounts in one command (one token of the rate limit): `{ accounts: [{ accountId, since? }, …] }`. */
+export const SubscribeBatchRequestSchema = z.object({ accounts: z.array(SubscribeOneRequestSchema).min(1).max(MAX_SUBSCRIBE_BATCH) }).strict();
+export type SubscribeBatchRequest = z.infer<typeof SubscribeBatchRequestSchema>;
+
+export type SubscribeRequest = SubscribeOneRequest | SubscribeBatchRequest;
+export const isSubscribeBatch = (req: SubscribeRequest): req is SubscribeBatchRequest => 'accounts' in req;
+
+/**
+ * The union of both forms. A body with `accounts` is checked as a batch, anything else as a single
+ * subscribe, so a refusal names the field that is wrong (`accounts: …at most 500…`) instead of
+ * zod's "invalid input" for a union where every branch failed.
+ */
+export const SubscribeRequestSchema: z.ZodType<SubscribeRequest, z.ZodTypeDef, unknown> = z.unknown().transform((body, ctx) => {
+  const schema = typeof body === 'object' && body !== null && 'accounts' in body ? SubscribeBatchRequestSchema : SubscribeOneRequestSchema;
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues) ctx.addIssue(issue);
+  return z.NEVER;
+});
+
+/** One entry of a batch's ack, in the order of the request. */
+export type SubscribeBatchResult = { accountId: string; ok: true; replayed: number } | { accountId: string; ok: false; error: { code: ErrorCode; message: string } };
+export type SubscribeOneAck = Ack<{ replayed: number }>;
+export type SubscribeBatchAck = Ack<{ results: SubscribeBatchResult[] }>;
+export type SubscribeAck = SubscribeOneAck | SubscribeBatchAck;
 export const UnsubscribeRequestSchema = z.object({ accountId: AccountIdSchema }).strict();
 export type UnsubscribeRequest = z.infer<typeof UnsubscribeRequestSchema>;
 export const MessageGetRequestSchema = z.object({ accountId: AccountIdSchema, mailbox: MailboxNameSchema, uid: UidSchema }).strict();
@@ -137,7 +166,15 @@ export interface PartLink {
 }
 
 export interface ClientToServerEvents {
-  [ClientCommand.Subscribe]: (req: SubscribeRequest, ack: (res: Ack<{ replayed: number }>) => void) => void;
+  /**
+   * The request's form decides the ack's. The single form is the last overload because
+   * `Parameters<>` (and Socket.IO's typings through it) read the last one: code typed that way
+   * keeps the single form's shape; batch callers name {@link SubscribeBatchAck}.
+   */
+  [ClientCommand.Subscribe]: {
+    (req: SubscribeBatchRequest, ack: (res: SubscribeBatchAck) => void): void;
+    (req: SubscribeOneRequest, ack: (res: SubscribeOneAck) => void): void;
+  };
   [ClientCommand.Unsubscribe]: (req: UnsubscribeRequest, ack: (res: Ack) => void) => void;
   [ClientCommand.MessageGet]: (req: MessageGetRequest, ack: (res: Ack<{ message: MessageNewEvent | ParsedMessage }>) => void) => void;
   [ClientCommand.MessageFlag]: (req: MessageFlagRequest, ack: (res: Ack) => void) => void;

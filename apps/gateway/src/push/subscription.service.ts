@@ -1,14 +1,16 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AccountRepository } from '@pushmail/accounts';
-import { LoggedEvent, ServerEvent, SubscribeRequest, redisKeys } from '@pushmail/contracts';
+import { LoggedEvent, ServerEvent, SubscribeBatchResult, SubscribeOneRequest, redisKeys } from '@pushmail/contracts';
 import { EventLogService, compareEventIds } from '@pushmail/event-log';
 import { MetricsService } from '@pushmail/observability';
 import { RedisService } from '@pushmail/redis';
-import { forbidden } from '../socket/ack';
+import { CommandError, forbidden } from '../socket/ack';
 import { SocketEmitter } from '../socket/socket-emitter';
 import { PushSocket, accountRoom } from '../socket/socket-types';
 
 const REPLAY_PAGE = 500;
+/** Accounts of one batch subscribed at the same time: enough to hide Redis round trips, few enough to stay fair. */
+const BATCH_CONCURRENCY = 16;
 
 interface BufferedEvent {
   event: LoggedEvent;
@@ -60,7 +62,38 @@ export class SubscriptionService {
     this.pushLatency = metrics.histogram('pushmail_push_latency_ms', 'Change seen on IMAP by the watcher → emitted to a socket');
   }
 
-  async subscribe(socket: PushSocket, userId: string, req: SubscribeRequest): Promise<{ replayed: number }> {
+  /**
+   * A batch `subscribe`: each account on its own, so one foreign or failing account answers in its
+   * own entry (`forbidden`, …) and the others are subscribed. Results keep the request's order.
+   */
+  async subscribeMany(socket: PushSocket, userId: string, reqs: SubscribeOneRequest[]): Promise<{ results: SubscribeBatchResult[] }> {
+    const results: SubscribeBatchResult[] = new Array(reqs.length);
+    const seen = new Set<string>();
+    const todo: number[] = [];
+    reqs.forEach((req, i) => {
+      if (seen.has(req.accountId)) {
+        results[i] = { accountId: req.accountId, ok: false, error: { code: 'bad_request', message: 'accountId appears more than once in this batch' } };
+      } else {
+        seen.add(req.accountId);
+        todo.push(i);
+      }
+    });
+    const next = async (): Promise<void> => {
+      for (let i = todo.shift(); i !== undefined; i = todo.shift()) {
+        const { accountId } = reqs[i];
+        try {
+          results[i] = { accountId, ok: true, ...(await this.subscribe(socket, userId, reqs[i])) };
+        } catch (err) {
+          if (!(err instanceof CommandError)) this.logger.error({ msg: 'subscribe in a batch failed', accountId, err });
+          results[i] = { accountId, ok: false, error: err instanceof CommandError ? { code: err.code, message: err.message } : { code: 'internal', message: 'internal error' } };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, todo.length) }, next));
+    return { results };
+  }
+
+  async subscribe(socket: PushSocket, userId: string, req: SubscribeOneRequest): Promise<{ replayed: number }> {
     if (!(await this.accounts.isOwnedBy(req.accountId, userId))) throw forbidden();
     if (!socket.connected) return { replayed: 0 };
     const sub: Subscription = { socket, accountId: req.accountId, last: req.since ?? '0-0', buffer: [] };

@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { ConnectedSocket, MessageBody, OnGatewayConnection, OnGatewayDisconnect, OnGatewayInit, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
 import { ClientTokenVerifier, InvalidClientTokenError } from '@pushmail/auth';
 import { ConfigService } from '@pushmail/config';
-import { Ack, ClientCommand, PartLink, UNAUTHORIZED, clientCommandSchemas } from '@pushmail/contracts';
+import { Ack, ClientCommand, PartLink, SubscribeAck, SubscribeBatchResult, UNAUTHORIZED, clientCommandSchemas, isSubscribeBatch } from '@pushmail/contracts';
 import { MetricsService } from '@pushmail/observability';
 import { z } from 'zod';
 import { ImapCommandService } from '../commands/imap-command.service';
@@ -84,8 +84,11 @@ export class PushGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
   }
 
   @SubscribeMessage(ClientCommand.Subscribe)
-  subscribe(@ConnectedSocket() socket: PushSocket, @MessageBody() body: unknown): Promise<Ack<{ replayed: number }>> {
-    return this.run(socket, ClientCommand.Subscribe, body, (req) => this.subscriptions.subscribe(socket, socket.data.userId, req));
+  subscribe(@ConnectedSocket() socket: PushSocket, @MessageBody() body: unknown): Promise<SubscribeAck> {
+    // A batch is one command (one token), however many accounts it names.
+    return this.run<ClientCommand.Subscribe, { replayed: number } | { results: SubscribeBatchResult[] }>(socket, ClientCommand.Subscribe, body, (req) =>
+      isSubscribeBatch(req) ? this.subscriptions.subscribeMany(socket, socket.data.userId, req.accounts) : this.subscriptions.subscribe(socket, socket.data.userId, req),
+    );
   }
 
   @SubscribeMessage(ClientCommand.Unsubscribe)
