@@ -1,12 +1,13 @@
 import { INestApplication } from '@nestjs/common';
 import { PartLinkSigner } from '@pushmail/auth';
 import { ServerEvent, partPath } from '@pushmail/contracts';
-import { TestDovecot, TestRedis, testStores, waitFor } from '@pushmail/testing';
+import { TestDovecot, TestRedis, builtAppPath, testStores, waitFor } from '@pushmail/testing';
+import { spawnSync } from 'node:child_process';
 import { SignJWT } from 'jose';
 import { io } from 'socket.io-client';
 import { SocketEmitter } from '../src/socket/socket-emitter';
 import { bufferedBytes } from '../src/socket/socket-io.adapter';
-import { ADMIN_TOKEN, ClientSocket, JWT_SECRET, call, connect, newMessage, okAck, startGateway, tokenFor } from './helpers';
+import { ADMIN_TOKEN, ClientSocket, JWT_SECRET, call, connect, gatewayEnv, newMessage, okAck, startGateway, tokenFor } from './helpers';
 import { RawWebSocket } from './raw-websocket';
 
 /** Issue 14, "Tokens and the browser": signed part links, token checks, admin throttling, socket limits, CSP. */
@@ -171,6 +172,17 @@ describe('gateway security: tokens and the browser', () => {
       const forever = await rawToken({});
       await expect(connect(url, forever)).rejects.toThrow('unauthorized');
       expect((await fetch(`${url}/api/me/accounts`, { headers: { authorization: `Bearer ${forever}` } })).status).toBe(401);
+    });
+
+    it.each([
+      ['AUTH_JWT_SECRET', 'x'.repeat(31)],
+      ['ADMIN_TOKEN', 'y'.repeat(23)],
+    ])('the built gateway exits non-zero at boot naming %s when it is too short', (name, value) => {
+      const env = { PATH: process.env.PATH, ...gatewayEnv(redis.url, { [name]: value }) } as NodeJS.ProcessEnv;
+      const result = spawnSync(process.execPath, [builtAppPath('gateway')], { env, encoding: 'utf8', timeout: 20_000 });
+      expect(result.status).not.toBe(0);
+      expect(result.status).not.toBeNull();
+      expect(result.stderr).toContain(name);
     });
 
     it('checks AUTH_JWT_AUDIENCE and AUTH_JWT_ISSUER when set', async () => {
