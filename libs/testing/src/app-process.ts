@@ -12,6 +12,16 @@ export function builtAppPath(app: AppName): string {
   return path;
 }
 
+export interface StartOptions {
+  /** false: wait for /health/live only (the app may stay unready, e.g. without its IMAP server). */
+  waitReady?: boolean;
+  /**
+   * How long the app may take to become ready. Generous by default: on a loaded two-core machine a
+   * Node app can take 20 s to boot, and a shorter wait fails tests that are not about boot time.
+   */
+  readyTimeoutMs?: number;
+}
+
 /**
  * A built app (`node dist/apps/<app>/main.js`) as a separate process, exactly as deployed.
  * Multi-replica tests (watchers, gateways) use this; single-process tests can use bootstrap().
@@ -31,12 +41,12 @@ export class AppProcess {
    * Without a PORT in `env`, a free port is chosen, and chosen again when the app could not bind it:
    * between choosing a port and the app listening on it, another process on the machine may take it.
    */
-  static async start(app: AppName, env: Record<string, string | undefined>, options: { waitReady?: boolean } = {}): Promise<AppProcess> {
+  static async start(app: AppName, env: Record<string, string | undefined>, options: StartOptions = {}): Promise<AppProcess> {
     if (env.PORT) return AppProcess.startOn(Number(env.PORT), app, env, options);
     return startOnFreePorts(3, async () => AppProcess.startOn(await freePort(), app, env, options));
   }
 
-  private static async startOn(port: number, app: AppName, env: Record<string, string | undefined>, options: { waitReady?: boolean }): Promise<AppProcess> {
+  private static async startOn(port: number, app: AppName, env: Record<string, string | undefined>, options: StartOptions): Promise<AppProcess> {
     const child = spawnTracked(process.execPath, [builtAppPath(app)], {
       env: { PATH: process.env.PATH, NODE_ENV: 'test', LOG_LEVEL: 'warn', ...env, PORT: String(port) },
       cwd: REPO_ROOT,
@@ -48,7 +58,7 @@ export class AppProcess {
       if (child.exitCode !== null) throw new WaitAborted(`${app} exited with ${child.exitCode}: ${proc.logs()}`);
       const res = await fetch(`http://127.0.0.1:${port}${path}`);
       return res.ok;
-    }, 20_000, `${app} ${path}`, 50).catch((err) => {
+    }, options.readyTimeoutMs ?? 60_000, `${app} ${path}`, 50).catch((err) => {
       child.kill('SIGKILL');
       throw new Error(`${(err as Error).message}\n${proc.logs().slice(-4000)}`);
     });
