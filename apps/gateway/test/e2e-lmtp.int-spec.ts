@@ -1,4 +1,6 @@
-import { ServerEvent } from '@pushmail/contracts';
+import { BULL_PREFIX, QueueName, ServerEvent } from '@pushmail/contracts';
+import { Queue } from 'bullmq';
+import IORedis from 'ioredis';
 import { AppProcess, SmtpSink, TestDovecot, TestRedis, sleep, testEnv, waitFor } from '@pushmail/testing';
 import { ADMIN_TOKEN, ClientSocket, call, connect, gatewayEnv, okAck, record, tokenFor } from './helpers';
 
@@ -17,6 +19,8 @@ describe('end to end: LMTP delivery to a Socket.IO client', () => {
   let fetcher: AppProcess;
   let gateway: AppProcess;
   let accountId: string;
+  let mailboxJobs: Queue;
+  let queueConnection: IORedis;
   const sockets: ClientSocket[] = [];
   const open = async () => {
     const s = await connect(gateway.url, await tokenFor('u1'));
@@ -26,6 +30,8 @@ describe('end to end: LMTP delivery to a Socket.IO client', () => {
 
   beforeAll(async () => {
     [redis, dovecot, sink] = await Promise.all([TestRedis.start(), TestDovecot.start({ users: { [user]: 'imap-pass-alice' } }), SmtpSink.start()]);
+    queueConnection = new IORedis(redis.url);
+    mailboxJobs = new Queue(QueueName.MailboxEvents, { connection: queueConnection, prefix: BULL_PREFIX });
     const common = testEnv(redis.url);
     [watcher, fetcher, gateway] = await Promise.all([
       AppProcess.start('watcher', { ...common, RECONCILE_INTERVAL_MS: '500', BACKOFF_MIN_MS: '100', BACKOFF_MAX_MS: '1000' }),
@@ -46,6 +52,8 @@ describe('end to end: LMTP delivery to a Socket.IO client', () => {
   });
   afterEach(() => sockets.splice(0).forEach((s) => s.close()));
   afterAll(async () => {
+    await mailboxJobs?.close();
+    queueConnection?.disconnect();
     await Promise.all([gateway?.stop(), fetcher?.stop(), watcher?.stop()]);
     await sink?.stop();
     await dovecot?.dispose();
@@ -58,6 +66,10 @@ describe('end to end: LMTP delivery to a Socket.IO client', () => {
     okAck(await call(socket, 'subscribe', { accountId }));
     await dovecot.deliver(user, { subject: 'Pushed live', text: 'Hello from LMTP', messageId: '<e2e-1@example.test>', headers: { References: '<root@example.test>' } });
     const event = (await waitFor(() => seen.find((e) => e.name === ServerEvent.MessageNew), 15_000, 'message.new')).payload;
+    await waitFor(async () => Object.values(await mailboxJobs.getJobCounts('waiting', 'active', 'delayed', 'prioritized')).every((n) => n === 0), 15_000, 'the mailbox-events queue to drain', 100);
+    await dovecot.deliver(user, { subject: 'after e2e-1', messageId: '<e2e-1-sentinel@example.test>' });
+    await waitFor(() => seen.find((e) => e.payload.messageId === '<e2e-1-sentinel@example.test>'), 15_000, 'the sentinel');
+    expect(seen.filter((e) => e.name === ServerEvent.MessageNew).map((e) => e.payload.messageId)).toEqual(['<e2e-1@example.test>', '<e2e-1-sentinel@example.test>']);
     expect(event).toMatchObject({
       eventId: expect.stringMatching(/^\d+-\d+$/),
       accountId,
@@ -83,6 +95,25 @@ describe('end to end: LMTP delivery to a Socket.IO client', () => {
     const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
     expect(Number(/^pushmail_event_to_socket_ms_count (\d+)/m.exec(metrics)?.[1])).toBeGreaterThan(0);
     expect(Number(/^pushmail_push_latency_ms_count (\d+)/m.exec(metrics)?.[1])).toBeGreaterThan(0);
+  });
+
+  it('pushes exactly one message.new per delivery, each with its own eventId', async () => {
+    const socket = await open();
+    const seen = record(socket);
+    okAck(await call(socket, 'subscribe', { accountId }));
+    const ids = Array.from({ length: 10 }, (_, i) => `<once-${i}@example.test>`);
+    await Promise.all(ids.map((messageId, i) => dovecot.deliver(user, { subject: `once ${i}`, messageId })));
+    await waitFor(() => ids.every((id) => seen.some((e) => e.payload.messageId === id)), 15_000, 'the ten messages');
+    // Then no mailbox job is left anywhere (none waiting, running or set back for a retry), and a
+    // sentinel goes through the whole pipeline after them: a second message.new for any of the ten
+    // would have had to be appended before it.
+    await waitFor(async () => Object.values(await mailboxJobs.getJobCounts('waiting', 'active', 'delayed', 'prioritized')).every((n) => n === 0), 15_000, 'the mailbox-events queue to drain', 100);
+    await dovecot.deliver(user, { subject: 'once sentinel', messageId: '<once-sentinel@example.test>' });
+    await waitFor(() => seen.find((e) => e.payload.messageId === '<once-sentinel@example.test>'), 15_000, 'the sentinel');
+    const news = seen.filter((e) => e.name === ServerEvent.MessageNew);
+    for (const messageId of ids) expect([messageId, news.filter((e) => e.payload.messageId === messageId).length]).toEqual([messageId, 1]);
+    expect(news).toHaveLength(ids.length + 1);
+    expect(new Set(news.map((e) => e.payload.eventId)).size).toBe(news.length);
   });
 
   it('replays exactly the 20 deliveries made while disconnected, in order', async () => {
