@@ -81,7 +81,7 @@ async function main(): Promise<void> {
     // gives its fetcher processes (every scenario starts them with appTuning.fetcher); the app
     // itself has no such knob.
     Object.assign(appTuning.fetcher, { NODE_OPTIONS: `--require ${join(benchDir, 'lib', 'slow-fetcher-preload.cjs')}`, BENCH_SLOW_FETCHER_MS: String(args.slowFetcherMs) });
-    console.warn(`bench: the fetcher is slowed on purpose by ${args.slowFetcherMs} ms per parse (--slow-fetcher-ms)`);
+    console.warn(`bench: the fetcher is slowed on purpose by ${args.slowFetcherMs} ms of CPU per parse (--slow-fetcher-ms)`);
   }
 
   const selected = SUITES.filter((s) => !args.only.length || args.only.includes(s.name) || s.scenarios.some((id) => args.only.includes(id)));
@@ -161,7 +161,7 @@ async function main(): Promise<void> {
     const verdict = strictVerdict(report, baseline);
     const failures = [...verdict.failures, ...reportShapeProblems(report, markdown, !args.only.length).map((p) => `malformed report: ${p}`)];
     console.log('\nbench --strict:');
-    for (const c of verdict.checks) console.log(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.key} = ${c.now ?? '—'} (baseline ${c.baseline ?? '—'}${c.worse === null ? '' : `, ${Math.round(c.worse * 100)} % worse`}; band ${Math.round(c.band * 100)} %)`);
+    for (const c of verdict.checks) console.log(`  ${!c.judged ? 'n/j ' : c.ok ? 'ok  ' : 'FAIL'} ${c.key} = ${c.now ?? '—'} (baseline ${c.baseline ?? '—'}${c.worse === null ? '' : `, ${Math.round(c.worse * 100)} % worse`}; band ${Math.round(c.band * 100)} %${c.judged ? '' : '; not judged: load average above 3 per core'})`);
     for (const f of failures) console.log(`  FAILED: ${f}`);
     console.log(failures.length ? `bench --strict: ${failures.length} failure(s)` : 'bench --strict: passed');
     if (failures.length) process.exitCode = 1;

@@ -7,7 +7,7 @@ import { QUICK, SCENARIOS, ScenarioId, ScenarioResult, emptyResult } from './typ
  */
 export function fakeReport(mode: BenchReport['mode'] = 'quick', figures: Partial<Record<ScenarioId, Record<string, number | null>>> = {}): BenchReport {
   const base: Partial<Record<ScenarioId, Record<string, number | null>>> = {
-    'parser-throughput': { 'libs/mail-parse msgPerS': 1200 },
+    'parser-throughput': { 'libs/mail-parse msgPerS': 1200, 'libs/mail-parse cpuMsPerMessage': 0.8 },
     floor: { p50: 500, p99: 550 },
     'push-latency': { p50: 525, p99: 750 },
     'fetch-throughput': { msgPerS: 600, freshMsgPerS: 500, cpuMsPerMessage: 1, fetcherCpuMsPerMessage: 0.6 },

@@ -11,33 +11,40 @@ describe('--strict judgement', () => {
   it('judges ratios to the same run, not absolute figures: a slower machine minute is not a regression', () => {
     // Everything twice as slow, the floor and the parser too: the ratios do not move.
     const slowMachine = fakeReport('quick', {
-      'parser-throughput': { 'libs/mail-parse msgPerS': 600 },
+      'parser-throughput': { 'libs/mail-parse msgPerS': 600, 'libs/mail-parse cpuMsPerMessage': 1.6 },
       floor: { p50: 1000, p99: 1100 },
       'push-latency': { p50: 1050, p99: 1500 },
-      'fetch-throughput': { msgPerS: 300, freshMsgPerS: 250 },
-      'fetch-latency': { p50: 10 },
+      'fetch-throughput': { msgPerS: 300, fetcherCpuMsPerMessage: 1.2 },
     });
     expect(strictVerdict(slowMachine, fakeReport()).failures).toEqual([]);
   });
 
-  it('fails a throughput regression beyond the noise band, naming the figure', () => {
-    // A fetcher that got slower while the parser on the same machine did not (a 5 ms/message stall).
-    const slowFetcher = fakeReport('quick', { 'fetch-throughput': { msgPerS: 150, freshMsgPerS: 140 } });
+  it('fails a fetcher that costs more CPU per message, naming the figure, however loaded the machine', () => {
+    // A 5 ms/message CPU regression in the fetcher while the parser on the same machine is unchanged.
+    const slowFetcher = fakeReport('quick', { 'fetch-throughput': { msgPerS: 150, fetcherCpuMsPerMessage: 5.6 } });
+    slowFetcher.machine.loadAvgAtStart = 19;
     const verdict = strictVerdict(slowFetcher, fakeReport());
     expect(verdict.ok).toBe(false);
     expect(verdict.failures).toEqual([
-      expect.stringMatching(/^regression: fetch-throughput burstOverParser .* is 0\.125, baseline 0\.5: 75 % worse, beyond the \d+ % noise band$/),
-      expect.stringMatching(/^regression: fetch-throughput freshBurstOverParser /),
+      'regression: fetch-throughput fetcherCpuOverParserCpu (fetcher CPU per message in the burst ÷ parser-only CPU per message (libs/mail-parse)) is 7, baseline 0.75: 833 % worse, beyond the 60 % noise band',
     ]);
   });
 
-  it('fails a latency regression against the floor', () => {
-    const verdict = strictVerdict(fakeReport('quick', { 'push-latency': { p50: 700 } }), fakeReport());
-    expect(verdict.failures).toEqual([expect.stringMatching(/^regression: push-latency pushP50OverFloor /)]);
+  it('fails a wall-clock regression against the floor on a calm machine, and only reports it on an overloaded one', () => {
+    const slowerPush = () => fakeReport('quick', { 'push-latency': { p50: 1000 }, 'fetch-throughput': { msgPerS: 100 } });
+    expect(strictVerdict(slowerPush(), fakeReport()).failures).toEqual([
+      expect.stringMatching(/^regression: push-latency pushP50OverFloor .* is 2, baseline 1\.05: 90 % worse, beyond the 50 % noise band$/),
+      expect.stringMatching(/^regression: fetch-throughput burstOverParser /),
+    ]);
+    const overloaded = slowerPush();
+    overloaded.loadAvgAtEnd = 19;
+    const verdict = strictVerdict(overloaded, fakeReport());
+    expect(verdict.failures).toEqual([]);
+    expect(verdict.checks.find((c) => c.key === 'pushP50OverFloor')).toMatchObject({ judged: false, now: 2 });
   });
 
   it('lets a change within the band pass, and an improvement of any size', () => {
-    const within = fakeReport('quick', { 'push-latency': { p50: 540 }, 'fetch-throughput': { msgPerS: 480, freshMsgPerS: 5000 } });
+    const within = fakeReport('quick', { 'push-latency': { p50: 600 }, 'fetch-throughput': { msgPerS: 5000, fetcherCpuMsPerMessage: 0.9 } });
     expect(strictVerdict(within, fakeReport()).failures).toEqual([]);
   });
 
@@ -63,11 +70,10 @@ describe('--strict judgement', () => {
 
   it('computes each ratio from figures of the same run', () => {
     expect(computeRatios(fakeReport())).toEqual({
+      fetcherCpuOverParserCpu: 0.75,
       pushP50OverFloor: 1.05,
       pushP99OverFloor: 1.364,
       burstOverParser: 0.5,
-      freshBurstOverParser: 0.417,
-      jobToEventP50OverParse: 6,
       failoverOverLeaseTtl: 1.1,
     });
   });
