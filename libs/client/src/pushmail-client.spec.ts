@@ -1,4 +1,4 @@
-import { ClientCommand, MessageNewEvent, ServerEvent } from '@pushmail/contracts';
+import { ClientCommand, MessageNewEvent, ServerEvent, SubscribeRequest } from '@pushmail/contracts';
 import { PushmailClient, PushmailSocket } from './pushmail-client';
 import { compareEventIds } from './event-ids';
 
@@ -6,7 +6,9 @@ import { compareEventIds } from './event-ids';
 class FakeSocket {
   connected = false;
   active = true;
-  readonly commands: Array<{ name: string; req: { accountId: string; since?: string } }> = [];
+  readonly commands: Array<{ name: string; req: SubscribeRequest }> = [];
+  /** Accounts the fake gateway refuses as another user's. */
+  readonly foreign = new Set<string>();
   connects = 0;
   private readonly handlers = new Map<string, Array<(...args: unknown[]) => void>>();
 
@@ -35,8 +37,14 @@ class FakeSocket {
   timeout() {
     return this;
   }
-  async emitWithAck(name: string, req: { accountId: string; since?: string }) {
+  async emitWithAck(name: string, req: SubscribeRequest) {
     this.commands.push({ name, req });
+    if ('accounts' in req) {
+      const results = req.accounts.map(({ accountId }) =>
+        this.foreign.has(accountId) ? { accountId, ok: false, error: { code: 'forbidden', message: 'no such account for this user' } } : { accountId, ok: true, replayed: 0 },
+      );
+      return { ok: true, results };
+    }
     return { ok: true, replayed: 0 };
   }
 }
@@ -80,14 +88,66 @@ describe('PushmailClient', () => {
     const subscribed = client.subscribe('a1', { since: 'start' });
     await client.connect();
     await expect(subscribed).resolves.toEqual({ replayed: 0 });
-    expect(socket.commands).toEqual([{ name: ClientCommand.Subscribe, req: { accountId: 'a1', since: '0-0' } }]);
+    expect(socket.commands).toEqual([{ name: ClientCommand.Subscribe, req: { accounts: [{ accountId: 'a1', since: '0-0' }] } }]);
     socket.fire(ServerEvent.MessageNew, newEvent('100-0', 1));
     socket.fire(ServerEvent.MessageNew, newEvent('100-1', 2));
     socket.drop();
     socket.connect();
     await flush();
-    expect(socket.commands[1]).toEqual({ name: ClientCommand.Subscribe, req: { accountId: 'a1', since: '100-1' } });
+    expect(socket.commands[1]).toEqual({ name: ClientCommand.Subscribe, req: { accounts: [{ accountId: 'a1', since: '100-1' }] } });
     expect(states).toEqual(['connecting', 'live', 'reconnecting', 'live']);
+  });
+
+  it('subscribes 100 accounts with one batch on connect and one after a reconnect, each resuming after its cursor', async () => {
+    const { socket, client } = setup();
+    const ids = Array.from({ length: 100 }, (_, i) => `acc${i}`);
+    const results = client.subscribeMany(ids);
+    await client.connect();
+    expect(await results).toEqual(ids.map((accountId) => ({ accountId, ok: true, replayed: 0 })));
+    expect(socket.commands).toEqual([{ name: ClientCommand.Subscribe, req: { accounts: ids.map((accountId) => ({ accountId })) } }]);
+    socket.fire(ServerEvent.MessageNew, { ...newEvent('42-0', 1), accountId: 'acc7' });
+    socket.drop();
+    socket.connect();
+    await flush();
+    expect(socket.commands).toHaveLength(2);
+    const again = socket.commands[1].req as { accounts: Array<{ accountId: string; since?: string }> };
+    expect(again.accounts).toHaveLength(100);
+    expect(again.accounts[7]).toEqual({ accountId: 'acc7', since: '42-0' });
+    expect(again.accounts[8]).toEqual({ accountId: 'acc8' });
+  });
+
+  it('sends at most 500 accounts per batch', async () => {
+    const { socket, client } = setup();
+    for (let i = 0; i < 1200; i++) void client.subscribe(`acc${i}`);
+    await client.connect();
+    expect(socket.commands.map((c) => ('accounts' in c.req ? c.req.accounts.length : 1))).toEqual([500, 500, 200]);
+  });
+
+  it('subscribeMany while connected answers per account: a refused one is its own result and a subscription.error', async () => {
+    const { socket, client } = setup();
+    const errors: Array<[string, string]> = [];
+    client.on('subscription.error', (accountId, err) => errors.push([accountId, err.code]));
+    await client.connect();
+    socket.foreign.add('theirs');
+    const results = await client.subscribeMany(['mine', { accountId: 'theirs' }, { accountId: 'old', since: '5-0' }]);
+    expect(results).toEqual([
+      { accountId: 'mine', ok: true, replayed: 0 },
+      { accountId: 'theirs', ok: false, error: expect.objectContaining({ code: 'forbidden' }) },
+      { accountId: 'old', ok: true, replayed: 0 },
+    ]);
+    expect(socket.commands.at(-1)?.req).toEqual({ accounts: [{ accountId: 'mine' }, { accountId: 'theirs' }, { accountId: 'old', since: '5-0' }] });
+    expect(errors).toEqual([['theirs', 'forbidden']]);
+  });
+
+  it('a refused batch rejects every account in it and reports each', async () => {
+    const { socket, client } = setup();
+    const errors: string[] = [];
+    client.on('subscription.error', (accountId) => errors.push(accountId));
+    socket.emitWithAck = async () => ({ ok: false, error: { code: 'rate_limited', message: 'slow down' } }) as never;
+    const results = client.subscribeMany(['a', 'b']);
+    await client.connect().catch(() => undefined);
+    expect((await results).map((r) => !r.ok && r.error.code)).toEqual(['rate_limited', 'rate_limited']);
+    expect(errors).toEqual(['a', 'b']);
   });
 
   it('passes each event on once, even when a replay overlaps what was delivered', async () => {
@@ -111,7 +171,7 @@ describe('PushmailClient', () => {
       expect(states.at(-1)).toBe('reconnecting');
       await jest.advanceTimersByTimeAsync(2500);
       expect(socket.connects).toBe(2);
-      expect(socket.commands.at(-1)?.req).toEqual({ accountId: 'a1', since: '7-3' });
+      expect(socket.commands.at(-1)?.req).toEqual({ accounts: [{ accountId: 'a1', since: '7-3' }] });
       expect(states.at(-1)).toBe('live');
     } finally {
       jest.useRealTimers();

@@ -15,10 +15,13 @@ import {
   MessageSendFailedEvent,
   MessageSendRequest,
   MessageSentEvent,
+  MAX_SUBSCRIBE_BATCH,
   ParsedMessage,
   PartLink,
   ServerEvent,
   ServerToClientEvents,
+  SubscribeBatchAck,
+  SubscribeBatchRequest,
   UNAUTHORIZED,
 } from '@pushmail/contracts';
 import { io, ManagerOptions, Socket, SocketOptions } from 'socket.io-client';
@@ -70,6 +73,11 @@ export interface SubscribeOptions {
    */
   since?: string | 'start';
 }
+
+/** One account of {@link PushmailClient.subscribeMany}: its id, or its id and where to resume. */
+export type SubscribeManyEntry = string | ({ accountId: string } & SubscribeOptions);
+/** How one account of {@link PushmailClient.subscribeMany} went, in the order asked. */
+export type SubscribeManyResult = { accountId: string; ok: true; replayed: number } | { accountId: string; ok: false; error: PushmailError };
 
 /** What a `PushmailClient` emits: the gateway's events plus the connection's own. */
 export type PushmailClientEvents = ServerToClientEvents & {
@@ -180,12 +188,30 @@ export class PushmailClient extends TypedEmitter<PushmailClientEvents> {
    * called before), with how many past events it replayed: those have all been emitted by then.
    */
   async subscribe(accountId: string, options: SubscribeOptions = {}): Promise<{ replayed: number }> {
-    const initialSince = options.since === 'start' ? START_OF_LOG : options.since;
-    if (options.since !== undefined) this.cursors.delete(accountId);
-    const sub: Subscription = { initialSince, waiting: this.subscriptions.get(accountId)?.waiting ?? [] };
-    this.subscriptions.set(accountId, sub);
+    const sub = this.register(accountId, options);
     if (!this.socket.connected) return new Promise((resolve, reject) => sub.waiting.push({ resolve, reject }));
     return this.sendSubscribe(accountId);
+  }
+
+  /**
+   * Subscribes to many accounts with batch `subscribe` commands (up to 500 accounts each, one
+   * command each for the gateway's rate limit), like {@link subscribe} for each of them. Resolves
+   * once every account has an answer; a refused account (e.g. `forbidden`) is a result with
+   * `ok: false`, not a rejection.
+   */
+  async subscribeMany(accounts: SubscribeManyEntry[]): Promise<SubscribeManyResult[]> {
+    const entries = accounts.map((a) => (typeof a === 'string' ? { accountId: a } : a));
+    const answers = entries.map(({ accountId, ...options }) => {
+      const sub = this.register(accountId, options);
+      return new Promise<{ replayed: number }>((resolve, reject) => sub.waiting.push({ resolve, reject }));
+    });
+    if (this.socket.connected) void this.sendSubscribeBatches([...new Set(entries.map((e) => e.accountId))]);
+    const settled = await Promise.allSettled(answers);
+    return settled.map((r, i): SubscribeManyResult => {
+      const accountId = entries[i].accountId;
+      if (r.status === 'fulfilled') return { accountId, ok: true, replayed: r.value.replayed };
+      return { accountId, ok: false, error: asPushmailError(r.reason) };
+    });
   }
 
   async unsubscribe(accountId: string): Promise<void> {
@@ -247,6 +273,67 @@ export class PushmailClient extends TypedEmitter<PushmailClientEvents> {
     const ack = res as Ack;
     if (!ack.ok) throw PushmailError.fromAck(ack as AckError);
     return res as Extract<Res, { ok: true }>;
+  }
+
+  /** Remembers a subscription (kept across reconnects); calls still waiting for an answer stay. */
+  private register(accountId: string, options: SubscribeOptions): Subscription {
+    const initialSince = options.since === 'start' ? START_OF_LOG : options.since;
+    if (options.since !== undefined) this.cursors.delete(accountId);
+    const sub: Subscription = { initialSince, waiting: this.subscriptions.get(accountId)?.waiting ?? [] };
+    this.subscriptions.set(accountId, sub);
+    return sub;
+  }
+
+  /**
+   * Subscribes the given accounts in batches of {@link MAX_SUBSCRIBE_BATCH}, each resuming after its
+   * cursor, and settles their waiting calls. One batch is one command for the rate limit, so a
+   * client with many accounts is not refused part of them after a reconnect. A refused account is
+   * reported as `subscription.error` (and, as with {@link subscribe}, tried again after a reconnect).
+   */
+  private async sendSubscribeBatches(accountIds: string[]): Promise<void> {
+    for (let i = 0; i < accountIds.length; i += MAX_SUBSCRIBE_BATCH) {
+      const chunk = accountIds.slice(i, i + MAX_SUBSCRIBE_BATCH).filter((id) => this.subscriptions.has(id));
+      if (!chunk.length) continue;
+      const req: SubscribeBatchRequest = {
+        accounts: chunk.map((accountId) => {
+          const since = this.cursors.get(accountId) ?? this.subscriptions.get(accountId)?.initialSince;
+          return since ? { accountId, since } : { accountId };
+        }),
+      };
+      let outcome: Map<string, { ok: true; replayed: number } | { ok: false; error: PushmailError }>;
+      try {
+        const res = await this.batchCommand(req);
+        outcome = new Map(res.results.map((r) => [r.accountId, r.ok ? r : { ok: false, error: PushmailError.fromAck({ ok: false, error: r.error }) }]));
+      } catch (err) {
+        const error = asPushmailError(err);
+        outcome = new Map(chunk.map((id) => [id, { ok: false, error }]));
+      }
+      for (const accountId of chunk) {
+        const sub = this.subscriptions.get(accountId);
+        const waiting = sub?.waiting.splice(0) ?? [];
+        const result = outcome.get(accountId) ?? { ok: false, error: new PushmailError('internal', 'no answer for this account') };
+        if (result.ok) {
+          waiting.forEach((w) => w.resolve({ replayed: result.replayed }));
+          continue;
+        }
+        waiting.forEach((w) => w.reject(result.error));
+        this.emit('subscription.error', accountId, result.error);
+      }
+    }
+  }
+
+  private async batchCommand(req: SubscribeBatchRequest): Promise<Extract<SubscribeBatchAck, { ok: true }>> {
+    const timed = this.socket.timeout(this.commandTimeoutMs);
+    // The contract types subscribe as two overloads; Socket.IO's emitWithAck typing sees only the last (single) one.
+    const emitWithAck = timed.emitWithAck as unknown as (ev: ClientCommand.Subscribe, r: SubscribeBatchRequest) => Promise<SubscribeBatchAck>;
+    let res: SubscribeBatchAck;
+    try {
+      res = await emitWithAck.call(timed, ClientCommand.Subscribe, req);
+    } catch {
+      throw new PushmailError('timeout', `subscribe: no answer from the gateway within ${this.commandTimeoutMs} ms`);
+    }
+    if (!res.ok) throw PushmailError.fromAck(res);
+    return res;
   }
 
   private async sendSubscribe(accountId: string): Promise<{ replayed: number }> {
@@ -321,20 +408,9 @@ export class PushmailClient extends TypedEmitter<PushmailClientEvents> {
     (this.emit as (n: LoggedEventName, e: LoggedEventPayload) => void)(name, event);
   }
 
-  private async resubscribeAll(): Promise<void> {
-    await Promise.all(
-      [...this.subscriptions].map(async ([accountId, sub]) => {
-        const waiting = sub.waiting.splice(0);
-        try {
-          const result = await this.sendSubscribe(accountId);
-          waiting.forEach((w) => w.resolve(result));
-        } catch (err) {
-          const error = err instanceof PushmailError ? err : new PushmailError('internal', String(err));
-          waiting.forEach((w) => w.reject(error));
-          this.emit('subscription.error', accountId, error);
-        }
-      }),
-    );
+  /** After every (re)connection: every kept subscription, in batches, each after its cursor. */
+  private resubscribeAll(): Promise<void> {
+    return this.sendSubscribeBatches([...this.subscriptions.keys()]);
   }
 
   private async currentToken(): Promise<string> {
@@ -346,6 +422,10 @@ export class PushmailClient extends TypedEmitter<PushmailClientEvents> {
     this.status = status;
     this.emit('connection.state', status);
   }
+}
+
+function asPushmailError(err: unknown): PushmailError {
+  return err instanceof PushmailError ? err : new PushmailError('internal', String(err));
 }
 
 /** Spreads reconnects so a restarted gateway is not hit by every client at once. */
