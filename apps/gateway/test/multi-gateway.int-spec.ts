@@ -54,10 +54,11 @@ describe('two gateways', () => {
     const [seenA, seenB] = [record(onA), record(onB)];
     await Promise.all([call(onA, 'subscribe', { accountId }), call(onB, 'subscribe', { accountId })]);
     const { eventId } = await append();
-    await waitFor(() => seenA.length && seenB.length, 5000, 'the event on both gateways');
-    await sleep(300);
-    expect(seenA.map((e) => e.payload.eventId)).toEqual([eventId]);
-    expect(seenB.map((e) => e.payload.eventId)).toEqual([eventId]);
+    // A later sentinel event instead of a sleep: once both have it, a second copy of the first would be in too.
+    const { eventId: sentinel } = await append();
+    await waitFor(() => seenA.some((e) => e.payload.eventId === sentinel) && seenB.some((e) => e.payload.eventId === sentinel), 5000, 'the sentinel on both gateways');
+    expect(seenA.map((e) => e.payload.eventId)).toEqual([eventId, sentinel]);
+    expect(seenB.map((e) => e.payload.eventId)).toEqual([eventId, sentinel]);
   });
 
   it('reports a send to subscribers on the other gateway too', async () => {
@@ -67,8 +68,10 @@ describe('two gateways', () => {
     const { sendId } = okAck(await call(sender, 'message.send', { accountId, idempotencyKey: 'cross-1', to: [{ address: 'bob@example.test' }], subject: 'across gateways', text: 'hi' }));
     const sent = await waitFor(() => seen.find((e) => e.name === ServerEvent.MessageSent), 10_000, 'message.sent on gateway B');
     expect(sent.payload).toMatchObject({ sendId, accountId });
-    await sleep(300);
-    expect(seen.filter((e) => e.name === ServerEvent.MessageSent)).toHaveLength(1);
+    // A second send as the sentinel: its message.sent travels the same way, after the first one's.
+    const { sendId: sentinel } = okAck(await call(sender, 'message.send', { accountId, idempotencyKey: 'cross-2', to: [{ address: 'bob@example.test' }], subject: 'sentinel', text: 'hi' }));
+    await waitFor(() => seen.find((e) => e.name === ServerEvent.MessageSent && e.payload.sendId === sentinel), 10_000, 'the sentinel send on gateway B');
+    expect(seen.filter((e) => e.name === ServerEvent.MessageSent).map((e) => e.payload.sendId)).toEqual([sendId, sentinel]);
     expect(sink.received.filter((m) => m.raw.includes('across gateways'))).toHaveLength(1);
   });
 
@@ -100,8 +103,13 @@ describe('two gateways', () => {
           open(b)
             .then(async (next) => {
               seenOnB = record(next); // before subscribing: replayed events come before the ack
+              // The writer has appended past the last event this client saw, so the replay has something to carry.
+              await waitFor(() => appended.includes(last!) && appended.length > appended.indexOf(last!) + 1, 5000, 'an event after the last one seen');
               const ack = okAck(await call(next, 'subscribe', { accountId, since: last }));
-              expect(ack.replayed).toBeGreaterThanOrEqual(0);
+              // Exactly the events after `since` that were logged when B answered: they came before the ack, in order.
+              const from = appended.indexOf(last!) + 1;
+              expect(ack.replayed).toBeGreaterThan(0);
+              expect(seenOnB.slice(0, ack.replayed).map((e) => e.payload.eventId)).toEqual(appended.slice(from, from + ack.replayed));
               resolve(next);
             })
             .catch(reject);
