@@ -8,7 +8,7 @@ import { ParserPool, ParserThreadError } from './parser-pool';
 
 /**
  * A stand-in thread speaking the pool's protocol: echoes the raw text as the subject, dies on
- * "crash", spins forever on a message containing "hang", and busies itself for 60 ms on "busy".
+ * "crash", spins forever on a message containing "hang", and busies itself for 40 ms on "busy".
  * Like the real thread it handles one message at a time, in order, and says when it is ready.
  */
 const FAKE_THREAD = `
@@ -17,7 +17,7 @@ parentPort.on('message', ({ id, request }) => {
   const text = Buffer.from(request.raw).toString();
   if (text === 'crash') process.exit(3);
   if (text.includes('hang')) for (;;);
-  if (text === 'busy') { const until = Date.now() + 60; while (Date.now() < until); }
+  if (text === 'busy') { const until = Date.now() + 40; while (Date.now() < until); }
   if (request.envelope) return parentPort.postMessage({ id, json: JSON.stringify({ subject: text, uid: request.envelope.uid }), partIdsUncertain: text === 'unsure' });
   if (text === 'slow') return setTimeout(() => parentPort.postMessage({ id, content: { subject: text } }), 200);
   parentPort.postMessage({ id, content: { subject: text + ' on a thread', part: request.part } });
@@ -143,10 +143,27 @@ describe('ParserPool', () => {
   });
 
   it('times each message from when the thread starts on it, not from when it was queued', async () => {
-    // Eight 60 ms parses queued at once take 480 ms in all, well past the 200 ms timeout, yet none is slow.
+    // Twelve 40 ms parses queued at once take 480 ms in all, well past the 300 ms timeout, yet none is slow.
+    const pool = start(1, script, 300);
+    const results = await Promise.all(Array.from({ length: 12 }, () => pool.parse(request('busy'))));
+    expect(results.map((r) => r.subject)).toEqual(Array(12).fill('busy on a thread'));
+    expect(await timeouts()).toBe(0);
+  });
+
+  it('a main thread too busy to read replies in time does not make the watchdog kill a thread that answered', async () => {
     const pool = start(1, script, 200);
-    const results = await Promise.all(Array.from({ length: 8 }, () => pool.parse(request('busy'))));
-    expect(results.map((r) => r.subject)).toEqual(Array(8).fill('busy on a thread'));
+    await pool.parse(request('warm-up'));
+    const results = Promise.all(Array.from({ length: 3 }, () => pool.parse(request('busy'))));
+    // Blocked (in the check phase) past the timeout while the thread answers all three (120 ms): the
+    // next event-loop turn starts with timers, so the watchdog's is due before the replies are read.
+    await new Promise<void>((resolve) =>
+      setImmediate(() => {
+        const until = Date.now() + 450;
+        while (Date.now() < until);
+        resolve();
+      }),
+    );
+    expect((await results).map((r) => r.subject)).toEqual(Array(3).fill('busy on a thread'));
     expect(await timeouts()).toBe(0);
   });
 

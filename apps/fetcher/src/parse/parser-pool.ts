@@ -135,7 +135,13 @@ export class ParserPool implements OnModuleInit, OnModuleDestroy {
       thread.watchdog?.refresh();
       return;
     }
-    this.timeOut(thread);
+    // Timers run before I/O in an event-loop turn: when this thread was busy (GC, a big JSON), replies
+    // may already be waiting. setImmediate runs after they are handled; a reply moves headSince on.
+    const since = thread.headSince;
+    setImmediate(() => {
+      if (this.closing || thread.headSince !== since || !thread.pending.size || !this.threads.includes(thread)) return;
+      this.timeOut(thread);
+    });
   }
 
   /**
