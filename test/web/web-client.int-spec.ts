@@ -40,7 +40,7 @@ describe('web client on the demo stack', () => {
   const consoleErrors: string[] = [];
   const run = Date.now().toString(36);
 
-  const deliver = async (message: { subject: string; text: string; html?: string; messageId: string; attachments?: Array<{ filename: string; content: string }> }) => {
+  const deliver = async (message: { subject: string; text: string; html?: string; messageId: string; attachments?: Array<{ filename: string; content: string | Buffer; cid?: string; contentType?: string }> }) => {
     const transport = createTransport({ host: '127.0.0.1', port: demo.lmtpPort, lmtp: true } as never);
     try {
       await transport.sendMail({ envelope: { from: 'alice@example.test', to: [demo.email] }, from: 'Alice Example <alice@example.test>', to: demo.email, ...message });
@@ -247,6 +247,27 @@ describe('web client on the demo stack', () => {
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: /notes\.txt/ }).click()]);
     expect(download.suggestedFilename()).toBe('notes.txt');
     expect(readFileSync((await download.path())!, 'utf8')).toBe(`attachment body ${run}`);
+  });
+
+  it('shows inline (cid:) images through signed part links, never with the client token in the frame', async () => {
+    const gif = Buffer.from('R0lGODlhAQABAIAAAP///wAAACwAAAAAAQABAAACAkQBADs=', 'base64');
+    const inlineSubject = `Logo ${run}`;
+    await deliver({
+      subject: inlineSubject,
+      messageId: `<logo-${run}@example.test>`,
+      text: 'logo',
+      html: '<p>Our logo</p><img id="logo" src="cid:logo@pushmail.test" alt="logo" width="20" height="20">',
+      attachments: [{ filename: 'logo.gif', content: gif, contentType: 'image/gif', cid: 'logo@pushmail.test' }],
+    });
+    await row(inlineSubject).waitFor({ timeout: 5000 });
+    await row(inlineSubject).click();
+    const frame = page.frameLocator('[data-testid=message-frame]');
+    await frame.getByText('Our logo').waitFor();
+    await waitFor(async () => (await frame.locator('#logo').evaluate((img) => Number(Reflect.get(img, 'naturalWidth')))) > 0, 5000, 'the inline image to load');
+    const srcdoc = (await page.getAttribute('[data-testid=message-frame]', 'srcdoc')) ?? '';
+    expect(srcdoc).toContain('sig=');
+    expect(srcdoc).not.toContain(token);
+    expect(srcdoc).not.toContain('access_token');
   });
 
   it('loads remote images only after the reader allows them', async () => {

@@ -151,7 +151,9 @@ async function downloadPart(api: PushmailHttpApi, item: MailItem, partId: string
  */
 function useInlinePartLinks(item: MailItem, gatewayOrigin: string, api: PushmailHttpApi, allowRemote: boolean): Map<string, string> {
   const [links, setLinks] = useState<Map<string, string>>(() => new Map());
-  const partIds = item.html ? item.attachments.filter((a) => a.inline).map((a) => a.partId) : [];
+  const html = item.html;
+  // Inline parts, and any other part the HTML points at (a `cid:` on a part sent as an attachment).
+  const partIds = html ? item.attachments.filter((a) => a.inline || html.includes(partPath(item.accountId, item.mailbox, item.uid, a.partId))).map((a) => a.partId) : [];
   const key = partIds.join(',');
   useEffect(() => {
     if (!partIds.length) return;
