@@ -91,10 +91,11 @@ export class MailStore {
       this.accounts = await this.api.listAccounts();
       this.accountsError = undefined;
       this.accountsLoaded = true;
-      for (const a of this.accounts) {
-        this.noteState(a.id, a);
-        if (!this.client.subscribedAccounts().includes(a.id)) void this.subscribeAccount(a.id);
-      }
+      const subscribed = new Set(this.client.subscribedAccounts());
+      for (const a of this.accounts) this.noteState(a.id, a);
+      // One batch subscribe for all of them (one command for the gateway's rate limit), not one each.
+      const fresh = this.accounts.filter((a) => !subscribed.has(a.id)).map((a) => a.id);
+      if (fresh.length) void this.subscribeAccounts(fresh);
       for (const id of this.client.subscribedAccounts()) {
         if (!this.accounts.some((a) => a.id === id)) await this.dropAccount(id);
       }
@@ -170,18 +171,26 @@ export class MailStore {
     return this.sends.get(localId)!;
   }
 
-  private async subscribeAccount(accountId: string): Promise<void> {
-    try {
-      await this.client.subscribe(accountId, { since: this.client.lastEventId(accountId) ?? 'start' });
-      // account.state is not replayed: a change before the subscription took effect is only in the
-      // view, and noteState keeps a newer event that overtook this response.
-      const view = (await this.api.listAccounts()).find((a) => a.id === accountId);
-      if (view) this.noteState(accountId, view);
-    } catch (err) {
-      this.noteState(accountId, { state: 'error', error: describeError(err) });
+  private subscribeAccount(accountId: string): Promise<void> {
+    return this.subscribeAccounts([accountId]);
+  }
+
+  private async subscribeAccounts(accountIds: string[]): Promise<void> {
+    const results = await this.client.subscribeMany(accountIds.map((accountId) => ({ accountId, since: this.client.lastEventId(accountId) ?? 'start' })));
+    for (const r of results) if (!r.ok) this.noteState(r.accountId, { state: 'error', error: describeError(r.error) });
+    const ok = results.filter((r) => r.ok).map((r) => r.accountId);
+    if (ok.length) {
+      try {
+        // account.state is not replayed: a change before the subscription took effect is only in the
+        // view, and noteState keeps a newer event that overtook this response.
+        const views = await this.api.listAccounts();
+        for (const view of views) if (ok.includes(view.id)) this.noteState(view.id, view);
+      } catch (err) {
+        for (const id of ok) this.noteState(id, { state: 'error', error: describeError(err) });
+      }
     }
     // Replayed events arrive before the ack; what comes after it is new.
-    this.caughtUp.add(accountId);
+    for (const id of accountIds) this.caughtUp.add(id);
     this.changed();
   }
 
