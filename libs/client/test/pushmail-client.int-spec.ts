@@ -87,6 +87,41 @@ describe('PushmailClient against a gateway', () => {
     expect(client.lastEventId(accountId)).toBe(missed.at(-1));
   });
 
+  it('a client with 100 accounts gets all 100 subscribed on connect and again after the gateway restarts', async () => {
+    const server = { host: '127.0.0.1', port: 143, secure: false, user: 'many', pass: 'secret-many' };
+    const ids: string[] = [];
+    for (let i = 0; i < 100; i++) ids.push((await stores.accounts.create({ userId: 'many', email: `many${i}@example.test`, imap: server, smtp: server, mailboxes: ['INBOX'] })).id);
+    const newOn = (acc: string, n: number) => {
+      const now = new Date().toISOString();
+      return stores.eventLog.append(
+        acc,
+        ServerEvent.MessageNew,
+        { accountId: acc, mailbox: 'INBOX', uid: n, uidValidity: 1, messageId: `<${acc}-${n}@example.test>`, subject: `${acc} ${n}`, from: null, to: [], cc: [], date: now, receivedAt: now, flags: [], size: 1, preview: '', text: '', html: null, attachments: [] },
+        { dedupeKey: `${acc}-${n}`, maxLen: 10_000, ttlSeconds: 3600 },
+      );
+    };
+    const client = await newClient('many');
+    const seen = new Map<string, number>();
+    const errors: string[] = [];
+    client.on(ServerEvent.MessageNew, (e) => seen.set(e.accountId, (seen.get(e.accountId) ?? 0) + 1));
+    client.on('subscription.error', (acc, err) => errors.push(`${acc}: ${err.code}`));
+    // As an application does: one subscribe() per account before connecting (more than SOCKET_EVENTS_BURST, 40).
+    const acks = ids.map((id) => client.subscribe(id));
+    await client.connect();
+    expect((await Promise.all(acks)).every((a) => a.replayed === 0)).toBe(true);
+    await Promise.all(ids.map((id) => newOn(id, 1)));
+    await waitFor(() => ids.every((id) => seen.get(id) === 1) || undefined, 10_000, 'a live event on each of the 100 accounts');
+
+    await gateway.stop('SIGTERM');
+    await waitFor(() => client.connection.state !== 'live' || undefined, 5000, 'the client to notice');
+    await Promise.all(ids.map((id) => newOn(id, 2))); // missed while the gateway is down: replayed with since
+    gateway = await AppProcess.start('gateway', env());
+    await waitFor(() => client.connection.state === 'live' || undefined, 15_000, 'the client back live');
+    await Promise.all(ids.map((id) => newOn(id, 3))); // live after the reconnect
+    await waitFor(() => ids.every((id) => seen.get(id) === 3) || undefined, 15_000, 'the missed and the live event on each of the 100 accounts');
+    expect(errors).toEqual([]);
+  });
+
   it('a refused token rejects connect() with unauthorized and goes offline', async () => {
     const client = new PushmailClient({ url: gateway.url, token: 'not-a-token', socketOptions: { transports: ['websocket'] } });
     clients.push(client);
