@@ -71,6 +71,16 @@ describe('account admission (private hosts refused, account limit, change rate)'
     expect(list).toHaveLength(20);
   });
 
+  it('keeps to the limit when creations race', async () => {
+    const results = await Promise.all(Array.from({ length: 25 }, () => asAdmin('POST', '/api/accounts', { userId: 'u-race', ...account() })));
+    const statuses = results.map((r) => r.status);
+    expect(statuses.filter((s) => s === 201).length).toBeLessThanOrEqual(20);
+    expect(statuses.every((s) => s === 201 || s === 409)).toBe(true);
+    const list = (await (await asAdmin('GET', '/api/accounts?userId=u-race')).json()) as unknown[];
+    expect(list.length).toBe(statuses.filter((s) => s === 201).length);
+    expect(list.length).toBeLessThanOrEqual(20);
+  });
+
   it('answers 429 once a user created and deleted ACCOUNT_CHANGES_PER_HOUR (30) accounts this hour', async () => {
     const statuses: number[] = [];
     for (let i = 0; i < 16; i++) {

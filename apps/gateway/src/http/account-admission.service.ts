@@ -49,7 +49,25 @@ export class AccountAdmission {
   async checkAccountLimit(userId: string): Promise<void> {
     const max = this.config.get('MAX_ACCOUNTS_PER_USER');
     const count = await this.redis.client.scard(redisKeys.userAccounts(userId));
-    if (count >= max) throw new ConflictException({ statusCode: 409, error: 'Conflict', message: `at most ${max} accounts per user` });
+    if (count >= max) throw this.overLimit(max);
+  }
+
+  /**
+   * Creates through `create`, then counts again: two creations racing past {@link checkAccountLimit}
+   * could otherwise both land. The one that finds the user over the limit takes its account back
+   * (in a close race both may, which refuses one too many rather than admitting one too many).
+   */
+  async createWithinLimit<T extends { id: string }>(userId: string, create: () => Promise<T>, remove: (id: string) => Promise<unknown>): Promise<T> {
+    await this.checkAccountLimit(userId);
+    const created = await create();
+    const max = this.config.get('MAX_ACCOUNTS_PER_USER');
+    if ((await this.redis.client.scard(redisKeys.userAccounts(userId))) <= max) return created;
+    await remove(created.id);
+    throw this.overLimit(max);
+  }
+
+  private overLimit(max: number): ConflictException {
+    return new ConflictException({ statusCode: 409, error: 'Conflict', message: `at most ${max} accounts per user` });
   }
 
   /**

@@ -31,7 +31,7 @@ export class AccountsController {
     // The admin API is the operator's own: no hourly change limit here, only the account limit.
     await this.admission.checkAccountLimit(body.userId);
     await this.admission.checkHosts(body);
-    return this.accounts.create(body);
+    return this.admission.createWithinLimit(body.userId, () => this.accounts.create(body), (id) => this.accounts.delete(id));
   }
 
   @Get()

@@ -43,7 +43,7 @@ export class MeAccountsController {
     await this.admission.takeChange(req.userId);
     await this.admission.checkAccountLimit(req.userId);
     await this.admission.checkHosts(body);
-    return this.accounts.create({ ...body, userId: req.userId });
+    return this.admission.createWithinLimit(req.userId, () => this.accounts.create({ ...body, userId: req.userId }), (id) => this.accounts.delete(id));
   }
 
   @Delete(':id')
