@@ -1,5 +1,5 @@
 import { ConnectionState, PushmailClient, PushmailHttpApi } from '@pushmail/client';
-import { MessageNewEvent, ServerEvent } from '@pushmail/contracts';
+import { MessageNewEvent, ServerEvent, partPath } from '@pushmail/contracts';
 import { AppProcess, TestRedis, freePort, testEnv, testStores, waitFor } from '@pushmail/testing';
 import { SignJWT } from 'jose';
 
@@ -136,5 +136,21 @@ describe('PushmailClient against a gateway', () => {
     await expect(client.flag({ accountId, mailbox: 'INBOX', uid: 1, add: ['\\Seen'] })).rejects.toMatchObject({ code: 'forbidden' });
     expect(await new PushmailHttpApi(gateway.url, await token('u2')).listAccounts()).toEqual([]);
     expect((await new PushmailHttpApi(gateway.url, await token('u1')).listAccounts()).map((a) => a.id)).toEqual([accountId]);
+  });
+
+  it('gets signed part links, absolute, over the socket and over HTTP; not for another user', async () => {
+    const client = await newClient();
+    await client.connect();
+    const prefix = `${new URL(partPath(accountId, 'INBOX', 3, '2'), gateway.url).href}?exp=`;
+    const viaSocket = await client.partLink({ accountId, mailbox: 'INBOX', uid: 3, partId: '2' });
+    expect(viaSocket.url.startsWith(prefix)).toBe(true);
+    expect(Date.parse(viaSocket.expiresAt)).toBeGreaterThan(Date.now());
+    const viaHttp = await new PushmailHttpApi(gateway.url, await token('u1')).partLink(accountId, 'INBOX', 3, '2');
+    expect(viaHttp.url.startsWith(prefix)).toBe(true);
+
+    const other = await newClient('u2');
+    await other.connect();
+    await expect(other.partLink({ accountId, mailbox: 'INBOX', uid: 3, partId: '2' })).rejects.toMatchObject({ code: 'forbidden' });
+    await expect(new PushmailHttpApi(gateway.url, await token('u2')).partLink(accountId, 'INBOX', 3, '2')).rejects.toMatchObject({ status: 404 });
   });
 });
