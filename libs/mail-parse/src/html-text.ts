@@ -19,18 +19,63 @@ export function decodeEntities(text: string): string {
  * a preview and a text view, not a renderer.
  */
 export function htmlToText(html: string): string {
+  // Sanitized HTML escapes `<` in text and attribute values, so a tag never holds one: `[^<>]*`
+  // stops at the next tag where `[^>]*` would rescan to the end from every unclosed `<`.
   return decodeEntities(
-    html
-      .replace(/<(style|script|head|title)\b[\s\S]*?<\/\1\s*>/gi, '')
-      .replace(/<!--[\s\S]*?-->/g, '')
+    dropComments(dropRawTextBlocks(html))
       .replace(/<br\s*\/?>/gi, '\n')
       .replace(/<\/(p|div|tr|li|h[1-6]|blockquote|pre|table|ul|ol|dl|dt|dd|section|article|header|footer)\s*>/gi, '\n')
-      .replace(/<(td|th)\b[^>]*>/gi, '\t')
-      .replace(/<[^>]*>/g, '')
-      .replace(/[ \t\u00a0]+/g, ' ')
-      .replace(/ ?\n ?/g, '\n')
+      .replace(/<(td|th)\b[^<>]*>/gi, '\t')
+      .replace(/<[^<>]*>/g, '')
+      // Only runs that change: V8 slows down sharply past ~100,000 matches of one replace, and
+      // every single space or bare line break of a long text would be one.
+      .replace(/(?: [ \t\u00a0]|[\t\u00a0])[ \t\u00a0]*/g, ' ')
+      .replace(/ \n ?|\n /g, '\n')
       .replace(/\n{3,}/g, '\n\n'),
   ).trim();
+}
+
+/**
+ * Removes `<style>`, `<script>`, `<head>` and `<title>` elements with their content, in one pass:
+ * the lazy `/<(style|…)\b[\s\S]*?<\/\1\s*>/` looked for a closing tag from every opening one.
+ * An element without its closing tag is left as it is (its tags go with the others).
+ */
+function dropRawTextBlocks(html: string): string {
+  const opening = /<(style|script|head|title)\b/gi;
+  const unclosed = new Set<string>();
+  let out = '';
+  let from = 0;
+  let m: RegExpExecArray | null;
+  while ((m = opening.exec(html))) {
+    const name = m[1].toLowerCase();
+    if (unclosed.has(name)) continue;
+    const closing = new RegExp(`</${name}\\s*>`, 'gi');
+    closing.lastIndex = opening.lastIndex;
+    const end = closing.exec(html);
+    if (!end) {
+      // No closing tag after this one means none after any later one either: never search again.
+      unclosed.add(name);
+      continue;
+    }
+    out += html.slice(from, m.index);
+    from = closing.lastIndex;
+    opening.lastIndex = from;
+  }
+  return out + html.slice(from);
+}
+
+function dropComments(html: string): string {
+  let out = '';
+  let from = 0;
+  for (;;) {
+    const open = html.indexOf('<!--', from);
+    if (open < 0) break;
+    const close = html.indexOf('-->', open + 4);
+    if (close < 0) break;
+    out += html.slice(from, open);
+    from = close + 3;
+  }
+  return out + html.slice(from);
 }
 
 /** What `\s` matches in a JavaScript regular expression. */

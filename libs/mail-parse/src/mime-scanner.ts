@@ -279,7 +279,7 @@ function* unfold(block: string): Generator<string> {
 export function parseStructuredValue(header: string): { value: string; params: Record<string, string> } {
   const params: Record<string, string> = {};
   const semicolon = header.indexOf(';');
-  const value = (semicolon < 0 ? header : header.slice(0, semicolon)).replace(/\(.*?\)/g, '').trim().toLowerCase();
+  const value = stripComments(semicolon < 0 ? header : header.slice(0, semicolon)).trim().toLowerCase();
   if (semicolon < 0) return { value, params };
   const re = /;\s*([^=;\s]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"?|([^;]*))/g;
   const continued: Record<string, string[]> = {};
@@ -296,6 +296,35 @@ export function parseStructuredValue(header: string): { value: string; params: R
   }
   for (const [key, parts] of Object.entries(continued)) if (!(key in params)) params[key] = parts.join('');
   return { value, params };
+}
+
+/**
+ * Drops RFC 5322 comments (`(…)`, nested, with `\)` quoted) in one pass. An unclosed comment is
+ * kept as text. It replaces `/\(.*?\)/g`, which rescanned to the end of the line from every `(`
+ * of a header without `)`: 40 KB of `((((` took half a second.
+ */
+export function stripComments(text: string): string {
+  if (!text.includes('(')) return text;
+  let out = '';
+  let depth = 0;
+  let open = 0;
+  let from = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '\\' && depth > 0) {
+      i++;
+    } else if (c === '(') {
+      if (depth === 0) {
+        out += text.slice(from, i);
+        open = i;
+      }
+      depth++;
+    } else if (c === ')' && depth > 0) {
+      depth--;
+      if (depth === 0) from = i + 1;
+    }
+  }
+  return out + text.slice(depth > 0 ? open : from);
 }
 
 function checkEncoding(state: ScanState, part: MimePart): void {
