@@ -170,8 +170,8 @@ export class ImapSession {
         socketTimeout: timings.HALF_OPEN_TIMEOUT_MS + timings.NOOP_TIMEOUT_MS + 60_000,
       });
     } catch (err) {
+      // No session was opened (the host was refused or did not resolve): nothing to log as closed.
       if (this.isStopped()) return;
-      this.logClosed('refused');
       this.failed(err);
       return;
     }
