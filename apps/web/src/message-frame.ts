@@ -3,7 +3,8 @@
  * removed everything script-capable and held remote content back behind `data-pushmail-*` markers
  * (libs/mail-parse). What only the reader can decide happens here: remote content comes back when
  * the user allows it, and the message's own parts (`cid:` images the fetcher pointed at the gateway)
- * load with the reader's token. The frame's own Content-Security-Policy is a second lock on both.
+ * load through the signed part links the reader passes as `authorizePartUrl` (never the client
+ * token: nothing in the frame may carry it). The frame's own Content-Security-Policy is a second lock on both.
  */
 export interface FramedMessage {
   srcdoc: string;
