@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { AccountRepository } from '@pushmail/accounts';
 import { ConfigService } from '@pushmail/config';
-import { QueueName, SendJobName, ServerEvent, jobSchemas } from '@pushmail/contracts';
+import { QueueName, SendJob, SendJobName, ServerEvent, jobSchemas } from '@pushmail/contracts';
 import { SmtpMailer } from '@pushmail/mailer';
 import { QueueService, TypedJob } from '@pushmail/queue';
 import { UnrecoverableError } from 'bullmq';
@@ -9,6 +9,17 @@ import { GatewayEnv } from '../config';
 import { SocketEmitter } from '../socket/socket-emitter';
 import { SendDeliveryService } from './send-delivery.service';
 import { SendStore } from './send.store';
+
+/**
+ * A send job's payload, checked against the contract: it crossed a process boundary through Redis.
+ * A malformed one will not get better by retrying, so it fails the job for good.
+ */
+export function validSendJob(job: { name: string; data: unknown }): SendJob {
+  if (job.name !== SendJobName.Send) throw new UnrecoverableError(`unknown send job ${job.name}`);
+  const parsed = jobSchemas[QueueName.Send][SendJobName.Send].safeParse(job.data);
+  if (!parsed.success) throw new UnrecoverableError(`invalid send job payload: ${parsed.error.message}`);
+  return parsed.data;
+}
 
 /** The send queue's consumer; starts only once the app is fully initialised. */
 @Injectable()
@@ -35,21 +46,19 @@ export class SendWorker implements OnApplicationBootstrap {
   }
 
   async process(job: TypedJob<QueueName.Send>): Promise<{ messageId: string } | undefined> {
-    // Payloads cross a process boundary through Redis: checked against the contract, never trusted.
-    const parsed = job.name === SendJobName.Send ? jobSchemas[QueueName.Send][SendJobName.Send].safeParse(job.data) : undefined;
-    if (!parsed?.success) throw new UnrecoverableError(`invalid send job ${String(job.name)}: ${parsed?.error.message ?? 'unknown job name'}`);
+    const data = validSendJob(job);
     const attempt = { attempt: job.attemptsMade + 1, maxAttempts: job.opts.attempts ?? 1 };
     try {
-      return await this.delivery.deliver(parsed.data, attempt);
+      return await this.delivery.deliver(data, attempt);
     } catch (err) {
       if (err instanceof UnrecoverableError || attempt.attempt >= attempt.maxAttempts) {
         // The job ends here: whatever it still holds in Redis is dropped, so it stops counting
         // against the user's send budget. The error itself still fails the job.
-        if (await this.store.abandon(parsed.data.sendId)) {
-          this.logger.error({ msg: 'send job ended without an outcome; marked failed', sendId: parsed.data.sendId, err });
-          this.emitter.toAccount(parsed.data.accountId, ServerEvent.MessageSendFailed, {
-            sendId: parsed.data.sendId,
-            accountId: parsed.data.accountId,
+        if (await this.store.abandon(data.sendId)) {
+          this.logger.error({ msg: 'send job ended without an outcome; marked failed', sendId: data.sendId, err });
+          this.emitter.toAccount(data.accountId, ServerEvent.MessageSendFailed, {
+            sendId: data.sendId,
+            accountId: data.accountId,
             error: { code: 'internal', message: 'the message could not be sent' },
           });
         }
