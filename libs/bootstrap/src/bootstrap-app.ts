@@ -1,7 +1,7 @@
 import { DynamicModule, INestApplication, Logger, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ConfigError, LogLevel, loadDotEnv, parseEnv } from '@pushmail/config';
-import { JsonLogger } from '@pushmail/observability';
+import { HealthService, JsonLogger } from '@pushmail/observability';
 import type { z } from 'zod';
 
 export interface AppDefinition<S extends z.ZodTypeAny> {
@@ -41,14 +41,24 @@ export async function bootstrapApp<S extends z.ZodTypeAny>(def: AppDefinition<S>
  */
 export function runMain(start: () => Promise<INestApplication>): void {
   exitZeroAfterGracefulShutdown();
-  start().catch((err: unknown) => {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-    } else {
-      process.stderr.write(`fatal: ${(err as Error)?.stack ?? String(err)}\n`);
-    }
-    process.exit(1);
-  });
+  start()
+    .then((app) => {
+      // Readiness fails from the very first moment of a graceful shutdown, in every app, so load
+      // balancers and Kubernetes stop routing here while the modules drain (a fetcher still answered
+      // 200 for a while after SIGTERM, until its worker had stopped). Synchronous, so it takes effect
+      // before Nest's own listener starts closing anything. Here, not in bootstrapApp: tests boot
+      // apps inside the Jest process, which must keep its own signal handling.
+      const health = app.get(HealthService);
+      for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => health.markShuttingDown());
+    })
+    .catch((err: unknown) => {
+      if (err instanceof ConfigError) {
+        process.stderr.write(`${err.message}\n`);
+      } else {
+        process.stderr.write(`fatal: ${(err as Error)?.stack ?? String(err)}\n`);
+      }
+      process.exit(1);
+    });
 }
 
 /**

@@ -61,6 +61,11 @@ export class TestRedis {
     await this.startProcess();
   }
 
+  /** Starts a server that was stopped again, on the same port and data dir (a Redis outage with a gap). */
+  async startAgain(): Promise<void> {
+    if (!this.child) await this.startProcess();
+  }
+
   async dispose(): Promise<void> {
     await this.stop('SIGKILL');
     rmSync(this.dir, { recursive: true, force: true });
