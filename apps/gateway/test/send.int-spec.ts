@@ -1,6 +1,8 @@
 import { INestApplication } from '@nestjs/common';
-import { MessageNewEvent, ServerEvent, redisKeys } from '@pushmail/contracts';
-import { SmtpSink, TestDovecot, TestRedis, sleep, testStores, waitFor } from '@pushmail/testing';
+import { BULL_PREFIX, MessageNewEvent, QueueName, ServerEvent, jobIds, redisKeys } from '@pushmail/contracts';
+import { Queue } from 'bullmq';
+import IORedis from 'ioredis';
+import { SmtpSink, TestDovecot, TestRedis, testStores, waitFor } from '@pushmail/testing';
 import { AddressInfo, Socket, createConnection, createServer } from 'node:net';
 import { ClientSocket, call, connect, newMessage, okAck, record, startGateway, tokenFor } from './helpers';
 
@@ -22,6 +24,8 @@ describe('gateway sending', () => {
   let accountId: string;
   let account550: string;
   let account451: string;
+  let sendQueue: Queue;
+  let queueConnection: IORedis;
   const sockets: ClientSocket[] = [];
   const open = async (user = 'u1') => {
     const s = await connect(url, await tokenFor(user));
@@ -37,6 +41,8 @@ describe('gateway sending', () => {
     sink550 = await SmtpSink.start({ respond: () => ({ code: 550, message: 'mailbox unavailable' }) });
     sink451 = await SmtpSink.start({ respond: (_mail, attempt) => (attempt === 1 ? { code: 451, message: 'try again later' } : undefined) });
     stores = testStores(redis.url);
+    queueConnection = new IORedis(redis.url);
+    sendQueue = new Queue(QueueName.Send, { connection: queueConnection, prefix: BULL_PREFIX });
     ({ app, url } = await startGateway(redis.url, { SEND_MAX_BYTES: '200000', SEND_RATE_PER_MINUTE: '10' }));
     const imap = dovecot.imapSettings('alice@example.test');
     const create = (smtp: ReturnType<SmtpSink['settings']>, userId = 'u1') =>
@@ -47,12 +53,18 @@ describe('gateway sending', () => {
   });
   afterEach(() => sockets.splice(0).forEach((s) => s.close()));
   afterAll(async () => {
+    await sendQueue?.close();
+    queueConnection?.disconnect();
     await app?.close();
     await stores?.close();
     await Promise.all([sink?.stop(), sink550?.stop(), sink451?.stop()]);
     await dovecot?.dispose();
     await redis?.dispose();
   });
+
+  async function sendJobState(account: string, idempotencyKey: string): Promise<string> {
+    return sendQueue.getJobState(jobIds.send(account, idempotencyKey));
+  }
 
   /** Delivers an original and stores it the way the fetcher does, so a reply can thread on it. */
   async function storedOriginal(subject: string): Promise<{ uid: number; messageId: string }> {
@@ -110,10 +122,12 @@ describe('gateway sending', () => {
     const second = okAck(await call(socket, 'message.send', payload));
     expect(second.sendId).toBe(first.sendId);
     await waitFor(() => sink.received.some((m) => m.raw.includes('Subject: only once')), 10_000, 'the message');
-    await sleep(500);
     const third = okAck(await call(socket, 'message.send', payload));
     expect(third.sendId).toBe(first.sendId);
-    await sleep(300);
+    // A sentinel send after the repeats instead of a sleep: once it is at the sink, a second copy of
+    // the first (queued by a repeat) would have been sent too.
+    okAck(await call(socket, 'message.send', { ...payload, idempotencyKey: 'idem-1-sentinel', subject: 'after only once' }));
+    await waitFor(() => sink.received.some((m) => m.raw.includes('Subject: after only once')), 10_000, 'the sentinel');
     expect(sink.received.filter((m) => m.raw.includes('Subject: only once'))).toHaveLength(1);
   });
 
@@ -124,7 +138,8 @@ describe('gateway sending', () => {
     const { sendId } = okAck(await call(socket, 'message.send', { ...base, accountId: account550, idempotencyKey: 'perm-1', subject: 'will bounce' }));
     const failed = await waitFor(() => seen.find((e) => e.name === ServerEvent.MessageSendFailed), 10_000, 'message.send_failed');
     expect(failed.payload).toEqual({ sendId, accountId: account550, error: { code: 'smtp_550', message: expect.stringContaining('mailbox unavailable') } });
-    await sleep(300);
+    // The mechanism, not a sleep: the job has ended as failed, so no retry is scheduled.
+    await waitFor(async () => (await sendJobState(account550, 'perm-1')) === 'failed', 5000, 'the send job to end failed');
     expect(sink550.attempts).toBe(1);
     expect(seen.some((e) => e.name === ServerEvent.MessageSent)).toBe(false);
   });
@@ -228,7 +243,8 @@ describe('gateway sending', () => {
     const before = sink.attempts;
     const ack = await call(socket, 'message.send', { ...base, subject: 'ok', accountId, idempotencyKey: `crlf-${field}`, ...override });
     expect(ack).toMatchObject({ ok: false, error: { code: 'bad_request', message: expect.stringContaining(field) } });
-    await sleep(300);
+    // Refused before anything was queued: no job exists that could still send it.
+    expect(await sendJobState(accountId, `crlf-${field}`)).toBe('unknown');
     expect(sink.attempts).toBe(before);
     expect(await stores.redis.client.exists(redisKeys.sendIdempotency(accountId, `crlf-${field}`))).toBe(0);
   });
