@@ -14,7 +14,7 @@ export interface SocketServerSettings {
   maxHttpBufferSize: number;
   /** Bytes queued towards one client that does not read, past which it is disconnected. */
   maxBufferedBytes: number;
-  /** How long a peer may stay connected without authenticating (tests shorten it). */
+  /** How long a peer may stay connected without authenticating; {@link AUTH_TIMEOUT_MS} by default. */
   authTimeoutMs?: number;
 }
 
