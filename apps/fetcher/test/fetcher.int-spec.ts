@@ -168,6 +168,25 @@ describe('fetcher jobs and commands on real Redis and Dovecot', () => {
     await expect(command(ImapCommandJobName.Get, { accountId: world.accountId, mailbox: 'No Such Box', uid: 1 })).rejects.toThrow('command answered not_found');
   });
 
+  it('get command: the result travels by reference, never in the job hash or the events stream', async () => {
+    const marker = `REFBODY${Date.now()}`;
+    const uid = await deliver(mail('by reference', `${marker} `.repeat(10_000)));
+    const job = await world.commandQueue.add(ImapCommandJobName.Get, { accountId: world.accountId, mailbox: 'INBOX', uid }, { attempts: 1 });
+    const outcome = (await job.waitUntilFinished(world.commandEvents, 20_000)) as CommandJobOutcome;
+    const holders: string[] = [];
+    for (const key of await world.client.keys('{pm-bull}:imap-commands:*')) {
+      const type = await world.client.type(key);
+      const values = type === 'hash' ? Object.values(await world.client.hgetall(key)) : type === 'stream' ? (await world.client.xrange(key, '-', '+')).flatMap(([, f]) => f) : [];
+      if (values.some((v) => v.includes(marker))) holders.push(key);
+    }
+    expect(holders).toEqual([]);
+    expect(outcome).toEqual({ ok: true, ref: expect.any(String) });
+    const key = redisKeys.commandResult((outcome as { ref: string }).ref);
+    expect(await world.client.ttl(key)).toBeGreaterThan(60);
+    expect(JSON.parse((await world.client.getdel(key))!).message.text).toContain(marker);
+    expect(await world.client.exists(key)).toBe(0);
+  });
+
   it('flags, deleted and reset jobs append their events once and keep the stored copy current', async () => {
     const uid = await deliver(mail('lifecycle'));
     await finished(await world.fetchJob({ ...ref(), uid }));
