@@ -55,6 +55,40 @@ describe('sanitizeMailHtml', () => {
     expect(findScriptCapableMarkup(out)).toEqual([]);
   });
 
+  // Issue 14: CSS that loads a remote image without reading as `url(//…)` in plain text.
+  it.each([
+    ["image-set('https://t.test/a.png' 1x)"],
+    ['-webkit-image-set(url(//t.test/a.png) 1x)'],
+    ["image-set('a.png' 1x, '//t.test/b.png' 2x)"],
+    ['u\\72l(//t.test/a.png)'],
+    ['url(\\68ttps://t.test/a.png)'],
+    ['url(http:t.test/a.png)'],
+    ['URL(HTTPS://t.test/a.png)'],
+    ['\\000075rl(//t.test/a.png)'],
+    ['url(\\5c\\5c t.test/a.png)'],
+    ["url('ht\\9tps://t.test/a.png')"],
+    ['u/**/rl(//t.test/a.png)'],
+  ])('holds back the remote image in background:%s', (value) => {
+    const out = sanitizeMailHtml(`<div style="color:red;background:${value}">x</div>`);
+    expect(out).toContain(REMOTE_MARKER);
+    expect(out).toContain('data-pushmail-style="color:red;background:');
+    expect(out).not.toMatch(/ style="[^"]*t\.test/);
+    expect(findScriptCapableMarkup(out)).toEqual([]);
+  });
+
+  it('the checker flags remote CSS that was not held back', () => {
+    expect(findScriptCapableMarkup('<p style="background:image-set(\'//t.test/a.png\' 1x)">x</p>')).not.toEqual([]);
+    expect(findScriptCapableMarkup('<p style="background:u\\72l(//t.test/a.png)">x</p>')).not.toEqual([]);
+    expect(findScriptCapableMarkup('<style>p{background:url(http:t.test/a.png)}</style>')).not.toEqual([]);
+    expect(findScriptCapableMarkup('<style>a[href^="http://"]{color:red}</style>')).toEqual([]);
+  });
+
+  it('keeps local url()s and selectors that mention addresses', () => {
+    const out = sanitizeMailHtml('<style>a[href^="https://"]{color:red} p{background:url(bg.png)}</style><p>x</p>');
+    expect(out).toContain('a[href^="https://"]{color:red} p{background:url(bg.png)}');
+    expect(out).not.toContain(REMOTE_MARKER);
+  });
+
   it('rewrites cid: images through the resolver and drops unknown ones', () => {
     const out = sanitizeMailHtml('<img src="cid:logo@x"><img src="cid:missing@x">', {
       resolveCid: (cid) => (cid === 'logo@x' ? '/api/accounts/a/messages/INBOX/1/parts/2' : null),

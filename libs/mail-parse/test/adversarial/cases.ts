@@ -41,7 +41,7 @@ export const ADVERSARIAL_CASES: AdversarialCase[] = [
   { name: 'css: long run of <', target: 'css', base: 20_000, make: (n) => `a{content:${repeat('<', n)}}` },
   { name: 'css: dangerous, @import without ;', target: 'css', base: 80_000, make: (n) => `x:expression(1);${repeat('@import url(', n)}` },
   { name: 'css: dangerous, url(data: without )', target: 'css', base: 40_000, make: (n) => `x:expression(1);${repeat('url( "data:text/html,', n)}` },
-  { name: 'css: dangerous, spaced e x p r e s s i o n', target: 'css', base: 8_000, make: (n) => `x:expression(1);${repeat('e x p r e s s i o n ', n)}` },
+  { name: 'css: dangerous, spaced e x p r e s s i o n', target: 'css', base: 32_000, make: (n) => `x:expression(1);${repeat('e x p r e s s i o n ', n)}` },
   // HTML through the sanitizer.
   { name: 'html: style="url(//url(//…" (issue 14)', target: 'html', base: 120_000, make: (n) => `<p style="${repeat('url(//', n)}">x</p>` },
   { name: 'html: <style> with url( unclosed', target: 'html', base: 40_000, make: (n) => `<style>${repeat('a{b:url(//', n)}</style><p>x</p>` },
