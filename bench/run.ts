@@ -131,7 +131,7 @@ async function main(): Promise<void> {
   const baseline = existsSync(baselineFile) ? (JSON.parse(readFileSync(baselineFile, 'utf8')) as BenchReport) : undefined;
   const regressions = compareToBaseline(report, baseline);
   const baselineNote = !baseline
-    ? 'No baseline yet (`bench/baseline.json`): run the full bench with `--save-baseline` to make one.'
+    ? `No baseline yet (\`${relative(REPO_ROOT, baselineFile)}\`): run the ${report.mode} bench with \`--save-baseline\` to make one.`
     : baseline.mode !== report.mode
       ? `Not compared: the baseline (${baseline.startedAt}, commit \`${baseline.git.commit.slice(0, 12)}\`) is a ${baseline.mode} run and this is a ${report.mode} run, with different sizes.`
       : `Compared with the baseline of ${baseline.startedAt} (commit \`${baseline.git.commit.slice(0, 12)}\`): ${regressions.length ? `${regressions.length} figure(s) more than 20 % worse.` : 'no figure is more than 20 % worse.'}`;

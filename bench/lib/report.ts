@@ -1,6 +1,6 @@
 import { MachineInfo } from './infra';
 import { Summary, summarize } from './stats';
-import { RATIOS, WALL_LOAD_PER_CORE, wallRatiosJudged } from './strict';
+import { NOISE_EVIDENCE, RATIOS, WALL_LOAD_PER_CORE, wallRatiosJudged } from './strict';
 import { HIGHER_IS_BETTER, Params, ScenarioResult, Table, TargetCheck } from './types';
 
 export interface BenchReport {
@@ -138,6 +138,7 @@ export function renderMarkdown(report: BenchReport, regressions: Regression[], s
       '- Memory is VmRSS from /proc, reported twice: at steady state (stable within 2 % over 5 s) with no GC forced, and then after two forced full GCs (through the app\'s inspector, `HeapProfiler.collectGarbage`), each as a delta against the same build with no accounts (watcher) or no clients (gateway). The memory targets are judged on the figure after the forced GC; the bare Socket.IO floor is measured after `global.gc()` only.',
       '- Pipeline stages come from the apps\' own Prometheus histograms (scraped before and after the push-latency run); quantiles are estimated from the buckets. EXISTS → job in Redis is exact per job instead: the watcher\'s clock at EXISTS (`seenAt`, in the job) against the id of the `added` event BullMQ\'s add script writes with the job (Redis\'s clock). Its floor, in the same run: the bare IDLE clients write one XADD to Redis on each EXISTS.',
       '- Fetch throughput: a burst of fetch jobs is held in the queue (paused) while it is delivered and enqueued, then drained; the figure is appended events over the span from the first to the last append. Current definition: the median of three bursts drained by the fetcher that has been running since the push scenario (one burst in a quick run). Original definition, judged beside it: one burst drained by a freshly started fetcher, first to last append. The CPU of each process tree during each burst is read from /proc.',
+      `- \`--strict\` (CI runs the quick bench with it): every scenario must end ok; each ratio in "Ratios to the same run" must not be worse than the baseline of the same mode by more than its noise band (CPU-time ratios always; wall-clock ratios only at a load average of at most ${WALL_LOAD_PER_CORE} per core); in a full run every target of the current definition must be met. ${NOISE_EVIDENCE}`,
       '- EXISTS → job: current definition per job as above; original definition, judged beside it: the p99 of the watcher\'s own histogram `pushmail_exists_to_enqueue_ms`, which ends when the watcher has read Redis\'s reply (estimated from its buckets).',
     ].join('\n'),
     '',

@@ -9,9 +9,9 @@ import { ScenarioId } from './types';
  *    than the baseline of the same mode (`bench/baseline.json` for a full run,
  *    `bench/baseline-quick.json` for a quick one) by more than its noise band. Absolute times are
  *    not compared: on this shared 2-core machine they move with the load.
- *    - `cpu` ratios divide CPU time by CPU time (the fetcher's CPU per message by the parser's,
- *      both from the same run): other work on the machine barely moves them, so they are always
- *      judged, with a tight band.
+ *    - `cpu` ratios divide CPU time by CPU time over the same window (the fetcher's CPU per
+ *      message by the rest of the pipeline's, during the same burst): other work on the machine
+ *      moves them far less than wall-clock figures, so they are always judged.
  *    - `wall` ratios divide wall-clock figures. The floor beside them absorbs a moderate load, not
  *      an overloaded machine (load average 19 on 2 cores made push p50 ÷ floor p50 4.9 instead of
  *      1.05): they are judged only when the load average at the start and at the end of the run
@@ -19,10 +19,13 @@ import { ScenarioId } from './types';
  * 3. In a full run, every target of the current definition must be met (a quick run's sizes are
  *    too small to judge the targets; it is judged by 1 and 2 only).
  *
- * The bands were chosen from repeated quick runs on this machine, while five other engineers ran
- * their tests on the same two cores (see the report's method text): a band is about twice the
- * widest spread seen at a judged load, so a slower minute passes and a real regression does not.
+ * The bands were chosen from six quick runs on this machine (2026-12-06), while five other
+ * engineers ran their tests on the same two cores (load averages 1 to 23); NOISE_EVIDENCE is what
+ * the report's method text states. A band is about twice the widest spread seen, so a slower
+ * minute passes, and a fetcher spending 5 ms more CPU per message (--slow-fetcher-ms 5) fails.
  */
+export const NOISE_EVIDENCE =
+  'Noise bands, from six quick runs on this machine on 2026-12-06 with other test suites sharing the two cores (load averages 1 to 23): fetcher CPU ÷ the rest\'s CPU per message ranged 2.85–4.65 (the baseline run 3.34; the widest spread 39 % above it), so its band is 80 %; push p50 ÷ floor p50 was 1.05 (load 1→9) and 1.56 (load 23→14), band 50 %; push p99 ÷ floor p99 1.36–3.08, band 150 %; failover ÷ lease TTL 1.07–1.25, band 50 %. At load averages of 18 and more, push p50 ÷ floor reached 4.9–8.7: hence no wall-clock ratio is judged above 3 per core.';
 export const WALL_LOAD_PER_CORE = 3;
 
 export interface RatioSpec {
@@ -48,13 +51,22 @@ const ratio = (a: number | null, b: number | null): number | null => (a === null
 
 export const RATIOS: RatioSpec[] = [
   {
-    key: 'fetcherCpuOverParserCpu',
+    // Both from /proc over the same burst window and the same messages: Redis, Dovecot, the
+    // watcher and the gateway handle every message the fetcher does, so their CPU per message is
+    // the floor beside the fetcher's. (The parser-only scenario's CPU per message was tried as the
+    // proxy and dropped: a pure-JS loop measured at another moment swung 2.7× with the load while
+    // the fetcher's CPU moved 1.3×.)
+    key: 'fetcherCpuOverRestCpu',
     scenario: 'fetch-throughput',
-    what: 'fetcher CPU per message in the burst ÷ parser-only CPU per message (libs/mail-parse)',
+    what: 'fetcher CPU per message in the burst ÷ CPU per message of the rest (Redis, Dovecot, watcher, gateway) in the same burst',
     kind: 'cpu',
     higherIsBetter: false,
-    band: 0.6,
-    compute: (r) => ratio(figure(r, 'fetch-throughput', 'fetcherCpuMsPerMessage'), figure(r, 'parser-throughput', 'libs/mail-parse cpuMsPerMessage')),
+    band: 0.8,
+    compute: (r) => {
+      const fetcher = figure(r, 'fetch-throughput', 'fetcherCpuMsPerMessage');
+      const all = figure(r, 'fetch-throughput', 'cpuMsPerMessage');
+      return ratio(fetcher, fetcher === null || all === null ? null : Math.round((all - fetcher) * 1000) / 1000);
+    },
   },
   {
     key: 'pushP50OverFloor',
@@ -71,17 +83,8 @@ export const RATIOS: RatioSpec[] = [
     what: 'push latency p99 ÷ bare IMAP IDLE floor p99',
     kind: 'wall',
     higherIsBetter: false,
-    band: 1,
+    band: 1.5,
     compute: (r) => ratio(figure(r, 'push-latency', 'p99'), figure(r, 'floor', 'p99')),
-  },
-  {
-    key: 'burstOverParser',
-    scenario: 'fetch-throughput',
-    what: 'fetch burst msg/s (running fetcher) ÷ parser-only msg/s (libs/mail-parse)',
-    kind: 'wall',
-    higherIsBetter: true,
-    band: 0.6,
-    compute: (r) => ratio(figure(r, 'fetch-throughput', 'msgPerS'), figure(r, 'parser-throughput', 'libs/mail-parse msgPerS')),
   },
   {
     key: 'failoverOverLeaseTtl',
