@@ -150,6 +150,22 @@ describe('PushmailClient', () => {
     expect(errors).toEqual(['a', 'b']);
   });
 
+  it('falls back to one subscribe per account when the gateway does not know the batch form', async () => {
+    const { socket, client } = setup();
+    const answer = socket.emitWithAck.bind(socket);
+    socket.emitWithAck = async (name: string, req: SubscribeRequest) => {
+      if ('accounts' in req) return { ok: false, error: { code: 'bad_request', message: 'accountId: Required' } } as never;
+      return answer(name, req);
+    };
+    const results = client.subscribeMany(['a', 'b']);
+    await client.connect();
+    expect(await results).toEqual([
+      { accountId: 'a', ok: true, replayed: 0 },
+      { accountId: 'b', ok: true, replayed: 0 },
+    ]);
+    expect(socket.commands.map((c) => c.req)).toEqual([{ accountId: 'a' }, { accountId: 'b' }]);
+  });
+
   it('passes each event on once, even when a replay overlaps what was delivered', async () => {
     const { socket, client, received } = setup();
     await client.connect();

@@ -306,7 +306,9 @@ export class PushmailClient extends TypedEmitter<PushmailClientEvents> {
         outcome = new Map(res.results.map((r) => [r.accountId, r.ok ? r : { ok: false, error: PushmailError.fromAck({ ok: false, error: r.error }) }]));
       } catch (err) {
         const error = asPushmailError(err);
-        outcome = new Map(chunk.map((id) => [id, { ok: false, error }]));
+        // The batch is well formed, so `bad_request` for the whole of it means a gateway from before
+        // batch subscribe (or a bad `since` of one account): ask for each account on its own.
+        outcome = error.code === 'bad_request' ? await this.subscribeEach(chunk) : new Map(chunk.map((id) => [id, { ok: false, error }]));
       }
       for (const accountId of chunk) {
         const sub = this.subscriptions.get(accountId);
@@ -320,6 +322,18 @@ export class PushmailClient extends TypedEmitter<PushmailClientEvents> {
         this.emit('subscription.error', accountId, result.error);
       }
     }
+  }
+
+  private async subscribeEach(accountIds: string[]): Promise<Map<string, { ok: true; replayed: number } | { ok: false; error: PushmailError }>> {
+    const outcome = new Map<string, { ok: true; replayed: number } | { ok: false; error: PushmailError }>();
+    for (const accountId of accountIds) {
+      try {
+        outcome.set(accountId, { ok: true, ...(await this.sendSubscribe(accountId)) });
+      } catch (err) {
+        outcome.set(accountId, { ok: false, error: asPushmailError(err) });
+      }
+    }
+    return outcome;
   }
 
   private async batchCommand(req: SubscribeBatchRequest): Promise<Extract<SubscribeBatchAck, { ok: true }>> {
