@@ -154,8 +154,22 @@ describe('watcher: one account on real Dovecot and Redis', () => {
     const ref = { accountId: 'acc_guesses', mailbox: 'INBOX', leaseValue: 'unused' };
     await sync.enqueue(ref, 7, { newUids: [50, 51, 52] });
     expect((await jobs.fetchUids('acc_guesses')).sort()).toEqual([50, 51, 52]);
-    await sync.withdraw(ref, 7, [51, 52, 53], [0]);
+    await sync.withdraw(ref, 7, [51, 52, 53], () => true, [0]);
     expect(await jobs.fetchUids('acc_guesses')).toEqual([50]);
+  });
+
+  it('keeps a guessed job whose UID a search has found since, and puts back one removed just as it was found', async () => {
+    const sync = watcher.get(MailboxSyncService);
+    const ref = { accountId: 'acc_guesses_found', mailbox: 'INBOX', leaseValue: 'unused' };
+    await sync.enqueue(ref, 7, { newUids: [60, 61] });
+    // 60 was assigned to a real message before this (delayed) attempt: its job must stay.
+    await sync.withdraw(ref, 7, [60, 61], (uid) => uid !== 60, [0]);
+    expect(await jobs.fetchUids('acc_guesses_found')).toEqual([60]);
+    // Unassigned when checked, found by the search while the removal ran: the job comes back.
+    let asked = 0;
+    await sync.withdraw(ref, 7, [60], () => ++asked === 1, [0]);
+    expect(asked).toBe(2);
+    expect(await jobs.fetchUids('acc_guesses_found')).toEqual([60]);
   });
 
   it('exposes the watcher metrics under their fixed names', async () => {

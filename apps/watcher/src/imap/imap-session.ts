@@ -96,6 +96,8 @@ export class ImapSession {
    */
   private guessed?: Map<number, boolean>;
   private guessedUpTo = 0;
+  /** Every UID below this is known to be assigned on the server (from this session's searches). */
+  private existingBelow = 0;
   private changes: MailboxChange[] = [];
   private lastReceived = -1;
   private lastTrafficAt = 0;
@@ -346,6 +348,7 @@ export class ImapSession {
     this.guessed = undefined;
     const found = await client.search({ uid: `${cursor.uidNext}:*` }, { uid: true });
     const uids = newUidsFrom(found || [], cursor.uidNext);
+    this.noteAssigned(cursor.uidNext, uids);
     if (guessed) {
       const future = futureGuesses(guessed.keys(), uids, cursor.uidNext);
       const confirmed = uids.filter((uid) => guessed.has(uid)).length;
@@ -353,7 +356,7 @@ export class ImapSession {
       uidGuesses.inc({ outcome: 'confirmed' }, confirmed);
       uidGuesses.inc({ outcome: 'gone' }, guessed.size - confirmed - future.length);
       uidGuesses.inc({ outcome: 'withdrawn' }, future.length);
-      if (future.length) void this.ctx.sync.withdraw(this.ref, this.uidValidity, future);
+      if (future.length) void this.ctx.sync.withdraw(this.ref, this.uidValidity, future, (uid) => this.state !== 'stopped' && uid >= this.existingBelow);
     }
     if (!uids.length) return;
     if (this.seqUids) this.seqUids.push(...uids.filter((u) => u > (this.seqUids![this.seqUids!.length - 1] ?? 0)));
@@ -378,6 +381,16 @@ export class ImapSession {
     if (modseq !== this.cursor!.highestModseq || (expunged && this.seqUids)) await this.saveCursor({ ...this.cursor!, ...(modseq ? { highestModseq: modseq } : {}) });
   }
 
+  /**
+   * Records, before anything awaits, that every UID below `from` and up to the highest of `found`
+   * is assigned on the server: a pending withdrawal of a guessed job must no longer remove those.
+   */
+  private noteAssigned(from: number, found: readonly number[]): void {
+    let below = Math.max(this.existingBelow, from);
+    for (const uid of found) if (uid + 1 > below) below = uid + 1;
+    this.existingBelow = below;
+  }
+
   private async saveCursor(cursor: MailboxCursor): Promise<void> {
     if (this.seqUids) cursor.knownUids = toSequenceSet(this.seqUids);
     else delete cursor.knownUids;
@@ -392,6 +405,7 @@ export class ImapSession {
     const stored = await this.ctx.sync.getCursor(this.ref);
     const plan = planResync(stored, selected, this.condstore);
     const previousUids = this.uidValidity === uidValidity && this.seqUids ? this.seqUids : fromSequenceSet(stored?.knownUids);
+    if (this.uidValidity !== uidValidity) this.existingBelow = 0; // another UID space
     this.uidValidity = uidValidity;
     const present = this.qresync ? undefined : ((await client.search({ all: true }, { uid: true })) || []).sort((a, b) => a - b);
     this.seqUids = present;
@@ -412,6 +426,7 @@ export class ImapSession {
     this.seenAt = 0;
     const from = plan.fromUid;
     const newUids = newUidsFrom((await client.search({ uid: `${from}:*` }, { uid: true })) || [], from);
+    this.noteAssigned(from, newUids);
     if (this.seqUids) this.seqUids = [...new Set([...this.seqUids, ...newUids])].sort((a, b) => a - b);
     if (plan.changedSince && from > 1) {
       // With QRESYNC enabled imapflow adds VANISHED, so expunges since then arrive as events.
