@@ -53,17 +53,22 @@ export class SendWorker implements OnApplicationBootstrap {
     } catch (err) {
       if (err instanceof UnrecoverableError || attempt.attempt >= attempt.maxAttempts) {
         // The job ends here: whatever it still holds in Redis is dropped, so it stops counting
-        // against the user's send budget. The error itself still fails the job.
-        if (await this.store.abandon(data.sendId)) {
-          this.logger.error({ msg: 'send job ended without an outcome; marked failed', sendId: data.sendId, err });
-          this.emitter.toAccount(data.accountId, ServerEvent.MessageSendFailed, {
-            sendId: data.sendId,
-            accountId: data.accountId,
-            error: { code: 'internal', message: 'the message could not be sent' },
-          });
-        }
+        // against the user's send budget. The job still fails with its own error.
+        await this.abandon(data, err).catch((cleanupErr: unknown) =>
+          this.logger.error({ msg: 'could not drop the payload of an ended send job; its budget share lapses with the record', sendId: data.sendId, err: cleanupErr }),
+        );
       }
       throw err;
     }
+  }
+
+  private async abandon(data: SendJob, err: unknown): Promise<void> {
+    if (!(await this.store.abandon(data.sendId))) return; // already done or failed, and the client told
+    this.logger.error({ msg: 'send job ended without an outcome; marked failed', sendId: data.sendId, err });
+    this.emitter.toAccount(data.accountId, ServerEvent.MessageSendFailed, {
+      sendId: data.sendId,
+      accountId: data.accountId,
+      error: { code: 'internal', message: 'the message could not be sent' },
+    });
   }
 }
