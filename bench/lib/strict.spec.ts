@@ -14,19 +14,19 @@ describe('--strict judgement', () => {
       'parser-throughput': { 'libs/mail-parse msgPerS': 600, 'libs/mail-parse cpuMsPerMessage': 1.6 },
       floor: { p50: 1000, p99: 1100 },
       'push-latency': { p50: 1050, p99: 1500 },
-      'fetch-throughput': { msgPerS: 300, fetcherCpuMsPerMessage: 1.2, cpuMsPerMessage: 2 },
+      'fetch-throughput': { msgPerS: 300, fetcherCpuMsPerMessage: 1.2 },
     });
     expect(strictVerdict(slowMachine, fakeReport()).failures).toEqual([]);
   });
 
   it('fails a fetcher that costs more CPU per message, naming the figure, however loaded the machine', () => {
-    // A 5 ms/message CPU regression in the fetcher while Redis, Dovecot and the rest are unchanged.
-    const slowFetcher = fakeReport('quick', { 'fetch-throughput': { msgPerS: 150, fetcherCpuMsPerMessage: 5.6, cpuMsPerMessage: 6 } });
+    // A 5 ms/message CPU regression in the fetcher while the parser on the same machine is unchanged.
+    const slowFetcher = fakeReport('quick', { 'fetch-throughput': { msgPerS: 150, fetcherCpuMsPerMessage: 5.6 } });
     slowFetcher.machine.loadAvgAtStart = 19;
     const verdict = strictVerdict(slowFetcher, fakeReport());
     expect(verdict.ok).toBe(false);
     expect(verdict.failures).toEqual([
-      'regression: fetch-throughput fetcherCpuOverRestCpu (fetcher CPU per message in the burst ÷ CPU per message of the rest (Redis, Dovecot, watcher, gateway) in the same burst) is 14, baseline 1.5: 833 % worse, beyond the 80 % noise band',
+      'regression: fetch-throughput fetcherCpuOverParserCpu (fetcher CPU per message in the burst ÷ parser-only CPU per message (libs/mail-parse, same run)) is 7, baseline 0.75: 833 % worse, beyond the 100 % noise band',
     ]);
   });
 
@@ -43,7 +43,7 @@ describe('--strict judgement', () => {
   });
 
   it('lets a change within the band pass, and an improvement of any size', () => {
-    const within = fakeReport('quick', { 'push-latency': { p50: 600 }, 'fetch-throughput': { msgPerS: 5000, fetcherCpuMsPerMessage: 0.9, cpuMsPerMessage: 1.4 } });
+    const within = fakeReport('quick', { 'push-latency': { p50: 600 }, 'fetch-throughput': { msgPerS: 5000, fetcherCpuMsPerMessage: 1.1 } });
     expect(strictVerdict(within, fakeReport()).failures).toEqual([]);
   });
 
@@ -69,7 +69,7 @@ describe('--strict judgement', () => {
 
   it('computes each ratio from figures of the same run', () => {
     expect(computeRatios(fakeReport())).toEqual({
-      fetcherCpuOverRestCpu: 1.5,
+      fetcherCpuOverParserCpu: 0.75,
       pushP50OverFloor: 1.05,
       pushP99OverFloor: 1.364,
       failoverOverLeaseTtl: 1.1,
