@@ -1,6 +1,6 @@
 import { signClientToken } from '@pushmail/auth';
 import { PushmailClient, PushmailSocket } from '@pushmail/client';
-import { BULL_PREFIX, MessageNewEvent, QueueName, ServerEvent, redisKeys } from '@pushmail/contracts';
+import { BULL_PREFIX, MessageNewEvent, QueueName, ServerEvent, jobIds, redisKeys } from '@pushmail/contracts';
 import { AppName, AppProcess, REPO_ROOT, TestDovecot, TestRedis, sleep, testEnv, testStores, waitFor } from '@pushmail/testing';
 import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
@@ -63,6 +63,15 @@ describe('chaos: exactly once while every component fails in turn', () => {
     if (app === 'gateway') return { ...common, SHUTDOWN_DRAIN_MS: '200' };
     return common;
   };
+  /** Guessed fetch jobs the running watchers withdrew (pushmail_uid_guesses_total{outcome="withdrawn"}). */
+  const withdrawnGuesses = async () => {
+    let total = 0;
+    for (const w of procs.watcher) {
+      const text = await (await fetch(`${w.url}/metrics`)).text();
+      total += Number(/^pushmail_uid_guesses_total\{outcome="withdrawn"\} (\d+)/m.exec(text)?.[1] ?? 0);
+    }
+    return total;
+  };
   const start = async (app: AppName, index: number) => {
     const proc = await AppProcess.start(app, envFor(app, `${app}-${index}-${Date.now()}`));
     procs[app][index] = proc;
@@ -103,6 +112,27 @@ describe('chaos: exactly once while every component fails in turn', () => {
   const stopFlow = async () => {
     clearInterval(flowing);
     await Promise.all([...inFlight]);
+  };
+  const diagnoses: unknown[] = [];
+  const diagnose = async (d: Delivery, queue: Queue) => {
+    const accountId = accountOf.get(d.user)!;
+    const client = await dovecot.imap(d.user);
+    try {
+      const box = await client.mailboxOpen('INBOX');
+      const found = await client.search({ header: { 'message-id': d.messageId } }, { uid: true });
+      const uid = found ? found[0] : undefined;
+      const job = uid ? await queue.getJob(jobIds.fetch(accountId, 'INBOX', Number(box.uidValidity), uid)) : undefined;
+      return {
+        messageId: d.messageId,
+        phase: d.phase,
+        ackAt: d.ackAt,
+        uid,
+        job: job ? { state: await job.getState(), attemptsMade: job.attemptsMade, returnvalue: job.returnvalue as unknown, failedReason: job.failedReason, timestamp: job.timestamp } : null,
+        cursor: await r.hgetall(redisKeys.cursor(accountId, 'INBOX')),
+      };
+    } finally {
+      await client.logout().catch(() => undefined);
+    }
   };
   const acked = () => deliveries.filter((d) => d.ackAt !== undefined);
   const allAckedArrived = () => acked().every((d) => received.has(d.messageId));
@@ -216,6 +246,7 @@ describe('chaos: exactly once while every component fails in turn', () => {
     const lastAckAt = Math.max(...acked().map((d) => d.ackAt!));
     // Jobs a killed fetcher held come back after BullMQ's stalled check (30 s lock + 30 s interval).
     await waitFor(allAckedArrived, 150_000, 'every acknowledged delivery at the client', 250).catch(() => undefined);
+    let failedJobs = 0;
     const queueConnection = new IORedis(redis.url);
     const queue = new Queue(QueueName.MailboxEvents, { connection: queueConnection, prefix: BULL_PREFIX });
     try {
@@ -228,7 +259,9 @@ describe('chaos: exactly once while every component fails in turn', () => {
       const sentinels = users.map((user, i) => ({ user, messageId: `<sentinel-${i}@example.test>` }));
       for (const s of sentinels) await dovecot.deliver(s.user, { subject: 'sentinel', messageId: s.messageId });
       await waitFor(() => sentinels.every((s) => received.has(s.messageId)), 60_000, 'the sentinels', 100);
-      expect((await queue.getJobCounts('failed')).failed).toBe(0);
+      // Where each lost message stopped: its UID on the server, its fetch job, the mailbox cursor.
+      for (const d of acked().filter((m) => !received.has(m.messageId))) diagnoses.push(await diagnose(d, queue));
+      failedJobs = (await queue.getJobCounts('failed')).failed;
     } finally {
       await queue.close();
       queueConnection.disconnect();
@@ -265,6 +298,9 @@ describe('chaos: exactly once while every component fails in turn', () => {
       latencyMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(...latencies) },
       drainAfterLastAckMs: Math.max(...[...received.values()].flat().map((e) => e.at)) - lastAckAt,
       byPhase,
+      uidGuessesWithdrawn: await withdrawnGuesses(),
+      failedJobs,
+      lostDiagnoses: diagnoses,
     };
     mkdirSync(join(REPO_ROOT, 'test-artifacts'), { recursive: true });
     writeFileSync(join(REPO_ROOT, 'test-artifacts/chaos.json'), JSON.stringify(figures, null, 2) + '\n');
@@ -276,6 +312,7 @@ describe('chaos: exactly once while every component fails in turn', () => {
     expect(twice.map((d) => `${d.messageId} (${d.phase})`)).toEqual([]);
     expect(twoEventIds).toEqual([]);
     expect(eventIdTwice).toBe(0);
+    expect(failedJobs).toBe(0);
   }, 420_000);
 });
 
