@@ -6,8 +6,19 @@ import { z } from 'zod';
  * The details go to the logs of the app that made the connection.
  * `host_not_allowed`: the host resolves to an address the operator does not allow (private,
  * loopback, cloud metadata…), see ALLOW_PRIVATE_MAIL_HOSTS / MAIL_HOST_ALLOWLIST.
+ * `oauth_revoked`: the OAuth provider refused the refresh token (`invalid_grant`), the user must sign in
+ * again; `oauth_token_expired`: an `external` account's pushed access token lapsed without a new one.
  */
-export const connectionFailureCodes = ['connection_failed', 'tls_failed', 'timeout', 'auth_failed', 'protocol_error', 'host_not_allowed'] as const;
+export const connectionFailureCodes = [
+  'connection_failed',
+  'tls_failed',
+  'timeout',
+  'auth_failed',
+  'protocol_error',
+  'host_not_allowed',
+  'oauth_revoked',
+  'oauth_token_expired',
+] as const;
 export const ConnectionFailureCodeSchema = z.enum(connectionFailureCodes);
 export type ConnectionFailureCode = z.infer<typeof ConnectionFailureCodeSchema>;
 
@@ -22,4 +33,6 @@ export const connectionFailureMessages: Record<ConnectionFailureCode, string> = 
   auth_failed: 'the mail server refused the user name or password',
   protocol_error: 'the mail server answered in an unexpected way',
   host_not_allowed: 'this mail server address is not allowed',
+  oauth_revoked: 'access to the mailbox was revoked; sign in again',
+  oauth_token_expired: 'the access token expired and no new one was provided',
 };

@@ -1,0 +1,37 @@
+import { CreateAccountBodySchema, PushAccessTokenBodySchema, ServerSettingsSchema } from './accounts';
+
+const base = { host: 'imap.example.com', port: 993, secure: true, user: 'a@example.com' };
+const pathsOf = (r: { success: boolean; error?: { issues: Array<{ path: (string | number)[] }> } }) => (r.error?.issues ?? []).map((i) => i.path.join('.'));
+
+describe('server settings credentials', () => {
+  it('takes a password or one of the oauth2 providers', () => {
+    expect(ServerSettingsSchema.safeParse({ ...base, pass: 'pw' }).success).toBe(true);
+    expect(ServerSettingsSchema.safeParse({ ...base, oauth2: { provider: 'google', refreshToken: 'r' } }).success).toBe(true);
+    expect(ServerSettingsSchema.safeParse({ ...base, oauth2: { provider: 'microsoft', refreshToken: 'r' } }).success).toBe(true);
+    expect(ServerSettingsSchema.safeParse({ ...base, oauth2: { provider: 'external' } }).success).toBe(true);
+    expect(
+      ServerSettingsSchema.safeParse({ ...base, oauth2: { provider: 'custom', tokenUrl: 'https://id.example.com/token', clientId: 'c', refreshToken: 'r', scope: 'mail' } }).success,
+    ).toBe(true);
+  });
+
+  it('refuses neither or both, naming the field', () => {
+    const none = CreateAccountBodySchema.safeParse({ userId: 'u', email: 'a@example.com', imap: base, smtp: { ...base, pass: 'p' } });
+    expect(pathsOf(none)).toEqual(['imap.pass']);
+    const both = CreateAccountBodySchema.safeParse({ userId: 'u', email: 'a@example.com', imap: { ...base, pass: 'p' }, smtp: { ...base, pass: 'p', oauth2: { provider: 'external' } } });
+    expect(pathsOf(both)).toEqual(['smtp.oauth2']);
+  });
+
+  it('refuses unknown providers, missing refresh tokens, extra fields and plain-http token URLs off loopback', () => {
+    expect(pathsOf(ServerSettingsSchema.safeParse({ ...base, oauth2: { provider: 'yahoo', refreshToken: 'r' } }))).toEqual(['oauth2.provider']);
+    expect(pathsOf(ServerSettingsSchema.safeParse({ ...base, oauth2: { provider: 'google' } }))).toEqual(['oauth2.refreshToken']);
+    expect(ServerSettingsSchema.safeParse({ ...base, oauth2: { provider: 'external', refreshToken: 'r' } }).success).toBe(false);
+    const custom = { provider: 'custom', clientId: 'c', refreshToken: 'r' };
+    expect(pathsOf(ServerSettingsSchema.safeParse({ ...base, oauth2: { ...custom, tokenUrl: 'http://id.example.com/token' } }))).toEqual(['oauth2.tokenUrl']);
+    expect(ServerSettingsSchema.safeParse({ ...base, oauth2: { ...custom, tokenUrl: 'http://127.0.0.1:8080/token' } }).success).toBe(true);
+  });
+
+  it('pushed access tokens need a token and an ISO expiry', () => {
+    expect(PushAccessTokenBodySchema.safeParse({ accessToken: 't', expiresAt: '2030-01-01T00:00:00Z' }).success).toBe(true);
+    expect(pathsOf(PushAccessTokenBodySchema.safeParse({ accessToken: 't', expiresAt: 123 }))).toEqual(['expiresAt']);
+  });
+});
