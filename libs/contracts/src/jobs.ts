@@ -1,5 +1,15 @@
 import { z } from 'zod';
 import { AccountIdSchema, MailboxNameSchema, UidSchema, UidValiditySchema } from './common';
+import {
+  MailboxInfo,
+  MailboxListRequestSchema,
+  MessageDeleteRequestSchema,
+  MessageListRequestSchema,
+  MessageMoveRequestSchema,
+  MessagePage,
+  MessageSearchRequestSchema,
+  MovedMessage,
+} from './mailboxes';
 import { ImapCommandJobName, MailboxJobName, QueueName, SendJobName } from './queues';
 
 /**
@@ -13,6 +23,12 @@ export const FetchJobSchema = z.object({
   uid: UidSchema,
   /** Epoch ms when the watcher saw EXISTS; feeds the push-latency histograms. */
   seenAt: z.number().optional(),
+  /**
+   * Who enqueued the job first: the watcher's IMAP session (`idle`, also when absent) or the mail
+   * server's push notification (`notify`). The later enqueue of the same job id is a no-op, so the
+   * fetcher counts which path saw each message first.
+   */
+  via: z.enum(['idle', 'notify']).optional(),
 });
 export type FetchJob = z.infer<typeof FetchJobSchema>;
 
@@ -37,6 +53,18 @@ export type FlagCommandJob = z.infer<typeof FlagCommandJobSchema>;
 export const GetCommandJobSchema = z.object({ accountId: AccountIdSchema, mailbox: MailboxNameSchema, uid: UidSchema });
 export type GetCommandJob = z.infer<typeof GetCommandJobSchema>;
 
+/** The mailbox commands' jobs carry the client's validated request (ownership already checked by the gateway). */
+export const MailboxListJobSchema = MailboxListRequestSchema;
+export type MailboxListJob = z.infer<typeof MailboxListJobSchema>;
+export const MessageListJobSchema = MessageListRequestSchema;
+export type MessageListJob = z.infer<typeof MessageListJobSchema>;
+export const MessageSearchJobSchema = MessageSearchRequestSchema;
+export type MessageSearchJob = z.infer<typeof MessageSearchJobSchema>;
+export const MessageMoveJobSchema = MessageMoveRequestSchema;
+export type MessageMoveJob = z.infer<typeof MessageMoveJobSchema>;
+export const MessageDeleteJobSchema = MessageDeleteRequestSchema;
+export type MessageDeleteJob = z.infer<typeof MessageDeleteJobSchema>;
+
 /** The message itself is stored under the send key; the job names it. */
 export const SendJobSchema = z.object({ accountId: AccountIdSchema, sendId: z.string().min(1) });
 export type SendJob = z.infer<typeof SendJobSchema>;
@@ -52,6 +80,11 @@ export interface JobPayloads {
   [QueueName.ImapCommands]: {
     [ImapCommandJobName.Flag]: FlagCommandJob;
     [ImapCommandJobName.Get]: GetCommandJob;
+    [ImapCommandJobName.MailboxList]: MailboxListJob;
+    [ImapCommandJobName.MessageList]: MessageListJob;
+    [ImapCommandJobName.MessageSearch]: MessageSearchJob;
+    [ImapCommandJobName.MessageMove]: MessageMoveJob;
+    [ImapCommandJobName.MessageDelete]: MessageDeleteJob;
   };
   [QueueName.Send]: {
     [SendJobName.Send]: SendJob;
@@ -71,6 +104,11 @@ export const jobSchemas = {
   [QueueName.ImapCommands]: {
     [ImapCommandJobName.Flag]: FlagCommandJobSchema,
     [ImapCommandJobName.Get]: GetCommandJobSchema,
+    [ImapCommandJobName.MailboxList]: MailboxListJobSchema,
+    [ImapCommandJobName.MessageList]: MessageListJobSchema,
+    [ImapCommandJobName.MessageSearch]: MessageSearchJobSchema,
+    [ImapCommandJobName.MessageMove]: MessageMoveJobSchema,
+    [ImapCommandJobName.MessageDelete]: MessageDeleteJobSchema,
   },
   [QueueName.Send]: { [SendJobName.Send]: SendJobSchema },
 } as const satisfies { [Q in QueueName]: { [N in JobNameOf<Q>]: z.ZodType<JobPayloads[Q][N], z.ZodTypeDef, unknown> } };
@@ -82,6 +120,12 @@ export const jobSchemas = {
 export interface ImapCommandResults {
   [ImapCommandJobName.Flag]: { flags: string[] };
   [ImapCommandJobName.Get]: { message: import('./messages').MessageNewEvent | import('./messages').ParsedMessage };
+  /** `watched` is the gateway's to fill in: it knows the account's watched folders. */
+  [ImapCommandJobName.MailboxList]: { mailboxes: Array<Omit<MailboxInfo, 'watched'>> };
+  [ImapCommandJobName.MessageList]: MessagePage;
+  [ImapCommandJobName.MessageSearch]: MessagePage;
+  [ImapCommandJobName.MessageMove]: { moved: MovedMessage[] };
+  [ImapCommandJobName.MessageDelete]: { deleted: number[] };
 }
 
 /**

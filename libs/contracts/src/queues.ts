@@ -21,6 +21,11 @@ export enum MailboxJobName {
 export enum ImapCommandJobName {
   Flag = 'flag',
   Get = 'get',
+  MailboxList = 'mailbox-list',
+  MessageList = 'message-list',
+  MessageSearch = 'message-search',
+  MessageMove = 'message-move',
+  MessageDelete = 'message-delete',
 }
 
 export enum SendJobName {

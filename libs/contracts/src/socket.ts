@@ -1,6 +1,21 @@
 import { z } from 'zod';
 import { AccountState } from './common';
 import { AccountIdSchema, EventIdSchema, MailboxNameSchema, UidSchema, headerSafeString } from './common';
+import {
+  MailboxInfo,
+  MailboxListRequest,
+  MailboxListRequestSchema,
+  MessageDeleteRequest,
+  MessageDeleteRequestSchema,
+  MessageListRequest,
+  MessageListRequestSchema,
+  MessageMoveRequest,
+  MessageMoveRequestSchema,
+  MessagePage,
+  MessageSearchRequest,
+  MessageSearchRequestSchema,
+  MovedMessage,
+} from './mailboxes';
 import { MailboxResetEvent, MessageDeletedEvent, MessageFlagsEvent, MessageNewEvent, ParsedMessage } from './messages';
 
 export const errorCodes = ['bad_request', 'forbidden', 'not_found', 'payload_too_large', 'rate_limited', 'internal'] as const;
@@ -35,6 +50,15 @@ export enum ClientCommand {
   MessageSend = 'message.send',
   /** A short-lived signed URL for one MIME part, for links and `<img>` that cannot send a token. */
   MessagePartLink = 'message.partLink',
+  /** The account's folders with counts and special uses. */
+  MailboxList = 'mailbox.list',
+  /** A page of a folder, newest first by UID. */
+  MessageList = 'message.list',
+  /** IMAP UID SEARCH in one folder, paged as `message.list`. */
+  MessageSearch = 'message.search',
+  MessageMove = 'message.move',
+  /** To the Trash folder, or expunged (in the Trash, or `permanent`). */
+  MessageDelete = 'message.delete',
 }
 
 export interface AccountStateEvent {
@@ -180,6 +204,11 @@ export interface ClientToServerEvents {
   [ClientCommand.MessageFlag]: (req: MessageFlagRequest, ack: (res: Ack) => void) => void;
   [ClientCommand.MessageSend]: (req: MessageSendRequest, ack: (res: Ack<{ sendId: string }>) => void) => void;
   [ClientCommand.MessagePartLink]: (req: MessagePartLinkRequest, ack: (res: Ack<PartLink>) => void) => void;
+  [ClientCommand.MailboxList]: (req: MailboxListRequest, ack: (res: Ack<{ mailboxes: MailboxInfo[] }>) => void) => void;
+  [ClientCommand.MessageList]: (req: MessageListRequest, ack: (res: Ack<MessagePage>) => void) => void;
+  [ClientCommand.MessageSearch]: (req: MessageSearchRequest, ack: (res: Ack<MessagePage>) => void) => void;
+  [ClientCommand.MessageMove]: (req: MessageMoveRequest, ack: (res: Ack<{ moved: MovedMessage[] }>) => void) => void;
+  [ClientCommand.MessageDelete]: (req: MessageDeleteRequest, ack: (res: Ack) => void) => void;
 }
 
 export const clientCommandSchemas = {
@@ -189,6 +218,11 @@ export const clientCommandSchemas = {
   [ClientCommand.MessageFlag]: MessageFlagRequestSchema,
   [ClientCommand.MessageSend]: MessageSendRequestSchema,
   [ClientCommand.MessagePartLink]: MessagePartLinkRequestSchema,
+  [ClientCommand.MailboxList]: MailboxListRequestSchema,
+  [ClientCommand.MessageList]: MessageListRequestSchema,
+  [ClientCommand.MessageSearch]: MessageSearchRequestSchema,
+  [ClientCommand.MessageMove]: MessageMoveRequestSchema,
+  [ClientCommand.MessageDelete]: MessageDeleteRequestSchema,
 } as const;
 
 
