@@ -83,6 +83,11 @@ export class TestDovecot {
     return { host: '127.0.0.1', port: this.imapPort, secure: false, user, pass };
   }
 
+  /** Settings in the shape of the contract's `pop3` object. */
+  pop3Settings(user: string, pass = this.users.get(user) ?? '') {
+    return { host: '127.0.0.1', port: this.pop3Port, secure: false, user, pass };
+  }
+
   /**
    * Adds users to a running server. Dovecot re-reads passwd-file when it changes but checks at
    * most once a second, so this waits until the first new user can log in.

@@ -1,0 +1,3 @@
+export * from './pop3-client';
+export * from './pop3-client.factory';
+export * from './pop3.module';
