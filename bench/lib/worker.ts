@@ -72,7 +72,8 @@ export class WorkerProcess {
     recordPid(child);
     const worker = new WorkerProcess(name, child);
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${name} did not start: ${worker.output}`)), 30_000);
+      // 90 s: starting tsx took over 30 s at a load average of 24 on 2 cores; a hung worker still fails.
+      const timer = setTimeout(() => reject(new Error(`${name} did not start within 90 s: ${worker.output}`)), 90_000);
       worker.pending.set(0, {
         resolve: () => {
           clearTimeout(timer);
