@@ -12,6 +12,7 @@ import { MessageAssembler } from './fetch/message-assembler';
 import { MessageFetcher } from './fetch/message-fetcher';
 import { FetcherMetrics } from './fetcher.metrics';
 import { ImapCommandsService } from './imap-commands.service';
+import { MailboxCommandsService } from './mailbox-commands.service';
 import { ImapConnectionPool } from './imap/imap-connection.pool';
 import { MailboxEventsService } from './mailbox-events.service';
 import { MessageStore } from './store/message-store';
@@ -34,6 +35,7 @@ export class FetcherModule {
         MessageStore,
         MailboxEventsService,
         ImapCommandsService,
+        MailboxCommandsService,
         MailboxEventsProcessor,
         ImapCommandsProcessor,
       ],

@@ -7,6 +7,7 @@ import { RedisService } from '@pushmail/redis';
 import { randomBytes } from 'node:crypto';
 import { FetcherEnv } from '../config';
 import { ImapCommandsService } from '../imap-commands.service';
+import { MailboxCommandsService } from '../mailbox-commands.service';
 import { InvalidJobError, MailboxNotFoundError, MessageNotFoundError } from '../errors';
 import { asJobFailure, valid } from './job-failures';
 
@@ -22,6 +23,7 @@ export class ImapCommandsProcessor implements OnApplicationBootstrap {
   constructor(
     private readonly queue: QueueService,
     private readonly commands: ImapCommandsService,
+    private readonly mailboxCommands: MailboxCommandsService,
     private readonly redis: RedisService,
     private readonly health: HealthService,
     private readonly config: ConfigService<FetcherEnv>,
@@ -55,6 +57,16 @@ export class ImapCommandsProcessor implements OnApplicationBootstrap {
         return this.commands.flag(valid(jobSchemas[QueueName.ImapCommands][ImapCommandJobName.Flag], job.data));
       case ImapCommandJobName.Get:
         return this.commands.get(valid(jobSchemas[QueueName.ImapCommands][ImapCommandJobName.Get], job.data));
+      case ImapCommandJobName.MailboxList:
+        return this.mailboxCommands.mailboxes(valid(jobSchemas[QueueName.ImapCommands][ImapCommandJobName.MailboxList], job.data));
+      case ImapCommandJobName.MessageList:
+        return this.mailboxCommands.list(valid(jobSchemas[QueueName.ImapCommands][ImapCommandJobName.MessageList], job.data));
+      case ImapCommandJobName.MessageSearch:
+        return this.mailboxCommands.search(valid(jobSchemas[QueueName.ImapCommands][ImapCommandJobName.MessageSearch], job.data));
+      case ImapCommandJobName.MessageMove:
+        return this.mailboxCommands.move(valid(jobSchemas[QueueName.ImapCommands][ImapCommandJobName.MessageMove], job.data));
+      case ImapCommandJobName.MessageDelete:
+        return this.mailboxCommands.delete(valid(jobSchemas[QueueName.ImapCommands][ImapCommandJobName.MessageDelete], job.data));
       default:
         throw new InvalidJobError(`unknown imap command ${String((job as { name: unknown }).name)}`);
     }

@@ -5,8 +5,15 @@ import {
   ImapCommandJobName,
   ImapCommandResults,
   JobPayloadOf,
+  MailboxInfo,
+  MailboxListRequest,
+  MessageDeleteRequest,
   MessageFlagRequest,
   MessageGetRequest,
+  MessageListRequest,
+  MessageMoveRequest,
+  MessagePage,
+  MessageSearchRequest,
   QueueName,
   redisKeys,
 } from '@pushmail/contracts';
@@ -18,7 +25,7 @@ import { GatewayEnv } from '../config';
 import { CommandError, forbidden } from '../socket/ack';
 import { MessageStore } from './message-store';
 
-type CommandName = ImapCommandJobName.Flag | ImapCommandJobName.Get;
+type CommandName = ImapCommandJobName;
 
 /**
  * Client commands that must run on the account's IMAP connections go to the fetcher through the
@@ -55,6 +62,36 @@ export class ImapCommandService implements OnModuleInit {
     return this.fetchMessage(req.accountId, req.mailbox, req.uid);
   }
 
+  /** The account's folders; `watched` says which ones the account's watcher follows (their changes arrive as events). */
+  async mailboxes(userId: string, req: MailboxListRequest): Promise<{ mailboxes: MailboxInfo[] }> {
+    await this.assertOwner(req.accountId, userId);
+    const [result, view] = await Promise.all([this.run(ImapCommandJobName.MailboxList, req), this.accounts.view(req.accountId)]);
+    const watched = new Set(view?.mailboxes ?? []);
+    return { mailboxes: result.mailboxes.map((box) => ({ ...box, watched: watched.has(box.path) })) };
+  }
+
+  async list(userId: string, req: MessageListRequest): Promise<MessagePage> {
+    await this.assertOwner(req.accountId, userId);
+    return this.run(ImapCommandJobName.MessageList, req);
+  }
+
+  async search(userId: string, req: MessageSearchRequest): Promise<MessagePage> {
+    await this.assertOwner(req.accountId, userId);
+    return this.run(ImapCommandJobName.MessageSearch, req);
+  }
+
+  /** Acked once the server confirmed the move; the events (deleted here, new there) follow through the event log. */
+  async move(userId: string, req: MessageMoveRequest): Promise<ImapCommandResults[ImapCommandJobName.MessageMove]> {
+    await this.assertOwner(req.accountId, userId);
+    return this.run(ImapCommandJobName.MessageMove, req);
+  }
+
+  async delete(userId: string, req: MessageDeleteRequest): Promise<object> {
+    await this.assertOwner(req.accountId, userId);
+    await this.run(ImapCommandJobName.MessageDelete, req);
+    return {};
+  }
+
   /** The stored copy when the fetcher already has it, else a fresh fetch over IMAP. */
   async fetchMessage(accountId: string, mailbox: string, uid: number): Promise<ImapCommandResults[ImapCommandJobName.Get]> {
     const stored = await this.store.find(accountId, mailbox, uid);
@@ -89,7 +126,7 @@ export class ImapCommandService implements OnModuleInit {
       this.logger.error({ msg: 'imap command returned no CommandJobOutcome', command: name, jobId: job.id });
       throw new CommandError('internal', 'the mail server command failed');
     }
-    if (!outcome.ok) throw new CommandError(outcome.code, 'no such message');
+    if (!outcome.ok) throw new CommandError(outcome.code, name === ImapCommandJobName.Flag || name === ImapCommandJobName.Get ? 'no such message' : 'no such mailbox');
     // Read once and gone: the result (a whole message for message.get) does not stay in Redis.
     const json = await this.redis.client.getdel(redisKeys.commandResult(outcome.ref));
     if (json === null) {

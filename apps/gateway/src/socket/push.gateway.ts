@@ -119,6 +119,31 @@ export class PushGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
     return this.run(socket, ClientCommand.MessagePartLink, body, (req) => this.partLinks.issue(socket.data.userId, req));
   }
 
+  @SubscribeMessage(ClientCommand.MailboxList)
+  listMailboxes(@ConnectedSocket() socket: PushSocket, @MessageBody() body: unknown) {
+    return this.run(socket, ClientCommand.MailboxList, body, (req) => this.commands.mailboxes(socket.data.userId, req));
+  }
+
+  @SubscribeMessage(ClientCommand.MessageList)
+  listMessages(@ConnectedSocket() socket: PushSocket, @MessageBody() body: unknown) {
+    return this.run(socket, ClientCommand.MessageList, body, (req) => this.commands.list(socket.data.userId, req));
+  }
+
+  @SubscribeMessage(ClientCommand.MessageSearch)
+  searchMessages(@ConnectedSocket() socket: PushSocket, @MessageBody() body: unknown) {
+    return this.run(socket, ClientCommand.MessageSearch, body, (req) => this.commands.search(socket.data.userId, req));
+  }
+
+  @SubscribeMessage(ClientCommand.MessageMove)
+  moveMessages(@ConnectedSocket() socket: PushSocket, @MessageBody() body: unknown) {
+    return this.run(socket, ClientCommand.MessageMove, body, (req) => this.commands.move(socket.data.userId, req));
+  }
+
+  @SubscribeMessage(ClientCommand.MessageDelete)
+  deleteMessages(@ConnectedSocket() socket: PushSocket, @MessageBody() body: unknown): Promise<Ack> {
+    return this.run(socket, ClientCommand.MessageDelete, body, (req) => this.commands.delete(socket.data.userId, req));
+  }
+
   private async run<C extends ClientCommand, R extends object>(
     socket: PushSocket,
     command: C,
