@@ -10,6 +10,7 @@ export class FetcherMetrics {
   readonly stage: Histogram<string>;
   readonly existsToAppend: Histogram<string>;
   readonly structureFetches: Counter<string>;
+  readonly firstSeen: Counter<string>;
 
   constructor(metrics: MetricsService) {
     this.stage = metrics.histogram('pushmail_fetch_stage_ms', 'Time per fetch stage', ['stage']);
@@ -17,6 +18,11 @@ export class FetcherMetrics {
     this.structureFetches = metrics.counter(
       'pushmail_fetch_structure_fetches_total',
       "Defective messages with attachments whose BODYSTRUCTURE was fetched, so their part numbers are the server's",
+    );
+    this.firstSeen = metrics.counter(
+      'pushmail_messages_first_seen_total',
+      "Messages appended, by the path whose fetch job came first: idle (the watcher's IMAP session) or notify (the mail server's push notification)",
+      ['via'],
     );
   }
 

@@ -69,6 +69,8 @@ export class MailboxEventsService {
     const appended = await this.metrics.time('store', () => this.store.appendNew(parsed, job.seenAt));
     if (appended.cancelled) return this.drop(job, 'deleted before it was published');
     if (!appended.duplicate && job.seenAt) this.metrics.existsToAppend.observe(Date.now() - job.seenAt);
+    // The later path's enqueue was a no-op against this job, so its `via` says who saw the message first.
+    if (!appended.duplicate) this.metrics.firstSeen.inc({ via: job.via ?? 'idle' });
     return { outcome: appended.duplicate ? 'duplicate' : 'appended', eventId: appended.eventId };
   }
 

@@ -1,6 +1,7 @@
 import { baseEnvSchema, env, mailNetworkEnvShape, secretKeySchema } from '@pushmail/config';
 import { z } from 'zod';
 import { hostOverridesSchema } from './imap/host-overrides';
+import { notifySourcesSchema } from './notify/notify-sources';
 
 const MINUTE = 60_000;
 
@@ -34,5 +35,7 @@ export const watcherEnvSchema = baseEnvSchema.extend({
   WATCHER_TICK_MS: env.int(250, 10, 10_000),
   /** Provider quirks as data: per-host IDLE_RESTART_MS, POLL_INTERVAL_MS, HALF_OPEN_TIMEOUT_MS, DISABLE_IDLE (JSON). */
   IMAP_HOST_OVERRIDES: hostOverridesSchema,
+  /** Mail servers allowed to post push notifications to POST /api/notify/dovecot (JSON; empty: ingress off). */
+  NOTIFY_SOURCES: notifySourcesSchema,
 });
 export type WatcherEnv = z.infer<typeof watcherEnvSchema>;

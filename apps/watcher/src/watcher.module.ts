@@ -11,6 +11,7 @@ import { LeaseManager } from './coordination/lease.manager';
 import { MembershipService } from './coordination/membership.service';
 import { WatcherIdentity } from './coordination/watcher-identity';
 import { CursorStore } from './sync/cursor.store';
+import { NotifyModule } from './notify/notify.module';
 import { MailboxSyncService } from './sync/mailbox-sync.service';
 import { WatcherMetrics } from './watcher.metrics';
 import { WatcherService } from './watcher.service';
@@ -20,7 +21,7 @@ export class WatcherModule {
   static forRoot(env: WatcherEnv): DynamicModule {
     return {
       module: WatcherModule,
-      imports: [ConfigModule.forRoot(env), ObservabilityModule, RedisModule, CryptoModule, AccountsModule, QueueModule, ImapModule],
+      imports: [ConfigModule.forRoot(env), ObservabilityModule, RedisModule, CryptoModule, AccountsModule, QueueModule, ImapModule, NotifyModule],
       providers: [
         { provide: WatcherIdentity, useValue: new WatcherIdentity(env.INSTANCE_ID) },
         LeaseManager,

@@ -15,6 +15,7 @@ import { CredentialCipher } from '@pushmail/crypto';
 import { RedisService } from '@pushmail/redis';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { mailboxIndexDigest } from './mailbox-index';
 
 const REPLACE_IF_UNCHANGED = `
 if redis.call('HGET', KEYS[1], 'imap') ~= ARGV[1] or redis.call('HGET', KEYS[1], 'smtp') ~= ARGV[2] then return 0 end
@@ -72,6 +73,8 @@ export class AccountRepository implements OnModuleDestroy {
       .sadd(redisKeys.accountIds(), id)
       .sadd(redisKeys.userAccounts(body.userId), id)
       .hset(redisKeys.accountState(id), { state: 'connecting', updatedAt: Date.now(), version: 1 })
+      // In the same MULTI, so a push notification finds the account as soon as it exists.
+      .sadd(mailboxIndexKey(body.imap), id)
       .exec();
     await this.publishChange({ accountId: id, change: 'created' });
     return { id, userId: body.userId, email: body.email, mailboxes: body.mailboxes, state: 'connecting', stateVersion: 1 };
@@ -135,7 +138,14 @@ export class AccountRepository implements OnModuleDestroy {
     if (patch.imap) fields.imap = this.cipher.encrypt(JSON.stringify(patch.imap), { accountId: id, field: 'imap' });
     if (patch.smtp) fields.smtp = this.cipher.encrypt(JSON.stringify(patch.smtp), { accountId: id, field: 'smtp' });
     if (patch.mailboxes) fields.mailboxes = JSON.stringify(patch.mailboxes);
-    await this.redis.client.multi().hset(key, fields).hincrby(key, 'version', 1).exec();
+    const tx = this.redis.client.multi().hset(key, fields).hincrby(key, 'version', 1);
+    if (patch.imap) {
+      // The IMAP login may have changed: the mailbox index moves with it, in the same MULTI.
+      const previous = await this.storedImap(id);
+      if (previous) tx.srem(mailboxIndexKey(previous), id);
+      tx.sadd(mailboxIndexKey(patch.imap), id);
+    }
+    await tx.exec();
     await this.publishChange({ accountId: id, change: 'updated' });
     return this.view(id);
   }
@@ -144,12 +154,14 @@ export class AccountRepository implements OnModuleDestroy {
   async delete(id: string): Promise<boolean> {
     const userId = await this.redis.client.hget(redisKeys.account(id), 'userId');
     if (!userId) return false;
-    await this.redis.client
+    const imap = await this.storedImap(id);
+    const tx = this.redis.client
       .multi()
       .del(redisKeys.account(id), redisKeys.accountState(id), redisKeys.eventLog(id))
       .srem(redisKeys.accountIds(), id)
-      .srem(redisKeys.userAccounts(userId), id)
-      .exec();
+      .srem(redisKeys.userAccounts(userId), id);
+    if (imap) tx.srem(mailboxIndexKey(imap), id);
+    await tx.exec();
     await this.redis.unlinkMatching(`*{${id}}*`);
     await this.publishChange({ accountId: id, change: 'deleted' });
     return true;
@@ -182,6 +194,46 @@ export class AccountRepository implements OnModuleDestroy {
       }
     }
     return count;
+  }
+
+  /**
+   * The accounts whose IMAP login is `user` on one of `hosts`, with their watched mailboxes: what a
+   * mail server's push notification maps to. An id whose account is gone (an index entry that
+   * outlived a failed delete) is left out.
+   */
+  async accountsForLogin(hosts: readonly string[], user: string): Promise<Array<{ id: string; mailboxes: string[] }>> {
+    const keys = hosts.map((host) => redisKeys.mailboxIndex(mailboxIndexDigest(host, user)));
+    const ids = keys.length === 1 ? await this.redis.client.smembers(keys[0]) : await this.redis.client.sunion(...keys);
+    if (!ids.length) return [];
+    const pipeline = this.redis.client.pipeline();
+    for (const id of ids) pipeline.hget(redisKeys.account(id), 'mailboxes');
+    const rows = (await pipeline.exec()) ?? [];
+    const found: Array<{ id: string; mailboxes: string[] }> = [];
+    rows.forEach(([err, mailboxes], i) => {
+      if (!err && typeof mailboxes === 'string') found.push({ id: ids[i], mailboxes: JSON.parse(mailboxes) as string[] });
+    });
+    return found;
+  }
+
+  /**
+   * Adds every stored account to the mailbox index (accounts stored before the index existed).
+   * Idempotent (SADD); an account that cannot be decrypted is skipped and counted, not fatal.
+   */
+  async backfillMailboxIndex(): Promise<{ indexed: number; skipped: number }> {
+    let indexed = 0;
+    let skipped = 0;
+    for (const id of await this.listIds()) {
+      try {
+        const imap = await this.storedImap(id);
+        if (!imap) continue;
+        await this.redis.client.sadd(mailboxIndexKey(imap), id);
+        indexed++;
+      } catch (err) {
+        skipped++;
+        this.logger.warn({ msg: 'account left out of the mailbox index', accountId: id, err });
+      }
+    }
+    return { indexed, skipped };
   }
 
   async setState(id: string, state: AccountState, error?: string): Promise<void> {
@@ -224,6 +276,11 @@ export class AccountRepository implements OnModuleDestroy {
     await this.subscriber?.quit().catch(() => undefined);
   }
 
+  private async storedImap(id: string): Promise<Pick<ServerSettings, 'host' | 'user'> | null> {
+    const imap = await this.redis.client.hget(redisKeys.account(id), 'imap');
+    return imap ? (JSON.parse(this.cipher.decrypt(imap, { accountId: id, field: 'imap' })) as ServerSettings) : null;
+  }
+
   private async ensureSubscribed(): Promise<void> {
     if (this.subscriber) return;
     this.subscriber = this.redis.open({ connectionName: 'account-changes' });
@@ -242,4 +299,8 @@ export class AccountRepository implements OnModuleDestroy {
     });
     await this.subscriber.subscribe(redisChannels.accountsChanged, redisChannels.accountState);
   }
+}
+
+function mailboxIndexKey(imap: Pick<ServerSettings, 'host' | 'user'>): string {
+  return redisKeys.mailboxIndex(mailboxIndexDigest(imap.host, imap.user));
 }

@@ -1,2 +1,3 @@
 export * from './account.repository';
 export * from './accounts.module';
+export * from './mailbox-index';

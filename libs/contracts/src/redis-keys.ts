@@ -27,6 +27,14 @@ export const redisKeys = {
   sendBytes: (userId: string) => `${KEY_PREFIX}:send-bytes:${userId}`,
   /** A command's result (e.g. `message.get`), left by the fetcher for the gateway to read once. */
   commandResult: (ref: string) => `${KEY_PREFIX}:cmd-result:${ref}`,
+  /**
+   * Set of the account ids whose IMAP login is (host, user), keyed by a digest of the pair (see
+   * `mailboxIndexDigest` in libs/accounts): the push-notification ingress maps a mail server's
+   * notification to accounts with it.
+   */
+  mailboxIndex: (digest: string) => `${KEY_PREFIX}:mbx-index:${digest}`,
+  /** Hash: an OAuth grant's cached access token (encrypted), its expiry, rotated refresh token, backoff; `…:lock` is its refresh lock. */
+  oauthToken: (accountId: string, grant: string) => `${KEY_PREFIX}:oauth:${tag(accountId)}:${grant}`,
 };
 
 export const redisChannels = {
