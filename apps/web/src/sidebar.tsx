@@ -1,3 +1,4 @@
+import { ConnectionFailureCodeSchema, connectionFailureMessages } from '@pushmail/contracts';
 import type { MailboxRef, MailStore } from './mail-store';
 
 const stateLabels: Record<string, string> = {
@@ -7,6 +8,13 @@ const stateLabels: Record<string, string> = {
   error: 'error',
   disconnected: 'disconnected',
 };
+
+/** The account error is a category code (never server text); show its fixed sentence. */
+function describeError(error: string | undefined): string | undefined {
+  if (error === undefined) return undefined;
+  const code = ConnectionFailureCodeSchema.safeParse(error);
+  return code.success ? connectionFailureMessages[code.data] : error;
+}
 
 export function Sidebar(props: {
   store: MailStore;
@@ -31,14 +39,14 @@ export function Sidebar(props: {
           const st = store.accountStates.get(account.id) ?? { state: account.state, error: account.error };
           return (
             <li key={account.id}>
-              <div class="account-head" title={st.error ?? stateLabels[st.state]}>
+              <div class="account-head" title={describeError(st.error) ?? stateLabels[st.state]}>
                 <span class={`state-dot state-${st.state}`} aria-hidden="true" />
                 <span class="account-email">{account.email}</span>
                 <button type="button" class="icon remove" aria-label={`Remove ${account.email}`} title="Remove this account" onClick={() => props.onRemoveAccount(account.id, account.email)}>
                   ✕
                 </button>
               </div>
-              {st.state !== 'connected' && <div class={`account-state small ${st.state === 'connecting' ? 'muted' : 'error'}`}>{st.error ?? stateLabels[st.state]}</div>}
+              {st.state !== 'connected' && <div class={`account-state small ${st.state === 'connecting' ? 'muted' : 'error'}`}>{describeError(st.error) ?? stateLabels[st.state]}</div>}
               {account.mailboxes.map((mailbox) => {
                 const ref = { accountId: account.id, mailbox };
                 const active = selected?.accountId === account.id && selected.mailbox === mailbox;
