@@ -1,4 +1,4 @@
-import { baseEnvSchema, env, mailNetworkEnvShape, secretKeySchema } from '@pushmail/config';
+import { baseEnvSchema, env, mailNetworkEnvShape, oauthEnvShape, secretKeySchema } from '@pushmail/config';
 import { z } from 'zod';
 
 export const fetcherEnvSchema = baseEnvSchema.extend({
@@ -7,6 +7,7 @@ export const fetcherEnvSchema = baseEnvSchema.extend({
   PUSHMAIL_SECRET_KEY_PREVIOUS: env.list([]),
   /** ALLOW_PRIVATE_MAIL_HOSTS, MAIL_HOST_ALLOWLIST, ALLOW_INSECURE_MAIL (libs/config). */
   ...mailNetworkEnvShape,
+  ...oauthEnvShape,
   /**
    * Mailbox jobs (fetch, flags, deleted, reset) processed at once. High on purpose: fetches of one
    * mailbox that are in flight together share one UID FETCH, and most of a job's time is waiting.

@@ -1,4 +1,4 @@
-import { baseEnvSchema, env, mailNetworkEnvShape, secretKeySchema } from '@pushmail/config';
+import { baseEnvSchema, env, mailNetworkEnvShape, oauthEnvShape, secretKeySchema } from '@pushmail/config';
 import { z } from 'zod';
 
 export const gatewayEnvSchema = baseEnvSchema.extend({
@@ -7,6 +7,7 @@ export const gatewayEnvSchema = baseEnvSchema.extend({
   PUSHMAIL_SECRET_KEY_PREVIOUS: env.list([]),
   /** ALLOW_PRIVATE_MAIL_HOSTS, MAIL_HOST_ALLOWLIST, ALLOW_INSECURE_MAIL (libs/config). */
   ...mailNetworkEnvShape,
+  ...oauthEnvShape,
   /** Accounts one user may have; one more is 409. */
   MAX_ACCOUNTS_PER_USER: env.int(20, 1, 100_000),
   /** Account creations and deletions per user per hour (fixed window in Redis); more is 429. */

@@ -72,6 +72,24 @@ export const mailNetworkEnvShape = {
   ALLOW_INSECURE_MAIL: env.bool(false),
 };
 export const mailNetworkEnvSchema = z.object(mailNetworkEnvShape);
+
+/**
+ * The operator's OAuth apps for "Sign in with Google / Microsoft" and for refreshing the tokens of
+ * `oauth2: { provider: 'google' | 'microsoft' }` accounts; read by every app that logs in to mail.
+ * A provider without a client id is not offered.
+ */
+export const oauthEnvShape = {
+  OAUTH_GOOGLE_CLIENT_ID: z.string().min(1).optional(),
+  OAUTH_GOOGLE_CLIENT_SECRET: z.string().min(1).optional(),
+  OAUTH_MICROSOFT_CLIENT_ID: z.string().min(1).optional(),
+  OAUTH_MICROSOFT_CLIENT_SECRET: z.string().min(1).optional(),
+  /** `common`, `organizations`, `consumers`, a tenant id or a tenant domain. */
+  OAUTH_MICROSOFT_TENANT: z
+    .string()
+    .regex(/^[A-Za-z0-9.-]{1,253}$/, 'must be common, organizations, consumers, a tenant id or a domain')
+    .default('common'),
+};
+export type OAuthEnv = z.infer<z.ZodObject<typeof oauthEnvShape>>;
 export type MailNetworkEnv = z.infer<typeof mailNetworkEnvSchema>;
 
 /** Reads `.env` from the working directory when present; real environment variables win. */

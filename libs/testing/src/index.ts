@@ -5,3 +5,4 @@ export * from './smtp-sink';
 export * from './app-process';
 export * from './env';
 export * from './stores';
+export * from './oauth-server';

@@ -15,6 +15,11 @@ export interface SmtpSinkOptions {
    * undefined to accept. Called with the mail as received.
    */
   respond?: (mail: ReceivedMail, attempt: number) => { code: number; message: string } | undefined;
+  /**
+   * Also accept XOAUTH2, checking each access token here (e.g. TestOAuthServer.introspect): it must
+   * be active and name the user that logs in.
+   */
+  introspect?: (token: string) => Promise<{ active: boolean; username?: string }>;
 }
 
 /** An SMTP server that records what it receives, optionally failing on demand. */
@@ -31,15 +36,23 @@ export class SmtpSink {
   static async start(options: SmtpSinkOptions = {}): Promise<SmtpSink> {
     const ref: { sink?: SmtpSink } = {};
     const server = new SMTPServer({
-      authOptional: !options.auth,
+      authOptional: !options.auth && !options.introspect,
       disabledCommands: ['STARTTLS'],
       allowInsecureAuth: true,
-      authMethods: ['PLAIN', 'LOGIN'],
+      authMethods: options.introspect ? ['PLAIN', 'LOGIN', 'XOAUTH2'] : ['PLAIN', 'LOGIN'],
       logger: false,
       // stop() would otherwise wait up to 30 s for a client's pooled connection (the gateway keeps them) to leave.
       closeTimeout: 500,
       onAuth(auth, _session, callback) {
         ref.sink!.authAttempts++;
+        if (auth.method === 'XOAUTH2') {
+          if (!options.introspect) return callback(new Error('XOAUTH2 not enabled'));
+          void options.introspect(auth.accessToken ?? '').then(
+            (r) => (r.active && r.username === auth.username ? callback(null, { user: auth.username }) : callback(null, { data: { status: '401', schemes: 'bearer' } })),
+            (err: Error) => callback(err),
+          );
+          return;
+        }
         if (!options.auth || (auth.username === options.auth.user && auth.password === options.auth.pass)) return callback(null, { user: auth.username });
         callback(new Error('Invalid username or password'));
       },

@@ -1,0 +1,3 @@
+export * from './mail-credentials';
+export * from './oauth-providers';
+export * from './credentials.module';
