@@ -14,9 +14,18 @@ export const watcherEnvSchema = baseEnvSchema.extend({
   ...oauthEnvShape,
   /** Most accounts one watcher leases; past it the watcher takes no more and reports not ready. */
   WATCHER_MAX_ACCOUNTS: env.int(5000, 1),
-  /** An account lease (and a member's heartbeat) expires this long after its last renewal. */
+  /**
+   * An account lease expires this long after its last renewal: how long a partitioned (not dead)
+   * watcher's accounts wait before another watcher takes them.
+   */
   LEASE_TTL_MS: env.int(10_000, 500),
-  HEARTBEAT_INTERVAL_MS: env.int(1000, 50),
+  HEARTBEAT_INTERVAL_MS: env.int(500, 50),
+  /**
+   * A member that has not heartbeaten for this long leaves the membership; if its heartbeat
+   * connection is gone from Redis too (killed), its leases are taken at once. At least three
+   * heartbeats are always allowed, whatever this says.
+   */
+  MEMBER_TTL_MS: env.int(1500, 100),
   /** Full pass over all accounts (the safety net behind pub/sub notices). */
   RECONCILE_INTERVAL_MS: env.int(30_000, 100),
   /** Poll interval for servers without IDLE. */

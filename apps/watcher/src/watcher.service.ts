@@ -31,6 +31,11 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
   /** Accounts we should own whose lease another watcher still holds (it is letting go). */
   private readonly waiting = new Set<string>();
   private members: Members = { live: [], full: new Set() };
+  /**
+   * Members found dead (heartbeat connection gone from Redis) → until when their leases may be
+   * taken over; by then those leases have expired on their own anyway.
+   */
+  private readonly deadHolders = new Map<string, number>();
   private lastHeartbeatAt = 0;
   private lastRenewAt = 0;
   private heartbeating = false;
@@ -136,10 +141,14 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
     try {
       const view = (m: Members) => `${m.live.join(',')}|${[...m.full].sort().join(',')}`;
       const before = view(this.members);
-      this.members = await this.membership.heartbeat(this.env.LEASE_TTL_MS, this.full);
+      const previous = this.members.live;
+      this.members = await this.membership.heartbeat(this.memberTtlMs, this.full);
       this.lastHeartbeatAt = Date.now();
       // A member joining, leaving, filling up or making room changes who should own what.
       if (view(this.members) !== before) {
+        const vanished = previous.filter((m) => m !== this.id && !this.members.live.includes(m));
+        // Judged before the reconcile below, which takes the dead members' accounts at once.
+        if (vanished.length) await this.judgeVanished(vanished);
         this.logger.log({ msg: 'watcher membership changed', members: this.members.live });
         this.requestReconcile();
       } else if (this.waiting.size) {
@@ -157,6 +166,31 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
       this.logger.warn({ msg: 'heartbeat failed', err });
     } finally {
       this.heartbeating = false;
+    }
+  }
+
+  /** At least three heartbeats, so one late heartbeat does not drop a live member. */
+  private get memberTtlMs(): number {
+    return Math.max(this.env.MEMBER_TTL_MS, 3 * this.env.HEARTBEAT_INTERVAL_MS);
+  }
+
+  /**
+   * Members that dropped out without leaving: dead (killed, crashed) or cut off from Redis. Only
+   * the dead ones' leases are taken now; a partitioned watcher may still be IDLEing, so its
+   * accounts wait for their leases to expire (fencing covers a watcher wrongly judged dead).
+   */
+  private async judgeVanished(vanished: string[]): Promise<void> {
+    const now = Date.now();
+    for (const [id, until] of this.deadHolders) if (until <= now) this.deadHolders.delete(id);
+    try {
+      const verdict = await this.membership.confirmDead(vanished, this.env.LEASE_TTL_MS);
+      const dead = verdict.ok ? verdict.dead : [];
+      for (const id of dead) this.deadHolders.set(id, now + this.env.LEASE_TTL_MS);
+      const waiting = vanished.filter((m) => !dead.includes(m));
+      if (dead.length) this.logger.warn({ msg: 'watchers died (heartbeat connection gone); taking over their leases', members: dead });
+      if (waiting.length) this.logger.warn({ msg: 'watchers stopped heartbeating; their leases are left to expire', members: waiting, why: verdict.ok ? 'heartbeat connection still open (partitioned or paused?)' : verdict.why });
+    } catch (err) {
+      this.logger.warn({ msg: 'could not judge vanished watchers; their leases are left to expire', members: vanished, err });
     }
   }
 
@@ -203,7 +237,7 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
     const results = await Promise.all(
       batch.map(async (id) => {
         try {
-          return { id, lease: await this.leases.acquire(id, this.env.LEASE_TTL_MS) };
+          return { id, lease: await this.leases.acquire(id, this.env.LEASE_TTL_MS, this.deadHolderIds()) };
         } catch (err) {
           this.logger.warn({ msg: 'lease acquire failed', accountId: id, err });
           return { id, lease: null };
@@ -219,6 +253,11 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
         await this.startAccount(id, lease);
       }),
     );
+  }
+
+  private deadHolderIds(): Set<string> {
+    const now = Date.now();
+    return new Set([...this.deadHolders].filter(([, until]) => until > now).map(([id]) => id));
   }
 
   private async startAccount(id: string, lease: Lease): Promise<AccountWatcher | undefined> {

@@ -61,9 +61,9 @@ describe('watcher cluster: 3 (then 4) processes share 90 accounts', () => {
   /** When each process stopped (kill -9 or SIGTERM): its open sessions end there at the latest. */
   const endedAt = new Map<string, number>();
 
-  // Production heartbeat (1 s): the SIGTERM hand-off time below is what a deployment gets.
+  // Production heartbeat (500 ms) and member TTL: the hand-off times below are what a deployment gets.
   const start = async (name: string) => {
-    const proc = await AppProcess.start('watcher', testEnv(redis.url, { ...FAST_ENV, LEASE_TTL_MS: String(LEASE_TTL_MS), HEARTBEAT_INTERVAL_MS: '1000', LOG_LEVEL: 'info', INSTANCE_ID: name }));
+    const proc = await AppProcess.start('watcher', testEnv(redis.url, { ...FAST_ENV, LEASE_TTL_MS: String(LEASE_TTL_MS), HEARTBEAT_INTERVAL_MS: '500', MEMBER_TTL_MS: '1500', LOG_LEVEL: 'info', INSTANCE_ID: name }));
     procs.set(name, proc);
     return proc;
   };

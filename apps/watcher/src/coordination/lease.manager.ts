@@ -7,6 +7,12 @@ const RENEW = luaScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 `);
+/** Replaces a dead holder's lease, only if it still holds the value we judged. */
+const TAKE_OVER = luaScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+`);
 const RELEASE = luaScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -33,16 +39,23 @@ export class LeaseManager {
     private readonly identity: WatcherIdentity,
   ) {}
 
-  /** Takes the lease if nobody holds it; null when another watcher does. */
-  async acquire(accountId: string, ttlMs: number): Promise<Lease | null> {
+  /**
+   * Takes the lease if nobody holds it, or if its holder is among `deadHolders` (members whose
+   * process is known to be gone: see MembershipService.confirmDead); null when a live (or merely
+   * unreachable) watcher holds it. A fresh fencing token either way, so the dead holder's cursor
+   * writes are refused should it not be dead after all.
+   */
+  async acquire(accountId: string, ttlMs: number, deadHolders: ReadonlySet<string> = new Set()): Promise<Lease | null> {
     const r = this.redis.client;
+    const key = redisKeys.lease(accountId);
     // Cheap check first, so waiting for a busy lease does not burn fencing tokens every tick.
-    if (await r.exists(redisKeys.lease(accountId))) return null;
+    const current = await r.get(key);
+    if (current !== null && !deadHolders.has(holderOf(current))) return null;
     const started = Date.now();
     const fence = await r.incr(redisKeys.leaseFence());
     const value = `${this.identity.id}|${fence}`;
-    const ok = await r.set(redisKeys.lease(accountId), value, 'PX', ttlMs, 'NX');
-    return ok === 'OK' ? { accountId, value, fence, validUntil: started + ttlMs } : null;
+    const ok = current === null ? (await r.set(key, value, 'PX', ttlMs, 'NX')) === 'OK' : (await runLua<number>(r, TAKE_OVER, [key], [current, value, ttlMs])) === 1;
+    return ok ? { accountId, value, fence, validUntil: started + ttlMs } : null;
   }
 
   /** Renews all leases in one round trip; returns the ones that are no longer ours. */
@@ -64,6 +77,9 @@ export class LeaseManager {
 
   async holder(accountId: string): Promise<string | null> {
     const value = await this.redis.client.get(redisKeys.lease(accountId));
-    return value ? value.split('|')[0] : null;
+    return value ? holderOf(value) : null;
   }
 }
+
+/** The watcher id in a lease value `<watcher id>|<fence>`. */
+const holderOf = (value: string) => value.split('|')[0];

@@ -1,10 +1,15 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { redisKeys } from '@pushmail/contracts';
 import { RedisService, luaScript, runLua } from '@pushmail/redis';
+import type { Redis } from 'ioredis';
 import { WatcherIdentity } from './watcher-identity';
 
 /** Full watchers are listed in the same sorted set under this prefix, expiring with their heartbeat. */
 const FULL_PREFIX = 'full:';
+
+/** The name of each watcher's heartbeat connection, as Redis' CLIENT LIST shows it. */
+const CONNECTION_PREFIX = 'pm-watcher:';
+export const memberConnectionName = (memberId: string) => `${CONNECTION_PREFIX}${memberId}`;
 
 /**
  * Heartbeats with Redis' own clock (no skew between hosts): score = last heartbeat in ms, and
@@ -25,15 +30,48 @@ export interface Members {
   full: Set<string>;
 }
 
+/** What Redis' connection table says about members that stopped heartbeating. */
+export type DeathVerdict =
+  /** Their heartbeat connections are gone: the process (or its host's kernel) closed them. */
+  | { ok: true; dead: string[] }
+  /** No verdict: their leases are left to expire. */
+  | { ok: false; why: 'our connection is too young' | 'connection table unreadable' };
+
+/**
+ * Age in seconds of each named connection in a CLIENT LIST reply (the youngest when a name is
+ * listed twice, as after a reconnect whose old socket Redis has not reaped yet).
+ */
+export function connectionAges(clientList: string): Map<string, number> {
+  const ages = new Map<string, number>();
+  for (const line of clientList.split('\n')) {
+    const name = /(?:^| )name=(\S+)/.exec(line)?.[1];
+    const age = Number(/(?:^| )age=(\d+)/.exec(line)?.[1]);
+    if (!name || !Number.isFinite(age)) continue;
+    ages.set(name, Math.min(age, ages.get(name) ?? Infinity));
+  }
+  return ages;
+}
+
+/**
+ * Membership of the watcher fleet. Each watcher heartbeats over its own named connection, so a
+ * member that stops heartbeating can be told apart: a killed process's connection disappears from
+ * Redis at once (its kernel closes the socket), while a partitioned or frozen one's stays listed
+ * (nothing reaches Redis to close it). Only the first kind has its leases taken before they expire.
+ */
 @Injectable()
 export class MembershipService {
+  private readonly logger = new Logger(MembershipService.name);
+  private readonly connection: Redis;
+
   constructor(
-    private readonly redis: RedisService,
+    redis: RedisService,
     private readonly identity: WatcherIdentity,
-  ) {}
+  ) {
+    this.connection = redis.open({ connectionName: memberConnectionName(identity.id) });
+  }
 
   async heartbeat(ttlMs: number, full: boolean): Promise<Members> {
-    const all = await runLua<string[]>(this.redis.client, HEARTBEAT, [redisKeys.watcherMembers()], [this.identity.id, ttlMs, full ? '1' : '0', FULL_PREFIX]);
+    const all = await runLua<string[]>(this.connection, HEARTBEAT, [redisKeys.watcherMembers()], [this.identity.id, ttlMs, full ? '1' : '0', FULL_PREFIX]);
     const live: string[] = [];
     const fullSet = new Set<string>();
     for (const m of all) {
@@ -43,8 +81,28 @@ export class MembershipService {
     return { live: live.sort(), full: fullSet };
   }
 
+  /**
+   * Which of `members` (dropped from membership for missed heartbeats) are dead, judged by
+   * whether Redis still lists their heartbeat connection. Trusted only when our own connection
+   * has been up for `minOwnAgeMs` (a lease TTL): after a Redis restart or a failover to a replica
+   * every connection is new, and a live watcher that has not reconnected yet would look dead.
+   */
+  async confirmDead(members: readonly string[], minOwnAgeMs: number): Promise<DeathVerdict> {
+    let ages: Map<string, number>;
+    try {
+      ages = connectionAges(String(await this.connection.client('LIST')));
+    } catch (err) {
+      // Managed Redis may refuse CLIENT LIST (ACLs): failover then waits for the lease TTL.
+      this.logger.warn({ msg: 'cannot read CLIENT LIST; a dead watcher’s leases are left to expire', err });
+      return { ok: false, why: 'connection table unreadable' };
+    }
+    const own = ages.get(memberConnectionName(this.identity.id));
+    if (own === undefined || own * 1000 < minOwnAgeMs) return { ok: false, why: 'our connection is too young' };
+    return { ok: true, dead: members.filter((m) => !ages.has(memberConnectionName(m))) };
+  }
+
   /** Leaves at once, so the others rebalance on their next heartbeat instead of after a TTL. */
   async leave(): Promise<void> {
-    await this.redis.client.zrem(redisKeys.watcherMembers(), this.identity.id, FULL_PREFIX + this.identity.id);
+    await this.connection.zrem(redisKeys.watcherMembers(), this.identity.id, FULL_PREFIX + this.identity.id);
   }
 }
