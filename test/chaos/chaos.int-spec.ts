@@ -114,6 +114,7 @@ describe('chaos: exactly once while every component fails in turn', () => {
     await Promise.all([...inFlight]);
   };
   const diagnoses: unknown[] = [];
+  const subscriptionErrors: Array<{ accountId: string; code: string; at: number; phase: Phase }> = [];
   const diagnose = async (d: Delivery, queue: Queue) => {
     const accountId = accountOf.get(d.user)!;
     const client = await dovecot.imap(d.user);
@@ -124,6 +125,7 @@ describe('chaos: exactly once while every component fails in turn', () => {
       const job = uid ? await queue.getJob(jobIds.fetch(accountId, 'INBOX', Number(box.uidValidity), uid)) : undefined;
       return {
         messageId: d.messageId,
+        accountId,
         phase: d.phase,
         ackAt: d.ackAt,
         uid,
@@ -173,6 +175,9 @@ describe('chaos: exactly once while every component fails in turn', () => {
       const key = m.messageId ?? '';
       received.set(key, [...(received.get(key) ?? []), { eventId: m.eventId, accountId: m.accountId, at: Date.now() }]);
     });
+    // The client gives up on an account whose resubscribe failed after a reconnect and says so here;
+    // the figures count them (its live events would be missing from then on).
+    client.on('subscription.error', (accountId, err) => subscriptionErrors.push({ accountId, code: err.code, at: Date.now(), phase }));
     await client.connect();
     for (const id of accountOf.values()) await client.subscribe(id, { since: 'start' });
 
@@ -300,6 +305,7 @@ describe('chaos: exactly once while every component fails in turn', () => {
       byPhase,
       uidGuessesWithdrawn: await withdrawnGuesses(),
       failedJobs,
+      subscriptionErrors,
       lostDiagnoses: diagnoses,
     };
     mkdirSync(join(REPO_ROOT, 'test-artifacts'), { recursive: true });
