@@ -35,6 +35,8 @@ export class MailboxCommandsService {
   /** One LIST (with RETURN STATUS where the server has LIST-STATUS, else a STATUS per folder, done by imapflow). */
   mailboxes(job: MailboxListJob): Promise<ImapCommandResults[ImapCommandJobName.MailboxList]> {
     return this.pool.withSession(job.accountId, async (session) => {
+      // Dovecot answers STATUS for the selected folder from this session's view: bring it up to date.
+      if (session.client.mailbox) await session.refreshView();
       const listed = await session.client.list({ statusQuery: { messages: true, unseen: true, uidNext: true, uidValidity: true } });
       return { mailboxes: listed.map(toMailboxInfo) };
     });
@@ -120,7 +122,11 @@ async function moveOn(client: ImapFlow, uids: number[], to: string): Promise<Map
     if ((err as { serverResponseCode?: string }).serverResponseCode === 'TRYCREATE') throw new MailboxNotFoundError(to);
     throw err;
   }
-  if (!result) throw new Error('UID MOVE failed');
+  if (!result) {
+    // imapflow answers false for any refusal; a missing target is the client's error, not ours.
+    if (!(await client.list()).some((box) => box.path === to)) throw new MailboxNotFoundError(to);
+    throw new Error('UID MOVE failed');
+  }
   return result.uidMap ?? new Map();
 }
 

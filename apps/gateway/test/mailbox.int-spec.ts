@@ -1,0 +1,253 @@
+import { INestApplication } from '@nestjs/common';
+import { MessageSummary } from '@pushmail/contracts';
+import { AppProcess, TestDovecot, TestRedis, testEnv, testStores, waitFor } from '@pushmail/testing';
+import { ClientSocket, call, connect, okAck, record, startGateway, tokenFor } from './helpers';
+
+/**
+ * The whole mailbox: mailbox.list, message.list, message.search, message.move, message.delete and
+ * message.flag/get in any folder, through the gateway (in process), the built fetcher and watcher,
+ * against a real Dovecot whose INBOX already held 120 messages when the account was added.
+ */
+jest.setTimeout(60_000);
+
+const USER = 'history@example.test';
+const HISTORY = 120;
+
+/** Message n: from alice for even n, bob for odd; dated 2024-01-(1 + n % 28); every third one unread. */
+function historic(n: number): string {
+  const sender = n % 2 === 0 ? 'Alice <alice@example.test>' : 'Bob <bob@example.test>';
+  const day = String(1 + (n % 28)).padStart(2, '0');
+  const body = n === 7 ? 'the zanzibar clause is attached' : `body of message ${n}`;
+  return [`From: ${sender}`, `To: ${USER}`, `Subject: history ${n}`, `Message-ID: <history-${n}@example.test>`, `Date: ${day} Jan 2024 10:00:00 +0000`, '', body, ''].join('\r\n');
+}
+
+describe('the whole mailbox over the gateway', () => {
+  let redis: TestRedis;
+  let dovecot: TestDovecot;
+  let stores: ReturnType<typeof testStores>;
+  let app: INestApplication;
+  let url: string;
+  let fetcher: AppProcess;
+  let watcher: AppProcess;
+  let accountId: string;
+  const sockets: ClientSocket[] = [];
+  const open = async (user = 'u1') => {
+    const s = await connect(url, await tokenFor(user));
+    sockets.push(s);
+    return s;
+  };
+  const serverUids = async (mailbox: string) => {
+    const client = await dovecot.imap(USER);
+    try {
+      await client.mailboxOpen(mailbox);
+      return ((await client.search({ all: true }, { uid: true })) || []).sort((a, b) => a - b);
+    } finally {
+      await client.logout();
+    }
+  };
+  const serverFlags = async (mailbox: string, uid: number) => {
+    const client = await dovecot.imap(USER);
+    try {
+      await client.mailboxOpen(mailbox);
+      const row = await client.fetchOne(String(uid), { flags: true }, { uid: true });
+      return [...((row && row.flags) || [])];
+    } finally {
+      await client.logout();
+    }
+  };
+
+  beforeAll(async () => {
+    [redis, dovecot] = await Promise.all([TestRedis.start(), TestDovecot.start({ users: { [USER]: 'pass-history' } })]);
+    // The history is on the server before the account exists; every third message unread.
+    const client = await dovecot.imap(USER);
+    await client.mailboxCreate('Archive');
+    for (let n = 1; n <= HISTORY; n++) await client.append('INBOX', historic(n), n % 3 === 0 ? [] : ['\\Seen']);
+    await client.logout();
+
+    stores = testStores(redis.url);
+    ({ app, url } = await startGateway(redis.url));
+    const common = testEnv(redis.url);
+    [fetcher, watcher] = await Promise.all([
+      AppProcess.start('fetcher', common),
+      AppProcess.start('watcher', { ...common, RECONCILE_INTERVAL_MS: '500', BACKOFF_MIN_MS: '100', BACKOFF_MAX_MS: '1000' }),
+    ]);
+    const imap = dovecot.imapSettings(USER);
+    accountId = (await stores.accounts.create({ userId: 'u1', email: USER, imap, smtp: imap, mailboxes: ['INBOX', 'Archive'] })).id;
+    await waitFor(async () => (await stores.accounts.getState(accountId))?.state === 'connected', 20_000, 'the watcher to connect the account', 100);
+  });
+  afterEach(() => sockets.splice(0).forEach((s) => s.close()));
+  afterAll(async () => {
+    await Promise.all([fetcher?.stop(), watcher?.stop()]);
+    await app?.close();
+    await stores?.close();
+    await dovecot?.dispose();
+    await redis?.dispose();
+  });
+
+  it('message.list pages through the 120 messages already there, newest first, with no gap or repeat', async () => {
+    const socket = await open();
+    const seen: MessageSummary[] = [];
+    let before: number | undefined;
+    let pages = 0;
+    for (;;) {
+      const page = okAck(await call(socket, 'message.list', { accountId, mailbox: 'INBOX', limit: 50, ...(before ? { before } : {}) }));
+      pages++;
+      expect(page.total).toBe(HISTORY);
+      seen.push(...page.messages);
+      if (page.nextBefore === null) break;
+      before = page.nextBefore;
+    }
+    expect(pages).toBe(3);
+    expect(seen.map((m) => m.uid)).toEqual(Array.from({ length: HISTORY }, (_, i) => HISTORY - i));
+    expect(seen[0]).toEqual({
+      accountId,
+      mailbox: 'INBOX',
+      uidValidity: expect.any(Number),
+      uid: HISTORY,
+      messageId: `<history-${HISTORY}@example.test>`,
+      subject: `history ${HISTORY}`,
+      from: { name: 'Alice', address: 'alice@example.test' },
+      to: [{ name: '', address: USER }],
+      cc: [],
+      date: '2024-01-09T10:00:00.000Z',
+      flags: [],
+      size: expect.any(Number),
+      preview: '',
+      hasAttachments: false,
+    });
+    // The default page is 50.
+    expect(okAck(await call(socket, 'message.list', { accountId, mailbox: 'INBOX' })).messages).toHaveLength(50);
+  });
+
+  it("mailbox.list returns Dovecot's folders with special use and counts, and the counts follow a delivery", async () => {
+    const socket = await open();
+    const { mailboxes } = okAck(await call(socket, 'mailbox.list', { accountId }));
+    const byPath = new Map(mailboxes.map((m) => [m.path, m]));
+    expect(byPath.get('INBOX')).toMatchObject({ name: 'INBOX', specialUse: '\\Inbox', messages: HISTORY, unseen: HISTORY / 3, uidNext: HISTORY + 1, watched: true, parent: null });
+    expect(byPath.get('Trash')).toMatchObject({ specialUse: '\\Trash', messages: 0, watched: false });
+    expect(byPath.get('Sent')).toMatchObject({ specialUse: '\\Sent' });
+    expect(byPath.get('Drafts')).toMatchObject({ specialUse: '\\Drafts' });
+    expect(byPath.get('Junk')).toMatchObject({ specialUse: '\\Junk' });
+    expect(byPath.get('Archive')).toMatchObject({ watched: true, messages: 0, delimiter: '/' });
+
+    await dovecot.deliver(USER, { subject: 'a new one', messageId: '<new-one@example.test>' });
+    const after = okAck(await call(socket, 'mailbox.list', { accountId })).mailboxes.find((m) => m.path === 'INBOX');
+    expect(after).toMatchObject({ messages: HISTORY + 1, unseen: HISTORY / 3 + 1, uidNext: HISTORY + 2 });
+    // A list right after a delivery includes it: the pooled session's view is refreshed first.
+    const first = okAck(await call(socket, 'message.list', { accountId, mailbox: 'INBOX', limit: 1 }));
+    expect(first).toMatchObject({ total: HISTORY + 1, nextBefore: HISTORY + 1, messages: [{ uid: HISTORY + 1, subject: 'a new one' }] });
+  });
+
+  it('message.search finds by text, from, subject, unseen and a date range, and nothing for an unknown term', async () => {
+    const socket = await open();
+    const search = async (query: object, extra: object = {}) => okAck(await call(socket, 'message.search', { accountId, mailbox: 'INBOX', query, ...extra }));
+    const uids = async (query: object) => (await search(query, { limit: 200 })).messages.map((m) => m.uid);
+
+    expect(await uids({ text: 'zanzibar' })).toEqual([7]);
+    expect(await uids({ subject: 'history 11' })).toEqual([119, 118, 117, 116, 115, 114, 113, 112, 111, 110, 11]);
+    const fromBob = await uids({ from: 'bob@example.test' });
+    expect(fromBob).toHaveLength(HISTORY / 2);
+    expect(fromBob.every((uid) => uid % 2 === 1)).toBe(true);
+    const unseen = await uids({ unseen: true, subject: 'history' });
+    expect(unseen.sort((a, b) => a - b)).toEqual(Array.from({ length: HISTORY / 3 }, (_, i) => (i + 1) * 3));
+    expect(await uids({ text: 'no message holds this term qqxq' })).toEqual([]);
+    const paged = await search({ from: 'alice@example.test' }, { limit: 25 });
+    expect(paged).toMatchObject({ total: HISTORY / 2, nextBefore: paged.messages[24]!.uid });
+    expect(paged.messages).toHaveLength(25);
+    const rest = await search({ from: 'alice@example.test' }, { limit: 200, before: paged.nextBefore });
+    expect(rest.nextBefore).toBeNull();
+    expect(new Set([...paged.messages, ...rest.messages].map((m) => m.uid)).size).toBe(HISTORY / 2);
+  });
+
+  it('message.search by a date range uses the received date (IMAP SINCE/BEFORE)', async () => {
+    const client = await dovecot.imap(USER);
+    await client.mailboxCreate('Dated');
+    await client.append('Dated', historic(201), ['\\Seen'], new Date('2023-05-10T12:00:00Z'));
+    await client.append('Dated', historic(202), ['\\Seen'], new Date('2023-06-10T12:00:00Z'));
+    await client.append('Dated', historic(203), ['\\Seen'], new Date('2023-07-10T12:00:00Z'));
+    await client.logout();
+    const socket = await open();
+    const page = okAck(await call(socket, 'message.search', { accountId, mailbox: 'Dated', query: { since: '2023-06-01', before: '2023-07-01' } }));
+    expect(page.messages.map((m) => m.subject)).toEqual(['history 202']);
+  });
+
+  it('move, delete to Trash, delete from Trash and flag act on the server before the ack; the events follow for watched folders', async () => {
+    const socket = await open();
+    const events = record(socket);
+    okAck(await call(socket, 'subscribe', { accountId }));
+
+    const moved = okAck(await call(socket, 'message.move', { accountId, mailbox: 'INBOX', uids: [100, 101], to: 'Archive' }));
+    expect(moved.moved.map((m) => m.uid)).toEqual([100, 101]);
+    expect(moved.moved.every((m) => typeof m.newUid === 'number')).toBe(true);
+    const inbox = await serverUids('INBOX');
+    expect(inbox).not.toContain(100);
+    expect(inbox).not.toContain(101);
+    expect(await serverUids('Archive')).toEqual(moved.moved.map((m) => m.newUid));
+    await waitFor(() => events.filter((e) => e.name === 'message.deleted' && e.payload.mailbox === 'INBOX').length === 2, 15_000, 'message.deleted for both moved messages');
+    await waitFor(() => events.filter((e) => e.name === 'message.new' && e.payload.mailbox === 'Archive').length === 2, 15_000, 'message.new in Archive');
+    expect(events.find((e) => e.name === 'message.new' && e.payload.mailbox === 'Archive')?.payload).toMatchObject({ subject: expect.stringMatching(/^history 10[01]$/) });
+
+    okAck(await call(socket, 'message.delete', { accountId, mailbox: 'INBOX', uids: [99] }));
+    expect(await serverUids('INBOX')).not.toContain(99);
+    const trash = await serverUids('Trash');
+    expect(trash).toHaveLength(1);
+    await waitFor(() => events.some((e) => e.name === 'message.deleted' && e.payload.mailbox === 'INBOX' && e.payload.uid === 99), 15_000, 'message.deleted for 99');
+
+    // Trash is not watched: flag and get still work there, fetched on demand.
+    okAck(await call(socket, 'message.flag', { accountId, mailbox: 'Trash', uid: trash[0], add: ['\\Flagged'] }));
+    expect(await serverFlags('Trash', trash[0]!)).toContain('\\Flagged');
+    expect(okAck(await call(socket, 'message.get', { accountId, mailbox: 'Trash', uid: trash[0] })).message).toMatchObject({ mailbox: 'Trash', subject: 'history 99' });
+
+    okAck(await call(socket, 'message.delete', { accountId, mailbox: 'Trash', uids: trash }));
+    expect(await serverUids('Trash')).toEqual([]);
+
+    okAck(await call(socket, 'message.delete', { accountId, mailbox: 'INBOX', uids: [98], permanent: true }));
+    expect(await serverUids('INBOX')).not.toContain(98);
+    expect(await serverUids('Trash')).toEqual([]);
+
+    expect(await call(socket, 'message.move', { accountId, mailbox: 'INBOX', uids: [97], to: 'No such folder' })).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    expect(await call(socket, 'message.list', { accountId, mailbox: 'No such folder' })).toMatchObject({ ok: false, error: { code: 'not_found' } });
+  });
+
+  it("answers forbidden for another user's account and for an unknown one, for every new command", async () => {
+    const socket = await open('u2');
+    const requests: Array<[string, object]> = [
+      ['mailbox.list', {}],
+      ['message.list', { mailbox: 'INBOX' }],
+      ['message.search', { mailbox: 'INBOX', query: { text: 'x' } }],
+      ['message.move', { mailbox: 'INBOX', uids: [1], to: 'Archive' }],
+      ['message.delete', { mailbox: 'INBOX', uids: [1] }],
+      ['message.get', { mailbox: 'Trash', uid: 1 }],
+      ['message.flag', { mailbox: 'Trash', uid: 1, add: ['\\Seen'] }],
+    ];
+    for (const [command, body] of requests) {
+      for (const id of [accountId, 'no-such-account']) {
+        expect([command, await call(socket, command as 'message.list', { accountId: id, ...body })]).toEqual([command, { ok: false, error: { code: 'forbidden', message: expect.any(String) } }]);
+      }
+    }
+    expect(await serverUids('INBOX')).toContain(1);
+  });
+
+  it('refuses invalid payloads with bad_request naming the field', async () => {
+    const socket = await open();
+    const cases: Array<[string, object, string]> = [
+      ['mailbox.list', { accountId: 'bad id!' }, 'accountId'],
+      ['mailbox.list', { accountId, extra: 1 }, '(body): Unrecognized key(s) in object: \'extra\''],
+      ['message.list', { accountId, mailbox: 'INBOX', limit: 201 }, 'limit'],
+      ['message.list', { accountId, mailbox: 'INBOX', before: 0 }, 'before'],
+      ['message.list', { accountId, mailbox: '' }, 'mailbox'],
+      ['message.search', { accountId, mailbox: 'INBOX', query: {} }, 'query'],
+      ['message.search', { accountId, mailbox: 'INBOX', query: { since: '2024-13-01' } }, 'query.since'],
+      ['message.search', { accountId, mailbox: 'INBOX', query: { text: 'a\r\nb' } }, 'query.text'],
+      ['message.move', { accountId, mailbox: 'INBOX', uids: [], to: 'Archive' }, 'uids'],
+      ['message.move', { accountId, mailbox: 'INBOX', uids: Array.from({ length: 501 }, (_, i) => i + 1), to: 'Archive' }, 'uids'],
+      ['message.move', { accountId, mailbox: 'INBOX', uids: [1] }, 'to'],
+      ['message.delete', { accountId, mailbox: 'INBOX', uids: [-1] }, 'uids.0'],
+      ['message.delete', { accountId, mailbox: 'INBOX', uids: [1], permanent: 'yes' }, 'permanent'],
+    ];
+    for (const [command, body, field] of cases) {
+      const ack = await call(socket, command as 'message.list', body);
+      expect([command, ack]).toEqual([command, { ok: false, error: { code: 'bad_request', message: expect.stringMatching(new RegExp(`^${field.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(:|$)`)) } }]);
+    }
+  });
+});
