@@ -1,9 +1,10 @@
+import type { Attachment } from 'postal-mime';
 import { ADVERSARIAL_CASES, AdversarialTarget } from '../test/adversarial/cases';
 import { measureGrowth } from '../test/adversarial/growth';
 import { neutralizeCss } from './css';
 import { htmlToText } from './html-text';
 import { parseStructuredValue } from './mime-scanner';
-import { StructureLeaf, parseMail } from './parse-mail';
+import { StructureLeaf, mapAttachments, parseMail } from './parse-mail';
 import { sanitizeMailHtml } from './sanitize';
 
 /** Linear code roughly doubles; quadratic code quadruples. The margin absorbs timing noise. */
@@ -19,7 +20,12 @@ const RUN: Record<AdversarialTarget, (input: string, n: number) => unknown> = {
   mail: (input) => parseMail(Buffer.from(input, 'latin1')),
   // The server's BODYSTRUCTURE lists types the parser never reports, so no attachment finds its leaf.
   structure: (input, n) => parseMail(Buffer.from(input, 'latin1'), { structure: leaves(n) }),
+  attachments: (_input, n) => mapAttachments(attachments(n), leaves(n), new Set()),
 };
+
+function attachments(n: number): Attachment[] {
+  return Array.from({ length: n }, (_v, i) => ({ filename: `f${i}`, mimeType: 'application/octet-stream', disposition: 'attachment', content: new ArrayBuffer(4) }));
+}
 
 function leaves(n: number): StructureLeaf[] {
   return Array.from({ length: n }, (_v, i) => ({ partId: String(i + 1), contentType: 'image/png', disposition: 'attachment' }));

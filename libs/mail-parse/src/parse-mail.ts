@@ -152,7 +152,7 @@ export function leavesFromBodyStructure(root: BodyStructureNode): StructureLeaf[
  * order, so a forward-moving cursor that also compares type (and Content-ID) pairs them up even
  * when the parser skips parts (inline text, unpacked forwarded messages).
  */
-function mapAttachments(list: PostalAttachment[], leaves: StructureLeaf[], warnings: Set<string>): AttachmentMeta[] {
+export function mapAttachments(list: PostalAttachment[], leaves: StructureLeaf[], warnings: Set<string>): AttachmentMeta[] {
   const candidates = leaves.filter((l) => !(l.disposition !== 'attachment' && (l.contentType === 'text/plain' || l.contentType === 'text/html')));
   // Indexes by type (and type + Content-ID), not a scan of every candidate per attachment: a
   // message with 10,000 parts the parser reads differently took 2.3 s with the nested scan.

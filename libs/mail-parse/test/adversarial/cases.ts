@@ -6,10 +6,11 @@
  *
  * Targets: `css` = neutralizeCss, `html` = sanitizeMailHtml, `text` = htmlToText, `mail` = parseMail
  * (a raw message), `header` = parseStructuredValue, `structure` = parseMail with a BODYSTRUCTURE
- * that matches none of the parser's attachments.
+ * that matches none of the parser's attachments, `attachments` = the attachment-to-part lookup
+ * alone (n attachments, n parts of another type; the input string is unused).
  */
 
-export type AdversarialTarget = 'css' | 'html' | 'text' | 'mail' | 'header' | 'structure';
+export type AdversarialTarget = 'css' | 'html' | 'text' | 'mail' | 'header' | 'structure' | 'attachments';
 
 export interface AdversarialCase {
   name: string;
@@ -73,7 +74,8 @@ export const ADVERSARIAL_CASES: AdversarialCase[] = [
   { name: 'mail: deep nested multiparts, past the scanner\'s depth limit', target: 'mail', base: 200, make: (n) => nested(n) },
   { name: 'mail: deep nested multiparts, within the depth limit', target: 'mail', base: 50, make: (n) => nested(n) },
   { name: 'mail: many parts', target: 'mail', base: 800, make: (n) => manyParts(n, 'application/octet-stream') },
-  { name: 'structure: many parts matching no BODYSTRUCTURE leaf (issue 14: 10,000 took 2.3 s)', target: 'structure', base: 1_000, make: (n) => manyParts(n, 'application/octet-stream') },
+  { name: 'attachments: n attachments, n parts of another type (issue 14: 10,000 took 2.3 s)', target: 'attachments', base: 20_000, make: (n) => String(n) },
+  { name: 'structure: many parts matching no BODYSTRUCTURE leaf', target: 'structure', base: 1_000, make: (n) => manyParts(n, 'application/octet-stream') },
 ];
 
 function nested(depth: number): string {
