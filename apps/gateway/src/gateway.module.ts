@@ -17,6 +17,7 @@ import { AccountsController } from './http/accounts.controller';
 import { AdminTokenGuard } from './http/admin-token.guard';
 import { ClientTokenGuard } from './http/client-token.guard';
 import { MeAccountsController } from './http/me-accounts.controller';
+import { MeMailboxesController } from './http/me-mailboxes.controller';
 import { PartsController } from './http/parts.controller';
 import { ImapMailboxService } from './imap/imap-mailbox.service';
 import { PartLinksService } from './parts/part-links.service';
@@ -52,7 +53,7 @@ export class GatewayModule {
         AuthModule,
         MailerModule,
       ],
-      controllers: [AccountsController, MeAccountsController, PartsController],
+      controllers: [AccountsController, MeAccountsController, MeMailboxesController, PartsController],
       providers: [
         AccountAdmission,
         AdminTokenGuard,

@@ -228,6 +228,49 @@ describe('the whole mailbox over the gateway', () => {
     expect(await serverUids('INBOX')).toContain(1);
   });
 
+  it('the same commands over HTTP with the client token: list, search, move, delete, 403 and 400 naming the field', async () => {
+    const token = await tokenFor('u1');
+    const http = async (method: string, path: string, body?: object, as = token) => {
+      const res = await fetch(`${url}/api/me/accounts/${path}`, {
+        method,
+        headers: { authorization: `Bearer ${as}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    const boxes = await http('GET', `${accountId}/mailboxes`);
+    expect(boxes.status).toBe(200);
+    expect(boxes.body.mailboxes).toEqual(expect.arrayContaining([expect.objectContaining({ path: 'INBOX', specialUse: '\\Inbox', watched: true })]));
+
+    const page = await http('GET', `${accountId}/mailboxes/INBOX/messages?limit=2&before=50`);
+    expect(page).toMatchObject({ status: 200, body: { nextBefore: 48, messages: [{ uid: 49 }, { uid: 48 }] } });
+    const found = await http('GET', `${accountId}/mailboxes/INBOX/search?text=zanzibar&unseen=false`);
+    expect(found).toMatchObject({ status: 200, body: { total: 1, messages: [{ uid: 7 }] } });
+
+    // A nested folder: the path is URL-encoded into one segment.
+    const client = await dovecot.imap(USER);
+    await client.mailboxCreate(['Archive', '2024']);
+    await client.logout();
+    const moved = await http('POST', `${accountId}/mailboxes/INBOX/messages/move`, { uids: [50], to: 'Archive/2024' });
+    expect(moved).toMatchObject({ status: 200, body: { moved: [{ uid: 50, newUid: 1 }] } });
+    expect(await http('GET', `${accountId}/mailboxes/${encodeURIComponent('Archive/2024')}/messages`)).toMatchObject({ status: 200, body: { total: 1, messages: [{ uid: 1, subject: 'history 50' }] } });
+    expect(await http('POST', `${accountId}/mailboxes/${encodeURIComponent('Archive/2024')}/messages/delete`, { uids: [1], permanent: true })).toMatchObject({ status: 200 });
+    expect(await serverUids('Archive/2024')).toEqual([]);
+
+    const other = await tokenFor('u2');
+    expect((await http('GET', `${accountId}/mailboxes`, undefined, other)).status).toBe(403);
+    expect((await http('GET', `${accountId}/mailboxes/INBOX/messages`, undefined, other)).status).toBe(403);
+    expect((await http('GET', `${accountId}/mailboxes/INBOX/search?text=x`, undefined, other)).status).toBe(403);
+    expect((await http('POST', `${accountId}/mailboxes/INBOX/messages/move`, { uids: [1], to: 'Archive' }, other)).status).toBe(403);
+    expect((await http('POST', `${accountId}/mailboxes/INBOX/messages/delete`, { uids: [1] }, other)).status).toBe(403);
+    expect(await http('GET', `${accountId}/mailboxes/INBOX/messages?limit=500`)).toMatchObject({ status: 400, body: { field: 'limit' } });
+    expect(await http('GET', `${accountId}/mailboxes/INBOX/search?since=yesterday`)).toMatchObject({ status: 400, body: { field: 'query.since' } });
+    expect(await http('GET', `${accountId}/mailboxes/INBOX/search`)).toMatchObject({ status: 400, body: { field: 'query' } });
+    expect(await http('POST', `${accountId}/mailboxes/INBOX/messages/move`, { uids: ['1'], to: 'Archive' })).toMatchObject({ status: 400, body: { field: 'uids.0' } });
+    expect(await http('POST', `${accountId}/mailboxes/INBOX/messages/delete`, {})).toMatchObject({ status: 400, body: { field: 'uids' } });
+    expect(await http('GET', `${accountId}/mailboxes/Nope/messages`)).toMatchObject({ status: 404 });
+  });
+
   it('refuses invalid payloads with bad_request naming the field', async () => {
     const socket = await open();
     const cases: Array<[string, object, string]> = [
