@@ -13,6 +13,11 @@ export interface DovecotOptions {
   /** Raw config lines appended to the generated config. */
   extraConfig?: string;
   /**
+   * Load the shipped push_notification Lua script (deploy/dovecot/pushmail-notify.lua) for LMTP and
+   * IMAP, posting every new message to `url` (a watcher's POST /api/notify/dovecot) with `secret`.
+   */
+  pushNotify?: { url: string; secret: string };
+  /**
    * Accept XOAUTH2 / OAUTHBEARER, validating each token at this RFC 7662 introspection URL (see
    * TestOAuthServer.introspectionUrl) before the passwd-file passdb; passwords keep working.
    */
@@ -29,6 +34,20 @@ export interface DeliverableMessage {
 }
 
 const TEMPLATE = readFileSync(join(__dirname, 'dovecot.conf.template'), 'utf8');
+/** The script operators deploy, not a copy: the tests exercise what ships. */
+export const PUSHMAIL_NOTIFY_LUA = join(__dirname, '../../../deploy/dovecot/pushmail-notify.lua');
+
+/** Verified on Dovecot 2.3.19: the Lua driver loads only with mail_lua listed before it. */
+function pushNotifyConfig({ url, secret }: { url: string; secret: string }): string {
+  return [
+    'mail_plugins = $mail_plugins mail_lua notify push_notification push_notification_lua',
+    'plugin {',
+    `  push_notification_driver = lua:file=${PUSHMAIL_NOTIFY_LUA}`,
+    `  pushmail_notify_url = ${url}`,
+    `  pushmail_notify_secret = ${secret}`,
+    '}',
+  ].join('\n');
+}
 /** Mail is stored as uid/gid 1000 (Dovecot refuses uid 0); see the template. */
 const MAIL_UID = 1000;
 
@@ -193,6 +212,7 @@ export class TestDovecot {
     const extra = [
       this.options.imapCapability ? `imap_capability = ${this.options.imapCapability}` : '',
       this.options.oauth2 ? 'auth_mechanisms = plain login xoauth2 oauthbearer' : '',
+      this.options.pushNotify ? pushNotifyConfig(this.options.pushNotify) : '',
       this.options.extraConfig ?? '',
     ].join('\n');
     let passdbFirst = '';
