@@ -4,13 +4,13 @@ import { AccountChangeNotice, AccountState } from '@pushmail/contracts';
 import { ConfigService } from '@pushmail/config';
 import { ImapClientFactory } from '@pushmail/imap';
 import { HealthService } from '@pushmail/observability';
-import { AccountWatcher, AccountWatcherOwner } from './account-watcher';
+import { Pop3ClientFactory, Pop3UidStore } from '@pushmail/pop3';
+import { AccountWatcher, AccountWatcherOwner, WatcherContext } from './account-watcher';
 import { WatcherEnv } from './config';
 import { isAssignedTo } from './coordination/hrw';
 import { Lease, LeaseManager } from './coordination/lease.manager';
 import { Members, MembershipService } from './coordination/membership.service';
 import { WatcherIdentity } from './coordination/watcher-identity';
-import { SessionContext } from './imap/imap-session';
 import { timingsByHost } from './imap/host-overrides';
 import { LoginLimiter } from './imap/login-limiter';
 import { CursorStore } from './sync/cursor.store';
@@ -26,16 +26,11 @@ import { WatcherMetrics } from './watcher.metrics';
 export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, AccountWatcherOwner {
   private readonly logger = new Logger(WatcherService.name);
   private readonly env: WatcherEnv;
-  private readonly ctx: SessionContext;
+  private readonly ctx: WatcherContext;
   private readonly owned = new Map<string, AccountWatcher>();
   /** Accounts we should own whose lease another watcher still holds (it is letting go). */
   private readonly waiting = new Set<string>();
-  private members: Members = { live: [], full: new Set() };
-  /**
-   * Members found dead (heartbeat connection gone from Redis) → until when their leases may be
-   * taken over; by then those leases have expired on their own anyway.
-   */
-  private readonly deadHolders = new Map<string, number>();
+  private members: Members = { live: [], full: new Set(), dead: new Set() };
   private lastHeartbeatAt = 0;
   private lastRenewAt = 0;
   private heartbeating = false;
@@ -59,6 +54,8 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
     private readonly metrics: WatcherMetrics,
     factory: ImapClientFactory,
     sync: MailboxSyncService,
+    pop3Factory: Pop3ClientFactory,
+    pop3Uids: Pop3UidStore,
   ) {
     this.env = config.env;
     this.ctx = {
@@ -69,6 +66,7 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
       timingsFor: timingsByHost({ ...this.env, DISABLE_IDLE: false }, this.env.IMAP_HOST_OVERRIDES),
       watcherId: identity.id,
       logger: new Logger('ImapSession'),
+      pop3: { factory: pop3Factory, uids: pop3Uids },
     };
   }
 
@@ -139,7 +137,7 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
     if (this.heartbeating || this.stopping) return;
     this.heartbeating = true;
     try {
-      const view = (m: Members) => `${m.live.join(',')}|${[...m.full].sort().join(',')}`;
+      const view = (m: Members) => `${m.live.join(',')}|${[...m.full].sort().join(',')}|${[...m.dead].sort().join(',')}`;
       const before = view(this.members);
       const previous = this.members.live;
       this.members = await this.membership.heartbeat(this.memberTtlMs, this.full);
@@ -180,17 +178,21 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
    * accounts wait for their leases to expire (fencing covers a watcher wrongly judged dead).
    */
   private async judgeVanished(vanished: string[]): Promise<void> {
-    const now = Date.now();
-    for (const [id, until] of this.deadHolders) if (until <= now) this.deadHolders.delete(id);
+    // Another watcher may have judged (and marked) them already.
+    const unjudged = vanished.filter((m) => !this.members.dead.has(m));
+    if (!unjudged.length) return;
     try {
-      const verdict = await this.membership.confirmDead(vanished, this.env.LEASE_TTL_MS);
+      const verdict = await this.membership.confirmDead(unjudged, this.env.LEASE_TTL_MS);
       const dead = verdict.ok ? verdict.dead : [];
-      for (const id of dead) this.deadHolders.set(id, now + this.env.LEASE_TTL_MS);
-      const waiting = vanished.filter((m) => !dead.includes(m));
+      // Shared, so that the other watchers take the dead member's accounts they are assigned, even
+      // those whose own connection is too young to judge.
+      await this.membership.markDead(dead, this.env.LEASE_TTL_MS, this.memberTtlMs);
+      for (const id of dead) this.members.dead.add(id);
+      const waiting = unjudged.filter((m) => !dead.includes(m));
       if (dead.length) this.logger.warn({ msg: 'watchers died (heartbeat connection gone); taking over their leases', members: dead });
       if (waiting.length) this.logger.warn({ msg: 'watchers stopped heartbeating; their leases are left to expire', members: waiting, why: verdict.ok ? 'heartbeat connection still open (partitioned or paused?)' : verdict.why });
     } catch (err) {
-      this.logger.warn({ msg: 'could not judge vanished watchers; their leases are left to expire', members: vanished, err });
+      this.logger.warn({ msg: 'could not judge vanished watchers; their leases are left to expire', members: unjudged, err });
     }
   }
 
@@ -237,7 +239,7 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
     const results = await Promise.all(
       batch.map(async (id) => {
         try {
-          return { id, lease: await this.leases.acquire(id, this.env.LEASE_TTL_MS, this.deadHolderIds()) };
+          return { id, lease: await this.leases.acquire(id, this.env.LEASE_TTL_MS, this.members.dead) };
         } catch (err) {
           this.logger.warn({ msg: 'lease acquire failed', accountId: id, err });
           return { id, lease: null };
@@ -253,11 +255,6 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
         await this.startAccount(id, lease);
       }),
     );
-  }
-
-  private deadHolderIds(): Set<string> {
-    const now = Date.now();
-    return new Set([...this.deadHolders].filter(([, until]) => until > now).map(([id]) => id));
   }
 
   private async startAccount(id: string, lease: Lease): Promise<AccountWatcher | undefined> {

@@ -134,9 +134,14 @@ describe('watcher failover: a killed watcher is replaced in about a second, a pa
     await waitFor(async () => (await members()).includes('wb') && (await leases()).some((l) => l.holder === 'wb') && (await allConnected(accounts)), 30_000, 'wb back with a share, everything connected');
   });
 
-  it('a watcher whose Redis connections close (killed) has its accounts taken in about a second, well before its leases expire', async () => {
-    // wb has just rejoined: let its leases be renewed and the survivor's connection age stay past a TTL.
-    await sleep(1000);
+  it('a watcher whose Redis connections close (killed) has its accounts taken in about a second, well before its leases expire, by an old and a just-started survivor', async () => {
+    // A third watcher joins just before the kill: its own connection is too young to judge, so it
+    // takes the orphans it is assigned on wa's shared verdict.
+    apps.push(await startWatcher(redis.url, { ...ENV, INSTANCE_ID: 'wc' }));
+    await waitFor(async () => {
+      const now = await leases();
+      return ['wa', 'wb', 'wc'].every((w) => now.some((l) => l.holder === w)) && (await allConnected(accounts));
+    }, 30_000, 'wa, wb and wc each hold some accounts, all connected');
     const before = (await leases()).filter((l) => l.holder === 'wb');
     expect(before.length).toBeGreaterThan(0);
     const killedAt = Date.now();
@@ -145,17 +150,18 @@ describe('watcher failover: a killed watcher is replaced in about a second, a pa
     const takenAt = new Map<string, number>();
     await waitFor(
       async () => {
-        for (const l of await leases()) if (expiresAt.has(l.id) && !takenAt.has(l.id) && l.holder === 'wa') takenAt.set(l.id, Date.now());
+        for (const l of await leases()) if (expiresAt.has(l.id) && !takenAt.has(l.id) && (l.holder === 'wa' || l.holder === 'wc')) takenAt.set(l.id, Date.now());
         return takenAt.size === before.length;
       },
       LEASE_TTL_MS + 10_000,
-      'wa holds wb’s accounts',
+      'wa and wc hold wb’s accounts',
       50,
     );
     const lastMs = Math.max(...takenAt.values()) - killedAt;
-    process.stdout.write(`kill: wb's ${before.length} accounts taken ${lastMs} ms after its connections closed (leases had ${before.map((l) => l.pttl).join(', ')} ms left)\n`);
+    const byWc = (await leases()).filter((l) => expiresAt.has(l.id) && l.holder === 'wc').length;
+    process.stdout.write(`kill: wb's ${before.length} accounts (${byWc} to the young wc) taken ${lastMs} ms after its connections closed (leases had ${before.map((l) => l.pttl).join(', ')} ms left)\n`);
     expect(lastMs).toBeLessThan(3000);
     for (const [id, at] of takenAt) expect(at).toBeLessThan(expiresAt.get(id)! - 1000);
-    await waitFor(async () => allConnected(before.map((l) => l.id)), 10_000, 'wb’s accounts connected by wa');
+    await waitFor(async () => allConnected(before.map((l) => l.id)), 10_000, 'wb’s accounts connected by wa and wc');
   });
 });

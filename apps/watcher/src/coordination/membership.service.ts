@@ -6,10 +6,27 @@ import { WatcherIdentity } from './watcher-identity';
 
 /** Full watchers are listed in the same sorted set under this prefix, expiring with their heartbeat. */
 const FULL_PREFIX = 'full:';
+/**
+ * Members found dead, listed under this prefix until their leases would have expired anyway, so
+ * that every watcher (one that just started too, whose own connection is too young to judge) takes
+ * over the dead member's accounts it is assigned.
+ */
+const DEAD_PREFIX = 'dead:';
 
 /** The name of each watcher's heartbeat connection, as Redis' CLIENT LIST shows it. */
 const CONNECTION_PREFIX = 'pm-watcher:';
 export const memberConnectionName = (memberId: string) => `${CONNECTION_PREFIX}${memberId}`;
+
+/**
+ * Marks members dead: scored in the future so that the heartbeat's ZREMRANGEBYSCORE (members older
+ * than the member TTL) drops the mark when the dead member's last lease renewal has run out.
+ */
+const MARK_DEAD = luaScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[i]) end
+return #ARGV - 1
+`);
 
 /**
  * Heartbeats with Redis' own clock (no skew between hosts): score = last heartbeat in ms, and
@@ -28,6 +45,8 @@ export interface Members {
   live: string[];
   /** Live members at capacity: they keep what they hold but take nothing new. */
   full: Set<string>;
+  /** Members found dead (not live again since): their leases may be taken before they expire. */
+  dead: Set<string>;
 }
 
 /** What Redis' connection table says about members that stopped heartbeating. */
@@ -74,11 +93,21 @@ export class MembershipService {
     const all = await runLua<string[]>(this.connection, HEARTBEAT, [redisKeys.watcherMembers()], [this.identity.id, ttlMs, full ? '1' : '0', FULL_PREFIX]);
     const live: string[] = [];
     const fullSet = new Set<string>();
+    const dead = new Set<string>();
     for (const m of all) {
       if (m.startsWith(FULL_PREFIX)) fullSet.add(m.slice(FULL_PREFIX.length));
+      else if (m.startsWith(DEAD_PREFIX)) dead.add(m.slice(DEAD_PREFIX.length));
       else live.push(m);
     }
-    return { live: live.sort(), full: fullSet };
+    // One wrongly judged dead that heartbeats again keeps its leases.
+    for (const m of live) dead.delete(m);
+    return { live: live.sort(), full: fullSet, dead };
+  }
+
+  /** Tells every watcher that `members` are dead, for `leaseTtlMs` (their leases' longest life). */
+  async markDead(members: readonly string[], leaseTtlMs: number, memberTtlMs: number): Promise<void> {
+    if (!members.length) return;
+    await runLua<number>(this.connection, MARK_DEAD, [redisKeys.watcherMembers()], [leaseTtlMs - memberTtlMs, ...members.map((m) => DEAD_PREFIX + m)]);
   }
 
   /**
