@@ -1,4 +1,5 @@
 import { INestApplication } from '@nestjs/common';
+import { PushmailClient } from '@pushmail/client';
 import { MessageSummary } from '@pushmail/contracts';
 import { AppProcess, TestDovecot, TestRedis, testEnv, testStores, waitFor } from '@pushmail/testing';
 import { ClientSocket, call, connect, okAck, record, startGateway, tokenFor } from './helpers';
@@ -269,6 +270,24 @@ describe('the whole mailbox over the gateway', () => {
     expect(await http('POST', `${accountId}/mailboxes/INBOX/messages/move`, { uids: ['1'], to: 'Archive' })).toMatchObject({ status: 400, body: { field: 'uids.0' } });
     expect(await http('POST', `${accountId}/mailboxes/INBOX/messages/delete`, {})).toMatchObject({ status: 400, body: { field: 'uids' } });
     expect(await http('GET', `${accountId}/mailboxes/Nope/messages`)).toMatchObject({ status: 404 });
+  });
+
+  it('the typed client: mailboxes, listMessages, search, move and deleteMessages', async () => {
+    const client = new PushmailClient({ url, token: await tokenFor('u1'), socketOptions: { transports: ['websocket'] } });
+    try {
+      await client.connect();
+      expect((await client.mailboxes({ accountId })).find((m) => m.specialUse === '\\Trash')?.path).toBe('Trash');
+      const page = await client.listMessages({ accountId, mailbox: 'INBOX', before: 40, limit: 3 });
+      expect(page).toMatchObject({ nextBefore: 37, messages: [{ uid: 39 }, { uid: 38 }, { uid: 37 }] });
+      expect((await client.search({ accountId, mailbox: 'INBOX', query: { text: 'zanzibar' } })).messages.map((m) => m.uid)).toEqual([7]);
+      const [moved] = await client.move({ accountId, mailbox: 'INBOX', uids: [39], to: 'Archive' });
+      expect(moved).toEqual({ uid: 39, newUid: expect.any(Number) });
+      await client.deleteMessages({ accountId, mailbox: 'Archive', uids: [moved!.newUid!], permanent: true });
+      expect(await serverUids('Archive')).not.toContain(moved!.newUid);
+      await expect(client.listMessages({ accountId, mailbox: 'INBOX', limit: 0 })).rejects.toMatchObject({ code: 'bad_request' });
+    } finally {
+      client.close();
+    }
   });
 
   it('refuses invalid payloads with bad_request naming the field', async () => {

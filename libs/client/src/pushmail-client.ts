@@ -5,17 +5,25 @@ import {
   ClientCommand,
   ClientToServerEvents,
   LoggedEventName,
+  MailboxInfo,
+  MailboxListRequest,
   MailboxResetEvent,
+  MessageDeleteRequest,
   MessageDeletedEvent,
   MessageFlagRequest,
   MessageFlagsEvent,
   MessageGetRequest,
+  MessageListRequest,
+  MessageMoveRequest,
   MessageNewEvent,
+  MessagePage,
   MessagePartLinkRequest,
+  MessageSearchRequest,
   MessageSendFailedEvent,
   MessageSendRequest,
   MessageSentEvent,
   MAX_SUBSCRIBE_BATCH,
+  MovedMessage,
   ParsedMessage,
   PartLink,
   ServerEvent,
@@ -253,6 +261,36 @@ export class PushmailClient extends TypedEmitter<PushmailClientEvents> {
   async partLink(req: MessagePartLinkRequest): Promise<PartLink> {
     const res = await this.command(ClientCommand.MessagePartLink, req);
     return { url: new URL(res.url, this.gatewayUrl).toString(), expiresAt: res.expiresAt };
+  }
+
+  /** The account's folders with counts and special uses (`\\Inbox`, `\\Trash`, …). */
+  async mailboxes(req: MailboxListRequest): Promise<MailboxInfo[]> {
+    return (await this.command(ClientCommand.MailboxList, req)).mailboxes;
+  }
+
+  /** A page of a folder, newest first; pass the page's `nextBefore` as `before` for the next one (null: no more). */
+  async listMessages(req: MessageListRequest): Promise<MessagePage> {
+    const { messages, nextBefore, total } = await this.command(ClientCommand.MessageList, req);
+    return { messages, nextBefore, total };
+  }
+
+  /** IMAP search in one folder, paged as {@link listMessages}. */
+  async search(req: MessageSearchRequest): Promise<MessagePage> {
+    const { messages, nextBefore, total } = await this.command(ClientCommand.MessageSearch, req);
+    return { messages, nextBefore, total };
+  }
+
+  /**
+   * Resolves once the server has moved them. `message.deleted` (and, for a watched target,
+   * `message.new`) follow as events, as for any change on the server.
+   */
+  async move(req: MessageMoveRequest): Promise<MovedMessage[]> {
+    return (await this.command(ClientCommand.MessageMove, req)).moved;
+  }
+
+  /** To the Trash folder, or expunged when `mailbox` is the Trash or `permanent` is set. */
+  async deleteMessages(req: MessageDeleteRequest): Promise<void> {
+    await this.command(ClientCommand.MessageDelete, req);
   }
 
   private async command<C extends ClientCommand>(
