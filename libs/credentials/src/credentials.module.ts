@@ -4,10 +4,10 @@ import { CredentialCipher } from '@pushmail/crypto';
 import { MailNetworkSettings, NetPolicyModule } from '@pushmail/net-policy';
 import { MetricsService } from '@pushmail/observability';
 import { RedisService } from '@pushmail/redis';
-import { MailCredentialProvider } from './mail-credentials';
+import { MailCredentialProvider, MailCredentials } from './mail-credentials';
 import { OAuthProviderEnv } from './oauth-providers';
 
-/** Provides {@link MailCredentialProvider}; the app's config carries the OAUTH_* settings (oauthEnvShape). */
+/** Provides {@link MailCredentialProvider} (also as {@link MailCredentials}); the app's config carries the OAUTH_* settings (oauthEnvShape). */
 @Global()
 @Module({
   imports: [NetPolicyModule],
@@ -18,7 +18,8 @@ import { OAuthProviderEnv } from './oauth-providers';
       useFactory: (redis: RedisService, cipher: CredentialCipher, network: MailNetworkSettings, config: ConfigService<BaseEnv & OAuthProviderEnv>, metrics: MetricsService) =>
         new MailCredentialProvider(redis, cipher, network, config.env, metrics),
     },
+    { provide: MailCredentials, useExisting: MailCredentialProvider },
   ],
-  exports: [MailCredentialProvider],
+  exports: [MailCredentialProvider, MailCredentials],
 })
 export class CredentialsModule {}

@@ -29,6 +29,19 @@ export class OAuthLoginError extends Error {
   }
 }
 
+/** Where a mail login gets its credential (the DI token; {@link MailCredentialProvider} in the apps). */
+export abstract class MailCredentials {
+  abstract login(accountId: string, settings: Pick<ServerSettings, 'user' | 'pass' | 'oauth2'>): Promise<MailLogin>;
+}
+
+/** Passwords only, no Redis: for tools and tests that never meet an OAuth account. */
+export class PasswordCredentials extends MailCredentials {
+  async login(_accountId: string, settings: Pick<ServerSettings, 'user' | 'pass' | 'oauth2'>): Promise<MailLogin> {
+    if (settings.oauth2) throw new OAuthLoginError('oauth_token_expired', 'OAuth logins are not available here');
+    return { user: settings.user, pass: settings.pass ?? '' };
+  }
+}
+
 /** Refresh ahead of expiry, at this share of the token's lifetime. */
 const REFRESH_AT = 0.8;
 /** A token this close to its expiry is not handed out: the login would race it. */
@@ -89,7 +102,7 @@ interface TokenResponse {
  * jitter) in Redis too, so a fleet does not hammer a provider that is down.
  */
 @Injectable()
-export class MailCredentialProvider {
+export class MailCredentialProvider extends MailCredentials {
   private readonly logger = new Logger(MailCredentialProvider.name);
   private readonly refreshes;
   private readonly failures;
@@ -102,6 +115,7 @@ export class MailCredentialProvider {
     private readonly env: OAuthProviderEnv,
     metrics: MetricsService,
   ) {
+    super();
     this.refreshes = metrics.counter('pushmail_oauth_refreshes_total', 'OAuth access tokens obtained with a refresh token', ['provider']);
     this.failures = metrics.counter('pushmail_oauth_refresh_failures_total', 'OAuth token refreshes that failed, by reason', ['reason']);
     this.tokenAge = metrics.histogram('pushmail_oauth_token_age_at_login_seconds', 'Age of the OAuth access token a mail login presents', [], [1, 5, 15, 60, 300, 900, 1800, 3600]);

@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { ServerSettings } from '@pushmail/contracts';
+import { MailCredentials } from '@pushmail/credentials';
 import { MailNetworkSettings } from '@pushmail/net-policy';
 import { ImapFlow, ImapFlowOptions } from 'imapflow';
 
@@ -15,8 +16,10 @@ export type ImapConnectionOptions = Pick<ImapFlowOptions, 'host' | 'port' | 'sec
  * connection: it resolves the host once, checks every address against the operator's policy
  * (MailHostRefusedError when refused) and dials the checked IP, presenting the host name for SNI
  * and certificate checks, so a DNS answer that changes between the check and the connect (DNS
- * rebinding) is never dialled. It is also where a credential provider that must fetch a fresh
- * token (OAuth) would plug in.
+ * rebinding) is never dialled. The credential comes from {@link MailCredentials}: the
+ * password, or a fresh OAuth access token, which imapflow presents with XOAUTH2 (OAUTHBEARER
+ * where the server advertises it). A session already logged in stays up when its token expires;
+ * the next connection asks again.
  *
  * STARTTLS is required on ports that are not `secure` (imapflow fails with `tlsFailed` before
  * sending credentials) unless the operator allows plain text (ALLOW_INSECURE_MAIL). TLS
@@ -27,10 +30,16 @@ export type ImapConnectionOptions = Pick<ImapFlowOptions, 'host' | 'port' | 'sec
 export class ImapClientFactory {
   private readonly logger = new Logger(ImapClientFactory.name);
 
-  constructor(private readonly network: MailNetworkSettings) {}
+  constructor(
+    private readonly network: MailNetworkSettings,
+    private readonly credentials: MailCredentials,
+  ) {}
 
-  async connectionOptions(settings: ServerSettings): Promise<ImapConnectionOptions> {
+  /** `accountId` keys the account's shared OAuth token cache (required for `oauth2` settings). */
+  async connectionOptions(settings: ServerSettings, accountId?: string): Promise<ImapConnectionOptions> {
     const target = await this.network.policy.dialTarget(settings.host);
+    if (settings.oauth2 && !accountId) throw new Error('an OAuth login needs the account id');
+    const auth = await this.credentials.login(accountId ?? '', settings);
     return {
       host: target.address,
       port: settings.port,
@@ -38,15 +47,18 @@ export class ImapClientFactory {
       ...(target.servername ? { servername: target.servername } : {}),
       // Only `true` makes imapflow refuse a server without STARTTLS; `undefined` is opportunistic.
       ...(!settings.secure && !this.network.allowInsecure ? { doSTARTTLS: true } : {}),
-      auth: { user: settings.user, pass: settings.pass },
+      auth,
       tls: { rejectUnauthorized: settings.tlsRejectUnauthorized !== false, ...(target.servername ? { servername: target.servername } : {}) },
     };
   }
 
-  /** A client ready to `connect()`; rejects (MailHostRefusedError) when the host is not allowed. */
-  async create(settings: ServerSettings, options: ImapClientOptions = {}): Promise<ImapFlow> {
+  /**
+   * A client ready to `connect()`; rejects (MailHostRefusedError) when the host is not allowed, and
+   * (OAuthLoginError) when no access token can be had.
+   */
+  async create(settings: ServerSettings, options: ImapClientOptions = {}, accountId?: string): Promise<ImapFlow> {
     const client = new ImapFlow({
-      ...(await this.connectionOptions(settings)),
+      ...(await this.connectionOptions(settings, accountId)),
       logger: false,
       connectionTimeout: 15_000,
       greetingTimeout: 10_000,

@@ -1,3 +1,4 @@
+import { PasswordCredentials } from '@pushmail/credentials';
 import { MailHostPolicy, MailNetworkSettings, classifyConnectionError } from '@pushmail/net-policy';
 import { TestDovecot, freePort } from '@pushmail/testing';
 import { AddressInfo, Server, Socket, createServer } from 'node:net';
@@ -12,6 +13,7 @@ jest.setTimeout(30_000);
 const factoryWith = (options: { allowPrivate?: boolean; allowInsecure?: boolean; allowlist?: string[]; resolver?: (host: string) => Promise<string[]> } = {}) =>
   new ImapClientFactory(
     new MailNetworkSettings(new MailHostPolicy({ allowPrivate: options.allowPrivate ?? true, allowlist: options.allowlist ?? [], resolver: options.resolver }), options.allowInsecure ?? false),
+    new PasswordCredentials(),
   );
 
 /** A plain-text IMAP server that never offers STARTTLS and records every line it gets. */

@@ -1,5 +1,6 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { ServerSettings } from '@pushmail/contracts';
+import { MailCredentials, MailLogin } from '@pushmail/credentials';
 import { MailNetworkSettings, SmtpAuthUnavailableError } from '@pushmail/net-policy';
 import { createHash } from 'node:crypto';
 import { createTransport, Transporter } from 'nodemailer';
@@ -42,22 +43,34 @@ export type SmtpConnectionOptions = Pick<SMTPConnection.Options, 'host' | 'port'
  * internal SMTP host a user names into an open relay through us. With `forceAuth` nodemailer
  * always runs this step; it refuses a server that advertised no AUTH before a credential is
  * sent, and otherwise performs PLAIN (preferred: the channel is TLS unless the operator allows
- * plain text) or LOGIN, the mechanisms every mail provider offers.
+ * plain text) or LOGIN, the mechanisms every mail provider offers, or XOAUTH2 for OAuth accounts.
+ * The credential is asked for here, at each login, so a pooled transport never presents an
+ * access token that expired since the pool was made.
  */
-async function authenticateOnlyIfOffered(ctx: SMTPConnection.CustomAuthenticationContext): Promise<void> {
+async function authenticateOnlyIfOffered(ctx: SMTPConnection.CustomAuthenticationContext, credential: () => Promise<MailLogin>): Promise<void> {
   const offered = ctx.authMethods.map((m) => m.toUpperCase());
-  const { user, pass } = ctx.auth.credentials ?? {};
   if (!offered.length) throw new SmtpAuthUnavailableError();
   const expect = async (cmd: string, status: number) => {
     const reply = await ctx.sendCommand(cmd);
     if (reply.status !== status) throw Object.assign(new Error('Invalid login'), { authenticationFailed: true, responseCode: reply.status });
   };
+  const login = await credential();
+  if ('accessToken' in login) {
+    if (!offered.includes('XOAUTH2')) throw new SmtpAuthUnavailableError();
+    const initial = Buffer.from(`user=${login.user}\u0001auth=Bearer ${login.accessToken}\u0001\u0001`, 'utf8').toString('base64');
+    const reply = await ctx.sendCommand(`AUTH XOAUTH2 ${initial}`);
+    if (reply.status === 235) return;
+    // A refused XOAUTH2 answers 334 with an error report and waits for an empty line before its 5xx.
+    if (reply.status === 334) await ctx.sendCommand('');
+    throw Object.assign(new Error('Invalid login'), { authenticationFailed: true, responseCode: reply.status });
+  }
+  const { user, pass } = login;
   if (offered.includes('PLAIN')) {
-    await expect(`AUTH PLAIN ${Buffer.from(`\u0000${user ?? ''}\u0000${pass ?? ''}`, 'utf8').toString('base64')}`, 235);
+    await expect(`AUTH PLAIN ${Buffer.from(`\u0000${user}\u0000${pass}`, 'utf8').toString('base64')}`, 235);
   } else if (offered.includes('LOGIN')) {
     await expect('AUTH LOGIN', 334);
-    await expect(Buffer.from(user ?? '', 'utf8').toString('base64'), 334);
-    await expect(Buffer.from(pass ?? '', 'utf8').toString('base64'), 235);
+    await expect(Buffer.from(user, 'utf8').toString('base64'), 334);
+    await expect(Buffer.from(pass, 'utf8').toString('base64'), 235);
   } else {
     throw new SmtpAuthUnavailableError();
   }
@@ -74,7 +87,10 @@ export class SmtpMailer implements OnModuleDestroy {
   private readonly pools = new Map<string, PooledTransport>();
   private readonly sweeper = setInterval(() => this.closeIdle(POOL_IDLE_MS), 60_000).unref();
 
-  constructor(private readonly network: MailNetworkSettings) {}
+  constructor(
+    private readonly network: MailNetworkSettings,
+    private readonly credentials: MailCredentials,
+  ) {}
 
   /**
    * Resolves the host once and checks every address against the operator's policy
@@ -99,6 +115,7 @@ export class SmtpMailer implements OnModuleDestroy {
     return new MailComposer({ ...options, disableFileAccess: true, disableUrlAccess: true }).compile().build();
   }
 
+  /** `poolKey` is the account id: it also keys the account's shared OAuth token cache. */
   async send(poolKey: string, settings: ServerSettings, envelope: SmtpEnvelope, raw: Buffer): Promise<SmtpSendResult> {
     const transporter = await this.transport(poolKey, settings);
     const info = (await transporter.sendMail({ envelope: { from: envelope.from, to: envelope.to }, raw })) as {
@@ -148,8 +165,8 @@ export class SmtpMailer implements OnModuleDestroy {
         maxConnections: 2,
         maxMessages: 100,
         ...connection,
-        auth: { type: 'custom', method: AUTH_METHOD, user: settings.user, pass: settings.pass },
-        customAuth: { [AUTH_METHOD]: authenticateOnlyIfOffered },
+        auth: { type: 'custom', method: AUTH_METHOD, user: settings.user },
+        customAuth: { [AUTH_METHOD]: (ctx) => authenticateOnlyIfOffered(ctx, () => this.credentials.login(poolKey, settings)) },
         forceAuth: true,
         connectionTimeout: 15_000,
         greetingTimeout: 15_000,

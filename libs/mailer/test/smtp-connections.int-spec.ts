@@ -1,3 +1,4 @@
+import { PasswordCredentials } from '@pushmail/credentials';
 import { MailHostPolicy, MailNetworkSettings } from '@pushmail/net-policy';
 import { SmtpSink, freePort } from '@pushmail/testing';
 import { AddressInfo, Server, Socket, createServer } from 'node:net';
@@ -11,7 +12,7 @@ import { SmtpMailer, smtpErrorCode } from '../src';
 jest.setTimeout(30_000);
 
 const mailerWith = (options: { allowPrivate?: boolean; allowInsecure?: boolean; resolver?: (host: string) => Promise<string[]> } = {}) =>
-  new SmtpMailer(new MailNetworkSettings(new MailHostPolicy({ allowPrivate: options.allowPrivate ?? true, allowlist: [], resolver: options.resolver }), options.allowInsecure ?? false));
+  new SmtpMailer(new MailNetworkSettings(new MailHostPolicy({ allowPrivate: options.allowPrivate ?? true, allowlist: [], resolver: options.resolver }), options.allowInsecure ?? false), new PasswordCredentials());
 
 const settings = (port: number, over: Record<string, unknown> = {}) => ({ host: '127.0.0.1', port, secure: false, user: 'sender', pass: 'smtp-pass-conn', ...over });
 const envelope = { from: 'alice@example.test', to: ['bob@example.test'] };

@@ -16,6 +16,8 @@ interface NetLikeError {
   authenticationFailed?: boolean;
   tlsFailed?: boolean;
   smtpAuthUnavailable?: boolean;
+  /** Set by @pushmail/credentials' OAuthLoginError. */
+  oauthFailure?: unknown;
   responseCode?: unknown;
   library?: unknown;
   reason?: unknown;
@@ -78,6 +80,9 @@ export function classifyConnectionError(err: unknown): ConnectionFailureCode {
   if (err instanceof MailHostRefusedError) return err.refusal.code === 'host_not_allowed' ? 'host_not_allowed' : 'connection_failed';
   const e = (typeof err === 'object' && err !== null ? err : {}) as NetLikeError;
   if (e.smtpAuthUnavailable) return 'protocol_error';
+  if (e.oauthFailure === 'oauth_revoked' || e.oauthFailure === 'oauth_token_expired') return e.oauthFailure;
+  // The token endpoint could not be reached or answered badly: transient, retried with backoff.
+  if (e.oauthFailure === 'oauth_unavailable') return 'connection_failed';
   if (e.tlsFailed) return 'tls_failed';
   if (e.authenticationFailed) return 'auth_failed';
   // nodemailer replaces the socket's code with its own (ECONNECTION, ETLS…): the original is more precise.

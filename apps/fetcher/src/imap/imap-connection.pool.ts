@@ -302,7 +302,7 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
     // Nor do they need CONDSTORE, QRESYNC or IMAP4rev2: skipping ENABLE saves a round trip per
     // login, and FETCH responses without MODSEQ.
     // Resolves and checks the host again (a rebinding DNS answer is refused here, see ImapClientFactory).
-    const client = await this.factory.create(account.imap, { disableAutoIdle: true, disableAutoEnable: true, socketTimeout: POOLED_SOCKET_TIMEOUT_MS });
+    const client = await this.factory.create(account.imap, { disableAutoIdle: true, disableAutoEnable: true, socketTimeout: POOLED_SOCKET_TIMEOUT_MS }, accountId);
     const session = new ImapSession(accountId, client);
     client.on('error', (err: Error) => this.logger.debug({ msg: 'pooled imap connection error', accountId, err: err.message }));
     client.on('close', () => {

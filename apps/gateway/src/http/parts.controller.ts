@@ -119,7 +119,7 @@ export class PartsController {
 
     let part;
     try {
-      part = await this.imap.openPart(account.imap, scope.mailbox, scope.uid, scope.partId);
+      part = await this.imap.openPart(account.imap, scope.mailbox, scope.uid, scope.partId, account.id);
     } catch (err) {
       this.logger.warn({ msg: 'could not open part over IMAP', accountId: scope.accountId, err });
       throw new BadGatewayException(UNAVAILABLE);

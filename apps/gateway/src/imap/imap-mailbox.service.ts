@@ -25,8 +25,8 @@ export class ImapMailboxService {
   constructor(private readonly factory: ImapClientFactory) {}
 
   /** Streams a part straight from the server; null when the message or part does not exist. */
-  async openPart(settings: ServerSettings, mailbox: string, uid: number, partId: string): Promise<OpenPart | null> {
-    const client = await this.connect(settings);
+  async openPart(settings: ServerSettings, mailbox: string, uid: number, partId: string, accountId?: string): Promise<OpenPart | null> {
+    const client = await this.connect(settings, accountId);
     let release: (() => void) | undefined;
     let closed = false;
     // A finished download logs out politely; an abandoned one drops the connection mid-FETCH.
@@ -59,8 +59,8 @@ export class ImapMailboxService {
   }
 
   /** Appends to the mailbox marked SPECIAL-USE \Sent, flagged \Seen; false when there is none. */
-  async appendToSent(settings: ServerSettings, raw: Buffer): Promise<boolean> {
-    const client = await this.connect(settings);
+  async appendToSent(settings: ServerSettings, raw: Buffer, accountId?: string): Promise<boolean> {
+    const client = await this.connect(settings, accountId);
     try {
       const sent = (await client.list()).find((m) => m.specialUse === '\\Sent');
       if (!sent) {
@@ -74,8 +74,9 @@ export class ImapMailboxService {
     }
   }
 
-  private async connect(settings: ServerSettings): Promise<ImapFlow> {
-    const client = await this.factory.create(settings, { disableAutoIdle: true });
+  /** `accountId` keys the account's OAuth token cache (required for OAuth accounts). */
+  private async connect(settings: ServerSettings, accountId?: string): Promise<ImapFlow> {
+    const client = await this.factory.create(settings, { disableAutoIdle: true }, accountId);
     client.on('close', () => undefined);
     await client.connect();
     return client;

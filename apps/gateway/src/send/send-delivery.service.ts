@@ -85,7 +85,7 @@ export class SendDeliveryService {
     const raw = await this.store.getRaw(record.sendId);
     if (raw) {
       try {
-        await this.imap.appendToSent(account.imap, raw);
+        await this.imap.appendToSent(account.imap, raw, account.id);
       } catch (err) {
         if (attempt.attempt < attempt.maxAttempts) throw err;
         this.logger.error({ msg: 'could not copy a sent message to Sent', sendId: record.sendId, err });

@@ -164,13 +164,17 @@ export class ImapSession {
     let client: ImapFlow;
     try {
       // Resolves and checks the host on every connect (DNS rebinding), see ImapClientFactory.
-      client = await factory.create(this.settings, {
-        disableAutoIdle: true,
-        qresync: true,
-        maxIdleTime: timings.IDLE_RESTART_MS,
-        // imapflow's own inactivity watchdog is the backstop behind our half-open probe.
-        socketTimeout: timings.HALF_OPEN_TIMEOUT_MS + timings.NOOP_TIMEOUT_MS + 60_000,
-      });
+      client = await factory.create(
+        this.settings,
+        {
+          disableAutoIdle: true,
+          qresync: true,
+          maxIdleTime: timings.IDLE_RESTART_MS,
+          // imapflow's own inactivity watchdog is the backstop behind our half-open probe.
+          socketTimeout: timings.HALF_OPEN_TIMEOUT_MS + timings.NOOP_TIMEOUT_MS + 60_000,
+        },
+        this.accountId,
+      );
     } catch (err) {
       // No session was opened (the host was refused or did not resolve): nothing to log as closed.
       if (this.isStopped()) return;
@@ -492,7 +496,9 @@ export class ImapSession {
     }
     if (isAuthFailure(err)) {
       this.ctx.metrics.authFailures.inc();
-      this.lastError = 'auth_failed';
+      // A revoked OAuth grant or a lapsed pushed token shows as such (the user must sign in again).
+      const code = classifyConnectionError(err);
+      this.lastError = code === 'oauth_revoked' || code === 'oauth_token_expired' ? code : 'auth_failed';
       this.nextAttemptAt = Date.now() + jitteredDelay(this.timings.AUTH_FAILURE_BACKOFF_MS);
       this.ctx.logger.warn({ msg: 'imap login refused; backing off', accountId: this.accountId, detail: errorText(err), retryInMs: this.nextAttemptAt - Date.now() });
       this.setState('auth_failed');

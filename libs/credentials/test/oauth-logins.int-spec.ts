@@ -1,0 +1,158 @@
+import { ConfigService } from '@pushmail/config';
+import { ServerSettings } from '@pushmail/contracts';
+import { MailCredentialProvider, OAuthLoginError } from '@pushmail/credentials';
+import { CredentialCipher } from '@pushmail/crypto';
+import { ImapClientFactory } from '@pushmail/imap';
+import { SmtpMailer } from '@pushmail/mailer';
+import { MailHostPolicy, MailNetworkSettings, classifyConnectionError } from '@pushmail/net-policy';
+import { HealthService, MetricsService } from '@pushmail/observability';
+import { RedisService } from '@pushmail/redis';
+import { SmtpSink, TEST_SECRET_KEY, TestDovecot, TestOAuthServer, TestRedis } from '@pushmail/testing';
+import { ImapFlow } from 'imapflow';
+
+/**
+ * Issue 19 at the library level, against real servers: Redis, an OAuth 2 server with 6 s tokens
+ * and rotating refresh tokens, Dovecot validating XOAUTH2 at that server's strict introspection
+ * endpoint, and an SMTP sink doing the same.
+ */
+jest.setTimeout(90_000);
+
+const TTL_S = 6;
+
+describe('OAuth mail logins (XOAUTH2) through the credential provider', () => {
+  let redis: TestRedis;
+  let oauth: TestOAuthServer;
+  let dovecot: TestDovecot;
+  let sink: SmtpSink;
+  const services: RedisService[] = [];
+  const network = new MailNetworkSettings(new MailHostPolicy({ allowPrivate: true, allowlist: [] }), true);
+
+  /** One "process": its own Redis connection, cipher and metrics, like a watcher, fetcher or gateway. */
+  const process = () => {
+    const service = new RedisService(new ConfigService({ REDIS_URL: redis.url, LOG_LEVEL: 'warn', SHUTDOWN_TIMEOUT_MS: 1000 }), new HealthService());
+    services.push(service);
+    const metrics = new MetricsService();
+    const credentials = new MailCredentialProvider(service, new CredentialCipher(TEST_SECRET_KEY), network, {}, metrics);
+    return { credentials, metrics, factory: new ImapClientFactory(network, credentials), mailer: new SmtpMailer(network, credentials) };
+  };
+
+  const custom = async (user: string): Promise<ServerSettings> => ({
+    ...dovecot.imapSettings(user),
+    pass: undefined,
+    oauth2: { provider: 'custom', tokenUrl: oauth.tokenUrl, clientId: 'pushmail-test', refreshToken: await oauth.grant(user) },
+  });
+
+  const loginWith = async (factory: ImapClientFactory, settings: ServerSettings, accountId: string): Promise<ImapFlow> => {
+    const client = await factory.create(settings, { disableAutoIdle: true }, accountId);
+    client.on('error', () => undefined);
+    await client.connect();
+    return client;
+  };
+
+  beforeAll(async () => {
+    redis = await TestRedis.start();
+    oauth = await TestOAuthServer.start({ ttlSeconds: TTL_S });
+    dovecot = await TestDovecot.start({ users: { 'pw@pushmail.test': 'secret' }, oauth2: { introspectionUrl: oauth.introspectionUrl } });
+    sink = await SmtpSink.start({ introspect: (token) => oauth.introspect(token) });
+  });
+  afterAll(async () => {
+    for (const s of services) await s.onModuleDestroy();
+    await sink?.stop();
+    await dovecot?.dispose();
+    await oauth?.stop();
+    await redis?.dispose();
+  });
+
+  it('the harness refuses forged and expired tokens, and a session stays up after its token expires', async () => {
+    const { accessToken } = await oauth.accessToken('alice@pushmail.test', 2);
+    const forged = accessToken.slice(0, -4) + (accessToken.endsWith('AAAA') ? 'BBBB' : 'AAAA');
+    expect(await oauth.introspect(forged)).toEqual({ active: false });
+    const attempt = (token: string) => new ImapFlow({ ...dovecot.imapSettings('alice@pushmail.test'), auth: { user: 'alice@pushmail.test', accessToken: token }, logger: false });
+    const bad = attempt(forged);
+    bad.on('error', () => undefined);
+    await expect(bad.connect()).rejects.toMatchObject({ authenticationFailed: true });
+    const good = attempt(accessToken);
+    good.on('error', () => undefined);
+    await good.connect();
+    await new Promise((r) => setTimeout(r, 3000));
+    // Expired now: a new login is refused, the logged-in session keeps working.
+    const late = attempt(accessToken);
+    late.on('error', () => undefined);
+    await expect(late.connect()).rejects.toMatchObject({ authenticationFailed: true });
+    expect((await good.mailboxOpen('INBOX')).path).toBe('INBOX');
+    await good.logout();
+  });
+
+  it('a custom-provider account logs in with XOAUTH2 across three token lifetimes, one refresh per expiry shared by five processes', async () => {
+    const user = 'carol@pushmail.test';
+    const settings = await custom(user);
+    const fleet = Array.from({ length: 5 }, process);
+    const lifetimes = 3;
+    const started = Date.now();
+    while (Date.now() - started < lifetimes * TTL_S * 1000 + 500) {
+      // Every process logs in at once, as watchers and fetchers do after a burst.
+      const clients = await Promise.all(fleet.map((p) => loginWith(p.factory, settings, 'acc_carol')));
+      await Promise.all(clients.map((c) => c.logout()));
+      await new Promise((r) => setTimeout(r, 400));
+    }
+    const stats = await oauth.stats();
+    console.log(`oauth: ${stats.refreshes[user]} refreshes for ${fleet.length} processes over ${((Date.now() - started) / 1000).toFixed(1)} s of ${TTL_S} s tokens`);
+    // A refresh per 80 % of a lifetime (the first one redeems the stored grant), never two racing
+    // a rotating token: a second redemption of the same refresh token would have been refused.
+    const expected = Math.ceil((Date.now() - started) / (0.8 * TTL_S * 1000));
+    expect(stats.refused.unknown ?? 0).toBe(0);
+    expect(stats.refreshes[user]).toBeGreaterThanOrEqual(lifetimes);
+    expect(stats.refreshes[user]).toBeLessThanOrEqual(expected + 1);
+    const total = (await Promise.all(fleet.map((p) => p.metrics.registry.getSingleMetricAsString('pushmail_oauth_refreshes_total')))).join('\n');
+    expect(total).toMatch(/provider="custom"/);
+  });
+
+  it('sends with XOAUTH2 through the SMTP sink, which checks the token', async () => {
+    const user = 'dave@pushmail.test';
+    const settings = { ...sink.settings(user), pass: undefined, oauth2: (await custom(user)).oauth2 } as ServerSettings;
+    const { mailer } = process();
+    const raw = await mailer.compose({ from: user, to: 'x@example.test', subject: 'hi', text: 'over xoauth2' });
+    const result = await mailer.send('acc_dave', settings, { from: user, to: ['x@example.test'] }, raw);
+    expect(result.accepted).toEqual(['x@example.test']);
+    expect(sink.received.at(-1)?.user).toBe(user);
+    mailer.onModuleDestroy();
+  });
+
+  it('a revoked refresh token fails every process with oauth_revoked after a single refresh attempt', async () => {
+    const user = 'erin@pushmail.test';
+    const settings = await custom(user);
+    const fleet = Array.from({ length: 5 }, process);
+    await (await loginWith(fleet[0].factory, settings, 'acc_erin')).logout();
+    await oauth.revoke(user);
+    await new Promise((r) => setTimeout(r, TTL_S * 1000));
+    const before = (await oauth.stats()).refused.unknown ?? 0;
+    for (let round = 0; round < 3; round++) {
+      const results = await Promise.allSettled(fleet.map((p) => p.factory.create(settings, {}, 'acc_erin')));
+      for (const r of results) {
+        expect(r.status).toBe('rejected');
+        const err = (r as PromiseRejectedResult).reason as OAuthLoginError;
+        expect(err).toBeInstanceOf(OAuthLoginError);
+        expect(classifyConnectionError(err)).toBe('oauth_revoked');
+        expect(err.authenticationFailed).toBe(true);
+      }
+    }
+    expect(((await oauth.stats()).refused.unknown ?? 0) - before).toBe(1);
+  });
+
+  it('external accounts log in with pushed tokens and fail as oauth_token_expired once one lapses', async () => {
+    const user = 'frank@pushmail.test';
+    const settings: ServerSettings = { ...dovecot.imapSettings(user), pass: undefined, oauth2: { provider: 'external' } };
+    const { credentials, factory } = process();
+    await expect(factory.create(settings, {}, 'acc_frank')).rejects.toMatchObject({ oauthFailure: 'oauth_token_expired', authenticationFailed: true });
+    const pushed = await oauth.accessToken(user, 5);
+    await credentials.pushAccessToken('acc_frank', pushed.accessToken, new Date(pushed.expiresAt));
+    await (await loginWith(factory, settings, 'acc_frank')).logout();
+    await new Promise((r) => setTimeout(r, 3000));
+    await expect(factory.create(settings, {}, 'acc_frank')).rejects.toMatchObject({ oauthFailure: 'oauth_token_expired' });
+  });
+
+  it('passwords still work beside OAuth on the same Dovecot', async () => {
+    const { factory } = process();
+    await (await loginWith(factory, dovecot.imapSettings('pw@pushmail.test'), 'acc_pw')).logout();
+  });
+});
