@@ -84,7 +84,14 @@ export class MailboxCommandsService {
   move(job: MessageMoveJob): Promise<ImapCommandResults[ImapCommandJobName.MessageMove]> {
     return this.pool.withSession(job.accountId, async (session) => {
       await selectFresh(session, job.mailbox);
-      const moved = await moveOn(session.client, job.uids, job.to);
+      let moved: Map<number, number>;
+      try {
+        moved = await moveOn(session.client, job.uids, job.to);
+      } catch (err) {
+        if (!(err instanceof MailboxNotFoundError) || !job.create) throw err;
+        await session.client.mailboxCreate(job.to);
+        moved = await moveOn(session.client, job.uids, job.to);
+      }
       return { moved: job.uids.map((uid) => ({ uid, newUid: moved.get(uid) ?? null })) };
     });
   }

@@ -208,6 +208,10 @@ describe('the whole mailbox over the gateway', () => {
 
     expect(await call(socket, 'message.move', { accountId, mailbox: 'INBOX', uids: [97], to: 'No such folder' })).toMatchObject({ ok: false, error: { code: 'not_found' } });
     expect(await call(socket, 'message.list', { accountId, mailbox: 'No such folder' })).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    // Archiving to a folder that does not exist yet: `create` makes it.
+    const created = okAck(await call(socket, 'message.move', { accountId, mailbox: 'INBOX', uids: [97], to: 'Archived', create: true }));
+    expect(created.moved).toEqual([{ uid: 97, newUid: 1 }]);
+    expect(await serverUids('Archived')).toEqual([1]);
   });
 
   it("answers forbidden for another user's account and for an unknown one, for every new command", async () => {

@@ -120,7 +120,16 @@ export type MessageSearchRequest = z.infer<typeof MessageSearchRequestSchema>;
 
 const uidList = z.array(UidSchema).min(1).max(MAX_UIDS_PER_COMMAND);
 
-export const MessageMoveRequestSchema = z.object({ accountId: AccountIdSchema, mailbox: MailboxNameSchema, uids: uidList, to: MailboxNameSchema }).strict();
+export const MessageMoveRequestSchema = z
+  .object({
+    accountId: AccountIdSchema,
+    mailbox: MailboxNameSchema,
+    uids: uidList,
+    to: MailboxNameSchema,
+    /** Create `to` when it does not exist (an "Archive" folder for the first archived message); else `not_found`. */
+    create: z.boolean().optional(),
+  })
+  .strict();
 export type MessageMoveRequest = z.infer<typeof MessageMoveRequestSchema>;
 /** `newUid` from the server's COPYUID, null where it reported none. */
 export interface MovedMessage {
