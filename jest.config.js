@@ -1,7 +1,7 @@
 const fs = require('fs');
 const swcConfig = JSON.parse(fs.readFileSync(`${__dirname}/.swcrc`, 'utf8'));
 
-const moduleNameMapper = { '^@pushmail/([a-z-]+)$': '<rootDir>/libs/$1/src' };
+const moduleNameMapper = { '^@pushmail/([a-z0-9-]+)$': '<rootDir>/libs/$1/src' };
 // jose ships ESM only; Node loads it with require(esm), but Jest's module system cannot, so swc compiles it to CommonJS for tests.
 const transform = {
   '^.+\\.ts$': ['@swc/jest', { ...swcConfig, swcrc: false }],

@@ -1,3 +1,4 @@
+import { StoredAccount } from '@pushmail/accounts';
 import { CreateAccountBody, redisKeys } from '@pushmail/contracts';
 import { CredentialBindingError, CredentialCipher } from '@pushmail/crypto';
 import { REPO_ROOT, TestRedis, spawnTracked, testStores } from '@pushmail/testing';
@@ -8,6 +9,8 @@ import { join } from 'node:path';
 const CLI = join(REPO_ROOT, 'dist/apps/cli/main.js');
 const ENTRYPOINT = join(REPO_ROOT, 'deploy/docker/entrypoint.sh');
 const newKey = () => randomBytes(32).toString('base64');
+/** The IMAP settings of a stored account (these tests store IMAP accounts only). */
+const imapOf = (stored: StoredAccount | null) => (stored?.protocol === 'imap' ? stored.imap : undefined);
 
 interface Result {
   code: number | null;
@@ -96,7 +99,7 @@ describe('credential re-encryption command (key rotation), on real Redis', () =>
     try {
       for (const [i, id] of ids.entries()) {
         const stored = await stores.accounts.get(id);
-        expect(stored?.imap).toEqual(account(i + 1).imap);
+        expect(imapOf(stored)).toEqual(account(i + 1).imap);
         expect(stored?.smtp).toEqual(account(i + 1).smtp);
       }
     } finally {
@@ -181,7 +184,7 @@ describe('credentials bound to their account and field (AES-GCM additional data)
   it('legacy values still decrypt; check-credentials counts them as unbound and exits 2', async () => {
     const stores = testStores(redis.url, key);
     try {
-      expect((await stores.accounts.get(legacyId))?.imap).toEqual(account(1).imap);
+      expect(imapOf(await stores.accounts.get(legacyId))).toEqual(account(1).imap);
     } finally {
       await stores.close();
     }
@@ -199,7 +202,7 @@ describe('credentials bound to their account and field (AES-GCM additional data)
     const stores = testStores(redis.url, key);
     try {
       const stored = await stores.accounts.get(legacyId);
-      expect(stored?.imap).toEqual(account(1).imap);
+      expect(imapOf(stored)).toEqual(account(1).imap);
       expect(stored?.smtp).toEqual(account(1).smtp);
     } finally {
       await stores.close();
@@ -224,7 +227,7 @@ describe('credentials bound to their account and field (AES-GCM additional data)
       // The account's own SMTP value moved to its IMAP field: refused the same way.
       await withClient((c) => c.hset(redisKeys.account(legacyId), 'imap', ownSmtp!));
       await expect(stores.accounts.get(legacyId)).rejects.toThrow(/imap of account .* does not authenticate/);
-      expect((await stores.accounts.get(otherId))?.imap).toEqual(account(2).imap);
+      expect(imapOf(await stores.accounts.get(otherId))).toEqual(account(2).imap);
     } finally {
       await stores.close();
     }

@@ -5,6 +5,7 @@ import { CryptoModule } from '@pushmail/crypto';
 import { EventLogModule } from '@pushmail/event-log';
 import { ImapModule } from '@pushmail/imap';
 import { ObservabilityModule } from '@pushmail/observability';
+import { Pop3Module } from '@pushmail/pop3';
 import { QueueModule } from '@pushmail/queue';
 import { RedisModule } from '@pushmail/redis';
 import { FetcherEnv } from './config';
@@ -15,6 +16,7 @@ import { ImapCommandsService } from './imap-commands.service';
 import { MailboxCommandsService } from './mailbox-commands.service';
 import { ImapConnectionPool } from './imap/imap-connection.pool';
 import { MailboxEventsService } from './mailbox-events.service';
+import { Pop3MailboxReader } from './pop3/pop3-mailbox.reader';
 import { MessageStore } from './store/message-store';
 import { ParserPool } from './parse/parser-pool';
 import { ImapCommandsProcessor } from './workers/imap-commands.processor';
@@ -25,7 +27,7 @@ export class FetcherModule {
   static forRoot(env: FetcherEnv): DynamicModule {
     return {
       module: FetcherModule,
-      imports: [ConfigModule.forRoot(env), ObservabilityModule, RedisModule, CryptoModule, AccountsModule, QueueModule, EventLogModule, ImapModule],
+      imports: [ConfigModule.forRoot(env), ObservabilityModule, RedisModule, CryptoModule, AccountsModule, QueueModule, EventLogModule, ImapModule, Pop3Module],
       providers: [
         FetcherMetrics,
         ImapConnectionPool,
@@ -34,6 +36,7 @@ export class FetcherModule {
         MessageAssembler,
         MessageStore,
         MailboxEventsService,
+        Pop3MailboxReader,
         ImapCommandsService,
         MailboxCommandsService,
         MailboxEventsProcessor,

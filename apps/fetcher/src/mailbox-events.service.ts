@@ -4,6 +4,7 @@ import { FetcherMetrics } from './fetcher.metrics';
 import { AccountGoneError } from './imap/imap-connection.pool';
 import { MessageAssembler } from './fetch/message-assembler';
 import { MessageFetcher } from './fetch/message-fetcher';
+import { Pop3MailboxReader } from './pop3/pop3-mailbox.reader';
 import { MessageStore } from './store/message-store';
 import { OrderSlot, UidOrderGate } from './fetch/uid-order-gate';
 
@@ -28,6 +29,7 @@ export class MailboxEventsService {
     private readonly assembler: MessageAssembler,
     private readonly store: MessageStore,
     private readonly metrics: FetcherMetrics,
+    private readonly pop3: Pop3MailboxReader,
   ) {}
 
   async fetchNew(job: FetchJob): Promise<FetchResult> {
@@ -42,8 +44,11 @@ export class MailboxEventsService {
   private async fetchNewInOrder(job: FetchJob, slot: OrderSlot): Promise<FetchResult> {
     const { accountId, mailbox, uidValidity, uid } = job;
     let outcome;
+    let pop3 = false;
     try {
-      outcome = await this.metrics.time('fetch', () => this.fetcher.fetch({ accountId, mailbox, uidValidity, uid, seenAt: job.seenAt }));
+      pop3 = await this.pop3.handles(accountId);
+      const ref = { accountId, mailbox, uidValidity, uid, seenAt: job.seenAt };
+      outcome = await this.metrics.time('fetch', () => (pop3 ? this.pop3.fetch(ref) : this.fetcher.fetch(ref)));
     } catch (err) {
       if (err instanceof AccountGoneError) return this.drop(job, 'account deleted');
       throw err;
@@ -58,7 +63,8 @@ export class MailboxEventsService {
     }
     const fetched = outcome.message;
     let parsed = await this.metrics.time('parse', () => this.assembler.assembleSerialized({ accountId, mailbox, uidValidity }, fetched));
-    if (parsed.partIdsUncertain) {
+    // POP3 serves parts from the raw message (part ids are the parser's own), never BODYSTRUCTURE.
+    if (parsed.partIdsUncertain && !pop3) {
       // Rare (defective mail with attachments): the gateway serves parts by the server's numbers.
       this.metrics.structureFetches.inc();
       const structure = await this.metrics.time('fetch', () => this.fetcher.fetchStructure({ accountId, mailbox, uidValidity, uid }));

@@ -12,6 +12,8 @@ export const gatewayEnvSchema = baseEnvSchema.extend({
   MAX_ACCOUNTS_PER_USER: env.int(20, 1, 100_000),
   /** Account creations and deletions per user per hour (fixed window in Redis); more is 429. */
   ACCOUNT_CHANGES_PER_HOUR: env.int(30, 1, 1_000_000),
+  /** Shortest `pollIntervalSeconds` a POP3 account may ask for (400 below it); lower only in tests. */
+  POP3_MIN_POLL_SECONDS: env.int(15, 1, 3600),
   // HS256 with a short key is open to offline guessing from any one token: at least 32 bytes (RFC 7518 §3.2).
   AUTH_JWT_SECRET: z
     .string({ required_error: 'is required (HS256 key for client tokens)' })

@@ -1,7 +1,24 @@
 import { StoredAccount } from '@pushmail/accounts';
-import { AccountState } from '@pushmail/contracts';
+import { AccountState, ConnectionFailureCode } from '@pushmail/contracts';
 import { Lease } from './coordination/lease.manager';
-import { ImapSession, SessionContext, SessionOwner } from './imap/imap-session';
+import { ImapSession, SessionContext, SessionOwner, SessionState } from './imap/imap-session';
+import { POP3_MAILBOX as POP3_INBOX, Pop3Context, Pop3Poller, Pop3PollerOwner } from './pop3/pop3-poller';
+
+/**
+ * The protocol seam: an IMAP session (one per watched mailbox, IDLE or polling) or a POP3 poller
+ * (INBOX only), driven alike by the shared tick and adding up to one account state.
+ */
+export interface MailboxSession {
+  readonly mailbox: string;
+  readonly state: SessionState;
+  readonly lastError?: ConnectionFailureCode;
+  connect(): Promise<void>;
+  tick(now: number): void;
+  stop(): Promise<void>;
+}
+
+/** The IMAP sessions' shared context plus the POP3 pollers'. */
+export type WatcherContext = SessionContext & { pop3: Pop3Context };
 
 export interface AccountWatcherOwner {
   publishState(accountId: string, state: AccountState, error?: string): void;
@@ -21,19 +38,24 @@ export function aggregateState(states: AccountState[]): AccountState {
  * One owned account: a session per watched mailbox, and the account state they add up to. Only
  * the IMAP settings are kept (SMTP credentials have no business in the watcher's memory).
  */
-export class AccountWatcher implements SessionOwner {
+export class AccountWatcher implements SessionOwner, Pop3PollerOwner {
   readonly id: string;
   readonly mailboxes: string[];
-  readonly sessions: ImapSession[];
+  readonly sessions: MailboxSession[];
   private published?: string;
 
   constructor(
     account: StoredAccount,
     readonly lease: Lease,
-    ctx: SessionContext,
+    ctx: WatcherContext,
     private readonly owner: AccountWatcherOwner,
   ) {
     this.id = account.id;
+    if (account.protocol === 'pop3') {
+      this.mailboxes = [POP3_INBOX];
+      this.sessions = [new Pop3Poller(account.id, account.pop3, account.pollIntervalSeconds * 1000, lease.value, ctx, ctx.pop3, this)];
+      return;
+    }
     this.mailboxes = [...new Set(account.mailboxes)];
     this.sessions = this.mailboxes.map((mailbox) => new ImapSession(account.id, mailbox, account.imap, lease.value, ctx, this));
   }

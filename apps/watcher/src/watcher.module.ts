@@ -4,6 +4,7 @@ import { ConfigModule } from '@pushmail/config';
 import { CryptoModule } from '@pushmail/crypto';
 import { ImapModule } from '@pushmail/imap';
 import { ObservabilityModule } from '@pushmail/observability';
+import { Pop3Module } from '@pushmail/pop3';
 import { QueueModule } from '@pushmail/queue';
 import { RedisModule } from '@pushmail/redis';
 import { WatcherEnv } from './config';
@@ -21,7 +22,7 @@ export class WatcherModule {
   static forRoot(env: WatcherEnv): DynamicModule {
     return {
       module: WatcherModule,
-      imports: [ConfigModule.forRoot(env), ObservabilityModule, RedisModule, CryptoModule, AccountsModule, QueueModule, ImapModule, NotifyModule],
+      imports: [ConfigModule.forRoot(env), ObservabilityModule, RedisModule, CryptoModule, AccountsModule, QueueModule, ImapModule, Pop3Module, NotifyModule],
       providers: [
         { provide: WatcherIdentity, useValue: new WatcherIdentity(env.INSTANCE_ID) },
         LeaseManager,

@@ -7,6 +7,8 @@ import {
   AccountView,
   CreateAccountBody,
   PatchAccountBody,
+  DEFAULT_POLL_INTERVAL_SECONDS,
+  Pop3Settings,
   ServerSettings,
   redisChannels,
   redisKeys,
@@ -17,24 +19,38 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { mailboxIndexDigest } from './mailbox-index';
 
+// ARGV[5] names the incoming server's field: 'imap', or 'pop3' for POP3 accounts.
 const REPLACE_IF_UNCHANGED = `
-if redis.call('HGET', KEYS[1], 'imap') ~= ARGV[1] or redis.call('HGET', KEYS[1], 'smtp') ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], 'imap', ARGV[3], 'smtp', ARGV[4])
+if redis.call('HGET', KEYS[1], ARGV[5]) ~= ARGV[1] or redis.call('HGET', KEYS[1], 'smtp') ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[5], ARGV[3], 'smtp', ARGV[4])
 return 1
 `;
 
-/** An account with its decrypted settings; only ever held in memory. */
-export interface StoredAccount {
+interface StoredAccountBase {
   id: string;
   userId: string;
   email: string;
   mailboxes: string[];
-  imap: ServerSettings;
   smtp: ServerSettings;
   /** Bumped on every change, so a watcher can tell that it must reconnect. */
   version: number;
   createdAt: string;
 }
+
+export interface StoredImapAccount extends StoredAccountBase {
+  protocol: 'imap';
+  imap: ServerSettings;
+}
+
+/** A POP3 account: polled every `pollIntervalSeconds`, mail only in INBOX. */
+export interface StoredPop3Account extends StoredAccountBase {
+  protocol: 'pop3';
+  pop3: Pop3Settings;
+  pollIntervalSeconds: number;
+}
+
+/** An account with its decrypted settings; only ever held in memory. Hash field `protocol` is absent on IMAP accounts stored before POP3. */
+export type StoredAccount = StoredImapAccount | StoredPop3Account;
 
 /**
  * Accounts in Redis. IMAP and SMTP settings are stored as AES-256-GCM ciphertext (user names are
@@ -58,51 +74,58 @@ export class AccountRepository implements OnModuleDestroy {
 
   async create(body: CreateAccountBody, id = AccountRepository.newId()): Promise<AccountView> {
     const r = this.redis.client;
-    await r
+    const pollIntervalSeconds = body.pop3 ? (body.pollIntervalSeconds ?? DEFAULT_POLL_INTERVAL_SECONDS) : undefined;
+    const tx = r
       .multi()
       .hset(redisKeys.account(id), {
         id,
         userId: body.userId,
         email: body.email,
         mailboxes: JSON.stringify(body.mailboxes),
-        imap: this.cipher.encrypt(JSON.stringify(body.imap), { accountId: id, field: 'imap' }),
+        ...(body.imap ? { imap: this.cipher.encrypt(JSON.stringify(body.imap), { accountId: id, field: 'imap' }) } : {}),
+        ...(body.pop3 ? { pop3: this.cipher.encrypt(JSON.stringify(body.pop3), { accountId: id, field: 'pop3' }), protocol: 'pop3', pollIntervalSeconds } : {}),
         smtp: this.cipher.encrypt(JSON.stringify(body.smtp), { accountId: id, field: 'smtp' }),
         version: 1,
         createdAt: new Date().toISOString(),
       })
       .sadd(redisKeys.accountIds(), id)
       .sadd(redisKeys.userAccounts(body.userId), id)
-      .hset(redisKeys.accountState(id), { state: 'connecting', updatedAt: Date.now(), version: 1 })
-      // In the same MULTI, so a push notification finds the account as soon as it exists.
-      .sadd(mailboxIndexKey(body.imap), id)
-      .exec();
+      .hset(redisKeys.accountState(id), { state: 'connecting', updatedAt: Date.now(), version: 1 });
+    // In the same MULTI, so a push notification finds the account as soon as it exists.
+    if (body.imap) tx.sadd(mailboxIndexKey(body.imap), id);
+    await tx.exec();
     await this.publishChange({ accountId: id, change: 'created' });
-    return { id, userId: body.userId, email: body.email, mailboxes: body.mailboxes, state: 'connecting', stateVersion: 1 };
+    const delivery = body.pop3 ? { protocol: 'pop3' as const, delivery: 'poll' as const, pollIntervalSeconds } : { protocol: 'imap' as const, delivery: 'push' as const };
+    return { id, userId: body.userId, email: body.email, mailboxes: body.mailboxes, state: 'connecting', stateVersion: 1, ...delivery };
   }
 
   async get(id: string): Promise<StoredAccount | null> {
     const h = await this.redis.client.hgetall(redisKeys.account(id));
     if (!h.id) return null;
-    return {
+    const base = {
       id: h.id,
       userId: h.userId,
       email: h.email,
       mailboxes: JSON.parse(h.mailboxes) as string[],
-      imap: JSON.parse(this.cipher.decrypt(h.imap, { accountId: id, field: 'imap' })) as ServerSettings,
       smtp: JSON.parse(this.cipher.decrypt(h.smtp, { accountId: id, field: 'smtp' })) as ServerSettings,
       version: Number(h.version),
       createdAt: h.createdAt,
     };
+    if (h.protocol === 'pop3') {
+      const pop3 = JSON.parse(this.cipher.decrypt(h.pop3, { accountId: id, field: 'pop3' })) as Pop3Settings;
+      return { ...base, protocol: 'pop3', pop3, pollIntervalSeconds: Number(h.pollIntervalSeconds) || DEFAULT_POLL_INTERVAL_SECONDS };
+    }
+    return { ...base, protocol: 'imap', imap: JSON.parse(this.cipher.decrypt(h.imap, { accountId: id, field: 'imap' })) as ServerSettings };
   }
 
   /** The account as the API shows it: no settings, no secrets. */
   async view(id: string): Promise<AccountView | null> {
     const [[, h], [, s]] = (await this.redis.client
       .multi()
-      .hmget(redisKeys.account(id), 'id', 'userId', 'email', 'mailboxes')
+      .hmget(redisKeys.account(id), 'id', 'userId', 'email', 'mailboxes', 'protocol', 'pollIntervalSeconds')
       .hgetall(redisKeys.accountState(id))
       .exec()) as [[null, (string | null)[]], [null, Record<string, string>]];
-    const [accountId, userId, email, mailboxes] = h;
+    const [accountId, userId, email, mailboxes, protocol, pollIntervalSeconds] = h;
     if (!accountId) return null;
     const view: AccountView = {
       id: accountId,
@@ -111,6 +134,10 @@ export class AccountRepository implements OnModuleDestroy {
       mailboxes: JSON.parse(mailboxes!) as string[],
       state: (s.state as AccountState) ?? 'connecting',
       stateVersion: Number(s.version ?? 0),
+      ...(protocol === 'pop3'
+        ? { protocol: 'pop3' as const, delivery: 'poll' as const, pollIntervalSeconds: Number(pollIntervalSeconds) || DEFAULT_POLL_INTERVAL_SECONDS }
+        : // The watcher records `delivery: poll` in the state hash for an IMAP server without IDLE.
+          { protocol: 'imap' as const, delivery: s.delivery === 'poll' ? ('poll' as const) : ('push' as const) }),
     };
     if (s.error) view.error = s.error;
     return view;
@@ -176,7 +203,8 @@ export class AccountRepository implements OnModuleDestroy {
     let count = 0;
     for (const id of await this.listIds()) {
       for (let attempt = 0; attempt < 5; attempt++) {
-        const [imap, smtp] = await this.redis.client.hmget(redisKeys.account(id), 'imap', 'smtp');
+        const field = (await this.redis.client.hget(redisKeys.account(id), 'protocol')) === 'pop3' ? 'pop3' : 'imap';
+        const [imap, smtp] = await this.redis.client.hmget(redisKeys.account(id), field, 'smtp');
         if (!imap || !smtp) break;
         const swapped = await this.redis.client.eval(
           REPLACE_IF_UNCHANGED,
@@ -184,8 +212,9 @@ export class AccountRepository implements OnModuleDestroy {
           redisKeys.account(id),
           imap,
           smtp,
-          this.cipher.encrypt(this.cipher.decrypt(imap, { accountId: id, field: 'imap' }), { accountId: id, field: 'imap' }),
+          this.cipher.encrypt(this.cipher.decrypt(imap, { accountId: id, field }), { accountId: id, field }),
           this.cipher.encrypt(this.cipher.decrypt(smtp, { accountId: id, field: 'smtp' }), { accountId: id, field: 'smtp' }),
+          field,
         );
         if (swapped === 1) {
           count++;

@@ -35,3 +35,27 @@ describe('server settings credentials', () => {
     expect(pathsOf(PushAccessTokenBodySchema.safeParse({ accessToken: 't', expiresAt: 123 }))).toEqual(['expiresAt']);
   });
 });
+
+describe('POP3 accounts', () => {
+  const pop3 = { host: 'pop.example.com', port: 995, secure: true, user: 'a@example.com', pass: 'pw' };
+  const smtp = { ...base, pass: 'p' };
+  const body = { userId: 'u', email: 'a@example.com', smtp };
+
+  it('takes pop3 instead of imap, with an optional poll interval and deleteAfterDays', () => {
+    const parsed = CreateAccountBodySchema.safeParse({ ...body, pop3: { ...pop3, deleteAfterDays: 30 }, pollIntervalSeconds: 120 });
+    expect(parsed.success).toBe(true);
+    expect(parsed.data).toMatchObject({ mailboxes: ['INBOX'], pollIntervalSeconds: 120 });
+  });
+
+  it('refuses neither or both of imap and pop3, naming the field', () => {
+    expect(pathsOf(CreateAccountBodySchema.safeParse(body))).toEqual(['imap']);
+    expect(pathsOf(CreateAccountBodySchema.safeParse({ ...body, imap: smtp, pop3 }))).toEqual(['pop3']);
+  });
+
+  it('refuses folders other than INBOX, a poll interval on IMAP, out-of-range intervals and a POP3 login without a password', () => {
+    expect(pathsOf(CreateAccountBodySchema.safeParse({ ...body, pop3, mailboxes: ['INBOX', 'Sent'] }))).toEqual(['mailboxes']);
+    expect(pathsOf(CreateAccountBodySchema.safeParse({ ...body, imap: smtp, pollIntervalSeconds: 60 }))).toEqual(['pollIntervalSeconds']);
+    expect(pathsOf(CreateAccountBodySchema.safeParse({ ...body, pop3, pollIntervalSeconds: 3601 }))).toEqual(['pollIntervalSeconds']);
+    expect(pathsOf(CreateAccountBodySchema.safeParse({ ...body, pop3: { ...pop3, pass: undefined } }))).toEqual(['pop3.pass']);
+  });
+});

@@ -68,15 +68,58 @@ export type ServerSettings = z.infer<typeof ServerSettingsSchema>;
 
 export const MailboxListSchema = z.array(MailboxNameSchema).min(1).max(100);
 
-export const CreateAccountBodySchema = z
+/**
+ * A POP3 mailbox (polled: POP3 cannot push). A password login only. Mail stays on the server
+ * unless `deleteAfterDays` is set: then pushmail deletes it (DELE) that many days after fetching it.
+ */
+export const Pop3SettingsSchema = z
+  .object({
+    host: hostSchema,
+    port: z.number().int().min(1).max(65535),
+    secure: z.boolean(),
+    user: z.string().min(1).max(320),
+    pass: z.string().min(1).max(4096),
+    tlsRejectUnauthorized: z.boolean().optional(),
+    deleteAfterDays: z.number().int().min(1).max(3650).optional(),
+  })
+  .strict();
+export type Pop3Settings = z.infer<typeof Pop3SettingsSchema>;
+
+export const accountProtocols = ['imap', 'pop3'] as const;
+export type AccountProtocol = (typeof accountProtocols)[number];
+/** How often a POP3 account is polled when the body does not say. */
+export const DEFAULT_POLL_INTERVAL_SECONDS = 60;
+/**
+ * The contract's bounds; the gateway refuses less than POP3_MIN_POLL_SECONDS (15 by default, lower
+ * only in tests), so the floor is an operator's setting, not a constant here.
+ */
+export const PollIntervalSecondsSchema = z.number().int().min(1).max(3600);
+
+/** The account fields as an object (for `.omit`); {@link CreateAccountBodySchema} adds the imap-or-pop3 rule. */
+export const CreateAccountFieldsSchema = z
   .object({
     userId: z.string().min(1).max(256),
     email: z.string().email().max(320),
-    imap: ServerSettingsSchema,
+    imap: ServerSettingsSchema.optional(),
+    pop3: Pop3SettingsSchema.optional(),
     smtp: ServerSettingsSchema,
     mailboxes: MailboxListSchema.default(['INBOX']),
+    /** POP3 only: seconds between two polls. */
+    pollIntervalSeconds: PollIntervalSecondsSchema.optional(),
   })
   .strict();
+
+/** Exactly one of `imap` or `pop3`, naming the field; POP3 has only INBOX. */
+export function requireOneIncoming<O extends { imap?: unknown; pop3?: unknown; mailboxes: string[]; pollIntervalSeconds?: number }, D extends z.ZodTypeDef, I>(schema: z.ZodType<O, D, I>) {
+  return schema.superRefine((v, ctx) => {
+    if (v.imap === undefined && v.pop3 === undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['imap'], message: 'one of imap or pop3 is required' });
+    if (v.imap !== undefined && v.pop3 !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['pop3'], message: 'give either imap or pop3, not both' });
+    if (v.pop3 !== undefined && (v.mailboxes.length !== 1 || v.mailboxes[0] !== 'INBOX')) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['mailboxes'], message: 'POP3 accounts have only INBOX' });
+    if (v.imap !== undefined && v.pollIntervalSeconds !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['pollIntervalSeconds'], message: 'only POP3 accounts are polled on an interval' });
+  });
+}
+
+export const CreateAccountBodySchema = requireOneIncoming(CreateAccountFieldsSchema);
 export type CreateAccountBody = z.infer<typeof CreateAccountBodySchema>;
 
 export const PatchAccountBodySchema = z
@@ -95,6 +138,10 @@ export const AccountViewSchema = z.object({
   error: z.string().optional(),
   /** Same counter as `account.state` events carry: the higher one is the newer state. */
   stateVersion: z.number().int().nonnegative(),
+  protocol: z.enum(accountProtocols),
+  /** `poll` for POP3 (every `pollIntervalSeconds`); IMAP servers without IDLE are polled too. */
+  delivery: z.enum(['push', 'poll']),
+  pollIntervalSeconds: z.number().int().positive().optional(),
 });
 export type AccountView = z.infer<typeof AccountViewSchema>;
 

@@ -298,6 +298,8 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
   private async connect(accountId: string, pool: AccountPool): Promise<ImapSession> {
     const account = await this.accounts.get(accountId);
     if (!account) throw new AccountGoneError(accountId);
+    // POP3 accounts are read by Pop3MailboxReader; an IMAP command reaching one is a routing bug.
+    if (account.protocol !== 'imap') throw new Error(`account ${accountId} is a POP3 account: no IMAP connection`);
     // Pooled connections never IDLE: they only run commands; the watcher's sessions hold IDLE.
     // Nor do they need CONDSTORE, QRESYNC or IMAP4rev2: skipping ENABLE saves a round trip per
     // login, and FETCH responses without MODSEQ.

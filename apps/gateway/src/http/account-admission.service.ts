@@ -1,6 +1,6 @@
 import { BadRequestException, ConflictException, HttpException, HttpStatus, Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@pushmail/config';
-import { KEY_PREFIX, ServerSettings, redisKeys } from '@pushmail/contracts';
+import { KEY_PREFIX, Pop3Settings, ServerSettings, redisKeys } from '@pushmail/contracts';
 import { MailNetworkSettings } from '@pushmail/net-policy';
 import { RedisService } from '@pushmail/redis';
 import { GatewayEnv } from '../config';
@@ -28,8 +28,9 @@ export class AccountAdmission {
    * address. Both get the same message: telling them apart would let users probe internal DNS.
    * The connections themselves check again, on the address they dial (DNS rebinding).
    */
-  async checkHosts(servers: { imap?: ServerSettings; smtp?: ServerSettings }): Promise<void> {
-    for (const field of ['imap', 'smtp'] as const) {
+  async checkHosts(servers: { imap?: ServerSettings; pop3?: Pop3Settings; smtp?: ServerSettings; pollIntervalSeconds?: number }): Promise<void> {
+    this.checkPollInterval(servers.pollIntervalSeconds);
+    for (const field of ['imap', 'pop3', 'smtp'] as const) {
       const settings = servers[field];
       if (!settings) continue;
       const check = await this.network.policy.resolveAndCheck(settings.host);
@@ -43,6 +44,13 @@ export class AccountAdmission {
         field: name,
       });
     }
+  }
+
+  /** 400 naming `pollIntervalSeconds` below POP3_MIN_POLL_SECONDS: every poll is a login on the user's server. */
+  private checkPollInterval(seconds: number | undefined): void {
+    const min = this.config.get('POP3_MIN_POLL_SECONDS');
+    if (seconds === undefined || seconds >= min) return;
+    throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: `pollIntervalSeconds: must be at least ${min}`, field: 'pollIntervalSeconds' });
   }
 
   /** 409 once the user already has MAX_ACCOUNTS_PER_USER accounts. */

@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Post, Req, UseGuards } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiBearerAuth, ApiBody, ApiConflictResponse, ApiCreatedResponse, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiTags, ApiTooManyRequestsResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { AccountRepository } from '@pushmail/accounts';
-import { AccountIdSchema, AccountView, CreateAccountBodySchema } from '@pushmail/contracts';
+import { AccountIdSchema, AccountView, CreateAccountFieldsSchema, requireOneIncoming } from '@pushmail/contracts';
 import { z } from 'zod';
 import { AccountAdmission } from './account-admission.service';
 import { AccountViewDto, CreateAccountDto } from './account.dto';
@@ -9,7 +9,7 @@ import { ClientRequest, ClientTokenGuard } from './client-token.guard';
 import { ZodValidationPipe } from './zod-validation.pipe';
 
 /** A signed-in user adds their own mailbox: the owner is the token's subject, never the body's. */
-const NewOwnAccountSchema = CreateAccountBodySchema.omit({ userId: true }).strict();
+const NewOwnAccountSchema = requireOneIncoming(CreateAccountFieldsSchema.omit({ userId: true }).strict());
 type NewOwnAccount = z.infer<typeof NewOwnAccountSchema>;
 
 /**

@@ -117,6 +117,8 @@ export class PartsController {
     // Credentials the watcher found wrong are not tried again from here (see the class comment).
     if ((await this.accounts.getState(scope.accountId))?.state === 'auth_failed') throw new BadGatewayException(UNAVAILABLE);
 
+    // POP3 parts are served by the POP3 reader (issue 18); not wired here yet.
+    if (account.protocol !== 'imap') throw new NotFoundException();
     let part;
     try {
       part = await this.imap.openPart(account.imap, scope.mailbox, scope.uid, scope.partId, account.id);

@@ -83,7 +83,8 @@ export class SendDeliveryService {
   /** The copy in Sent is best effort after the last attempt: the mail itself did go out. */
   private async copyToSent(record: SendRecord, account: StoredAccount, attempt: SendAttempt): Promise<void> {
     const raw = await this.store.getRaw(record.sendId);
-    if (raw) {
+    // A POP3 mailbox has no Sent folder to copy into.
+    if (raw && account.protocol === 'imap') {
       try {
         await this.imap.appendToSent(account.imap, raw, account.id);
       } catch (err) {

@@ -1,0 +1,116 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { AccountRepository, StoredPop3Account } from '@pushmail/accounts';
+import { ConfigService } from '@pushmail/config';
+import { Pop3Client, Pop3ClientFactory, Pop3UidStore } from '@pushmail/pop3';
+import { FetcherEnv } from '../config';
+import { FetchOutcome, MessageRef } from '../fetch/message-fetcher';
+import { AccountGoneError } from '../imap/imap-connection.pool';
+
+/** Lines of body TOP returns with the header of a message above MAX_MESSAGE_BYTES. */
+const TOP_BODY_LINES = 400;
+/** Accounts whose protocol is remembered (it never changes: PATCH cannot turn IMAP into POP3). */
+const PROTOCOL_CACHE_MAX = 50_000;
+
+interface AccountQueue {
+  tail: Promise<unknown>;
+  waiting: number;
+  client?: Pop3Client;
+}
+
+/**
+ * Reads POP3 mail for the fetch path: the uid → UIDL mapping the watcher keeps
+ * (Pop3UidStore), then UIDL on the server for the session's message number, then RETR (or TOP,
+ * header and first lines, above MAX_MESSAGE_BYTES). The result is a FetchOutcome like the IMAP
+ * fetcher's, so parse, sanitize, store and event log are the same code.
+ *
+ * One POP3 session per account in this process at a time (servers lock or limit concurrent
+ * sessions per mailbox): jobs for the same account queue behind it and reuse the open session,
+ * which QUITs when the queue is empty. Nothing is ever marked for deletion here, so QUIT changes
+ * nothing on the server.
+ */
+@Injectable()
+export class Pop3MailboxReader {
+  private readonly logger = new Logger(Pop3MailboxReader.name);
+  private readonly protocols = new Map<string, 'imap' | 'pop3'>();
+  private readonly queues = new Map<string, AccountQueue>();
+  private readonly maxBytes: number;
+
+  constructor(
+    private readonly accounts: AccountRepository,
+    private readonly factory: Pop3ClientFactory,
+    private readonly uids: Pop3UidStore,
+    config: ConfigService<FetcherEnv>,
+  ) {
+    this.maxBytes = config.get('MAX_MESSAGE_BYTES');
+  }
+
+  /** Whether the account is a POP3 account (one Redis read per account, then remembered). */
+  async handles(accountId: string): Promise<boolean> {
+    let protocol = this.protocols.get(accountId);
+    if (!protocol) {
+      const account = await this.accounts.get(accountId);
+      // A missing account is left to the IMAP path, which drops the job as 'account deleted'.
+      if (!account) return false;
+      protocol = account.protocol;
+      if (this.protocols.size >= PROTOCOL_CACHE_MAX) this.protocols.clear();
+      this.protocols.set(accountId, protocol);
+    }
+    return protocol === 'pop3';
+  }
+
+  async fetch(ref: MessageRef): Promise<FetchOutcome> {
+    const uidl = await this.uids.uidlOf(ref.accountId, ref.uidValidity, ref.uid);
+    if (uidl === null) {
+      const current = (await this.uids.list(ref.accountId)).uidValidity;
+      return current !== null && current !== ref.uidValidity ? { status: 'stale', currentUidValidity: current } : { status: 'expunged' };
+    }
+    return this.withSession(ref.accountId, async (client) => {
+      const msg = (await client.uidl()).find((e) => e.uid === uidl)?.msg;
+      // Deleted on the server (by another client) since the poll: the next poll reports it gone.
+      if (msg === undefined) return { status: 'expunged' };
+      const size = (await client.list()).find((e) => e.msg === msg)?.size ?? 0;
+      const oversized = size > this.maxBytes;
+      const source = oversized ? await client.top(msg, TOP_BODY_LINES, this.maxBytes) : await client.retr(msg, this.maxBytes + 64 * 1024);
+      // POP3 has no arrival date: the fetch time stands in (the Date header is the sender's claim).
+      return { status: 'found', message: { uid: ref.uid, flags: [], internalDate: new Date(), size, source } };
+    });
+  }
+
+  /** Runs `work` on the account's session, opening one if none is open; serial per account. */
+  private async withSession<T>(accountId: string, work: (client: Pop3Client) => Promise<T>): Promise<T> {
+    let queue = this.queues.get(accountId);
+    if (!queue) {
+      queue = { tail: Promise.resolve(), waiting: 0 };
+      this.queues.set(accountId, queue);
+    }
+    const q = queue;
+    q.waiting++;
+    const run = q.tail.then(async () => {
+      try {
+        if (!q.client || q.client.closed) q.client = await this.factory.connect(await this.settings(accountId));
+        return await work(q.client);
+      } catch (err) {
+        // The session's state is unknown after a failure: never reuse it.
+        q.client?.close();
+        q.client = undefined;
+        throw err;
+      } finally {
+        if (--q.waiting === 0) {
+          const client = q.client;
+          q.client = undefined;
+          this.queues.delete(accountId);
+          if (client) void client.quit().catch((err: unknown) => this.logger.debug({ msg: 'pop3 quit failed', accountId, err }));
+        }
+      }
+    });
+    q.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private async settings(accountId: string): Promise<StoredPop3Account['pop3']> {
+    const account = await this.accounts.get(accountId);
+    if (!account) throw new AccountGoneError(accountId);
+    if (account.protocol !== 'pop3') throw new Error(`account ${accountId} is not a POP3 account`);
+    return account.pop3;
+  }
+}

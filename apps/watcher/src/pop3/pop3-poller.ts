@@ -1,0 +1,162 @@
+import { AccountState, ConnectionFailureCode, Pop3Settings } from '@pushmail/contracts';
+import { classifyConnectionError } from '@pushmail/net-policy';
+import { Pop3Client, Pop3ClientFactory, Pop3LeaseLostError, Pop3UidStore } from '@pushmail/pop3';
+import { fullJitterBackoff, jitteredDelay } from '../imap/backoff';
+import { SessionContext, SessionState } from '../imap/imap-session';
+import { MailboxRef } from '../sync/mailbox-sync.service';
+
+/** What the POP3 pollers of a process share, beside the IMAP sessions' context. */
+export interface Pop3Context {
+  factory: Pop3ClientFactory;
+  uids: Pop3UidStore;
+}
+
+export interface Pop3PollerOwner {
+  onSessionState(session: Pop3Poller): void;
+  onLeaseLost(accountId: string): void;
+}
+
+/** POP3 mail is INBOX mail to everything past the watcher. */
+export const POP3_MAILBOX = 'INBOX';
+
+function errorText(err: unknown): string {
+  const e = err as { response?: string; code?: string; message?: string };
+  return String(e?.message || e?.code || err).slice(0, 300);
+}
+
+/**
+ * One POP3 account, polled: every `intervalMs` (less up to 10 % jitter, so accounts leased
+ * together drift apart and a poll is never later than the interval) it logs in, lists UIDL,
+ * maps new UIDLs to uids (Pop3UidStore), enqueues a fetch job per new uid and a deleted job per
+ * UIDL the server no longer lists, then QUITs. Like ImapSession it owns no timers: the watcher's
+ * shared tick starts each poll. Failures back off as IMAP's do; refused credentials are
+ * `auth_failed` and wait AUTH_FAILURE_BACKOFF_MS.
+ */
+export class Pop3Poller {
+  readonly mailbox = POP3_MAILBOX;
+  state: SessionState = 'disconnected';
+  lastError?: ConnectionFailureCode;
+  /** When the next poll (or retry) is due; 0 = at the first tick. */
+  nextAttemptAt = 0;
+  private polling = false;
+  private attempt = 0;
+  private current?: Pop3Client;
+
+  constructor(
+    readonly accountId: string,
+    private readonly settings: Pop3Settings,
+    private readonly intervalMs: number,
+    private readonly leaseValue: string,
+    private readonly ctx: SessionContext,
+    private readonly pop3: Pop3Context,
+    private readonly owner: Pop3PollerOwner,
+  ) {}
+
+  private get ref(): MailboxRef {
+    return { accountId: this.accountId, mailbox: POP3_MAILBOX, leaseValue: this.leaseValue };
+  }
+
+  /** Picks up where the previous owner left off: the next poll is due an interval after its last one. */
+  async connect(): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.setState('connecting');
+    const last = await this.pop3.uids.lastPollAt(this.accountId).catch(() => null);
+    this.nextAttemptAt = last ? Math.min(last + this.intervalMs, Date.now() + this.intervalMs) : 0;
+    this.tick(Date.now());
+  }
+
+  tick(now: number): void {
+    if (this.state === 'stopped' || this.polling || now < this.nextAttemptAt) return;
+    void this.poll();
+  }
+
+  async stop(): Promise<void> {
+    this.state = 'stopped';
+    // A poll in flight is cut: without QUIT the server keeps everything as it was (no DELE lands).
+    this.current?.close();
+  }
+
+  /** One poll: login, UIDL, jobs, QUIT. Never throws: every failure decides the next attempt. */
+  async poll(): Promise<void> {
+    if (this.polling || this.state === 'stopped') return;
+    this.polling = true;
+    const startedAt = Date.now();
+    let client: Pop3Client | undefined;
+    try {
+      client = await this.ctx.limiter.run(this.settings.host, () => this.pop3.factory.connect(this.settings));
+      this.current = client;
+      if (this.isStopped()) return;
+      const listing = await client.uidl();
+      const plan = await this.pop3.uids.plan(
+        this.accountId,
+        this.leaseValue,
+        listing.map((e) => e.uid),
+        startedAt,
+      );
+      // Enqueue first, commit after: a crash in between repeats the jobs (same ids), never loses them.
+      await this.ctx.sync.enqueue(this.ref, plan.uidValidity, {
+        ...(plan.resetFrom ? { reset: { previousUidValidity: plan.resetFrom } } : {}),
+        newUids: plan.newUids,
+        seenAt: startedAt,
+        changes: plan.goneUids.map((uid) => ({ kind: 'deleted' as const, uid })),
+      });
+      await this.pop3.uids.commit(this.accountId, this.leaseValue, plan, startedAt);
+      await client.quit().catch(() => undefined);
+      if (plan.newUids.length || plan.goneUids.length || plan.resetFrom) {
+        this.ctx.logger.log({ msg: 'pop3 poll', accountId: this.accountId, newUids: plan.newUids.length, gone: plan.goneUids.length, reset: !!plan.resetFrom });
+      }
+      this.attempt = 0;
+      this.lastError = undefined;
+      this.nextAttemptAt = startedAt + jitteredInterval(this.intervalMs);
+      this.setState('connected');
+    } catch (err) {
+      client?.close();
+      this.failed(err);
+    } finally {
+      this.current = undefined;
+      this.polling = false;
+    }
+  }
+
+  private failed(err: unknown): void {
+    if (this.isStopped()) return;
+    if (err instanceof Pop3LeaseLostError) {
+      this.state = 'stopped';
+      this.owner.onLeaseLost(this.accountId);
+      return;
+    }
+    const category = classifyConnectionError(err);
+    if (category === 'auth_failed') {
+      this.ctx.metrics.authFailures.inc();
+      this.lastError = 'auth_failed';
+      this.nextAttemptAt = Date.now() + jitteredDelay(this.ctx.timingsFor(this.settings.host).AUTH_FAILURE_BACKOFF_MS);
+      this.ctx.logger.warn({ msg: 'pop3 login refused; backing off', accountId: this.accountId, detail: errorText(err), retryInMs: this.nextAttemptAt - Date.now() });
+      this.setState('auth_failed');
+      return;
+    }
+    const timings = this.ctx.timingsFor(this.settings.host);
+    // Never later than the next regular poll would have been.
+    const delay = Math.min(fullJitterBackoff(this.attempt++, timings.BACKOFF_MIN_MS, timings.BACKOFF_MAX_MS), this.intervalMs);
+    this.nextAttemptAt = Date.now() + delay;
+    this.lastError = category;
+    this.ctx.metrics.reconnects.inc();
+    this.ctx.logger.warn({ msg: 'pop3 poll failed; retrying', accountId: this.accountId, reason: category, detail: errorText(err), retryInMs: delay });
+    this.setState('error');
+  }
+
+  private isStopped(): boolean {
+    return this.state === 'stopped';
+  }
+
+  private setState(state: AccountState): void {
+    if (this.state === 'stopped') return;
+    const changed = this.state !== state;
+    this.state = state;
+    if (changed) this.owner.onSessionState(this);
+  }
+}
+
+/** The interval less up to 10 %: polls drift apart, and the gap never exceeds the interval. */
+export function jitteredInterval(intervalMs: number, random: () => number = Math.random): number {
+  return Math.floor(intervalMs * (0.9 + 0.1 * random()));
+}
