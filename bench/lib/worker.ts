@@ -73,7 +73,12 @@ export class WorkerProcess {
     const worker = new WorkerProcess(name, child);
     await new Promise<void>((resolve, reject) => {
       // 90 s: starting tsx took over 30 s at a load average of 24 on 2 cores; a hung worker still fails.
-      const timer = setTimeout(() => reject(new Error(`${name} did not start within 90 s: ${worker.output}`)), 90_000);
+      // A worker given up on is killed: once started late, its IPC channel kept the runner alive.
+      const timer = setTimeout(() => {
+        worker.pending.delete(0);
+        child.kill('SIGKILL');
+        reject(new Error(`${name} did not start within 90 s: ${worker.output}`));
+      }, 90_000);
       worker.pending.set(0, {
         resolve: () => {
           clearTimeout(timer);
