@@ -1,0 +1,70 @@
+import { FetchJob, MailboxJobName, jobIds, redisKeys } from '@pushmail/contracts';
+import { MailHostPolicy, MailNetworkSettings } from '@pushmail/net-policy';
+import { Pop3ClientFactory, Pop3UidStore } from '@pushmail/pop3';
+import { FetcherWorld, startFetcherWorld } from './support';
+
+/**
+ * Issue 18, fetcher side: a POP3 account's fetch job (as the watcher's poller enqueues it, through
+ * the uid mapping) is read with RETR and goes through the same parse, store and event-log path as
+ * IMAP mail: one message.new with the message's content; a uid whose UIDL the server no longer
+ * lists is dropped, not retried.
+ */
+jest.setTimeout(60_000);
+
+const POP_USER = 'pop-fetch@example.test';
+const POP_PASS = 'pop-fetch-pass';
+
+describe('fetcher: POP3 mail', () => {
+  let world: FetcherWorld;
+  let accountId: string;
+  let uids: Pop3UidStore;
+
+  beforeAll(async () => {
+    world = await startFetcherWorld();
+    await world.dovecot.addUser(POP_USER, POP_PASS);
+    const pop3 = world.dovecot.pop3Settings(POP_USER);
+    accountId = (await world.stores.accounts.create({ userId: 'u-pop', email: POP_USER, pop3, smtp: { ...pop3, port: 25 }, mailboxes: ['INBOX'], pollIntervalSeconds: 60 })).id;
+    uids = new Pop3UidStore(world.stores.redis);
+    await world.client.set(redisKeys.lease(accountId), 'test-lease');
+  });
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  const events = async () => (await world.client.xrange(redisKeys.eventLog(accountId), '-', '+')).map(([id, f]) => ({ id, name: f[1], payload: JSON.parse(f[3]) }));
+
+  /** What the watcher's poller does: UIDL (here from Dovecot over our own client), plan, enqueue, commit. */
+  async function poll(): Promise<{ uidValidity: number; newUids: number[] }> {
+    const client = await new Pop3ClientFactory(new MailNetworkSettings(new MailHostPolicy({ allowPrivate: true, allowlist: [] }), true)).connect(world.dovecot.pop3Settings(POP_USER));
+    const listing = await client.uidl();
+    await client.quit();
+    const plan = await uids.plan(accountId, 'test-lease', listing.map((e) => e.uid));
+    await uids.commit(accountId, 'test-lease', plan);
+    return plan;
+  }
+
+  const fetch = (data: FetchJob) =>
+    world.mailboxQueue.add(MailboxJobName.Fetch, data, { jobId: jobIds.fetch(data.accountId, data.mailbox, data.uidValidity, data.uid), attempts: 3, backoff: { type: 'fixed', delay: 100 } });
+
+  it('RETR → parse → store → one message.new with the content', async () => {
+    await world.dovecot.deliver(POP_USER, { subject: 'already there' });
+    expect((await poll()).newUids).toEqual([]);
+    await world.dovecot.deliver(POP_USER, { subject: 'pop3 hello', text: 'body over POP3\n.a dot line' });
+    const { uidValidity, newUids } = await poll();
+    expect(newUids).toEqual([2]);
+    const job = await fetch({ accountId, mailbox: 'INBOX', uidValidity, uid: 2, seenAt: Date.now() });
+    expect(await job.waitUntilFinished(world.mailboxEvents, 30_000)).toMatchObject({ outcome: 'appended' });
+    const news = (await events()).filter((e) => e.name === 'message.new');
+    expect(news).toHaveLength(1);
+    expect(news[0].payload).toMatchObject({ uid: 2, uidValidity, mailbox: 'INBOX' });
+    expect(JSON.stringify(news[0].payload)).toContain('pop3 hello');
+    expect(JSON.stringify(news[0].payload)).toContain('.a dot line');
+  });
+
+  it('a uid the server no longer lists is dropped, not retried', async () => {
+    const { uidValidity } = await poll();
+    const job = await fetch({ accountId, mailbox: 'INBOX', uidValidity, uid: 99, seenAt: Date.now() });
+    expect(await job.waitUntilFinished(world.mailboxEvents, 30_000)).toMatchObject({ outcome: 'dropped' });
+    expect(job.attemptsMade ?? 0).toBeLessThanOrEqual(1);
+  });
+});
