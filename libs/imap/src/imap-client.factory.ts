@@ -53,6 +53,14 @@ export class ImapClientFactory {
   }
 
   /**
+   * The credential the next login of this account would present (refreshing an OAuth token when
+   * due). Rejects like {@link create} when the grant was revoked or a pushed token lapsed.
+   */
+  async checkCredential(settings: ServerSettings, accountId: string): Promise<void> {
+    await this.credentials.login(accountId, settings);
+  }
+
+  /**
    * A client ready to `connect()`; rejects (MailHostRefusedError) when the host is not allowed, and
    * (OAuthLoginError) when no access token can be had.
    */

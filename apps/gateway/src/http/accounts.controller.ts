@@ -1,7 +1,17 @@
-import { Body, Controller, Delete, Get, HttpCode, NotFoundException, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
+import { BadRequestException, Body, ConflictException, Controller, Delete, Get, HttpCode, NotFoundException, Param, Patch, Post, Put, Query, UseGuards } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiBearerAuth, ApiBody, ApiConflictResponse, ApiCreatedResponse, ApiNoContentResponse, ApiNotFoundResponse, ApiOkResponse, ApiQuery, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { AccountRepository } from '@pushmail/accounts';
-import { AccountIdSchema, AccountView, CreateAccountBody, CreateAccountBodySchema, PatchAccountBody, PatchAccountBodySchema } from '@pushmail/contracts';
+import {
+  AccountIdSchema,
+  AccountView,
+  CreateAccountBody,
+  CreateAccountBodySchema,
+  PatchAccountBody,
+  PatchAccountBodySchema,
+  PushAccessTokenBody,
+  PushAccessTokenBodySchema,
+} from '@pushmail/contracts';
+import { MailCredentialProvider } from '@pushmail/credentials';
 import { z } from 'zod';
 import { AccountAdmission } from './account-admission.service';
 import { AccountViewDto, CreateAccountDto, PatchAccountDto } from './account.dto';
@@ -20,6 +30,7 @@ export class AccountsController {
   constructor(
     private readonly accounts: AccountRepository,
     private readonly admission: AccountAdmission,
+    private readonly credentials: MailCredentialProvider,
   ) {}
 
   @Post()
@@ -64,6 +75,30 @@ export class AccountsController {
   @ApiNotFoundResponse()
   async remove(@Param('id') id: string): Promise<void> {
     if (!AccountIdSchema.safeParse(id).success || !(await this.accounts.delete(id))) throw new NotFoundException();
+  }
+
+  /**
+   * The integrator's new access token for an account with `oauth2: { provider: 'external' }`
+   * (IMAP or SMTP): every later login uses it until `expiresAt`. An account that went to
+   * `auth_failed` for want of a token is retried at once.
+   */
+  @Put(':id/access-token')
+  @HttpCode(204)
+  @ApiNoContentResponse()
+  @ApiNotFoundResponse()
+  @ApiBadRequestResponse({ description: 'a bad field (`accessToken`, `expiresAt` in the past or not ISO 8601)' })
+  @ApiConflictResponse({ description: 'the account does not use oauth2 provider external' })
+  async pushAccessToken(@Param('id') id: string, @Body(new ZodValidationPipe(PushAccessTokenBodySchema)) body: PushAccessTokenBody): Promise<void> {
+    const account = AccountIdSchema.safeParse(id).success ? await this.accounts.get(id) : null;
+    if (!account) throw new NotFoundException();
+    const servers = [account.smtp, 'imap' in account ? account.imap : undefined];
+    if (!servers.some((s) => s?.oauth2?.provider === 'external')) {
+      throw new ConflictException({ statusCode: 409, error: 'Conflict', message: 'this account does not use oauth2 provider external' });
+    }
+    const expiresAt = new Date(body.expiresAt);
+    if (expiresAt.getTime() <= Date.now()) throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: 'expiresAt: is in the past', field: 'expiresAt' });
+    await this.credentials.pushAccessToken(id, body.accessToken, expiresAt);
+    if ((await this.accounts.getState(id))?.state === 'auth_failed') await this.accounts.publishChange({ accountId: id, change: 'updated' });
   }
 
   private found(view: AccountView | null): AccountView {

@@ -35,6 +35,14 @@ const CHANGES = 2;
 const POLL = 4;
 
 /** Server answers that mean "not now" rather than "wrong credentials". */
+/**
+ * How often a connected session of an OAuth account asks for its credential: a cache read while
+ * the token is fresh, the account's refresh when it is due (so the token stays warm for the
+ * fetchers' and gateway's logins), and how a revoked grant is noticed within a token's lifetime
+ * although the session itself, already logged in, would stay up.
+ */
+const OAUTH_CHECK_INTERVAL_MS = 5_000;
+
 const TRANSIENT_LOGIN_CODES = new Set(['LIMIT', 'UNAVAILABLE', 'INUSE', 'SERVERBUG', 'CONTACTADMIN']);
 
 interface ExistsEvent {
@@ -103,6 +111,8 @@ export class ImapSession {
   private lastTrafficAt = 0;
   private lastPollAt = 0;
   private probing = false;
+  private oauthCheckAt = 0;
+  private oauthChecking = false;
   private readonly timings: SessionTimings;
 
   constructor(
@@ -137,6 +147,7 @@ export class ImapSession {
       this.scheduleRetry('error', this.lastError ?? 'connection_failed', this.lastErrorDetail ?? 'connection closed');
       return;
     }
+    if (this.settings.oauth2 && !this.oauthChecking && now >= this.oauthCheckAt) this.checkOAuth(client, now);
     const received = client.stats().received;
     if (received !== this.lastReceived) {
       this.lastReceived = received;
@@ -469,6 +480,19 @@ export class ImapSession {
       this.probing = false;
     }
     this.afterWork(client);
+  }
+
+  private checkOAuth(client: ImapFlow, now: number): void {
+    this.oauthCheckAt = now + OAUTH_CHECK_INTERVAL_MS;
+    this.oauthChecking = true;
+    this.ctx.factory.checkCredential(this.settings, this.accountId).then(
+      () => (this.oauthChecking = false),
+      (err: unknown) => {
+        this.oauthChecking = false;
+        // Revoked or lapsed: end the session so the account shows it; transient failures wait for the next check.
+        if (isAuthFailure(err)) this.fail(client, err);
+      },
+    );
   }
 
   private onClose(client: ImapFlow): void {
