@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // `npm start`: the whole pushmail system on this machine. See `npm start -- --help`.
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -87,18 +88,21 @@ async function main() {
     say(`ready (data in ${shown(redis.dataDir)})`);
   }
 
-  if (opts.demo) {
-    process.stdout.write('starting the demo mail server (Dovecot + SMTP sink)… ');
-    demo = await startDemoServers({ dir, logDir, log: say, onExit: crashReporter('dovecot') });
-    processes.push(demo.dovecot.proc);
-    say('ready');
-  }
-
   const ports = {
     watcher: (await portIsFree(gatewayPort + 1)) ? gatewayPort + 1 : await freePort(),
     fetcher: (await portIsFree(gatewayPort + 2)) ? gatewayPort + 2 : await freePort(),
     gateway: gatewayPort,
   };
+  // The demo's Dovecot tells the watcher about new mail directly (deploy/dovecot/pushmail-notify.lua),
+  // so the ports are chosen first; the secret is new on every run, like the demo mailbox.
+  const notifySecret = randomBytes(24).toString('base64url');
+  if (opts.demo) {
+    process.stdout.write('starting the demo mail server (Dovecot + SMTP sink)… ');
+    const pushNotify = { url: `http://127.0.0.1:${ports.watcher}/api/notify/dovecot`, secret: notifySecret };
+    demo = await startDemoServers({ dir, logDir, log: say, onExit: crashReporter('dovecot'), pushNotify });
+    processes.push(demo.dovecot.proc);
+    say('ready');
+  }
   const baseEnv = {
     ...process.env,
     ...secrets,
@@ -109,6 +113,7 @@ async function main() {
     // default (mail hosts named by users must be public, and plain text needs STARTTLS). Only the
     // demo lifts that, and only where the environment does not decide already.
     ...(opts.demo ? { ALLOW_PRIVATE_MAIL_HOSTS: process.env.ALLOW_PRIVATE_MAIL_HOSTS ?? 'true', ALLOW_INSECURE_MAIL: process.env.ALLOW_INSECURE_MAIL ?? 'true' } : {}),
+    ...(opts.demo && !process.env.NOTIFY_SOURCES ? { NOTIFY_SOURCES: JSON.stringify([{ name: 'demo', secret: notifySecret, imapHosts: ['127.0.0.1'] }]) } : {}),
   };
   const apps = ['watcher', 'fetcher', 'gateway'].map((app) => startApp(app, ports[app], baseEnv));
   await Promise.all(

@@ -13,12 +13,12 @@ const SMTP_USER = 'demo';
  * accepts the demo account's outgoing mail (replies work offline) and saves each message under
  * `<dir>/demo/outbox/`. Connection details go to `<dir>/demo/state.json` for `npm run demo:send`.
  */
-export async function startDemoServers({ dir, logDir, log, onExit }) {
+export async function startDemoServers({ dir, logDir, log, onExit, pushNotify }) {
   const demoDir = join(dir, 'demo');
   const outbox = join(demoDir, 'outbox');
   mkdirSync(outbox, { recursive: true });
   const pass = randomBytes(12).toString('base64url');
-  const dovecot = await startDovecot({ users: { [DEMO_EMAIL]: pass }, logDir, onExit });
+  const dovecot = await startDovecot({ users: { [DEMO_EMAIL]: pass }, logDir, onExit, pushNotify });
   const sink = await startSmtpSink({ outbox, pass, log });
   const state = {
     email: DEMO_EMAIL,

@@ -11,10 +11,25 @@ const TEMPLATE = join(REPO_ROOT, 'libs/testing/src/dovecot.conf.template');
 const MAIL_UID = 1000;
 
 /**
+ * Dovecot's push_notification Lua driver with the shipped script (deploy/dovecot), posting each new
+ * message to the watcher's ingress: the demo shows the fast path, IDLE stays the safety net.
+ */
+function pushNotifyConfig({ url, secret }) {
+  return [
+    'mail_plugins = $mail_plugins mail_lua notify push_notification push_notification_lua',
+    'plugin {',
+    `  push_notification_driver = lua:file=${join(REPO_ROOT, 'deploy/dovecot/pushmail-notify.lua')}`,
+    `  pushmail_notify_url = ${url}`,
+    `  pushmail_notify_secret = ${secret}`,
+    '}',
+  ].join('\n');
+}
+
+/**
  * A private Dovecot (IMAP + LMTP on loopback) for the demo account. Its directory is short and
  * under /tmp because Dovecot's UNIX socket paths break past ~100 characters.
  */
-export async function startDovecot({ users, logDir, onExit }) {
+export async function startDovecot({ users, logDir, onExit, pushNotify }) {
   const dir = mkdtempSync('/tmp/pm-demo-');
   chmodSync(dir, 0o755);
   for (const sub of ['run', 'state', 'log', 'mail']) mkdirSync(join(dir, sub), { recursive: true });
@@ -29,7 +44,8 @@ export async function startDovecot({ users, logDir, onExit }) {
     .replaceAll('@POP3_PORT@', String(ports.pop3))
     .replaceAll('@LMTP_PORT@', String(ports.lmtp))
     .replaceAll('@INSTANCE@', `pmdemo${ports.imap}`)
-    .replace('@EXTRA@', '');
+    .replace('@PASSDB_FIRST@', '')
+    .replace('@EXTRA@', pushNotify ? pushNotifyConfig(pushNotify) : '');
   const config = asRoot ? conf : forCurrentUser(conf);
   const configPath = join(dir, 'dovecot.conf');
   writeFileSync(configPath, config);

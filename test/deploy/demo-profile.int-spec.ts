@@ -33,6 +33,7 @@ describe('docker compose demo profile: Dovecot config and mail generator', () =>
       .replace(/port = 143$/m, `port = ${imapPort}`)
       .replace(/port = 24$/m, `port = ${lmtpPort}`)
       .replace('/etc/dovecot/users', join(dir, 'users'))
+      .replace('/etc/dovecot/pushmail-notify.lua', join(REPO_ROOT, 'deploy/dovecot/pushmail-notify.lua'))
       .replace('/srv/mail', join(dir, 'mail'))
       // Docker gives a pipe; Node's child_process gives a socket, which /dev/std* cannot open.
       .replace(/^(info_)?log_path = \/dev\/std(out|err)$/gm, (_, info) => `${info ?? ''}log_path = ${join(dir, 'dovecot.log')}`);

@@ -6,8 +6,9 @@ const dc2 = { name: 'dc2', secret: 'b'.repeat(32), imapHosts: ['imap.example.org
 describe('NOTIFY_SOURCES', () => {
   const parse = (raw: string | undefined) => notifySourcesSchema.safeParse(raw);
 
-  it('defaults to no sources (the ingress is off)', () => {
+  it('defaults to no sources (the ingress is off), also when set empty', () => {
     expect(parse(undefined)).toEqual({ success: true, data: [] });
+    expect(parse('')).toEqual({ success: true, data: [] });
   });
 
   it('takes a JSON array of sources', () => {

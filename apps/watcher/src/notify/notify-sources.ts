@@ -23,6 +23,8 @@ export const notifySourcesSchema = z
   .string()
   .default('[]')
   .transform((raw, ctx) => {
+    // Compose passes an unset variable as an empty string: off, like the default.
+    if (!raw.trim()) return [];
     try {
       return JSON.parse(raw) as unknown;
     } catch {
