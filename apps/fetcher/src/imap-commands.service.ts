@@ -4,6 +4,7 @@ import { MessageNotFoundError } from './errors';
 import { MessageAssembler } from './fetch/message-assembler';
 import { MessageFetcher, withoutSessionFlags } from './fetch/message-fetcher';
 import { ImapConnectionPool } from './imap/imap-connection.pool';
+import { Pop3MailboxReader } from './pop3/pop3-mailbox.reader';
 import { MessageStore } from './store/message-store';
 
 /** The gateway's `message.flag` and `message.get`, run on the account's pooled IMAP connections. */
@@ -14,10 +15,12 @@ export class ImapCommandsService {
     private readonly fetcher: MessageFetcher,
     private readonly assembler: MessageAssembler,
     private readonly store: MessageStore,
+    private readonly pop3: Pop3MailboxReader,
   ) {}
 
   /** Resolves only after the server confirmed the STORE, with the flags it now reports. */
-  flag(job: FlagCommandJob): Promise<ImapCommandResults[ImapCommandJobName.Flag]> {
+  async flag(job: FlagCommandJob): Promise<ImapCommandResults[ImapCommandJobName.Flag]> {
+    if (await this.pop3.handles(job.accountId)) return this.pop3.flag(job);
     return this.pool.withSession(job.accountId, async (session) => {
       await session.open(job.mailbox);
       const client = session.client;
@@ -34,6 +37,7 @@ export class ImapCommandsService {
 
   /** The stored copy if there is one, else fetched, parsed and stored (without an event). */
   async get(job: GetCommandJob): Promise<ImapCommandResults[ImapCommandJobName.Get]> {
+    if (await this.pop3.handles(job.accountId)) return this.getPop3(job);
     const found = await this.pool.withSession(job.accountId, async (session) => {
       const box = await session.open(job.mailbox);
       const ref = { accountId: job.accountId, mailbox: job.mailbox, uidValidity: Number(box.uidValidity) };
@@ -47,6 +51,18 @@ export class ImapCommandsService {
     const outcome = 'outcome' in found ? found.outcome : undefined;
     if (outcome?.status !== 'found') throw new MessageNotFoundError(job.mailbox, job.uid);
     const message = await this.assembler.assemble(found.ref, outcome.message);
+    await this.store.storeWithoutEvent(message);
+    return { message };
+  }
+
+  /** As {@link get}, read with RETR through the uid mapping. */
+  private async getPop3(job: GetCommandJob): Promise<ImapCommandResults[ImapCommandJobName.Get]> {
+    const ref = { accountId: job.accountId, mailbox: job.mailbox, uidValidity: await this.pop3.uidValidityOf(job.accountId, job.mailbox, job.uid) };
+    const stored = await this.store.find(ref, job.uid);
+    if (stored) return { message: stored };
+    const outcome = await this.pop3.fetch({ ...ref, uid: job.uid });
+    if (outcome.status !== 'found') throw new MessageNotFoundError(job.mailbox, job.uid);
+    const message = await this.assembler.assemble(ref, outcome.message);
     await this.store.storeWithoutEvent(message);
     return { message };
   }

@@ -19,6 +19,7 @@ import type { FetchMessageObject, ImapFlow, ListResponse, MailboxObject, Message
 import { MailboxNotFoundError } from './errors';
 import { withoutSessionFlags } from './fetch/message-fetcher';
 import { ImapSession, ImapConnectionPool } from './imap/imap-connection.pool';
+import { Pop3MailboxReader } from './pop3/pop3-mailbox.reader';
 
 /** What a list fetches per message: no body, so a page costs one FETCH of envelopes. */
 const SUMMARY_QUERY = { uid: true, flags: true, envelope: true, size: true, bodyStructure: true } as const;
@@ -30,7 +31,10 @@ const SUMMARY_QUERY = { uid: true, flags: true, envelope: true, size: true, body
  */
 @Injectable()
 export class MailboxCommandsService {
-  constructor(private readonly pool: ImapConnectionPool) {}
+  constructor(
+    private readonly pool: ImapConnectionPool,
+    private readonly pop3: Pop3MailboxReader,
+  ) {}
 
   /** One LIST (with RETURN STATUS where the server has LIST-STATUS, else a STATUS per folder, done by imapflow). */
   mailboxes(job: MailboxListJob): Promise<ImapCommandResults[ImapCommandJobName.MailboxList]> {
@@ -97,7 +101,9 @@ export class MailboxCommandsService {
   }
 
   /** To the `\Trash` folder (created as "Trash" when the account has none); expunged there or when `permanent`. */
-  delete(job: MessageDeleteJob): Promise<ImapCommandResults[ImapCommandJobName.MessageDelete]> {
+  async delete(job: MessageDeleteJob): Promise<ImapCommandResults[ImapCommandJobName.MessageDelete]> {
+    // POP3: DELE (the gateway allows INBOX only); there is no Trash to move to.
+    if (await this.pop3.handles(job.accountId)) return this.pop3.delete(job);
     return this.pool.withSession(job.accountId, async (session) => {
       const client = session.client;
       const trash = job.permanent ? undefined : await trashPath(client);

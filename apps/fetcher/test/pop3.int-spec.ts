@@ -1,4 +1,4 @@
-import { FetchJob, MailboxJobName, jobIds, redisKeys } from '@pushmail/contracts';
+import { CommandJobOutcome, FetchJob, ImapCommandJobName, MailboxJobName, jobIds, redisKeys } from '@pushmail/contracts';
 import { MailHostPolicy, MailNetworkSettings } from '@pushmail/net-policy';
 import { Pop3ClientFactory, Pop3UidStore } from '@pushmail/pop3';
 import { FetcherWorld, startFetcherWorld } from './support';
@@ -7,7 +7,8 @@ import { FetcherWorld, startFetcherWorld } from './support';
  * Issue 18, fetcher side: a POP3 account's fetch job (as the watcher's poller enqueues it, through
  * the uid mapping) is read with RETR and goes through the same parse, store and event-log path as
  * IMAP mail: one message.new with the message's content; a uid whose UIDL the server no longer
- * lists is dropped, not retried.
+ * lists is dropped, not retried. Commands: `\Seen` kept by pushmail in Redis with a message.flags
+ * event, message.get through RETR, message.delete with DELE committed before the answer.
  */
 jest.setTimeout(60_000);
 
@@ -34,7 +35,7 @@ describe('fetcher: POP3 mail', () => {
   const events = async () => (await world.client.xrange(redisKeys.eventLog(accountId), '-', '+')).map(([id, f]) => ({ id, name: f[1], payload: JSON.parse(f[3]) }));
 
   /** What the watcher's poller does: UIDL (here from Dovecot over our own client), plan, enqueue, commit. */
-  async function poll(): Promise<{ uidValidity: number; newUids: number[] }> {
+  async function poll(): Promise<{ uidValidity: number; newUids: number[]; goneUids: number[] }> {
     const client = await new Pop3ClientFactory(new MailNetworkSettings(new MailHostPolicy({ allowPrivate: true, allowlist: [] }), true)).connect(world.dovecot.pop3Settings(POP_USER));
     const listing = await client.uidl();
     await client.quit();
@@ -66,5 +67,37 @@ describe('fetcher: POP3 mail', () => {
     const job = await fetch({ accountId, mailbox: 'INBOX', uidValidity, uid: 99, seenAt: Date.now() });
     expect(await job.waitUntilFinished(world.mailboxEvents, 30_000)).toMatchObject({ outcome: 'dropped' });
     expect(job.attemptsMade ?? 0).toBeLessThanOrEqual(1);
+  });
+
+  /** Runs a command the way the gateway does: the job returns a reference, the result is read once. */
+  const command = async <T>(name: ImapCommandJobName, data: object): Promise<T> => {
+    const job = await world.commandQueue.add(name, data, { attempts: 1 });
+    const outcome = (await job.waitUntilFinished(world.commandEvents, 20_000)) as CommandJobOutcome;
+    if (!outcome.ok) throw new Error(`command answered ${outcome.code}`);
+    return JSON.parse((await world.client.getdel(redisKeys.commandResult(outcome.ref)))!) as T;
+  };
+
+  it('message.flag keeps \\Seen in Redis (not in any process) and emits message.flags; message.get reads the message', async () => {
+    const { uidValidity } = await poll();
+    const flagged = await command<{ flags: string[] }>(ImapCommandJobName.Flag, { accountId, mailbox: 'INBOX', uid: 1, add: ['\\Seen', '\\Flagged'], remove: [] });
+    expect(flagged.flags).toEqual(['\\Flagged', '\\Seen']);
+    const unflagged = await command<{ flags: string[] }>(ImapCommandJobName.Flag, { accountId, mailbox: 'INBOX', uid: 1, add: [], remove: ['\\Flagged'] });
+    expect(unflagged.flags).toEqual(['\\Seen']);
+    expect(await new Pop3UidStore(world.stores.redis).flagsOf(accountId, [1])).toEqual(new Map([[1, ['\\Seen']]]));
+    const flagEvents = (await events()).filter((e) => e.name === 'message.flags' && e.payload.uid === 1);
+    expect(flagEvents.map((e) => e.payload.flags)).toEqual([['\\Flagged', '\\Seen'], ['\\Seen']]);
+
+    // uid 1 was a baseline message: never fetched, so message.get reads it now.
+    const got = await command<{ message: { uid: number; uidValidity: number; subject: string; flags: string[] } }>(ImapCommandJobName.Get, { accountId, mailbox: 'INBOX', uid: 1 });
+    expect(got.message).toMatchObject({ uid: 1, uidValidity, subject: 'already there', flags: ['\\Seen'] });
+  });
+
+  it('message.delete removes the message from the server (DELE, committed by QUIT before the answer)', async () => {
+    await poll();
+    const deleted = await command<{ deleted: number[] }>(ImapCommandJobName.MessageDelete, { accountId, mailbox: 'INBOX', uids: [1] });
+    expect(deleted).toEqual({ deleted: [1] });
+    // The watcher's next poll sees it gone (message.deleted from there).
+    expect(await poll()).toMatchObject({ newUids: [], goneUids: [1] });
+    expect((await uids.list(accountId)).uids).toEqual([2]);
   });
 });

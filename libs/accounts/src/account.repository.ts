@@ -153,6 +153,13 @@ export class AccountRepository implements OnModuleDestroy {
     return this.redis.client.smembers(redisKeys.accountIds());
   }
 
+  /** 'pop3' or 'imap' (accounts stored before POP3 have no protocol field); null when there is no such account. */
+  async protocolOf(id: string): Promise<'imap' | 'pop3' | null> {
+    const [accountId, protocol] = await this.redis.client.hmget(redisKeys.account(id), 'id', 'protocol');
+    if (!accountId) return null;
+    return protocol === 'pop3' ? 'pop3' : 'imap';
+  }
+
   /** True only when the account exists and belongs to the user: callers answer both cases alike. */
   async isOwnedBy(id: string, userId: string): Promise<boolean> {
     return (await this.redis.client.hget(redisKeys.account(id), 'userId')) === userId;

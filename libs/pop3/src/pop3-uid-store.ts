@@ -13,6 +13,8 @@ export const pop3Keys = {
   byUidl: (accountId: string) => `${KEY_PREFIX}:pop3:{${accountId}}:uidl`,
   /** Hash uid → UIDL (the fetcher's and `message.list`'s direction). */
   byUid: (accountId: string) => `${KEY_PREFIX}:pop3:{${accountId}}:uid`,
+  /** Hash uid → flags (space-separated): `\\Seen` and `\\Flagged`, kept by pushmail (POP3 has no flags). */
+  flags: (accountId: string) => `${KEY_PREFIX}:pop3:{${accountId}}:flags`,
   /** Hash: uidValidity, nextUid, pushedUpTo (fetch jobs enqueued up to this uid), resetFrom, lastPollAt. */
   meta: (accountId: string) => `${KEY_PREFIX}:pop3:{${accountId}}:meta`,
 };
@@ -46,7 +48,7 @@ if validity == 0 or renumbered then
   if renumbered then
     redis.call('HSET', KEYS[4], 'resetFrom', validity)
     validity = math.max(tonumber(ARGV[2]), validity + 1)
-    redis.call('DEL', KEYS[2], KEYS[3])
+    redis.call('DEL', KEYS[2], KEYS[3], KEYS[5])
   else
     validity = tonumber(ARGV[2])
   end
@@ -85,19 +87,36 @@ for _, uid in ipairs(gone) do out[#out + 1] = uid end
 return out
 `);
 
-/** KEYS: lease, byUidl, byUid, meta. ARGV: leaseValue, pushedUpTo, now, gone uids… */
+/** KEYS: lease, byUidl, byUid, meta, flags. ARGV: leaseValue, pushedUpTo, now, gone uids… */
 const COMMIT = luaScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 for i = 4, #ARGV do
   local uidl = redis.call('HGET', KEYS[3], ARGV[i])
   if uidl then redis.call('HDEL', KEYS[2], uidl) end
   redis.call('HDEL', KEYS[3], ARGV[i])
+  redis.call('HDEL', KEYS[5], ARGV[i])
 end
 local pushed = tonumber(redis.call('HGET', KEYS[4], 'pushedUpTo') or '0')
 if tonumber(ARGV[2]) > pushed then redis.call('HSET', KEYS[4], 'pushedUpTo', ARGV[2]) end
 redis.call('HDEL', KEYS[4], 'resetFrom')
 redis.call('HSET', KEYS[4], 'lastPollAt', ARGV[3])
 return 1
+`);
+
+/** KEYS: meta, byUid, flags. ARGV: uidValidity, uid, JSON add, JSON remove. Returns the flags, or nil (no such message). */
+const CHANGE_FLAGS = luaScript(`
+if tonumber(redis.call('HGET', KEYS[1], 'uidValidity') or '0') ~= tonumber(ARGV[1]) then return nil end
+if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 0 then return nil end
+local set = {}
+for f in string.gmatch(redis.call('HGET', KEYS[3], ARGV[2]) or '', '%S+') do set[f] = true end
+for _, f in ipairs(cjson.decode(ARGV[3])) do set[f] = true end
+for _, f in ipairs(cjson.decode(ARGV[4])) do set[f] = nil end
+local list = {}
+for f in pairs(set) do list[#list + 1] = f end
+table.sort(list)
+local joined = table.concat(list, ' ')
+if joined == '' then redis.call('HDEL', KEYS[3], ARGV[2]) else redis.call('HSET', KEYS[3], ARGV[2], joined) end
+return joined
 `);
 
 export interface Pop3PollPlan {
@@ -151,12 +170,35 @@ export class Pop3UidStore {
     return { uidValidity: validity ? Number(validity) : null, uids: (uids as string[]).map(Number).sort((a, b) => a - b) };
   }
 
+  /**
+   * Adds and removes kept flags of a message the server still holds; null when it holds no such uid.
+   * One script: two clients flagging the same message at once cannot lose each other's change.
+   */
+  async changeFlags(accountId: string, uidValidity: number, uid: number, add: string[], remove: string[]): Promise<string[] | null> {
+    const out = await runLua<string | null>(this.redis.client, CHANGE_FLAGS, [pop3Keys.meta(accountId), pop3Keys.byUid(accountId), pop3Keys.flags(accountId)], [uidValidity, uid, JSON.stringify(add), JSON.stringify(remove)]);
+    return out === null ? null : out.split(' ').filter(Boolean);
+  }
+
+  /** The kept flags of these uids (absent: none). */
+  async flagsOf(accountId: string, uids: number[]): Promise<Map<number, string[]>> {
+    const found = new Map<number, string[]>();
+    if (!uids.length) return found;
+    const rows = await this.redis.client.hmget(pop3Keys.flags(accountId), ...uids.map(String));
+    uids.forEach((uid, i) => found.set(uid, (rows[i] ?? '').split(' ').filter(Boolean)));
+    return found;
+  }
+
+  async uidValidity(accountId: string): Promise<number | null> {
+    const v = await this.redis.client.hget(pop3Keys.meta(accountId), 'uidValidity');
+    return v ? Number(v) : null;
+  }
+
   async lastPollAt(accountId: string): Promise<number | null> {
     const at = await this.redis.client.hget(pop3Keys.meta(accountId), 'lastPollAt');
     return at ? Number(at) : null;
   }
 
   private keys(accountId: string): string[] {
-    return [redisKeys.lease(accountId), pop3Keys.byUidl(accountId), pop3Keys.byUid(accountId), pop3Keys.meta(accountId)];
+    return [redisKeys.lease(accountId), pop3Keys.byUidl(accountId), pop3Keys.byUid(accountId), pop3Keys.meta(accountId), pop3Keys.flags(accountId)];
   }
 }

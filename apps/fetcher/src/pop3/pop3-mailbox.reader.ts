@@ -1,8 +1,12 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AccountRepository, StoredPop3Account } from '@pushmail/accounts';
 import { ConfigService } from '@pushmail/config';
+import { FlagCommandJob, ImapCommandJobName, ImapCommandResults, MessageDeleteJob } from '@pushmail/contracts';
 import { Pop3Client, Pop3ClientFactory, Pop3UidStore } from '@pushmail/pop3';
+import { randomBytes } from 'node:crypto';
 import { FetcherEnv } from '../config';
+import { MessageNotFoundError } from '../errors';
+import { MessageStore } from '../store/message-store';
 import { FetchOutcome, MessageRef } from '../fetch/message-fetcher';
 import { AccountGoneError } from '../imap/imap-connection.pool';
 
@@ -39,6 +43,7 @@ export class Pop3MailboxReader {
     private readonly accounts: AccountRepository,
     private readonly factory: Pop3ClientFactory,
     private readonly uids: Pop3UidStore,
+    private readonly store: MessageStore,
     config: ConfigService<FetcherEnv>,
   ) {
     this.maxBytes = config.get('MAX_MESSAGE_BYTES');
@@ -71,8 +76,54 @@ export class Pop3MailboxReader {
       const size = (await client.list()).find((e) => e.msg === msg)?.size ?? 0;
       const oversized = size > this.maxBytes;
       const source = oversized ? await client.top(msg, TOP_BODY_LINES, this.maxBytes) : await client.retr(msg, this.maxBytes + 64 * 1024);
+      const flags = (await this.uids.flagsOf(ref.accountId, [ref.uid])).get(ref.uid) ?? [];
       // POP3 has no arrival date: the fetch time stands in (the Date header is the sender's claim).
-      return { status: 'found', message: { uid: ref.uid, flags: [], internalDate: new Date(), size, source } };
+      return { status: 'found', message: { uid: ref.uid, flags, internalDate: new Date(), size, source } };
+    });
+  }
+
+  /** The account's current uidValidity; MessageNotFoundError before its first poll (no message has a uid yet). */
+  async uidValidityOf(accountId: string, mailbox: string, uid: number): Promise<number> {
+    const uidValidity = await this.uids.uidValidity(accountId);
+    if (uidValidity === null) throw new MessageNotFoundError(mailbox, uid);
+    return uidValidity;
+  }
+
+  /**
+   * `\Seen` / `\Flagged` kept by pushmail (the gateway refuses other flags): changed in Redis,
+   * then a `message.flags` event like an IMAP flag change's, so every client sees it.
+   */
+  async flag(job: FlagCommandJob): Promise<ImapCommandResults[ImapCommandJobName.Flag]> {
+    const uidValidity = await this.uidValidityOf(job.accountId, job.mailbox, job.uid);
+    const flags = await this.uids.changeFlags(job.accountId, uidValidity, job.uid, job.add, job.remove);
+    if (flags === null) throw new MessageNotFoundError(job.mailbox, job.uid);
+    await this.store.appendFlags({ accountId: job.accountId, mailbox: job.mailbox, uidValidity }, job.uid, flags, `pop3.${Date.now()}.${randomBytes(4).toString('hex')}`);
+    return { flags };
+  }
+
+  /**
+   * DELE, committed by QUIT before answering: the server has removed the messages once the client
+   * hears so. Their `message.deleted` events come from the watcher's next poll, as for a deletion
+   * by any other client. uids the server no longer holds are left out of `deleted`.
+   */
+  async delete(job: MessageDeleteJob): Promise<ImapCommandResults[ImapCommandJobName.MessageDelete]> {
+    const uidValidity = await this.uidValidityOf(job.accountId, job.mailbox, job.uids[0]);
+    const wanted = new Map<string, number>();
+    for (const uid of job.uids) {
+      const uidl = await this.uids.uidlOf(job.accountId, uidValidity, uid);
+      if (uidl !== null) wanted.set(uidl, uid);
+    }
+    if (!wanted.size) return { deleted: [] };
+    return this.withSession(job.accountId, async (client) => {
+      const deleted: number[] = [];
+      for (const entry of await client.uidl()) {
+        const uid = wanted.get(entry.uid);
+        if (uid === undefined) continue;
+        await client.dele(entry.msg);
+        deleted.push(uid);
+      }
+      await client.quit();
+      return { deleted: deleted.sort((a, b) => a - b) };
     });
   }
 

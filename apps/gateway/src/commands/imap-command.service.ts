@@ -18,6 +18,7 @@ import {
   redisKeys,
 } from '@pushmail/contracts';
 import { ConfigService } from '@pushmail/config';
+import { Pop3UidStore } from '@pushmail/pop3';
 import { QueueService } from '@pushmail/queue';
 import { RedisService } from '@pushmail/redis';
 import type { QueueEvents } from 'bullmq';
@@ -26,6 +27,12 @@ import { CommandError, forbidden } from '../socket/ack';
 import { MessageStore } from './message-store';
 
 type CommandName = ImapCommandJobName;
+
+/** The flags pushmail keeps itself for POP3 mail (POP3 has none). */
+const POP3_FLAGS = new Set(['\\Seen', '\\Flagged']);
+const POP3_MAILBOX = 'INBOX';
+
+const pop3Unsupported = (what: string) => new CommandError('bad_request', `POP3 does not support ${what}`);
 
 /**
  * Client commands that must run on the account's IMAP connections go to the fetcher through the
@@ -54,6 +61,11 @@ export class ImapCommandService implements OnModuleInit {
 
   async flag(userId: string, req: MessageFlagRequest): Promise<ImapCommandResults[ImapCommandJobName.Flag]> {
     await this.assertOwner(req.accountId, userId);
+    if (await this.isPop3(req.accountId)) {
+      this.assertPop3Inbox(req.mailbox);
+      const other = [...(req.add ?? []), ...(req.remove ?? [])].find((f) => !POP3_FLAGS.has(f));
+      if (other !== undefined) throw pop3Unsupported(`the flag ${other} (pushmail keeps \\Seen and \\Flagged for POP3 mail)`);
+    }
     return this.run(ImapCommandJobName.Flag, { accountId: req.accountId, mailbox: req.mailbox, uid: req.uid, add: req.add ?? [], remove: req.remove ?? [] });
   }
 
@@ -65,6 +77,13 @@ export class ImapCommandService implements OnModuleInit {
   /** The account's folders; `watched` says which ones the account's watcher follows (their changes arrive as events). */
   async mailboxes(userId: string, req: MailboxListRequest): Promise<{ mailboxes: MailboxInfo[] }> {
     await this.assertOwner(req.accountId, userId);
+    if (await this.isPop3(req.accountId)) {
+      // POP3 has one mailbox; what it holds is what the watcher's last poll mapped.
+      const { uidValidity, uids } = await new Pop3UidStore(this.redis).list(req.accountId);
+      const uidNext = uids.length ? uids[uids.length - 1] + 1 : null;
+      const inbox = { path: POP3_MAILBOX, name: POP3_MAILBOX, delimiter: null, parent: null, specialUse: null, subscribed: true, messages: uids.length, unseen: null, uidNext, uidValidity, watched: true };
+      return { mailboxes: [inbox] };
+    }
     const [result, view] = await Promise.all([this.run(ImapCommandJobName.MailboxList, req), this.accounts.view(req.accountId)]);
     const watched = new Set(view?.mailboxes ?? []);
     return { mailboxes: result.mailboxes.map((box) => ({ ...box, watched: watched.has(box.path) })) };
@@ -72,22 +91,26 @@ export class ImapCommandService implements OnModuleInit {
 
   async list(userId: string, req: MessageListRequest): Promise<MessagePage> {
     await this.assertOwner(req.accountId, userId);
+    if (await this.isPop3(req.accountId)) this.assertPop3Inbox(req.mailbox);
     return this.run(ImapCommandJobName.MessageList, req);
   }
 
   async search(userId: string, req: MessageSearchRequest): Promise<MessagePage> {
     await this.assertOwner(req.accountId, userId);
+    if (await this.isPop3(req.accountId)) throw pop3Unsupported('searching on the server');
     return this.run(ImapCommandJobName.MessageSearch, req);
   }
 
   /** Acked once the server confirmed the move; the events (deleted here, new there) follow through the event log. */
   async move(userId: string, req: MessageMoveRequest): Promise<ImapCommandResults[ImapCommandJobName.MessageMove]> {
     await this.assertOwner(req.accountId, userId);
+    if (await this.isPop3(req.accountId)) throw pop3Unsupported('moving messages (it has only INBOX)');
     return this.run(ImapCommandJobName.MessageMove, req);
   }
 
   async delete(userId: string, req: MessageDeleteRequest): Promise<object> {
     await this.assertOwner(req.accountId, userId);
+    if (await this.isPop3(req.accountId)) this.assertPop3Inbox(req.mailbox);
     await this.run(ImapCommandJobName.MessageDelete, req);
     return {};
   }
@@ -134,6 +157,14 @@ export class ImapCommandService implements OnModuleInit {
       throw new CommandError('internal', 'the mail server command failed');
     }
     return JSON.parse(json) as ImapCommandResults[N];
+  }
+
+  private async isPop3(accountId: string): Promise<boolean> {
+    return (await this.accounts.protocolOf(accountId)) === 'pop3';
+  }
+
+  private assertPop3Inbox(mailbox: string): void {
+    if (mailbox !== POP3_MAILBOX) throw pop3Unsupported(`folders other than ${POP3_MAILBOX}`);
   }
 
   private async assertOwner(accountId: string, userId: string): Promise<void> {
