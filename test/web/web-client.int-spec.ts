@@ -373,6 +373,76 @@ describe('web client on the demo stack', () => {
     expect((await accountViews()).map((v) => v.email)).toEqual([demo.email]);
   });
 
+  it('lists a folder that already held mail: folders with unread counts, the newest 50, older on scroll, search, delete and move by keyboard', async () => {
+    // 60 messages on the server in a folder pushmail has never watched, before the page (re)loads.
+    const client = await imap();
+    try {
+      await client.mailboxCreate('History');
+      for (let n = 1; n <= 60; n++) {
+        const body = n === 12 ? 'the needle is here' : `old message ${n}`;
+        await client.append('History', `From: Old Friend <old@example.test>\r\nTo: ${demo.email}\r\nSubject: History ${n}\r\nMessage-ID: <hist-${n}-${run}@example.test>\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\n${body}\r\n`, []);
+      }
+    } finally {
+      await client.logout();
+    }
+    await page.reload();
+    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor({ timeout: 10_000 });
+
+    // Special folders first (Inbox on top), then the rest; the unread count is the server's.
+    const folder = (path: string) => page.locator(`.folders [data-folder="${path}"]`);
+    await folder('History').waitFor();
+    const order = await page.locator('.folders [data-folder]').evaluateAll((els) => els.map((el) => el.getAttribute('data-folder')));
+    expect(order[0]).toBe('INBOX');
+    expect(order.indexOf('Trash')).toBeLessThan(order.indexOf('History'));
+    await expect(folder('History').locator('.badge').textContent()).resolves.toBe('60');
+
+    await folder('History').click();
+    const rows = page.locator('.msg');
+    await rows.nth(49).waitFor();
+    expect(await rows.count()).toBe(50);
+    await expect(rows.first().textContent()).resolves.toContain('History 60');
+    await page.getByTestId('message-list').evaluate((el) => el.scrollTo(0, el.scrollHeight));
+    await rows.nth(59).waitFor();
+    expect(await rows.count()).toBe(60);
+    await expect(rows.last().textContent()).resolves.toContain('History 1');
+
+    await page.getByLabel('Search this folder').fill('needle');
+    await page.getByLabel('Search this folder').press('Enter');
+    await waitFor(async () => (await rows.count()) === 1, 10_000, 'one search result');
+    await expect(rows.first().textContent()).resolves.toContain('History 12');
+    await page.getByRole('button', { name: 'Clear search' }).click();
+    await rows.nth(59).waitFor();
+
+    const uidsIn = async (mailbox: string) => {
+      const c = await imap();
+      try {
+        await c.mailboxOpen(mailbox);
+        return ((await c.search({ all: true }, { uid: true })) || []).length;
+      } finally {
+        await c.logout();
+      }
+    };
+    const trashBefore = await uidsIn('Trash');
+    // Open one, delete it with '#': gone from the list and from the folder on the server, in the Trash.
+    await row('History 60').click();
+    await page.getByTestId('reader-subject').filter({ hasText: 'History 60' }).waitFor();
+    await page.keyboard.press('#');
+    await row('History 60').waitFor({ state: 'detached' });
+    await waitFor(async () => (await uidsIn('History')) === 59, 10_000, 'the delete on the server');
+    expect(await uidsIn('Trash')).toBe(trashBefore + 1);
+
+    // Move with 'v' and the keyboard only: the folder picker takes focus.
+    await row('History 59').click();
+    await page.getByTestId('reader-subject').filter({ hasText: 'History 59' }).waitFor();
+    await page.keyboard.press('v');
+    await expect(page.evaluate('document.activeElement?.id')).resolves.toBe('move-to');
+    await page.locator('#move-to').selectOption('Junk');
+    await row('History 59').waitFor({ state: 'detached' });
+    await waitFor(async () => (await uidsIn('Junk')) === 1, 10_000, 'the move on the server');
+    expect(await uidsIn('History')).toBe(58);
+    await page.screenshot({ path: join(ARTIFACTS, 'web-folder.png') });
+  });
+
   it('logged no console errors', () => {
     // A dropped socket is reported by the browser itself while the gateway restarts; that one is expected.
     expect(consoleErrors.filter((e) => !/WebSocket connection to .* failed/.test(e))).toEqual([]);

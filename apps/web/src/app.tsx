@@ -75,7 +75,8 @@ function Mail(props: { store: MailStore; token: string; onSignOut: (reason?: str
   const [permission, setPermission] = useState<NotificationPermissionState>(notificationPermission);
 
   const dialogOpen = compose !== null || adding;
-  const items = store.list(filter ?? undefined);
+  const searching = filter && store.search && store.search.ref.accountId === filter.accountId && store.search.ref.mailbox === filter.mailbox ? store.search : null;
+  const items = searching ? searching.items.map((m) => store.messages.get(m.key) ?? m) : store.list(filter ?? undefined);
   const selected = selectedKey ? (store.messages.get(selectedKey) ?? null) : null;
   const accountEmail = (id: string) => store.accounts.find((a) => a.id === id)?.email ?? null;
   const title = filter ? `${accountEmail(filter.accountId) ?? ''} · ${filter.mailbox === 'INBOX' ? 'Inbox' : filter.mailbox}` : 'All inboxes';
@@ -83,10 +84,34 @@ function Mail(props: { store: MailStore; token: string; onSignOut: (reason?: str
   const open = useCallback(
     (item: MailItem) => {
       setSelectedKey(item.key);
-      store.markSeen(item).catch((err: unknown) => setNotice(`Could not mark as read: ${describeError(err)}`));
+      if (!store.messages.has(item.key)) store.messages.set(item.key, item);
+      store.ensureLoaded(item).catch((err: unknown) => setNotice(`Could not load the message: ${describeError(err)}`));
+      store.markSeen(store.messages.get(item.key) ?? item).catch((err: unknown) => setNotice(`Could not mark as read: ${describeError(err)}`));
     },
     [store],
   );
+
+  // A folder's newest 50 when it is first opened; more as the list scrolls.
+  useEffect(() => {
+    if (filter && !store.started(filter)) store.loadMore(filter).catch((err: unknown) => setNotice(`Could not list ${filter.mailbox}: ${describeError(err)}`));
+    if (store.search && (!filter || store.search.ref.accountId !== filter.accountId || store.search.ref.mailbox !== filter.mailbox)) store.clearSearch();
+  }, [store, filter?.accountId, filter?.mailbox]);
+
+  /** After a delete, archive or move, the next message (or none) is selected and the list keeps focus. */
+  const organize = (item: MailItem, action: (m: MailItem) => Promise<void>, failure: string) => {
+    const index = items.findIndex((m) => m.key === item.key);
+    const next = items[index + 1] ?? items[index - 1];
+    action(item)
+      .then(() => {
+        setSelectedKey(next && next.key !== item.key ? next.key : null);
+        if (next) document.getElementById(`msg-${cssId(next.key)}`)?.focus();
+      })
+      .catch((err: unknown) => setNotice(`${failure}: ${describeError(err)}`));
+  };
+  const remove = (item: MailItem) => organize(item, (m) => store.deleteMessage(m), 'Could not delete');
+  const archive = (item: MailItem) => organize(item, (m) => store.archive(m), 'Could not archive');
+  const moveTo = (item: MailItem, to: string) => organize(item, (m) => store.moveMessage(m, to), `Could not move to ${to}`);
+  const folderPaths = selected ? (store.folders.get(selected.accountId) ?? []).filter((f) => f.messages !== null).map((f) => f.path) : [];
 
   useEffect(
     () =>
@@ -135,6 +160,10 @@ function Mail(props: { store: MailStore; token: string; onSignOut: (reason?: str
         r: () => selected && reply(selected),
         c: newMessage,
         u: () => selected && store.markUnseen(selected).catch((err: unknown) => setNotice(describeError(err))),
+        '#': () => selected && remove(selected),
+        Delete: () => selected && remove(selected),
+        e: () => selected && archive(selected),
+        v: () => selected && document.getElementById('move-to')?.focus(),
         Escape: () => setSelectedKey(null),
       };
       const action = actions[e.key];
@@ -203,6 +232,18 @@ function Mail(props: { store: MailStore; token: string; onSignOut: (reason?: str
           unread={store.unread(filter ?? undefined)}
           accountLabel={(id) => (store.accounts.length > 1 && !filter ? accountEmail(id) : null)}
           onOpen={open}
+          folder={
+            filter
+              ? {
+                  hasMore: store.hasMore(filter),
+                  loading: store.isLoading(filter) || Boolean(searching?.loading),
+                  onLoadMore: () => store.loadMore(filter).catch((err: unknown) => setNotice(`Could not list older mail: ${describeError(err)}`)),
+                  searchText: searching?.text ?? null,
+                  onSearch: (text) => void store.runSearch(filter, text),
+                  onClearSearch: () => store.clearSearch(),
+                }
+              : undefined
+          }
         />
         <Reader
           item={selected}
@@ -211,6 +252,11 @@ function Mail(props: { store: MailStore; token: string; onSignOut: (reason?: str
           accountEmail={selected ? accountEmail(selected.accountId) : null}
           onReply={reply}
           onMarkUnread={(item) => store.markUnseen(item).catch((err: unknown) => setNotice(describeError(err)))}
+          onMarkRead={(item) => store.markSeen(item).catch((err: unknown) => setNotice(describeError(err)))}
+          onDelete={remove}
+          onArchive={archive}
+          onMove={moveTo}
+          folders={folderPaths}
           onBack={() => setSelectedKey(null)}
         />
       </div>

@@ -7,13 +7,35 @@ import {
   PushmailError,
   PushmailHttpApi,
 } from '@pushmail/client';
-import { AccountView, MessageNewEvent, MessageSendRequest, ServerEvent } from '@pushmail/contracts';
+import { AccountView, MailboxInfo, MessageNewEvent, MessageSendRequest, MessageSummary, ServerEvent } from '@pushmail/contracts';
 
-export interface MailItem extends MessageNewEvent {
+export interface MailItem extends Omit<MessageNewEvent, 'eventId'> {
+  eventId?: string;
   key: string;
   /** Arrived live (not replayed) in the last few seconds: highlighted in the list. */
   fresh: boolean;
+  /** Listed from the folder's history: a summary only, the reader fetches the message on open. */
+  summaryOnly?: boolean;
+  hasAttachments?: boolean;
 }
+
+/** How far back a folder has been listed: `nextBefore` null once its oldest message is loaded. */
+interface FolderPaging {
+  nextBefore: number | null;
+  loading: boolean;
+  error?: string;
+}
+
+export interface SearchState {
+  ref: MailboxRef;
+  text: string;
+  items: MailItem[];
+  loading: boolean;
+  error?: string;
+}
+
+const PAGE_SIZE = 50;
+const SPECIAL_ORDER = ['\\Inbox', '\\Drafts', '\\Sent', '\\Archive', '\\Flagged', '\\All', '\\Junk', '\\Trash'];
 
 export interface SendState {
   localId: string;
@@ -33,6 +55,27 @@ const FRESH_MS = 4000;
 const LIVE_WINDOW_MS = 5 * 60_000;
 export const SEEN = '\\Seen';
 
+export const refKey = (ref: MailboxRef) => `${ref.accountId}\u0000${ref.mailbox}`;
+
+/** Special folders first (Inbox, Drafts, Sent, Archive, …, Trash), then the rest by path, so children follow their parent. */
+export function sortFolders(folders: MailboxInfo[]): MailboxInfo[] {
+  const rank = (f: MailboxInfo) => (f.specialUse ? SPECIAL_ORDER.indexOf(f.specialUse) : SPECIAL_ORDER.length);
+  return [...folders].sort((a, b) => rank(a) - rank(b) || a.path.localeCompare(b.path));
+}
+
+export function summaryItem(m: MessageSummary): MailItem {
+  return {
+    ...m,
+    key: messageKey(m),
+    fresh: false,
+    summaryOnly: true,
+    receivedAt: m.date ?? new Date(0).toISOString(),
+    text: '',
+    html: null,
+    attachments: [],
+  };
+}
+
 export const messageKey = (m: { accountId: string; mailbox: string; uid: number }) =>
   `${m.accountId}\u0000${m.mailbox}\u0000${m.uid}`;
 
@@ -50,6 +93,11 @@ export class MailStore {
   readonly accountStates = new Map<string, KnownAccountState>();
   readonly messages = new Map<string, MailItem>();
   readonly sends = new Map<string, SendState>();
+  /** Each account's folders as the server lists them (counts refreshed after changes). */
+  readonly folders = new Map<string, MailboxInfo[]>();
+  private readonly paging = new Map<string, FolderPaging>();
+  private readonly folderRefresh = new Map<string, ReturnType<typeof setTimeout>>();
+  search: SearchState | null = null;
   connection: ConnectionStatus = { state: 'connecting' };
   /** Accounts whose initial replay finished: later message.new events are live arrivals. */
   private readonly caughtUp = new Set<string>();
@@ -121,10 +169,127 @@ export class MailStore {
     this.changed();
   }
 
-  /** Messages, newest first; optionally of one mailbox. */
+  /** Messages, newest first (by UID within one folder); without a filter, every account's inbox. */
   list(filter?: MailboxRef): MailItem[] {
-    const items = [...this.messages.values()].filter((m) => !filter || (m.accountId === filter.accountId && m.mailbox === filter.mailbox));
+    if (filter) return [...this.messages.values()].filter((m) => m.accountId === filter.accountId && m.mailbox === filter.mailbox).sort((a, b) => b.uid - a.uid);
+    const items = [...this.messages.values()].filter((m) => m.mailbox === 'INBOX' || !m.summaryOnly);
     return items.sort((a, b) => (b.receivedAt === a.receivedAt ? b.uid - a.uid : b.receivedAt < a.receivedAt ? -1 : 1));
+  }
+
+  async loadFolders(accountId: string): Promise<void> {
+    try {
+      this.folders.set(accountId, sortFolders(await this.client.mailboxes({ accountId })));
+    } catch {
+      // The sidebar keeps the watched folders it knows from the account view.
+    }
+    this.changed();
+  }
+
+  /** Whether the folder's first page was asked for. */
+  started(ref: MailboxRef): boolean {
+    return this.paging.has(refKey(ref));
+  }
+
+  /** Whether older messages of the folder are still to be listed. */
+  hasMore(ref: MailboxRef): boolean {
+    const state = this.paging.get(refKey(ref));
+    return !state || state.nextBefore !== null;
+  }
+
+  isLoading(ref: MailboxRef): boolean {
+    return this.paging.get(refKey(ref))?.loading ?? false;
+  }
+
+  /**
+   * The next page of a folder's history (the newest 50 first). A row the list already has (a live
+   * message.new, or an earlier page) is kept, not duplicated: rows are keyed by account, folder and UID.
+   */
+  async loadMore(ref: MailboxRef): Promise<void> {
+    const key = refKey(ref);
+    const state = this.paging.get(key);
+    if (state?.loading || state?.nextBefore === null) return;
+    this.paging.set(key, { nextBefore: state?.nextBefore ?? null, loading: true });
+    this.changed();
+    try {
+      const page = await this.client.listMessages({ ...ref, limit: PAGE_SIZE, ...(state?.nextBefore ? { before: state.nextBefore } : {}) });
+      for (const summary of page.messages) {
+        const item = summaryItem(summary);
+        if (!this.messages.has(item.key)) this.messages.set(item.key, item);
+      }
+      this.paging.set(key, { nextBefore: page.nextBefore, loading: false });
+    } catch (err) {
+      this.paging.set(key, { nextBefore: state?.nextBefore ?? null, loading: false, error: describeError(err) });
+      throw err;
+    } finally {
+      this.changed();
+    }
+  }
+
+  async runSearch(ref: MailboxRef, text: string): Promise<void> {
+    this.search = { ref, text, items: [], loading: true };
+    this.changed();
+    try {
+      const page = await this.client.search({ ...ref, query: { text }, limit: 200 });
+      if (this.search?.text !== text) return;
+      this.search = { ref, text, items: page.messages.map((m) => this.messages.get(messageKey(m)) ?? summaryItem(m)), loading: false };
+    } catch (err) {
+      this.search = { ref, text, items: [], loading: false, error: describeError(err) };
+    }
+    this.changed();
+  }
+
+  clearSearch(): void {
+    this.search = null;
+    this.changed();
+  }
+
+  /** The whole message for a row listed as a summary (message.get); the row keeps its place. */
+  async ensureLoaded(item: MailItem): Promise<void> {
+    if (!item.summaryOnly) return;
+    const message = await this.client.getMessage({ accountId: item.accountId, mailbox: item.mailbox, uid: item.uid });
+    const current = this.messages.get(item.key) ?? item;
+    this.messages.set(item.key, { ...current, ...message, flags: current.flags, key: item.key, summaryOnly: false });
+    this.changed();
+  }
+
+  /** To the Trash (or expunged in the Trash); the row goes once the server has done it. */
+  async deleteMessage(item: MailItem): Promise<void> {
+    await this.client.deleteMessages({ accountId: item.accountId, mailbox: item.mailbox, uids: [item.uid] });
+    this.removeLocally(item);
+  }
+
+  /** To the `\\Archive` folder, or one named "Archive" (created when missing). */
+  async archive(item: MailItem): Promise<void> {
+    const folders = this.folders.get(item.accountId) ?? [];
+    const target = folders.find((f) => f.specialUse === '\\Archive')?.path ?? folders.find((f) => f.name.toLowerCase() === 'archive')?.path ?? 'Archive';
+    if (target === item.mailbox) return;
+    await this.client.move({ accountId: item.accountId, mailbox: item.mailbox, uids: [item.uid], to: target, create: true });
+    this.removeLocally(item);
+  }
+
+  async moveMessage(item: MailItem, to: string): Promise<void> {
+    if (to === item.mailbox) return;
+    await this.client.move({ accountId: item.accountId, mailbox: item.mailbox, uids: [item.uid], to });
+    this.removeLocally(item);
+  }
+
+  /** A folder nobody watches sends no message.deleted: the ack is the answer there. */
+  private removeLocally(item: MailItem): void {
+    this.messages.delete(item.key);
+    if (this.search) this.search = { ...this.search, items: this.search.items.filter((m) => m.key !== item.key) };
+    this.refreshFoldersSoon(item.accountId);
+    this.changed();
+  }
+
+  private refreshFoldersSoon(accountId: string): void {
+    clearTimeout(this.folderRefresh.get(accountId));
+    this.folderRefresh.set(
+      accountId,
+      setTimeout(() => {
+        this.folderRefresh.delete(accountId);
+        void this.loadFolders(accountId);
+      }, 400),
+    );
   }
 
   unread(filter?: MailboxRef): number {
@@ -191,6 +356,11 @@ export class MailStore {
     }
     // Replayed events arrive before the ack; what comes after it is new.
     for (const id of accountIds) this.caughtUp.add(id);
+    // The inbox shows the mail it already had, not only what arrived since the account was added.
+    for (const id of ok) {
+      void this.loadFolders(id);
+      this.loadMore({ accountId: id, mailbox: 'INBOX' }).catch(() => undefined);
+    }
     this.changed();
   }
 
@@ -203,6 +373,8 @@ export class MailStore {
     await this.client.unsubscribe(accountId).catch(() => undefined);
     this.client.forgetCursor(accountId);
     for (const [key, m] of this.messages) if (m.accountId === accountId) this.messages.delete(key);
+    for (const key of this.paging.keys()) if (key.startsWith(`${accountId}\u0000`)) this.paging.delete(key);
+    this.folders.delete(accountId);
     this.caughtUp.delete(accountId);
   }
 
@@ -222,15 +394,20 @@ export class MailStore {
       const live = this.caughtUp.has(event.accountId) && !this.messages.has(key) && Date.now() - Date.parse(event.receivedAt) < LIVE_WINDOW_MS;
       const item: MailItem = { ...event, key, fresh: live };
       this.messages.set(key, item);
+      this.refreshFoldersSoon(event.accountId);
       if (live) {
         setTimeout(() => this.updateMessage(key, { fresh: false }), FRESH_MS);
         for (const l of this.newMailListeners) l(item);
       }
       this.changed();
     });
-    c.on(ServerEvent.MessageFlags, (event) => this.updateMessage(messageKey(event), { flags: event.flags }));
+    c.on(ServerEvent.MessageFlags, (event) => {
+      this.updateMessage(messageKey(event), { flags: event.flags });
+      this.refreshFoldersSoon(event.accountId);
+    });
     c.on(ServerEvent.MessageDeleted, (event) => {
       this.messages.delete(messageKey(event));
+      this.refreshFoldersSoon(event.accountId);
       this.changed();
     });
     c.on(ServerEvent.MailboxReset, (event) => {

@@ -9,7 +9,22 @@ export function MessageList(props: {
   unread: number;
   accountLabel: (accountId: string) => string | null;
   onOpen: (item: MailItem) => void;
+  /** A folder is open: it can be searched and scrolled back. */
+  folder?: {
+    hasMore: boolean;
+    loading: boolean;
+    onLoadMore: () => void;
+    searchText: string | null;
+    onSearch: (text: string) => void;
+    onClearSearch: () => void;
+  };
 }) {
+  const folder = props.folder;
+  // Older mail is listed as the end of the list comes into view.
+  const onScroll = (e: Event) => {
+    const el = e.currentTarget as HTMLElement;
+    if (folder && folder.hasMore && !folder.loading && folder.searchText === null && el.scrollTop + el.clientHeight >= el.scrollHeight - 200) folder.onLoadMore();
+  };
   return (
     <section class="list" aria-label="Messages">
       <header class="list-head">
@@ -18,10 +33,29 @@ export function MessageList(props: {
           {props.unread > 0 ? `${props.unread} unread` : 'all read'}
         </span>
       </header>
+      {folder && (
+        <form
+          class="search"
+          role="search"
+          onSubmit={(e) => {
+            e.preventDefault();
+            const text = String(new FormData(e.currentTarget).get('q') ?? '').trim();
+            if (text) folder.onSearch(text);
+            else folder.onClearSearch();
+          }}
+        >
+          <input name="q" type="search" aria-label="Search this folder" placeholder="Search this folder" defaultValue={folder.searchText ?? ''} key={folder.searchText ?? ''} />
+          {folder.searchText !== null && (
+            <button type="button" class="quiet" onClick={folder.onClearSearch}>
+              Clear search
+            </button>
+          )}
+        </form>
+      )}
       {props.items.length === 0 ? (
-        <p class="empty muted">No messages yet. New mail appears here the moment it arrives.</p>
+        <p class="empty muted">{folder?.loading ? 'Loading…' : folder?.searchText != null ? 'Nothing found.' : 'No messages yet. New mail appears here the moment it arrives.'}</p>
       ) : (
-        <ul class="messages" data-testid="message-list">
+        <ul class="messages" data-testid="message-list" onScroll={onScroll}>
           {props.items.map((m) => {
             const unread = !m.flags.includes(SEEN);
             const selected = m.key === props.selectedKey;
@@ -44,7 +78,7 @@ export function MessageList(props: {
                   </span>
                   <span class="msg-subject">
                     {unread && <span class="unread-dot" aria-label="unread" />}
-                    {m.attachments.some((a) => !a.inline) && (
+                    {(m.hasAttachments || m.attachments.some((a) => !a.inline)) && (
                       <span class="clip" aria-label="has attachments">
                         <PaperclipIcon size={13} />
                       </span>
@@ -58,6 +92,11 @@ export function MessageList(props: {
             );
           })}
         </ul>
+      )}
+      {folder && folder.searchText === null && folder.hasMore && props.items.length > 0 && (
+        <button type="button" class="link-button load-more" disabled={folder.loading} onClick={folder.onLoadMore}>
+          {folder.loading ? 'Loading…' : 'Load older messages'}
+        </button>
       )}
     </section>
   );

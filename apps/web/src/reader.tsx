@@ -13,6 +13,12 @@ export function Reader(props: {
   accountEmail: string | null;
   onReply: (item: MailItem) => void;
   onMarkUnread: (item: MailItem) => void;
+  onMarkRead: (item: MailItem) => void;
+  onDelete: (item: MailItem) => void;
+  onArchive: (item: MailItem) => void;
+  onMove: (item: MailItem, to: string) => void;
+  /** Folder paths the message can be moved to. */
+  folders: string[];
   onBack: () => void;
 }) {
   const { item } = props;
@@ -49,11 +55,41 @@ function MessageView(props: Parameters<typeof Reader>[0] & { item: MailItem }) {
         <button type="button" class="primary" onClick={() => props.onReply(item)} title="Reply (r)">
           Reply
         </button>
-        {seen && (
+        {seen ? (
           <button type="button" onClick={() => props.onMarkUnread(item)} title="Mark unread (u)">
             Mark unread
           </button>
+        ) : (
+          <button type="button" onClick={() => props.onMarkRead(item)} title="Mark read">
+            Mark read
+          </button>
         )}
+        <button type="button" onClick={() => props.onArchive(item)} title="Archive (e)">
+          Archive
+        </button>
+        <button type="button" onClick={() => props.onDelete(item)} title="Delete (# or Delete)">
+          Delete
+        </button>
+        <select
+          id="move-to"
+          class="move-to"
+          aria-label="Move to folder (v)"
+          value=""
+          onChange={(e) => {
+            const to = e.currentTarget.value;
+            e.currentTarget.value = '';
+            if (to) props.onMove(item, to);
+          }}
+        >
+          <option value="">Move to…</option>
+          {props.folders
+            .filter((f) => f !== item.mailbox)
+            .map((f) => (
+              <option key={f} value={f}>
+                {f}
+              </option>
+            ))}
+        </select>
       </div>
       <header class="reader-head">
         <h2 data-testid="reader-subject">{item.subject || '(no subject)'}</h2>
@@ -92,6 +128,7 @@ function MessageView(props: Parameters<typeof Reader>[0] & { item: MailItem }) {
           </button>
         </div>
       )}
+      {item.summaryOnly && <p class="muted small">Loading the message…</p>}
       {item.parseWarnings && item.parseWarnings.length > 0 && <p class="muted small">Parts of this message could not be read: {item.parseWarnings.join('; ')}</p>}
       <iframe
         class="body-frame"

@@ -1,6 +1,22 @@
 import { ConnectionFailureCodeSchema, connectionFailureMessages } from '@pushmail/contracts';
 import type { MailboxRef, MailStore } from './mail-store';
 
+/**
+ * The account's folders as the server lists them (special folders first, children indented under
+ * their parent), or the watched ones from the account view until that list has arrived. The
+ * unread count is the server's; a watched folder's loaded unread mail counts when that is more.
+ */
+function folderRows(store: MailStore, accountId: string, watched: string[]) {
+  const listed = store.folders.get(accountId);
+  if (!listed) return watched.map((path) => ({ path, label: path === 'INBOX' ? 'Inbox' : path, depth: 0, unread: store.unread({ accountId, mailbox: path }) }));
+  return listed.map((f) => ({
+    path: f.path,
+    label: f.specialUse === '\\Inbox' ? 'Inbox' : f.name,
+    depth: f.delimiter ? f.path.split(f.delimiter).length - 1 : 0,
+    unread: Math.max(f.unseen ?? 0, store.unread({ accountId, mailbox: f.path })),
+  }));
+}
+
 const stateLabels: Record<string, string> = {
   connecting: 'connecting',
   connected: 'connected',
@@ -47,17 +63,27 @@ export function Sidebar(props: {
                 </button>
               </div>
               {st.state !== 'connected' && <div class={`account-state small ${st.state === 'connecting' ? 'muted' : 'error'}`}>{describeError(st.error) ?? stateLabels[st.state]}</div>}
-              {account.mailboxes.map((mailbox) => {
-                const ref = { accountId: account.id, mailbox };
-                const active = selected?.accountId === account.id && selected.mailbox === mailbox;
-                const unread = store.unread(ref);
-                return (
-                  <button type="button" key={mailbox} class={`mbox sub ${active ? 'active' : ''}`} aria-current={active ? 'true' : undefined} onClick={() => props.onSelect(ref)}>
-                    <span class="mbox-name">{mailbox === 'INBOX' ? 'Inbox' : mailbox}</span>
-                    {unread > 0 && <span class="badge" aria-label={`${unread} unread`}>{unread}</span>}
-                  </button>
-                );
-              })}
+              <ul class="folders" aria-label={`Folders of ${account.email}`}>
+                {folderRows(store, account.id, account.mailboxes).map(({ path, label, depth, unread }) => {
+                  const ref = { accountId: account.id, mailbox: path };
+                  const active = selected?.accountId === account.id && selected.mailbox === path;
+                  return (
+                    <li key={path}>
+                      <button
+                        type="button"
+                        class={`mbox sub ${active ? 'active' : ''}`}
+                        style={depth ? { paddingLeft: `${1.5 + depth}rem` } : undefined}
+                        data-folder={path}
+                        aria-current={active ? 'true' : undefined}
+                        onClick={() => props.onSelect(ref)}
+                      >
+                        <span class="mbox-name">{label}</span>
+                        {unread > 0 && <span class="badge" aria-label={`${unread} unread`}>{unread}</span>}
+                      </button>
+                    </li>
+                  );
+                })}
+              </ul>
             </li>
           );
         })}
