@@ -75,6 +75,7 @@ describe('chaos: exactly once while every component fails in turn', () => {
   const start = async (app: AppName, index: number) => {
     const proc = await AppProcess.start(app, envFor(app, `${app}-${index}-${Date.now()}`));
     procs[app][index] = proc;
+    everyProc.push(proc);
     return proc;
   };
   const kill9AndRestart = async (app: AppName, index: number, downMs: number) => {
@@ -114,6 +115,18 @@ describe('chaos: exactly once while every component fails in turn', () => {
     await Promise.all([...inFlight]);
   };
   const diagnoses: unknown[] = [];
+  const everyProc: AppProcess[] = [];
+  /** Distinct warning and error messages of every app process (killed ones included), with counts. */
+  const appWarnings = () => {
+    const counts: Record<string, number> = {};
+    for (const p of everyProc) {
+      for (const line of p.logs().split('\n')) {
+        const m = /"level":"(warn|error|fatal)".*?"msg":"([^"]*)"/.exec(line);
+        if (m) counts[`${p.app} ${m[1]}: ${m[2]}`] = (counts[`${p.app} ${m[1]}: ${m[2]}`] ?? 0) + 1;
+      }
+    }
+    return counts;
+  };
   const subscriptionErrors: Array<{ accountId: string; code: string; at: number; phase: Phase }> = [];
   const diagnose = async (d: Delivery, queue: Queue) => {
     const accountId = accountOf.get(d.user)!;
@@ -307,6 +320,7 @@ describe('chaos: exactly once while every component fails in turn', () => {
       failedJobs,
       subscriptionErrors,
       lostDiagnoses: diagnoses,
+      appWarnings: appWarnings(),
     };
     mkdirSync(join(REPO_ROOT, 'test-artifacts'), { recursive: true });
     writeFileSync(join(REPO_ROOT, 'test-artifacts/chaos.json'), JSON.stringify(figures, null, 2) + '\n');
