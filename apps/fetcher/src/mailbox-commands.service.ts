@@ -47,7 +47,9 @@ export class MailboxCommandsService {
   }
 
   /** Newest first by UID; `before` (exclusive) pages back without gaps or repeats while mail arrives. */
-  list(job: MessageListJob): Promise<MessagePage> {
+  async list(job: MessageListJob): Promise<MessagePage> {
+    // POP3: from the watcher's uid mapping (the gateway allows INBOX only).
+    if (await this.pop3.handles(job.accountId)) return this.pop3.list(job);
     const limit = job.limit ?? DEFAULT_PAGE_SIZE;
     return this.pool.withSession(job.accountId, async (session) => {
       const box = await selectFresh(session, job.mailbox);

@@ -92,12 +92,30 @@ describe('fetcher: POP3 mail', () => {
     expect(got.message).toMatchObject({ uid: 1, uidValidity, subject: 'already there', flags: ['\\Seen'] });
   });
 
+  it('message.list pages INBOX from the uid mapping: stored copies and headers read with TOP alike, with the kept flags', async () => {
+    await world.dovecot.deliver(POP_USER, { subject: 'listed only a' });
+    await world.dovecot.deliver(POP_USER, { subject: 'listed only b' });
+    const { newUids } = await poll();
+    expect(newUids).toEqual([3, 4]);
+    type Page = { messages: Array<{ uid: number; subject: string; flags: string[] }>; nextBefore: number | null; total: number };
+    const first = await command<Page>(ImapCommandJobName.MessageList, { accountId, mailbox: 'INBOX', limit: 3 });
+    expect(first.messages.map((m) => [m.uid, m.subject])).toEqual([
+      [4, 'listed only b'],
+      [3, 'listed only a'],
+      [2, 'pop3 hello'],
+    ]);
+    expect(first).toMatchObject({ nextBefore: 2, total: 4 });
+    const second = await command<Page>(ImapCommandJobName.MessageList, { accountId, mailbox: 'INBOX', limit: 3, before: 2 });
+    expect(second.messages.map((m) => [m.uid, m.subject, m.flags])).toEqual([[1, 'already there', ['\\Seen']]]);
+    expect(second.nextBefore).toBeNull();
+  });
+
   it('message.delete removes the message from the server (DELE, committed by QUIT before the answer)', async () => {
     await poll();
     const deleted = await command<{ deleted: number[] }>(ImapCommandJobName.MessageDelete, { accountId, mailbox: 'INBOX', uids: [1] });
     expect(deleted).toEqual({ deleted: [1] });
     // The watcher's next poll sees it gone (message.deleted from there).
     expect(await poll()).toMatchObject({ newUids: [], goneUids: [1] });
-    expect((await uids.list(accountId)).uids).toEqual([2]);
+    expect((await uids.list(accountId)).uids).toEqual([2, 3, 4]);
   });
 });

@@ -1,11 +1,12 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AccountRepository, StoredPop3Account } from '@pushmail/accounts';
 import { ConfigService } from '@pushmail/config';
-import { FlagCommandJob, ImapCommandJobName, ImapCommandResults, MessageDeleteJob } from '@pushmail/contracts';
+import { DEFAULT_PAGE_SIZE, FlagCommandJob, ImapCommandJobName, ImapCommandResults, MessageDeleteJob, MessageListJob, MessagePage, MessageSummary, ParsedMessage } from '@pushmail/contracts';
 import { Pop3Client, Pop3ClientFactory, Pop3UidStore } from '@pushmail/pop3';
 import { randomBytes } from 'node:crypto';
 import { FetcherEnv } from '../config';
 import { MessageNotFoundError } from '../errors';
+import { MessageAssembler } from '../fetch/message-assembler';
 import { MessageStore } from '../store/message-store';
 import { FetchOutcome, MessageRef } from '../fetch/message-fetcher';
 import { AccountGoneError } from '../imap/imap-connection.pool';
@@ -44,6 +45,7 @@ export class Pop3MailboxReader {
     private readonly factory: Pop3ClientFactory,
     private readonly uids: Pop3UidStore,
     private readonly store: MessageStore,
+    private readonly assembler: MessageAssembler,
     config: ConfigService<FetcherEnv>,
   ) {
     this.maxBytes = config.get('MAX_MESSAGE_BYTES');
@@ -127,6 +129,53 @@ export class Pop3MailboxReader {
     });
   }
 
+  /**
+   * `message.list` for POP3 INBOX: the uids of the watcher's mapping (what the server held at the
+   * last poll), newest first, paged by `before` like IMAP's. A message fetched before is summarised
+   * from its stored copy; any other from its header (TOP n 0) in one session, so mail that was
+   * already on the server when the account was added is listed without being pushed as new.
+   */
+  async list(job: MessageListJob): Promise<MessagePage> {
+    const limit = job.limit ?? DEFAULT_PAGE_SIZE;
+    const { uidValidity, uids } = await this.uids.list(job.accountId);
+    if (uidValidity === null || !uids.length) return { messages: [], nextBefore: null, total: 0 };
+    const ref = { accountId: job.accountId, mailbox: job.mailbox, uidValidity };
+    const older = uids.filter((uid) => job.before === undefined || uid < job.before).reverse();
+    const pageUids = older.slice(0, limit);
+    const flags = await this.uids.flagsOf(job.accountId, pageUids);
+    const found = new Map<number, ParsedMessage>();
+    const missing: number[] = [];
+    for (const uid of pageUids) {
+      const stored = await this.store.find(ref, uid);
+      if (stored) found.set(uid, stored);
+      else missing.push(uid);
+    }
+    if (missing.length) {
+      const uidls = new Map<string, number>();
+      for (const uid of missing) {
+        const uidl = await this.uids.uidlOf(job.accountId, uidValidity, uid);
+        if (uidl !== null) uidls.set(uidl, uid);
+      }
+      const headers = await this.withSession(job.accountId, async (client) => {
+        const sizes = new Map((await client.list()).map((e) => [e.msg, e.size]));
+        const read: Array<{ uid: number; size: number; source: Buffer }> = [];
+        for (const entry of await client.uidl()) {
+          const uid = uidls.get(entry.uid);
+          if (uid !== undefined) read.push({ uid, size: sizes.get(entry.msg) ?? 0, source: await client.top(entry.msg, 0, 256 * 1024) });
+        }
+        return read;
+      });
+      for (const h of headers) found.set(h.uid, await this.assembler.assemble(ref, { uid: h.uid, flags: [], internalDate: new Date(), size: h.size, source: h.source }));
+    }
+    // A uid the server dropped since the last poll is left out (its message.deleted follows).
+    const messages = pageUids.flatMap((uid) => {
+      const m = found.get(uid);
+      return m ? [toSummary(m, flags.get(uid) ?? [])] : [];
+    });
+    const more = older.length > pageUids.length;
+    return { messages, nextBefore: more ? pageUids[pageUids.length - 1] : null, total: uids.length };
+  }
+
   /** Runs `work` on the account's session, opening one if none is open; serial per account. */
   private async withSession<T>(accountId: string, work: (client: Pop3Client) => Promise<T>): Promise<T> {
     let queue = this.queues.get(accountId);
@@ -164,4 +213,24 @@ export class Pop3MailboxReader {
     if (account.protocol !== 'pop3') throw new Error(`account ${accountId} is not a POP3 account`);
     return account.pop3;
   }
+}
+
+function toSummary(m: ParsedMessage, flags: string[]): MessageSummary {
+  const address = (a: { name: string; address: string }) => ({ name: a.name, address: a.address });
+  return {
+    accountId: m.accountId,
+    mailbox: m.mailbox,
+    uidValidity: m.uidValidity,
+    uid: m.uid,
+    messageId: m.messageId,
+    subject: m.subject,
+    from: m.from ? address(m.from) : null,
+    to: m.to.map(address),
+    cc: m.cc.map(address),
+    date: m.date,
+    flags,
+    size: m.size,
+    preview: m.preview,
+    hasAttachments: m.attachments.length > 0,
+  };
 }
