@@ -183,10 +183,10 @@ function Mail(props: { store: MailStore; token: string; onSignOut: (reason?: str
         <button type="button" class="icon menu-toggle" aria-label="Mailboxes" aria-expanded={menuOpen} onClick={() => setMenuOpen(!menuOpen)}>
           <MenuIcon />
         </button>
-        <span class="brand">
+        <h1 class="brand">
           <span class="logo" aria-hidden="true" />
           pushmail
-        </span>
+        </h1>
         <ConnectionIndicator status={store.connection} />
         <span class="spacer" />
         {permission === 'default' && (
@@ -207,7 +207,7 @@ function Mail(props: { store: MailStore; token: string; onSignOut: (reason?: str
           Sign out
         </button>
       </header>
-      <div class="main" inert={dialogOpen}>
+      <main class="main" inert={dialogOpen}>
         <Sidebar
           store={store}
           selected={filter}
@@ -259,7 +259,7 @@ function Mail(props: { store: MailStore; token: string; onSignOut: (reason?: str
           folders={folderPaths}
           onBack={() => setSelectedKey(null)}
         />
-      </div>
+      </main>
       {notice && (
         <div class="toast" role="alert" onClick={() => setNotice(null)}>
           {notice}
