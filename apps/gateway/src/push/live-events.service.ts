@@ -31,6 +31,10 @@ export class LiveEventsService implements OnModuleInit {
     const subscriber = this.redis.open({ connectionName: 'gateway-events' });
     this.subscriber = subscriber;
     subscriber.on('message', (_channel: string, message: string) => this.onMessage(message));
+    // Hold live events from the moment the channel is lost; see SubscriptionService.holdAll.
+    subscriber.on('close', () => {
+      if (this.readyOnce) this.subscriptions.holdAll();
+    });
     subscriber.on('ready', () => {
       // ioredis resubscribes by itself after a reconnect; what was published meanwhile is only in
       // the log. Subscribing again (a no-op) resolves only once the channel is live again, so the
@@ -38,8 +42,10 @@ export class LiveEventsService implements OnModuleInit {
       if (this.readyOnce) {
         subscriber
           .subscribe(redisChannels.events)
+          .catch((err: unknown) => this.logger.warn({ msg: 'resubscribe to events channel failed', err }))
+          // Even then: ioredis resubscribed by itself, and held subscriptions must not stay held.
           .then(() => this.subscriptions.resyncAll())
-          .catch((err: unknown) => this.logger.warn({ msg: 'resubscribe to events channel failed', err }));
+          .catch((err: unknown) => this.logger.warn({ msg: 'resync after events channel reconnect failed', err }));
       }
       this.readyOnce = true;
     });

@@ -28,6 +28,8 @@ interface Subscription {
    * wait here and are emitted after the replay, minus those the replay already covered.
    */
   buffer: BufferedEvent[] | null;
+  /** Held when the events channel dropped: waits for {@link SubscriptionService.resyncAll}. */
+  held?: boolean;
 }
 
 /** The position just before a stream id, so a replay "after" it starts with that entry. */
@@ -155,13 +157,29 @@ export class SubscriptionService {
    * subscription catches up from the log, with the same seam handling as a `since` replay.
    */
   async resyncAll(): Promise<void> {
-    const subs = [...this.bySocket.values()].flatMap((m) => [...m.values()]).filter((s) => !s.buffer);
+    const subs = [...this.bySocket.values()].flatMap((m) => [...m.values()]).filter((s) => !s.buffer || s.held);
     for (const sub of subs) {
-      sub.buffer = [];
+      sub.held = false;
+      sub.buffer ??= [];
       await this.catchUp(sub, sub.last, true).catch((err) => {
         this.logger.warn({ msg: 'resync after events channel reconnect failed', accountId: sub.accountId, err });
         this.flush(sub);
       });
+    }
+  }
+
+  /**
+   * The events channel dropped: from now on live events are held, not delivered, until
+   * {@link resyncAll} has caught up from the log. ioredis resubscribes by itself, so live events
+   * flow again before the resync starts; delivered at once, they moved each subscription's last
+   * eventId past the events published during the outage, and the catch-up then skipped those
+   * (the chaos test lost messages appended around a Redis restart this way).
+   */
+  holdAll(): void {
+    for (const sub of [...this.bySocket.values()].flatMap((m) => [...m.values()])) {
+      if (sub.buffer) continue; // still in its own subscribe catch-up
+      sub.buffer = [];
+      sub.held = true;
     }
   }
 
