@@ -35,7 +35,11 @@ describe('OAuth 2 accounts through the whole fleet', () => {
   beforeAll(async () => {
     [redis, oauth] = await Promise.all([TestRedis.start(), TestOAuthServer.start({ ttlSeconds: TTL_S })]);
     [dovecot, sink] = await Promise.all([
-      TestDovecot.start({ oauth2: { introspectionUrl: oauth.introspectionUrl } }),
+      // LMTP delivers only to users the passwd-file knows; their passwords are never used here.
+      TestDovecot.start({
+        users: Object.fromEntries(['carol', 'dave', 'erin', 'frank'].map((u) => [`${u}@pushmail.test`, 'unused-password'])),
+        oauth2: { introspectionUrl: oauth.introspectionUrl },
+      }),
       SmtpSink.start({ introspect: (token) => oauth.introspect(token) }),
     ]);
     const common = testEnv(redis.url);
@@ -116,7 +120,13 @@ describe('OAuth 2 accounts through the whole fleet', () => {
     const pushed = await oauth.accessToken(user, 12);
     const id = await createAccount(user, { provider: 'external' });
     const put = (body: unknown) => fetch(`${gateway.url}/api/accounts/${id}/access-token`, { method: 'PUT', headers: admin, body: JSON.stringify(body) });
+    // No token yet: the watcher's login cannot be attempted.
+    await waitFor(async () => {
+      const v = await view(id);
+      return v.state === 'auth_failed' && v.error === 'oauth_token_expired';
+    }, 30_000, 'auth_failed before any token was pushed', 250);
     expect((await put({ accessToken: pushed.accessToken, expiresAt: 'soon' })).status).toBe(400);
+    // The pushed token brings the account back at once (it was in auth_failed).
     expect((await put(pushed)).status).toBe(204);
     await waitFor(async () => (await view(id)).state === 'connected', 30_000, 'frank to connect with the pushed token', 200);
     await waitFor(async () => {

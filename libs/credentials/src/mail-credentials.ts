@@ -32,6 +32,8 @@ export class OAuthLoginError extends Error {
 /** Where a mail login gets its credential (the DI token; {@link MailCredentialProvider} in the apps). */
 export abstract class MailCredentials {
   abstract login(accountId: string, settings: Pick<ServerSettings, 'user' | 'pass' | 'oauth2'>): Promise<MailLogin>;
+  /** A server refused `accessToken`: forget it so the next login gets a new one. */
+  abstract refused(accountId: string, oauth2: OAuth2Credential, accessToken: string): Promise<void>;
 }
 
 /** Passwords only, no Redis: for tools and tests that never meet an OAuth account. */
@@ -40,6 +42,8 @@ export class PasswordCredentials extends MailCredentials {
     if (settings.oauth2) throw new OAuthLoginError('oauth_token_expired', 'OAuth logins are not available here');
     return { user: settings.user, pass: settings.pass ?? '' };
   }
+
+  async refused(): Promise<void> {}
 }
 
 /** Refresh ahead of expiry, at this share of the token's lifetime. */

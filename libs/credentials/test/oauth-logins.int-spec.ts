@@ -151,6 +151,23 @@ describe('OAuth mail logins (XOAUTH2) through the credential provider', () => {
     await expect(factory.create(settings, {}, 'acc_frank')).rejects.toMatchObject({ oauthFailure: 'oauth_token_expired' });
   });
 
+  it('a token the server refused is dropped: the next login refreshes once, and a stale refusal changes nothing', async () => {
+    const user = 'gina@pushmail.test';
+    const settings = await custom(user);
+    const { credentials } = process();
+    const first = (await credentials.login('acc_gina', settings)) as { accessToken: string };
+    expect((await credentials.login('acc_gina', settings)) as { accessToken: string }).toEqual(first);
+    // RS256 signatures are deterministic: a token minted in the same second as another is the same string.
+    await new Promise((r) => setTimeout(r, 1100));
+    await credentials.refused('acc_gina', settings.oauth2!, first.accessToken);
+    const second = (await credentials.login('acc_gina', settings)) as { accessToken: string };
+    expect(second.accessToken).not.toBe(first.accessToken);
+    // Another process reporting the old token refused does not throw the new one away.
+    await credentials.refused('acc_gina', settings.oauth2!, first.accessToken);
+    expect(await credentials.login('acc_gina', settings)).toEqual(second);
+    expect((await oauth.stats()).refreshes[user]).toBe(2);
+  });
+
   it('passwords still work beside OAuth on the same Dovecot', async () => {
     const { factory } = process();
     await (await loginWith(factory, dovecot.imapSettings('pw@pushmail.test'), 'acc_pw')).logout();

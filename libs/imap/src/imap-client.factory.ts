@@ -29,6 +29,8 @@ export type ImapConnectionOptions = Pick<ImapFlowOptions, 'host' | 'port' | 'sec
 @Injectable()
 export class ImapClientFactory {
   private readonly logger = new Logger(ImapClientFactory.name);
+  /** The access token each OAuth client presented, for {@link loginRefused}. */
+  private readonly tokens = new WeakMap<ImapFlow, string>();
 
   constructor(
     private readonly network: MailNetworkSettings,
@@ -65,8 +67,9 @@ export class ImapClientFactory {
    * (OAuthLoginError) when no access token can be had.
    */
   async create(settings: ServerSettings, options: ImapClientOptions = {}, accountId?: string): Promise<ImapFlow> {
+    const connection = await this.connectionOptions(settings, accountId);
     const client = new ImapFlow({
-      ...(await this.connectionOptions(settings, accountId)),
+      ...connection,
       logger: false,
       connectionTimeout: 15_000,
       greetingTimeout: 10_000,
@@ -76,6 +79,19 @@ export class ImapClientFactory {
     // A client without an 'error' listener crashes the process on a socket timeout (imapflow#302);
     // callers add their own listeners, this one only guarantees there is always one.
     client.on('error', (err: Error) => this.logger.debug({ msg: 'imap client error', host: settings.host, err }));
+    if (connection.auth?.accessToken) this.tokens.set(client, connection.auth.accessToken);
     return client;
+  }
+
+  /**
+   * The server refused the access token `client` logged in with (expired or revoked before we
+   * knew): the account's cached token is dropped, so the next login refreshes. True when the
+   * client did present an OAuth token, i.e. when one more attempt with a new token makes sense.
+   */
+  async loginRefused(client: ImapFlow, settings: ServerSettings, accountId: string): Promise<boolean> {
+    const token = this.tokens.get(client);
+    if (!token || !settings.oauth2) return false;
+    await this.credentials.refused(accountId, settings.oauth2, token);
+    return true;
   }
 }

@@ -41,7 +41,7 @@ const POLL = 4;
  * fetchers' and gateway's logins), and how a revoked grant is noticed within a token's lifetime
  * although the session itself, already logged in, would stay up.
  */
-const OAUTH_CHECK_INTERVAL_MS = 5_000;
+const OAUTH_CHECK_INTERVAL_MS = 3_000;
 
 const TRANSIENT_LOGIN_CODES = new Set(['LIMIT', 'UNAVAILABLE', 'INUSE', 'SERVERBUG', 'CONTACTADMIN']);
 
@@ -113,6 +113,8 @@ export class ImapSession {
   private probing = false;
   private oauthCheckAt = 0;
   private oauthChecking = false;
+  /** One retry with a fresh token after the server refused one, per successful connection. */
+  private oauthRetried = false;
   private readonly timings: SessionTimings;
 
   constructor(
@@ -230,6 +232,7 @@ export class ImapSession {
       this.lastReceived = client.stats().received;
       this.lastError = undefined;
       this.lastErrorDetail = undefined;
+      this.oauthRetried = false;
       this.setState('connected');
       this.afterWork(client);
     } catch (err) {
@@ -508,6 +511,14 @@ export class ImapSession {
     this.client = undefined;
     client.close();
     this.logClosed('failed');
+    if (this.settings.oauth2 && !this.oauthRetried && isAuthFailure(err) && (err as { oauthFailure?: unknown }).oauthFailure === undefined) {
+      // The server refused a token we held for valid (expired or revoked early): drop it and try
+      // once more with a fresh one before calling the credentials wrong.
+      this.oauthRetried = true;
+      const retry = () => this.scheduleRetry('error', 'auth_failed', errorText(err));
+      this.ctx.factory.loginRefused(client, this.settings, this.accountId).then(retry, retry);
+      return;
+    }
     this.failed(err);
   }
 
