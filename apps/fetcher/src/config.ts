@@ -54,6 +54,8 @@ export const fetcherEnvSchema = baseEnvSchema.extend({
   MESSAGE_TTL_SECONDS: env.int(7 * 24 * 3600, 60),
   /** Each account's event log keeps about this many events. */
   EVENT_LOG_MAX_LEN: env.int(10_000, 10),
+  /** ...and none older than this (trimmed when the account's next event is appended). */
+  EVENT_LOG_MAX_AGE_SECONDS: env.int(7 * 24 * 3600, 60),
   /**
    * A UID the server does not show yet is looked for again after these delays (ms) before the job
    * is retried by the queue; EXISTS can arrive before the message can be fetched.

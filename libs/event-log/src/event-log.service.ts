@@ -12,6 +12,11 @@ export interface AppendOptions {
   storeKey?: string;
   ttlSeconds: number;
   maxLen: number;
+  /**
+   * Entries older than this are trimmed (XTRIM MINID, by Redis' clock) at each append to the
+   * account's log; an account that gets no events keeps its last ones. Omitted: no age limit.
+   */
+  maxAgeSeconds?: number;
   /** Epoch ms when the watcher saw the change; travels to the gateways for push-latency metrics. */
   seenAt?: number;
   /**
@@ -32,7 +37,7 @@ export class SerializedPayload {
 export type AppendResult = { eventId: string; duplicate: boolean; cancelled?: false } | { cancelled: true };
 
 /**
- * Appends atomically: dedupe check, XADD (capped), optional store of the payload, and PUBLISH to
+ * Appends atomically: dedupe check, XADD (capped by count, then by age), optional store of the payload, and PUBLISH to
  * the gateways, in one round trip. The eventId is spliced into the payload JSON here because the
  * stream id exists only once XADD has run.
  */
@@ -41,6 +46,11 @@ if KEYS[4] ~= '' and redis.call('EXISTS', KEYS[4]) == 1 then return {'', 2} end
 local existing = redis.call('GET', KEYS[2])
 if existing then return {existing, 1} end
 local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'n', ARGV[2], 'p', ARGV[3])
+if ARGV[8] ~= '' then
+  local t = redis.call('TIME')
+  local minid = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[8]) * 1000
+  if minid > 0 then redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d', minid)) end
+end
 redis.call('SET', KEYS[2], id, 'EX', ARGV[4])
 local full = '{"eventId":"' .. id .. '",' .. string.sub(ARGV[3], 2)
 if KEYS[3] ~= '' then redis.call('SET', KEYS[3], full, 'EX', ARGV[4]) end
@@ -105,7 +115,7 @@ export class EventLogService {
         options.storeKey ?? '',
         options.unlessLogged ? redisKeys.eventDedupe(accountId, options.unlessLogged) : '',
       ],
-      [options.maxLen, name, json, options.ttlSeconds, redisChannels.events, accountId, options.seenAt ?? ''],
+      [options.maxLen, name, json, options.ttlSeconds, redisChannels.events, accountId, options.seenAt ?? '', options.maxAgeSeconds ?? ''],
     );
     return outcome === 2 ? { cancelled: true } : { eventId, duplicate: outcome === 1 };
   }
@@ -128,8 +138,8 @@ export class EventLogService {
       return false; // no stream yet: nothing was ever trimmed
     }
     const field = (name: string) => (info.indexOf(name) >= 0 ? info[info.indexOf(name) + 1] : undefined);
-    // MAXLEN trimming drops the oldest entries: anything after `since` is lost only when something
-    // was trimmed and `since` is older than the oldest entry still held.
+    // Trimming (by count or by age) drops the oldest entries: anything after `since` is lost only
+    // when something was trimmed and `since` is older than the oldest entry still held.
     const trimmed = Number(field('entries-added') ?? 0) > Number(field('length') ?? 0);
     const first = field('first-entry') as [string, string[]] | null | undefined;
     return trimmed && !!first && compareEventIds(sinceId, first[0]) < 0;

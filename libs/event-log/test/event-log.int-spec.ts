@@ -1,4 +1,4 @@
-import { ServerEvent, redisChannels } from '@pushmail/contracts';
+import { ServerEvent, redisChannels, redisKeys } from '@pushmail/contracts';
 import { parsePublishedEvent } from '@pushmail/event-log';
 import { TestRedis, testStores, waitFor } from '@pushmail/testing';
 
@@ -44,5 +44,18 @@ describe('EventLogService on real Redis', () => {
     expect(await stores.eventLog.isTrimmedPast('a2', first.eventId)).toBe(true);
     const last = await stores.eventLog.lastEventId('a2');
     expect(await stores.eventLog.isTrimmedPast('a2', last!)).toBe(false);
+  });
+
+  it('trims entries older than maxAgeSeconds at the next append, by Redis’ clock, and says a since id before them is gone', async () => {
+    const aged = (i: number) => stores.eventLog.append('a3', ServerEvent.MessageDeleted, { ...deleted(i), accountId: 'a3' }, { dedupeKey: `age${i}`, ttlSeconds: 60, maxLen: 10_000, maxAgeSeconds: 1 });
+    const first = await aged(1);
+    await aged(2);
+    expect(await stores.redis.client.xlen(redisKeys.eventLog('a3'))).toBe(2);
+    await new Promise((r) => setTimeout(r, 1100));
+    const third = await aged(3);
+    const left = await stores.eventLog.readAfter('a3', '0-0');
+    expect(left.map((e) => e.payload.eventId)).toEqual([third.eventId]);
+    expect(await stores.eventLog.isTrimmedPast('a3', first.eventId)).toBe(true);
+    expect(await stores.eventLog.isTrimmedPast('a3', third.eventId)).toBe(false);
   });
 });

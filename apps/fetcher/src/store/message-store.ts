@@ -32,6 +32,7 @@ export class MessageStore implements OnModuleInit {
   private readonly knownAccounts = new Map<string, number>();
   private readonly ttlSeconds: number;
   private readonly maxLen: number;
+  private readonly maxAgeSeconds: number;
 
   constructor(
     private readonly redis: RedisService,
@@ -41,6 +42,7 @@ export class MessageStore implements OnModuleInit {
   ) {
     this.ttlSeconds = config.get('MESSAGE_TTL_SECONDS');
     this.maxLen = config.get('EVENT_LOG_MAX_LEN');
+    this.maxAgeSeconds = config.get('EVENT_LOG_MAX_AGE_SECONDS');
   }
 
   async onModuleInit(): Promise<void> {
@@ -71,6 +73,7 @@ export class MessageStore implements OnModuleInit {
       storeKey: redisKeys.message(accountId, mailbox, uidValidity, uid),
       ttlSeconds: this.ttlSeconds,
       maxLen: this.maxLen,
+      maxAgeSeconds: this.maxAgeSeconds,
       seenAt,
     });
   }
@@ -91,6 +94,7 @@ export class MessageStore implements OnModuleInit {
       dedupeKey: `flags:${ref.mailbox}:${ref.uidValidity}:${uid}:${version}`,
       ttlSeconds: this.ttlSeconds,
       maxLen: this.maxLen,
+      maxAgeSeconds: this.maxAgeSeconds,
     });
     await this.updateStoredFlags(ref, uid, flags);
     return result;
@@ -101,6 +105,7 @@ export class MessageStore implements OnModuleInit {
       dedupeKey: deletedKey(ref, uid),
       ttlSeconds: this.ttlSeconds,
       maxLen: this.maxLen,
+      maxAgeSeconds: this.maxAgeSeconds,
     });
     await this.redis.client.unlink(redisKeys.message(ref.accountId, ref.mailbox, ref.uidValidity, uid));
     return result;
@@ -111,6 +116,7 @@ export class MessageStore implements OnModuleInit {
       dedupeKey: `reset:${ref.mailbox}:${ref.uidValidity}`,
       ttlSeconds: this.ttlSeconds,
       maxLen: this.maxLen,
+      maxAgeSeconds: this.maxAgeSeconds,
     });
     if (previousUidValidity !== undefined && previousUidValidity !== ref.uidValidity) {
       await this.deleteGeneration({ ...ref, uidValidity: previousUidValidity });
