@@ -56,7 +56,12 @@ export function Sidebar(props: {
           return (
             <li key={account.id}>
               <div class="account-head" title={describeError(st.error) ?? stateLabels[st.state]}>
-                <span class={`state-dot state-${st.state}`} aria-hidden="true" />
+                {account.delivery === 'poll' ? (
+                  // Polled (POP3, or IMAP without IDLE): say so instead of showing the live dot.
+                  <span class={`poll-badge small muted state-${st.state}`}>{account.pollIntervalSeconds ? `checked every ${account.pollIntervalSeconds} s` : 'checked periodically'}</span>
+                ) : (
+                  <span class={`state-dot state-${st.state}`} aria-hidden="true" />
+                )}
                 <span class="account-email">{account.email}</span>
                 <button type="button" class="icon remove" aria-label={`Remove ${account.email}`} title="Remove this account" onClick={() => props.onRemoveAccount(account.id, account.email)}>
                   ✕
