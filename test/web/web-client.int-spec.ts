@@ -415,6 +415,10 @@ describe('web client on the demo stack', () => {
     }
     await page.reload();
     await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor({ timeout: 10_000 });
+    // The inbox lists its history and replays its events: one row per message, not two.
+    await row(subject).waitFor();
+    await page.waitForTimeout(500);
+    expect(await row(subject).count()).toBe(1);
 
     // Special folders first (Inbox on top), then the rest; the unread count is the server's.
     const folder = (path: string) => page.locator(`.folders [data-folder="${path}"]`);
@@ -468,6 +472,14 @@ describe('web client on the demo stack', () => {
     await row('History 59').waitFor({ state: 'detached' });
     await waitFor(async () => (await uidsIn('Junk')) === 1, 10_000, 'the move on the server');
     expect(await uidsIn('History')).toBe(58);
+
+    // Archive with 'e': the account has no Archive folder yet, so one is made.
+    await row('History 58').click();
+    await page.getByTestId('reader-subject').filter({ hasText: 'History 58' }).waitFor();
+    await page.keyboard.press('e');
+    await row('History 58').waitFor({ state: 'detached' });
+    await waitFor(async () => (await uidsIn('History')) === 57, 10_000, 'the archive on the server');
+    expect(await uidsIn('Archive')).toBe(1);
     await page.screenshot({ path: join(ARTIFACTS, 'web-folder.png') });
   });
 
