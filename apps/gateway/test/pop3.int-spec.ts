@@ -8,7 +8,7 @@ import { ClientSocket, call, connect, okAck, record, startGateway, tokenFor } fr
  * real Dovecot POP3 server; the gateway (in process), the built watcher and fetcher. The 3 delivered
  * later arrive as message.new within the interval plus 2 s, once each; the 5 older ones are
  * listable, not pushed; moving is bad_request; `\Seen` set through message.flag survives a gateway
- * restart.
+ * restart; a watcher restart (SIGTERM) and a watcher kill -9 lose nothing and repeat nothing.
  */
 jest.setTimeout(120_000);
 
@@ -122,5 +122,37 @@ describe('POP3 accounts through the gateway', () => {
     const page = okAck(await call(after, 'message.list', { accountId, mailbox: 'INBOX', limit: 50 }));
     expect(page.messages.find((m: MessageSummary) => m.uid === 1)?.flags).toEqual(['\\Seen']);
     expect(page.messages.find((m: MessageSummary) => m.uid === 2)?.flags).toEqual([]);
+  });
+
+  it('a watcher restart (SIGTERM) and a watcher kill -9 lose nothing and repeat nothing', async () => {
+    const socket = await open();
+    const seen = record(socket);
+    okAck(await call(socket, 'subscribe', { accountId }));
+    const common = testEnv(redis.url);
+    const watcherEnv = { ...common, RECONCILE_INTERVAL_MS: '500', WATCHER_TICK_MS: '100' };
+
+    // Restart: mail delivered while no watcher runs.
+    await watcher.stop('SIGTERM');
+    await dovecot.deliver(USER, { subject: 'during restart' });
+    watcher = await AppProcess.start('watcher', watcherEnv);
+    await waitFor(async () => seen.some((e) => e.name === 'message.new' && e.payload.subject === 'during restart'), 30_000, 'mail after the restart', 100);
+
+    // kill -9 with a second watcher running: it takes the account over (lease and membership expire).
+    const second = await AppProcess.start('watcher', watcherEnv);
+    try {
+      await dovecot.deliver(USER, { subject: 'before kill' });
+      await watcher.stop('SIGKILL');
+      await dovecot.deliver(USER, { subject: 'after kill' });
+      await waitFor(async () => ['before kill', 'after kill'].every((s) => seen.some((e) => e.name === 'message.new' && e.payload.subject === s)), 40_000, 'mail around the kill', 100);
+      // Two more polls by the survivor: nothing repeated.
+      await new Promise((r) => setTimeout(r, INTERVAL_S * 2000 + 500));
+      const subjects = seen.filter((e) => e.name === 'message.new').map((e) => String(e.payload.subject));
+      expect(subjects.sort()).toEqual(['after kill', 'before kill', 'during restart']);
+      const page = okAck(await call(socket, 'message.list', { accountId, mailbox: 'INBOX', limit: 50 }));
+      expect(page.total).toBe(11);
+      expect(new Set(page.messages.map((m: MessageSummary) => m.uid)).size).toBe(11);
+    } finally {
+      watcher = second;
+    }
   });
 });
