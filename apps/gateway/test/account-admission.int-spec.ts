@@ -62,6 +62,15 @@ describe('account admission (private hosts refused, account limit, change rate)'
     expect((await asAdmin('PATCH', `/api/accounts/${id}`, { imap: server('1.1.1.1') })).status).toBe(200);
   });
 
+  it('refuses a custom OAuth token endpoint on a private host, naming imap.oauth2.tokenUrl (issue 19)', async () => {
+    const oauth2 = (tokenUrl: string) => ({ provider: 'custom', tokenUrl, clientId: 'c', refreshToken: 'r' });
+    const body = (tokenUrl: string) => ({ ...account(), imap: { host: PUBLIC_IP, port: 993, secure: true, user: 'alice', oauth2: oauth2(tokenUrl) } });
+    const refused = await asUser('u-oauth-host', 'POST', '/api/me/accounts', body('https://10.0.0.5/token'));
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { field: string }).field).toBe('imap.oauth2.tokenUrl');
+    expect((await asAdmin('POST', '/api/accounts', { userId: 'u-oauth-host', ...body('https://8.8.8.8/token') })).status).toBe(201);
+  });
+
   it('answers 409 for the 21st account of a user', async () => {
     for (let i = 0; i < 20; i++) expect((await asUser('u-limit', 'POST', '/api/me/accounts', account())).status).toBe(201);
     const over = await asUser('u-limit', 'POST', '/api/me/accounts', account());

@@ -33,17 +33,24 @@ export class AccountAdmission {
     for (const field of ['imap', 'pop3', 'smtp'] as const) {
       const settings = servers[field];
       if (!settings) continue;
-      const check = await this.network.policy.resolveAndCheck(settings.host);
-      if (check.ok) continue;
-      this.logger.warn({ msg: 'account mail host refused', field: `${field}.host`, host: settings.host, ...check });
-      const name = `${field}.host`;
-      throw new BadRequestException({
-        statusCode: 400,
-        error: 'Bad Request',
-        message: `${name}: is not an allowed mail server (it must resolve to a public address this server may connect to)`,
-        field: name,
-      });
+      // A custom OAuth token endpoint is a host the user names too: the same rule (checked again before each refresh).
+      const oauth2 = 'oauth2' in settings ? settings.oauth2 : undefined;
+      const targets: Array<[string, string]> = [[`${field}.host`, settings.host]];
+      if (oauth2?.provider === 'custom') targets.push([`${field}.oauth2.tokenUrl`, new URL(oauth2.tokenUrl).hostname.replace(/^\[|\]$/g, '')]);
+      for (const [name, host] of targets) await this.checkHost(name, host);
     }
+  }
+
+  private async checkHost(name: string, host: string): Promise<void> {
+    const check = await this.network.policy.resolveAndCheck(host);
+    if (check.ok) return;
+    this.logger.warn({ msg: 'account mail host refused', field: name, host, ...check });
+    throw new BadRequestException({
+      statusCode: 400,
+      error: 'Bad Request',
+      message: `${name}: is not an allowed mail server (it must resolve to a public address this server may connect to)`,
+      field: name,
+    });
   }
 
   /** 400 naming `pollIntervalSeconds` below POP3_MIN_POLL_SECONDS: every poll is a login on the user's server. */
