@@ -1,7 +1,7 @@
 import { INestApplication } from '@nestjs/common';
 import { MailboxJobName } from '@pushmail/contracts';
 import { MailHostPolicy, MailNetworkSettings } from '@pushmail/net-policy';
-import { Pop3ClientFactory } from '@pushmail/pop3';
+import { Pop3ClientFactory, Pop3UidStore } from '@pushmail/pop3';
 import { TestDovecot, TestRedis, testStores, waitFor } from '@pushmail/testing';
 import { MailboxJobs, startWatcher } from './helpers';
 
@@ -45,8 +45,8 @@ describe('watcher: POP3 accounts', () => {
     return user;
   }
 
-  async function addAccount(user: string, pass?: string): Promise<string> {
-    const pop3 = dovecot.pop3Settings(user, pass);
+  async function addAccount(user: string, pass?: string, deleteAfterDays?: number): Promise<string> {
+    const pop3 = { ...dovecot.pop3Settings(user, pass), ...(deleteAfterDays ? { deleteAfterDays } : {}) };
     const view = await stores.accounts.create({ userId: `owner-${user}`, email: user, pop3, smtp: { ...pop3, port: 2525 }, mailboxes: ['INBOX'], pollIntervalSeconds: INTERVAL_S });
     expect(view).toMatchObject({ protocol: 'pop3', delivery: 'poll', pollIntervalSeconds: INTERVAL_S });
     return view.id;
@@ -133,5 +133,23 @@ describe('watcher: POP3 accounts', () => {
     watchers.push(await startWatcher(redis.url, { ALLOW_INSECURE_MAIL: 'false' }));
     await waitFor(async () => (await state(id)) === 'error', 20_000, 'error');
     expect((await stores.accounts.getState(id))?.error).toBe('tls_failed');
+  });
+
+  it('deleteAfterDays: a message fetched that many days ago is deleted from the server with DELE, then reported deleted', async () => {
+    const user = await newUser();
+    await dovecot.deliver(user, { subject: 'old and fetched' });
+    await dovecot.deliver(user, { subject: 'recently fetched' });
+    const id = await addAccount(user, undefined, 3);
+    watchers.push(await startWatcher(redis.url));
+    await waitFor(async () => (await state(id)) === 'connected', 20_000, 'first poll');
+    // As the fetcher records it: uid 1 fetched 4 days ago, uid 2 an hour ago.
+    const uids = new Pop3UidStore(stores.redis);
+    await uids.markFetched(id, 1, Date.now() - 4 * 86_400_000);
+    await uids.markFetched(id, 2, Date.now() - 3_600_000);
+    await waitFor(async () => (await deletedUids(id)).length > 0, INTERVAL_S * 3000 + 5000, 'a deleted job', 50);
+    expect(await deletedUids(id)).toEqual([1]);
+    const other = await new Pop3ClientFactory(new MailNetworkSettings(new MailHostPolicy({ allowPrivate: true, allowlist: [] }), true)).connect(dovecot.pop3Settings(user));
+    expect(await other.uidl()).toHaveLength(1);
+    await other.quit();
   });
 });

@@ -15,6 +15,8 @@ export const pop3Keys = {
   byUid: (accountId: string) => `${KEY_PREFIX}:pop3:{${accountId}}:uid`,
   /** Hash uid → flags (space-separated): `\\Seen` and `\\Flagged`, kept by pushmail (POP3 has no flags). */
   flags: (accountId: string) => `${KEY_PREFIX}:pop3:{${accountId}}:flags`,
+  /** Hash uid → when the fetcher first read the message (ms): what `deleteAfterDays` counts from. */
+  fetched: (accountId: string) => `${KEY_PREFIX}:pop3:{${accountId}}:fetched`,
   /** Hash: uidValidity, nextUid, pushedUpTo (fetch jobs enqueued up to this uid), resetFrom, lastPollAt. */
   meta: (accountId: string) => `${KEY_PREFIX}:pop3:{${accountId}}:meta`,
 };
@@ -48,7 +50,7 @@ if validity == 0 or renumbered then
   if renumbered then
     redis.call('HSET', KEYS[4], 'resetFrom', validity)
     validity = math.max(tonumber(ARGV[2]), validity + 1)
-    redis.call('DEL', KEYS[2], KEYS[3], KEYS[5])
+    redis.call('DEL', KEYS[2], KEYS[3], KEYS[5], KEYS[6])
   else
     validity = tonumber(ARGV[2])
   end
@@ -87,7 +89,7 @@ for _, uid in ipairs(gone) do out[#out + 1] = uid end
 return out
 `);
 
-/** KEYS: lease, byUidl, byUid, meta, flags. ARGV: leaseValue, pushedUpTo, now, gone uids… */
+/** KEYS: lease, byUidl, byUid, meta, flags, fetched. ARGV: leaseValue, pushedUpTo, now, gone uids… */
 const COMMIT = luaScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 for i = 4, #ARGV do
@@ -95,6 +97,7 @@ for i = 4, #ARGV do
   if uidl then redis.call('HDEL', KEYS[2], uidl) end
   redis.call('HDEL', KEYS[3], ARGV[i])
   redis.call('HDEL', KEYS[5], ARGV[i])
+  redis.call('HDEL', KEYS[6], ARGV[i])
 end
 local pushed = tonumber(redis.call('HGET', KEYS[4], 'pushedUpTo') or '0')
 if tonumber(ARGV[2]) > pushed then redis.call('HSET', KEYS[4], 'pushedUpTo', ARGV[2]) end
@@ -193,12 +196,28 @@ export class Pop3UidStore {
     return v ? Number(v) : null;
   }
 
+  /** Records the first time a message was fetched (a repeated fetch keeps the first time). */
+  async markFetched(accountId: string, uid: number, at = Date.now()): Promise<void> {
+    await this.redis.client.hsetnx(pop3Keys.fetched(accountId), String(uid), String(at));
+  }
+
+  /** UIDLs of messages fetched before `cutoff` that the server still held at the last poll (for `deleteAfterDays`). */
+  async fetchedBefore(accountId: string, cutoff: number): Promise<string[]> {
+    const fetched = await this.redis.client.hgetall(pop3Keys.fetched(accountId));
+    const due = Object.entries(fetched)
+      .filter(([, at]) => Number(at) < cutoff)
+      .map(([uid]) => uid);
+    if (!due.length) return [];
+    const uidls = await this.redis.client.hmget(pop3Keys.byUid(accountId), ...due);
+    return uidls.filter((u): u is string => u !== null);
+  }
+
   async lastPollAt(accountId: string): Promise<number | null> {
     const at = await this.redis.client.hget(pop3Keys.meta(accountId), 'lastPollAt');
     return at ? Number(at) : null;
   }
 
   private keys(accountId: string): string[] {
-    return [redisKeys.lease(accountId), pop3Keys.byUidl(accountId), pop3Keys.byUid(accountId), pop3Keys.meta(accountId), pop3Keys.flags(accountId)];
+    return [redisKeys.lease(accountId), pop3Keys.byUidl(accountId), pop3Keys.byUid(accountId), pop3Keys.meta(accountId), pop3Keys.flags(accountId), pop3Keys.fetched(accountId)];
   }
 }

@@ -79,6 +79,8 @@ export class Pop3MailboxReader {
       const oversized = size > this.maxBytes;
       const source = oversized ? await client.top(msg, TOP_BODY_LINES, this.maxBytes) : await client.retr(msg, this.maxBytes + 64 * 1024);
       const flags = (await this.uids.flagsOf(ref.accountId, [ref.uid])).get(ref.uid) ?? [];
+      // What pop3.deleteAfterDays counts from (the watcher's poller deletes).
+      await this.uids.markFetched(ref.accountId, ref.uid);
       // POP3 has no arrival date: the fetch time stands in (the Date header is the sender's claim).
       return { status: 'found', message: { uid: ref.uid, flags, internalDate: new Date(), size, source } };
     });

@@ -101,7 +101,9 @@ export class Pop3Poller {
         changes: plan.goneUids.map((uid) => ({ kind: 'deleted' as const, uid })),
       });
       await this.pop3.uids.commit(this.accountId, this.leaseValue, plan, startedAt);
-      await client.quit().catch(() => undefined);
+      const deleted = await this.deleteExpired(client, listing);
+      // QUIT commits the DELEs; their message.deleted jobs come from the next poll, as for any deletion.
+      await (deleted ? client.quit() : client.quit().catch(() => undefined));
       if (plan.newUids.length || plan.goneUids.length || plan.resetFrom) {
         this.ctx.logger.log({ msg: 'pop3 poll', accountId: this.accountId, newUids: plan.newUids.length, gone: plan.goneUids.length, reset: !!plan.resetFrom });
       }
@@ -116,6 +118,21 @@ export class Pop3Poller {
       this.current = undefined;
       this.polling = false;
     }
+  }
+
+  /** `pop3.deleteAfterDays`: DELE what the fetcher read that many days ago. Returns how many were marked. */
+  private async deleteExpired(client: Pop3Client, listing: Array<{ msg: number; uid: string }>): Promise<number> {
+    const days = this.settings.deleteAfterDays;
+    if (!days) return 0;
+    const due = new Set(await this.pop3.uids.fetchedBefore(this.accountId, Date.now() - days * 86_400_000));
+    let marked = 0;
+    for (const entry of listing) {
+      if (!due.has(entry.uid)) continue;
+      await client.dele(entry.msg);
+      marked++;
+    }
+    if (marked) this.ctx.logger.log({ msg: 'pop3 messages deleted after deleteAfterDays', accountId: this.accountId, count: marked, days });
+    return marked;
   }
 
   private failed(err: unknown): void {
