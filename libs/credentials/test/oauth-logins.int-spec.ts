@@ -9,6 +9,7 @@ import { HealthService, MetricsService } from '@pushmail/observability';
 import { RedisService } from '@pushmail/redis';
 import { SmtpSink, TEST_SECRET_KEY, TestDovecot, TestOAuthServer, TestRedis } from '@pushmail/testing';
 import { ImapFlow } from 'imapflow';
+import { createServer } from 'node:http';
 
 /**
  * Issue 19 at the library level, against real servers: Redis, an OAuth 2 server with 6 s tokens
@@ -166,6 +167,36 @@ describe('OAuth mail logins (XOAUTH2) through the credential provider', () => {
     await credentials.refused('acc_gina', settings.oauth2!, first.accessToken);
     expect(await credentials.login('acc_gina', settings)).toEqual(second);
     expect((await oauth.stats()).refreshes[user]).toBe(2);
+  });
+
+  it('a token endpoint that is down is backed off (shared by the fleet) and shows as connection_failed, not auth_failed', async () => {
+    let hits = 0;
+    const down = createServer((_req, res) => {
+      hits++;
+      res.writeHead(503, { 'content-type': 'application/json' }).end('{}');
+    });
+    await new Promise<void>((r) => down.listen(0, '127.0.0.1', r));
+    const port = (down.address() as { port: number }).port;
+    const settings: ServerSettings = {
+      ...dovecot.imapSettings('hank@pushmail.test'),
+      pass: undefined,
+      oauth2: { provider: 'custom', tokenUrl: `http://127.0.0.1:${port}/token`, clientId: 'c', refreshToken: 'r' },
+    };
+    const fleet = Array.from({ length: 5 }, process);
+    for (let round = 0; round < 3; round++) {
+      for (const r of await Promise.allSettled(fleet.map((p) => p.credentials.login('acc_hank', settings)))) {
+        expect(r.status).toBe('rejected');
+        const err = (r as PromiseRejectedResult).reason as OAuthLoginError;
+        expect(err.oauthFailure).toBe('oauth_unavailable');
+        expect(err.authenticationFailed).toBe(false);
+        expect(classifyConnectionError(err)).toBe('connection_failed');
+      }
+    }
+    // Fifteen logins, (almost always) one call: the first failure set a retry time in Redis for
+    // every process, drawn from 0–2 s (full jitter), so a second call is possible but rare.
+    expect(hits).toBeGreaterThanOrEqual(1);
+    expect(hits).toBeLessThanOrEqual(3);
+    down.close();
   });
 
   it('passwords still work beside OAuth on the same Dovecot', async () => {
