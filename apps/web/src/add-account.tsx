@@ -15,6 +15,8 @@ export function AddAccount(props: { store: MailStore; onClose: () => void }) {
   const [user, setUser] = useState('');
   const [pass, setPass] = useState('');
   const [imap, setImap] = useState<ServerFields>(toFields(providers[0].imap));
+  /** POP3 mailboxes are polled by the server (every 60 s by default), IMAP ones pushed. */
+  const [protocol, setProtocol] = useState<'imap' | 'pop3'>('imap');
   const [smtp, setSmtp] = useState<ServerFields>(toFields(providers[0].smtp));
   const [showServers, setShowServers] = useState(false);
   const [busy, setBusy] = useState(false);
@@ -23,8 +25,16 @@ export function AddAccount(props: { store: MailStore; onClose: () => void }) {
   const first = useRef<HTMLSelectElement>(null);
   useEffect(() => first.current?.focus(), []);
 
+  const chooseProtocol = (next: 'imap' | 'pop3') => {
+    setProtocol(next);
+    // The usual TLS ports: 993 for IMAP, 995 for POP3.
+    if (next === 'pop3' && imap.port === '993') setImap({ ...imap, port: '995', secure: true });
+    if (next === 'imap' && imap.port === '995') setImap({ ...imap, port: '993', secure: true });
+  };
+
   const choose = (p: ProviderPreset) => {
     setProvider(p);
+    setProtocol('imap');
     setImap(toFields(p.imap));
     setSmtp(toFields(p.smtp));
     if (p.id === 'custom') setShowServers(true);
@@ -42,11 +52,9 @@ export function AddAccount(props: { store: MailStore; onClose: () => void }) {
     setError(null);
     const login = user.trim() || email.trim();
     try {
-      await props.store.addAccount({
-        email: email.trim(),
-        imap: { host: imap.host.trim(), port: Number(imap.port), secure: imap.secure, user: login, pass },
-        smtp: { host: smtp.host.trim(), port: Number(smtp.port), secure: smtp.secure, user: login, pass },
-      });
+      const incoming = { host: imap.host.trim(), port: Number(imap.port), secure: imap.secure, user: login, pass };
+      const smtpSettings = { host: smtp.host.trim(), port: Number(smtp.port), secure: smtp.secure, user: login, pass };
+      await props.store.addAccount(protocol === 'pop3' ? { email: email.trim(), pop3: incoming, smtp: smtpSettings } : { email: email.trim(), imap: incoming, smtp: smtpSettings });
       props.onClose();
     } catch (err) {
       setError(describeError(err));
@@ -94,7 +102,14 @@ export function AddAccount(props: { store: MailStore; onClose: () => void }) {
         </button>
         {showServers && (
           <div class="servers">
-            <ServerEditor legend="Incoming (IMAP)" value={imap} onChange={setImap} tlsHint="993 = TLS" />
+            <label>
+              Incoming mail
+              <select value={protocol} onChange={(e) => chooseProtocol(e.currentTarget.value === 'pop3' ? 'pop3' : 'imap')}>
+                <option value="imap">IMAP (new mail is pushed)</option>
+                <option value="pop3">POP3 (checked every 60 s)</option>
+              </select>
+            </label>
+            <ServerEditor legend={protocol === 'pop3' ? 'Incoming (POP3)' : 'Incoming (IMAP)'} value={imap} onChange={setImap} tlsHint={protocol === 'pop3' ? '995 = TLS' : '993 = TLS'} />
             <ServerEditor legend="Outgoing (SMTP)" value={smtp} onChange={setSmtp} tlsHint="465 = TLS, 587 = STARTTLS" />
           </div>
         )}
