@@ -21,6 +21,7 @@ import { BenchContext, FULL, Params, QUICK, SCENARIOS, ScenarioId, ScenarioResul
 import { failoverScenario } from './scenarios/failover';
 import { fanoutScenario } from './scenarios/fanout';
 import { imapSuite } from './scenarios/imap-suite';
+import { mailboxScenario } from './scenarios/mailbox';
 import { parserScenario } from './scenarios/parser';
 import { appTuning } from './scenarios/tuning';
 
@@ -35,6 +36,7 @@ const SUITES: Suite[] = [
   { name: 'imap', scenarios: ['floor', 'push-latency', 'polling', 'pipeline-stages', 'startup', 'watcher-density', 'fetch-throughput', 'fetch-latency'], run: imapSuite },
   { name: 'fanout', scenarios: ['gateway-fanout'], run: fanoutScenario },
   { name: 'failover', scenarios: ['failover'], run: failoverScenario },
+  { name: 'mailbox', scenarios: ['mailbox'], run: mailboxScenario },
 ];
 
 function parseArgs(argv: string[]) {

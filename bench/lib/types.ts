@@ -49,6 +49,7 @@ export const SCENARIOS = {
   'gateway-fanout': 'Gateway fan-out (event appended → socket receives)',
   failover: 'Failover (kill -9 one of 3 watchers)',
   polling: 'Polling baseline (STATUS poller)',
+  mailbox: 'Mailbox history (message.list first page and message.search on a big INBOX, beside bare imapflow)',
 } as const;
 export type ScenarioId = keyof typeof SCENARIOS;
 
