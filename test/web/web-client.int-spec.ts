@@ -263,7 +263,13 @@ describe('web client on the demo stack', () => {
     await row(inlineSubject).click();
     const frame = page.frameLocator('[data-testid=message-frame]');
     await frame.getByText('Our logo').waitFor();
-    await waitFor(async () => (await frame.locator('#logo').evaluate((img) => Number(Reflect.get(img, 'naturalWidth')))) > 0, 5000, 'the inline image to load');
+    // Found by alt, not by id: the fetcher's sanitizer keeps no id attributes from mail HTML.
+    const logo = frame.locator('img[alt="logo"]');
+    await waitFor(async () => (await logo.evaluate((img) => Number(Reflect.get(img, 'naturalWidth')))) > 0, 5000, 'the inline image to load');
+    const src = new URL((await logo.getAttribute('src')) ?? '');
+    expect(src.origin).toBe(new URL(baseUrl).origin);
+    expect(src.pathname).toMatch(/^\/api\/accounts\/.+\/parts\/[^/]+$/);
+    expect([...src.searchParams.keys()].sort()).toEqual(['exp', 'sig']);
     const srcdoc = (await page.getAttribute('[data-testid=message-frame]', 'srcdoc')) ?? '';
     expect(srcdoc).toContain('sig=');
     expect(srcdoc).not.toContain(token);
