@@ -132,15 +132,19 @@ export class TestDovecot {
     return this.addUsers({ [user]: pass });
   }
 
-  /** Delivers like an MTA does: over LMTP, acknowledged once Dovecot has stored it. */
+  /**
+   * Delivers like an MTA does: over LMTP, acknowledged once Dovecot has stored it. Resolves only on
+   * the recipient's own 2xx reply after DATA; any other reply rejects.
+   */
   async deliver(user: string, message: string | Buffer | DeliverableMessage): Promise<void> {
     const transport = createTransport({ host: '127.0.0.1', port: this.lmtpPort, lmtp: true } as never);
     try {
       const envelope = { from: 'sender@example.test', to: [user] };
+      let info: { accepted?: unknown[]; rejected?: unknown[]; rejectedErrors?: Array<Error & { response?: string }>; response?: string };
       if (typeof message === 'string' || Buffer.isBuffer(message)) {
-        await transport.sendMail({ envelope, raw: message });
+        info = await transport.sendMail({ envelope, raw: message });
       } else {
-        await transport.sendMail({
+        info = await transport.sendMail({
           envelope,
           from: message.from ?? 'Sender <sender@example.test>',
           to: user,
@@ -150,6 +154,13 @@ export class TestDovecot {
           messageId: message.messageId,
           headers: message.headers,
         });
+      }
+      // LMTP answers DATA once per recipient, and nodemailer resolves sendMail even when that
+      // answer is a failure (e.g. Dovecot's "421 4.3.2 Shutting down" while it restarts): it only
+      // moves the recipient to `rejected`. Counting that as stored made the chaos test report an
+      // acknowledged message that Dovecot never had.
+      if (!info.accepted?.length || info.rejected?.length) {
+        throw new Error(`LMTP delivery to ${user} not acknowledged: ${info.rejectedErrors?.map((e) => e.response ?? e.message).join('; ') || info.response || 'no 2xx reply'}`);
       }
     } finally {
       transport.close();
