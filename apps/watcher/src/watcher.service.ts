@@ -4,13 +4,13 @@ import { AccountChangeNotice, AccountState } from '@pushmail/contracts';
 import { ConfigService } from '@pushmail/config';
 import { ImapClientFactory } from '@pushmail/imap';
 import { HealthService } from '@pushmail/observability';
-import { AccountWatcher, AccountWatcherOwner } from './account-watcher';
+import { Pop3ClientFactory, Pop3UidStore } from '@pushmail/pop3';
+import { AccountWatcher, AccountWatcherOwner, WatcherContext } from './account-watcher';
 import { WatcherEnv } from './config';
 import { isAssignedTo } from './coordination/hrw';
 import { Lease, LeaseManager } from './coordination/lease.manager';
 import { Members, MembershipService } from './coordination/membership.service';
 import { WatcherIdentity } from './coordination/watcher-identity';
-import { SessionContext } from './imap/imap-session';
 import { timingsByHost } from './imap/host-overrides';
 import { LoginLimiter } from './imap/login-limiter';
 import { CursorStore } from './sync/cursor.store';
@@ -26,7 +26,7 @@ import { WatcherMetrics } from './watcher.metrics';
 export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, AccountWatcherOwner {
   private readonly logger = new Logger(WatcherService.name);
   private readonly env: WatcherEnv;
-  private readonly ctx: SessionContext;
+  private readonly ctx: WatcherContext;
   private readonly owned = new Map<string, AccountWatcher>();
   /** Accounts we should own whose lease another watcher still holds (it is letting go). */
   private readonly waiting = new Set<string>();
@@ -54,6 +54,8 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
     private readonly metrics: WatcherMetrics,
     factory: ImapClientFactory,
     sync: MailboxSyncService,
+    pop3Factory: Pop3ClientFactory,
+    pop3Uids: Pop3UidStore,
   ) {
     this.env = config.env;
     this.ctx = {
@@ -64,6 +66,7 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
       timingsFor: timingsByHost({ ...this.env, DISABLE_IDLE: false }, this.env.IMAP_HOST_OVERRIDES),
       watcherId: identity.id,
       logger: new Logger('ImapSession'),
+      pop3: { factory: pop3Factory, uids: pop3Uids },
     };
   }
 
