@@ -307,6 +307,12 @@ describe('chaos: exactly once while every component fails in turn', () => {
       attempted: deliveries.length,
       acknowledged: ackedMail.length,
       notAcknowledged: deliveries.length - ackedMail.length,
+      /** Why: refused connections, and LMTP replies other than 2xx after DATA (e.g. 421 while Dovecot restarts). */
+      notAcknowledgedReasons: deliveries.reduce<Record<string, number>>((acc, d) => {
+        const reason = d.error?.replace(/\d+\.\d+\.\d+\.\d+:\d+|chaos\d+@/g, '…');
+        if (reason) acc[reason] = (acc[reason] ?? 0) + 1;
+        return acc;
+      }, {}),
       lost: lost.length,
       duplicated: twice.length,
       messagesWithTwoEventIds: twoEventIds.length,
