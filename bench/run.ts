@@ -17,11 +17,12 @@ import { BenchReport, compareToBaseline, consoleSummary, distributionsSummary, r
 import { reportShapeProblems } from './lib/report-shape';
 import { computeRatios, strictVerdict } from './lib/strict';
 import { latencyCdfSvg } from './lib/svg';
-import { BenchContext, FULL, Params, QUICK, SCENARIOS, ScenarioId, ScenarioResult, emptyResult } from './lib/types';
+import { BenchContext, FULL, FULL_ONLY, Params, QUICK, SCENARIOS, ScenarioId, ScenarioResult, emptyResult } from './lib/types';
 import { failoverScenario } from './scenarios/failover';
 import { fanoutScenario } from './scenarios/fanout';
 import { imapSuite } from './scenarios/imap-suite';
 import { mailboxScenario } from './scenarios/mailbox';
+import { notifyIngressScenario } from './scenarios/notify-ingress';
 import { parserScenario } from './scenarios/parser';
 import { appTuning } from './scenarios/tuning';
 
@@ -37,6 +38,8 @@ const SUITES: Suite[] = [
   { name: 'fanout', scenarios: ['gateway-fanout'], run: fanoutScenario },
   { name: 'failover', scenarios: ['failover'], run: failoverScenario },
   { name: 'mailbox', scenarios: ['mailbox'], run: mailboxScenario },
+  // After the IMAP suite, whose push-latency figures it reports beside its own.
+  { name: 'notify', scenarios: ['notify-ingress'], run: notifyIngressScenario },
 ];
 
 function parseArgs(argv: string[]) {
@@ -86,7 +89,8 @@ async function main(): Promise<void> {
     console.warn(`bench: the fetcher is slowed on purpose by ${args.slowFetcherMs} ms of CPU per parse (--slow-fetcher-ms)`);
   }
 
-  const selected = SUITES.filter((s) => !args.only.length || args.only.includes(s.name) || s.scenarios.some((id) => args.only.includes(id)));
+  const inMode = (id: ScenarioId) => !args.quick || !FULL_ONLY.includes(id);
+  const selected = SUITES.filter((s) => s.scenarios.some(inMode) && (!args.only.length || args.only.includes(s.name) || s.scenarios.some((id) => args.only.includes(id))));
   const started = new Date();
   const results = new Map<ScenarioId, ScenarioResult>();
   const ctx: BenchContext = {
@@ -97,6 +101,7 @@ async function main(): Promise<void> {
     log: (msg) => console.log(`bench [${((Date.now() - started.getTime()) / 1000).toFixed(0).padStart(4)} s] ${msg}`),
     distributions: {},
     record: (r) => results.set(r.id, r),
+    recorded: (id) => results.get(id),
   };
   ctx.log(`${args.quick ? 'quick' : args.scale !== 1 ? `scaled (×${args.scale})` : 'full'} run: ${selected.map((s) => s.name).join(', ')}`);
   for (const suite of selected) {
@@ -109,7 +114,7 @@ async function main(): Promise<void> {
     for (const id of suite.scenarios) if (!results.has(id)) results.set(id, emptyResult(id, 'failed', `suite ${suite.name} did not finish`));
   }
   const wanted = (id: ScenarioId) => !args.only.length || selected.some((s) => s.scenarios.includes(id) && (args.only.includes(s.name) || args.only.includes(id)));
-  const scenarios = (Object.keys(SCENARIOS) as ScenarioId[]).filter(wanted).map((id) => results.get(id) ?? emptyResult(id, 'not_run', 'not selected'));
+  const scenarios = (Object.keys(SCENARIOS) as ScenarioId[]).filter((id) => inMode(id) && wanted(id)).map((id) => results.get(id) ?? emptyResult(id, 'not_run', 'not selected'));
 
   const finished = new Date();
   const report: BenchReport = {

@@ -1,5 +1,5 @@
 import type { BenchReport } from './report';
-import { QUICK, SCENARIOS, ScenarioId, ScenarioResult, emptyResult } from './types';
+import { FULL_ONLY, QUICK, SCENARIOS, ScenarioId, ScenarioResult, emptyResult } from './types';
 
 /**
  * A typed bench report for unit specs: every scenario `ok`, with the figures the strict ratios
@@ -15,7 +15,8 @@ export function fakeReport(mode: BenchReport['mode'] = 'quick', figures: Partial
     failover: { lastDeliverySeconds: 11 },
     'watcher-density': { baseRssBeforeGcMB: 80 },
   };
-  const scenarios: ScenarioResult[] = (Object.keys(SCENARIOS) as ScenarioId[]).map((id) => ({
+  const ids = (Object.keys(SCENARIOS) as ScenarioId[]).filter((id) => mode !== 'quick' || !FULL_ONLY.includes(id));
+  const scenarios: ScenarioResult[] = ids.map((id) => ({
     ...emptyResult(id, 'ok'),
     params: id === 'failover' ? { leaseTtlMs: 10_000 } : {},
     figures: { ...base[id], ...figures[id] },

@@ -16,12 +16,13 @@ describe('overFloor', () => {
 describe('notifyJudgement', () => {
   const fast = Array.from({ length: 100 }, (_, i) => 10 + (i % 10));
   it('meets the targets when every message arrived fast, with the IDLE path and EmailEngine as ratios', () => {
-    const j = notifyJudgement({ quick: false }, { floor: fast.map((v) => v - 14), ingress: fast, sent: 100, idle: { p50: 580, p99: 700 } });
+    const j = notifyJudgement({ quick: false }, { floor: fast.map((v) => v - 30), ingress: fast, sent: 100, idle: { p50: 580, p99: 700 } });
     expect(j.targets.map((t) => t.met)).toEqual([true, true, true]);
     expect(j.figures.missing).toBe(0);
     expect(j.figures.idleP50OverIngressP50).toBe(overFloor(580, 14.5));
     expect(j.figures.emailEngineOverIngressP50).toBe(overFloor(EMAILENGINE_LONE_MESSAGE_MS, 14.5));
     for (const row of j.tables[0].rows) expect(row).toHaveLength(j.tables[0].columns.length);
+    expect(j.tables[0].rows[0][3]).toBeNull(); // a negative floor has no ratio
   });
   it('fails a slow tail and a lost message', () => {
     const slowTail = [...fast.slice(0, 95), 200, 200, 200, 200, 200];

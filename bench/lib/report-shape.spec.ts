@@ -12,6 +12,17 @@ describe('bench report shape', () => {
     expect(reportShapeProblems(report, markdownOf(report))).toEqual([]);
   });
 
+  it('expects the full-only scenarios in a full run and not in a quick one', () => {
+    const full = fakeReport('full');
+    expect(full.scenarios.some((s) => s.id === 'notify-ingress')).toBe(true);
+    expect(reportShapeProblems(full, markdownOf(full))).toEqual([]);
+    full.scenarios = full.scenarios.filter((s) => s.id !== 'notify-ingress');
+    expect(reportShapeProblems(full, markdownOf(full))).toEqual([expect.stringMatching(/^scenarios are /)]);
+    const quick = fakeReport('quick');
+    expect(quick.scenarios.some((s) => s.id === 'notify-ingress')).toBe(false);
+    expect(reportShapeProblems(quick, markdownOf(quick))).toEqual([]);
+  });
+
   it('names what is wrong', () => {
     const report = fakeReport();
     report.scenarios.find((s) => s.id === 'startup')!.tables.push({ columns: ['a', 'b'], rows: [[1]] });

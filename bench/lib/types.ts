@@ -50,6 +50,7 @@ export const SCENARIOS = {
   failover: 'Failover (kill -9 one of 3 watchers)',
   polling: 'Polling baseline (STATUS poller)',
   mailbox: 'Mailbox history (message.list first page and message.search on a big INBOX, beside bare imapflow)',
+  'notify-ingress': 'Notification ingress (LMTP ack → message.new through the Dovecot push_notification ingress)',
 } as const;
 export type ScenarioId = keyof typeof SCENARIOS;
 
@@ -144,7 +145,12 @@ export interface BenchContext {
   /** Latency samples (ms) by series name, for the chart. */
   distributions: Record<string, number[]>;
   record: (result: ScenarioResult) => void;
+  /** A scenario recorded earlier in this run (the IDLE path's figures beside the ingress'). */
+  recorded?: (id: ScenarioId) => ScenarioResult | undefined;
 }
+
+/** Scenarios a `--quick` run leaves out (and its report does not list): too long for CI's bench step. */
+export const FULL_ONLY: readonly ScenarioId[] = ['notify-ingress'];
 
 export function emptyResult(id: ScenarioId, status: Status, reason?: string): ScenarioResult {
   return { id, title: SCENARIOS[id], status, reason, durationS: 0, params: {}, figures: {}, targets: [], tables: [], notes: [] };

@@ -11,11 +11,16 @@ import { sleep } from '../lib/clock';
 import { eachLimited } from '../lib/imap-clients';
 import { BENCH_DOVECOT_CONFIG, PASSWORD, appEnv, makeUsers, startRedis, userName } from '../lib/infra';
 import { clientToken } from '../lib/jwt';
+import { notifyJudgement } from '../lib/floor-ratios';
+import { ScenarioRun } from '../lib/scenario';
 import { summarize } from '../lib/stats';
+import { BenchContext, NotRun } from '../lib/types';
+import { appBuilt } from '../lib/infra';
 
 /**
  * The push-notification path (issue 20), measured on its own: `npx tsx bench/scenarios/notify-ingress.ts
- * [accounts] [rate] [seconds]`, with the apps built. Not yet a scenario of `npm run bench`:
+ * [accounts] [rate] [seconds]`, with the apps built; also the `notify-ingress` scenario of a full
+ * `npm run bench` (skipped by `--quick`, to keep CI time), through {@link notifyIngressScenario}:
  *
  * - floor: LMTP ack → the notification received by a bare HTTP server, on a Dovecot configured the
  *   same way (the shipped Lua script). Negative: the script's request runs inside the delivery.
@@ -55,7 +60,21 @@ const fmt = (values: number[]) => {
   return s ? `n=${s.n} p50=${s.p50} p95=${s.p95} p99=${s.p99} max=${s.max} ms` : 'n=0';
 };
 
-export async function notifyIngressProbe(accounts: number, rate: number, seconds: number): Promise<void> {
+/** What one probe run measured (ms unless named otherwise). */
+export interface NotifyIngressFigures {
+  floor: number[];
+  ingress: number[];
+  sent: number;
+  missing: number;
+  deliveryUp: number[];
+  deliveryDown: number[];
+  throughputPerS: number;
+  throughputFailed: number;
+  /** pushmail_messages_first_seen_total lines from the fetcher (ingress vs IDLE). */
+  firstSeen: string;
+}
+
+export async function notifyIngressProbe(accounts: number, rate: number, seconds: number, throughputTotal = 20_000): Promise<NotifyIngressFigures> {
   const count = rate * seconds;
   const secretKey = randomBytes(32).toString('base64');
   const jwtSecret = 'bench-jwt-secret-0123456789abcdef';
@@ -127,14 +146,17 @@ export async function notifyIngressProbe(accounts: number, rate: number, seconds
   while (received.size < count && Date.now() < deadline) await sleep(100);
   const latency = [...acks].filter(([id]) => received.has(id)).map(([id, at]) => received.get(id)! - at);
   console.log(`ingress (LMTP ack → message.new at a Socket.IO client), ${rate} msg/s over ${accounts} accounts: ${fmt(latency)}; missing ${count - latency.length}`);
-  const firstSeen = await (await fetch(`${fetcher.url}/metrics`)).text();
-  console.log(firstSeen.split('\n').filter((l) => l.startsWith('pushmail_messages_first_seen_total')).join('; '));
+  const firstSeen = (await (await fetch(`${fetcher.url}/metrics`)).text())
+    .split('\n')
+    .filter((l) => l.startsWith('pushmail_messages_first_seen_total'))
+    .join('; ');
+  console.log(firstSeen);
   console.log(`LMTP delivery time, ingress up: ${fmt(deliveryUp)}`);
   socket.close();
 
   // Throughput of the ingress alone: the fetcher stopped, so the jobs only pile up in Redis.
   await fetcher.stop();
-  const total = 20_000;
+  const total = throughputTotal;
   let next = 0;
   const url = `${watcher.url}/api/notify/dovecot`;
   const emails = Object.keys(users);
@@ -166,6 +188,45 @@ export async function notifyIngressProbe(accounts: number, rate: number, seconds
   await stores.close();
   await dovecot.dispose();
   await redis.dispose();
+  return { floor, ingress: latency, sent: count, missing: count - latency.length, deliveryUp, deliveryDown, throughputPerS: Math.round(total / elapsed), throughputFailed: failed, firstSeen };
+}
+
+/**
+ * The probe as a scenario of a full `npm run bench` (not of `--quick`: 1,000 IDLE accounts and
+ * 30 s of deliveries would double CI's bench step). Sizes: the run's accounts and rate (1,000 and
+ * 50 msg/s in a full run), for half the run's duration. The IDLE path's figures are the
+ * push-latency scenario's of the same run, when it ran before this one.
+ */
+export async function notifyIngressScenario(ctx: BenchContext): Promise<void> {
+  const { p } = ctx;
+  const seconds = Math.max(5, Math.round(p.durationS / 2));
+  const run = new ScenarioRun(ctx, 'notify-ingress', { accounts: p.accounts, rate: p.rate, durationS: seconds, floorUsers: 50 });
+  await run.step('notify ingress', async (r) => {
+    if (!appBuilt('watcher') || !appBuilt('fetcher') || !appBuilt('gateway')) throw new NotRun('the apps are not built');
+    const f = await notifyIngressProbe(p.accounts, p.rate, seconds, 5_000);
+    const idle = ctx.recorded?.('push-latency');
+    const idleFig = idle?.status === 'ok' ? { p50: idle.figures.p50 ?? null, p99: idle.figures.p99 ?? null } : null;
+    const j = notifyJudgement(ctx, { floor: f.floor, ingress: f.ingress, sent: f.sent, idle: idleFig });
+    Object.assign(r.figures, j.figures, {
+      lmtpDeliveryUpP50: summarize(f.deliveryUp)?.p50 ?? null,
+      lmtpDeliveryDownP50: summarize(f.deliveryDown)?.p50 ?? null,
+      ingressThroughputPerS: f.throughputPerS,
+    });
+    r.targets.push(...j.targets);
+    r.tables.push(...j.tables, {
+      title: 'LMTP delivery time (send → 250) with the ingress up and down (ms)',
+      columns: ['ingress', 'n', 'p50', 'p99'],
+      rows: [
+        ['up', f.deliveryUp.length, summarize(f.deliveryUp)?.p50 ?? null, summarize(f.deliveryUp)?.p99 ?? null],
+        ['down (connection refused)', f.deliveryDown.length, summarize(f.deliveryDown)?.p50 ?? null, summarize(f.deliveryDown)?.p99 ?? null],
+      ],
+    });
+    ctx.distributions['notify ingress'] = f.ingress;
+    r.notes.push(
+      `Floor: the shipped Lua script (deploy/dovecot/pushmail-notify.lua) posting to a bare HTTP server on a Dovecot configured the same way, 50 users; negative values are notifications received before the LMTP 250 (the request runs inside the delivery). Ingress: ${p.rate} msg/s over ${p.accounts} accounts for ${seconds} s, each account's IDLE session open so IDLE races the ingress. First seen (fetcher metric): ${f.firstSeen || 'not exported'}. Ingress throughput alone: ${f.throughputPerS} single-notification requests/s (5,000 requests, 64 at a time, fetcher stopped, ${f.throughputFailed} not 202). The EmailEngine figure is a constant measured earlier on this machine's Dovecot, not in this run.`,
+    );
+  });
+  run.done();
 }
 
 /** utime + stime of a process in ms, from /proc (clock ticks of 10 ms). */
