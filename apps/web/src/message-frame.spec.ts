@@ -62,14 +62,15 @@ describe('the message frame is linear in its input (issue 14: 100 KB froze the t
     ['long run of \\', 200_000, (n: number) => `"${'\\'.repeat(n)}`],
   ])('css: %s', (_name, base, make) => {
     let ratio = growth(dropUnloadableUrls, make, base);
-    for (let attempt = 1; attempt < 3 && ratio > 2.5; attempt++) ratio = growth(dropUnloadableUrls, make, base);
+    // A GC or a preempted core can inflate one large run; a quadratic scan is ~4x on every attempt.
+    for (let attempt = 1; attempt < 6 && ratio > 2.5; attempt++) ratio = growth(dropUnloadableUrls, make, base);
     expect(ratio).toBeLessThanOrEqual(2.5);
   });
 
   it('text: long lines of links and markup characters', () => {
     const make = (n: number) => 'https://x.test/a&b <"\'> '.repeat(n);
     let ratio = growth(frameMessageText, make, 5_000);
-    for (let attempt = 1; attempt < 3 && ratio > 2.5; attempt++) ratio = growth(frameMessageText, make, 5_000);
+    for (let attempt = 1; attempt < 6 && ratio > 2.5; attempt++) ratio = growth(frameMessageText, make, 5_000);
     expect(ratio).toBeLessThanOrEqual(2.5);
   });
 });

@@ -29,7 +29,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function makePool(growAfterMs: number, idleMs = 60_000) {
   const clients: FakeClient[] = [];
   const factory = { create: () => clients[clients.push(new FakeClient()) - 1] } as unknown as ImapClientFactory;
-  const accounts = { get: async (id: string) => ({ id, imap: {} }), onChange: async () => undefined } as unknown as AccountRepository;
+  const accounts = { get: async (id: string) => ({ id, protocol: 'imap', imap: {} }), onChange: async () => undefined } as unknown as AccountRepository;
   const config = new ConfigService({
     FETCH_POOL_SIZE: 2,
     FETCH_POOL_IDLE_MS: idleMs,
