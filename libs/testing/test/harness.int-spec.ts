@@ -46,6 +46,24 @@ describe('test harness on real servers', () => {
     await client.logout();
   });
 
+  it('does not count a delivery that LMTP refused after DATA as delivered', async () => {
+    // LMTP answers DATA per recipient; nodemailer resolves even when that answer is a failure. A
+    // 1 KB quota checked only after DATA makes Dovecot answer 552 there, deterministically (a 421
+    // from a restarting Dovecot is the same reply in the chaos test, but only by timing).
+    const full = await TestDovecot.start({
+      users: { 'full@example.test': 'pw' },
+      extraConfig: ['mail_plugins = $mail_plugins quota', 'lmtp_rcpt_check_quota = no', 'plugin {', '  quota = maildir:User quota', '  quota_rule = *:storage=1K', '}'].join('\n'),
+    });
+    try {
+      await expect(full.deliver('full@example.test', { subject: 'too big', text: 'x'.repeat(8000) })).rejects.toThrow(/not acknowledged: 552/);
+      const client = await full.imap('full@example.test');
+      expect(await client.status('INBOX', { messages: true })).toMatchObject({ messages: 0 });
+      await client.logout();
+    } finally {
+      await full.dispose();
+    }
+  });
+
   it('runs a private redis that restarts with AOF and keeps data', async () => {
     const aof = await TestRedis.start({ appendonly: true });
     const c = aof.client();
