@@ -35,7 +35,7 @@ export function Reader(props: {
 function MessageView(props: Parameters<typeof Reader>[0] & { item: MailItem }) {
   const { item, gatewayOrigin, api } = props;
   const [allowRemote, setAllowRemote] = useState(false);
-  const inlineLinks = useInlinePartLinks(item, gatewayOrigin, api, allowRemote);
+  const { links: inlineLinks, ready: inlineReady } = useInlinePartLinks(item, gatewayOrigin, api, allowRemote);
   const framed = useMemo(() => {
     if (!item.html) return { srcdoc: frameMessageText(item.text || item.preview || ''), blockedRemote: 0 };
     // The frame gets signed links only (one part, minutes long), never the client token: whatever
@@ -130,7 +130,11 @@ function MessageView(props: Parameters<typeof Reader>[0] & { item: MailItem }) {
       )}
       {item.summaryOnly && <p class="muted small">Loading the message…</p>}
       {item.parseWarnings && item.parseWarnings.length > 0 && <p class="muted small">Parts of this message could not be read: {item.parseWarnings.join('; ')}</p>}
-      <iframe
+      {!inlineReady && <p class="muted small">Loading images…</p>}
+      {/* Rendered once its inline links are signed, so its first srcdoc is its last: navigating a
+          sandboxed frame again while it is still loading its first document left it blank at times
+          (Chromium runs sandboxed frames in a process of their own). */}
+      {inlineReady && <iframe
         class="body-frame"
         title={`Message: ${item.subject}`}
         // No allow-scripts and no allow-same-origin: the message can neither run code nor reach this page.
@@ -138,7 +142,7 @@ function MessageView(props: Parameters<typeof Reader>[0] & { item: MailItem }) {
         referrerpolicy="no-referrer"
         srcdoc={framed.srcdoc}
         data-testid="message-frame"
-      />
+      />}
       {attachments.length > 0 && (
         <ul class="attachments" aria-label="Attachments">
           {attachments.map((a) => (
@@ -186,12 +190,14 @@ async function downloadPart(api: PushmailHttpApi, item: MailItem, partId: string
  * links are fetched again whenever it is rebuilt (`allowRemote`), as the old ones may have expired.
  * They are not renewed on a timer: a new srcdoc would reload the frame under the reader's eyes.
  */
-function useInlinePartLinks(item: MailItem, gatewayOrigin: string, api: PushmailHttpApi, allowRemote: boolean): Map<string, string> {
-  const [links, setLinks] = useState<Map<string, string>>(() => new Map());
+function useInlinePartLinks(item: MailItem, gatewayOrigin: string, api: PushmailHttpApi, allowRemote: boolean): { links: Map<string, string>; ready: boolean } {
+  // `signedFor` names the request the links answer (parts and allowRemote), so a rebuild waits for its own links.
+  const [state, setState] = useState<{ links: Map<string, string>; signedFor: string | null }>(() => ({ links: new Map(), signedFor: null }));
   const html = item.html;
   // Inline parts, and any other part the HTML points at (a `cid:` on a part sent as an attachment).
   const partIds = html ? item.attachments.filter((a) => a.inline || html.includes(partPath(item.accountId, item.mailbox, item.uid, a.partId))).map((a) => a.partId) : [];
   const key = partIds.join(',');
+  const request = `${key}|${allowRemote}`;
   useEffect(() => {
     if (!partIds.length) return;
     let cancelled = false;
@@ -202,7 +208,8 @@ function useInlinePartLinks(item: MailItem, gatewayOrigin: string, api: Pushmail
       results.forEach((r, i) => {
         if (r.status === 'fulfilled') next.set(new URL(partPath(item.accountId, item.mailbox, item.uid, partIds[i]), gatewayOrigin).href, r.value.url);
       });
-      setLinks(next);
+      // A part whose link could not be had gets no src (never the token); the frame shows the rest.
+      setState({ links: next, signedFor: request });
     };
     void load();
     return () => {
@@ -210,5 +217,5 @@ function useInlinePartLinks(item: MailItem, gatewayOrigin: string, api: Pushmail
     };
     // partIds is derived from `key`; the effect re-runs when the parts (or the message) change.
   }, [key, item.accountId, item.mailbox, item.uid, gatewayOrigin, api, allowRemote]);
-  return links;
+  return { links: state.links, ready: partIds.length === 0 || state.signedFor === request };
 }

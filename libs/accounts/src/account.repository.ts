@@ -188,7 +188,10 @@ export class AccountRepository implements OnModuleDestroy {
   async delete(id: string): Promise<boolean> {
     const userId = await this.redis.client.hget(redisKeys.account(id), 'userId');
     if (!userId) return false;
-    const imap = await this.storedImap(id);
+    // An account whose stored settings cannot be read (a lost key, a corrupted or swapped value)
+    // must still be deletable; its notify-index entry then stays behind, and a notification that
+    // maps to it finds no account and is dropped by the fetcher like any job of a deleted account.
+    const imap = await this.storedImap(id).catch(() => null);
     const tx = this.redis.client
       .multi()
       .del(redisKeys.account(id), redisKeys.accountState(id), redisKeys.eventLog(id))
