@@ -383,6 +383,8 @@ describe('web client on the demo stack', () => {
     // Evaluated through DevTools, so the page's CSP (no inline scripts) does not apply to the checker.
     await page.evaluate(readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8'));
     const audit = async (view: string) => {
+      // Audit a settled page: a row's 4 s arrival highlight, caught mid-fade, is not what a reader sees.
+      await page.evaluate(`Promise.all(document.getAnimations().filter((a) => a.effect && a.effect.getComputedTiming().endTime !== Infinity).map((a) => a.finished.catch(() => undefined)))`);
       // The sandboxed message frame runs no scripts, so axe cannot enter it; its contents are the sender's.
       const violations = (await page.evaluate(
         `axe.run(document, { iframes: false, resultTypes: ['violations'] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) })))`,
