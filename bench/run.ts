@@ -14,6 +14,7 @@ import { join, relative, resolve } from 'node:path';
 import { REPO_ROOT } from '@pushmail/testing';
 import { BENCH_REDIS_OPTIONS, benchDovecotMailFsync, gitInfo, machineInfo } from './lib/infra';
 import { BenchReport, compareToBaseline, consoleSummary, distributionsSummary, renderMarkdown } from './lib/report';
+import { loadReliability } from './lib/reliability';
 import { reportShapeProblems } from './lib/report-shape';
 import { computeRatios, strictVerdict } from './lib/strict';
 import { latencyCdfSvg } from './lib/svg';
@@ -130,6 +131,7 @@ async function main(): Promise<void> {
     distributions: distributionsSummary(ctx.distributions),
     loadAvgAtEnd: Math.round(loadavg()[0] * 100) / 100,
     infra: { redis: { ...BENCH_REDIS_OPTIONS }, dovecotMailFsync: benchDovecotMailFsync(), slowFetcherMs: args.slowFetcherMs },
+    reliability: loadReliability(join(REPO_ROOT, 'test-artifacts')),
   };
   report.ratios = computeRatios(report);
 

@@ -1,4 +1,5 @@
 import { MachineInfo } from './infra';
+import { Reliability, renderReliability } from './reliability';
 import { Summary, summarize } from './stats';
 import { NOISE_EVIDENCE, RATIOS, WALL_LOAD_PER_CORE, wallRatiosJudged } from './strict';
 import { HIGHER_IS_BETTER, Params, ScenarioResult, Table, TargetCheck } from './types';
@@ -19,6 +20,8 @@ export interface BenchReport {
   infra?: BenchInfra;
   /** Ratios to a floor or CPU-speed proxy measured in the same run; what `--strict` judges (bench/lib/strict.ts). */
   ratios?: Record<string, number | null>;
+  /** The chaos test's runs found in test-artifacts/ when the report was written (not measured by the bench). */
+  reliability?: Reliability;
 }
 
 export interface BenchInfra {
@@ -152,6 +155,8 @@ export function renderMarkdown(report: BenchReport, regressions: Regression[], s
     for (const n of s.notes) out.push(`- ${n}`);
     if (s.notes.length) out.push('');
   }
+
+  if (report.mode === 'full') out.push(...renderReliability(report.reliability));
 
   out.push('## Against the baseline', '');
   out.push(baselineNote, '');

@@ -4,8 +4,10 @@ import { BULL_PREFIX, MessageNewEvent, QueueName, ServerEvent, jobIds, redisKeys
 import { AppName, AppProcess, REPO_ROOT, TestDovecot, TestRedis, sleep, testEnv, testStores, waitFor } from '@pushmail/testing';
 import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { io } from 'socket.io-client';
 import { TcpBalancer, percentile } from './support';
 
@@ -300,6 +302,8 @@ describe('chaos: exactly once while every component fails in turn', () => {
     );
     const figures = {
       when: new Date().toISOString(),
+      commit: spawnSync('git', ['-C', REPO_ROOT, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).stdout.trim() || 'unknown',
+      loadAverage: Math.round(loadavg()[0] * 100) / 100,
       durationS: Math.round((Date.now() - t0) / 1000),
       accounts: ACCOUNTS,
       ratePerSecond: RATE,
@@ -330,6 +334,8 @@ describe('chaos: exactly once while every component fails in turn', () => {
     };
     mkdirSync(join(REPO_ROOT, 'test-artifacts'), { recursive: true });
     writeFileSync(join(REPO_ROOT, 'test-artifacts/chaos.json'), JSON.stringify(figures, null, 2) + '\n');
+    // One line per run, so the bench report can state the figures over every run kept, not one.
+    appendFileSync(join(REPO_ROOT, 'test-artifacts/chaos-runs.jsonl'), JSON.stringify(figures) + '\n');
     console.log(`chaos figures (also in test-artifacts/chaos.json):\n${JSON.stringify(figures, null, 2)}`);
 
     expect(ackedMail.length).toBeGreaterThan(RATE * 20);
