@@ -79,6 +79,8 @@ async function main(): Promise<void> {
     if (build.status !== 0) throw new Error('npm run build failed');
   }
   const machine = machineInfo();
+  // Read before the run, as built: edits made while a long run goes on are not what it measured.
+  const git = gitInfo();
   if (process.getuid?.() !== 0) console.warn('bench: not root — Dovecot needs root to start');
   if ((machine.openFilesLimit ?? 0) < 16_384 && !args.quick) console.warn(`bench: open files limit ${machine.openFilesLimit} is low for the full run (npm run bench raises it with ulimit -n)`);
 
@@ -124,7 +126,7 @@ async function main(): Promise<void> {
     startedAt: started.toISOString(),
     finishedAt: finished.toISOString(),
     durationS: Math.round((finished.getTime() - started.getTime()) / 1000),
-    git: gitInfo(),
+    git,
     machine,
     params: ctx.p,
     scenarios,
