@@ -1,6 +1,23 @@
 import { baseEnvSchema, env, mailNetworkEnvShape, oauthEnvShape, secretKeySchema } from '@pushmail/config';
 import { z } from 'zod';
 
+const mailServerSchema = z.object({ host: z.string().min(1), port: z.number().int().min(1).max(65535), secure: z.boolean() }).strict();
+/** OAUTH_SIGNIN_CUSTOM: an operator's own OpenID provider and the mail servers its tokens open. */
+export const customSignInSchema = z
+  .object({
+    label: z.string().min(1).max(60),
+    authorizeUrl: z.string().url(),
+    tokenUrl: z.string().url(),
+    clientId: z.string().min(1),
+    clientSecret: z.string().min(1).optional(),
+    /** Must include `openid email` (the address is read from the ID token) and what grants mail access. */
+    scope: z.string().min(1).default('openid email offline_access'),
+    imap: mailServerSchema,
+    smtp: mailServerSchema,
+  })
+  .strict();
+export type CustomSignIn = z.infer<typeof customSignInSchema>;
+
 export const gatewayEnvSchema = baseEnvSchema.extend({
   PORT: env.int(3000, 1, 65535),
   PUSHMAIL_SECRET_KEY: secretKeySchema,
@@ -52,5 +69,33 @@ export const gatewayEnvSchema = baseEnvSchema.extend({
   SHUTDOWN_RECONNECT_JITTER_MS: env.int(1_000, 0, 60_000),
   /** The built web client (Vite output); a placeholder page is served when it is missing. */
   WEB_DIR: z.string().default('dist/web'),
+  /**
+   * The gateway's address as browsers reach it (`https://mail.example.com`): the web client's home
+   * and the OAuth redirect URI (`<PUBLIC_URL>/api/oauth/callback`). Unset: no "Sign in with…".
+   */
+  PUBLIC_URL: z
+    .string()
+    .url('must be a URL such as https://mail.example.com')
+    .refine((v) => /^https?:\/\//i.test(v), 'must start with https:// (or http:// for a local test)')
+    .transform((v) => (v.endsWith('/') ? v.slice(0, -1) : v))
+    .optional(),
+  /**
+   * A "Sign in with…" button for one more OpenID provider the operator runs (Keycloak, Authentik…)
+   * in front of their own IMAP/SMTP server, as JSON (see docs/operations.md); accounts it creates
+   * are `oauth2: { provider: 'custom' }`. Unset: only Google and Microsoft (when configured).
+   */
+  OAUTH_SIGNIN_CUSTOM: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (!v) return undefined;
+      try {
+        return JSON.parse(v) as unknown;
+      } catch {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be JSON (see docs/operations.md)' });
+        return z.NEVER;
+      }
+    })
+    .pipe(customSignInSchema.optional()),
 });
 export type GatewayEnv = z.infer<typeof gatewayEnvSchema>;

@@ -18,6 +18,8 @@ import { AdminTokenGuard } from './http/admin-token.guard';
 import { ClientTokenGuard } from './http/client-token.guard';
 import { MeAccountsController } from './http/me-accounts.controller';
 import { MeMailboxesController } from './http/me-mailboxes.controller';
+import { OAuthSignInController } from './http/oauth-sign-in.controller';
+import { OAuthSignInService } from './http/oauth-sign-in.service';
 import { PartsController } from './http/parts.controller';
 import { ImapMailboxService } from './imap/imap-mailbox.service';
 import { PartLinksService } from './parts/part-links.service';
@@ -53,9 +55,10 @@ export class GatewayModule {
         AuthModule,
         MailerModule,
       ],
-      controllers: [AccountsController, MeAccountsController, MeMailboxesController, PartsController],
+      controllers: [AccountsController, MeAccountsController, MeMailboxesController, PartsController, OAuthSignInController],
       providers: [
         AccountAdmission,
+        OAuthSignInService,
         AdminTokenGuard,
         ClientTokenGuard,
         SocketEmitter,

@@ -1,4 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
+import type { OAuthSignInProvider } from '@pushmail/contracts';
 import { describeError, type MailStore } from './mail-store';
 import { providerForEmail, providers, type ProviderPreset } from './providers';
 import { useRestoreFocus } from './use-store';
@@ -24,6 +25,21 @@ export function AddAccount(props: { store: MailStore; onClose: () => void }) {
   useRestoreFocus();
   const first = useRef<HTMLSelectElement>(null);
   useEffect(() => first.current?.focus(), []);
+  /** "Sign in with…" providers the operator configured: no password to type, the server gets an OAuth grant. */
+  const [oauthProviders, setOAuthProviders] = useState<OAuthSignInProvider[]>([]);
+  useEffect(() => {
+    void props.store.oauthProviders().then(setOAuthProviders);
+  }, [props.store]);
+  const signInWith = async (id: string) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await props.store.signInWith(id);
+    } catch (err) {
+      setError(describeError(err));
+      setBusy(false);
+    }
+  };
 
   const chooseProtocol = (next: 'imap' | 'pop3') => {
     setProtocol(next);
@@ -72,6 +88,16 @@ export function AddAccount(props: { store: MailStore; onClose: () => void }) {
             ✕
           </button>
         </header>
+        {oauthProviders.length > 0 && (
+          <div class="oauth-buttons">
+            {oauthProviders.map((p) => (
+              <button key={p.id} type="button" disabled={busy} onClick={() => void signInWith(p.id)}>
+                Sign in with {p.label}
+              </button>
+            ))}
+            <p class="muted small">Or add any mailbox with its password:</p>
+          </div>
+        )}
         <label>
           Provider
           <select ref={first} value={provider.id} onChange={(e) => choose(providers.find((p) => p.id === e.currentTarget.value) ?? providers[0])}>

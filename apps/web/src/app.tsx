@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useMemo, useState } from 'preact/hooks';
+import { OAUTH_ERROR_PARAM, OAUTH_RESULT_PARAM } from '@pushmail/contracts';
 import { AddAccount } from './add-account';
 import { Compose, type ComposeDraft } from './compose';
 import { BellIcon, MenuIcon } from './icons';
@@ -24,6 +25,30 @@ function initialToken(): string | null {
     return token;
   }
   return localStorage.getItem(TOKEN_KEY);
+}
+
+/** Why "Sign in with…" created nothing, as the gateway's callback reports it in `oauth_error`. */
+const OAUTH_ERRORS: Record<string, string> = {
+  access_denied: 'Sign-in was cancelled at the provider.',
+  provider_error: 'The provider refused the sign-in. Try again.',
+  no_refresh_token: 'The provider gave no lasting access (refresh token). Try again and allow offline access.',
+  no_email: 'The provider did not tell us the e-mail address.',
+  not_allowed: 'This server may not connect to that mail server.',
+  too_many_accounts: 'You already have as many accounts as this server allows.',
+  rate_limited: 'Too many account changes this hour. Try again later.',
+};
+
+/** After "Sign in with…" the gateway sends the browser back with `?oauth=…`: say how it went, once, and clean the address bar. */
+function oauthReturnNotice(): string | null {
+  const params = new URLSearchParams(location.search);
+  const result = params.get(OAUTH_RESULT_PARAM);
+  const error = params.get(OAUTH_ERROR_PARAM);
+  if (result === null && error === null) return null;
+  for (const name of [OAUTH_RESULT_PARAM, OAUTH_ERROR_PARAM, 'account']) params.delete(name);
+  const rest = params.toString();
+  history.replaceState(null, '', location.pathname + (rest ? `?${rest}` : '') + location.hash);
+  if (error !== null) return `The account was not added: ${OAUTH_ERRORS[error] ?? error}`;
+  return 'Account added. It connects in a few seconds.';
 }
 
 export function App() {
@@ -71,7 +96,7 @@ function Mail(props: { store: MailStore; token: string; onSignOut: (reason?: str
   const [compose, setCompose] = useState<ComposeDraft | null>(null);
   const [adding, setAdding] = useState(false);
   const [menuOpen, setMenuOpen] = useState(false);
-  const [notice, setNotice] = useState<string | null>(null);
+  const [notice, setNotice] = useState<string | null>(oauthReturnNotice);
   const [permission, setPermission] = useState<NotificationPermissionState>(notificationPermission);
 
   const dialogOpen = compose !== null || adding;

@@ -7,7 +7,7 @@ import {
   PushmailError,
   PushmailHttpApi,
 } from '@pushmail/client';
-import { AccountView, MailboxInfo, MessageNewEvent, MessageSendRequest, MessageSummary, ServerEvent } from '@pushmail/contracts';
+import { AccountView, MailboxInfo, MessageNewEvent, MessageSendRequest, MessageSummary, OAuthSignInProvider, ServerEvent } from '@pushmail/contracts';
 
 export interface MailItem extends Omit<MessageNewEvent, 'eventId'> {
   eventId?: string;
@@ -160,6 +160,17 @@ export class MailStore {
     void this.subscribeAccount(view.id);
     this.changed();
     return view;
+  }
+
+  /** "Sign in with…" buttons to show: what the operator configured (none when the call fails). */
+  async oauthProviders(): Promise<OAuthSignInProvider[]> {
+    return this.api.oauthProviders().catch(() => []);
+  }
+
+  /** Leaves the page for the provider's consent screen; the gateway brings the browser back. */
+  async signInWith(provider: string): Promise<void> {
+    const { url } = await this.api.oauthStart(provider);
+    location.assign(url);
   }
 
   async removeAccount(accountId: string): Promise<void> {

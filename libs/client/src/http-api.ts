@@ -1,4 +1,4 @@
-import { AccountView, CreateAccountBody, PartLink, partPath } from '@pushmail/contracts';
+import { AccountView, CreateAccountBody, OAuthSignInProvider, OAuthStartResponse, PartLink, partPath } from '@pushmail/contracts';
 import { PushmailError } from './errors';
 import type { TokenSource } from './pushmail-client';
 
@@ -22,6 +22,19 @@ export class PushmailHttpApi {
 
   addAccount(account: NewAccount): Promise<AccountView> {
     return this.request<AccountView>('POST', '/api/me/accounts', account);
+  }
+
+  /** "Sign in with…" providers the operator configured (empty when none). */
+  oauthProviders(): Promise<OAuthSignInProvider[]> {
+    return this.request<OAuthSignInProvider[]>('GET', '/api/me/oauth/providers');
+  }
+
+  /**
+   * Starts "Sign in with…": the consent URL to open in this same browser (the response sets the
+   * cookie the callback checks). The callback creates the account and returns to the web client.
+   */
+  oauthStart(provider: string): Promise<OAuthStartResponse> {
+    return this.request<OAuthStartResponse>('GET', `/api/me/oauth/${encodeURIComponent(provider)}/start`);
   }
 
   async removeAccount(accountId: string): Promise<void> {

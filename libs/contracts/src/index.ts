@@ -9,3 +9,4 @@ export * from './redis-keys';
 export * from './urls';
 export * from './connection';
 export * from './notify';
+export * from './oauth-sign-in';

@@ -1,0 +1,159 @@
+import { INestApplication } from '@nestjs/common';
+import { freePort, SmtpSink, TestDovecot, TestOAuthServer, TestRedis, waitFor } from '@pushmail/testing';
+import { bootstrap } from '../src/bootstrap';
+import { call, connect, gatewayEnv, okAck, tokenFor } from './helpers';
+
+/**
+ * Issue 19, "Sign in with…": the authorization-code flow with PKCE against the real OAuth test
+ * server (configured as the operator's own provider, OAUTH_SIGNIN_CUSTOM), Dovecot validating the
+ * resulting XOAUTH2 logins at the server's strict introspection endpoint. The browser is played by
+ * fetch with manual redirects, carrying the cookie the start call sets.
+ */
+jest.setTimeout(60_000);
+
+describe('OAuth sign-in flow (authorization code + PKCE)', () => {
+  let redis: TestRedis;
+  let oauth: TestOAuthServer;
+  let dovecot: TestDovecot;
+  let sink: SmtpSink;
+  let app: INestApplication;
+  let url: string;
+  const user = 'grace@pushmail.test';
+
+  const asUser = async (userId: string, path: string) => fetch(url + path, { headers: { authorization: `Bearer ${await tokenFor(userId)}` } });
+  /** Starts a sign-in as `userId`: the consent URL and the cookie the gateway set on the "browser". */
+  const start = async (userId: string) => {
+    const res = await asUser(userId, '/api/me/oauth/custom/start');
+    expect(res.status).toBe(200);
+    const cookie = (res.headers.get('set-cookie') ?? '').split(';')[0];
+    expect(res.headers.get('set-cookie')).toMatch(/HttpOnly/i);
+    return { consent: ((await res.json()) as { url: string }).url, cookie };
+  };
+  /** The provider's consent step (the test server signs in at once) → the callback URL it redirects to. */
+  const consent = async (consentUrl: string) => {
+    const res = await fetch(consentUrl, { redirect: 'manual' });
+    expect(res.status).toBe(302);
+    return res.headers.get('location')!;
+  };
+  const callback = (callbackUrl: string, cookie?: string) => fetch(callbackUrl, { redirect: 'manual', headers: cookie ? { cookie } : {} });
+  const accounts = async (userId: string) => (await (await asUser(userId, '/api/me/accounts')).json()) as Array<{ id: string; email: string }>;
+
+  beforeAll(async () => {
+    [redis, oauth] = await Promise.all([TestRedis.start(), TestOAuthServer.start({ ttlSeconds: 20 })]);
+    [dovecot, sink] = await Promise.all([
+      TestDovecot.start({ users: { [user]: 'unused-password' }, oauth2: { introspectionUrl: oauth.introspectionUrl } }),
+      SmtpSink.start({ introspect: (token) => oauth.introspect(token) }),
+    ]);
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    const custom = {
+      label: 'Test IdP',
+      authorizeUrl: `${oauth.url}/authorize`,
+      tokenUrl: oauth.tokenUrl,
+      clientId: 'pushmail-web',
+      clientSecret: 'test-secret',
+      scope: 'openid email offline_access mail',
+      imap: { host: '127.0.0.1', port: dovecot.imapPort, secure: false },
+      smtp: { host: '127.0.0.1', port: sink.port, secure: false },
+    };
+    app = await bootstrap({ env: gatewayEnv(redis.url, { PORT: String(port), PUBLIC_URL: `${url}/`, OAUTH_SIGNIN_CUSTOM: JSON.stringify(custom) }) });
+    await oauth.setLoginUser(user);
+  });
+  afterAll(async () => {
+    await app?.close();
+    await sink?.stop();
+    await dovecot?.dispose();
+    await oauth?.stop();
+    await redis?.dispose();
+  });
+
+  it('lists the configured provider, and 404 naming provider for one that is not', async () => {
+    expect(await (await asUser('u-list', '/api/me/oauth/providers')).json()).toEqual([{ id: 'custom', label: 'Test IdP' }]);
+    for (const name of ['google', 'yahoo']) {
+      const res = await asUser('u-list', `/api/me/oauth/${name}/start`);
+      expect(res.status).toBe(404);
+      expect(await res.json()).toMatchObject({ field: 'provider' });
+    }
+    expect((await fetch(`${url}/api/me/oauth/custom/start`)).status).toBe(401);
+  });
+
+  it('sends the browser to the provider with PKCE S256 and a state, and creates a working XOAUTH2 account at the callback', async () => {
+    const { consent: consentUrl, cookie } = await start('u-flow');
+    const params = new URL(consentUrl).searchParams;
+    expect(consentUrl.startsWith(`${oauth.url}/authorize?`)).toBe(true);
+    expect(Object.fromEntries(params)).toMatchObject({ response_type: 'code', client_id: 'pushmail-web', redirect_uri: `${url}/api/oauth/callback`, code_challenge_method: 'S256' });
+    expect(params.get('state')).toMatch(/^[\w-]{43}$/);
+    expect(params.get('code_challenge')).toMatch(/^[\w-]{43}$/);
+    const exchangesBefore = (await oauth.stats()).codeExchanges;
+
+    const back = await callback(await consent(consentUrl), cookie);
+    expect(back.status).toBe(303);
+    const landing = new URL(back.headers.get('location')!);
+    expect(landing.origin + landing.pathname).toBe(`${url}/`);
+    expect(landing.searchParams.get('oauth')).toBe('connected');
+    // The test server verifies the PKCE verifier against the challenge: a wrong one would have been a 500 there.
+    expect((await oauth.stats()).codeExchanges).toBe(exchangesBefore + 1);
+
+    const mine = await accounts('u-flow');
+    expect(mine).toEqual([expect.objectContaining({ id: landing.searchParams.get('account'), email: user })]);
+    // The gateway's send worker logs in to the sink with XOAUTH2: an access token redeemed with the
+    // stored (encrypted) refresh token, which the sink checks at the strict introspection endpoint.
+    const socket = await connect(url, await tokenFor('u-flow'));
+    try {
+      okAck(await call(socket, 'message.send', { accountId: mine[0].id, idempotencyKey: 'signed-in', to: [{ address: 'x@example.test' }], subject: 'first mail after sign-in', text: 'over XOAUTH2' }));
+      await waitFor(() => sink.received.find((m) => m.user === user && m.raw.includes('first mail after sign-in')), 20_000, 'the mail at the sink');
+    } finally {
+      socket.close();
+    }
+    expect((await oauth.stats()).refreshes[user]).toBeGreaterThanOrEqual(1);
+    // Nothing of the grant in what the API returns.
+    expect(JSON.stringify(mine)).not.toMatch(/refresh|oauth2|secret/i);
+
+    // Deleting the account deletes its cached (encrypted) access and refresh tokens with it.
+    const probe = redis.client();
+    try {
+      const cached = () => probe.keys(`*:oauth:{${mine[0].id}}*`);
+      expect(await cached()).not.toEqual([]);
+      const removed = await fetch(`${url}/api/me/accounts/${mine[0].id}`, { method: 'DELETE', headers: { authorization: `Bearer ${await tokenFor('u-flow')}` } });
+      expect(removed.status).toBe(204);
+      expect(await cached()).toEqual([]);
+    } finally {
+      probe.disconnect();
+    }
+  });
+
+  it('refuses a forged, reused or foreign state with 400 naming it, and creates nothing', async () => {
+    const expectRefused = async (res: Response) => {
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject({ statusCode: 400, field: 'state' });
+    };
+    // Forged: a state the gateway never issued.
+    const { consent: consentUrl, cookie } = await start('u-forged');
+    const forged = new URL(await consent(consentUrl));
+    forged.searchParams.set('state', 'A'.repeat(43));
+    await expectRefused(await callback(forged.toString(), cookie));
+    await expectRefused(await callback(`${url}/api/oauth/callback?code=x`, cookie));
+    expect(await accounts('u-forged')).toEqual([]);
+
+    // Foreign: the consent link finished in a browser other than the one that started it.
+    const foreign = await start('u-foreign');
+    await expectRefused(await callback(await consent(foreign.consent)));
+    expect(await accounts('u-foreign')).toEqual([]);
+
+    // Reused: the first callback creates the account, a replay of it nothing more.
+    const once = await start('u-replay');
+    const callbackUrl = await consent(once.consent);
+    expect((await callback(callbackUrl, once.cookie)).status).toBe(303);
+    await expectRefused(await callback(callbackUrl, once.cookie));
+    expect(await accounts('u-replay')).toHaveLength(1);
+  });
+
+  it('a sign-in the user declines at the provider returns to the web client with oauth_error and creates nothing', async () => {
+    const { consent: consentUrl, cookie } = await start('u-declined');
+    const state = new URL(consentUrl).searchParams.get('state')!;
+    const res = await callback(`${url}/api/oauth/callback?error=access_denied&state=${state}`, cookie);
+    expect(res.status).toBe(303);
+    expect(new URL(res.headers.get('location')!).searchParams.get('oauth_error')).toBe('access_denied');
+    expect(await accounts('u-declined')).toEqual([]);
+  });
+});
