@@ -1,3 +1,4 @@
+import { Ack as ContractAck, MessagePage } from '@pushmail/contracts';
 import { AppProcess, TestDovecot, TestRedis, testStores } from '@pushmail/testing';
 import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -50,11 +51,11 @@ export function seedMaildir(dovecot: TestDovecot, user: string, count: number): 
   }
 }
 
-type Ack = { ok: true; messages: Array<{ uid: number }>; nextBefore: number | null; total: number } | { ok: false; code: string; message?: string };
+type Ack = ContractAck<MessagePage>;
 
 async function command(socket: Socket, name: 'message.list' | 'message.search', req: unknown): Promise<Extract<Ack, { ok: true }>> {
   const ack = (await socket.timeout(60_000).emitWithAck(name as never, req as never)) as Ack;
-  if (!ack.ok) throw new Error(`${name}: ${ack.code}${ack.message ? ` ${ack.message}` : ''}`);
+  if (!ack.ok) throw new Error(`${name}: ${ack.error.code} ${ack.error.message}`);
   return ack;
 }
 
