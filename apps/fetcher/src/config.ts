@@ -48,6 +48,13 @@ export const fetcherEnvSchema = baseEnvSchema.extend({
   FIRST_FETCH_BYTES: env.int(256 * 1024, 1024),
   /** How much of the first text part of an oversized message is fetched. */
   LARGE_MESSAGE_TEXT_BYTES: env.int(1024 * 1024, 1024),
+  /**
+   * POP3 messages up to this size are kept raw in Redis for POP3_RAW_KEEP_SECONDS, so their
+   * attachments are served without a login (POP3 cannot fetch one part); larger ones, or after
+   * that, the gateway downloads the whole message again with RETR. 0 keeps none.
+   */
+  POP3_RAW_KEEP_BYTES: env.int(2 * 1024 * 1024, 0, 64 * 1024 * 1024),
+  POP3_RAW_KEEP_SECONDS: env.int(24 * 3600, 60, 30 * 24 * 3600),
   /** Longer text or html bodies are cut, with a parse warning. */
   MAX_BODY_CHARS: env.int(5_000_000, 1000),
   /** Stored messages and dedupe markers expire after this. */

@@ -60,6 +60,8 @@ describe('fetcher: POP3 mail', () => {
     expect(news[0].payload).toMatchObject({ uid: 2, uidValidity, mailbox: 'INBOX' });
     expect(JSON.stringify(news[0].payload)).toContain('pop3 hello');
     expect(JSON.stringify(news[0].payload)).toContain('.a dot line');
+    // Kept raw (under POP3_RAW_KEEP_BYTES) for the gateway's attachment downloads.
+    expect((await uids.rawOf(accountId, uidValidity, 2))?.toString()).toContain('body over POP3');
   });
 
   it('a uid the server no longer lists is dropped, not retried', async () => {

@@ -31,6 +31,12 @@ export const gatewayEnvSchema = baseEnvSchema.extend({
   ACCOUNT_CHANGES_PER_HOUR: env.int(30, 1, 1_000_000),
   /** Shortest `pollIntervalSeconds` a POP3 account may ask for (400 below it); lower only in tests. */
   POP3_MIN_POLL_SECONDS: env.int(15, 1, 3600),
+  /**
+   * A POP3 part whose message the fetcher did not keep raw (POP3_RAW_KEEP_BYTES) is cut out of the
+   * whole message, downloaded again with RETR and held in memory while it is: larger messages are
+   * refused (502) rather than buffered.
+   */
+  POP3_PART_RETR_MAX_BYTES: env.int(25 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   // HS256 with a short key is open to offline guessing from any one token: at least 32 bytes (RFC 7518 §3.2).
   AUTH_JWT_SECRET: z
     .string({ required_error: 'is required (HS256 key for client tokens)' })

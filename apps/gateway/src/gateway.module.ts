@@ -7,6 +7,7 @@ import { EventLogModule } from '@pushmail/event-log';
 import { ImapModule } from '@pushmail/imap';
 import { MailerModule } from '@pushmail/mailer';
 import { ObservabilityModule } from '@pushmail/observability';
+import { Pop3Module } from '@pushmail/pop3';
 import { QueueModule } from '@pushmail/queue';
 import { RedisModule } from '@pushmail/redis';
 import { ImapCommandService } from './commands/imap-command.service';
@@ -23,6 +24,7 @@ import { OAuthSignInService } from './http/oauth-sign-in.service';
 import { PartsController } from './http/parts.controller';
 import { ImapMailboxService } from './imap/imap-mailbox.service';
 import { PartLinksService } from './parts/part-links.service';
+import { Pop3PartsService } from './parts/pop3-parts.service';
 import { WindowLimiter } from './parts/window-limiter';
 import { ShutdownService } from './lifecycle/shutdown.service';
 import { LiveEventsService } from './push/live-events.service';
@@ -52,6 +54,7 @@ export class GatewayModule {
         EventLogModule,
         QueueModule,
         ImapModule,
+        Pop3Module,
         AuthModule,
         MailerModule,
       ],
@@ -70,6 +73,7 @@ export class GatewayModule {
         ImapCommandService,
         ImapMailboxService,
         PartLinksService,
+        Pop3PartsService,
         WindowLimiter,
         SendStore,
         SendService,

@@ -7,3 +7,4 @@ export * from './mime-scanner';
 export * from './safety';
 export * from './corpus-expectation';
 export * from './byte-blob';
+export * from './extract-part';

@@ -19,6 +19,8 @@ export const pop3Keys = {
   fetched: (accountId: string) => `${KEY_PREFIX}:pop3:{${accountId}}:fetched`,
   /** Hash: uidValidity, nextUid, pushedUpTo (fetch jobs enqueued up to this uid), resetFrom, lastPollAt. */
   meta: (accountId: string) => `${KEY_PREFIX}:pop3:{${accountId}}:meta`,
+  /** String: the raw message as RETR gave it, kept for a while so its parts can be served without a login. */
+  raw: (accountId: string, uidValidity: number, uid: number) => `${KEY_PREFIX}:pop3:{${accountId}}:raw:${uidValidity}:${uid}`,
 };
 
 /**
@@ -210,6 +212,21 @@ export class Pop3UidStore {
     if (!due.length) return [];
     const uidls = await this.redis.client.hmget(pop3Keys.byUid(accountId), ...due);
     return uidls.filter((u): u is string => u !== null);
+  }
+
+  /**
+   * Keeps a message's raw source for `ttlSeconds`: POP3 cannot fetch one MIME part, so attachment
+   * downloads cut it out of this copy instead of downloading the whole message again. Not removed
+   * with the mapping when the server drops the message: it expires, and nothing reads it once
+   * `uidlOf` answers null.
+   */
+  async keepRaw(accountId: string, uidValidity: number, uid: number, source: Buffer, ttlSeconds: number): Promise<void> {
+    await this.redis.client.set(pop3Keys.raw(accountId, uidValidity, uid), source, 'EX', ttlSeconds);
+  }
+
+  /** The kept raw source, or null when it was never kept (too large) or has expired. */
+  rawOf(accountId: string, uidValidity: number, uid: number): Promise<Buffer | null> {
+    return this.redis.client.getBuffer(pop3Keys.raw(accountId, uidValidity, uid));
   }
 
   async lastPollAt(accountId: string): Promise<number | null> {

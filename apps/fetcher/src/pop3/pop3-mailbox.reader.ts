@@ -39,6 +39,8 @@ export class Pop3MailboxReader {
   private readonly protocols = new Map<string, 'imap' | 'pop3'>();
   private readonly queues = new Map<string, AccountQueue>();
   private readonly maxBytes: number;
+  private readonly rawKeepBytes: number;
+  private readonly rawKeepSeconds: number;
 
   constructor(
     private readonly accounts: AccountRepository,
@@ -49,6 +51,8 @@ export class Pop3MailboxReader {
     config: ConfigService<FetcherEnv>,
   ) {
     this.maxBytes = config.get('MAX_MESSAGE_BYTES');
+    this.rawKeepBytes = config.get('POP3_RAW_KEEP_BYTES');
+    this.rawKeepSeconds = config.get('POP3_RAW_KEEP_SECONDS');
   }
 
   /** Whether the account is a POP3 account (one Redis read per account, then remembered). */
@@ -78,6 +82,8 @@ export class Pop3MailboxReader {
       const size = (await client.list()).find((e) => e.msg === msg)?.size ?? 0;
       const oversized = size > this.maxBytes;
       const source = oversized ? await client.top(msg, TOP_BODY_LINES, this.maxBytes) : await client.retr(msg, this.maxBytes + 64 * 1024);
+      // For attachment downloads (the gateway cuts parts out of it); a TOP excerpt has no attachments to serve.
+      if (!oversized && source.length <= this.rawKeepBytes) await this.uids.keepRaw(ref.accountId, ref.uidValidity, ref.uid, source, this.rawKeepSeconds);
       const flags = (await this.uids.flagsOf(ref.accountId, [ref.uid])).get(ref.uid) ?? [];
       // What pop3.deleteAfterDays counts from (the watcher's poller deletes).
       await this.uids.markFetched(ref.accountId, ref.uid);

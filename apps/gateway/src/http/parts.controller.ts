@@ -22,8 +22,9 @@ import { MessagePartLinkRequestSchema, PartLink } from '@pushmail/contracts';
 import type { Request, Response } from 'express';
 import { pipeline } from 'node:stream/promises';
 import { GatewayEnv } from '../config';
-import { ImapMailboxService } from '../imap/imap-mailbox.service';
+import { ImapMailboxService, OpenPart } from '../imap/imap-mailbox.service';
 import { PartLinksService } from '../parts/part-links.service';
+import { Pop3MessageTooLargeError, Pop3PartsService } from '../parts/pop3-parts.service';
 import { WindowLimiter } from '../parts/window-limiter';
 import { CommandError } from '../socket/ack';
 import { ClientRequest, ClientTokenGuard, authenticateClient } from './client-token.guard';
@@ -33,7 +34,8 @@ import { contentDisposition, safeContentType } from './content-headers';
 const UNAVAILABLE = 'the part could not be fetched from the mail server';
 
 /**
- * Attachment and inline-image downloads, streamed from IMAP as they arrive (never buffered whole).
+ * Attachment and inline-image downloads, streamed from IMAP as they arrive (never buffered whole);
+ * POP3 parts come from Pop3PartsService (cut out of the whole message, which POP3 only can send).
  * A request carries either a signed link (`exp` + `sig`, from `message.partLink` or `…/link`) or
  * `Authorization: Bearer <client token>`.
  *
@@ -54,6 +56,7 @@ export class PartsController {
   constructor(
     private readonly accounts: AccountRepository,
     private readonly imap: ImapMailboxService,
+    private readonly pop3: Pop3PartsService,
     private readonly links: PartLinksService,
     private readonly verifier: ClientTokenVerifier,
     private readonly limiter: WindowLimiter,
@@ -117,13 +120,14 @@ export class PartsController {
     // Credentials the watcher found wrong are not tried again from here (see the class comment).
     if ((await this.accounts.getState(scope.accountId))?.state === 'auth_failed') throw new BadGatewayException(UNAVAILABLE);
 
-    // POP3 parts are served by the POP3 reader (issue 18); not wired here yet.
-    if (account.protocol !== 'imap') throw new NotFoundException();
-    let part;
+    let part: OpenPart | null;
     try {
-      part = await this.imap.openPart(account.imap, scope.mailbox, scope.uid, scope.partId, account.id);
+      // POP3: cut out of the kept raw message, else out of the message downloaded again (RETR).
+      part = account.protocol === 'pop3' ? await this.pop3.openPart(account, scope.mailbox, scope.uid, scope.partId) : await this.imap.openPart(account.imap, scope.mailbox, scope.uid, scope.partId, account.id);
     } catch (err) {
-      this.logger.warn({ msg: 'could not open part over IMAP', accountId: scope.accountId, err });
+      // Only reachable after a login that worked (the uid mapping exists once the watcher polled), so it may say why.
+      if (err instanceof Pop3MessageTooLargeError) throw new BadGatewayException(`${err.message}; POP3 cannot fetch a single part`);
+      this.logger.warn({ msg: `could not open part over ${account.protocol === 'pop3' ? 'POP3' : 'IMAP'}`, accountId: scope.accountId, err });
       throw new BadGatewayException(UNAVAILABLE);
     }
     if (!part) throw new NotFoundException();
