@@ -1,5 +1,5 @@
 import { NestFactory } from '@nestjs/core';
-import { loadDotEnv, parseEnv } from '@pushmail/config';
+import { describeRedisTarget, loadDotEnv, parseEnv, redisTarget } from '@pushmail/config';
 import { JsonLogger, redactString } from '@pushmail/observability';
 import { CliModule } from './cli.module';
 import { cliEnvSchema } from './config';
@@ -14,7 +14,7 @@ commands:
   check-credentials       report which key each account's settings are encrypted with;
                           exits 2 while any account is not on PUSHMAIL_SECRET_KEY or not bound
 
-Environment: REDIS_URL, PUSHMAIL_SECRET_KEY, PUSHMAIL_SECRET_KEY_PREVIOUS (as for the apps).
+Environment: REDIS_URL (or REDIS_SENTINELS + REDIS_SENTINEL_NAME), PUSHMAIL_SECRET_KEY, PUSHMAIL_SECRET_KEY_PREVIOUS (as for the apps).
 Output: one JSON line on stdout. Exit codes: 0 done, 1 error, 2 accounts left on older keys or unbound.
 `;
 
@@ -52,7 +52,7 @@ export async function runCommand(argv: string[], write: (line: string) => void, 
   const app = await withDeadline(
     NestFactory.createApplicationContext(CliModule.forRoot(env), { logger, abortOnError: false }),
     CONNECT_TIMEOUT_MS,
-    `Redis at ${redactString(env.REDIS_URL)} did not answer within ${CONNECT_TIMEOUT_MS / 1000} s`,
+    `Redis at ${redactString(describeRedisTarget(redisTarget(env)))} did not answer within ${CONNECT_TIMEOUT_MS / 1000} s`,
   );
   try {
     const rotation = app.get(CredentialRotationService);

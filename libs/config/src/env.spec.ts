@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConfigError, baseEnvSchema, env, mailNetworkEnvShape, parseEnv, secretKeySchema } from './env';
+import { ConfigError, baseEnvSchema, describeRedisTarget, env, mailNetworkEnvShape, parseEnv, redisTarget, secretKeySchema } from './env';
 
 describe('parseEnv', () => {
   it('names a missing REDIS_URL', () => {
@@ -51,5 +51,52 @@ describe('mail network settings (shared by every app that connects)', () => {
 
   it.each(['10.0.0.0/33', 'http://mail.corp', 'mail corp', '-bad-.corp', '10.0.0.0/8/1', 'fd00::/129'])('names MAIL_HOST_ALLOWLIST for %s', (entry) => {
     expect(() => parseEnv(schema, { ...base, MAIL_HOST_ALLOWLIST: entry })).toThrow(/MAIL_HOST_ALLOWLIST: /);
+  });
+});
+
+describe('where Redis is: exactly one of REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_NODES', () => {
+  const variablesOf = (source: Record<string, string>) => {
+    try {
+      parseEnv(baseEnvSchema, source);
+    } catch (e) {
+      return { variables: (e as ConfigError).variables, message: (e as Error).message };
+    }
+    throw new Error('parsed');
+  };
+
+  it('reads a Sentinel set: addresses, master name, passwords, TLS', () => {
+    const parsed = parseEnv(baseEnvSchema, { REDIS_SENTINELS: 'sentinel-0:26379, [fd00::1]:26380,10.0.0.3:26379', REDIS_SENTINEL_NAME: 'pushmail', REDIS_SENTINEL_PASSWORD: 's3', REDIS_PASSWORD: 'p4', REDIS_TLS: 'true' });
+    expect(redisTarget(parsed)).toEqual({
+      kind: 'sentinel',
+      sentinels: [{ host: 'sentinel-0', port: 26379 }, { host: 'fd00::1', port: 26380 }, { host: '10.0.0.3', port: 26379 }],
+      name: 'pushmail',
+      sentinelPassword: 's3',
+      password: 'p4',
+      tls: true,
+    });
+    expect(describeRedisTarget(redisTarget(parsed))).toBe('Sentinel master "pushmail" via sentinel-0:26379,fd00::1:26380,10.0.0.3:26379');
+  });
+
+  it('describes a URL without its password', () => {
+    expect(describeRedisTarget(redisTarget(parseEnv(baseEnvSchema, { REDIS_URL: 'redis://:secret@redis.example:6379/2' })))).toBe('redis://redis.example:6379/2');
+  });
+
+  it('names all three when none is set, and each one set when several are', () => {
+    expect(variablesOf({})).toEqual({ variables: ['REDIS_URL'], message: expect.stringMatching(/REDIS_URL.*REDIS_SENTINELS.*REDIS_CLUSTER_NODES/) });
+    expect(variablesOf({ REDIS_URL: 'redis://a:6379', REDIS_SENTINELS: 'a:26379', REDIS_SENTINEL_NAME: 'm' }).variables).toEqual(['REDIS_URL', 'REDIS_SENTINELS']);
+  });
+
+  it('requires the master name with sentinels, and refuses sentinel settings without them', () => {
+    expect(variablesOf({ REDIS_SENTINELS: 'a:26379' }).variables).toEqual(['REDIS_SENTINEL_NAME']);
+    expect(variablesOf({ REDIS_URL: 'redis://a:6379', REDIS_SENTINEL_NAME: 'm' }).variables).toEqual(['REDIS_SENTINEL_NAME']);
+    expect(variablesOf({ REDIS_URL: 'redis://a:6379', REDIS_PASSWORD: 'x' }).variables).toEqual(['REDIS_PASSWORD']);
+  });
+
+  it.each(['a', 'a:0', 'a:70000', 'http://a:1', ','])('names REDIS_SENTINELS for %s', (value) => {
+    expect(variablesOf({ REDIS_SENTINELS: value, REDIS_SENTINEL_NAME: 'm' }).variables).toContain('REDIS_SENTINELS');
+  });
+
+  it('refuses REDIS_CLUSTER_NODES, saying Cluster is not supported yet', () => {
+    expect(variablesOf({ REDIS_CLUSTER_NODES: 'a:7000,b:7000' })).toEqual({ variables: ['REDIS_CLUSTER_NODES'], message: expect.stringContaining('not supported yet') });
   });
 });

@@ -33,12 +33,111 @@ export const secretKeySchema = z
   .string({ required_error: 'is required (32 random bytes, base64; e.g. `openssl rand -base64 32`)' })
   .refine((v) => Buffer.from(v, 'base64').length === 32, { message: 'must be 32 bytes encoded as base64' });
 
+/** `host:port,host:port`: Sentinel or Cluster seed addresses (an IPv6 address in brackets). */
+const redisNodeList = z
+  .string()
+  .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+  .superRefine((entries, ctx) => {
+    if (!entries.length) ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must list at least one host:port' });
+    for (const entry of entries) {
+      if (!parseRedisNode(entry)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${entry}" is not host:port` });
+    }
+  });
+
+export interface RedisNode {
+  host: string;
+  port: number;
+}
+
+export function parseRedisNode(entry: string): RedisNode | undefined {
+  const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(entry);
+  if (!match) return undefined;
+  const port = Number(match[2]);
+  if (port < 1 || port > 65_535) return undefined;
+  return { host: match[1].replace(/^\[|\]$/g, ''), port };
+}
+
+/**
+ * Where Redis is, one of three ways (exactly one must be set; {@link parseEnv} enforces it, so the
+ * schemas stay plain objects whose keys the deploy tests read): a URL, a Sentinel set, or a Cluster.
+ */
+export const redisEnvShape = {
+  REDIS_URL: z
+    .string()
+    .url('must be a URL such as redis://127.0.0.1:6379/0')
+    .refine((v) => /^rediss?:\/\//.test(v), { message: 'must start with redis:// or rediss://' })
+    .optional(),
+  /** Sentinel addresses; the master's name is REDIS_SENTINEL_NAME. */
+  REDIS_SENTINELS: redisNodeList.optional(),
+  REDIS_SENTINEL_NAME: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'must be the master name the sentinels monitor').optional(),
+  /** The sentinels' own password (requirepass on the sentinels), when they have one. */
+  REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
+  /** Redis Cluster seed nodes. Not supported yet: refused at boot (see README). */
+  REDIS_CLUSTER_NODES: redisNodeList.optional(),
+  /** Password of the Redis data nodes with REDIS_SENTINELS (with REDIS_URL it is part of the URL). */
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  /** TLS to the data nodes with REDIS_SENTINELS (rediss:// says it for REDIS_URL). */
+  // Optional rather than defaulted, so code that builds a BaseEnv by hand (tests) need not name it.
+  REDIS_TLS: env.bool(false).optional(),
+};
+export type RedisEnv = z.infer<z.ZodObject<typeof redisEnvShape>>;
+
+export type RedisTarget =
+  | { kind: 'url'; url: string }
+  | { kind: 'sentinel'; sentinels: RedisNode[]; name: string; sentinelPassword?: string; password?: string; tls: boolean };
+
+const REDIS_CHOICE = 'set exactly one of REDIS_URL (e.g. redis://127.0.0.1:6379/0), REDIS_SENTINELS (with REDIS_SENTINEL_NAME) or REDIS_CLUSTER_NODES';
+
+/** The cross-variable rules of {@link redisEnvShape}, as `{ variable, message }` issues. */
+export function redisEnvIssues(env: Partial<Record<keyof RedisEnv, unknown>>): Array<{ variable: string; message: string }> {
+  const set = (['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const).filter((name) => env[name] !== undefined);
+  if (set.length === 0) return [{ variable: 'REDIS_URL', message: `is required: ${REDIS_CHOICE}` }];
+  if (set.length > 1) return set.map((variable) => ({ variable, message: `${REDIS_CHOICE}; ${set.join(' and ')} are all set` }));
+  const issues: Array<{ variable: string; message: string }> = [];
+  if (set[0] === 'REDIS_CLUSTER_NODES') {
+    // Keys are slot-safe, but the queues' and events' sharding is not built: refusing beats a half-working cluster.
+    issues.push({ variable: 'REDIS_CLUSTER_NODES', message: 'Redis Cluster is not supported yet: use REDIS_URL or REDIS_SENTINELS' });
+  }
+  if (set[0] === 'REDIS_SENTINELS' && !env.REDIS_SENTINEL_NAME) issues.push({ variable: 'REDIS_SENTINEL_NAME', message: 'is required with REDIS_SENTINELS (the master name the sentinels monitor)' });
+  if (set[0] !== 'REDIS_SENTINELS') {
+    for (const name of ['REDIS_SENTINEL_NAME', 'REDIS_SENTINEL_PASSWORD'] as const) {
+      if (env[name] !== undefined) issues.push({ variable: name, message: 'is only read with REDIS_SENTINELS' });
+    }
+  }
+  if (set[0] === 'REDIS_URL') {
+    for (const name of ['REDIS_PASSWORD'] as const) {
+      if (env[name] !== undefined) issues.push({ variable: name, message: 'is not read with REDIS_URL: put the password in the URL' });
+    }
+  }
+  return issues;
+}
+
+/** The validated choice, for the one connection factory in `@pushmail/redis`. */
+export function redisTarget(env: RedisEnv): RedisTarget {
+  if (env.REDIS_SENTINELS && env.REDIS_SENTINEL_NAME) {
+    return {
+      kind: 'sentinel',
+      sentinels: env.REDIS_SENTINELS.map((entry) => parseRedisNode(entry)!),
+      name: env.REDIS_SENTINEL_NAME,
+      sentinelPassword: env.REDIS_SENTINEL_PASSWORD,
+      password: env.REDIS_PASSWORD,
+      tls: env.REDIS_TLS ?? false,
+    };
+  }
+  if (env.REDIS_URL) return { kind: 'url', url: env.REDIS_URL };
+  throw new ConfigError(['REDIS_URL'], `REDIS_URL: ${REDIS_CHOICE}`);
+}
+
+/** Where Redis is, without secrets, for log lines and errors. */
+export function describeRedisTarget(target: RedisTarget): string {
+  if (target.kind === 'sentinel') return `Sentinel master "${target.name}" via ${target.sentinels.map((n) => `${n.host}:${n.port}`).join(',')}`;
+  const url = new URL(target.url);
+  return `${url.protocol}//${url.host}${url.pathname}`;
+}
+
 /** Variables every app reads. */
 export const baseEnvSchema = z.object({
-  REDIS_URL: z
-    .string({ required_error: 'is required (e.g. redis://127.0.0.1:6379/0)' })
-    .url('must be a URL such as redis://127.0.0.1:6379/0')
-    .refine((v) => /^rediss?:\/\//.test(v), { message: 'must start with redis:// or rediss://' }),
+  ...redisEnvShape,
   LOG_LEVEL: z.enum(logLevels).default('info'),
   /** Set by supervisors and tests to tell replicas apart in logs, metrics and leases. */
   INSTANCE_ID: z.string().optional(),
@@ -105,8 +204,12 @@ export function loadDotEnv(cwd = process.cwd()): void {
 export function parseEnv<S extends z.ZodTypeAny>(schema: S, source: NodeJS.ProcessEnv = process.env): z.infer<S> {
   const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
   const result = schema.safeParse(cleaned);
-  if (result.success) return result.data;
-  const issues = result.error.issues.map((issue) => ({ variable: String(issue.path[0] ?? '(env)'), message: issue.message }));
+  // An app's schema holds the Redis variables (baseEnvSchema): exactly one way to Redis must be set.
+  const readsRedis = schema instanceof z.ZodObject && 'REDIS_URL' in schema.shape;
+  // Presence rules only, so the raw strings serve as well when another variable failed.
+  const redisIssues = readsRedis ? redisEnvIssues(cleaned as Partial<Record<keyof RedisEnv, unknown>>) : [];
+  if (result.success && !redisIssues.length) return result.data;
+  const issues = [...(result.success ? [] : result.error.issues.map((issue) => ({ variable: String(issue.path[0] ?? '(env)'), message: issue.message }))), ...redisIssues];
   const lines = issues.map((i) => `  ${i.variable}: ${i.message}`);
   throw new ConfigError(
     [...new Set(issues.map((i) => i.variable))],

@@ -1,7 +1,8 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import { ConfigService } from '@pushmail/config';
+import { ConfigService, RedisTarget, redisTarget } from '@pushmail/config';
 import { HealthService } from '@pushmail/observability';
-import IORedis, { Redis, RedisOptions } from 'ioredis';
+import { Redis, RedisOptions } from 'ioredis';
+import { createRedisConnection } from './connection';
 
 /**
  * The one place that opens Redis connections. `client` runs commands; subscribers and BullMQ get
@@ -12,22 +13,20 @@ export class RedisService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(RedisService.name);
   private readonly connections = new Set<Redis>();
   readonly client: Redis;
+  /** REDIS_URL or REDIS_SENTINELS, as validated at boot. */
+  readonly target: RedisTarget;
 
   constructor(
-    private readonly config: ConfigService,
+    config: ConfigService,
     private readonly health: HealthService,
   ) {
+    this.target = redisTarget(config.env);
     this.client = this.open({ connectionName: 'command' });
   }
 
-  /** A new connection with the app's URL; closed with the module. */
+  /** A new connection to the app's Redis (its URL or the Sentinel set's master); closed with the module. */
   open(options: RedisOptions = {}): Redis {
-    const connection = new IORedis(this.config.get('REDIS_URL'), {
-      // Reconnect forever with a capped delay: Redis restarts must not kill the app.
-      retryStrategy: (times) => Math.min(times * 200, 2000),
-      enableAutoPipelining: true,
-      ...options,
-    });
+    const connection = createRedisConnection(this.target, { enableAutoPipelining: true, ...options });
     // ioredis emits 'error' on every failed reconnect; without a listener Node would crash.
     connection.on('error', (err) => this.logger.warn({ msg: 'redis connection error', name: options.connectionName, err }));
     this.connections.add(connection);
