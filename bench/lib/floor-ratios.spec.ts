@@ -16,9 +16,10 @@ describe('overFloor', () => {
 describe('notifyJudgement', () => {
   const fast = Array.from({ length: 100 }, (_, i) => 10 + (i % 10));
   it('meets the targets when every message arrived fast, with the IDLE path and EmailEngine as ratios', () => {
-    const j = notifyJudgement({ quick: false }, { floor: fast.map((v) => v - 30), ingress: fast, sent: 100, idle: { p50: 580, p99: 700 } });
+    const j = notifyJudgement({ quick: false }, { floor: fast.map((v) => v - 30), ingress: fast, sent: 100, idle: { p50: 580, p99: 700 }, idleFloor: fast.map((v) => v + 500) });
     expect(j.targets.map((t) => t.met)).toEqual([true, true, true]);
     expect(j.figures.missing).toBe(0);
+    expect(j.figures.idleFloorP50OverIngressP50).toBe(overFloor(514.5, 14.5));
     expect(j.figures.idleP50OverIngressP50).toBe(overFloor(580, 14.5));
     expect(j.figures.emailEngineOverIngressP50).toBe(overFloor(EMAILENGINE_LONE_MESSAGE_MS, 14.5));
     for (const row of j.tables[0].rows) expect(row).toHaveLength(j.tables[0].columns.length);
@@ -30,6 +31,7 @@ describe('notifyJudgement', () => {
     expect(j.targets.map((t) => t.met)).toEqual([true, false, false]);
     expect(j.figures.missing).toBe(1);
     expect(j.figures.idleP50OverIngressP50).toBeNull();
+    expect(j.figures.idleFloorP50OverIngressP50).toBeNull();
   });
   it('leaves the latency targets unjudged in a quick run, but not a lost message', () => {
     const j = notifyJudgement({ quick: true }, { floor: [], ingress: [], sent: 3, idle: null });

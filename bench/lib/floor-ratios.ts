@@ -19,6 +19,11 @@ export interface NotifyJudgementInput {
   sent: number;
   /** The IDLE path's push latency from the same run (push-latency scenario), when it ran. */
   idle: { p50: number | null; p99: number | null } | null;
+  /**
+   * LMTP ack → EXISTS at a bare IMAP client IDLE-ing on the same Dovecot during the floor phase
+   * (ms): what any IMAP client, pushmail's IDLE path included, cannot beat.
+   */
+  idleFloor?: number[];
 }
 
 /**
@@ -29,6 +34,7 @@ export interface NotifyJudgementInput {
 export function notifyJudgement(ctx: Pick<BenchContext, 'quick'>, input: NotifyJudgementInput): Pick<ScenarioResult, 'figures' | 'targets' | 'tables'> {
   const ing: Summary | null = summarize(input.ingress);
   const fl: Summary | null = summarize(input.floor);
+  const idleFloor: Summary | null = summarize(input.idleFloor ?? []);
   const missing = input.sent - input.ingress.length;
   const idleP50 = input.idle?.p50 ?? null;
   const idleP99 = input.idle?.p99 ?? null;
@@ -39,6 +45,9 @@ export function notifyJudgement(ctx: Pick<BenchContext, 'quick'>, input: NotifyJ
     floorP50: fl?.p50 ?? null,
     floorP99: fl?.p99 ?? null,
     missing,
+    idleFloorP50: idleFloor?.p50 ?? null,
+    idleFloorP99: idleFloor?.p99 ?? null,
+    idleFloorP50OverIngressP50: overFloor(idleFloor?.p50, ing?.p50),
     idleP50OverIngressP50: overFloor(idleP50, ing?.p50),
     emailEngineOverIngressP50: overFloor(EMAILENGINE_LONE_MESSAGE_MS, ing?.p50),
   };
@@ -55,6 +64,7 @@ export function notifyJudgement(ctx: Pick<BenchContext, 'quick'>, input: NotifyJ
     rows: [
       row('floor: the notification at a bare HTTP server', fl?.p50 ?? null, fl?.p99 ?? null),
       row('ingress → fetcher → gateway → Socket.IO', ing?.p50 ?? null, ing?.p99 ?? null),
+      row('IDLE floor: EXISTS at a bare IMAP client on the same Dovecot (this scenario)', idleFloor?.p50 ?? null, idleFloor?.p99 ?? null),
       row('IDLE path (push-latency scenario, same run)', idleP50, idleP99),
       row('EmailEngine 2.79.2, lone message (measured earlier on this Dovecot)', EMAILENGINE_LONE_MESSAGE_MS, null),
     ],

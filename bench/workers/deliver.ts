@@ -2,6 +2,7 @@ import { createTransport, Transporter } from 'nodemailer';
 import { benchMessage } from '../lib/corpus';
 import { Delivery } from '../lib/correlate';
 import { now, sleep } from '../lib/clock';
+import { lmtpRejection } from '../lib/lmtp';
 import { serveWorker } from '../lib/worker';
 
 /** One planned delivery: to `user` at epoch ms `at` (open loop: late acks never delay later sends). */
@@ -19,8 +20,11 @@ async function deliverOne(item: PlannedDelivery, seed: number): Promise<Delivery
   const { raw, messageId } = benchMessage(item.user, item.key, item.size ?? 3000, seed);
   const sentAt = now();
   try {
-    await transport!.sendMail({ envelope: { from: 'sender@bench.pushmail.test', to: [item.user] }, raw });
-    return { user: item.user, key: item.key, messageId, sentAt, ackAt: now() };
+    const info = await transport!.sendMail({ envelope: { from: 'sender@bench.pushmail.test', to: [item.user] }, raw });
+    const ackAt = now();
+    // Acknowledged means the recipient's own 2xx after DATA, not a resolved sendMail.
+    const rejected = lmtpRejection(info);
+    return { user: item.user, key: item.key, messageId, sentAt, ackAt, ...(rejected ? { error: `LMTP: ${rejected}` } : {}) };
   } catch (err) {
     return { user: item.user, key: item.key, messageId, sentAt, ackAt: now(), error: (err as Error).message };
   }
