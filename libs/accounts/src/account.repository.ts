@@ -172,6 +172,9 @@ export class AccountRepository implements OnModuleDestroy {
     if (patch.imap) fields.imap = this.cipher.encrypt(JSON.stringify(patch.imap), { accountId: id, field: 'imap' });
     if (patch.smtp) fields.smtp = this.cipher.encrypt(JSON.stringify(patch.smtp), { accountId: id, field: 'smtp' });
     if (patch.mailboxes) fields.mailboxes = JSON.stringify(patch.mailboxes);
+    // The caller has checked that these fit the account (a POP3 account; the gateway answers 400 otherwise).
+    if (patch.pop3) fields.pop3 = this.cipher.encrypt(JSON.stringify(patch.pop3), { accountId: id, field: 'pop3' });
+    if (patch.pollIntervalSeconds !== undefined) fields.pollIntervalSeconds = String(patch.pollIntervalSeconds);
     const tx = this.redis.client.multi().hset(key, fields).hincrby(key, 'version', 1);
     if (patch.imap) {
       // The IMAP login may have changed: the mailbox index moves with it, in the same MULTI.

@@ -122,10 +122,22 @@ export function requireOneIncoming<O extends { imap?: unknown; pop3?: unknown; m
 export const CreateAccountBodySchema = requireOneIncoming(CreateAccountFieldsSchema);
 export type CreateAccountBody = z.infer<typeof CreateAccountBodySchema>;
 
+/**
+ * Each given object replaces the stored one whole (`pop3` like `imap`: its `pass` is always
+ * needed). Whether `imap` or `pop3` / `pollIntervalSeconds` fits the account's protocol is
+ * checked against the stored account (400 naming the field).
+ */
 export const PatchAccountBodySchema = z
-  .object({ imap: ServerSettingsSchema.optional(), smtp: ServerSettingsSchema.optional(), mailboxes: MailboxListSchema.optional() })
+  .object({
+    imap: ServerSettingsSchema.optional(),
+    pop3: Pop3SettingsSchema.optional(),
+    smtp: ServerSettingsSchema.optional(),
+    mailboxes: MailboxListSchema.optional(),
+    pollIntervalSeconds: PollIntervalSecondsSchema.optional(),
+  })
   .strict()
-  .refine((b) => b.imap || b.smtp || b.mailboxes, { message: 'at least one of imap, smtp, mailboxes is required' });
+  .refine((b) => b.imap || b.pop3 || b.smtp || b.mailboxes || b.pollIntervalSeconds !== undefined, { message: 'at least one of imap, pop3, smtp, mailboxes, pollIntervalSeconds is required' })
+  .refine((b) => !(b.imap && b.pop3), { path: ['pop3'], message: 'give either imap or pop3, not both' });
 export type PatchAccountBody = z.infer<typeof PatchAccountBodySchema>;
 
 /** What the API returns: never a secret. */

@@ -21,10 +21,17 @@ export class CreateAccountDto {
   @ApiPropertyOptional({ type: [String], default: ['INBOX'] }) mailboxes?: string[];
 }
 
+export class Pop3SettingsDto extends ServerSettingsDto {
+  @ApiPropertyOptional({ minimum: 1, maximum: 3650, description: 'delete the message on the server (DELE) this many days after pushmail fetched it; absent: leave it there' })
+  deleteAfterDays?: number;
+}
+
 export class PatchAccountDto {
-  @ApiPropertyOptional({ type: ServerSettingsDto }) imap?: ServerSettingsDto;
+  @ApiPropertyOptional({ type: ServerSettingsDto, description: 'IMAP accounts only; replaces the stored settings' }) imap?: ServerSettingsDto;
+  @ApiPropertyOptional({ type: Pop3SettingsDto, description: 'POP3 accounts only; replaces the stored settings (pass included)' }) pop3?: Pop3SettingsDto;
   @ApiPropertyOptional({ type: ServerSettingsDto }) smtp?: ServerSettingsDto;
-  @ApiPropertyOptional({ type: [String] }) mailboxes?: string[];
+  @ApiPropertyOptional({ type: [String], description: 'POP3 accounts have only INBOX' }) mailboxes?: string[];
+  @ApiPropertyOptional({ minimum: 15, maximum: 3600, description: 'POP3 accounts only: seconds between two polls (at least POP3_MIN_POLL_SECONDS)' }) pollIntervalSeconds?: number;
 }
 
 export class AccountViewDto {

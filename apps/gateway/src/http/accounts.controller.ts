@@ -65,8 +65,11 @@ export class AccountsController {
   @ApiNotFoundResponse()
   @ApiBadRequestResponse({ description: 'a bad field, or a mail host this server may not connect to' })
   async update(@Param('id') id: string, @Body(new ZodValidationPipe(PatchAccountBodySchema)) body: PatchAccountBody): Promise<AccountView> {
+    const protocol = AccountIdSchema.safeParse(id).success ? await this.accounts.protocolOf(id) : null;
+    if (!protocol) throw new NotFoundException();
+    checkFitsProtocol(protocol, body);
     await this.admission.checkHosts(body);
-    return this.found(AccountIdSchema.safeParse(id).success ? await this.accounts.update(id, body) : null);
+    return this.found(await this.accounts.update(id, body));
   }
 
   @Delete(':id')
@@ -104,5 +107,19 @@ export class AccountsController {
   private found(view: AccountView | null): AccountView {
     if (!view) throw new NotFoundException();
     return view;
+  }
+}
+
+/** 400 naming the field that does not fit the stored account: an account never changes protocol. */
+function checkFitsProtocol(protocol: 'imap' | 'pop3', body: PatchAccountBody): void {
+  const refuse = (field: string, message: string) => {
+    throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: `${field}: ${message}`, field });
+  };
+  if (protocol === 'pop3') {
+    if (body.imap) refuse('imap', 'this is a POP3 account: patch pop3 instead');
+    if (body.mailboxes && (body.mailboxes.length !== 1 || body.mailboxes[0] !== 'INBOX')) refuse('mailboxes', 'POP3 accounts have only INBOX');
+  } else {
+    if (body.pop3) refuse('pop3', 'this is an IMAP account: patch imap instead');
+    if (body.pollIntervalSeconds !== undefined) refuse('pollIntervalSeconds', 'only POP3 accounts are polled on an interval');
   }
 }
