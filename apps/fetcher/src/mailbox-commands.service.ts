@@ -18,7 +18,7 @@ import {
 import type { FetchMessageObject, ImapFlow, ListResponse, MailboxObject, MessageAddressObject, MessageStructureObject, SearchObject } from 'imapflow';
 import { MailboxNotFoundError } from './errors';
 import { withoutSessionFlags } from './fetch/message-fetcher';
-import { ImapSession, ImapConnectionPool } from './imap/imap-connection.pool';
+import { PooledConnection, ImapConnectionPool } from './imap/imap-connection.pool';
 import { Pop3MailboxReader } from './pop3/pop3-mailbox.reader';
 
 /** What a list fetches per message: no body, so a page costs one FETCH of envelopes. */
@@ -121,7 +121,7 @@ export class MailboxCommandsService {
 }
 
 /** SELECT, or a NOOP when the folder already is selected: a list must include mail that just arrived. */
-async function selectFresh(session: ImapSession, mailbox: string): Promise<MailboxObject> {
+async function selectFresh(session: PooledConnection, mailbox: string): Promise<MailboxObject> {
   if (session.client.mailbox && session.client.mailbox.path === mailbox) {
     await session.refreshView();
     return session.client.mailbox;

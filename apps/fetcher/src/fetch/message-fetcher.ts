@@ -3,7 +3,7 @@ import { ConfigService } from '@pushmail/config';
 import { MetricsService } from '@pushmail/observability';
 import type { FetchMessageObject, MessageStructureObject } from 'imapflow';
 import { FetcherEnv } from '../config';
-import { ImapConnectionPool, ImapSession } from '../imap/imap-connection.pool';
+import { ImapConnectionPool, PooledConnection } from '../imap/imap-connection.pool';
 
 export interface FetchedMessage {
   uid: number;
@@ -103,7 +103,7 @@ export class MessageFetcher {
    * generation is used (commands from the gateway do not know it).
    */
   async fetchOnSession(
-    session: ImapSession,
+    session: PooledConnection,
     mailbox: string,
     uidValidity: number | null,
     uids: number[],
@@ -197,7 +197,7 @@ export class MessageFetcher {
   }
 
   /** Headers and the start of the first text part of an oversized message, never its attachments. */
-  private async fetchPartial(session: ImapSession, meta: FetchMessageObject): Promise<FetchedMessage['partial'] | null> {
+  private async fetchPartial(session: PooledConnection, meta: FetchMessageObject): Promise<FetchedMessage['partial'] | null> {
     if (!meta.bodyStructure) {
       const row = await session.client.fetchOne(String(meta.uid), { uid: true, bodyStructure: true }, { uid: true });
       if (!row) return null;
@@ -238,7 +238,7 @@ export class MessageFetcher {
   }
 }
 
-async function nextUid(session: ImapSession, mailbox: string): Promise<number> {
+async function nextUid(session: PooledConnection, mailbox: string): Promise<number> {
   const status = await session.client.status(mailbox, { uidNext: true });
   return (status && status.uidNext) || 0;
 }

@@ -4,7 +4,7 @@ import { MetricsService } from '@pushmail/observability';
 import type { AccountRepository } from '@pushmail/accounts';
 import type { ImapClientFactory } from '@pushmail/imap';
 import { FetcherEnv } from '../config';
-import { ImapConnectionPool, ImapSession, POOLED_KEEPALIVE_MS } from './imap-connection.pool';
+import { ImapConnectionPool, PooledConnection, POOLED_KEEPALIVE_MS } from './imap-connection.pool';
 
 /** Just enough of an imapflow client for the pool's bookkeeping; no server involved. */
 class FakeClient extends EventEmitter {
@@ -49,7 +49,7 @@ describe('ImapConnectionPool', () => {
   it('waits briefly for a busy connection instead of logging in again', async () => {
     const { pool, clients } = makePool(50);
     pools.push(pool);
-    const used: ImapSession[] = [];
+    const used: PooledConnection[] = [];
     const first = pool.withSession('acc', async (s) => {
       used.push(s);
       await sleep(10);

@@ -16,7 +16,7 @@ export class AccountGoneError extends Error {
 }
 
 /** One pooled IMAP connection, lent to one caller at a time. */
-export class ImapSession {
+export class PooledConnection {
   private discarded = false;
   /**
    * When the server last brought this connection's view of the selected mailbox up to date (the
@@ -69,12 +69,12 @@ export class ImapSession {
 }
 
 interface AccountPool {
-  idle: ImapSession[];
+  idle: PooledConnection[];
   /** Open or opening connections, lent or idle. */
   size: number;
   waiters: Array<() => void>;
-  idleTimers: Map<ImapSession, NodeJS.Timeout>;
-  keepalives: Map<ImapSession, NodeJS.Timeout>;
+  idleTimers: Map<PooledConnection, NodeJS.Timeout>;
+  keepalives: Map<PooledConnection, NodeJS.Timeout>;
   /** After a failed connect, jobs fail fast until then instead of each trying to log in again. */
   failedUntil: number;
   failures: number;
@@ -140,7 +140,7 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
   }
 
   /** Runs `work` on a pooled session of the account; the session returns to the pool afterwards. */
-  async withSession<T>(accountId: string, work: (session: ImapSession) => Promise<T>): Promise<T> {
+  async withSession<T>(accountId: string, work: (session: PooledConnection) => Promise<T>): Promise<T> {
     const session = await this.acquire(accountId);
     try {
       return await work(session);
@@ -185,7 +185,7 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
     return pool;
   }
 
-  private async acquire(accountId: string): Promise<ImapSession> {
+  private async acquire(accountId: string): Promise<PooledConnection> {
     const deadline = Date.now() + this.acquireTimeoutMs;
     const pool = this.poolFor(accountId);
     let waitedBeforeGrowing = false;
@@ -247,7 +247,7 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
     });
   }
 
-  private release(session: ImapSession): void {
+  private release(session: PooledConnection): void {
     const pool = this.poolFor(session.accountId);
     if (!session.usable || this.closing) {
       this.discard(session);
@@ -263,7 +263,7 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
   }
 
   /** NOOPs an idle session until it is lent again or closed (see POOLED_KEEPALIVE_MS). */
-  private keepAlive(pool: AccountPool, session: ImapSession): void {
+  private keepAlive(pool: AccountPool, session: PooledConnection): void {
     const timer = setInterval(() => {
       if (!session.usable) return;
       // A dead connection closes itself, and its 'close' handler takes it out of the pool.
@@ -277,7 +277,7 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
    * Extra connections (bursts) close soon; an account's last one stays longer, so the next new
    * message does not pay for a login, LIST and SELECT (several round trips, more with TLS).
    */
-  private scheduleIdleClose(pool: AccountPool, session: ImapSession, idleSince: number): void {
+  private scheduleIdleClose(pool: AccountPool, session: PooledConnection, idleSince: number): void {
     const last = pool.size <= 1;
     const delay = Math.max(0, idleSince + (last ? this.idleMs : Math.min(this.extraIdleMs, this.idleMs)) - Date.now());
     const timer = setTimeout(() => {
@@ -295,7 +295,7 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
     pool.idleTimers.set(session, timer);
   }
 
-  private async connect(accountId: string, pool: AccountPool): Promise<ImapSession> {
+  private async connect(accountId: string, pool: AccountPool): Promise<PooledConnection> {
     const account = await this.accounts.get(accountId);
     if (!account) throw new AccountGoneError(accountId);
     // POP3 accounts are read by Pop3MailboxReader; an IMAP command reaching one is a routing bug.
@@ -305,7 +305,7 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
     // login, and FETCH responses without MODSEQ.
     // Resolves and checks the host again (a rebinding DNS answer is refused here, see ImapClientFactory).
     const client = await this.factory.create(account.imap, { disableAutoIdle: true, disableAutoEnable: true, socketTimeout: POOLED_SOCKET_TIMEOUT_MS }, accountId);
-    const session = new ImapSession(accountId, client);
+    const session = new PooledConnection(accountId, client);
     client.on('error', (err: Error) => this.logger.debug({ msg: 'pooled imap connection error', accountId, err: err.message }));
     client.on('close', () => {
       const at = pool.idle.indexOf(session);
@@ -325,7 +325,7 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
   }
 
   /** Takes the session out of the pool's count exactly once and closes its connection. */
-  private discard(session: ImapSession): void {
+  private discard(session: PooledConnection): void {
     if (!session.markDiscarded()) return;
     const pool = this.poolFor(session.accountId);
     pool.size--;
@@ -335,7 +335,7 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
     if (pool.size === 0 && pool.waiters.length === 0 && pool.failedUntil <= Date.now()) this.pools.delete(session.accountId);
   }
 
-  private async logout(session: ImapSession): Promise<void> {
+  private async logout(session: PooledConnection): Promise<void> {
     session.markDiscarded();
     if (!session.client.usable) {
       session.client.close();
@@ -346,7 +346,7 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
   }
 
   /** Stops the idle close and the keepalive of a session leaving the idle list. */
-  private clearIdleTimer(pool: AccountPool, session: ImapSession): void {
+  private clearIdleTimer(pool: AccountPool, session: PooledConnection): void {
     const timer = pool.idleTimers.get(session);
     if (timer) clearTimeout(timer);
     pool.idleTimers.delete(session);
