@@ -5,7 +5,7 @@ import { ImapSession, SessionContext, SessionOwner, SessionState } from './imap/
 import { POP3_MAILBOX as POP3_INBOX, Pop3Context, Pop3Poller, Pop3PollerOwner } from './pop3/pop3-poller';
 
 /**
- * The protocol seam: an IMAP session (one per watched mailbox, IDLE or polling) or a POP3 poller
+ * The protocol seam: an IMAP session (one per account, watching all its folders) or a POP3 poller
  * (INBOX only), driven alike by the shared tick and adding up to one account state.
  */
 export interface MailboxSession {
@@ -35,8 +35,9 @@ export function aggregateState(states: AccountState[]): AccountState {
 }
 
 /**
- * One owned account: a session per watched mailbox, and the account state they add up to. Only
- * the IMAP settings are kept (SMTP credentials have no business in the watcher's memory).
+ * One owned account: its session (one IMAP connection for every watched folder, or a POP3 poller),
+ * and the account state it adds up to. Only the IMAP settings are kept (SMTP credentials have no
+ * business in the watcher's memory).
  */
 export class AccountWatcher implements SessionOwner, Pop3PollerOwner {
   readonly id: string;
@@ -57,7 +58,8 @@ export class AccountWatcher implements SessionOwner, Pop3PollerOwner {
       return;
     }
     this.mailboxes = [...new Set(account.mailboxes)];
-    this.sessions = this.mailboxes.map((mailbox) => new ImapSession(account.id, mailbox, account.imap, lease.value, ctx, this));
+    // One connection whatever the number of folders: servers cap connections per user (Dovecot 10).
+    this.sessions = [new ImapSession(account.id, this.mailboxes, account.imap, lease.value, ctx, this)];
   }
 
   start(): void {

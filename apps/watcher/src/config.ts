@@ -30,6 +30,8 @@ export const watcherEnvSchema = baseEnvSchema.extend({
   RECONCILE_INTERVAL_MS: env.int(30_000, 100),
   /** Poll interval for servers without IDLE. */
   POLL_INTERVAL_MS: env.int(30_000, 100),
+  /** Servers without NOTIFY: how often a session checks the account's other folders (one LIST with STATUS). */
+  FOLDER_SWEEP_INTERVAL_MS: env.int(30_000, 100),
   /** IDLE is re-issued at least this often (RFC 2177 allows servers to drop it after 29 minutes). */
   IDLE_RESTART_MS: env.int(25 * MINUTE, 1000),
   /** No traffic for this long → NOOP to tell a half-open connection from a quiet one. */
@@ -43,7 +45,7 @@ export const watcherEnvSchema = baseEnvSchema.extend({
   LOGIN_CONCURRENCY_PER_HOST: env.int(10, 1),
   /** The shared timer that drives reconnects, polls and half-open checks for every session. */
   WATCHER_TICK_MS: env.int(250, 10, 10_000),
-  /** Provider quirks as data: per-host IDLE_RESTART_MS, POLL_INTERVAL_MS, HALF_OPEN_TIMEOUT_MS, DISABLE_IDLE (JSON). */
+  /** Provider quirks as data: per-host IDLE_RESTART_MS, POLL_INTERVAL_MS, HALF_OPEN_TIMEOUT_MS, DISABLE_IDLE, FOLDER_SWEEP_INTERVAL_MS, DISABLE_NOTIFY (JSON). */
   IMAP_HOST_OVERRIDES: hostOverridesSchema,
   /** Mail servers allowed to post push notifications to POST /api/notify/dovecot (JSON; empty: ingress off). */
   NOTIFY_SOURCES: notifySourcesSchema,

@@ -63,9 +63,9 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
       sync,
       metrics,
       limiter: new LoginLimiter(this.env.LOGIN_CONCURRENCY, this.env.LOGIN_CONCURRENCY_PER_HOST),
-      timingsFor: timingsByHost({ ...this.env, DISABLE_IDLE: false }, this.env.IMAP_HOST_OVERRIDES),
+      timingsFor: timingsByHost({ ...this.env, DISABLE_IDLE: false, DISABLE_NOTIFY: false }, this.env.IMAP_HOST_OVERRIDES),
       watcherId: identity.id,
-      logger: new Logger('ImapSession'),
+      logger: new Logger('MailSession'),
       pop3: { factory: pop3Factory, uids: pop3Uids },
     };
   }

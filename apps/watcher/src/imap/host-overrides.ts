@@ -11,6 +11,10 @@ export interface SessionTimings {
   AUTH_FAILURE_BACKOFF_MS: number;
   /** Poll even if the server offers IDLE (providers whose IDLE is broken). */
   DISABLE_IDLE: boolean;
+  /** Without NOTIFY: how often the folders other than the selected one are checked with STATUS. */
+  FOLDER_SWEEP_INTERVAL_MS: number;
+  /** Sweep even if the server offers NOTIFY (providers whose NOTIFY is broken). */
+  DISABLE_NOTIFY: boolean;
 }
 
 const ms = z.number().int().min(100);
@@ -20,6 +24,8 @@ const HostOverrideSchema = z
     POLL_INTERVAL_MS: ms.optional(),
     HALF_OPEN_TIMEOUT_MS: ms.optional(),
     DISABLE_IDLE: z.boolean().optional(),
+    FOLDER_SWEEP_INTERVAL_MS: ms.optional(),
+    DISABLE_NOTIFY: z.boolean().optional(),
   })
   .strict();
 export type HostOverride = z.infer<typeof HostOverrideSchema>;

@@ -2,14 +2,16 @@ import { Logger } from '@nestjs/common';
 import { AccountState, ConnectionFailureCode, ServerSettings } from '@pushmail/contracts';
 import { ImapClientFactory } from '@pushmail/imap';
 import { classifyConnectionError } from '@pushmail/net-policy';
-import type { ImapFlow, MailboxObject } from 'imapflow';
+import type { ImapFlow, ListResponse, MailboxObject, StatusQuery } from 'imapflow';
 import { LeaseLostError } from '../sync/cursor.store';
-import { MailboxChange, MailboxRef, MailboxSyncService } from '../sync/mailbox-sync.service';
-import { MailboxCursor, advanceUidNext, fromSequenceSet, futureGuesses, guessNewUids, maxModseq, newUidsFrom, planResync, toSequenceSet, vanishedUids } from '../sync/uid-math';
+import { MailboxSyncService } from '../sync/mailbox-sync.service';
 import { WatcherMetrics } from '../watcher.metrics';
 import { fullJitterBackoff, jitteredDelay } from './backoff';
+import { WATCH_ALL, watchedFolders } from './folder-set';
+import { ExistsEvent, ExpungeEvent, FlagsEvent, FolderSync, statusChanged } from './folder-sync';
 import { SessionTimings } from './host-overrides';
 import { LoginLimiter } from './login-limiter';
+import { UntaggedResponse, commandLayer, notifySetAttributes, parseListName, parseStatusResponse } from './notify-command';
 
 /** Shared by every session of the process: one object, not one per session. */
 export interface SessionContext {
@@ -33,8 +35,13 @@ export type SessionState = AccountState | 'stopped';
 const NEW_MAIL = 1;
 const CHANGES = 2;
 const POLL = 4;
+/** Folders other than the selected one changed (NOTIFY STATUS, or the sweep): examine and resync them. */
+const FOLDERS = 8;
+/** The folder list changed (NOTIFY MailboxName): list again. */
+const LIST = 16;
+/** No NOTIFY: time to ask every folder for its STATUS. */
+const SWEEP = 32;
 
-/** Server answers that mean "not now" rather than "wrong credentials". */
 /**
  * How often a connected session of an OAuth account asks for its credential: a cache read while
  * the token is fresh, the account's refresh when it is due (so the token stays warm for the
@@ -43,27 +50,17 @@ const POLL = 4;
  */
 const OAUTH_CHECK_INTERVAL_MS = 3_000;
 
+/** Server answers that mean "not now" rather than "wrong credentials". */
 const TRANSIENT_LOGIN_CODES = new Set(['LIMIT', 'UNAVAILABLE', 'INUSE', 'SERVERBUG', 'CONTACTADMIN']);
-
-interface ExistsEvent {
-  count: number;
-  prevCount: number;
-}
-interface ExpungeEvent {
-  seq?: number;
-  uid?: number;
-  vanished?: boolean;
-}
-interface FlagsEvent {
-  seq?: number;
-  uid?: number;
-  modseq?: bigint;
-  flags?: Set<string>;
-}
 
 function isAuthFailure(err: unknown): boolean {
   const e = err as { authenticationFailed?: boolean; serverResponseCode?: string };
   return !!e?.authenticationFailed && !TRANSIENT_LOGIN_CODES.has(String(e.serverResponseCode ?? '').toUpperCase());
+}
+
+/** A tagged NO: for EXAMINE, the folder is gone (or not selectable), not the connection. */
+function isNoResponse(err: unknown): boolean {
+  return (err as { responseStatus?: string })?.responseStatus === 'NO';
 }
 
 function errorText(err: unknown): string {
@@ -72,10 +69,13 @@ function errorText(err: unknown): string {
 }
 
 /**
- * One IMAP connection watching one mailbox: SELECT (read-only), resync from the cursor, then IDLE
- * (or poll where the server has no IDLE). A dropped connection is replaced by a new client; the
- * coordinator's shared tick drives reconnects, polls and half-open checks, so a session owns no
- * timers of its own.
+ * One IMAP connection watching every watched folder of an account. The home folder (INBOX when
+ * watched) stays selected (read-only) under IDLE; the others are watched with NOTIFY (RFC 5465)
+ * where the server has it, or a STATUS sweep every FOLDER_SWEEP_INTERVAL_MS where it has not, and
+ * a folder reported changed is examined, resynced from its cursor (see {@link FolderSync}) and
+ * left for the home folder again. A dropped connection is replaced by a new client; the
+ * coordinator's shared tick drives reconnects, polls, sweeps and half-open checks, so a session
+ * owns no timers of its own.
  */
 export class ImapSession {
   state: SessionState = 'disconnected';
@@ -84,32 +84,33 @@ export class ImapSession {
   /** The raw error behind it, for the logs only. */
   private lastErrorDetail?: string;
   nextAttemptAt = 0;
+  /** The folder kept selected under IDLE (the {@link MailboxSession} seam's name). */
+  mailbox: string;
 
   private client?: ImapFlow;
   private attempt = 0;
-  private uidValidity = 0;
-  private cursor?: MailboxCursor;
+  private readonly folders = new Map<string, FolderSync>();
+  /** The folder the connection has selected, which EXISTS, EXPUNGE and FETCH are about. */
+  private selected?: FolderSync;
+  /** Folders reported changed and not yet resynced. */
+  private readonly dirtyFolders = new Set<string>();
+  /** Wire names NOTIFY MailboxName reported since the last LIST → the old name of a renamed one. */
+  private readonly renamedOrCreated = new Map<string, string | undefined>();
+  /** Folder names as the server sends them (modified UTF-7) → as the account names them. */
+  private wireNames = new Map<string, string>();
   private idleSupported = false;
   private qresync = false;
-  private condstore = false;
-  /** Sequence number → UID, only for servers without QRESYNC, whose EXPUNGE carries no UID. */
-  private seqUids?: number[];
+  /** Folders found after the session's first LIST were created while it watched. */
+  private listedOnce = false;
+  /** NOTIFY is set on this connection: no sweep needed. */
+  private notifying = false;
   private dirty = 0;
   private draining = false;
   private idlePending = false;
-  private seenAt = 0;
-  /**
-   * UIDs announced from EXISTS counts and not yet confirmed by a UID SEARCH (see
-   * {@link guessNewUids}), each with whether its job is known to be in Redis.
-   */
-  private guessed?: Map<number, boolean>;
-  private guessedUpTo = 0;
-  /** Every UID below this is known to be assigned on the server (from this session's searches). */
-  private existingBelow = 0;
-  private changes: MailboxChange[] = [];
   private lastReceived = -1;
   private lastTrafficAt = 0;
   private lastPollAt = 0;
+  private lastSweepAt = 0;
   private probing = false;
   private oauthCheckAt = 0;
   private oauthChecking = false;
@@ -119,17 +120,25 @@ export class ImapSession {
 
   constructor(
     readonly accountId: string,
-    readonly mailbox: string,
+    /** The account's `mailboxes`: names, and `"*"` for every folder (see {@link watchedFolders}). */
+    readonly watch: readonly string[],
     private readonly settings: ServerSettings,
     private readonly leaseValue: string,
     private readonly ctx: SessionContext,
     private readonly owner: SessionOwner,
   ) {
     this.timings = ctx.timingsFor(settings.host);
+    this.mailbox = watch.includes(WATCH_ALL) || watch.some((m) => m.toUpperCase() === 'INBOX') ? 'INBOX' : watch[0];
   }
 
-  private get ref(): MailboxRef {
-    return { accountId: this.accountId, mailbox: this.mailbox, leaseValue: this.leaseValue };
+  /** The folders this session watches now (resolved from the server's list once connected). */
+  get watchedFolders(): string[] {
+    return [...this.folders.keys()];
+  }
+
+  /** Whether the server has IDLE (else the selected folder is polled): the account's `delivery`. */
+  get pushed(): boolean {
+    return this.idleSupported;
   }
 
   /** Called by the shared tick loop. */
@@ -156,6 +165,10 @@ export class ImapSession {
       this.lastTrafficAt = now;
     } else if (!this.probing && now - this.lastTrafficAt >= timings.HALF_OPEN_TIMEOUT_MS) {
       void this.probe(client);
+    }
+    if (!this.notifying && this.folders.size + (this.watch.includes(WATCH_ALL) ? 1 : 0) > 1 && now - this.lastSweepAt >= timings.FOLDER_SWEEP_INTERVAL_MS) {
+      this.lastSweepAt = now;
+      this.request(SWEEP);
     }
     if (!this.idleSupported) {
       if (now - this.lastPollAt >= timings.POLL_INTERVAL_MS) {
@@ -199,29 +212,42 @@ export class ImapSession {
       return;
     }
     this.client = client;
+    this.selected = undefined;
+    this.notifying = false;
     client.on('error', (err: Error) => {
       this.lastError = classifyConnectionError(err);
       this.lastErrorDetail = errorText(err);
     });
     client.on('close', () => this.onClose(client));
     client.on('exists', (event: ExistsEvent) => {
-      if (!this.seenAt) this.seenAt = Date.now();
-      this.announceGuesses(event);
+      const folder = this.selected;
+      if (!folder) return; // between folders: the next folder's resync searches anyway
+      if (!folder.seenAt) folder.seenAt = Date.now();
+      if (this.state === 'connected') folder.announceGuesses(event);
       this.request(NEW_MAIL);
     });
-    client.on('expunge', (event: ExpungeEvent) => this.onExpunge(event));
-    client.on('flags', (event: FlagsEvent) => this.onFlags(event));
-    this.guessed = undefined;
-    this.guessedUpTo = 0;
+    client.on('expunge', (event: ExpungeEvent) => {
+      if (this.selected?.onExpunge(event)) this.request(CHANGES);
+    });
+    client.on('flags', (event: FlagsEvent) => {
+      if (this.selected?.onFlags(event)) this.request(CHANGES);
+    });
+    for (const folder of this.folders.values()) folder.resetGuesses();
     logger.log({ msg: 'imap session open', accountId: this.accountId, mailbox: this.mailbox, watcher: this.ctx.watcherId, at: Date.now() });
     try {
       await limiter.run(this.settings.host, () => client.connect());
       if (this.client !== client) return;
       this.idleSupported = client.capabilities.has('IDLE') && !this.timings.DISABLE_IDLE;
       this.qresync = client.enabled.has('QRESYNC');
-      const mailbox = await client.mailboxOpen(this.mailbox, { readOnly: true });
-      this.condstore = client.enabled.has('CONDSTORE') && !mailbox.noModseq && mailbox.highestModseq !== undefined;
-      await this.resync(client, mailbox);
+      await this.listFolders(client, false);
+      // NOTIFY before the resyncs: a change after it is reported, one before it is found by them.
+      await this.setNotify(client);
+      // Every folder is examined once per connection (what happened while nobody watched), home last.
+      const home = this.folders.get(this.mailbox);
+      for (const folder of this.folders.values()) if (folder !== home) await this.visit(client, folder);
+      this.dirtyFolders.clear();
+      if (!home) throw Object.assign(new Error(`no folder to select: ${this.mailbox}`), { code: 'NoMailbox' });
+      await this.visit(client, home, true);
       if (this.client !== client) return;
       // A close while resync was waiting on Redis is ignored by onClose (still connecting).
       if (!client.usable) throw Object.assign(new Error('connection closed during resync'), { code: 'NoConnection' });
@@ -229,6 +255,7 @@ export class ImapSession {
       const now = Date.now();
       this.lastTrafficAt = now;
       this.lastPollAt = now;
+      this.lastSweepAt = now;
       this.lastReceived = client.stats().received;
       this.lastError = undefined;
       this.lastErrorDetail = undefined;
@@ -240,9 +267,156 @@ export class ImapSession {
     }
   }
 
-  /** A method, not a field test: stop() may run while connect() awaits, which TypeScript's narrowing cannot see. */
-  private isStopped(): boolean {
-    return this.state === 'stopped';
+  /**
+   * LIST, then the watched folders from it: new ones get a {@link FolderSync} (and, once connected,
+   * a resync, which baselines them), gone ones are dropped. Their cursors stay: a folder deleted and
+   * created again then reports a reset for the old UIDVALIDITY. Returns the listing.
+   */
+  private async listFolders(client: ImapFlow, connected: boolean, statusQuery?: StatusQuery): Promise<ListResponse[]> {
+    const listed = await client.list(statusQuery ? { statusQuery } : undefined);
+    if (this.client !== client) return listed;
+    this.wireNames = new Map(listed.map((f) => [f.pathAsListed, f.path]));
+    const names = watchedFolders(this.watch, listed);
+    const listedNames = new Set(listed.map((f) => (f.path.toUpperCase() === 'INBOX' ? 'INBOX' : f.path)));
+    const added: string[] = [];
+    for (const name of names) {
+      const folder = this.folders.get(name);
+      if (!folder) {
+        const created = new FolderSync({ accountId: this.accountId, mailbox: name, leaseValue: this.leaseValue }, this.ctx, () => this.state !== 'stopped');
+        // Appeared since this session first listed (created while watched): nothing in it is old news.
+        created.fromStart = this.listedOnce;
+        this.folders.set(name, created);
+        added.push(name);
+      } else if (folder.missing && listedNames.has(name)) {
+        added.push(name);
+      }
+    }
+    const removed = [...this.folders.keys()].filter((name) => !names.includes(name) && name !== this.mailbox);
+    if (connected) await this.moveRenamedCursors(listed, added, removed);
+    for (const name of removed) {
+      this.folders.delete(name);
+      this.dirtyFolders.delete(name);
+    }
+    if (connected) for (const name of added) this.dirtyFolders.add(name);
+    this.listedOnce = true;
+    if (connected && (added.length || removed.length)) this.ctx.logger.log({ msg: 'watched folders changed', accountId: this.accountId, added, removed });
+    return listed;
+  }
+
+  /**
+   * A sweep sees a rename as one folder gone and one new with the same UIDVALIDITY (a rename keeps
+   * it; a new folder gets a new one): the cursor moves, so the renamed folder's mail is not replayed.
+   */
+  private async moveRenamedCursors(listed: ListResponse[], added: string[], removed: string[]): Promise<void> {
+    const gone = removed.map((name) => this.folders.get(name)).filter((f): f is FolderSync => !!f?.cursor);
+    if (!gone.length) return;
+    for (const name of added) {
+      const uidValidity = listed.find((f) => f.path === name)?.status?.uidValidity;
+      const from = uidValidity === undefined ? undefined : gone.find((f) => f.uidValidity === Number(uidValidity));
+      if (from?.cursor && !(await this.ctx.sync.getCursor({ ...from.ref, mailbox: name }))) await this.ctx.sync.saveCursor({ ...from.ref, mailbox: name }, from.cursor);
+    }
+  }
+
+  /**
+   * NOTIFY said folders were created, renamed or deleted: a renamed folder's cursor moves to the
+   * new name (same UIDVALIDITY, so it resumes where it was, also for mail that landed after the
+   * rename but before Dovecot reported it), the list is read again, and every folder named is
+   * resynced (one deleted and created again then reports its reset).
+   */
+  private async onFolderListChanged(client: ImapFlow): Promise<void> {
+    const named = [...this.renamedOrCreated];
+    this.renamedOrCreated.clear();
+    const decode = (wire: string) => this.wireNames.get(wire) ?? wire;
+    for (const [wire, oldWire] of named) {
+      const from = oldWire === undefined ? undefined : this.folders.get(decode(oldWire));
+      if (!from?.cursor) continue;
+      // Decoded only after the next LIST; an ASCII name (most) is the same on the wire.
+      const to = decode(wire);
+      if (this.folders.has(to) || (await this.ctx.sync.getCursor({ ...from.ref, mailbox: to }))) continue;
+      await this.ctx.sync.saveCursor({ ...from.ref, mailbox: to }, from.cursor);
+    }
+    await this.listFolders(client, true);
+    for (const [wire] of named) {
+      const folder = this.folders.get(decode(wire));
+      if (folder && folder !== this.selected) this.dirtyFolders.add(folder.mailbox);
+    }
+  }
+
+  /**
+   * Asks the server to report changes to every folder on this connection. Where it cannot (no NOTIFY,
+   * switched off for the host, or refused), the tick sweeps instead.
+   */
+  private async setNotify(client: ImapFlow): Promise<void> {
+    const layer = commandLayer(client);
+    if (!layer || !client.capabilities.has('NOTIFY') || this.timings.DISABLE_NOTIFY) return;
+    layer.untaggedHandlers.STATUS = async (untagged) => this.onNotifyStatus(client, untagged);
+    // MailboxName and SubscriptionChange arrive as LIST responses: list again, which diffs, and
+    // resync the folder named (created again under a new UIDVALIDITY, say).
+    layer.untaggedHandlers.LIST = async (untagged) => {
+      if (this.client !== client) return;
+      const listed = parseListName(untagged);
+      if (listed) this.renamedOrCreated.set(listed.name, listed.oldName);
+      this.request(LIST);
+    };
+    try {
+      const response = await layer.exec('NOTIFY', notifySetAttributes());
+      response.next?.();
+      this.notifying = true;
+    } catch (err) {
+      if (!isNoResponse(err) && (err as { responseStatus?: string })?.responseStatus !== 'BAD') throw err;
+      this.ctx.logger.warn({ msg: 'server refused NOTIFY; sweeping folders instead', accountId: this.accountId, detail: errorText(err) });
+    }
+  }
+
+  private async onNotifyStatus(client: ImapFlow, untagged: UntaggedResponse): Promise<void> {
+    if (this.client !== client) return;
+    const parsed = parseStatusResponse(untagged);
+    if (!parsed) return;
+    const folder = this.folders.get(this.wireNames.get(parsed.wireName) ?? parsed.wireName);
+    // A folder not watched (\Junk under "*", say), or an echo for the one selected (its own events cover it).
+    if (!folder || folder === this.selected) return;
+    if (!folder.seenAt) folder.seenAt = Date.now();
+    this.dirtyFolders.add(folder.mailbox);
+    this.request(FOLDERS);
+  }
+
+  /** No NOTIFY: one LIST with the folders' STATUS (LIST-STATUS, else a STATUS each), then resync what changed. */
+  private async sweep(client: ImapFlow): Promise<void> {
+    const statusQuery: StatusQuery = { messages: true, uidNext: true, uidValidity: true, ...(client.enabled.has('CONDSTORE') ? { highestModseq: true } : {}) };
+    const listed = await this.listFolders(client, true, statusQuery);
+    for (const entry of listed) {
+      const folder = this.folders.get(entry.path.toUpperCase() === 'INBOX' ? 'INBOX' : entry.path);
+      if (!folder || folder === this.selected || !entry.status) continue;
+      const s = entry.status;
+      const status = {
+        ...(s.messages !== undefined ? { messages: s.messages } : {}),
+        ...(s.uidNext !== undefined ? { uidNext: s.uidNext } : {}),
+        ...(s.uidValidity !== undefined ? { uidValidity: Number(s.uidValidity) } : {}),
+        ...(s.highestModseq !== undefined ? { highestModseq: s.highestModseq.toString() } : {}),
+      };
+      if (statusChanged(folder.status, status)) this.dirtyFolders.add(folder.mailbox);
+    }
+  }
+
+  /**
+   * Examines `folder` (read-only) and resyncs it from its cursor. A folder the server refuses to
+   * open (deleted meanwhile) is marked missing and skipped, unless it is the home folder, without
+   * which the session cannot IDLE.
+   */
+  private async visit(client: ImapFlow, folder: FolderSync, home = false): Promise<void> {
+    this.selected = undefined;
+    let mailbox: MailboxObject;
+    try {
+      mailbox = await client.mailboxOpen(folder.mailbox, { readOnly: true });
+    } catch (err) {
+      if (home || !isNoResponse(err)) throw err;
+      folder.missing = true;
+      this.ctx.logger.log({ msg: 'watched folder cannot be opened; skipped until listed again', accountId: this.accountId, mailbox: folder.mailbox, detail: errorText(err) });
+      return;
+    }
+    this.selected = folder;
+    await folder.resync(client, mailbox, this.qresync);
+    if (folder.changes.length) await folder.flushChanges();
   }
 
   /** Closes the session for good (account released, changed or deleted, or shutdown). */
@@ -259,32 +433,14 @@ export class ImapSession {
     this.logClosed('stopped');
   }
 
+  /** A method, not a field test: stop() may run while connect() awaits, which TypeScript's narrowing cannot see. */
+  private isStopped(): boolean {
+    return this.state === 'stopped';
+  }
+
   private request(bits: number): void {
     this.dirty |= bits;
     if (this.state === 'connected' && !this.draining) void this.drain();
-  }
-
-  private onExpunge(event: ExpungeEvent): void {
-    let uid = event.uid;
-    if (!uid && event.seq && this.seqUids) {
-      uid = this.seqUids[event.seq - 1];
-      this.seqUids.splice(event.seq - 1, 1);
-    } else if (uid && this.seqUids) {
-      const i = this.seqUids.indexOf(uid);
-      if (i >= 0) this.seqUids.splice(i, 1);
-    }
-    if (!uid) return;
-    this.changes.push({ kind: 'deleted', uid });
-    this.request(CHANGES);
-  }
-
-  private onFlags(event: FlagsEvent): void {
-    const uid = event.uid ?? (event.seq && this.seqUids ? this.seqUids[event.seq - 1] : undefined);
-    if (!uid) return;
-    const change: MailboxChange = { kind: 'flags', uid, flags: [...(event.flags ?? [])] };
-    if (event.modseq !== undefined) change.modseq = event.modseq.toString();
-    this.changes.push(change);
-    this.request(CHANGES);
   }
 
   /** Does what events asked for, one batch at a time: EXISTS during a sync coalesces into one follow-up. */
@@ -293,15 +449,19 @@ export class ImapSession {
     if (!client || this.draining) return;
     this.draining = true;
     try {
-      while (this.dirty && this.client === client && this.state === 'connected') {
+      while ((this.dirty || this.dirtyFolders.size) && this.client === client && this.state === 'connected') {
         const bits = this.dirty;
         this.dirty = 0;
         if (bits & POLL) await client.noop();
-        if (bits & NEW_MAIL || this.dirty & NEW_MAIL) {
+        const selected = this.selected;
+        if (selected && (bits & NEW_MAIL || this.dirty & NEW_MAIL)) {
           this.dirty &= ~NEW_MAIL;
-          await this.syncNewMail(client);
+          await selected.syncNewMail(client);
         }
-        if (this.changes.length) await this.flushChanges();
+        if (selected?.changes.length) await selected.flushChanges();
+        if (bits & LIST) await this.onFolderListChanged(client);
+        if (bits & SWEEP) await this.sweep(client);
+        if (this.dirtyFolders.size) await this.visitChanged(client);
       }
     } catch (err) {
       this.fail(client, err);
@@ -311,10 +471,22 @@ export class ImapSession {
     this.afterWork(client);
   }
 
+  /** Resyncs every folder reported changed, then selects the home folder again (resynced too: it was not watched meanwhile). */
+  private async visitChanged(client: ImapFlow): Promise<void> {
+    const home = this.folders.get(this.mailbox);
+    const changed = [...this.dirtyFolders];
+    this.dirtyFolders.clear();
+    for (const name of changed) {
+      const folder = this.folders.get(name);
+      if (folder && folder !== home && this.client === client) await this.visit(client, folder);
+    }
+    if (home && this.selected !== home && this.client === client) await this.visit(client, home, true);
+  }
+
   private afterWork(client: ImapFlow): void {
     if (this.client !== client || this.state !== 'connected') return;
-    if (this.dirty || this.changes.length) {
-      this.dirty |= this.changes.length ? CHANGES : 0;
+    if (this.dirty || this.dirtyFolders.size || this.selected?.changes.length) {
+      this.dirty |= this.selected?.changes.length ? CHANGES : 0;
       void this.drain();
       return;
     }
@@ -330,139 +502,6 @@ export class ImapSession {
       .finally(() => {
         this.idlePending = false;
       });
-  }
-
-  /**
-   * Enqueues fetch jobs for the UIDs an EXISTS count implies, before leaving IDLE for the UID
-   * SEARCH: the search's two round trips are what EXISTS → job would otherwise wait for. The
-   * search still runs, confirms, and alone advances the cursor.
-   */
-  private announceGuesses(event: ExistsEvent): void {
-    if (this.state !== 'connected' || !this.cursor || !(event.count > event.prevCount)) return;
-    const uids = guessNewUids(Math.max(this.cursor.uidNext, this.guessedUpTo), event.count - event.prevCount);
-    if (!uids.length) return;
-    this.guessedUpTo = uids[uids.length - 1] + 1;
-    this.guessed ??= new Map();
-    for (const uid of uids) this.guessed.set(uid, false);
-    const seenAt = this.seenAt || Date.now();
-    const guessed = this.guessed;
-    this.ctx.sync.enqueue(this.ref, this.uidValidity, { newUids: uids, seenAt }).then(
-      () => {
-        this.ctx.metrics.existsToEnqueue.observe(Date.now() - seenAt);
-        for (const uid of uids) guessed.set(uid, true);
-      },
-      // The UID SEARCH that follows enqueues the same jobs; only the head start is lost.
-      (err) => this.ctx.logger.debug({ msg: 'early enqueue failed; the UID SEARCH will enqueue', accountId: this.accountId, err: errorText(err) }),
-    );
-  }
-
-  /** UID SEARCH above the cursor → fetch jobs → cursor. */
-  private async syncNewMail(client: ImapFlow): Promise<void> {
-    const seenAt = this.seenAt || Date.now();
-    this.seenAt = 0;
-    const cursor = this.cursor!;
-    // Only guesses made before the search can be judged by it; later ones wait for the next search.
-    const guessed = this.guessed;
-    this.guessed = undefined;
-    const found = await client.search({ uid: `${cursor.uidNext}:*` }, { uid: true });
-    const uids = newUidsFrom(found || [], cursor.uidNext);
-    this.noteAssigned(cursor.uidNext, uids);
-    if (guessed) {
-      const future = futureGuesses(guessed.keys(), uids, cursor.uidNext);
-      const confirmed = uids.filter((uid) => guessed.has(uid)).length;
-      const { uidGuesses } = this.ctx.metrics;
-      uidGuesses.inc({ outcome: 'confirmed' }, confirmed);
-      uidGuesses.inc({ outcome: 'gone' }, guessed.size - confirmed - future.length);
-      uidGuesses.inc({ outcome: 'withdrawn' }, future.length);
-      if (future.length) void this.ctx.sync.withdraw(this.ref, this.uidValidity, future, (uid) => this.state !== 'stopped' && uid >= this.existingBelow);
-    }
-    if (!uids.length) return;
-    if (this.seqUids) this.seqUids.push(...uids.filter((u) => u > (this.seqUids![this.seqUids!.length - 1] ?? 0)));
-    // The cursor must never pass a UID whose job is not known to be in Redis: guesses whose early
-    // enqueue has not (yet) succeeded are enqueued again, a no-op by job id if it lands after all.
-    const unqueued = uids.filter((uid) => guessed?.get(uid) !== true);
-    if (unqueued.length) await this.ctx.sync.enqueue(this.ref, this.uidValidity, { newUids: unqueued, seenAt });
-    if (uids.some((uid) => !guessed?.has(uid))) this.ctx.metrics.existsToEnqueue.observe(Date.now() - seenAt);
-    await this.saveCursor({ ...this.cursor!, uidNext: advanceUidNext(this.cursor!.uidNext, uids) });
-  }
-
-  private async flushChanges(): Promise<void> {
-    const batch = this.changes;
-    this.changes = [];
-    // Changes to messages not yet announced are left to their fetch job, which reads current flags.
-    const below = this.cursor!.uidNext;
-    const relevant = batch.filter((c) => c.uid < below);
-    let modseq = this.cursor!.highestModseq;
-    for (const c of relevant) if (c.kind === 'flags' && this.condstore) modseq = maxModseq(modseq, c.modseq);
-    if (relevant.length) await this.ctx.sync.enqueue(this.ref, this.uidValidity, { changes: relevant });
-    const expunged = relevant.some((c) => c.kind === 'deleted');
-    if (modseq !== this.cursor!.highestModseq || (expunged && this.seqUids)) await this.saveCursor({ ...this.cursor!, ...(modseq ? { highestModseq: modseq } : {}) });
-  }
-
-  /**
-   * Records, before anything awaits, that every UID below `from` and up to the highest of `found`
-   * is assigned on the server: a pending withdrawal of a guessed job must no longer remove those.
-   */
-  private noteAssigned(from: number, found: readonly number[]): void {
-    let below = Math.max(this.existingBelow, from);
-    for (const uid of found) if (uid + 1 > below) below = uid + 1;
-    this.existingBelow = below;
-  }
-
-  private async saveCursor(cursor: MailboxCursor): Promise<void> {
-    if (this.seqUids) cursor.knownUids = toSequenceSet(this.seqUids);
-    else delete cursor.knownUids;
-    await this.ctx.sync.saveCursor(this.ref, cursor);
-    this.cursor = cursor;
-  }
-
-  /** Catches up after every (re)connect; see {@link planResync}. */
-  private async resync(client: ImapFlow, mailbox: MailboxObject): Promise<void> {
-    const uidValidity = Number(mailbox.uidValidity);
-    const selected = { uidValidity, uidNext: mailbox.uidNext, highestModseq: mailbox.highestModseq?.toString() };
-    const stored = await this.ctx.sync.getCursor(this.ref);
-    const plan = planResync(stored, selected, this.condstore);
-    const previousUids = this.uidValidity === uidValidity && this.seqUids ? this.seqUids : fromSequenceSet(stored?.knownUids);
-    if (this.uidValidity !== uidValidity) this.existingBelow = 0; // another UID space
-    this.uidValidity = uidValidity;
-    const present = this.qresync ? undefined : ((await client.search({ all: true }, { uid: true })) || []).sort((a, b) => a - b);
-    this.seqUids = present;
-    const modseq = this.condstore ? selected.highestModseq : undefined;
-
-    if (plan.kind !== 'incremental') {
-      // Events from before the baseline describe mail we never announced.
-      this.changes = [];
-      if (plan.kind === 'reset') {
-        await this.ctx.sync.enqueue(this.ref, uidValidity, { reset: { previousUidValidity: plan.previousUidValidity } });
-      }
-      this.ctx.logger.log({ msg: `mailbox ${plan.kind}`, accountId: this.accountId, mailbox: this.mailbox, uidValidity, uidNext: mailbox.uidNext });
-      await this.saveCursor({ uidValidity, uidNext: mailbox.uidNext, ...(modseq ? { highestModseq: modseq } : {}) });
-      return;
-    }
-
-    const seenAt = Date.now();
-    this.seenAt = 0;
-    const from = plan.fromUid;
-    const newUids = newUidsFrom((await client.search({ uid: `${from}:*` }, { uid: true })) || [], from);
-    this.noteAssigned(from, newUids);
-    if (this.seqUids) this.seqUids = [...new Set([...this.seqUids, ...newUids])].sort((a, b) => a - b);
-    if (plan.changedSince && from > 1) {
-      // With QRESYNC enabled imapflow adds VANISHED, so expunges since then arrive as events.
-      const rows = await client.fetchAll(`1:${from - 1}`, { uid: true, flags: true }, { uid: true, changedSince: BigInt(plan.changedSince) });
-      for (const row of rows) {
-        if (row.uid < from) this.changes.push({ kind: 'flags', uid: row.uid, flags: [...(row.flags ?? [])], ...(row.modseq ? { modseq: row.modseq.toString() } : {}) });
-      }
-    }
-    if (present) for (const uid of vanishedUids(previousUids, present, from)) this.changes.push({ kind: 'deleted', uid });
-    const changes = this.changes.filter((c) => c.uid < from);
-    this.changes = [];
-    // Not observed in the EXISTS→enqueue histogram: a catch-up is not a push.
-    await this.ctx.sync.enqueue(this.ref, uidValidity, { newUids, seenAt, changes });
-    await this.saveCursor({
-      uidValidity,
-      uidNext: advanceUidNext(from, newUids, mailbox.uidNext),
-      ...(this.condstore ? { highestModseq: maxModseq(stored!.highestModseq, modseq) } : {}),
-    });
   }
 
   /** NOOP with a deadline after a long silence: a half-open connection never answers. */

@@ -1,0 +1,265 @@
+import { Logger } from '@nestjs/common';
+import type { ImapFlow, MailboxObject } from 'imapflow';
+import { MailboxChange, MailboxRef, MailboxSyncService } from '../sync/mailbox-sync.service';
+import { MailboxCursor, advanceUidNext, fromSequenceSet, futureGuesses, guessNewUids, maxModseq, newUidsFrom, planResync, toSequenceSet, vanishedUids } from '../sync/uid-math';
+import { WatcherMetrics } from '../watcher.metrics';
+
+/** What a STATUS (a sweep's, or one NOTIFY sent) says about a folder; compared to tell a change. */
+export interface FolderStatus {
+  messages?: number;
+  uidNext?: number;
+  uidValidity?: number;
+  highestModseq?: string;
+}
+
+export interface FolderSyncContext {
+  sync: MailboxSyncService;
+  metrics: WatcherMetrics;
+  logger: Logger;
+}
+
+export interface ExistsEvent {
+  count: number;
+  prevCount: number;
+}
+export interface ExpungeEvent {
+  seq?: number;
+  uid?: number;
+  vanished?: boolean;
+}
+export interface FlagsEvent {
+  seq?: number;
+  uid?: number;
+  modseq?: bigint;
+  flags?: Set<string>;
+}
+
+function errorText(err: unknown): string {
+  const e = err as { responseText?: string; code?: string; message?: string };
+  return String(e?.responseText || e?.message || e?.code || err).slice(0, 300);
+}
+
+/** True when a STATUS differs from the one seen before in a way a resync would act on. */
+export function statusChanged(before: FolderStatus | undefined, after: FolderStatus): boolean {
+  if (!before) return true;
+  return (
+    (after.uidValidity !== undefined && after.uidValidity !== before.uidValidity) ||
+    (after.uidNext !== undefined && after.uidNext !== before.uidNext) ||
+    (after.messages !== undefined && after.messages !== before.messages) ||
+    (after.highestModseq !== undefined && after.highestModseq !== before.highestModseq)
+  );
+}
+
+/**
+ * The lossless per-folder state of an account's one watching connection: UIDVALIDITY, the cursor
+ * in Redis, the sequence-number map (servers without QRESYNC), UID guesses from EXISTS and the
+ * pending flag and expunge changes. Split from the connection so one IMAP connection can watch many
+ * folders, examining each in turn; its methods run only while this folder is the selected one.
+ */
+export class FolderSync {
+  uidValidity = 0;
+  cursor?: MailboxCursor;
+  condstore = false;
+  /** Sequence number → UID, only for servers without QRESYNC, whose EXPUNGE carries no UID. */
+  seqUids?: number[];
+  /** When the EXISTS that asked for the next search arrived. */
+  seenAt = 0;
+  /**
+   * UIDs announced from EXISTS counts and not yet confirmed by a UID SEARCH (see
+   * {@link guessNewUids}), each with whether its job is known to be in Redis.
+   */
+  private guessed?: Map<number, boolean>;
+  private guessedUpTo = 0;
+  /** Every UID below this is known to be assigned on the server (from this folder's searches). */
+  private existingBelow = 0;
+  changes: MailboxChange[] = [];
+  /** The last STATUS seen for this folder while it was not selected (or the state its resync saw). */
+  status?: FolderStatus;
+  /** The server answered NO to EXAMINE (deleted meanwhile): skipped until a listing shows it again. */
+  missing = false;
+  /**
+   * Created while the account was watched: without a cursor it is synced from UID 1, not baselined
+   * at UIDNEXT, so mail that landed in it before it was noticed is announced too.
+   */
+  fromStart = false;
+
+  constructor(
+    readonly ref: MailboxRef,
+    private readonly ctx: FolderSyncContext,
+    /** False once the session is stopped: a delayed withdrawal must then leave guessed jobs alone. */
+    private readonly live: () => boolean,
+  ) {}
+
+  get mailbox(): string {
+    return this.ref.mailbox;
+  }
+
+  /** Forgets the guesses of a connection that is gone (the next resync searches anyway). */
+  resetGuesses(): void {
+    this.guessed = undefined;
+    this.guessedUpTo = 0;
+  }
+
+  onExpunge(event: ExpungeEvent): boolean {
+    let uid = event.uid;
+    if (!uid && event.seq && this.seqUids) {
+      uid = this.seqUids[event.seq - 1];
+      this.seqUids.splice(event.seq - 1, 1);
+    } else if (uid && this.seqUids) {
+      const i = this.seqUids.indexOf(uid);
+      if (i >= 0) this.seqUids.splice(i, 1);
+    }
+    if (!uid) return false;
+    this.changes.push({ kind: 'deleted', uid });
+    return true;
+  }
+
+  onFlags(event: FlagsEvent): boolean {
+    const uid = event.uid ?? (event.seq && this.seqUids ? this.seqUids[event.seq - 1] : undefined);
+    if (!uid) return false;
+    const change: MailboxChange = { kind: 'flags', uid, flags: [...(event.flags ?? [])] };
+    if (event.modseq !== undefined) change.modseq = event.modseq.toString();
+    this.changes.push(change);
+    return true;
+  }
+
+  /**
+   * Enqueues fetch jobs for the UIDs an EXISTS count implies, before leaving IDLE for the UID
+   * SEARCH: the search's two round trips are what EXISTS → job would otherwise wait for. The
+   * search still runs, confirms, and alone advances the cursor.
+   */
+  announceGuesses(event: ExistsEvent): void {
+    if (!this.cursor || !(event.count > event.prevCount)) return;
+    const uids = guessNewUids(Math.max(this.cursor.uidNext, this.guessedUpTo), event.count - event.prevCount);
+    if (!uids.length) return;
+    this.guessedUpTo = uids[uids.length - 1] + 1;
+    this.guessed ??= new Map();
+    for (const uid of uids) this.guessed.set(uid, false);
+    const seenAt = this.seenAt || Date.now();
+    const guessed = this.guessed;
+    this.ctx.sync.enqueue(this.ref, this.uidValidity, { newUids: uids, seenAt }).then(
+      () => {
+        this.ctx.metrics.existsToEnqueue.observe(Date.now() - seenAt);
+        for (const uid of uids) guessed.set(uid, true);
+      },
+      // The UID SEARCH that follows enqueues the same jobs; only the head start is lost.
+      (err) => this.ctx.logger.debug({ msg: 'early enqueue failed; the UID SEARCH will enqueue', accountId: this.ref.accountId, err: errorText(err) }),
+    );
+  }
+
+  /** UID SEARCH above the cursor → fetch jobs → cursor. */
+  async syncNewMail(client: ImapFlow): Promise<void> {
+    const seenAt = this.seenAt || Date.now();
+    this.seenAt = 0;
+    const cursor = this.cursor!;
+    // Only guesses made before the search can be judged by it; later ones wait for the next search.
+    const guessed = this.guessed;
+    this.guessed = undefined;
+    const found = await client.search({ uid: `${cursor.uidNext}:*` }, { uid: true });
+    const uids = newUidsFrom(found || [], cursor.uidNext);
+    this.noteAssigned(cursor.uidNext, uids);
+    if (guessed) {
+      const future = futureGuesses(guessed.keys(), uids, cursor.uidNext);
+      const confirmed = uids.filter((uid) => guessed.has(uid)).length;
+      const { uidGuesses } = this.ctx.metrics;
+      uidGuesses.inc({ outcome: 'confirmed' }, confirmed);
+      uidGuesses.inc({ outcome: 'gone' }, guessed.size - confirmed - future.length);
+      uidGuesses.inc({ outcome: 'withdrawn' }, future.length);
+      if (future.length) void this.ctx.sync.withdraw(this.ref, this.uidValidity, future, (uid) => this.live() && uid >= this.existingBelow);
+    }
+    if (!uids.length) return;
+    if (this.seqUids) this.seqUids.push(...uids.filter((u) => u > (this.seqUids![this.seqUids!.length - 1] ?? 0)));
+    // The cursor must never pass a UID whose job is not known to be in Redis: guesses whose early
+    // enqueue has not (yet) succeeded are enqueued again, a no-op by job id if it lands after all.
+    const unqueued = uids.filter((uid) => guessed?.get(uid) !== true);
+    if (unqueued.length) await this.ctx.sync.enqueue(this.ref, this.uidValidity, { newUids: unqueued, seenAt });
+    if (uids.some((uid) => !guessed?.has(uid))) this.ctx.metrics.existsToEnqueue.observe(Date.now() - seenAt);
+    await this.saveCursor({ ...this.cursor!, uidNext: advanceUidNext(this.cursor!.uidNext, uids) });
+  }
+
+  async flushChanges(): Promise<void> {
+    const batch = this.changes;
+    this.changes = [];
+    // Changes to messages not yet announced are left to their fetch job, which reads current flags.
+    const below = this.cursor!.uidNext;
+    const relevant = batch.filter((c) => c.uid < below);
+    let modseq = this.cursor!.highestModseq;
+    for (const c of relevant) if (c.kind === 'flags' && this.condstore) modseq = maxModseq(modseq, c.modseq);
+    if (relevant.length) await this.ctx.sync.enqueue(this.ref, this.uidValidity, { changes: relevant });
+    const expunged = relevant.some((c) => c.kind === 'deleted');
+    if (modseq !== this.cursor!.highestModseq || (expunged && this.seqUids)) await this.saveCursor({ ...this.cursor!, ...(modseq ? { highestModseq: modseq } : {}) });
+  }
+
+  /**
+   * Records, before anything awaits, that every UID below `from` and up to the highest of `found`
+   * is assigned on the server: a pending withdrawal of a guessed job must no longer remove those.
+   */
+  private noteAssigned(from: number, found: readonly number[]): void {
+    let below = Math.max(this.existingBelow, from);
+    for (const uid of found) if (uid + 1 > below) below = uid + 1;
+    this.existingBelow = below;
+  }
+
+  private async saveCursor(cursor: MailboxCursor): Promise<void> {
+    if (this.seqUids) cursor.knownUids = toSequenceSet(this.seqUids);
+    else delete cursor.knownUids;
+    await this.ctx.sync.saveCursor(this.ref, cursor);
+    this.cursor = cursor;
+  }
+
+  /**
+   * Catches up each time the folder is examined (connect, or a change NOTIFY or a sweep reported);
+   * see {@link planResync}. `client` has just opened this folder read-only as `mailbox`.
+   */
+  async resync(client: ImapFlow, mailbox: MailboxObject, qresync: boolean): Promise<void> {
+    this.condstore = client.enabled.has('CONDSTORE') && !mailbox.noModseq && mailbox.highestModseq !== undefined;
+    const uidValidity = Number(mailbox.uidValidity);
+    const selected = { uidValidity, uidNext: mailbox.uidNext, highestModseq: mailbox.highestModseq?.toString() };
+    // What this examine saw, so the next STATUS is compared with it (anything newer is resynced again).
+    this.status = { messages: mailbox.exists, uidNext: mailbox.uidNext, uidValidity, ...(selected.highestModseq ? { highestModseq: selected.highestModseq } : {}) };
+    this.missing = false;
+    const stored = (await this.ctx.sync.getCursor(this.ref)) ?? (this.fromStart ? { uidValidity, uidNext: 1 } : null);
+    const plan = planResync(stored, selected, this.condstore);
+    const previousUids = this.uidValidity === uidValidity && this.seqUids ? this.seqUids : fromSequenceSet(stored?.knownUids);
+    if (this.uidValidity !== uidValidity) this.existingBelow = 0; // another UID space
+    this.uidValidity = uidValidity;
+    const present = qresync ? undefined : ((await client.search({ all: true }, { uid: true })) || []).sort((a, b) => a - b);
+    this.seqUids = present;
+    const modseq = this.condstore ? selected.highestModseq : undefined;
+
+    if (plan.kind !== 'incremental') {
+      // Events from before the baseline describe mail we never announced.
+      this.changes = [];
+      if (plan.kind === 'reset') {
+        await this.ctx.sync.enqueue(this.ref, uidValidity, { reset: { previousUidValidity: plan.previousUidValidity } });
+      }
+      this.ctx.logger.log({ msg: `mailbox ${plan.kind}`, accountId: this.ref.accountId, mailbox: this.mailbox, uidValidity, uidNext: mailbox.uidNext });
+      await this.saveCursor({ uidValidity, uidNext: mailbox.uidNext, ...(modseq ? { highestModseq: modseq } : {}) });
+      return;
+    }
+
+    const seenAt = Date.now();
+    this.seenAt = 0;
+    const from = plan.fromUid;
+    const newUids = newUidsFrom((await client.search({ uid: `${from}:*` }, { uid: true })) || [], from);
+    this.noteAssigned(from, newUids);
+    if (this.seqUids) this.seqUids = [...new Set([...this.seqUids, ...newUids])].sort((a, b) => a - b);
+    if (plan.changedSince && from > 1) {
+      // With QRESYNC enabled imapflow adds VANISHED, so expunges since then arrive as events.
+      const rows = await client.fetchAll(`1:${from - 1}`, { uid: true, flags: true }, { uid: true, changedSince: BigInt(plan.changedSince) });
+      for (const row of rows) {
+        if (row.uid < from) this.changes.push({ kind: 'flags', uid: row.uid, flags: [...(row.flags ?? [])], ...(row.modseq ? { modseq: row.modseq.toString() } : {}) });
+      }
+    }
+    if (present) for (const uid of vanishedUids(previousUids, present, from)) this.changes.push({ kind: 'deleted', uid });
+    const changes = this.changes.filter((c) => c.uid < from);
+    this.changes = [];
+    // Not observed in the EXISTS→enqueue histogram: a catch-up is not a push.
+    await this.ctx.sync.enqueue(this.ref, uidValidity, { newUids, seenAt, changes });
+    await this.saveCursor({
+      uidValidity,
+      uidNext: advanceUidNext(from, newUids, mailbox.uidNext),
+      ...(this.condstore ? { highestModseq: maxModseq(stored!.highestModseq, modseq) } : {}),
+    });
+  }
+}

@@ -1,0 +1,151 @@
+import { INestApplication } from '@nestjs/common';
+import { MailboxJobName } from '@pushmail/contracts';
+import { TestDovecot, TestRedis, sleep, testStores, waitFor } from '@pushmail/testing';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { MailboxJobs, restartDovecotDroppingClients, seedAccount, startWatcher } from './helpers';
+
+jest.setTimeout(120_000);
+
+const USER = 'folders@example.test';
+const NAMED = 'named@example.test';
+const SWEEP_MS = 1000;
+/** Dovecot 2.3.19's capabilities after login, without NOTIFY: a server that has no NOTIFY. */
+const WITHOUT_NOTIFY =
+  'IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES THREAD=REFS THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE LITERAL+ SPECIAL-USE';
+/** 17 folders of our own beside INBOX, Drafts, Sent, Trash and Junk: 22 in all. */
+const FOLDERS = Array.from({ length: 17 }, (_, i) => `F${String(i + 1).padStart(2, '0')}`);
+
+const mail = (subject: string) => `From: a@example.test\r\nSubject: ${subject}\r\n\r\nbody\r\n`;
+
+/** IMAP sessions Dovecot holds for `user` right now (doveadm who, from Dovecot's side). */
+async function sessionsOf(dovecot: TestDovecot, user: string): Promise<number> {
+  const { stdout } = await promisify(execFile)('doveadm', ['-c', dovecot.configPath, 'who', '-1', user]);
+  return stdout.split('\n').filter((l) => l.startsWith(user) && /\bimap\b/.test(l)).length;
+}
+
+describe.each([
+  ['a server with NOTIFY', {}],
+  ['a server without NOTIFY (swept every second)', { imapCapability: WITHOUT_NOTIFY }],
+])('every folder on one connection: %s', (_label, options) => {
+  let dovecot: TestDovecot;
+  let redis: TestRedis;
+  let stores: ReturnType<typeof testStores>;
+  let jobs: MailboxJobs;
+  let watcher: INestApplication | undefined;
+  let account: string;
+  /** Waits longer than a sweep, so a job that should not exist has had its chance. */
+  const settle = () => sleep(SWEEP_MS * 2 + 500);
+  const start = async () => {
+    watcher = await startWatcher(redis.url, { FOLDER_SWEEP_INTERVAL_MS: String(SWEEP_MS), LOG_LEVEL: process.env.H17_LOG ?? 'warn' });
+  };
+  const connected = () => waitFor(async () => (await stores.accounts.getState(account))?.state === 'connected', 10_000, 'account connected');
+  const fetched = async (mailbox: string) => jobs.fetchUids(account, mailbox);
+
+  beforeAll(async () => {
+    [dovecot, redis] = await Promise.all([TestDovecot.start({ users: { [USER]: 'pw', [NAMED]: 'pw' }, ...options }), TestRedis.start()]);
+    stores = testStores(redis.url);
+    jobs = new MailboxJobs(redis.url);
+    const setup = await dovecot.imap(USER);
+    for (const f of FOLDERS) await setup.mailboxCreate(f);
+    await setup.logout();
+    account = await seedAccount(stores, dovecot, USER, { mailboxes: ['*'] });
+    await start();
+    await connected();
+  });
+
+  afterAll(async () => {
+    await watcher?.close();
+    await jobs?.close();
+    await stores?.close();
+    await Promise.all([dovecot?.dispose(), redis?.dispose()]);
+  });
+
+  it('holds exactly one IMAP session for an account with 22 folders', async () => {
+    await waitFor(async () => (await sessionsOf(dovecot, USER)) === 1, 5000, 'one session');
+    await sleep(500);
+    expect(await sessionsOf(dovecot, USER)).toBe(1);
+  });
+
+  it('announces mail in five folders and an APPEND into Sent, once each', async () => {
+    for (const f of FOLDERS.slice(0, 5)) await dovecot.append(USER, f, mail(`to ${f}`));
+    await dovecot.append(USER, 'Sent', mail('sent from another client'), ['\\Seen']);
+    await waitFor(async () => (await Promise.all([...FOLDERS.slice(0, 5), 'Sent'].map(fetched))).every((uids) => uids.length === 1), 10_000, 'a job per folder');
+    await settle();
+    for (const f of [...FOLDERS.slice(0, 5), 'Sent']) expect(await fetched(f)).toEqual([1]);
+    expect(await fetched('INBOX')).toEqual([]);
+  });
+
+  it('announces a flag change and an expunge in a folder other than INBOX, once each', async () => {
+    const other = await dovecot.imap(USER);
+    await other.mailboxOpen(FOLDERS[0]);
+    await other.messageFlagsAdd('1', ['\\Flagged'], { uid: true });
+    await other.mailboxOpen(FOLDERS[1]);
+    await other.messageDelete('1', { uid: true });
+    await other.logout();
+    await waitFor(async () => (await jobs.all(account, MailboxJobName.Flags)).length >= 1 && (await jobs.all(account, MailboxJobName.Deleted)).length >= 1, 10_000, 'flags and deleted jobs');
+    await settle();
+    const flags = await jobs.all(account, MailboxJobName.Flags);
+    expect(flags.map((j) => [j.data.mailbox, j.data.uid])).toEqual([[FOLDERS[0], 1]]);
+    expect(flags[0].data.flags).toContain('\\Flagged');
+    const deleted = await jobs.all(account, MailboxJobName.Deleted);
+    expect(deleted.map((j) => [j.data.mailbox, j.data.uid])).toEqual([[FOLDERS[1], 1]]);
+  });
+
+  it('skips Junk and Trash under "*", and watches them when named', async () => {
+    await dovecot.append(USER, 'Junk', mail('spam'));
+    await dovecot.append(USER, 'Trash', mail('binned'));
+    await dovecot.append(USER, FOLDERS[5], mail('marker'));
+    await waitFor(async () => (await fetched(FOLDERS[5])).length === 1, 10_000, 'marker job');
+    await settle();
+    expect(await fetched('Junk')).toEqual([]);
+    expect(await fetched('Trash')).toEqual([]);
+
+    const named = await seedAccount(stores, dovecot, NAMED, { mailboxes: ['*', 'Junk'] });
+    await waitFor(async () => (await stores.accounts.getState(named))?.state === 'connected', 10_000, 'named connected');
+    await dovecot.append(NAMED, 'Junk', mail('spam, wanted'));
+    await dovecot.append(NAMED, 'Trash', mail('binned'));
+    await waitFor(async () => (await jobs.fetchUids(named, 'Junk')).length === 1, 10_000, 'Junk job when named');
+    await settle();
+    expect(await jobs.fetchUids(named, 'Trash')).toEqual([]);
+  });
+
+  it('pushes mail in a folder created, then renamed, by another client', async () => {
+    const other = await dovecot.imap(USER);
+    await other.mailboxCreate('Projects');
+    await other.logout();
+    // The folder is baselined when noticed: wait for that before delivering into it.
+    await sleep(SWEEP_MS * 2);
+    await dovecot.append(USER, 'Projects', mail('new folder'));
+    await waitFor(async () => (await fetched('Projects')).length === 1, 10_000, 'job in the new folder');
+    const renamer = await dovecot.imap(USER);
+    await renamer.mailboxRename('Projects', 'Projects2');
+    await renamer.logout();
+    await sleep(SWEEP_MS * 2);
+    await dovecot.append(USER, 'Projects2', mail('renamed folder'));
+    await waitFor(async () => (await fetched('Projects2')).length >= 1, 10_000, 'job in the renamed folder');
+    expect(await fetched('Projects2')).toEqual([2]);
+    expect(await sessionsOf(dovecot, USER)).toBe(1);
+  });
+
+  it('loses nothing in any folder across a watcher restart and a Dovecot restart', async () => {
+    await watcher!.close();
+    watcher = undefined;
+    // While nobody watches: mail in three folders, a flag change in a fourth.
+    await dovecot.append(USER, FOLDERS[6], mail('while down 1'));
+    await dovecot.append(USER, FOLDERS[7], mail('while down 2'));
+    await dovecot.append(USER, 'INBOX', mail('while down 3'));
+    const other = await dovecot.imap(USER);
+    await other.mailboxOpen(FOLDERS[2]);
+    await other.messageFlagsAdd('1', ['\\Seen'], { uid: true });
+    await other.logout();
+    await start();
+    await waitFor(async () => (await fetched(FOLDERS[6])).length === 1 && (await fetched(FOLDERS[7])).length === 1 && (await fetched('INBOX')).length === 1, 10_000, 'mail from while down');
+    await waitFor(async () => (await jobs.all(account, MailboxJobName.Flags)).some((j) => j.data.mailbox === FOLDERS[2]), 10_000, 'flag change from while down');
+
+    await restartDovecotDroppingClients(dovecot);
+    await dovecot.append(USER, FOLDERS[8], mail('after the restart'));
+    await waitFor(async () => (await fetched(FOLDERS[8])).length === 1, 20_000, 'mail after the Dovecot restart');
+    await waitFor(async () => (await sessionsOf(dovecot, USER)) === 1, 5000, 'one session again');
+  });
+});
