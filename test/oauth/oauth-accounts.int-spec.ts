@@ -93,6 +93,16 @@ describe('OAuth 2 accounts through the whole fleet', () => {
     for (const u of users) {
       expect(stats.refreshes[u]).toBeGreaterThanOrEqual(3);
       expect(stats.refreshes[u]).toBeLessThanOrEqual(windows + 1);
+      // Exactly one refresh per expiry across the five processes, timed at the server: never two
+      // within one token's 80 %, and each within a watcher's 3 s credential check (plus slack) of
+      // being due, so none is skipped either.
+      const times = stats.refreshTimes[u];
+      const gaps = times.slice(1).map((t, i) => t - times[i]);
+      console.log(`oauth fleet: ${u} refresh gaps ${gaps.map((g) => (g / 1000).toFixed(1)).join(', ')} s (due every ${(0.8 * TTL_S).toFixed(0)} s)`);
+      for (const gap of gaps) {
+        expect(gap).toBeGreaterThanOrEqual(0.8 * TTL_S * 1000 - 100);
+        expect(gap).toBeLessThanOrEqual(0.8 * TTL_S * 1000 + 6000);
+      }
     }
     const original = seen.find((e) => e.name === ServerEvent.MessageNew && e.payload.messageId === `<oauth-1-${users[0]}>`)!.payload as { uid: number };
     okAck(await call(socket, 'message.send', { accountId: ids[0], idempotencyKey: 'oauth-reply', to: [{ address: 'x@example.test' }], subject: 'Re: tick 1', text: 'over XOAUTH2', inReplyTo: { mailbox: 'INBOX', uid: original.uid } }));

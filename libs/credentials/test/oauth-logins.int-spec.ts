@@ -104,6 +104,17 @@ describe('OAuth mail logins (XOAUTH2) through the credential provider', () => {
     expect(stats.refused.unknown ?? 0).toBe(0);
     expect(stats.refreshes[user]).toBeGreaterThanOrEqual(lifetimes);
     expect(stats.refreshes[user]).toBeLessThanOrEqual(expected + 1);
+    // Exactly one refresh per expiry, timed at the server: no two within one token's 80 % (a
+    // second process refreshing the same token), and none skipped (each comes when due, within a
+    // login round of this loop, generous for a loaded machine).
+    const times = stats.refreshTimes[user];
+    const gaps = times.slice(1).map((t, i) => t - times[i]);
+    console.log(`oauth: refresh gaps ${gaps.map((g) => (g / 1000).toFixed(2)).join(', ')} s (due every ${(0.8 * TTL_S).toFixed(1)} s)`);
+    expect(times).toHaveLength(stats.refreshes[user]);
+    for (const gap of gaps) {
+      expect(gap).toBeGreaterThanOrEqual(0.8 * TTL_S * 1000 - 100);
+      expect(gap).toBeLessThanOrEqual(0.8 * TTL_S * 1000 + 3000);
+    }
     const total = (await Promise.all(fleet.map((p) => p.metrics.registry.getSingleMetricAsString('pushmail_oauth_refreshes_total')))).join('\n');
     expect(total).toMatch(/provider="custom"/);
   });

@@ -10,7 +10,8 @@
 // - POST /_test/introspect (RFC 7662, what Dovecot and the SMTP sink call) verifies the JWT's
 //   signature against the issuer's JWKS, its issuer and its expiry, and answers `{ active, username }`;
 // - GET /_test/stats counts refreshes (granted and refused) per user, so tests can count them at
-//   the server; POST /_test/revoke revokes a user's refresh tokens.
+//   the server (and when each refresh was answered, so tests can see one per token lifetime);
+//   POST /_test/revoke revokes a user's refresh tokens.
 // Prints `ready <port>` on stdout once it listens.
 import { createServer } from 'node:http';
 import { OAuth2Issuer, OAuth2Service } from 'oauth2-mock-server';
@@ -26,7 +27,7 @@ const refreshTokens = new Map();
 /** authorization code → user name (the web flow signs in as `OAUTH_LOGIN_USER` unless told). */
 const codes = new Map();
 let loginUser = process.env.OAUTH_LOGIN_USER ?? 'oauth@pushmail.test';
-const stats = { refreshes: {}, refused: {}, codeExchanges: 0 };
+const stats = { refreshes: {}, refreshTimes: {}, refused: {}, codeExchanges: 0 };
 const bump = (table, user) => (table[user] = (table[user] ?? 0) + 1);
 
 function userOf(req) {
@@ -58,6 +59,7 @@ service.on('beforeResponse', (response, req) => {
   if (body.grant_type === 'refresh_token') {
     refreshTokens.delete(body.refresh_token);
     bump(stats.refreshes, user);
+    (stats.refreshTimes[user] ??= []).push(Date.now());
   } else {
     codes.delete(body.code);
     stats.codeExchanges++;

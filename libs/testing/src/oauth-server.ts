@@ -5,6 +5,8 @@ import { captureOutput, spawnTracked, stopProcess, waitFor } from './processes';
 export interface OAuthServerStats {
   /** Refresh-token grants answered with a token, per user. */
   refreshes: Record<string, number>;
+  /** When each of those refreshes was answered (ms since the epoch), in order, per user. */
+  refreshTimes: Record<string, number[]>;
   /** Refresh-token grants refused (`invalid_grant`: unknown, already used or revoked). */
   refused: Record<string, number>;
   codeExchanges: number;
