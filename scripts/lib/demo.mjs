@@ -24,6 +24,7 @@ export async function startDemoServers({ dir, logDir, log, onExit, pushNotify })
     email: DEMO_EMAIL,
     pass,
     imapPort: dovecot.ports.imap,
+    pop3Port: dovecot.ports.pop3,
     lmtpPort: dovecot.ports.lmtp,
     smtpPort: sink.port,
     outbox,

@@ -21,6 +21,7 @@ interface DemoState {
   email: string;
   pass: string;
   imapPort: number;
+  pop3Port: number;
   lmtpPort: number;
   outbox: string;
 }
@@ -373,6 +374,46 @@ describe('web client on the demo stack', () => {
 
     page.once('dialog', (d) => void d.accept());
     // The remove button shows on hover (or keyboard focus), as for a mouse user.
+    await added.locator('.account-head').hover();
+    await page.getByRole('button', { name: `Remove ${email}` }).click();
+    await added.waitFor({ state: 'detached' });
+    expect((await accountViews()).map((v) => v.email)).toEqual([demo.email]);
+  });
+
+  it('adds a POP3 account through the form: the sidebar says how often it is checked instead of the live dot', async () => {
+    const email = `pop3-${run}@pushmail.test`;
+    await page.getByRole('button', { name: '+ Add account' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Add an account' });
+    await dialog.getByLabel('Provider').selectOption('custom');
+    await dialog.getByLabel('E-mail address').fill(email);
+    await dialog.getByLabel(/User name/).fill(demo.email);
+    await dialog.getByLabel('Password').fill(demo.pass);
+    await dialog.getByLabel('Incoming mail').selectOption('pop3');
+    const popBox = dialog.getByRole('group', { name: 'Incoming (POP3)' });
+    await popBox.getByLabel('Host').fill('127.0.0.1');
+    await popBox.getByLabel('Port').fill(String(demo.pop3Port));
+    await popBox.getByLabel('TLS from the start').uncheck();
+    const smtpBox = dialog.getByRole('group', { name: 'Outgoing (SMTP)' });
+    await smtpBox.getByLabel('Host').fill('127.0.0.1');
+    await smtpBox.getByLabel('Port').fill('2525');
+    await smtpBox.getByLabel('TLS from the start').uncheck();
+    await dialog.getByRole('button', { name: 'Add account' }).click();
+    await dialog.waitFor({ state: 'detached' });
+
+    const added = page.locator('.accounts li', { hasText: email });
+    // Polled every 60 s (the default interval): a badge that says so, no live dot.
+    await added
+      .locator('.poll-badge.state-connected', { hasText: 'checked every 60 s' })
+      .waitFor({ timeout: 15_000 })
+      .catch(async (err: Error) => {
+        throw new Error(`${err.message}\nthe row shows: ${await added.innerText()}\nthe API says: ${JSON.stringify(await accountViews())}\n${logTails()}`);
+      });
+    expect(await added.locator('.state-dot').count()).toBe(0);
+    expect((await accountViews()).find((v) => v.email === email)).toMatchObject({ protocol: 'pop3', delivery: 'poll', pollIntervalSeconds: 60, state: 'connected' });
+    // The IMAP account keeps its live dot.
+    expect(await page.locator('.accounts li', { hasText: demo.email }).first().locator('.state-dot').count()).toBe(1);
+
+    page.once('dialog', (d) => void d.accept());
     await added.locator('.account-head').hover();
     await page.getByRole('button', { name: `Remove ${email}` }).click();
     await added.waitFor({ state: 'detached' });
