@@ -148,6 +148,19 @@ describe('OAuth sign-in flow (authorization code + PKCE)', () => {
     expect(await accounts('u-replay')).toHaveLength(1);
   });
 
+  it('documents the oauth2 credential and the sign-in routes in the OpenAPI document', async () => {
+    type Schema = { properties: Record<string, { enum?: string[]; writeOnly?: boolean; $ref?: string; allOf?: Array<{ $ref: string }> }>; required?: string[] };
+    const spec = (await (await fetch(`${url}/api/docs-json`)).json()) as { paths: Record<string, unknown>; components: { schemas: Record<string, Schema> } };
+    expect(Object.keys(spec.paths)).toEqual(expect.arrayContaining(['/api/me/oauth/providers', '/api/me/oauth/{provider}/start', '/api/oauth/callback']));
+    const { OAuth2CredentialDto: credential, ServerSettingsDto: settings } = spec.components.schemas;
+    expect(credential.properties.provider.enum).toEqual(['google', 'microsoft', 'custom', 'external']);
+    expect(credential.properties.refreshToken.writeOnly).toBe(true);
+    expect(credential.properties.clientSecret.writeOnly).toBe(true);
+    expect(JSON.stringify(settings.properties.oauth2)).toContain('OAuth2CredentialDto');
+    // Exactly one of pass / oauth2: neither is required on its own.
+    expect(settings.required ?? []).not.toContain('pass');
+  });
+
   it('a sign-in the user declines at the provider returns to the web client with oauth_error and creates nothing', async () => {
     const { consent: consentUrl, cookie } = await start('u-declined');
     const state = new URL(consentUrl).searchParams.get('state')!;

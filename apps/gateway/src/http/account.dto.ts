@@ -3,12 +3,30 @@ import { accountStates, connectionFailureCodes } from '@pushmail/contracts';
 
 // OpenAPI descriptions only: requests are validated with the contract's zod schemas.
 
+/** One of four shapes, by `provider` (libs/contracts `OAuth2CredentialSchema`); the other fields are per shape. */
+export class OAuth2CredentialDto {
+  @ApiProperty({
+    enum: ['google', 'microsoft', 'custom', 'external'],
+    description:
+      "google / microsoft: refreshed with the operator's app (OAUTH_* settings), takes only `refreshToken`; custom: any token endpoint, takes `tokenUrl`, `clientId`, `refreshToken`, and optionally `clientSecret`, `scope`; external: no other field, the integrator pushes access tokens (PUT /api/accounts/{id}/access-token)",
+  })
+  provider!: string;
+  @ApiPropertyOptional({ writeOnly: true, description: 'google, microsoft, custom: stored encrypted (AES-256-GCM), never returned' }) refreshToken?: string;
+  @ApiPropertyOptional({ example: 'https://id.example.com/oauth2/token', description: 'custom only: https (loopback http in tests); its host must pass the mail-host checks (400 naming `imap.oauth2.tokenUrl`)' })
+  tokenUrl?: string;
+  @ApiPropertyOptional({ description: 'custom only' }) clientId?: string;
+  @ApiPropertyOptional({ writeOnly: true, description: 'custom only: stored encrypted, never returned' }) clientSecret?: string;
+  @ApiPropertyOptional({ example: 'offline_access mail', description: 'custom only: sent with each refresh' }) scope?: string;
+}
+
 export class ServerSettingsDto {
   @ApiProperty({ example: 'imap.example.test' }) host!: string;
   @ApiProperty({ example: 993 }) port!: number;
   @ApiProperty({ description: 'TLS from the first byte (993/465); false means plain or STARTTLS' }) secure!: boolean;
   @ApiProperty({ example: 'alice@example.test' }) user!: string;
-  @ApiProperty({ writeOnly: true, description: 'stored encrypted (AES-256-GCM), never returned' }) pass!: string;
+  @ApiPropertyOptional({ writeOnly: true, description: 'exactly one of `pass` or `oauth2` (400 naming the field otherwise); stored encrypted (AES-256-GCM), never returned' }) pass?: string;
+  @ApiPropertyOptional({ type: OAuth2CredentialDto, writeOnly: true, description: 'instead of `pass`: an OAuth 2 login (XOAUTH2, or OAUTHBEARER where the IMAP server offers it)' })
+  oauth2?: OAuth2CredentialDto;
   @ApiPropertyOptional({ description: 'false only for self-signed test servers: turns certificate checks off for this account' })
   tlsRejectUnauthorized?: boolean;
 }
