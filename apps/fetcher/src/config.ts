@@ -57,8 +57,14 @@ export const fetcherEnvSchema = baseEnvSchema.extend({
   POP3_RAW_KEEP_SECONDS: env.int(24 * 3600, 60, 30 * 24 * 3600),
   /** Longer text or html bodies are cut, with a parse warning. */
   MAX_BODY_CHARS: env.int(5_000_000, 1000),
-  /** Stored messages and dedupe markers expire after this. */
+  /** Dedupe markers (a retried job finds its event instead of appending a second) expire after this. */
   MESSAGE_TTL_SECONDS: env.int(7 * 24 * 3600, 60),
+  /**
+   * Parsed message bodies are stored once, for this long, for replays and `message.get`; the event
+   * log keeps a summary. After it, a replayed `message.new` says `bodyExpired` and `message.get`
+   * fetches the message from the mail server again.
+   */
+  BODY_CACHE_SECONDS: env.int(24 * 3600, 60),
   /** Each account's event log keeps about this many events. */
   EVENT_LOG_MAX_LEN: env.int(10_000, 10),
   /** ...and none older than this (trimmed when the account's next event is appended). */

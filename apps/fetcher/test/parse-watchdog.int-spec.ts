@@ -103,10 +103,13 @@ describe('parse watchdog: an over-long parse does not hold up the mail delivered
     );
     const client = redis.client();
     try {
+      // The log holds each message's summary and its stored body's key (field `b`): the whole message is that body.
       const news = async () =>
-        (await client.xrange(redisKeys.eventLog(accountId), '-', '+'))
-          .filter(([, f]) => f[1] === 'message.new')
-          .map(([, f]) => JSON.parse(f[3]) as { uid: number; subject: string; text: string; from: unknown; parseWarnings?: string[] });
+        Promise.all(
+          (await client.xrange(redisKeys.eventLog(accountId), '-', '+'))
+            .filter(([, f]) => f[1] === 'message.new')
+            .map(async ([, f]) => JSON.parse((await client.get(f[f.indexOf('b') + 1]))!) as { uid: number; subject: string; text: string; from: unknown; parseWarnings?: string[] }),
+        );
       await waitFor(async () => (await news()).length >= raws.length, 40_000, 'all 21 messages in the event log', 100);
       // Nothing more arrives: each message was delivered once.
       await new Promise((r) => setTimeout(r, 500));

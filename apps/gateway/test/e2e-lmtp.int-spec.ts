@@ -1,4 +1,4 @@
-import { BULL_PREFIX, QueueName, ServerEvent } from '@pushmail/contracts';
+import { BULL_PREFIX, QueueName, ServerEvent, redisKeys } from '@pushmail/contracts';
 import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
 import { AppProcess, SmtpSink, TestDovecot, TestRedis, sleep, testEnv, waitFor } from '@pushmail/testing';
@@ -146,6 +146,41 @@ describe('end to end: LMTP delivery to a Socket.IO client', () => {
     expect([...subjects].sort((a, b) => Number(a.split(' ')[1]) - Number(b.split(' ')[1]))).toEqual(Array.from({ length: 20 }, (_, i) => `missed ${i}`));
     const ids = news.map((e) => String(e.payload.eventId).split('-').map(Number));
     expect(ids.every((id, i) => i === 0 || id[0] > ids[i - 1][0] || (id[0] === ids[i - 1][0] && id[1] > ids[i - 1][1]))).toBe(true);
+  });
+
+  it('logs a summary and stores the body once; after the body expires a replay says bodyExpired and message.get fetches it from the server', async () => {
+    const socket = await open();
+    const seen = record(socket);
+    okAck(await call(socket, 'subscribe', { accountId }));
+    const marker = `BODYONCE${Date.now()}`;
+    // The marker ends the body, past the ~200 characters the summary's preview holds.
+    await dovecot.deliver(user, { subject: 'Body kept once', text: `${'Body text. '.repeat(500)}${marker}`, messageId: '<body-once@example.test>' });
+    const live = (await waitFor(() => seen.find((e) => e.payload.messageId === '<body-once@example.test>'), 15_000, 'the live message.new')).payload;
+    // Live: the whole message.
+    expect(String(live.text)).toContain(marker);
+    expect(live.bodyExpired).toBeUndefined();
+    // In Redis: the body once, under its key for BODY_CACHE_SECONDS (24 h by default); the log entry has the summary.
+    const bodyKey = redisKeys.message(accountId, 'INBOX', Number(live.uidValidity), Number(live.uid));
+    const r = queueConnection;
+    expect(await r.get(bodyKey)).toContain(marker);
+    expect(await r.ttl(bodyKey)).toBeGreaterThan(86_000);
+    expect(await r.ttl(bodyKey)).toBeLessThanOrEqual(86_400);
+    const [[, fields]] = await r.xrange(redisKeys.eventLog(accountId), String(live.eventId), String(live.eventId));
+    expect(fields.join('\n')).not.toContain(marker);
+    expect(fields).toContain(bodyKey);
+
+    // The body expires: a replay carries the summary.
+    await r.del(bodyKey);
+    const again = await open();
+    const replay = record(again);
+    okAck(await call(again, 'subscribe', { accountId, since: '0-0' }));
+    const replayed = replay.find((e) => e.payload.eventId === live.eventId)!.payload;
+    expect(replayed).toMatchObject({ bodyExpired: true, subject: 'Body kept once', messageId: '<body-once@example.test>', uid: live.uid, preview: live.preview });
+    expect(replayed).not.toHaveProperty('text');
+    expect(replayed).not.toHaveProperty('html');
+    // message.get fetches it from the IMAP server again.
+    const got = okAck(await call(again, 'message.get', { accountId, mailbox: 'INBOX', uid: Number(live.uid) })).message;
+    expect(got.text).toContain(marker);
   });
 
   it('flags and fetches through the fetcher, and a reply reaches the SMTP sink threaded', async () => {

@@ -1,6 +1,6 @@
 import { INestApplication } from '@nestjs/common';
 import { signClientToken } from '@pushmail/auth';
-import { Ack, ClientCommand, ClientToServerEvents, MessageNewEvent, ServerEvent, ServerToClientEvents } from '@pushmail/contracts';
+import { Ack, ClientCommand, ClientToServerEvents, ParsedMessage, ServerEvent, ServerToClientEvents } from '@pushmail/contracts';
 import { UnloggedPayload } from '@pushmail/event-log';
 import { freePort, testEnv } from '@pushmail/testing';
 import { io, Socket } from 'socket.io-client';
@@ -49,7 +49,7 @@ export function record(socket: ClientSocket): Array<{ name: string; payload: { e
   return seen;
 }
 
-export function newMessage(accountId: string, uid: number, overrides: Partial<MessageNewEvent> = {}): UnloggedPayload<ServerEvent.MessageNew> {
+export function newMessage(accountId: string, uid: number, overrides: Partial<ParsedMessage> = {}): UnloggedPayload<ServerEvent.MessageNew> {
   return {
     accountId,
     mailbox: 'INBOX',

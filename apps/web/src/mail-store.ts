@@ -7,9 +7,9 @@ import {
   PushmailError,
   PushmailHttpApi,
 } from '@pushmail/client';
-import { AccountView, MailboxInfo, MessageNewEvent, MessageSendRequest, MessageSummary, OAuthSignInProvider, ServerEvent } from '@pushmail/contracts';
+import { AccountView, FullMessageNewEvent, MailboxInfo, MessageSendRequest, MessageSummary, OAuthSignInProvider, ServerEvent } from '@pushmail/contracts';
 
-export interface MailItem extends Omit<MessageNewEvent, 'eventId'> {
+export interface MailItem extends Omit<FullMessageNewEvent, 'eventId' | 'bodyExpired'> {
   eventId?: string;
   key: string;
   /** Arrived live (not replayed) in the last few seconds: highlighted in the list. */
@@ -403,7 +403,14 @@ export class MailStore {
       // Replayed events come before the subscribe ack, so later ones are arrivals; the age check
       // keeps a slow replay from ringing for old mail.
       const live = this.caughtUp.has(event.accountId) && !this.messages.has(key) && Date.now() - Date.parse(event.receivedAt) < LIVE_WINDOW_MS;
-      const item: MailItem = { ...event, key, fresh: live };
+      const known = this.messages.get(key);
+      // A replayed event whose stored body expired is a summary: a row the reader loads on open
+      // (message.get, from the mail server); a row already loaded keeps its body.
+      const item: MailItem = !event.bodyExpired
+        ? { ...event, key, fresh: live }
+        : known && !known.summaryOnly
+          ? { ...known, flags: event.flags }
+          : { ...event, text: '', html: null, key, fresh: live, summaryOnly: true, hasAttachments: event.attachments.some((a) => !a.inline) };
       this.messages.set(key, item);
       this.refreshFoldersSoon(event.accountId);
       if (live) {

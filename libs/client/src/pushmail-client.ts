@@ -4,6 +4,7 @@ import {
   AccountStateEvent,
   ClientCommand,
   ClientToServerEvents,
+  FullMessageNewEvent,
   LoggedEventName,
   MailboxInfo,
   MailboxListRequest,
@@ -237,9 +238,18 @@ export class PushmailClient extends TypedEmitter<PushmailClientEvents> {
     this.cursors.delete(accountId);
   }
 
-  async getMessage(req: MessageGetRequest): Promise<MessageNewEvent | ParsedMessage> {
+  async getMessage(req: MessageGetRequest): Promise<FullMessageNewEvent | ParsedMessage> {
     const res = await this.command(ClientCommand.MessageGet, req);
     return res.message;
+  }
+
+  /**
+   * The whole message of a `message.new`: the event itself, or, for a replayed one whose stored body
+   * expired (`bodyExpired`), `message.get`, which fetches it from the mail server again.
+   */
+  async withBody(event: MessageNewEvent): Promise<FullMessageNewEvent | ParsedMessage> {
+    if (!event.bodyExpired) return event;
+    return this.getMessage({ accountId: event.accountId, mailbox: event.mailbox, uid: event.uid });
   }
 
   /** Resolves once the IMAP server has stored the flags. */

@@ -119,7 +119,7 @@ export const jobSchemas = {
  */
 export interface ImapCommandResults {
   [ImapCommandJobName.Flag]: { flags: string[] };
-  [ImapCommandJobName.Get]: { message: import('./messages').MessageNewEvent | import('./messages').ParsedMessage };
+  [ImapCommandJobName.Get]: { message: import('./messages').FullMessageNewEvent | import('./messages').ParsedMessage };
   /** `watched` is the gateway's to fill in: it knows the account's watched folders. */
   [ImapCommandJobName.MailboxList]: { mailboxes: Array<Omit<MailboxInfo, 'watched'>> };
   [ImapCommandJobName.MessageList]: MessagePage;

@@ -16,7 +16,7 @@ import {
   MessageSearchRequestSchema,
   MovedMessage,
 } from './mailboxes';
-import { MailboxResetEvent, MessageDeletedEvent, MessageFlagsEvent, MessageNewEvent, ParsedMessage } from './messages';
+import { FullMessageNewEvent, MailboxResetEvent, MessageDeletedEvent, MessageFlagsEvent, MessageNewEvent, ParsedMessage } from './messages';
 
 export const errorCodes = ['bad_request', 'forbidden', 'not_found', 'payload_too_large', 'rate_limited', 'internal'] as const;
 export type ErrorCode = (typeof errorCodes)[number];
@@ -200,7 +200,7 @@ export interface ClientToServerEvents {
     (req: SubscribeOneRequest, ack: (res: SubscribeOneAck) => void): void;
   };
   [ClientCommand.Unsubscribe]: (req: UnsubscribeRequest, ack: (res: Ack) => void) => void;
-  [ClientCommand.MessageGet]: (req: MessageGetRequest, ack: (res: Ack<{ message: MessageNewEvent | ParsedMessage }>) => void) => void;
+  [ClientCommand.MessageGet]: (req: MessageGetRequest, ack: (res: Ack<{ message: FullMessageNewEvent | ParsedMessage }>) => void) => void;
   [ClientCommand.MessageFlag]: (req: MessageFlagRequest, ack: (res: Ack) => void) => void;
   [ClientCommand.MessageSend]: (req: MessageSendRequest, ack: (res: Ack<{ sendId: string }>) => void) => void;
   [ClientCommand.MessagePartLink]: (req: MessagePartLinkRequest, ack: (res: Ack<PartLink>) => void) => void;

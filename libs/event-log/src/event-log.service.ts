@@ -1,15 +1,23 @@
 import { Injectable } from '@nestjs/common';
-import { LoggedEvent, LoggedEventName, LoggedEventPayloads, redisChannels, redisKeys } from '@pushmail/contracts';
+import { LoggedEvent, LoggedEventName, LoggedEventPayloads, ParsedMessage, ServerEvent, redisChannels, redisKeys } from '@pushmail/contracts';
 import { RedisService, luaScript, runLua } from '@pushmail/redis';
 
-/** Payload of a logged event before the log assigns its id. */
-export type UnloggedPayload<N extends LoggedEventName> = Omit<LoggedEventPayloads[N], 'eventId'>;
+/** Payload of a logged event before the log assigns its id (a new message is appended whole). */
+export type UnloggedPayload<N extends LoggedEventName> = N extends ServerEvent.MessageNew ? ParsedMessage : Omit<LoggedEventPayloads[N], 'eventId'>;
 
 export interface AppendOptions {
   /** Same key → same event: a retried job returns the first append's id instead of appending again. */
   dedupeKey: string;
-  /** Also store the full payload (with its eventId) under this key, e.g. the parsed message. */
+  /**
+   * Store the full payload (with its eventId) once, under this key, for `storeTtlSeconds`: the log
+   * entry then holds `summary` and this key as its reference, and a replay joins the two while the
+   * stored copy lasts. The events channel still carries the full payload.
+   */
   storeKey?: string;
+  storeTtlSeconds?: number;
+  /** What the log entry holds instead of the payload when it is stored under `storeKey`. */
+  summary?: SerializedPayload;
+  /** How long the dedupe marker lasts. */
   ttlSeconds: number;
   maxLen: number;
   /**
@@ -37,7 +45,8 @@ export class SerializedPayload {
 export type AppendResult = { eventId: string; duplicate: boolean; cancelled?: false } | { cancelled: true };
 
 /**
- * Appends atomically: dedupe check, XADD (capped by count, then by age), optional store of the payload, and PUBLISH to
+ * Appends atomically: dedupe check, XADD (capped by count, then by age) of the payload or, when it
+ * is stored, of its summary and the store key, the store of the payload, and PUBLISH to
  * the gateways, in one round trip. The eventId is spliced into the payload JSON here because the
  * stream id exists only once XADD has run.
  */
@@ -45,7 +54,12 @@ const APPEND_SCRIPT = luaScript(`
 if KEYS[4] ~= '' and redis.call('EXISTS', KEYS[4]) == 1 then return {'', 2} end
 local existing = redis.call('GET', KEYS[2])
 if existing then return {existing, 1} end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'n', ARGV[2], 'p', ARGV[3])
+local id
+if KEYS[3] ~= '' then
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'n', ARGV[2], 'p', ARGV[10], 'b', KEYS[3])
+else
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'n', ARGV[2], 'p', ARGV[3])
+end
 if ARGV[8] ~= '' then
   local t = redis.call('TIME')
   local minid = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[8]) * 1000
@@ -53,7 +67,7 @@ if ARGV[8] ~= '' then
 end
 redis.call('SET', KEYS[2], id, 'EX', ARGV[4])
 local full = '{"eventId":"' .. id .. '",' .. string.sub(ARGV[3], 2)
-if KEYS[3] ~= '' then redis.call('SET', KEYS[3], full, 'EX', ARGV[4]) end
+if KEYS[3] ~= '' then redis.call('SET', KEYS[3], full, 'EX', ARGV[9]) end
 redis.call('PUBLISH', ARGV[5], ARGV[6] .. '\\n' .. ARGV[2] .. '\\n' .. ARGV[7] .. '\\n' .. full)
 return {id, 0}
 `);
@@ -105,6 +119,10 @@ export class EventLogService {
   async appendUnlessLogged<N extends LoggedEventName>(accountId: string, name: N, payload: UnloggedPayload<N> | SerializedPayload, options: AppendOptions): Promise<AppendResult> {
     const json = payload instanceof SerializedPayload ? payload.json : JSON.stringify(payload);
     if (!json.startsWith('{') || json === '{}') throw new Error('event payload must be a non-empty object');
+    const summary = options.summary?.json ?? '';
+    // A stored payload without a summary would leave the log entry empty; one the log holds whole needs no summary.
+    if (!!options.storeKey !== !!options.summary || (options.storeKey && !options.storeTtlSeconds)) throw new Error('storeKey, storeTtlSeconds and summary go together');
+    if (options.summary && (!summary.startsWith('{') || summary === '{}')) throw new Error('event summary must be a non-empty object');
     // EVALSHA: the script travels (and is hashed by Redis) once, not with every message.
     const [eventId, outcome] = await runLua<[string, number]>(
       this.redis.client,
@@ -115,15 +133,23 @@ export class EventLogService {
         options.storeKey ?? '',
         options.unlessLogged ? redisKeys.eventDedupe(accountId, options.unlessLogged) : '',
       ],
-      [options.maxLen, name, json, options.ttlSeconds, redisChannels.events, accountId, options.seenAt ?? '', options.maxAgeSeconds ?? ''],
+      [options.maxLen, name, json, options.ttlSeconds, redisChannels.events, accountId, options.seenAt ?? '', options.maxAgeSeconds ?? '', options.storeTtlSeconds ?? '', summary],
     );
     return outcome === 2 ? { cancelled: true } : { eventId, duplicate: outcome === 1 };
   }
 
-  /** Events strictly after `sinceId`, oldest first. */
+  /**
+   * Events strictly after `sinceId`, oldest first. An entry that holds a summary and a reference is
+   * joined with its stored payload (one MGET per page: an account's keys share a hash tag); when
+   * the stored copy has expired, the event is the summary with `bodyExpired: true`.
+   */
   async readAfter(accountId: string, sinceId: string, count = 500): Promise<LoggedEvent[]> {
     const entries = await this.redis.client.xrange(redisKeys.eventLog(accountId), `(${sinceId}`, '+', 'COUNT', count);
-    return entries.map(([id, fields]) => toEvent(id, fields));
+    const parsed = entries.map(([id, fields]) => readEntry(id, fields));
+    const refs = parsed.filter((e) => e.ref !== undefined);
+    const bodies = refs.length ? await this.redis.client.mget(...refs.map((e) => e.ref as string)) : [];
+    refs.forEach((e, i) => (e.body = bodies[i]));
+    return parsed.map(toEvent);
   }
 
   /**
@@ -151,14 +177,31 @@ export class EventLogService {
   }
 }
 
-function toEvent(id: string, fields: string[]): LoggedEvent {
-  let name = '';
-  let json = '{}';
+interface LogEntry {
+  id: string;
+  name: string;
+  json: string;
+  /** The key of the stored payload, when the entry holds only a summary. */
+  ref?: string;
+  body?: string | null;
+}
+
+function readEntry(id: string, fields: string[]): LogEntry {
+  const entry: LogEntry = { id, name: '', json: '{}' };
   for (let i = 0; i < fields.length; i += 2) {
-    if (fields[i] === 'n') name = fields[i + 1];
-    else if (fields[i] === 'p') json = fields[i + 1];
+    if (fields[i] === 'n') entry.name = fields[i + 1];
+    else if (fields[i] === 'p') entry.json = fields[i + 1];
+    else if (fields[i] === 'b') entry.ref = fields[i + 1];
   }
-  return { name, payload: { eventId: id, ...JSON.parse(json) } } as LoggedEvent;
+  return entry;
+}
+
+function toEvent({ id, name, json, ref, body }: LogEntry): LoggedEvent {
+  // The stored copy may be one `message.get` stored without an event (after the first expired): the eventId is the entry's.
+  if (ref !== undefined && body) return { name, payload: { ...JSON.parse(body), eventId: id } } as LoggedEvent;
+  const payload = { eventId: id, ...JSON.parse(json) };
+  if (ref !== undefined) payload.bodyExpired = true;
+  return { name, payload } as LoggedEvent;
 }
 
 /** Orders Redis Stream ids `<ms>-<seq>` numerically. */

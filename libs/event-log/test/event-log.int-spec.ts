@@ -1,5 +1,5 @@
-import { ServerEvent, redisChannels, redisKeys } from '@pushmail/contracts';
-import { parsePublishedEvent } from '@pushmail/event-log';
+import { ParsedMessage, ServerEvent, redisChannels, redisKeys, toMessageLogSummary } from '@pushmail/contracts';
+import { SerializedPayload, parsePublishedEvent } from '@pushmail/event-log';
 import { TestRedis, testStores, waitFor } from '@pushmail/testing';
 
 describe('EventLogService on real Redis', () => {
@@ -57,5 +57,50 @@ describe('EventLogService on real Redis', () => {
     expect(left.map((e) => e.payload.eventId)).toEqual([third.eventId]);
     expect(await stores.eventLog.isTrimmedPast('a3', first.eventId)).toBe(true);
     expect(await stores.eventLog.isTrimmedPast('a3', third.eventId)).toBe(false);
+  });
+
+  it('logs a summary and stores the body once; a replay joins them, and says bodyExpired once the body is gone', async () => {
+    const message: ParsedMessage = {
+      accountId: 'a4', mailbox: 'INBOX', uid: 7, uidValidity: 9, messageId: '<m7@example.test>', subject: 'Quarterly report',
+      from: { name: 'Ann', address: 'ann@example.test' }, to: [{ name: '', address: 'bob@example.test' }], cc: [], date: '2026-01-01T00:00:00.000Z',
+      receivedAt: '2026-01-01T00:00:01.000Z', flags: [], size: 50_000, preview: 'The figures', text: 'The figures '.repeat(2000), html: `<p>${'The figures '.repeat(2000)}</p>`,
+      attachments: [{ partId: '2', filename: 'q.pdf', contentType: 'application/pdf', size: 1000, inline: false }],
+    };
+    const sub = redis.client();
+    const heard: string[] = [];
+    sub.on('message', (_c, m) => heard.push(m));
+    await sub.subscribe(redisChannels.events);
+    const bodyKey = redisKeys.message('a4', 'INBOX', 9, 7);
+    const { eventId } = await stores.eventLog.append('a4', ServerEvent.MessageNew, message, {
+      ...opts('n7'), storeKey: bodyKey, storeTtlSeconds: 600, summary: new SerializedPayload(JSON.stringify(toMessageLogSummary(message))),
+    });
+    // The stream entry: the summary and the body's key, not the body.
+    const [[, fields]] = await stores.redis.client.xrange(redisKeys.eventLog('a4'), '-', '+');
+    const entryBytes = fields.reduce((n, f) => n + Buffer.byteLength(f), 0);
+    expect(entryBytes).toBeLessThan(2048 + 200);
+    expect(fields).toContain(bodyKey);
+    expect(fields.join('')).not.toContain('The figures The figures');
+    // The body, once, with its eventId, for storeTtlSeconds; the dedupe marker keeps ttlSeconds.
+    expect(JSON.parse((await stores.redis.client.get(bodyKey))!)).toEqual({ ...message, eventId });
+    expect(await stores.redis.client.ttl(bodyKey)).toBeGreaterThan(590);
+    expect(await stores.redis.client.ttl(redisKeys.eventDedupe('a4', 'n7'))).toBeLessThanOrEqual(60);
+    // Live: the full message.
+    await waitFor(() => heard.length === 1, 2000, 'the notice');
+    expect(parsePublishedEvent(heard[0]).event.payload).toEqual({ eventId, ...message });
+    // Replay while the body is stored: the same as live.
+    expect((await stores.eventLog.readAfter('a4', '0-0'))[0].payload).toEqual({ ...message, eventId });
+    // Body gone: the summary, flagged.
+    await stores.redis.client.del(bodyKey);
+    const [expired] = await stores.eventLog.readAfter('a4', '0-0');
+    const { text: _t, html: _h, ...summary } = message;
+    expect(expired).toEqual({ name: ServerEvent.MessageNew, payload: { ...summary, eventId, bodyExpired: true } });
+    // A copy message.get stored later (without an eventId) is joined again, with the entry's eventId.
+    await stores.redis.client.set(bodyKey, JSON.stringify(message));
+    expect((await stores.eventLog.readAfter('a4', '0-0'))[0].payload).toEqual({ ...message, eventId });
+    sub.disconnect();
+  });
+
+  it('refuses a stored payload without a summary', async () => {
+    await expect(stores.eventLog.append('a5', ServerEvent.MessageDeleted, { ...deleted(1), accountId: 'a5' }, { ...opts('s1'), storeKey: 'pm:x', storeTtlSeconds: 60 })).rejects.toThrow(/go together/);
   });
 });

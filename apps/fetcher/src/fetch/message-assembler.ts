@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@pushmail/config';
-import { AttachmentMeta, ParsedMessage } from '@pushmail/contracts';
+import { AttachmentMeta, ParsedMessage, toMessageLogSummary } from '@pushmail/contracts';
 import { BodyStructureNode, MailContent, leavesFromBodyStructure } from '@pushmail/mail-parse';
 import type { MessageStructureObject } from 'imapflow';
 import { FetcherEnv } from '../config';
@@ -44,7 +44,10 @@ export class MessageAssembler {
    */
   async assembleSerialized(envelope: Envelope, fetched: FetchedMessage): Promise<SerializedMessage & { partIdsUncertain: boolean }> {
     const ids = { accountId: envelope.accountId, mailbox: envelope.mailbox, uidValidity: envelope.uidValidity, uid: fetched.uid };
-    if (!fetched.source) return { ...ids, json: JSON.stringify(await this.assemble(envelope, fetched)), partIdsUncertain: false };
+    if (!fetched.source) {
+      const message = await this.assemble(envelope, fetched);
+      return { ...ids, json: JSON.stringify(message), summaryJson: JSON.stringify(toMessageLogSummary(message)), partIdsUncertain: false };
+    }
     const part = { accountId: envelope.accountId, mailbox: envelope.mailbox, uid: fetched.uid };
     const parsed = await this.parser.parseToJson({ raw: fetched.source, part, structure: structureOf(fetched), maxBodyChars: this.maxBodyChars }, imapEnvelope(envelope, fetched));
     return { ...ids, ...parsed };

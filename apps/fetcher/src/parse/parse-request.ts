@@ -1,4 +1,4 @@
-import { ParsedMessage, partPath } from '@pushmail/contracts';
+import { ParsedMessage, partPath, toMessageLogSummary } from '@pushmail/contracts';
 import { MailContent, ParseMailOptions, StructureLeaf, parseMail } from '@pushmail/mail-parse';
 
 /** What crosses to a parser thread: plain data only (a function such as `partUrl` cannot be cloned). */
@@ -29,6 +29,8 @@ export interface MessageEnvelope {
 /** A finished ParsedMessage as JSON, and whether its attachments' part numbers need the server's word. */
 export interface ParsedJson {
   json: string;
+  /** Its MessageLogSummary as JSON (what the event log keeps). */
+  summaryJson: string;
   partIdsUncertain: boolean;
 }
 
@@ -37,7 +39,8 @@ export type ParseReply = { id: number; content: MailContent } | ({ id: number } 
 export type ParserThreadMessage = ParseReply | { ready: true };
 
 export function toParsedJson(envelope: MessageEnvelope, content: MailContent): ParsedJson {
-  return { json: JSON.stringify(toParsedMessage(envelope, content)), partIdsUncertain: !!content.partIdsUncertain };
+  const message = toParsedMessage(envelope, content);
+  return { json: JSON.stringify(message), summaryJson: JSON.stringify(toMessageLogSummary(message)), partIdsUncertain: !!content.partIdsUncertain };
 }
 
 /** The contract's ParsedMessage: parsed content plus the IMAP envelope. */

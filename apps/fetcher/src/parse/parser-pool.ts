@@ -184,7 +184,7 @@ export class ParserPool implements OnModuleInit, OnModuleDestroy {
       thread.pending.delete(reply.id);
       if (thread.pending.size) this.startClock(thread);
       if ('error' in reply) pending.reject(new ParserThreadError(`parser failed: ${reply.error}`));
-      else pending.resolve('json' in reply ? { json: reply.json, partIdsUncertain: reply.partIdsUncertain } : reply.content);
+      else pending.resolve('json' in reply ? { json: reply.json, summaryJson: reply.summaryJson, partIdsUncertain: reply.partIdsUncertain } : reply.content);
     });
     worker.on('error', (err) => this.logger.error({ msg: 'parser thread failed', err }));
     worker.on('exit', (code) => {

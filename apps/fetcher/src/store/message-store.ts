@@ -1,7 +1,7 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { AccountRepository } from '@pushmail/accounts';
 import { ConfigService } from '@pushmail/config';
-import { MessageNewEvent, ParsedMessage, ServerEvent, redisKeys } from '@pushmail/contracts';
+import { FullMessageNewEvent, ParsedMessage, ServerEvent, redisKeys } from '@pushmail/contracts';
 import { AppendResult, EventLogService, SerializedPayload } from '@pushmail/event-log';
 import { RedisService } from '@pushmail/redis';
 import { FetcherEnv } from '../config';
@@ -19,6 +19,8 @@ export interface MailboxRef {
 export interface SerializedMessage extends MailboxRef {
   uid: number;
   json: string;
+  /** Its MessageLogSummary (what the event log keeps), serialized beside it. */
+  summaryJson: string;
 }
 
 /**
@@ -31,6 +33,7 @@ export class MessageStore implements OnModuleInit {
   /** Accounts known to exist, until the time noted; a deletion notice removes the entry at once. */
   private readonly knownAccounts = new Map<string, number>();
   private readonly ttlSeconds: number;
+  private readonly bodyTtlSeconds: number;
   private readonly maxLen: number;
   private readonly maxAgeSeconds: number;
 
@@ -41,6 +44,7 @@ export class MessageStore implements OnModuleInit {
     config: ConfigService<FetcherEnv>,
   ) {
     this.ttlSeconds = config.get('MESSAGE_TTL_SECONDS');
+    this.bodyTtlSeconds = config.get('BODY_CACHE_SECONDS');
     this.maxLen = config.get('EVENT_LOG_MAX_LEN');
     this.maxAgeSeconds = config.get('EVENT_LOG_MAX_AGE_SECONDS');
   }
@@ -64,13 +68,18 @@ export class MessageStore implements OnModuleInit {
     return exists;
   }
 
-  /** Cancelled when the message's deletion was logged first: it must not be announced after it. */
+  /**
+   * Cancelled when the message's deletion was logged first: it must not be announced after it. The
+   * body is stored once (for BODY_CACHE_SECONDS); the log entry holds the summary and its key.
+   */
   appendNew(message: SerializedMessage, seenAt?: number): Promise<AppendResult> {
     const { accountId, mailbox, uidValidity, uid } = message;
     return this.eventLog.appendUnlessLogged(accountId, ServerEvent.MessageNew, new SerializedPayload(message.json), {
       dedupeKey: `new:${mailbox}:${uidValidity}:${uid}`,
       unlessLogged: deletedKey(message, uid),
       storeKey: redisKeys.message(accountId, mailbox, uidValidity, uid),
+      storeTtlSeconds: this.bodyTtlSeconds,
+      summary: new SerializedPayload(message.summaryJson),
       ttlSeconds: this.ttlSeconds,
       maxLen: this.maxLen,
       maxAgeSeconds: this.maxAgeSeconds,
@@ -78,15 +87,15 @@ export class MessageStore implements OnModuleInit {
     });
   }
 
-  async find(ref: MailboxRef, uid: number): Promise<MessageNewEvent | ParsedMessage | null> {
+  async find(ref: MailboxRef, uid: number): Promise<FullMessageNewEvent | ParsedMessage | null> {
     const json = await this.redis.client.get(redisKeys.message(ref.accountId, ref.mailbox, ref.uidValidity, uid));
-    return json ? (JSON.parse(json) as MessageNewEvent | ParsedMessage) : null;
+    return json ? (JSON.parse(json) as FullMessageNewEvent | ParsedMessage) : null;
   }
 
   /** Stores a message fetched on demand, without an event; never replaces a copy that has one. */
   async storeWithoutEvent(message: ParsedMessage): Promise<void> {
     const key = redisKeys.message(message.accountId, message.mailbox, message.uidValidity, message.uid);
-    await this.redis.client.set(key, JSON.stringify(message), 'EX', this.ttlSeconds, 'NX');
+    await this.redis.client.set(key, JSON.stringify(message), 'EX', this.bodyTtlSeconds, 'NX');
   }
 
   async appendFlags(ref: MailboxRef, uid: number, flags: string[], version: string): Promise<{ eventId: string; duplicate: boolean }> {

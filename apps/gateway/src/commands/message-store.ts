@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { MessageNewEvent, redisKeys } from '@pushmail/contracts';
+import { FullMessageNewEvent, redisKeys } from '@pushmail/contracts';
 import { RedisService } from '@pushmail/redis';
 
 /** Messages the fetcher stored, looked up under the mailbox's current UIDVALIDITY. */
@@ -7,10 +7,10 @@ import { RedisService } from '@pushmail/redis';
 export class MessageStore {
   constructor(private readonly redis: RedisService) {}
 
-  async find(accountId: string, mailbox: string, uid: number): Promise<MessageNewEvent | null> {
+  async find(accountId: string, mailbox: string, uid: number): Promise<FullMessageNewEvent | null> {
     const uidValidity = await this.redis.client.hget(redisKeys.cursor(accountId, mailbox), 'uidValidity');
     if (!uidValidity) return null;
     const json = await this.redis.client.get(redisKeys.message(accountId, mailbox, Number(uidValidity), uid));
-    return json ? (JSON.parse(json) as MessageNewEvent) : null;
+    return json ? (JSON.parse(json) as FullMessageNewEvent) : null;
   }
 }
