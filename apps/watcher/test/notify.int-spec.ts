@@ -110,6 +110,26 @@ describe('watcher push-notification ingress', () => {
     expect(await metric('pushmail_notify_unmapped_total', { source: 'elsewhere', reason: 'unknown_login' })).toBe(1);
   });
 
+  it('concurrent requests share Redis writes yet each gets its own answer; a repeat among them is enqueued once', async () => {
+    const duplicates = await metric('pushmail_notify_duplicates_total');
+    const mapped = await metric('pushmail_notify_mapped_total');
+    const n = (uid: number, user = users[0]) => ({ event: 'MessageNew', user, mailbox: 'INBOX', uidValidity: 4242, uid });
+    // 40 at once (arriving in the same event-loop turns), a repeat of uid 100 and one unknown user among them.
+    const bodies: unknown[] = [...Array.from({ length: 38 }, (_, i) => n(100 + i)), n(100), [n(200), n(201), n(1, 'nobody@example.test')]];
+    const answers = await Promise.all(bodies.map(async (body) => {
+      const res = await post(body);
+      expect(res.status).toBe(202);
+      return res.json();
+    }));
+    expect(answers.slice(0, 39)).toEqual(Array.from({ length: 39 }, () => ({ mapped: 1, unmapped: 0 })));
+    expect(answers[39]).toEqual({ mapped: 2, unmapped: 1 });
+    const uids = await jobs.fetchUids(accountA);
+    for (const uid of [...Array.from({ length: 38 }, (_, i) => 100 + i), 200, 201]) expect(uids.filter((u) => u === uid)).toHaveLength(1);
+    // 41 fetch jobs asked for, 40 distinct: the repeat is counted as a duplicate, not as mapped.
+    expect(await metric('pushmail_notify_duplicates_total')).toBe(duplicates + 1);
+    expect(await metric('pushmail_notify_mapped_total')).toBe(mapped + 40);
+  });
+
   it('a wrong or missing secret is 401 and enqueues nothing', async () => {
     const n = { event: 'MessageNew', user: users[0], mailbox: 'INBOX', uidValidity: 4242, uid: 11 };
     expect((await post(n, 'wrong-secret-0123456789abcdef0')).status).toBe(401);
