@@ -17,7 +17,7 @@ import { MailboxCommandsService } from './mailbox-commands.service';
 import { ImapConnectionPool } from './imap/imap-connection.pool';
 import { MailboxEventsService } from './mailbox-events.service';
 import { Pop3MailboxReader } from './pop3/pop3-mailbox.reader';
-import { MessageStore } from './store/message-store';
+import { MessageLog } from './store/message-log';
 import { ParserPool } from './parse/parser-pool';
 import { ImapCommandsProcessor } from './workers/imap-commands.processor';
 import { MailboxEventsProcessor } from './workers/mailbox-events.processor';
@@ -34,7 +34,7 @@ export class FetcherModule {
         MessageFetcher,
         ParserPool,
         MessageAssembler,
-        MessageStore,
+        MessageLog,
         MailboxEventsService,
         Pop3MailboxReader,
         ImapCommandsService,

@@ -5,7 +5,7 @@ import { MessageAssembler } from './fetch/message-assembler';
 import { MessageFetcher, withoutSessionFlags } from './fetch/message-fetcher';
 import { ImapConnectionPool } from './imap/imap-connection.pool';
 import { Pop3MailboxReader } from './pop3/pop3-mailbox.reader';
-import { MessageStore } from './store/message-store';
+import { MessageLog } from './store/message-log';
 
 /** The gateway's `message.flag` and `message.get`, run on the account's pooled IMAP connections. */
 @Injectable()
@@ -14,7 +14,7 @@ export class ImapCommandsService {
     private readonly pool: ImapConnectionPool,
     private readonly fetcher: MessageFetcher,
     private readonly assembler: MessageAssembler,
-    private readonly store: MessageStore,
+    private readonly store: MessageLog,
     private readonly pop3: Pop3MailboxReader,
   ) {}
 

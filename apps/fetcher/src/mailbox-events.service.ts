@@ -5,7 +5,7 @@ import { AccountGoneError } from './imap/imap-connection.pool';
 import { MessageAssembler } from './fetch/message-assembler';
 import { MessageFetcher } from './fetch/message-fetcher';
 import { Pop3MailboxReader } from './pop3/pop3-mailbox.reader';
-import { MessageStore } from './store/message-store';
+import { MessageLog } from './store/message-log';
 import { OrderSlot, UidOrderGate } from './fetch/uid-order-gate';
 
 /** Thrown so the queue retries later: the server announced the UID but does not show it yet. */
@@ -27,7 +27,7 @@ export class MailboxEventsService {
   constructor(
     private readonly fetcher: MessageFetcher,
     private readonly assembler: MessageAssembler,
-    private readonly store: MessageStore,
+    private readonly store: MessageLog,
     private readonly metrics: FetcherMetrics,
     private readonly pop3: Pop3MailboxReader,
   ) {}

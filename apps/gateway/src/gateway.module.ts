@@ -11,7 +11,7 @@ import { Pop3Module } from '@pushmail/pop3';
 import { QueueModule } from '@pushmail/queue';
 import { RedisModule } from '@pushmail/redis';
 import { ImapCommandService } from './commands/imap-command.service';
-import { MessageStore } from './commands/message-store';
+import { StoredMessageReader } from './commands/stored-message-reader';
 import { GatewayEnv } from './config';
 import { AccountAdmission } from './http/account-admission.service';
 import { AccountsController } from './http/accounts.controller';
@@ -69,7 +69,7 @@ export class GatewayModule {
         ShutdownService,
         SubscriptionService,
         LiveEventsService,
-        MessageStore,
+        StoredMessageReader,
         ImapCommandService,
         ImapMailboxService,
         PartLinksService,

@@ -5,7 +5,7 @@ import { Compose, type ComposeDraft } from './compose';
 import { BellIcon, MenuIcon } from './icons';
 import { ConnectionIndicator } from './connection-indicator';
 import { quoteText, replySubject } from './format';
-import { MailStore, describeError, type MailboxRef, type MailItem } from './mail-store';
+import { MailStore, describeError, type FolderRef, type MailItem } from './mail-store';
 import { cssId, MessageList } from './message-list';
 import { notificationPermission, notifyNewMail, requestNotificationPermission, type NotificationPermissionState } from './notifications';
 import { Reader } from './reader';
@@ -91,7 +91,7 @@ function Mail(props: { store: MailStore; token: string; onSignOut: (reason?: str
     // Refused at sign-in, or later: the gateway closes the connection when the token expires.
     if (refused) onSignOut('The gateway refused this token: it has expired, was revoked, or is for another server. Sign in again.');
   }, [refused, onSignOut]);
-  const [filter, setFilter] = useState<MailboxRef | null>(null);
+  const [filter, setFilter] = useState<FolderRef | null>(null);
   const [selectedKey, setSelectedKey] = useState<string | null>(null);
   const [compose, setCompose] = useState<ComposeDraft | null>(null);
   const [adding, setAdding] = useState(false);

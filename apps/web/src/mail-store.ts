@@ -27,7 +27,7 @@ interface FolderPaging {
 }
 
 export interface SearchState {
-  ref: MailboxRef;
+  ref: FolderRef;
   text: string;
   items: MailItem[];
   loading: boolean;
@@ -46,7 +46,8 @@ export interface SendState {
   error?: string;
 }
 
-export interface MailboxRef {
+/** A folder of an account, as the UI selects and pages it (no UIDVALIDITY: rows are keyed by UID within the folder). */
+export interface FolderRef {
   accountId: string;
   mailbox: string;
 }
@@ -55,7 +56,7 @@ const FRESH_MS = 4000;
 const LIVE_WINDOW_MS = 5 * 60_000;
 export const SEEN = '\\Seen';
 
-export const refKey = (ref: MailboxRef) => `${ref.accountId}\u0000${ref.mailbox}`;
+export const refKey = (ref: FolderRef) => `${ref.accountId}\u0000${ref.mailbox}`;
 
 /** Special folders first (Inbox, Drafts, Sent, Archive, …, Trash), then the rest by path, so children follow their parent. */
 export function sortFolders(folders: MailboxInfo[]): MailboxInfo[] {
@@ -181,7 +182,7 @@ export class MailStore {
   }
 
   /** Messages, newest first (by UID within one folder); without a filter, every account's inbox. */
-  list(filter?: MailboxRef): MailItem[] {
+  list(filter?: FolderRef): MailItem[] {
     if (filter) return [...this.messages.values()].filter((m) => m.accountId === filter.accountId && m.mailbox === filter.mailbox).sort((a, b) => b.uid - a.uid);
     const items = [...this.messages.values()].filter((m) => m.mailbox === 'INBOX' || !m.summaryOnly);
     return items.sort((a, b) => (b.receivedAt === a.receivedAt ? b.uid - a.uid : b.receivedAt < a.receivedAt ? -1 : 1));
@@ -197,17 +198,17 @@ export class MailStore {
   }
 
   /** Whether the folder's first page was asked for. */
-  started(ref: MailboxRef): boolean {
+  started(ref: FolderRef): boolean {
     return this.paging.has(refKey(ref));
   }
 
   /** Whether older messages of the folder are still to be listed. */
-  hasMore(ref: MailboxRef): boolean {
+  hasMore(ref: FolderRef): boolean {
     const state = this.paging.get(refKey(ref));
     return !state || state.nextBefore !== null;
   }
 
-  isLoading(ref: MailboxRef): boolean {
+  isLoading(ref: FolderRef): boolean {
     return this.paging.get(refKey(ref))?.loading ?? false;
   }
 
@@ -215,7 +216,7 @@ export class MailStore {
    * The next page of a folder's history (the newest 50 first). A row the list already has (a live
    * message.new, or an earlier page) is kept, not duplicated: rows are keyed by account, folder and UID.
    */
-  async loadMore(ref: MailboxRef): Promise<void> {
+  async loadMore(ref: FolderRef): Promise<void> {
     const key = refKey(ref);
     const state = this.paging.get(key);
     if (state?.loading || state?.nextBefore === null) return;
@@ -236,7 +237,7 @@ export class MailStore {
     }
   }
 
-  async runSearch(ref: MailboxRef, text: string): Promise<void> {
+  async runSearch(ref: FolderRef, text: string): Promise<void> {
     this.search = { ref, text, items: [], loading: true };
     this.changed();
     try {
@@ -303,7 +304,7 @@ export class MailStore {
     );
   }
 
-  unread(filter?: MailboxRef): number {
+  unread(filter?: FolderRef): number {
     let n = 0;
     for (const m of this.messages.values()) {
       if (filter && (m.accountId !== filter.accountId || m.mailbox !== filter.mailbox)) continue;

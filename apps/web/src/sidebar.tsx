@@ -1,5 +1,5 @@
 import { ConnectionFailureCodeSchema, connectionFailureMessages } from '@pushmail/contracts';
-import type { MailboxRef, MailStore } from './mail-store';
+import type { FolderRef, MailStore } from './mail-store';
 
 /**
  * The account's folders as the server lists them (special folders first, children indented under
@@ -34,8 +34,8 @@ function describeError(error: string | undefined): string | undefined {
 
 export function Sidebar(props: {
   store: MailStore;
-  selected: MailboxRef | null;
-  onSelect: (ref: MailboxRef | null) => void;
+  selected: FolderRef | null;
+  onSelect: (ref: FolderRef | null) => void;
   onAddAccount: () => void;
   onRemoveAccount: (accountId: string, email: string) => void;
 }) {

@@ -6,7 +6,7 @@ import type { MessageStructureObject } from 'imapflow';
 import { FetcherEnv } from '../config';
 import { MessageEnvelope, toParsedMessage } from '../parse/parse-request';
 import { ParserPool } from '../parse/parser-pool';
-import { SerializedMessage } from '../store/message-store';
+import { SerializedMessage } from '../store/message-log';
 import { FetchedMessage } from './message-fetcher';
 
 interface Envelope {

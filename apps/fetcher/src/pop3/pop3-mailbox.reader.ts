@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { FetcherEnv } from '../config';
 import { MessageNotFoundError } from '../errors';
 import { MessageAssembler } from '../fetch/message-assembler';
-import { MessageStore } from '../store/message-store';
+import { MessageLog } from '../store/message-log';
 import { FetchOutcome, MessageRef } from '../fetch/message-fetcher';
 import { AccountGoneError } from '../imap/imap-connection.pool';
 
@@ -46,7 +46,7 @@ export class Pop3MailboxReader {
     private readonly accounts: AccountRepository,
     private readonly factory: Pop3ClientFactory,
     private readonly uids: Pop3UidStore,
-    private readonly store: MessageStore,
+    private readonly store: MessageLog,
     private readonly assembler: MessageAssembler,
     config: ConfigService<FetcherEnv>,
   ) {

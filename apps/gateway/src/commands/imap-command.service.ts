@@ -24,7 +24,7 @@ import { RedisService } from '@pushmail/redis';
 import type { QueueEvents } from 'bullmq';
 import { GatewayEnv } from '../config';
 import { CommandError, forbidden } from '../socket/ack';
-import { MessageStore } from './message-store';
+import { StoredMessageReader } from './stored-message-reader';
 
 type CommandName = ImapCommandJobName;
 
@@ -47,7 +47,7 @@ export class ImapCommandService implements OnModuleInit {
   constructor(
     private readonly queue: QueueService,
     private readonly accounts: AccountRepository,
-    private readonly store: MessageStore,
+    private readonly store: StoredMessageReader,
     private readonly redis: RedisService,
     config: ConfigService<GatewayEnv>,
   ) {

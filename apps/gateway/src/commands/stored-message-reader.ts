@@ -2,9 +2,9 @@ import { Injectable } from '@nestjs/common';
 import { FullMessageNewEvent, redisKeys } from '@pushmail/contracts';
 import { RedisService } from '@pushmail/redis';
 
-/** Messages the fetcher stored, looked up under the mailbox's current UIDVALIDITY. */
+/** Reads the message bodies the fetcher's MessageLog stored, under the mailbox's current UIDVALIDITY. */
 @Injectable()
-export class MessageStore {
+export class StoredMessageReader {
   constructor(private readonly redis: RedisService) {}
 
   async find(accountId: string, mailbox: string, uid: number): Promise<FullMessageNewEvent | null> {

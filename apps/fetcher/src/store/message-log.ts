@@ -7,16 +7,17 @@ import { RedisService } from '@pushmail/redis';
 import { FetcherEnv } from '../config';
 
 const ACCOUNT_CACHE_MS = 5000;
-const deletedKey = (ref: MailboxRef, uid: number) => `deleted:${ref.mailbox}:${ref.uidValidity}:${uid}`;
+const deletedKey = (ref: MailboxGeneration, uid: number) => `deleted:${ref.mailbox}:${ref.uidValidity}:${uid}`;
 
-export interface MailboxRef {
+/** A mailbox under one UIDVALIDITY: its UIDs name messages only within it. */
+export interface MailboxGeneration {
   accountId: string;
   mailbox: string;
   uidValidity: number;
 }
 
 /** A ParsedMessage already serialized (on the parser thread), with the ids the store needs. */
-export interface SerializedMessage extends MailboxRef {
+export interface SerializedMessage extends MailboxGeneration {
   uid: number;
   json: string;
   /** Its MessageLogSummary (what the event log keeps), serialized beside it. */
@@ -24,12 +25,13 @@ export interface SerializedMessage extends MailboxRef {
 }
 
 /**
- * Stored messages and the account's event log, as the fetcher writes them. Every append carries a
+ * The account's event log and the message bodies stored beside it, as the fetcher writes (and
+ * reads) them; the gateway only reads bodies, through its StoredMessageReader. Every append carries a
  * dedupe key derived from what happened (not from the job), so a job retried after a crash
  * between append and ack returns the first event instead of adding a second.
  */
 @Injectable()
-export class MessageStore implements OnModuleInit {
+export class MessageLog implements OnModuleInit {
   /** Accounts known to exist, until the time noted; a deletion notice removes the entry at once. */
   private readonly knownAccounts = new Map<string, number>();
   private readonly ttlSeconds: number;
@@ -87,7 +89,7 @@ export class MessageStore implements OnModuleInit {
     });
   }
 
-  async find(ref: MailboxRef, uid: number): Promise<FullMessageNewEvent | ParsedMessage | null> {
+  async find(ref: MailboxGeneration, uid: number): Promise<FullMessageNewEvent | ParsedMessage | null> {
     const json = await this.redis.client.get(redisKeys.message(ref.accountId, ref.mailbox, ref.uidValidity, uid));
     return json ? (JSON.parse(json) as FullMessageNewEvent | ParsedMessage) : null;
   }
@@ -98,7 +100,7 @@ export class MessageStore implements OnModuleInit {
     await this.redis.client.set(key, JSON.stringify(message), 'EX', this.bodyTtlSeconds, 'NX');
   }
 
-  async appendFlags(ref: MailboxRef, uid: number, flags: string[], version: string): Promise<{ eventId: string; duplicate: boolean }> {
+  async appendFlags(ref: MailboxGeneration, uid: number, flags: string[], version: string): Promise<{ eventId: string; duplicate: boolean }> {
     const result = await this.eventLog.append(ref.accountId, ServerEvent.MessageFlags, { accountId: ref.accountId, mailbox: ref.mailbox, uid, flags }, {
       dedupeKey: `flags:${ref.mailbox}:${ref.uidValidity}:${uid}:${version}`,
       ttlSeconds: this.ttlSeconds,
@@ -109,7 +111,7 @@ export class MessageStore implements OnModuleInit {
     return result;
   }
 
-  async appendDeleted(ref: MailboxRef, uid: number): Promise<{ eventId: string; duplicate: boolean }> {
+  async appendDeleted(ref: MailboxGeneration, uid: number): Promise<{ eventId: string; duplicate: boolean }> {
     const result = await this.eventLog.append(ref.accountId, ServerEvent.MessageDeleted, { accountId: ref.accountId, mailbox: ref.mailbox, uid }, {
       dedupeKey: deletedKey(ref, uid),
       ttlSeconds: this.ttlSeconds,
@@ -120,7 +122,7 @@ export class MessageStore implements OnModuleInit {
     return result;
   }
 
-  async appendReset(ref: MailboxRef, previousUidValidity?: number): Promise<{ eventId: string; duplicate: boolean }> {
+  async appendReset(ref: MailboxGeneration, previousUidValidity?: number): Promise<{ eventId: string; duplicate: boolean }> {
     const result = await this.eventLog.append(ref.accountId, ServerEvent.MailboxReset, { accountId: ref.accountId, mailbox: ref.mailbox, uidValidity: ref.uidValidity }, {
       dedupeKey: `reset:${ref.mailbox}:${ref.uidValidity}`,
       ttlSeconds: this.ttlSeconds,
@@ -134,7 +136,7 @@ export class MessageStore implements OnModuleInit {
   }
 
   /** Keeps `message.get` answers current; the copy keeps its remaining TTL. */
-  private async updateStoredFlags(ref: MailboxRef, uid: number, flags: string[]): Promise<void> {
+  private async updateStoredFlags(ref: MailboxGeneration, uid: number, flags: string[]): Promise<void> {
     const key = redisKeys.message(ref.accountId, ref.mailbox, ref.uidValidity, uid);
     const json = await this.redis.client.get(key);
     if (!json) return;
@@ -143,7 +145,7 @@ export class MessageStore implements OnModuleInit {
   }
 
   /** The messages of an old UIDVALIDITY can never be asked for again. */
-  private async deleteGeneration(ref: MailboxRef): Promise<void> {
+  private async deleteGeneration(ref: MailboxGeneration): Promise<void> {
     const prefix = redisKeys.message(ref.accountId, ref.mailbox, ref.uidValidity, 0).replace(/0$/, '');
     await this.redis.unlinkMatching(`${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`);
   }
