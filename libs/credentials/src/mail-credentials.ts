@@ -1,11 +1,12 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { OAuth2Credential, ServerSettings, redisKeys } from '@pushmail/contracts';
 import { CredentialCipher } from '@pushmail/crypto';
-import { MailNetworkSettings } from '@pushmail/net-policy';
+import { MailHostRefusedError, MailNetworkSettings } from '@pushmail/net-policy';
 import { MetricsService } from '@pushmail/observability';
 import { RedisService } from '@pushmail/redis';
 import { createHash, randomBytes } from 'node:crypto';
-import { OAuthProviderEnv, TokenEndpoint, tokenEndpoint } from './oauth-providers';
+import { OAuthProviderEnv, TokenEndpoint, tokenEndpoint, tokenHost } from './oauth-providers';
+import { postTokenForm } from './token-request';
 
 /** What a mail login presents: a password (PLAIN/LOGIN) or an access token (XOAUTH2/OAUTHBEARER). */
 export type MailLogin = { user: string; pass: string } | { user: string; accessToken: string };
@@ -203,21 +204,17 @@ export class MailCredentialProvider extends MailCredentials {
     let response: TokenResponse;
     let status: number;
     try {
-      if (endpoint.userNamed) await this.network.policy.dialTarget(new URL(endpoint.tokenUrl).hostname);
+      // A user-named endpoint is checked again before every refresh, and the request goes to the
+      // address checked (pinned), not to what a second lookup returns (DNS rebinding).
+      const pinned = endpoint.userNamed ? await this.network.policy.dialTarget(tokenHost(endpoint.tokenUrl)) : undefined;
       const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: endpoint.clientId });
       if (endpoint.clientSecret) form.set('client_secret', endpoint.clientSecret);
       if (endpoint.scope) form.set('scope', endpoint.scope);
-      const res = await fetch(endpoint.tokenUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-        body: form,
-        redirect: 'error',
-        signal: AbortSignal.timeout(TOKEN_CALL_TIMEOUT_MS),
-      });
+      const res = await postTokenForm(endpoint.tokenUrl, form, { pinned, timeoutMs: TOKEN_CALL_TIMEOUT_MS });
       status = res.status;
-      response = (await res.json().catch(() => ({}))) as TokenResponse;
+      response = res.body as TokenResponse;
     } catch (err) {
-      return this.refreshFailed(accountId, key, lock, cached, 'network', err);
+      return this.refreshFailed(accountId, key, lock, cached, err instanceof MailHostRefusedError ? 'host_not_allowed' : 'network', err);
     }
     if (response.error === 'invalid_grant') {
       this.failures.inc({ reason: 'invalid_grant' });

@@ -81,3 +81,8 @@ export function tokenEndpoint(oauth2: OAuth2Credential, env: OAuthProviderEnv): 
   const scope = oauth2.provider === 'microsoft' ? MICROSOFT_MAIL_SCOPE : undefined;
   return { tokenUrl: preset.tokenUrl, clientId: preset.clientId, clientSecret: preset.clientSecret, scope, userNamed: false };
 }
+
+/** The host of a token URL as the network policy takes it (IPv6 literals without brackets). */
+export function tokenHost(tokenUrl: string): string {
+  return new URL(tokenUrl).hostname.replace(/^\[|\]$/g, '');
+}

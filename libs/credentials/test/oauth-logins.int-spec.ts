@@ -210,6 +210,35 @@ describe('OAuth mail logins (XOAUTH2) through the credential provider', () => {
     down.close();
   });
 
+  it('checks a custom token endpoint before every refresh and sends to the address it checked (DNS rebinding)', async () => {
+    const user = 'ivan@pushmail.test';
+    // A name only this resolver knows: the system resolver cannot find it, so a refresh that
+    // succeeds went to the checked (pinned) address, not to a second lookup. (A library-level
+    // test: the contract's https rule for token URLs is not applied here.)
+    let answer = ['127.0.0.1'];
+    const policy = new MailHostPolicy({ allowPrivate: false, allowlist: ['127.0.0.1/32'], resolver: async () => answer });
+    const service = new RedisService(new ConfigService({ REDIS_URL: redis.url, LOG_LEVEL: 'warn', SHUTDOWN_TIMEOUT_MS: 1000 }), new HealthService());
+    services.push(service);
+    const metrics = new MetricsService();
+    const credentials = new MailCredentialProvider(service, new CredentialCipher(TEST_SECRET_KEY), new MailNetworkSettings(policy, true), {}, metrics);
+    const settings: ServerSettings = {
+      ...dovecot.imapSettings(user),
+      pass: undefined,
+      oauth2: { provider: 'custom', tokenUrl: `http://idp.rebind.test:${oauth.port}/token`, clientId: 'pushmail-test', refreshToken: await oauth.grant(user) },
+    };
+    const first = await credentials.login('acc_ivan', settings);
+    expect('accessToken' in first && (await oauth.introspect(first.accessToken)).active).toBe(true);
+    expect((await oauth.stats()).refreshes[user]).toBe(1);
+
+    // The name now answers with an address the operator does not allow: the refresh that comes
+    // due is refused before any connection, and nothing reaches the token endpoint.
+    answer = ['10.0.0.5'];
+    await new Promise((r) => setTimeout(r, 0.8 * TTL_S * 1000 + 200));
+    await expect(credentials.login('acc_ivan', settings)).rejects.toMatchObject({ oauthFailure: 'oauth_unavailable' });
+    expect(await metrics.registry.getSingleMetricAsString('pushmail_oauth_refresh_failures_total')).toMatch(/reason="host_not_allowed"} 1/);
+    expect((await oauth.stats()).refreshes[user]).toBe(1);
+  });
+
   it('passwords still work beside OAuth on the same Dovecot', async () => {
     const { factory } = process();
     await (await loginWith(factory, dovecot.imapSettings('pw@pushmail.test'), 'acc_pw')).logout();

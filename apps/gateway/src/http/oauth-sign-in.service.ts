@@ -1,8 +1,8 @@
 import { BadRequestException, Injectable, Logger, NotFoundException } from '@nestjs/common';
 import { ConfigService } from '@pushmail/config';
 import { CreateAccountBodySchema, KEY_PREFIX, OAuth2Credential, OAuthSignInProvider, OAuthSignInProviderId, OAuthSignInProviderIdSchema } from '@pushmail/contracts';
-import { providerPreset } from '@pushmail/credentials';
-import { MailNetworkSettings } from '@pushmail/net-policy';
+import { postTokenForm, providerPreset, tokenHost } from '@pushmail/credentials';
+import { DialTarget, MailNetworkSettings } from '@pushmail/net-policy';
 import { RedisService } from '@pushmail/redis';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
@@ -193,26 +193,22 @@ export class OAuthSignInService {
    */
   async exchange(pending: PendingSignIn, code: string): Promise<z.infer<typeof CreateAccountBodySchema>> {
     const provider = this.provider(pending.provider);
-    const host = new URL(provider.tokenUrl).hostname.replace(/^\[|\]$/g, '');
-    // The operator named this host, but the account's refreshes will check it as user-named (custom): same rule now.
+    // The operator named this host, but the account's refreshes check it as user-named (custom):
+    // the same rule now, and the request goes to the address checked (no second lookup).
+    let pinned: DialTarget | undefined;
     if (provider.id === 'custom') {
-      const check = await this.network.policy.resolveAndCheck(host);
+      const check = await this.network.policy.resolveAndCheck(tokenHost(provider.tokenUrl));
       if (!check.ok) throw new SignInFailed('not_allowed');
+      pinned = check;
     }
     const form = new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: this.redirectUri, client_id: provider.clientId, code_verifier: pending.verifier });
     if (provider.clientSecret) form.set('client_secret', provider.clientSecret);
-    let body: unknown;
+    let body: Record<string, unknown>;
     try {
-      const res = await fetch(provider.tokenUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-        body: form,
-        redirect: 'error',
-        signal: AbortSignal.timeout(TOKEN_CALL_TIMEOUT_MS),
-      });
-      body = await res.json().catch(() => ({}));
-      if (!res.ok) {
-        this.logger.warn({ msg: 'oauth code exchange refused', provider: provider.id, status: res.status, error: (body as { error?: unknown }).error });
+      const res = await postTokenForm(provider.tokenUrl, form, { pinned, timeoutMs: TOKEN_CALL_TIMEOUT_MS });
+      body = res.body;
+      if (res.status < 200 || res.status >= 300) {
+        this.logger.warn({ msg: 'oauth code exchange refused', provider: provider.id, status: res.status, error: body.error });
         throw new SignInFailed('provider_error');
       }
     } catch (err) {
