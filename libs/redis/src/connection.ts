@@ -16,8 +16,10 @@ export function createRedisConnection(target: RedisTarget, options: RedisOptions
     sentinelPassword: target.sentinelPassword,
     password: target.password,
     tls: target.tls ? {} : undefined,
-    // Subscribes to the sentinels' +switch-master so a promotion is followed at once, not at the next reconnect.
-    failoverDetector: true,
+    // No failoverDetector: its reconnect on +switch-master came after the client had already
+    // reconnected to the new master (a dead master closes the socket at once) and failed the
+    // commands in flight with "Connection is closed". A master demoted while reachable is left
+    // on READONLY below instead.
     // Sentinels that are all unreachable are retried like the master, never given up on.
     sentinelRetryStrategy: retryStrategy,
     retryStrategy,

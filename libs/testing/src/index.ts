@@ -1,5 +1,6 @@
 export * from './processes';
 export * from './redis-server';
+export * from './redis-sentinel';
 export * from './dovecot-server';
 export * from './smtp-sink';
 export * from './app-process';

@@ -11,6 +11,8 @@ export interface RedisServerOptions {
   /** fsync policy of the AOF; `everysec` is what docs/operations.md deploys. Default `always`. */
   appendfsync?: 'always' | 'everysec' | 'no';
   maxmemoryPolicy?: string;
+  /** Starts as a replica of the Redis on this loopback port (a Sentinel set's replica). */
+  replicaOf?: number;
 }
 
 /** A private redis-server on a free loopback port. */
@@ -85,6 +87,7 @@ export class TestRedis {
       '--dir', this.dir,
       '--maxmemory-policy', this.options.maxmemoryPolicy ?? 'noeviction',
       '--daemonize', 'no',
+      ...(this.options.replicaOf ? ['--replicaof', '127.0.0.1', String(this.options.replicaOf)] : []),
     ];
     this.child = spawnTracked('redis-server', args);
     this.output = captureOutput(this.child);
