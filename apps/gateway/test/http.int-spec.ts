@@ -63,7 +63,7 @@ describe('gateway HTTP', () => {
       const created = await admin('/api/accounts', { method: 'POST', body: JSON.stringify(body()) });
       expect(created.status).toBe(201);
       const view = (await created.json()) as { id: string };
-      expect(view).toEqual({ id: expect.stringMatching(/^acc_/), userId: 'u1', email: 'alice@example.test', mailboxes: ['INBOX'], state: 'connecting', stateVersion: 1, protocol: 'imap', delivery: 'push' });
+      expect(view).toEqual({ id: expect.stringMatching(/^acc_/), userId: 'u1', email: 'alice@example.test', mailboxes: ['*'], state: 'connecting', stateVersion: 1, protocol: 'imap', delivery: 'push' });
 
       const got = await admin(`/api/accounts/${view.id}`);
       expect(got.status).toBe(200);

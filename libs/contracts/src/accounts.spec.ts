@@ -47,6 +47,13 @@ describe('POP3 accounts', () => {
     expect(parsed.data).toMatchObject({ mailboxes: ['INBOX'], pollIntervalSeconds: 120 });
   });
 
+  it('watches every folder by default on IMAP ("*"), and INBOX on POP3, whose "*" is INBOX', () => {
+    expect(CreateAccountBodySchema.parse({ ...body, imap: smtp }).mailboxes).toEqual(['*']);
+    expect(CreateAccountBodySchema.parse({ ...body, imap: smtp, mailboxes: ['*', 'Junk'] }).mailboxes).toEqual(['*', 'Junk']);
+    expect(CreateAccountBodySchema.parse({ ...body, pop3 }).mailboxes).toEqual(['INBOX']);
+    expect(CreateAccountBodySchema.parse({ ...body, pop3, mailboxes: ['*'] }).mailboxes).toEqual(['INBOX']);
+  });
+
   it('refuses neither or both of imap and pop3, naming the field', () => {
     expect(pathsOf(CreateAccountBodySchema.safeParse(body))).toEqual(['imap']);
     expect(pathsOf(CreateAccountBodySchema.safeParse({ ...body, imap: smtp, pop3 }))).toEqual(['pop3']);

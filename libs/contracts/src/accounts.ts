@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AccountIdSchema, AccountStateSchema, MailboxNameSchema } from './common';
+import { WATCH_ALL_FOLDERS } from './watched-folders';
 
 const hostSchema = z.string().min(1).max(253).regex(/^[A-Za-z0-9.:[\]-]+$/, 'must be a host name or IP address');
 
@@ -103,7 +104,11 @@ export const CreateAccountFieldsSchema = z
     imap: ServerSettingsSchema.optional(),
     pop3: Pop3SettingsSchema.optional(),
     smtp: ServerSettingsSchema,
-    mailboxes: MailboxListSchema.default(['INBOX']),
+    /**
+     * The folders watched live: names, or `"*"` for every folder except `\All`, `\Junk` and
+     * `\Trash` (names beside `"*"` add those back). New accounts watch every folder; POP3 has INBOX.
+     */
+    mailboxes: MailboxListSchema.default(['*']),
     /** POP3 only: seconds between two polls. */
     pollIntervalSeconds: PollIntervalSecondsSchema.optional(),
   })
@@ -111,12 +116,16 @@ export const CreateAccountFieldsSchema = z
 
 /** Exactly one of `imap` or `pop3`, naming the field; POP3 has only INBOX. */
 export function requireOneIncoming<O extends { imap?: unknown; pop3?: unknown; mailboxes: string[]; pollIntervalSeconds?: number }, D extends z.ZodTypeDef, I>(schema: z.ZodType<O, D, I>) {
-  return schema.superRefine((v, ctx) => {
-    if (v.imap === undefined && v.pop3 === undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['imap'], message: 'one of imap or pop3 is required' });
-    if (v.imap !== undefined && v.pop3 !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['pop3'], message: 'give either imap or pop3, not both' });
-    if (v.pop3 !== undefined && (v.mailboxes.length !== 1 || v.mailboxes[0] !== 'INBOX')) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['mailboxes'], message: 'POP3 accounts have only INBOX' });
-    if (v.imap !== undefined && v.pollIntervalSeconds !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['pollIntervalSeconds'], message: 'only POP3 accounts are polled on an interval' });
-  });
+  // `["*"]` (the default) on a POP3 account is its one folder, stored as INBOX.
+  const onlyAll = (mailboxes: string[]) => mailboxes.length === 1 && mailboxes[0] === WATCH_ALL_FOLDERS;
+  return schema
+    .superRefine((v, ctx) => {
+      if (v.imap === undefined && v.pop3 === undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['imap'], message: 'one of imap or pop3 is required' });
+      if (v.imap !== undefined && v.pop3 !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['pop3'], message: 'give either imap or pop3, not both' });
+      if (v.pop3 !== undefined && !onlyAll(v.mailboxes) && (v.mailboxes.length !== 1 || v.mailboxes[0] !== 'INBOX')) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['mailboxes'], message: 'POP3 accounts have only INBOX' });
+      if (v.imap !== undefined && v.pollIntervalSeconds !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: ['pollIntervalSeconds'], message: 'only POP3 accounts are polled on an interval' });
+    })
+    .transform((v): O => (v.pop3 !== undefined && onlyAll(v.mailboxes) ? { ...v, mailboxes: ['INBOX'] } : v));
 }
 
 export const CreateAccountBodySchema = requireOneIncoming(CreateAccountFieldsSchema);

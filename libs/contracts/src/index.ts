@@ -10,3 +10,4 @@ export * from './urls';
 export * from './connection';
 export * from './notify';
 export * from './oauth-sign-in';
+export * from './watched-folders';

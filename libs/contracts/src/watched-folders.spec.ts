@@ -1,4 +1,4 @@
-import { isWatched, watchedFolders } from './folder-set';
+import { isWatched, watchedFolders } from './watched-folders';
 
 const folder = (path: string, specialUse?: string, flags: string[] = []) => ({ path, flags: new Set(flags), ...(specialUse ? { specialUse } : {}) });
 const LISTED = [

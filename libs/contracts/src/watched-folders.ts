@@ -1,17 +1,18 @@
 /** A folder as a LIST reports it: enough to decide whether `"*"` watches it. */
 export interface ListedFolder {
   path: string;
-  flags: Set<string>;
-  specialUse?: string;
+  /** LIST flags (`\Noselect`, `\NonExistent`); absent: selectable. */
+  flags?: ReadonlySet<string>;
+  specialUse?: string | null;
 }
 
 /** `"*"` in an account's `mailboxes`: every selectable folder, except these special uses. */
-export const WATCH_ALL = '*';
+export const WATCH_ALL_FOLDERS = '*';
 /** `\All` would push every message twice (Gmail); `\Junk` and `\Trash` are noise. Named beside `"*"`, they are watched. */
 export const SKIPPED_BY_WATCH_ALL = new Set(['\\All', '\\Junk', '\\Trash']);
 
 function selectable(folder: ListedFolder): boolean {
-  return !folder.flags.has('\\Noselect') && !folder.flags.has('\\NonExistent');
+  return !folder.flags?.has('\\Noselect') && !folder.flags?.has('\\NonExistent');
 }
 
 /**
@@ -23,10 +24,10 @@ function selectable(folder: ListedFolder): boolean {
 export function watchedFolders(spec: readonly string[], listed: readonly ListedFolder[]): string[] {
   const out = new Set<string>();
   const canonical = (name: string) => (name.toUpperCase() === 'INBOX' ? 'INBOX' : name);
-  if (spec.includes(WATCH_ALL)) {
+  if (spec.includes(WATCH_ALL_FOLDERS)) {
     for (const f of listed) if (selectable(f) && !SKIPPED_BY_WATCH_ALL.has(f.specialUse ?? '')) out.add(canonical(f.path));
   }
-  for (const name of spec) if (name !== WATCH_ALL) out.add(canonical(name));
+  for (const name of spec) if (name !== WATCH_ALL_FOLDERS) out.add(canonical(name));
   return [...out];
 }
 

@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import { AccountState, ConnectionFailureCode, ServerSettings } from '@pushmail/contracts';
+import { AccountState, ConnectionFailureCode, ServerSettings, WATCH_ALL_FOLDERS, watchedFolders } from '@pushmail/contracts';
 import { ImapClientFactory } from '@pushmail/imap';
 import { classifyConnectionError } from '@pushmail/net-policy';
 import type { ImapFlow, ListResponse, MailboxObject, StatusQuery } from 'imapflow';
@@ -7,7 +7,6 @@ import { LeaseLostError } from '../sync/cursor.store';
 import { MailboxSyncService } from '../sync/mailbox-sync.service';
 import { WatcherMetrics } from '../watcher.metrics';
 import { fullJitterBackoff, jitteredDelay } from './backoff';
-import { WATCH_ALL, watchedFolders } from './folder-set';
 import { ExistsEvent, ExpungeEvent, FlagsEvent, FolderSync, statusChanged } from './folder-sync';
 import { SessionTimings } from './host-overrides';
 import { LoginLimiter } from './login-limiter';
@@ -128,7 +127,7 @@ export class ImapSession {
     private readonly owner: SessionOwner,
   ) {
     this.timings = ctx.timingsFor(settings.host);
-    this.mailbox = watch.includes(WATCH_ALL) || watch.some((m) => m.toUpperCase() === 'INBOX') ? 'INBOX' : watch[0];
+    this.mailbox = watch.includes(WATCH_ALL_FOLDERS) || watch.some((m) => m.toUpperCase() === 'INBOX') ? 'INBOX' : watch[0];
   }
 
   /** The folders this session watches now (resolved from the server's list once connected). */
@@ -166,7 +165,7 @@ export class ImapSession {
     } else if (!this.probing && now - this.lastTrafficAt >= timings.HALF_OPEN_TIMEOUT_MS) {
       void this.probe(client);
     }
-    if (!this.notifying && this.folders.size + (this.watch.includes(WATCH_ALL) ? 1 : 0) > 1 && now - this.lastSweepAt >= timings.FOLDER_SWEEP_INTERVAL_MS) {
+    if (!this.notifying && this.folders.size + (this.watch.includes(WATCH_ALL_FOLDERS) ? 1 : 0) > 1 && now - this.lastSweepAt >= timings.FOLDER_SWEEP_INTERVAL_MS) {
       this.lastSweepAt = now;
       this.request(SWEEP);
     }

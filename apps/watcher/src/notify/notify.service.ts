@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { AccountRepository } from '@pushmail/accounts';
-import { FetchJob, MailNotification, MailNotificationResult, MailboxJobName, QueueName, jobIds } from '@pushmail/contracts';
+import { FetchJob, MailNotification, MailNotificationResult, MailboxJobName, QueueName, WATCH_ALL_FOLDERS, jobIds } from '@pushmail/contracts';
 import { QueueService } from '@pushmail/queue';
 import { RedisService } from '@pushmail/redis';
 import type { JobsOptions } from 'bullmq';
@@ -62,7 +62,9 @@ export class NotifyService implements OnApplicationBootstrap {
     let unmapped = 0;
     for (const [i, n] of notifications.entries()) {
       const accounts = await lookups[i];
-      const watching = accounts.filter((a) => a.mailboxes.includes(n.mailbox));
+      // The ingress cannot tell a folder's special use: under "*" it maps every folder (a \Junk
+      // delivery it reports is pushed, which the watcher's own sync would have skipped).
+      const watching = accounts.filter((a) => a.mailboxes.includes(n.mailbox) || a.mailboxes.includes(WATCH_ALL_FOLDERS));
       if (!watching.length) {
         unmapped++;
         this.metrics.unmapped.inc({ source: source.name, reason: accounts.length ? 'mailbox_not_watched' : 'unknown_login' });
