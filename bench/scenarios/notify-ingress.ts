@@ -197,6 +197,12 @@ export interface NotifyIngressFigures {
   firstSeen: string;
   /** The fetcher's pool logins and not-yet-visible retries during the ingress phase (metric lines). */
   fetcherNotes: string;
+  /** Each app's CPU over the ingress phase's deliveries, as a share of one core. */
+  appCpu: string;
+  /** Notifications the Lua script logged as not answered 202 (mostly its 200 ms timeout). */
+  notifyFailures: number;
+  /** Load average (1 min) at the end of the ingress phase. */
+  load: number;
 }
 
 export async function notifyIngressProbe(accounts: number, rate: number, seconds: number, throughputTotal = 20_000): Promise<NotifyIngressFigures> {
@@ -312,6 +318,10 @@ async function probe(cleanup: Cleanup, accounts: number, rate: number, seconds: 
   const recipients = new Set<string>();
   const firstToAccount = new Set<number>();
   const coldIds = new Set<string>();
+  // Where the time goes under load: each app's CPU over the delivery phase (share of one core).
+  const apps = { watcher, fetcher, gateway };
+  const cpuBefore = Object.fromEntries(Object.entries(apps).map(([name, app]) => [name, cpuMs(app.pid!)]));
+  const phaseStarted = performance.now();
   const up = await deliverAtRate(
     dovecot.lmtpPort,
     count,
@@ -327,6 +337,10 @@ async function probe(cleanup: Cleanup, accounts: number, rate: number, seconds: 
       if (firstToAccount.has(i)) coldIds.add(messageId);
     },
   );
+  const phaseMs = performance.now() - phaseStarted;
+  const appCpu = Object.entries(apps)
+    .map(([name, app]) => `${name} ${Math.round(((cpuMs(app.pid!) - cpuBefore[name]) / phaseMs) * 100)} %`)
+    .join(', ');
   const deadline = Date.now() + 15_000;
   while ([...acks.keys()].some((id) => !received.has(id)) && Date.now() < deadline) await sleep(100);
   const arrived = [...acks].filter(([id]) => received.has(id));
@@ -342,6 +356,10 @@ async function probe(cleanup: Cleanup, accounts: number, rate: number, seconds: 
   const fetcherNotes = fetcherMetrics.filter((l) => /^pushmail_(fetch_pool_logins_total|fetch_not_yet_visible_total)\b/.test(l)).join('; ');
   console.log(`${firstSeen}; ${fetcherNotes}`);
   console.log(`LMTP delivery time, ingress up: ${fmt(up.deliveryMs)}`);
+  // The script logs every notification that did not get its 202 (a timeout is status 9008 or so).
+  const notifyFailures = (dovecot.logs().match(/pushmail-notify: \d+/g) ?? []).length;
+  const load = Math.round(loadavg()[0] * 10) / 10;
+  console.log(`app CPU over the delivery phase (share of one core): ${appCpu}; notifications Dovecot logged as failed (no 202 within the script's 200 ms): ${notifyFailures}; load average ${load}`);
   socket.close();
 
   // Throughput of the ingress alone: the fetcher stopped, so the jobs only pile up in Redis. The
@@ -374,6 +392,9 @@ async function probe(cleanup: Cleanup, accounts: number, rate: number, seconds: 
     throughputBatched,
     firstSeen,
     fetcherNotes,
+    appCpu,
+    notifyFailures,
+    load,
   };
 }
 
@@ -399,6 +420,7 @@ export async function notifyIngressScenario(ctx: BenchContext): Promise<void> {
     const j = notifyJudgement(ctx, { floor: f.floor, idleFloor: f.idleFloor, ingress: f.ingress, sent: f.sent, idle: idleFig });
     Object.assign(r.figures, j.figures, {
       lmtpRejected: f.rejected,
+      notifyFailures: f.notifyFailures,
       warmP50: summarize(f.ingressWarm)?.p50 ?? null,
       warmP99: summarize(f.ingressWarm)?.p99 ?? null,
       coldP50: summarize(f.ingressCold)?.p50 ?? null,
@@ -438,7 +460,7 @@ export async function notifyIngressScenario(ctx: BenchContext): Promise<void> {
     );
     ctx.distributions['notify ingress'] = f.ingress;
     r.notes.push(
-      `Floor: the shipped Lua script (deploy/dovecot/pushmail-notify.lua) posting to a bare HTTP server on a Dovecot configured the same way, 50 users; negative values are notifications received before the LMTP 250 (the request runs inside the delivery). IDLE floor: bare IMAP clients IDLE-ing on those 50 users at the same time. Ingress: ${p.rate} msg/s over ${p.accounts} accounts for ${seconds} s, each account's IDLE session open so IDLE races the ingress; only deliveries whose recipient got a 2xx after DATA count as sent (${f.rejected} did not). First seen (fetcher metric): ${f.firstSeen || 'not exported'}. Fetcher: ${f.fetcherNotes || 'no pool metrics'}.`,
+      `Floor: the shipped Lua script (deploy/dovecot/pushmail-notify.lua) posting to a bare HTTP server on a Dovecot configured the same way, 50 users; negative values are notifications received before the LMTP 250 (the request runs inside the delivery). IDLE floor: bare IMAP clients IDLE-ing on those 50 users at the same time. Ingress: ${p.rate} msg/s over ${p.accounts} accounts for ${seconds} s, each account's IDLE session open so IDLE races the ingress; only deliveries whose recipient got a 2xx after DATA count as sent (${f.rejected} did not). First seen (fetcher metric): ${f.firstSeen || 'not exported'}. Fetcher: ${f.fetcherNotes || 'no pool metrics'}. App CPU over the deliveries (share of one core): ${f.appCpu}; notifications the script logged as failed (no 202 within its 200 ms): ${f.notifyFailures}; load average ${f.load} at the end of the phase.`,
       `Throughput is the issue's measure: single-notification requests (what the script sends for a lone delivery) to one watcher, the load generator on the same 2 cores; per watcher CPU-second says what one core of the watcher takes. The EmailEngine figure is a constant measured earlier on this machine's Dovecot (research/peers.md), not in this run.`,
     );
   });
