@@ -139,6 +139,18 @@ describe('the whole mailbox over the gateway', () => {
     expect(first).toMatchObject({ total: HISTORY + 1, nextBefore: HISTORY + 1, messages: [{ uid: HISTORY + 1, subject: 'a new one' }] });
   });
 
+  it('mailbox.list reports "*" as the watcher reads it: every folder but \\All, \\Junk and \\Trash, and named ones beside it', async () => {
+    const socket = await open();
+    const watched = async () => new Map(okAck(await call(socket, 'mailbox.list', { accountId })).mailboxes.map((m) => [m.path, m.watched]));
+    await stores.accounts.update(accountId, { mailboxes: ['*', 'Junk'] });
+    try {
+      const byPath = await watched();
+      expect(Object.fromEntries(['INBOX', 'Sent', 'Drafts', 'Archive', 'Junk', 'Trash'].map((p) => [p, byPath.get(p)]))).toEqual({ INBOX: true, Sent: true, Drafts: true, Archive: true, Junk: true, Trash: false });
+    } finally {
+      await stores.accounts.update(accountId, { mailboxes: ['INBOX', 'Archive'] });
+    }
+  });
+
   it('message.search finds by text, from, subject, unseen and a date range, and nothing for an unknown term', async () => {
     const socket = await open();
     const search = async (query: object, extra: object = {}) => okAck(await call(socket, 'message.search', { accountId, mailbox: 'INBOX', query, ...extra }));

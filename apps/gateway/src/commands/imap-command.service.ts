@@ -15,6 +15,7 @@ import {
   MessagePage,
   MessageSearchRequest,
   QueueName,
+  isWatched,
   redisKeys,
 } from '@pushmail/contracts';
 import { ConfigService } from '@pushmail/config';
@@ -85,8 +86,9 @@ export class ImapCommandService implements OnModuleInit {
       return { mailboxes: [inbox] };
     }
     const [result, view] = await Promise.all([this.run(ImapCommandJobName.MailboxList, req), this.accounts.view(req.accountId)]);
-    const watched = new Set(view?.mailboxes ?? []);
-    return { mailboxes: result.mailboxes.map((box) => ({ ...box, watched: watched.has(box.path) })) };
+    // The watcher's own rule: names, and "*" for every folder but \All, \Junk and \Trash.
+    const spec = view?.mailboxes ?? [];
+    return { mailboxes: result.mailboxes.map((box) => ({ ...box, watched: isWatched(spec, box) })) };
   }
 
   async list(userId: string, req: MessageListRequest): Promise<MessagePage> {
