@@ -27,4 +27,13 @@ describe('built apps boot, answer health, and stop on SIGTERM', () => {
     expect(result.status).not.toBeNull();
     expect(result.stderr).toContain('REDIS_URL');
   });
+
+  it.each(apps)('%s given both REDIS_URL and REDIS_SENTINELS exits non-zero naming both', (app) => {
+    const env = testEnv(redis.url, { REDIS_SENTINELS: '127.0.0.1:26379', REDIS_SENTINEL_NAME: 'pm' });
+    const result = spawnSync(process.execPath, [builtAppPath(app)], { env: { PATH: process.env.PATH, ...env } as NodeJS.ProcessEnv, encoding: 'utf8', timeout: 20_000 });
+    expect(result.status).not.toBe(0);
+    expect(result.status).not.toBeNull();
+    expect(result.stderr).toMatch(/REDIS_URL:.*exactly one/);
+    expect(result.stderr).toMatch(/REDIS_SENTINELS:.*exactly one/);
+  });
 });
