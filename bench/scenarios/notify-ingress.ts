@@ -445,7 +445,7 @@ export async function notifyIngressScenario(ctx: BenchContext): Promise<void> {
         ],
       },
       {
-        title: 'LMTP delivery time (send → 250) with the ingress up and down (ms)',
+        title: 'LMTP delivery time (send → 250, open loop over 16 LMTP connections: includes waiting for a free one when deliveries back up) with the ingress up and down (ms)',
         columns: ['ingress', 'n', 'p50', 'p99'],
         rows: [
           ['up', f.deliveryUp.length, summarize(f.deliveryUp)?.p50 ?? null, summarize(f.deliveryUp)?.p99 ?? null],
