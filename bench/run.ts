@@ -21,10 +21,12 @@ import { latencyCdfSvg } from './lib/svg';
 import { BenchContext, FULL, FULL_ONLY, Params, QUICK, SCENARIOS, ScenarioId, ScenarioResult, emptyResult } from './lib/types';
 import { failoverScenario } from './scenarios/failover';
 import { fanoutScenario } from './scenarios/fanout';
+import { footprintScenario } from './scenarios/footprint';
 import { imapSuite } from './scenarios/imap-suite';
 import { mailboxScenario } from './scenarios/mailbox';
 import { notifyIngressScenario } from './scenarios/notify-ingress';
 import { parserScenario } from './scenarios/parser';
+import { pop3Scenario } from './scenarios/pop3';
 import { appTuning } from './scenarios/tuning';
 
 interface Suite {
@@ -39,6 +41,8 @@ const SUITES: Suite[] = [
   { name: 'fanout', scenarios: ['gateway-fanout'], run: fanoutScenario },
   { name: 'failover', scenarios: ['failover'], run: failoverScenario },
   { name: 'mailbox', scenarios: ['mailbox'], run: mailboxScenario },
+  { name: 'footprint', scenarios: ['footprint'], run: footprintScenario },
+  { name: 'pop3', scenarios: ['pop3'], run: pop3Scenario },
   // After the IMAP suite, whose push-latency figures it reports beside its own.
   { name: 'notify', scenarios: ['notify-ingress'], run: notifyIngressScenario },
 ];

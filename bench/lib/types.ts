@@ -51,6 +51,8 @@ export const SCENARIOS = {
   polling: 'Polling baseline (STATUS poller)',
   mailbox: 'Mailbox history (message.list first page and message.search on a big INBOX, beside bare imapflow)',
   'notify-ingress': 'Notification ingress (LMTP ack → message.new through the Dovecot push_notification ingress)',
+  pop3: 'POP3 accounts (1,000 polled every 60 s by one watcher: logins per second, RSS per account, delivery → message.new)',
+  footprint: 'Redis footprint (MEMORY USAGE per idle account and per logged event; bodies stored once)',
 } as const;
 export type ScenarioId = keyof typeof SCENARIOS;
 
@@ -150,7 +152,7 @@ export interface BenchContext {
 }
 
 /** Scenarios a `--quick` run leaves out (and its report does not list): too long for CI's bench step. */
-export const FULL_ONLY: readonly ScenarioId[] = ['notify-ingress'];
+export const FULL_ONLY: readonly ScenarioId[] = ['notify-ingress', 'footprint', 'pop3'];
 
 export function emptyResult(id: ScenarioId, status: Status, reason?: string): ScenarioResult {
   return { id, title: SCENARIOS[id], status, reason, durationS: 0, params: {}, figures: {}, targets: [], tables: [], notes: [] };
