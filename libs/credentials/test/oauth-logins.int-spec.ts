@@ -7,7 +7,7 @@ import { SmtpMailer } from '@pushmail/mailer';
 import { MailHostPolicy, MailNetworkSettings, classifyConnectionError } from '@pushmail/net-policy';
 import { HealthService, MetricsService } from '@pushmail/observability';
 import { RedisService } from '@pushmail/redis';
-import { SmtpSink, TEST_SECRET_KEY, TestDovecot, TestOAuthServer, TestRedis } from '@pushmail/testing';
+import { SmtpSink, TEST_SECRET_KEY, TestDovecot, TestOAuthServer, TestRedis, waitFor } from '@pushmail/testing';
 import { ImapFlow } from 'imapflow';
 import { createServer } from 'node:http';
 
@@ -237,6 +237,24 @@ describe('OAuth mail logins (XOAUTH2) through the credential provider', () => {
     await expect(credentials.login('acc_ivan', settings)).rejects.toMatchObject({ oauthFailure: 'oauth_unavailable' });
     expect(await metrics.registry.getSingleMetricAsString('pushmail_oauth_refresh_failures_total')).toMatch(/reason="host_not_allowed"} 1/);
     expect((await oauth.stats()).refreshes[user]).toBe(1);
+  });
+
+  it('IMAP logs in with OAUTHBEARER where the server offers only it, and with XOAUTH2 where it offers only that', async () => {
+    for (const mechanism of ['oauthbearer', 'xoauth2'] as const) {
+      const user = `${mechanism}@pushmail.test`;
+      // The later auth_mechanisms line wins over the harness's "xoauth2 oauthbearer".
+      const single = await TestDovecot.start({ oauth2: { introspectionUrl: oauth.introspectionUrl }, extraConfig: `auth_mechanisms = plain login ${mechanism}` });
+      try {
+        const { factory } = process();
+        const settings: ServerSettings = { ...(await custom(user)), port: single.imapPort };
+        const client = await loginWith(factory, settings, `acc_${mechanism}`);
+        expect((await client.mailboxOpen('INBOX')).path).toBe('INBOX');
+        await client.logout();
+        await waitFor(() => /Login: user=<[^>]+>, method=([A-Z0-9]+)/.exec(single.logs())?.[1], 5000, 'the login in the Dovecot log').then((method) => expect(method).toBe(mechanism.toUpperCase()));
+      } finally {
+        await single.dispose();
+      }
+    }
   });
 
   it('passwords still work beside OAuth on the same Dovecot', async () => {

@@ -38,31 +38,48 @@ const AUTH_METHOD = 'PUSHMAIL-AUTH';
 /** The SMTP connection options one pool dials with, worked out right before it is made. */
 export type SmtpConnectionOptions = Pick<SMTPConnection.Options, 'host' | 'port' | 'secure' | 'servername' | 'requireTLS' | 'tls'>;
 
+/** What the SASL step needs of nodemailer's custom-auth context (narrow, so the step is testable alone). */
+export interface SmtpSaslChannel {
+  authMethods: string[];
+  sendCommand(cmd: string): Promise<{ status: number }>;
+}
+
+/** RFC 5801 saslname: the GS2 header's `a=` value escapes `,` and `=`. */
+const saslName = (user: string) => user.replace(/=/g, '=3D').replace(/,/g, '=2C');
+
 /**
  * nodemailer sends without authenticating when the server offers no AUTH, which turns any
  * internal SMTP host a user names into an open relay through us. With `forceAuth` nodemailer
  * always runs this step; it refuses a server that advertised no AUTH before a credential is
  * sent, and otherwise performs PLAIN (preferred: the channel is TLS unless the operator allows
- * plain text) or LOGIN, the mechanisms every mail provider offers, or XOAUTH2 for OAuth accounts.
+ * plain text) or LOGIN, the mechanisms every mail provider offers, or for OAuth accounts XOAUTH2
+ * (Gmail, Microsoft 365 and most servers) or, where only it is offered, OAUTHBEARER (RFC 7628).
  * The credential is asked for here, at each login, so a pooled transport never presents an
  * access token that expired since the pool was made.
  */
-async function authenticateOnlyIfOffered(ctx: SMTPConnection.CustomAuthenticationContext, credential: () => Promise<MailLogin>): Promise<void> {
+export async function authenticateOnlyIfOffered(ctx: SmtpSaslChannel, credential: () => Promise<MailLogin>): Promise<void> {
   const offered = ctx.authMethods.map((m) => m.toUpperCase());
   if (!offered.length) throw new SmtpAuthUnavailableError();
+  const refused = (status: number) => Object.assign(new Error('Invalid login'), { authenticationFailed: true, responseCode: status });
   const expect = async (cmd: string, status: number) => {
     const reply = await ctx.sendCommand(cmd);
-    if (reply.status !== status) throw Object.assign(new Error('Invalid login'), { authenticationFailed: true, responseCode: reply.status });
+    if (reply.status !== status) throw refused(reply.status);
   };
   const login = await credential();
   if ('accessToken' in login) {
-    if (!offered.includes('XOAUTH2')) throw new SmtpAuthUnavailableError();
-    const initial = Buffer.from(`user=${login.user}\u0001auth=Bearer ${login.accessToken}\u0001\u0001`, 'utf8').toString('base64');
-    const reply = await ctx.sendCommand(`AUTH XOAUTH2 ${initial}`);
+    let reply: { status: number };
+    if (offered.includes('XOAUTH2')) {
+      reply = await ctx.sendCommand(`AUTH XOAUTH2 ${Buffer.from(`user=${login.user}\u0001auth=Bearer ${login.accessToken}\u0001\u0001`, 'utf8').toString('base64')}`);
+    } else if (offered.includes('OAUTHBEARER')) {
+      reply = await ctx.sendCommand(`AUTH OAUTHBEARER ${Buffer.from(`n,a=${saslName(login.user)},\u0001auth=Bearer ${login.accessToken}\u0001\u0001`, 'utf8').toString('base64')}`);
+    } else {
+      throw new SmtpAuthUnavailableError();
+    }
     if (reply.status === 235) return;
-    // A refused XOAUTH2 answers 334 with an error report and waits for an empty line before its 5xx.
-    if (reply.status === 334) await ctx.sendCommand('');
-    throw Object.assign(new Error('Invalid login'), { authenticationFailed: true, responseCode: reply.status });
+    // A refused token answers 334 with an error report and waits for the client before its 5xx:
+    // an empty line for XOAUTH2, a lone ^A (RFC 7628 §3.2.3) for OAUTHBEARER.
+    if (reply.status === 334) await ctx.sendCommand(offered.includes('XOAUTH2') ? '' : Buffer.from('\u0001').toString('base64'));
+    throw refused(reply.status);
   }
   const { user, pass } = login;
   if (offered.includes('PLAIN')) {
