@@ -1,5 +1,5 @@
 import { StoredAccount } from '@pushmail/accounts';
-import { AccountState, ConnectionFailureCode } from '@pushmail/contracts';
+import { AccountState, AccountView, ConnectionFailureCode } from '@pushmail/contracts';
 import { Lease } from './coordination/lease.manager';
 import { ImapSession, SessionContext, SessionOwner, SessionState } from './imap/imap-session';
 import { POP3_MAILBOX as POP3_INBOX, Pop3Context, Pop3Poller, Pop3PollerOwner } from './pop3/pop3-poller';
@@ -12,6 +12,8 @@ export interface MailboxSession {
   readonly mailbox: string;
   readonly state: SessionState;
   readonly lastError?: ConnectionFailureCode;
+  /** How new mail is found, once connected: `poll` where the server has no IDLE. */
+  readonly delivery?: AccountView['delivery'];
   connect(): Promise<void>;
   tick(now: number): void;
   stop(): Promise<void>;
@@ -21,7 +23,7 @@ export interface MailboxSession {
 export type WatcherContext = SessionContext & { pop3: Pop3Context };
 
 export interface AccountWatcherOwner {
-  publishState(accountId: string, state: AccountState, error?: string): void;
+  publishState(accountId: string, state: AccountState, error?: string, delivery?: AccountView['delivery']): void;
   onLeaseLost(accountId: string): void;
 }
 
@@ -79,10 +81,11 @@ export class AccountWatcher implements SessionOwner, Pop3PollerOwner {
     if (!states.length) return;
     const state = aggregateState(states);
     const error = state === 'connected' || state === 'connecting' ? undefined : this.sessions.find((s) => s.state === state)?.lastError;
-    const key = `${state}|${error ?? ''}`;
+    const delivery = state === 'connected' ? this.sessions.find((s) => s.delivery)?.delivery : undefined;
+    const key = `${state}|${error ?? ''}|${delivery ?? ''}`;
     if (key === this.published) return;
     this.published = key;
-    this.owner.publishState(this.id, state, error);
+    this.owner.publishState(this.id, state, error, delivery);
   }
 
   onLeaseLost(accountId: string): void {

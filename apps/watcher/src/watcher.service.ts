@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { AccountRepository } from '@pushmail/accounts';
-import { AccountChangeNotice, AccountState } from '@pushmail/contracts';
+import { AccountChangeNotice, AccountState, AccountView } from '@pushmail/contracts';
 import { ConfigService } from '@pushmail/config';
 import { ImapClientFactory } from '@pushmail/imap';
 import { HealthService } from '@pushmail/observability';
@@ -40,7 +40,7 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
   private acquireQueued = false;
   private timers: NodeJS.Timeout[] = [];
   private stopping = false;
-  private readonly stateWrites = new Map<string, { state: AccountState; error?: string }>();
+  private readonly stateWrites = new Map<string, { state: AccountState; error?: string; delivery?: AccountView['delivery'] }>();
   private readonly stateWriting = new Set<string>();
 
   constructor(
@@ -340,8 +340,8 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
   }
 
   /** Latest state wins per account; at most one write in flight for each. */
-  publishState(accountId: string, state: AccountState, error?: string): void {
-    this.stateWrites.set(accountId, error ? { state, error } : { state });
+  publishState(accountId: string, state: AccountState, error?: string, delivery?: AccountView['delivery']): void {
+    this.stateWrites.set(accountId, { state, ...(error ? { error } : {}), ...(delivery ? { delivery } : {}) });
     if (this.stateWriting.has(accountId)) return;
     this.stateWriting.add(accountId);
     void (async () => {
@@ -349,7 +349,7 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
         let next;
         while ((next = this.stateWrites.get(accountId))) {
           this.stateWrites.delete(accountId);
-          await this.accounts.setState(accountId, next.state, next.error).catch((err) => this.logger.warn({ msg: 'could not store account state', accountId, err }));
+          await this.accounts.setState(accountId, next.state, next.error, next.delivery).catch((err) => this.logger.warn({ msg: 'could not store account state', accountId, err }));
         }
       } finally {
         this.stateWriting.delete(accountId);

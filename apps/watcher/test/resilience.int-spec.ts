@@ -136,6 +136,8 @@ describe('watcher: a server without IDLE (and without CONDSTORE/QRESYNC)', () =>
     expect(probe.capabilities.has('IDLE')).toBe(false);
     expect(probe.capabilities.has('QRESYNC')).toBe(false);
     await probe.logout();
+    // The account shows it: polled, not pushed.
+    expect(await stores.accounts.view(account)).toMatchObject({ protocol: 'imap', delivery: 'poll' });
     await dovecot.deliver(POLLED, { subject: 'polled' });
     await waitFor(async () => (await jobs.fetchUids(account)).length === 1, 5000, 'fetch job by polling');
     expect(await jobs.fetchUids(account)).toEqual([2]);

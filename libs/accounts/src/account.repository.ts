@@ -278,9 +278,10 @@ export class AccountRepository implements OnModuleDestroy {
     return { indexed, skipped };
   }
 
-  async setState(id: string, state: AccountState, error?: string): Promise<void> {
+  /** `delivery`, when given, is what the account view shows: `poll` for an IMAP server without IDLE (the watcher knows once connected). */
+  async setState(id: string, state: AccountState, error?: string, delivery?: AccountView['delivery']): Promise<void> {
     const key = redisKeys.accountState(id);
-    const tx = this.redis.client.multi().hset(key, { state, updatedAt: Date.now() });
+    const tx = this.redis.client.multi().hset(key, { state, updatedAt: Date.now(), ...(delivery ? { delivery } : {}) });
     if (error) tx.hset(key, 'error', error);
     else tx.hdel(key, 'error');
     tx.hincrby(key, 'version', 1);

@@ -135,9 +135,10 @@ export class ImapSession {
     return [...this.folders.keys()];
   }
 
-  /** Whether the server has IDLE (else the selected folder is polled): the account's `delivery`. */
-  get pushed(): boolean {
-    return this.idleSupported;
+  /** The account's `delivery` once connected: `poll` where the server has no IDLE (or it is switched off for the host). */
+  get delivery(): 'push' | 'poll' | undefined {
+    if (this.state !== 'connected') return undefined;
+    return this.idleSupported ? 'push' : 'poll';
   }
 
   /** Called by the shared tick loop. */
