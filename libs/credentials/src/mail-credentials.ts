@@ -68,6 +68,18 @@ redis.call('PEXPIRE', KEYS[1], 2592000000)
 redis.call('DEL', KEYS[2])
 return 1
 `;
+/**
+ * Records a failed refresh (backoff) only while the lock is still ours, and releases it. Fenced
+ * like a token write: an account deleted while its refresh was in flight took the lock with its
+ * keys, and an unfenced write would leave an entry behind for it with no expiry.
+ */
+const FAILED_IF_LOCKED = `
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'failures', ARGV[2], 'retryAt', ARGV[3])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], 2592000000) end
+redis.call('DEL', KEYS[2])
+return 1
+`;
 const RELEASE_LOCK = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -249,8 +261,7 @@ export class MailCredentialProvider extends MailCredentials {
     this.failures.inc({ reason });
     const failures = cached.failures + 1;
     const delay = Math.round(Math.random() * Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** failures));
-    await this.redis.client.hset(key, { failures, retryAt: Date.now() + delay });
-    await this.redis.client.eval(RELEASE_LOCK, 1, this.lockKey(key), lock);
+    await this.redis.client.eval(FAILED_IF_LOCKED, 2, key, this.lockKey(key), lock, String(failures), String(Date.now() + delay));
     this.logger.warn({ msg: 'oauth token refresh failed; backing off', accountId, reason, retryInMs: delay, err: err instanceof Error ? err.message : String(err) });
     if (cached.accessToken && cached.expiresAt - EXPIRY_MARGIN_MS > Date.now()) return this.hand(cached, Date.now());
     throw new OAuthLoginError('oauth_unavailable', `token refresh failed (${reason})`);

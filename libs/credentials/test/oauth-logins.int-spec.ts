@@ -257,6 +257,33 @@ describe('OAuth mail logins (XOAUTH2) through the credential provider', () => {
     }
   });
 
+  it('an account deleted while its refresh is in flight keeps no cached entry (the failure write is fenced)', async () => {
+    // A token endpoint that answers 503 after a while: the account is deleted meanwhile, the way
+    // AccountRepository.delete removes every key of it (lock included).
+    const slow = createServer((_req, res) => setTimeout(() => res.writeHead(503, { 'content-type': 'application/json' }).end('{}'), 800));
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    try {
+      const settings: ServerSettings = {
+        ...dovecot.imapSettings('judy@pushmail.test'),
+        pass: undefined,
+        oauth2: { provider: 'custom', tokenUrl: `http://127.0.0.1:${(slow.address() as { port: number }).port}/token`, clientId: 'c', refreshToken: 'r' },
+      };
+      const { credentials } = process();
+      const login = credentials.login('acc_judy', settings);
+      const probe = redis.client();
+      try {
+        await waitFor(async () => (await probe.keys('*{acc_judy}*')).some((k) => k.endsWith(':lock')), 2000, 'the refresh lock');
+        await services[0].unlinkMatching('*{acc_judy}*');
+        await expect(login).rejects.toMatchObject({ oauthFailure: 'oauth_unavailable' });
+        expect(await probe.keys('*{acc_judy}*')).toEqual([]);
+      } finally {
+        probe.disconnect();
+      }
+    } finally {
+      slow.close();
+    }
+  });
+
   it('passwords still work beside OAuth on the same Dovecot', async () => {
     const { factory } = process();
     await (await loginWith(factory, dovecot.imapSettings('pw@pushmail.test'), 'acc_pw')).logout();
