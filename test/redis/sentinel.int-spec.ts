@@ -1,7 +1,8 @@
 import { signClientToken } from '@pushmail/auth';
 import { PushmailClient } from '@pushmail/client';
 import { MessageNewEvent, ServerEvent } from '@pushmail/contracts';
-import { AppName, AppProcess, TestDovecot, TestRedisSentinel, sleep, testEnv, testStores, waitFor } from '@pushmail/testing';
+import { AppName, AppProcess, SmtpSink, TestDovecot, TestRedisSentinel, sleep, testEnv, testStores, waitFor } from '@pushmail/testing';
+import { call, connect, okAck, record, tokenFor } from '../../apps/gateway/test/helpers';
 
 jest.setTimeout(60_000);
 
@@ -29,6 +30,7 @@ interface Delivery {
 describe('Redis Sentinel: end to end and a master failover under load', () => {
   let set: TestRedisSentinel;
   let dovecot: TestDovecot;
+  let sink: SmtpSink;
   let client: PushmailClient;
   const accountOf = new Map<string, string>();
   const procs: AppProcess[] = [];
@@ -47,24 +49,25 @@ describe('Redis Sentinel: end to end and a master failover under load', () => {
     return counts;
   };
   const envFor = (app: AppName) => {
-    const common = testEnv('redis://unused', { ...set.env(), INSTANCE_ID: `${app}-sentinel` });
+    const common = testEnv('redis://unused', { ...set.env(), INSTANCE_ID: `${app}-sentinel-${procs.length}` });
     if (app === 'watcher') return { ...common, RECONCILE_INTERVAL_MS: '1000', BACKOFF_MIN_MS: '100', BACKOFF_MAX_MS: '1000' };
     if (app === 'gateway') return { ...common, SHUTDOWN_DRAIN_MS: '200' };
     return common;
   };
 
   beforeAll(async () => {
-    [set, dovecot] = await Promise.all([TestRedisSentinel.start(), TestDovecot.start({ users: Object.fromEntries(users.map((u, i) => [u, `sentinel-pw-${i}`])) })]);
+    [set, dovecot, sink] = await Promise.all([TestRedisSentinel.start(), TestDovecot.start({ users: Object.fromEntries(users.map((u, i) => [u, `sentinel-pw-${i}`])) }), SmtpSink.start()]);
     const stores = testStores(set);
     try {
       for (const user of users) {
-        const view = await stores.accounts.create({ userId: USER_ID, email: user, imap: dovecot.imapSettings(user), smtp: dovecot.imapSettings(user), mailboxes: ['INBOX'] });
+        const view = await stores.accounts.create({ userId: USER_ID, email: user, imap: dovecot.imapSettings(user), smtp: sink.settings(), mailboxes: ['INBOX'] });
         accountOf.set(user, view.id);
       }
     } finally {
       await stores.close();
     }
-    for (const app of ['watcher', 'fetcher', 'gateway'] as const) procs.push(await AppProcess.start(app, envFor(app)));
+    // Two gateways: the Socket.IO adapter (on Sentinel too) carries one's notices to the other's clients.
+    for (const app of ['watcher', 'fetcher', 'gateway', 'gateway'] as const) procs.push(await AppProcess.start(app, envFor(app)));
     const gateway = procs[2];
     const secret = testEnv('redis://unused').AUTH_JWT_SECRET!;
     client = new PushmailClient({
@@ -90,6 +93,7 @@ describe('Redis Sentinel: end to end and a master failover under load', () => {
   afterAll(async () => {
     client?.close();
     await Promise.all(procs.map((p) => p.stop('SIGKILL')));
+    await sink?.stop();
     await dovecot?.dispose();
     await set?.dispose();
   }, 30_000);
@@ -106,6 +110,22 @@ describe('Redis Sentinel: end to end and a master failover under load', () => {
       expect(names).toMatch(/name=bullmq/);
     } finally {
       master.disconnect();
+    }
+  });
+
+  it('carries message.sent to a subscriber on the other gateway (Socket.IO adapter on Sentinel)', async () => {
+    const [sender, subscriber] = await Promise.all([connect(procs[2].url, await tokenFor(USER_ID)), connect(procs[3].url, await tokenFor(USER_ID))]);
+    try {
+      const accountId = accountOf.get(users[0])!;
+      const seen = record(subscriber);
+      okAck(await call(subscriber, 'subscribe', { accountId }));
+      // Four sends: both gateways run send workers, so some are sent (and announced) by the sender's gateway.
+      const sendIds: string[] = [];
+      for (let i = 0; i < 4; i++) sendIds.push(okAck(await call(sender, 'message.send', { accountId, idempotencyKey: `adapter-${i}`, to: [{ address: 'bob@example.test' }], subject: `adapter ${i}`, text: 'hi' })).sendId);
+      await waitFor(() => sendIds.every((id) => seen.some((e) => e.name === ServerEvent.MessageSent && e.payload.sendId === id)), 15_000, 'message.sent for every send on the other gateway');
+    } finally {
+      sender.close();
+      subscriber.close();
     }
   });
 
