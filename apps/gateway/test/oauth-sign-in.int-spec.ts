@@ -1,5 +1,7 @@
 import { INestApplication } from '@nestjs/common';
+import { KEY_PREFIX } from '@pushmail/contracts';
 import { freePort, SmtpSink, TestDovecot, TestOAuthServer, TestRedis, waitFor } from '@pushmail/testing';
+import { createHash } from 'node:crypto';
 import { bootstrap } from '../src/bootstrap';
 import { call, connect, gatewayEnv, okAck, tokenFor } from './helpers';
 
@@ -146,6 +148,72 @@ describe('OAuth sign-in flow (authorization code + PKCE)', () => {
     expect((await callback(callbackUrl, once.cookie)).status).toBe(303);
     await expectRefused(await callback(callbackUrl, once.cookie));
     expect(await accounts('u-replay')).toHaveLength(1);
+  });
+
+  it('a state lives 10 minutes: an expired one is 400 naming it and creates nothing', async () => {
+    const { consent: consentUrl, cookie } = await start('u-expired');
+    const probe = redis.client();
+    try {
+      // Redis holds the state's hash only.
+      const key = `${KEY_PREFIX}:oauth-signin:${createHash('sha256').update(new URL(consentUrl).searchParams.get('state')!).digest('base64url')}`;
+      const ttl = await probe.ttl(key);
+      expect(ttl).toBeGreaterThan(590);
+      expect(ttl).toBeLessThanOrEqual(600);
+      // Let it run out now rather than in ten minutes.
+      await probe.pexpire(key, 1);
+      await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      probe.disconnect();
+    }
+    const res = await callback(await consent(consentUrl), cookie);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ field: 'state', message: expect.stringContaining('expired') });
+    expect(await accounts('u-expired')).toEqual([]);
+  });
+
+  it('sends Google and Microsoft users to their consent pages with the mail scopes and offline access (no call to either)', async () => {
+    const other = await freePort();
+    const presets = await bootstrap({
+      env: gatewayEnv(redis.url, {
+        PORT: String(other),
+        PUBLIC_URL: 'https://mail.example.test',
+        OAUTH_GOOGLE_CLIENT_ID: 'google-client',
+        OAUTH_GOOGLE_CLIENT_SECRET: 'google-secret',
+        OAUTH_MICROSOFT_CLIENT_ID: 'ms-client',
+        OAUTH_MICROSOFT_TENANT: 'contoso.onmicrosoft.com',
+      }),
+    });
+    const bare = await freePort();
+    const unconfigured = await bootstrap({ env: gatewayEnv(redis.url, { PORT: String(bare), OAUTH_GOOGLE_CLIENT_ID: 'google-client' }) });
+    try {
+      const get = async (base: number, path: string) => fetch(`http://127.0.0.1:${base}${path}`, { headers: { authorization: `Bearer ${await tokenFor('u-presets')}` } });
+      expect(await (await get(other, '/api/me/oauth/providers')).json()).toEqual([
+        { id: 'google', label: 'Google' },
+        { id: 'microsoft', label: 'Microsoft' },
+      ]);
+      const google = await get(other, '/api/me/oauth/google/start');
+      // https PUBLIC_URL: the browser cookie is Secure too.
+      expect(google.headers.get('set-cookie')).toMatch(/Secure/);
+      const g = new URL(((await google.json()) as { url: string }).url);
+      expect(g.origin + g.pathname).toBe('https://accounts.google.com/o/oauth2/v2/auth');
+      expect(Object.fromEntries(g.searchParams)).toMatchObject({
+        client_id: 'google-client',
+        redirect_uri: 'https://mail.example.test/api/oauth/callback',
+        scope: 'openid email https://mail.google.com/',
+        access_type: 'offline',
+        prompt: 'consent',
+        code_challenge_method: 'S256',
+      });
+      const m = new URL(((await (await get(other, '/api/me/oauth/microsoft/start')).json()) as { url: string }).url);
+      expect(m.origin + m.pathname).toBe('https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/authorize');
+      expect(m.searchParams.get('scope')).toBe('openid email offline_access https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/SMTP.Send');
+      // Without PUBLIC_URL there is no redirect URI: nothing is offered, even with a client id.
+      expect(await (await get(bare, '/api/me/oauth/providers')).json()).toEqual([]);
+      expect((await get(bare, '/api/me/oauth/google/start')).status).toBe(404);
+    } finally {
+      await presets.close();
+      await unconfigured.close();
+    }
   });
 
   it('documents the oauth2 credential and the sign-in routes in the OpenAPI document', async () => {
