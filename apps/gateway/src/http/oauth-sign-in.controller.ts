@@ -1,5 +1,5 @@
 import { BadRequestException, Controller, Get, HttpException, Param, Query, Req, Res, UseGuards } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiBearerAuth, ApiFoundResponse, ApiNotFoundResponse, ApiOkResponse, ApiProperty, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ApiBadRequestResponse, ApiBearerAuth, ApiFoundResponse, ApiNotFoundResponse, ApiOkResponse, ApiProperty, ApiTags, ApiTooManyRequestsResponse, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { AccountRepository } from '@pushmail/accounts';
 import { OAUTH_ERROR_PARAM, OAUTH_RESULT_PARAM, OAuthSignInProvider, OAuthStartResponse } from '@pushmail/contracts';
 import type { Request, Response } from 'express';
@@ -50,7 +50,11 @@ export class OAuthSignInController {
   @ApiUnauthorizedResponse()
   @ApiOkResponse({ type: StartDto, description: 'also sets a cookie the callback needs: open the URL in the same browser' })
   @ApiNotFoundResponse({ description: 'the provider is not configured (field `provider`)' })
+  @ApiTooManyRequestsResponse({ description: 'more than ACCOUNT_CHANGES_PER_HOUR account changes this hour (a started sign-in counts as one)' })
   async start(@Req() req: ClientRequest, @Param('provider') provider: string, @Res({ passthrough: true }) res: Response): Promise<OAuthStartResponse> {
+    // A started sign-in counts as an account change (like a refused creation): it bounds the
+    // states one user can make Redis hold to ACCOUNT_CHANGES_PER_HOUR.
+    await this.admission.takeChange(req.userId);
     const { url, browserNonce } = await this.signIn.start(req.userId, provider);
     res.cookie(BROWSER_COOKIE, browserNonce, {
       httpOnly: true,
@@ -78,7 +82,6 @@ export class OAuthSignInController {
         throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: 'code: is missing', field: 'code' });
       }
       const body = await this.signIn.exchange(pending, query.code);
-      await this.admission.takeChange(pending.userId);
       await this.admission.checkAccountLimit(pending.userId);
       await this.admission.checkHosts(body);
       const created = await this.admission.createWithinLimit(pending.userId, () => this.accounts.create(body), (id) => this.accounts.delete(id));
