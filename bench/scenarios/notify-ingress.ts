@@ -197,6 +197,8 @@ export interface NotifyIngressFigures {
   firstSeen: string;
   /** The fetcher's pool logins and not-yet-visible retries during the ingress phase (metric lines). */
   fetcherNotes: string;
+  /** POST → 202 of a lone notification every 100 ms during the deliveries, timed by the bench (ms). */
+  answerMs: number[];
   /** Each app's CPU over the ingress phase's deliveries, as a share of one core. */
   appCpu: string;
   /** Notifications the Lua script logged as not answered 202 (mostly its 200 ms timeout). */
@@ -322,6 +324,18 @@ async function probe(cleanup: Cleanup, accounts: number, rate: number, seconds: 
   const apps = { watcher, fetcher, gateway };
   const cpuBefore = Object.fromEntries(Object.entries(apps).map(([name, app]) => [name, cpuMs(app.pid!)]));
   const phaseStarted = performance.now();
+  // The ingress's own answer time under the same load: every 100 ms a notification for a user with
+  // no account (looked up, counted, nothing enqueued), timed from this process.
+  const answerMs: number[] = [];
+  let answering = true;
+  const ingressUrl = new URL(`${watcher.url}/api/notify/dovecot`);
+  const answerProbe = (async () => {
+    for (let i = 0; answering; i++) {
+      const t0 = performance.now();
+      if ((await postNotification(ingressUrl, JSON.stringify({ event: 'MessageNew', user: `nobody${i}@bench.test`, mailbox: 'INBOX', uidValidity: 1, uid: 1 })).catch(() => 0)) === 202) answerMs.push(performance.now() - t0);
+      await sleep(100);
+    }
+  })();
   const up = await deliverAtRate(
     dovecot.lmtpPort,
     count,
@@ -338,6 +352,9 @@ async function probe(cleanup: Cleanup, accounts: number, rate: number, seconds: 
     },
   );
   const phaseMs = performance.now() - phaseStarted;
+  answering = false;
+  await answerProbe;
+  console.log(`ingress answer time (a lone notification every 100 ms during the deliveries, from this process): ${fmt(answerMs)}`);
   const appCpu = Object.entries(apps)
     .map(([name, app]) => `${name} ${Math.round(((cpuMs(app.pid!) - cpuBefore[name]) / phaseMs) * 100)} %`)
     .join(', ');
@@ -393,6 +410,7 @@ async function probe(cleanup: Cleanup, accounts: number, rate: number, seconds: 
     firstSeen,
     fetcherNotes,
     appCpu,
+    answerMs,
     notifyFailures,
     load,
   };
@@ -421,6 +439,8 @@ export async function notifyIngressScenario(ctx: BenchContext): Promise<void> {
     Object.assign(r.figures, j.figures, {
       lmtpRejected: f.rejected,
       notifyFailures: f.notifyFailures,
+      ingressAnswerP50: summarize(f.answerMs)?.p50 ?? null,
+      ingressAnswerP99: summarize(f.answerMs)?.p99 ?? null,
       warmP50: summarize(f.ingressWarm)?.p50 ?? null,
       warmP99: summarize(f.ingressWarm)?.p99 ?? null,
       coldP50: summarize(f.ingressCold)?.p50 ?? null,
@@ -460,7 +480,7 @@ export async function notifyIngressScenario(ctx: BenchContext): Promise<void> {
     );
     ctx.distributions['notify ingress'] = f.ingress;
     r.notes.push(
-      `Floor: the shipped Lua script (deploy/dovecot/pushmail-notify.lua) posting to a bare HTTP server on a Dovecot configured the same way, 50 users; negative values are notifications received before the LMTP 250 (the request runs inside the delivery). IDLE floor: bare IMAP clients IDLE-ing on those 50 users at the same time. Ingress: ${p.rate} msg/s over ${p.accounts} accounts for ${seconds} s, each account's IDLE session open so IDLE races the ingress; only deliveries whose recipient got a 2xx after DATA count as sent (${f.rejected} did not). First seen (fetcher metric): ${f.firstSeen || 'not exported'}. Fetcher: ${f.fetcherNotes || 'no pool metrics'}. App CPU over the deliveries (share of one core): ${f.appCpu}; notifications the script logged as failed (no 202 within its 200 ms): ${f.notifyFailures}; load average ${f.load} at the end of the phase.`,
+      `Floor: the shipped Lua script (deploy/dovecot/pushmail-notify.lua) posting to a bare HTTP server on a Dovecot configured the same way, 50 users; negative values are notifications received before the LMTP 250 (the request runs inside the delivery). IDLE floor: bare IMAP clients IDLE-ing on those 50 users at the same time. Ingress: ${p.rate} msg/s over ${p.accounts} accounts for ${seconds} s, each account's IDLE session open so IDLE races the ingress; only deliveries whose recipient got a 2xx after DATA count as sent (${f.rejected} did not). First seen (fetcher metric): ${f.firstSeen || 'not exported'}. Fetcher: ${f.fetcherNotes || 'no pool metrics'}. App CPU over the deliveries (share of one core): ${f.appCpu}; notifications the script logged as failed (no 202 within its 200 ms): ${f.notifyFailures}; the ingress's answer to a lone notification every 100 ms meanwhile, timed by the bench: ${fmt(f.answerMs)}; load average ${f.load} at the end of the phase.`,
       `Throughput is the issue's measure: single-notification requests (what the script sends for a lone delivery) to one watcher, the load generator on the same 2 cores; per watcher CPU-second says what one core of the watcher takes. The EmailEngine figure is a constant measured earlier on this machine's Dovecot (research/peers.md), not in this run.`,
     );
   });
