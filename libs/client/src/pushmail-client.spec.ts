@@ -1,4 +1,4 @@
-import { ClientCommand, MessageNewEvent, ServerEvent, SubscribeRequest } from '@pushmail/contracts';
+import { ClientCommand, FullMessageNewEvent, ServerEvent, SubscribeRequest } from '@pushmail/contracts';
 import { PushmailClient, PushmailSocket } from './pushmail-client';
 import { compareEventIds } from './event-ids';
 
@@ -49,7 +49,7 @@ class FakeSocket {
   }
 }
 
-const newEvent = (eventId: string, uid: number): MessageNewEvent => ({
+const newEvent = (eventId: string, uid: number): FullMessageNewEvent => ({
   eventId,
   accountId: 'a1',
   mailbox: 'INBOX',
@@ -245,6 +245,23 @@ describe('PushmailClient', () => {
     socket.emitWithAck = async () => ({ ok: false, error: { code: 'forbidden', message: 'no' } }) as never;
     await client.connect();
     await expect(client.flag({ accountId: 'x', mailbox: 'INBOX', uid: 1, add: ['\\Seen'] })).rejects.toMatchObject({ code: 'forbidden' });
+  });
+
+  it('withBody: a full message.new as it is; a replayed one whose body expired through message.get', async () => {
+    const { socket, client } = setup();
+    const asked: unknown[] = [];
+    const fetched = { ...newEvent('7-0', 3), text: 'from the server' };
+    socket.emitWithAck = (async (name: string, req: unknown) => {
+      asked.push({ name, req });
+      return { ok: true, message: fetched };
+    }) as never;
+    await client.connect();
+    const full = newEvent('7-0', 3);
+    expect(await client.withBody(full)).toBe(full);
+    expect(asked).toEqual([]);
+    const { text: _t, html: _h, ...summary } = full;
+    expect(await client.withBody({ ...summary, bodyExpired: true })).toEqual(fetched);
+    expect(asked).toEqual([{ name: ClientCommand.MessageGet, req: { accountId: 'a1', mailbox: 'INBOX', uid: 3 } }]);
   });
 });
 
