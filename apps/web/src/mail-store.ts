@@ -184,7 +184,9 @@ export class MailStore {
   /** Messages, newest first (by UID within one folder); without a filter, every account's inbox. */
   list(filter?: FolderRef): MailItem[] {
     if (filter) return [...this.messages.values()].filter((m) => m.accountId === filter.accountId && m.mailbox === filter.mailbox).sort((a, b) => b.uid - a.uid);
-    const items = [...this.messages.values()].filter((m) => m.mailbox === 'INBOX' || !m.summaryOnly);
+    // Rows listed from another folder's history stay in that folder; logged events (with an eventId,
+    // also replayed ones whose body expired) show here as they arrived.
+    const items = [...this.messages.values()].filter((m) => m.mailbox === 'INBOX' || !m.summaryOnly || m.eventId !== undefined);
     return items.sort((a, b) => (b.receivedAt === a.receivedAt ? b.uid - a.uid : b.receivedAt < a.receivedAt ? -1 : 1));
   }
 
