@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { DeletedJob, FetchJob, FlagsJob, ResetJob } from '@pushmail/contracts';
+import { DeletedJob, FetchJob, FlagsJob, MailboxesChangedJob, ResetJob } from '@pushmail/contracts';
 import { FetcherMetrics } from './fetcher.metrics';
 import { AccountGoneError } from './imap/imap-connection.pool';
 import { MessageAssembler } from './fetch/message-assembler';
@@ -95,6 +95,12 @@ export class MailboxEventsService {
   async reset(job: ResetJob): Promise<FetchResult> {
     if (!(await this.store.accountExists(job.accountId))) return this.drop(job, 'account deleted');
     const { eventId, duplicate } = await this.store.appendReset(job, job.previousUidValidity);
+    return { outcome: duplicate ? 'duplicate' : 'appended', eventId };
+  }
+
+  async mailboxesChanged(job: MailboxesChangedJob): Promise<FetchResult> {
+    if (!(await this.store.accountExists(job.accountId))) return this.drop({ ...job, mailbox: '' }, 'account deleted');
+    const { eventId, duplicate } = await this.store.appendMailboxesChanged(job.accountId, job.changeId);
     return { outcome: duplicate ? 'duplicate' : 'appended', eventId };
   }
 

@@ -210,6 +210,16 @@ describe('fetcher jobs and commands on real Redis and Dovecot', () => {
     expect(await world.client.keys(`pm:msg:{${world.accountId}}:INBOX:${uidValidity}:*`)).toEqual([]);
   });
 
+  it('a mailboxes-changed job appends mailboxes.changed once, also when retried', async () => {
+    const job = { accountId: world.accountId, changeId: 'k1-abcd' };
+    const first = await finished<{ outcome: string; eventId: string }>(await world.mailboxQueue.add(MailboxJobName.MailboxesChanged, job));
+    const again = await finished<{ outcome: string; eventId: string }>(await world.mailboxQueue.add(MailboxJobName.MailboxesChanged, job));
+    expect(first.outcome).toBe('appended');
+    expect(again).toEqual({ outcome: 'duplicate', eventId: first.eventId });
+    const changed = (await events()).filter((e) => e.name === 'mailboxes.changed');
+    expect(changed.map((e) => e.payload)).toEqual([{ accountId: world.accountId }]);
+  });
+
   it('survives an IMAP server restart: closed pooled connections are replaced, failed fetches retried', async () => {
     await finished(await world.fetchJob({ ...ref(), uid: await deliver(mail('before restart')) }));
     await world.dovecot.stop();

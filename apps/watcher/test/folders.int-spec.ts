@@ -128,6 +128,24 @@ describe.each([
     expect(await sessionsOf(dovecot, USER)).toBe(1);
   });
 
+  it('tells clients when folders are created, renamed or deleted (mailboxes.changed, through the fetcher)', async () => {
+    const changes = async () => (await jobs.all(account, MailboxJobName.MailboxesChanged)).length;
+    const other = await dovecot.imap(USER);
+    let seen = await changes();
+    await other.mailboxCreate('Lists');
+    await waitFor(async () => (await changes()) > seen, 10_000, 'a change for the created folder');
+    seen = await changes();
+    await other.mailboxRename('Lists', 'Lists2');
+    await dovecot.append(USER, 'Lists2', mail('renamed'));
+    await waitFor(async () => (await changes()) > seen, 10_000, 'a change for the renamed folder');
+    seen = await changes();
+    await other.mailboxDelete('Lists2');
+    await other.logout();
+    await waitFor(async () => (await changes()) > seen, 10_000, 'a change for the deleted folder');
+    const [job] = await jobs.all(account, MailboxJobName.MailboxesChanged);
+    expect(job.data).toEqual({ accountId: account, changeId: expect.any(String) });
+  });
+
   it('loses nothing in any folder across a watcher restart and a Dovecot restart', async () => {
     await watcher!.close();
     watcher = undefined;

@@ -438,6 +438,8 @@ export class MailStore {
       }
       this.changed();
     });
+    // Folders created, renamed or deleted on the server (by another client, a rule): list them again.
+    c.on(ServerEvent.MailboxesChanged, (event) => this.refreshFoldersSoon(event.accountId));
     c.on(ServerEvent.AccountState, (event) => {
       this.noteState(event.accountId, event);
       this.changed();

@@ -9,6 +9,7 @@ import {
   MailboxInfo,
   MailboxListRequest,
   MailboxResetEvent,
+  MailboxesChangedEvent,
   MessageDeleteRequest,
   MessageDeletedEvent,
   MessageFlagRequest,
@@ -95,8 +96,8 @@ export type PushmailClientEvents = ServerToClientEvents & {
   'subscription.error': (accountId: string, error: PushmailError) => void;
 };
 
-const loggedEvents: LoggedEventName[] = [ServerEvent.MessageNew, ServerEvent.MessageFlags, ServerEvent.MessageDeleted, ServerEvent.MailboxReset];
-type LoggedEventPayload = MessageNewEvent | MessageFlagsEvent | MessageDeletedEvent | MailboxResetEvent;
+const loggedEvents: LoggedEventName[] = [ServerEvent.MessageNew, ServerEvent.MessageFlags, ServerEvent.MessageDeleted, ServerEvent.MailboxReset, ServerEvent.MailboxesChanged];
+type LoggedEventPayload = MessageNewEvent | MessageFlagsEvent | MessageDeletedEvent | MailboxResetEvent | MailboxesChangedEvent;
 
 interface Subscription {
   initialSince?: string;

@@ -41,6 +41,10 @@ export type DeletedJob = z.infer<typeof DeletedJobSchema>;
 export const ResetJobSchema = z.object({ ...mailboxRef, previousUidValidity: UidValiditySchema.optional() });
 export type ResetJob = z.infer<typeof ResetJobSchema>;
 
+/** `changeId` names one change the watcher saw (its job id and the event's dedupe key: a retry appends once). */
+export const MailboxesChangedJobSchema = z.object({ accountId: AccountIdSchema, changeId: z.string().min(1).max(64) });
+export type MailboxesChangedJob = z.infer<typeof MailboxesChangedJobSchema>;
+
 export const FlagCommandJobSchema = z.object({
   accountId: AccountIdSchema,
   mailbox: MailboxNameSchema,
@@ -76,6 +80,7 @@ export interface JobPayloads {
     [MailboxJobName.Flags]: FlagsJob;
     [MailboxJobName.Deleted]: DeletedJob;
     [MailboxJobName.Reset]: ResetJob;
+    [MailboxJobName.MailboxesChanged]: MailboxesChangedJob;
   };
   [QueueName.ImapCommands]: {
     [ImapCommandJobName.Flag]: FlagCommandJob;
@@ -100,6 +105,7 @@ export const jobSchemas = {
     [MailboxJobName.Flags]: FlagsJobSchema,
     [MailboxJobName.Deleted]: DeletedJobSchema,
     [MailboxJobName.Reset]: ResetJobSchema,
+    [MailboxJobName.MailboxesChanged]: MailboxesChangedJobSchema,
   },
   [QueueName.ImapCommands]: {
     [ImapCommandJobName.Flag]: FlagCommandJobSchema,

@@ -139,3 +139,6 @@ export type MessageDeletedEvent = z.infer<typeof MessageDeletedEventSchema>;
 
 export const MailboxResetEventSchema = z.object({ eventId: EventIdSchema, accountId: z.string(), mailbox: MailboxNameSchema, uidValidity: UidValiditySchema });
 export type MailboxResetEvent = z.infer<typeof MailboxResetEventSchema>;
+/** The account's folders were created, renamed or deleted on the server: read `mailbox.list` again. */
+export const MailboxesChangedEventSchema = z.object({ eventId: EventIdSchema, accountId: z.string() });
+export type MailboxesChangedEvent = z.infer<typeof MailboxesChangedEventSchema>;

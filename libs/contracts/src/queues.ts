@@ -16,6 +16,8 @@ export enum MailboxJobName {
   Flags = 'flags',
   Deleted = 'deleted',
   Reset = 'reset',
+  /** Folders were created, renamed or deleted: clients should read the folder list again. */
+  MailboxesChanged = 'mailboxes-changed',
 }
 
 export enum ImapCommandJobName {
@@ -45,5 +47,6 @@ export const jobIds = {
     ['deleted', idPart(accountId), idPart(mailbox), idPart(uidValidity), uid].join('_'),
   reset: (accountId: string, mailbox: string, uidValidity: number) =>
     ['reset', idPart(accountId), idPart(mailbox), idPart(uidValidity)].join('_'),
+  mailboxesChanged: (accountId: string, changeId: string) => ['mailboxes', idPart(accountId), idPart(changeId)].join('_'),
   send: (accountId: string, idempotencyKey: string) => ['send', idPart(accountId), idPart(idempotencyKey)].join('_'),
 };

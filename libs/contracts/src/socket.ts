@@ -16,7 +16,7 @@ import {
   MessageSearchRequestSchema,
   MovedMessage,
 } from './mailboxes';
-import { FullMessageNewEvent, MailboxResetEvent, MessageDeletedEvent, MessageFlagsEvent, MessageNewEvent, ParsedMessage } from './messages';
+import { FullMessageNewEvent, MailboxResetEvent, MailboxesChangedEvent, MessageDeletedEvent, MessageFlagsEvent, MessageNewEvent, ParsedMessage } from './messages';
 
 export const errorCodes = ['bad_request', 'forbidden', 'not_found', 'payload_too_large', 'rate_limited', 'internal'] as const;
 export type ErrorCode = (typeof errorCodes)[number];
@@ -35,6 +35,8 @@ export enum ServerEvent {
   MessageFlags = 'message.flags',
   MessageDeleted = 'message.deleted',
   MailboxReset = 'mailbox.reset',
+  /** Folders created, renamed or deleted on the server (logged, with an eventId): list them again. */
+  MailboxesChanged = 'mailboxes.changed',
   AccountState = 'account.state',
   MessageSent = 'message.sent',
   MessageSendFailed = 'message.send_failed',
@@ -87,6 +89,7 @@ export interface ServerToClientEvents {
   [ServerEvent.MessageFlags]: (event: MessageFlagsEvent) => void;
   [ServerEvent.MessageDeleted]: (event: MessageDeletedEvent) => void;
   [ServerEvent.MailboxReset]: (event: MailboxResetEvent) => void;
+  [ServerEvent.MailboxesChanged]: (event: MailboxesChangedEvent) => void;
   [ServerEvent.AccountState]: (event: AccountStateEvent) => void;
   [ServerEvent.MessageSent]: (event: MessageSentEvent) => void;
   [ServerEvent.MessageSendFailed]: (event: MessageSendFailedEvent) => void;
@@ -94,12 +97,13 @@ export interface ServerToClientEvents {
 }
 
 /** The events that live in an account's event log (everything with an eventId). */
-export type LoggedEventName = ServerEvent.MessageNew | ServerEvent.MessageFlags | ServerEvent.MessageDeleted | ServerEvent.MailboxReset;
+export type LoggedEventName = ServerEvent.MessageNew | ServerEvent.MessageFlags | ServerEvent.MessageDeleted | ServerEvent.MailboxReset | ServerEvent.MailboxesChanged;
 export interface LoggedEventPayloads {
   [ServerEvent.MessageNew]: MessageNewEvent;
   [ServerEvent.MessageFlags]: MessageFlagsEvent;
   [ServerEvent.MessageDeleted]: MessageDeletedEvent;
   [ServerEvent.MailboxReset]: MailboxResetEvent;
+  [ServerEvent.MailboxesChanged]: MailboxesChangedEvent;
 }
 export type LoggedEvent = { [N in LoggedEventName]: { name: N; payload: LoggedEventPayloads[N] } }[LoggedEventName];
 

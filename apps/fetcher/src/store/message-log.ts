@@ -135,6 +135,15 @@ export class MessageLog implements OnModuleInit {
     return result;
   }
 
+  async appendMailboxesChanged(accountId: string, changeId: string): Promise<{ eventId: string; duplicate: boolean }> {
+    return this.eventLog.append(accountId, ServerEvent.MailboxesChanged, { accountId }, {
+      dedupeKey: `mailboxes:${changeId}`,
+      ttlSeconds: this.ttlSeconds,
+      maxLen: this.maxLen,
+      maxAgeSeconds: this.maxAgeSeconds,
+    });
+  }
+
   /** Keeps `message.get` answers current; the copy keeps its remaining TTL. */
   private async updateStoredFlags(ref: MailboxGeneration, uid: number, flags: string[]): Promise<void> {
     const key = redisKeys.message(ref.accountId, ref.mailbox, ref.uidValidity, uid);

@@ -40,6 +40,8 @@ export class MailboxEventsProcessor implements OnApplicationBootstrap {
         return this.events.deleted(valid(jobSchemas[QueueName.MailboxEvents][MailboxJobName.Deleted], job.data));
       case MailboxJobName.Reset:
         return this.events.reset(valid(jobSchemas[QueueName.MailboxEvents][MailboxJobName.Reset], job.data));
+      case MailboxJobName.MailboxesChanged:
+        return this.events.mailboxesChanged(valid(jobSchemas[QueueName.MailboxEvents][MailboxJobName.MailboxesChanged], job.data));
       default:
         throw new InvalidJobError(`unknown mailbox job ${String((job as { name: unknown }).name)}`);
     }

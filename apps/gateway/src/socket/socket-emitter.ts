@@ -35,6 +35,8 @@ export class SocketEmitter {
         return this.toSocket(socket, ServerEvent.MessageDeleted, event.payload);
       case ServerEvent.MailboxReset:
         return this.toSocket(socket, ServerEvent.MailboxReset, event.payload);
+      case ServerEvent.MailboxesChanged:
+        return this.toSocket(socket, ServerEvent.MailboxesChanged, event.payload);
     }
   }
 
@@ -54,6 +56,8 @@ export class SocketEmitter {
         return void to.emit(ServerEvent.MessageDeleted, event.payload);
       case ServerEvent.MailboxReset:
         return void to.emit(ServerEvent.MailboxReset, event.payload);
+      case ServerEvent.MailboxesChanged:
+        return void to.emit(ServerEvent.MailboxesChanged, event.payload);
     }
   }
 

@@ -99,6 +99,8 @@ export class ImapSession {
   private wireNames = new Map<string, string>();
   private idleSupported = false;
   private qresync = false;
+  /** Every folder path of the last LIST, to tell clients when the folder list changed. */
+  private listedPaths?: Set<string>;
   /** Folders found after the session's first LIST were created while it watched. */
   private listedOnce = false;
   /** NOTIFY is set on this connection: no sweep needed. */
@@ -300,6 +302,11 @@ export class ImapSession {
     if (connected) for (const name of added) this.dirtyFolders.add(name);
     this.listedOnce = true;
     if (connected && (added.length || removed.length)) this.ctx.logger.log({ msg: 'watched folders changed', accountId: this.accountId, added, removed });
+    // Any folder created, renamed or deleted (watched or not) changes what clients list.
+    const paths = new Set(listed.map((f) => f.path));
+    const before = this.listedPaths;
+    this.listedPaths = paths;
+    if (connected && before && (before.size !== paths.size || [...paths].some((p) => !before.has(p)))) await this.ctx.sync.mailboxesChanged(this.accountId);
     return listed;
   }
 

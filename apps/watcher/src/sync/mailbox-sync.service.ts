@@ -122,6 +122,15 @@ export class MailboxSyncService implements OnModuleInit {
     }
   }
 
+  /**
+   * Tells clients that the account's folders changed (`mailboxes.changed`, appended by the fetcher).
+   * The change id is made once per change seen, so a retried job appends once.
+   */
+  async mailboxesChanged(accountId: string): Promise<void> {
+    const changeId = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+    await this.queues.add(QueueName.MailboxEvents, MailboxJobName.MailboxesChanged, { accountId, changeId }, { jobId: jobIds.mailboxesChanged(accountId, changeId) });
+  }
+
   getCursor(ref: MailboxRef): Promise<MailboxCursor | null> {
     return this.cursors.get(ref.accountId, ref.mailbox);
   }
