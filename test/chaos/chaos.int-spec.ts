@@ -1,7 +1,7 @@
 import { signClientToken } from '@pushmail/auth';
 import { PushmailClient, PushmailSocket } from '@pushmail/client';
 import { BULL_PREFIX, MessageNewEvent, QueueName, ServerEvent, jobIds, redisKeys } from '@pushmail/contracts';
-import { AppName, AppProcess, REPO_ROOT, TestDovecot, TestRedis, sleep, testEnv, testStores, waitFor } from '@pushmail/testing';
+import { AppName, AppProcess, REPO_ROOT, TestDovecot, TestRedis, TestRedisSentinel, sleep, testEnv, testStores, waitFor } from '@pushmail/testing';
 import { Queue } from 'bullmq';
 import IORedis from 'ioredis';
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -15,6 +15,12 @@ const ACCOUNTS = 20;
 /** Deliveries per second, spread over the accounts in turn. */
 const RATE = 15;
 const USER_ID = 'chaos-user';
+/**
+ * CHAOS_REDIS=sentinel runs the same script on a Sentinel set (a master, a replica, three sentinels):
+ * the two Redis phases stop the master (SIGTERM, then kill -9), the replica is promoted and the old
+ * master comes back as its replica. Its figures go to test-artifacts/chaos-sentinel.json only.
+ */
+const SENTINEL = process.env.CHAOS_REDIS === 'sentinel';
 const users = Array.from({ length: ACCOUNTS }, (_, i) => `chaos${i}@example.test`);
 
 type Phase = 'warm-up' | 'kill -9 fetcher mid-burst' | 'kill -9 watcher' | 'SIGTERM Redis' | 'kill -9 Redis' | 'restart Dovecot' | 'kill -9 gateway' | 'drain';
@@ -43,6 +49,7 @@ interface Received {
  */
 describe('chaos: exactly once while every component fails in turn', () => {
   let redis: TestRedis;
+  let sentinelSet: TestRedisSentinel;
   let dovecot: TestDovecot;
   let balancer: TcpBalancer;
   let client: PushmailClient;
@@ -60,7 +67,7 @@ describe('chaos: exactly once while every component fails in turn', () => {
   const inFlight = new Set<Promise<void>>();
 
   const envFor = (app: AppName, name: string) => {
-    const common = testEnv(redis.url, { INSTANCE_ID: name });
+    const common = SENTINEL ? testEnv('redis://unused', { ...sentinelSet.env(), INSTANCE_ID: name }) : testEnv(redis.url, { INSTANCE_ID: name });
     if (app === 'watcher') return { ...common, LEASE_TTL_MS: '3000', HEARTBEAT_INTERVAL_MS: '500', RECONCILE_INTERVAL_MS: '2000', BACKOFF_MIN_MS: '100', BACKOFF_MAX_MS: '1000', WATCHER_TICK_MS: '100', NOOP_TIMEOUT_MS: '2000' };
     if (app === 'gateway') return { ...common, SHUTDOWN_DRAIN_MS: '200' };
     return common;
@@ -155,13 +162,13 @@ describe('chaos: exactly once while every component fails in turn', () => {
   const allAckedArrived = () => acked().every((d) => received.has(d.messageId));
 
   beforeAll(async () => {
-    [redis, dovecot] = await Promise.all([
-      TestRedis.start({ appendonly: true, appendfsync: 'everysec' }),
-      TestDovecot.start({ users: Object.fromEntries(users.map((u, i) => [u, `chaos-pw-${i}`])) }),
-    ]);
-    r = redis.client();
+    const dovecotStarted = TestDovecot.start({ users: Object.fromEntries(users.map((u, i) => [u, `chaos-pw-${i}`])) });
+    if (SENTINEL) sentinelSet = await TestRedisSentinel.start();
+    else redis = await TestRedis.start({ appendonly: true, appendfsync: 'everysec' });
+    dovecot = await dovecotStarted;
+    r = SENTINEL ? sentinelSet.client() : redis.client();
     r.on('error', () => undefined);
-    const stores = testStores(redis.url);
+    const stores = testStores(SENTINEL ? sentinelSet : redis.url);
     try {
       for (const user of users) {
         const view = await stores.accounts.create({ userId: USER_ID, email: user, imap: dovecot.imapSettings(user), smtp: dovecot.imapSettings(user), mailboxes: ['INBOX'] });
@@ -174,7 +181,7 @@ describe('chaos: exactly once while every component fails in turn', () => {
     for (const app of ['watcher', 'fetcher', 'gateway'] as const) for (const i of [0, 1]) await start(app, i);
     balancer = await TcpBalancer.start(() => procs.gateway.filter((p) => p.child.exitCode === null && p.child.signalCode === null).map((p) => p.port));
 
-    const secret = testEnv(redis.url).AUTH_JWT_SECRET!;
+    const secret = testEnv('redis://unused').AUTH_JWT_SECRET!;
     client = new PushmailClient({
       url: balancer.url,
       token: () => signClientToken(USER_ID, secret, { expiresInSeconds: 3600 }),
@@ -196,7 +203,7 @@ describe('chaos: exactly once while every component fails in turn', () => {
     await client.connect();
     for (const id of accountOf.values()) await client.subscribe(id, { since: 'start' });
 
-    const states = testStores(redis.url);
+    const states = testStores(SENTINEL ? sentinelSet : redis.url);
     try {
       await waitFor(async () => (await Promise.all([...accountOf.values()].map((id) => states.accounts.getState(id)))).every((s) => s?.state === 'connected'), 60_000, 'every account to be watched', 200);
     } finally {
@@ -212,6 +219,7 @@ describe('chaos: exactly once while every component fails in turn', () => {
     await Promise.all(Object.values(procs).flat().map((p) => p.stop('SIGKILL')));
     await dovecot?.dispose();
     await redis?.dispose();
+    await sentinelSet?.dispose();
   }, 60_000);
 
   it('delivers every acknowledged message to the client exactly once', async () => {
@@ -237,7 +245,15 @@ describe('chaos: exactly once while every component fails in turn', () => {
     await sleep(2000);
 
     phase = 'SIGTERM Redis';
-    await redis.restart('SIGTERM');
+    const failovers: number[] = [];
+    /** On Sentinel: the master stops, the replica takes over, the old master rejoins as its replica. */
+    const failOver = async (signal: NodeJS.Signals) => {
+      const { killed, failoverMs } = await sentinelSet.killMaster(signal);
+      failovers.push(failoverMs);
+      await sentinelSet.restartNode(killed);
+    };
+    if (SENTINEL) await failOver('SIGTERM');
+    else await redis.restart('SIGTERM');
     await sleep(4000);
 
     // With appendfsync everysec, Redis write(2)s the AOF before it replies; fsync only bounds what an
@@ -245,7 +261,8 @@ describe('chaos: exactly once while every component fails in turn', () => {
     phase = 'kill -9 Redis';
     const seenBeforeKill = [...received.values()].flat();
     const delayedBefore = await aofDelayedFsync(r);
-    await redis.restart('SIGKILL');
+    if (SENTINEL) await failOver('SIGKILL');
+    else await redis.restart('SIGKILL');
     const lostFromLog: string[] = [];
     for (const ev of seenBeforeKill) {
       const entries = await r.xrange(redisKeys.eventLog(ev.accountId), ev.eventId, ev.eventId);
@@ -267,7 +284,7 @@ describe('chaos: exactly once while every component fails in turn', () => {
     // Jobs a killed fetcher held come back after BullMQ's stalled check (30 s lock + 30 s interval).
     await waitFor(allAckedArrived, 150_000, 'every acknowledged delivery at the client', 250).catch(() => undefined);
     let failedJobs = 0;
-    const queueConnection = new IORedis(redis.url);
+    const queueConnection = SENTINEL ? sentinelSet.client() : new IORedis(redis.url);
     const queue = new Queue(QueueName.MailboxEvents, { connection: queueConnection, prefix: BULL_PREFIX });
     try {
       await waitFor(async () => {
@@ -307,7 +324,7 @@ describe('chaos: exactly once while every component fails in turn', () => {
       durationS: Math.round((Date.now() - t0) / 1000),
       accounts: ACCOUNTS,
       ratePerSecond: RATE,
-      redis: { appendonly: true, appendfsync: 'everysec', aofDelayedFsyncBeforeKill9: delayedBefore, clientSeenEventsMissingAfterKill9: lostFromLog.length },
+      redis: { topology: SENTINEL ? 'sentinel' : 'single', appendonly: true, appendfsync: 'everysec', aofDelayedFsyncBeforeKill9: delayedBefore, clientSeenEventsMissingAfterKill9: lostFromLog.length, ...(SENTINEL ? { failoverMs: failovers } : {}) },
       attempted: deliveries.length,
       acknowledged: ackedMail.length,
       notAcknowledged: deliveries.length - ackedMail.length,
@@ -333,10 +350,11 @@ describe('chaos: exactly once while every component fails in turn', () => {
       appWarnings: appWarnings(),
     };
     mkdirSync(join(REPO_ROOT, 'test-artifacts'), { recursive: true });
-    writeFileSync(join(REPO_ROOT, 'test-artifacts/chaos.json'), JSON.stringify(figures, null, 2) + '\n');
-    // One line per run, so the bench report can state the figures over every run kept, not one.
-    appendFileSync(join(REPO_ROOT, 'test-artifacts/chaos-runs.jsonl'), JSON.stringify(figures) + '\n');
-    console.log(`chaos figures (also in test-artifacts/chaos.json):\n${JSON.stringify(figures, null, 2)}`);
+    const artifact = SENTINEL ? 'test-artifacts/chaos-sentinel.json' : 'test-artifacts/chaos.json';
+    writeFileSync(join(REPO_ROOT, artifact), JSON.stringify(figures, null, 2) + '\n');
+    // One line per run, so the bench report can state the figures over every run kept, not one (single Redis: what the report describes).
+    if (!SENTINEL) appendFileSync(join(REPO_ROOT, 'test-artifacts/chaos-runs.jsonl'), JSON.stringify(figures) + '\n');
+    console.log(`chaos figures (also in ${artifact}):\n${JSON.stringify(figures, null, 2)}`);
 
     expect(ackedMail.length).toBeGreaterThan(RATE * 20);
     expect(lostFromLog).toEqual([]);

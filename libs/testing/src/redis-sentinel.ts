@@ -144,13 +144,14 @@ export class TestRedisSentinel {
   }
 
   /**
-   * SIGKILLs the current master and resolves once a majority of sentinels name the other node
-   * (promoted) as master. The killed node stays down until {@link restartNode}.
+   * Stops the current master (SIGKILL: a crash; SIGTERM: Redis waits for its replica to catch up
+   * before it exits) and resolves once a majority of sentinels name the other node (promoted) as
+   * master. The stopped node stays down until {@link restartNode}.
    */
-  async killMaster(timeoutMs = 20_000): Promise<{ killed: TestRedis; promoted: TestRedis; failoverMs: number }> {
+  async killMaster(signal: NodeJS.Signals = 'SIGKILL', timeoutMs = 20_000): Promise<{ killed: TestRedis; promoted: TestRedis; failoverMs: number }> {
     const killed = await this.master();
     const started = Date.now();
-    await killed.stop('SIGKILL');
+    await killed.stop(signal);
     const promoted = await waitFor(async () => {
       const port = await this.masterPort();
       return port && port !== killed.port ? this.nodes.find((n) => n.port === port) : undefined;
