@@ -168,9 +168,11 @@ export class ImapSession {
     } else if (!this.probing && now - this.lastTrafficAt >= timings.HALF_OPEN_TIMEOUT_MS) {
       void this.probe(client);
     }
-    if (!this.notifying && this.folders.size + (this.watch.includes(WATCH_ALL_FOLDERS) ? 1 : 0) > 1 && now - this.lastSweepAt >= timings.FOLDER_SWEEP_INTERVAL_MS) {
+    // With NOTIFY the sweep only lists the folders: Dovecot 2.3 at times reports a rename or a delete
+    // late (with the folder's next change) or not at all, and clients should see the new list anyway.
+    if (now - this.lastSweepAt >= timings.FOLDER_SWEEP_INTERVAL_MS && (this.notifying || this.folders.size > 1 || this.watch.includes(WATCH_ALL_FOLDERS))) {
       this.lastSweepAt = now;
-      this.request(SWEEP);
+      this.request(this.notifying ? LIST : SWEEP);
     }
     if (!this.idleSupported) {
       if (now - this.lastPollAt >= timings.POLL_INTERVAL_MS) {
@@ -342,7 +344,9 @@ export class ImapSession {
       if (this.folders.has(to) || (await this.ctx.sync.getCursor({ ...from.ref, mailbox: to }))) continue;
       await this.ctx.sync.saveCursor({ ...from.ref, mailbox: to }, from.cursor);
     }
-    await this.listFolders(client, true);
+    // UIDVALIDITY tells a renamed folder from a new one when no OLDNAME came (LIST-STATUS only: a
+    // STATUS per folder for that would cost more than the replay it saves).
+    await this.listFolders(client, true, client.capabilities.has('LIST-STATUS') ? { uidValidity: true } : undefined);
     for (const [wire] of named) {
       const folder = this.folders.get(decode(wire));
       if (folder && folder !== this.selected) this.dirtyFolders.add(folder.mailbox);
@@ -379,6 +383,12 @@ export class ImapSession {
     if (this.client !== client) return;
     const parsed = parseStatusResponse(untagged);
     if (!parsed) return;
+    if (!this.wireNames.has(parsed.wireName) && !this.folders.has(parsed.wireName)) {
+      // A folder the last LIST did not have: created or renamed, its MailboxName report late or lost.
+      this.renamedOrCreated.set(parsed.wireName, undefined);
+      this.request(LIST);
+      return;
+    }
     const folder = this.folders.get(this.wireNames.get(parsed.wireName) ?? parsed.wireName);
     // A folder not watched (\Junk under "*", say), or an echo for the one selected (its own events cover it).
     if (!folder || folder === this.selected) return;
