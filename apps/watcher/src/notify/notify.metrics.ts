@@ -20,6 +20,6 @@ export class NotifyMetrics {
       ['source', 'reason'],
     );
     this.duplicates = metrics.counter('pushmail_notify_duplicates_total', 'Push notifications whose fetch job already existed (IDLE or an earlier notification got there first), by source', ['source']);
-    this.rejected = metrics.counter('pushmail_notify_rejected_total', 'Requests to the ingress refused: unauthorized (401) or bad_request (400)', ['reason']);
+    this.rejected = metrics.counter('pushmail_notify_rejected_total', 'Requests to the ingress refused: unauthorized (401) or bad_request (400, or 413 over the body limit)', ['reason']);
   }
 }

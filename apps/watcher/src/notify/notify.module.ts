@@ -2,17 +2,17 @@ import { Module } from '@nestjs/common';
 import { ConfigService } from '@pushmail/config';
 import { WatcherEnv } from '../config';
 import { NotifySourceMatcher } from './notify-sources';
-import { NotifyController } from './notify.controller';
+import { NotifyHttpIngress } from './notify-http';
 import { NotifyMetrics } from './notify.metrics';
 import { NotifyService } from './notify.service';
 
 /** The push-notification ingress: stateless, served by every watcher replica. */
 @Module({
-  controllers: [NotifyController],
   providers: [
     { provide: NotifySourceMatcher, inject: [ConfigService], useFactory: (config: ConfigService<WatcherEnv>) => new NotifySourceMatcher(config.get('NOTIFY_SOURCES')) },
     NotifyMetrics,
     NotifyService,
+    NotifyHttpIngress,
   ],
 })
 export class NotifyModule {}
