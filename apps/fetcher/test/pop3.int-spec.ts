@@ -1,4 +1,5 @@
 import { CommandJobOutcome, FetchJob, ImapCommandJobName, MailboxJobName, jobIds, redisKeys } from '@pushmail/contracts';
+import { PasswordCredentials } from '@pushmail/credentials';
 import { MailHostPolicy, MailNetworkSettings } from '@pushmail/net-policy';
 import { Pop3ClientFactory, Pop3UidStore } from '@pushmail/pop3';
 import { FetcherWorld, startFetcherWorld } from './support';
@@ -36,7 +37,7 @@ describe('fetcher: POP3 mail', () => {
 
   /** What the watcher's poller does: UIDL (here from Dovecot over our own client), plan, enqueue, commit. */
   async function poll(): Promise<{ uidValidity: number; newUids: number[]; goneUids: number[] }> {
-    const client = await new Pop3ClientFactory(new MailNetworkSettings(new MailHostPolicy({ allowPrivate: true, allowlist: [] }), true)).connect(world.dovecot.pop3Settings(POP_USER));
+    const client = await new Pop3ClientFactory(new MailNetworkSettings(new MailHostPolicy({ allowPrivate: true, allowlist: [] }), true), new PasswordCredentials()).connect(world.dovecot.pop3Settings(POP_USER));
     const listing = await client.uidl();
     await client.quit();
     const plan = await uids.plan(accountId, 'test-lease', listing.map((e) => e.uid));

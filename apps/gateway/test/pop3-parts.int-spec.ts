@@ -1,5 +1,6 @@
 import { INestApplication } from '@nestjs/common';
 import { AccountView, redisKeys } from '@pushmail/contracts';
+import { PasswordCredentials } from '@pushmail/credentials';
 import { MailHostPolicy, MailNetworkSettings } from '@pushmail/net-policy';
 import { Pop3ClientFactory, Pop3UidStore } from '@pushmail/pop3';
 import { TestDovecot, TestRedis, testStores } from '@pushmail/testing';
@@ -66,7 +67,7 @@ describe('POP3 attachments through the gateway', () => {
   let url: string;
   let uids: Pop3UidStore;
   let accountId: string;
-  const factory = new Pop3ClientFactory(new MailNetworkSettings(new MailHostPolicy({ allowPrivate: true, allowlist: [] }), true));
+  const factory = new Pop3ClientFactory(new MailNetworkSettings(new MailHostPolicy({ allowPrivate: true, allowlist: [] }), true), new PasswordCredentials());
   const get = async (path: string, user = 'u-pop-parts') => fetch(url + path, { headers: { authorization: `Bearer ${await tokenFor(user)}` } });
   const part = (uid: number, partId: string, mailbox = 'INBOX') => `/api/accounts/${accountId}/messages/${mailbox}/${uid}/parts/${partId}`;
 

@@ -1,5 +1,6 @@
 import { INestApplication } from '@nestjs/common';
 import { MailboxJobName } from '@pushmail/contracts';
+import { PasswordCredentials } from '@pushmail/credentials';
 import { MailHostPolicy, MailNetworkSettings } from '@pushmail/net-policy';
 import { Pop3ClientFactory, Pop3UidStore } from '@pushmail/pop3';
 import { TestDovecot, TestRedis, testStores, waitFor } from '@pushmail/testing';
@@ -83,7 +84,7 @@ describe('watcher: POP3 accounts', () => {
     watchers.push(await startWatcher(redis.url));
     await waitFor(async () => (await state(id)) === 'connected', 20_000, 'first poll');
 
-    const other = await new Pop3ClientFactory(new MailNetworkSettings(new MailHostPolicy({ allowPrivate: true, allowlist: [] }), true)).connect(dovecot.pop3Settings(user));
+    const other = await new Pop3ClientFactory(new MailNetworkSettings(new MailHostPolicy({ allowPrivate: true, allowlist: [] }), true), new PasswordCredentials()).connect(dovecot.pop3Settings(user));
     await other.dele(2);
     await other.quit();
     await waitFor(async () => (await deletedUids(id)).length > 0, INTERVAL_S * 1000 + 5000, 'a deleted job', 50);
@@ -148,7 +149,7 @@ describe('watcher: POP3 accounts', () => {
     await uids.markFetched(id, 2, Date.now() - 3_600_000);
     await waitFor(async () => (await deletedUids(id)).length > 0, INTERVAL_S * 3000 + 5000, 'a deleted job', 50);
     expect(await deletedUids(id)).toEqual([1]);
-    const other = await new Pop3ClientFactory(new MailNetworkSettings(new MailHostPolicy({ allowPrivate: true, allowlist: [] }), true)).connect(dovecot.pop3Settings(user));
+    const other = await new Pop3ClientFactory(new MailNetworkSettings(new MailHostPolicy({ allowPrivate: true, allowlist: [] }), true), new PasswordCredentials()).connect(dovecot.pop3Settings(user));
     expect(await other.uidl()).toHaveLength(1);
     await other.quit();
   });

@@ -1,4 +1,4 @@
-import { CreateAccountBodySchema, PushAccessTokenBodySchema, ServerSettingsSchema } from './accounts';
+import { CreateAccountBodySchema, PatchAccountBodySchema, PushAccessTokenBodySchema, ServerSettingsSchema } from './accounts';
 
 const base = { host: 'imap.example.com', port: 993, secure: true, user: 'a@example.com' };
 const pathsOf = (r: { success: boolean; error?: { issues: Array<{ path: (string | number)[] }> } }) => (r.error?.issues ?? []).map((i) => i.path.join('.'));
@@ -64,5 +64,15 @@ describe('POP3 accounts', () => {
     expect(pathsOf(CreateAccountBodySchema.safeParse({ ...body, imap: smtp, pollIntervalSeconds: 60 }))).toEqual(['pollIntervalSeconds']);
     expect(pathsOf(CreateAccountBodySchema.safeParse({ ...body, pop3, pollIntervalSeconds: 3601 }))).toEqual(['pollIntervalSeconds']);
     expect(pathsOf(CreateAccountBodySchema.safeParse({ ...body, pop3: { ...pop3, pass: undefined } }))).toEqual(['pop3.pass']);
+  });
+
+  it('takes oauth2 instead of pass on pop3, exactly one of them, naming the field', () => {
+    const oauth2 = { provider: 'custom' as const, tokenUrl: 'https://id.example.com/token', clientId: 'c', refreshToken: 'r' };
+    const { pass: _pass, ...noPass } = pop3;
+    expect(CreateAccountBodySchema.safeParse({ ...body, pop3: { ...noPass, oauth2 } }).success).toBe(true);
+    expect(PatchAccountBodySchema.safeParse({ pop3: { ...noPass, oauth2: { provider: 'external' } } }).success).toBe(true);
+    expect(pathsOf(CreateAccountBodySchema.safeParse({ ...body, pop3: { ...pop3, oauth2 } }))).toEqual(['pop3.oauth2']);
+    expect(pathsOf(PatchAccountBodySchema.safeParse({ pop3: noPass }))).toEqual(['pop3.pass']);
+    expect(pathsOf(CreateAccountBodySchema.safeParse({ ...body, pop3: { ...noPass, oauth2: { provider: 'custom', clientId: 'c', refreshToken: 'r' } } }))).toEqual(['pop3.oauth2.tokenUrl']);
   });
 });

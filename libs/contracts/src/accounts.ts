@@ -70,20 +70,23 @@ export type ServerSettings = z.infer<typeof ServerSettingsSchema>;
 export const MailboxListSchema = z.array(MailboxNameSchema).min(1).max(100);
 
 /**
- * A POP3 mailbox (polled: POP3 cannot push). A password login only. Mail stays on the server
- * unless `deleteAfterDays` is set: then pushmail deletes it (DELE) that many days after fetching it.
+ * A POP3 mailbox (polled: POP3 cannot push). Exactly one of `pass` or `oauth2`, as for IMAP
+ * (SASL XOAUTH2 / OAUTHBEARER, RFC 5034). Mail stays on the server unless `deleteAfterDays` is
+ * set: then pushmail deletes it (DELE) that many days after fetching it.
  */
-export const Pop3SettingsSchema = z
-  .object({
-    host: hostSchema,
-    port: z.number().int().min(1).max(65535),
-    secure: z.boolean(),
-    user: z.string().min(1).max(320),
-    pass: z.string().min(1).max(4096),
-    tlsRejectUnauthorized: z.boolean().optional(),
-    deleteAfterDays: z.number().int().min(1).max(3650).optional(),
-  })
-  .strict();
+export const Pop3SettingsSchema = requireOneCredential(
+  z
+    .object({
+      host: hostSchema,
+      port: z.number().int().min(1).max(65535),
+      secure: z.boolean(),
+      user: z.string().min(1).max(320),
+      ...mailCredentialFields,
+      tlsRejectUnauthorized: z.boolean().optional(),
+      deleteAfterDays: z.number().int().min(1).max(3650).optional(),
+    })
+    .strict(),
+);
 export type Pop3Settings = z.infer<typeof Pop3SettingsSchema>;
 
 export const accountProtocols = ['imap', 'pop3'] as const;
@@ -132,8 +135,8 @@ export const CreateAccountBodySchema = requireOneIncoming(CreateAccountFieldsSch
 export type CreateAccountBody = z.infer<typeof CreateAccountBodySchema>;
 
 /**
- * Each given object replaces the stored one whole (`pop3` like `imap`: its `pass` is always
- * needed). Whether `imap` or `pop3` / `pollIntervalSeconds` fits the account's protocol is
+ * Each given object replaces the stored one whole (`pop3` like `imap`: its `pass` or `oauth2` is
+ * always needed). Whether `imap` or `pop3` / `pollIntervalSeconds` fits the account's protocol is
  * checked against the stored account (400 naming the field).
  */
 export const PatchAccountBodySchema = z

@@ -2,3 +2,4 @@ export * from './mail-credentials';
 export * from './oauth-providers';
 export * from './credentials.module';
 export * from './token-request';
+export * from './sasl';

@@ -1,6 +1,6 @@
 import { classifyConnectionError } from '@pushmail/net-policy';
 import { AddressInfo, Server, Socket, createServer } from 'node:net';
-import { Pop3Client, Pop3ConnectOptions, Pop3TooLargeError } from './pop3-client';
+import { Pop3Client, Pop3ConnectBase, Pop3TooLargeError } from './pop3-client';
 
 /** Answers a command line with raw bytes (status line and body, CRLFs included), or undefined for no answer. */
 type Script = (line: string, socket: Socket) => string | Buffer | undefined;
@@ -47,10 +47,12 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
 });
 
-async function connectTo(script: Script, over: Partial<Pop3ConnectOptions> = {}, greeting?: string | Buffer): Promise<{ client: Pop3Client; fake: Fake }> {
+async function connectTo(script: Script, over: Partial<Pop3ConnectBase> & { pass?: string; accessToken?: string } = {}, greeting?: string | Buffer): Promise<{ client: Pop3Client; fake: Fake }> {
   const fake = await fakeServer(script, greeting);
   servers.push(fake.server);
-  const client = await Pop3Client.connect({ host: '127.0.0.1', port: fake.port, secure: false, rejectUnauthorized: true, requireTls: false, user: 'alice', pass: 'pw', ...over });
+  const { pass = 'pw', accessToken, ...rest } = over;
+  const credential = accessToken !== undefined ? { accessToken } : { pass };
+  const client = await Pop3Client.connect({ host: '127.0.0.1', port: fake.port, secure: false, rejectUnauthorized: true, requireTls: false, user: 'alice', ...rest, ...credential });
   return { client, fake };
 }
 
@@ -216,5 +218,72 @@ describe('Pop3Client login', () => {
       }, { requireTls: true }),
     );
     expect(classifyConnectionError(err)).toBe('tls_failed');
+  });
+});
+
+describe('Pop3Client OAuth login (SASL, RFC 5034)', () => {
+  const decoded = (b64: string) => Buffer.from(b64, 'base64').toString('utf8');
+  const capa = (sasl: string) => (line: string) => (line === 'CAPA' ? `+OK\r\nUSER\r\nUIDL\r\n${sasl}\r\n.\r\n` : undefined);
+
+  it('uses XOAUTH2 with an initial response where offered, and sends no USER/PASS', async () => {
+    const offered = capa('SASL PLAIN XOAUTH2 OAUTHBEARER');
+    const { client, fake } = await connectTo((line) => offered(line) ?? (line.startsWith('AUTH XOAUTH2 ') ? '+OK logged in\r\n' : undefined), { accessToken: 'tok-123' });
+    const auth = fake.received.filter((l) => l.startsWith('AUTH'));
+    expect(auth).toHaveLength(1);
+    expect(decoded(auth[0].slice('AUTH XOAUTH2 '.length))).toBe('user=alice\u0001auth=Bearer tok-123\u0001\u0001');
+    expect(fake.received.some((l) => l.startsWith('USER') || l.startsWith('PASS'))).toBe(false);
+    client.close();
+  });
+
+  it('uses OAUTHBEARER (GS2 header with an escaped saslname) where only it is offered', async () => {
+    const offered = capa('SASL PLAIN OAUTHBEARER');
+    const { client, fake } = await connectTo((line) => offered(line) ?? (line.startsWith('AUTH OAUTHBEARER ') ? '+OK\r\n' : undefined), { user: 'a,b=c', accessToken: 'tok-9' });
+    const auth = fake.received.find((l) => l.startsWith('AUTH'))!;
+    expect(decoded(auth.slice('AUTH OAUTHBEARER '.length))).toBe('n,a=a=2Cb=3Dc,\u0001auth=Bearer tok-9\u0001\u0001');
+    client.close();
+  });
+
+  it('sends a token too long for a 255-octet AUTH line after the server\'s empty challenge', async () => {
+    const token = 'j'.repeat(900);
+    const offered = capa('SASL XOAUTH2');
+    const { client, fake } = await connectTo(
+      (line) => offered(line) ?? (line === 'AUTH XOAUTH2' ? '+ \r\n' : line.startsWith('dXNlcj1') ? '+OK\r\n' : undefined),
+      { accessToken: token },
+    );
+    const at = fake.received.indexOf('AUTH XOAUTH2');
+    expect(at).toBeGreaterThan(-1);
+    expect(decoded(fake.received[at + 1])).toBe(`user=alice\u0001auth=Bearer ${token}\u0001\u0001`);
+    expect(fake.received.every((l) => l.length <= 253 || l === fake.received[at + 1])).toBe(true);
+    client.close();
+  });
+
+  it('a refused token (error challenge, then -ERR) is auth_failed (EPOP3_AUTH), answered with an empty line, the token not in the error', async () => {
+    const offered = capa('SASL XOAUTH2');
+    const challenge = Buffer.from('{"status":"401","schemes":"bearer","scope":"mail"}').toString('base64');
+    const err = await failureOf(
+      connectTo((line) => offered(line) ?? (line.startsWith('AUTH XOAUTH2 ') ? `+ ${challenge}\r\n` : line === '' ? '-ERR [AUTH] Authentication failed.\r\n' : undefined), { accessToken: 'sekrit-token' }),
+    );
+    expect(classifyConnectionError(err)).toBe('auth_failed');
+    expect(err).toMatchObject({ code: 'EPOP3_AUTH' });
+    expect(String((err as Error).message)).not.toContain('sekrit-token');
+  });
+
+  it('OAUTHBEARER answers the error challenge with ^A (RFC 7628)', async () => {
+    const offered = capa('SASL OAUTHBEARER');
+    const fake = await fakeServer((line) => offered(line) ?? (line.startsWith('AUTH OAUTHBEARER ') ? '+ eyJzdGF0dXMiOiI0MDEifQ==\r\n' : line === 'AQ==' ? '-ERR [AUTH] Authentication failed.\r\n' : undefined));
+    servers.push(fake.server);
+    const err = await failureOf(Pop3Client.connect({ host: '127.0.0.1', port: fake.port, secure: false, rejectUnauthorized: true, requireTls: false, user: 'alice', accessToken: 'tok' }));
+    expect(err).toMatchObject({ code: 'EPOP3_AUTH', authenticationFailed: true });
+    expect(fake.received).toContain('AQ==');
+  });
+
+  it('a server whose SASL line has neither mechanism gets no token (auth_failed), and a line break in a token is refused before anything is sent', async () => {
+    const offered = capa('SASL PLAIN LOGIN');
+    const err = await failureOf(connectTo(offered, { accessToken: 'tok' }));
+    expect(err).toMatchObject({ code: 'EPOP3_NO_OAUTH', authenticationFailed: true });
+    const fake = await fakeServer(() => undefined);
+    servers.push(fake.server);
+    expect(await failureOf(Pop3Client.connect({ host: '127.0.0.1', port: fake.port, secure: false, rejectUnauthorized: true, requireTls: false, user: 'alice', accessToken: 'tok\r\nDELE 1' }))).toMatchObject({ code: 'EPOP3_BAD_ARGUMENT' });
+    expect(fake.received).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 import { Socket, connect as netConnect } from 'node:net';
 import { TLSSocket, connect as tlsConnect } from 'node:tls';
+import { oauthBearerResponse, xoauth2Response } from '@pushmail/credentials';
 
 /**
  * A failed POP3 exchange. The typed fields are the ones `classifyConnectionError`
@@ -33,7 +34,8 @@ export class Pop3TooLargeError extends Pop3Error {
   }
 }
 
-export interface Pop3ConnectOptions {
+/** The connection's settings; the credential is in {@link Pop3ConnectOptions}. */
+export interface Pop3ConnectBase {
   /** The address to dial (already checked by the host policy). */
   host: string;
   port: number;
@@ -45,13 +47,18 @@ export interface Pop3ConnectOptions {
   /** Refuse to send credentials over plain text: on a non-secure port the server must offer STLS. */
   requireTls: boolean;
   user: string;
-  pass: string;
   connectTimeoutMs?: number;
   /** No byte from the server for this long fails the command in flight (and closes the connection). */
   idleTimeoutMs?: number;
   /** A longer line fails the connection: it bounds what a hostile server makes us buffer. */
   maxLineBytes?: number;
 }
+
+/** A password (USER/PASS) or an OAuth access token (SASL XOAUTH2 / OAUTHBEARER, RFC 5034). */
+export type Pop3ConnectOptions = Pop3ConnectBase & ({ pass: string; accessToken?: undefined } | { accessToken: string; pass?: undefined });
+
+/** RFC 5034 §4: an AUTH command with its initial response must fit in 255 octets (CRLF included). */
+const MAX_AUTH_COMMAND = 255;
 
 export interface Pop3UidlEntry {
   /** The message number in this session (1-based, shifts between sessions). */
@@ -101,11 +108,12 @@ export class Pop3Client {
     this.attach(socket);
   }
 
-  /** Connects, upgrades with STLS where needed, authenticates with USER/PASS. */
+  /** Connects, upgrades with STLS where needed, authenticates with USER/PASS or an OAuth SASL mechanism. */
   static async connect(options: Pop3ConnectOptions): Promise<Pop3Client> {
     for (const [name, value] of [
       ['user', options.user],
-      ['pass', options.pass],
+      ['pass', options.pass ?? ''],
+      ['access token', options.accessToken ?? ''],
     ] as const) {
       // A CR or LF would end the command early and let the rest run as a command of its own.
       if (/[\r\n\0]/.test(value)) throw new Pop3Error(`POP3 ${name} contains a line break`, 'EPOP3_BAD_ARGUMENT', { authenticationFailed: true });
@@ -116,10 +124,15 @@ export class Pop3Client {
       client.greeting = (await client.status()).text;
       client.capabilities = await client.capa();
       if (!options.secure) {
-        if (client.capabilities.has('STLS')) await client.startTls(options);
-        else if (options.requireTls) throw new Pop3Error('the POP3 server offers no STLS; refusing to send credentials in plain text', 'EPOP3_NO_STLS', { tlsFailed: true });
+        if (client.capabilities.has('STLS')) {
+          await client.startTls(options);
+          // RFC 2595 §4: what was said before TLS is void, and servers list more SASL mechanisms
+          // after it. Only token logins read SASL, so password polls keep their round trips.
+          if (options.accessToken !== undefined) client.capabilities = await client.capa();
+        } else if (options.requireTls) throw new Pop3Error('the POP3 server offers no STLS; refusing to send credentials in plain text', 'EPOP3_NO_STLS', { tlsFailed: true });
       }
-      await client.login(options.user, options.pass);
+      if (options.accessToken !== undefined) await client.authenticateOAuth(options.user, options.accessToken);
+      else await client.login(options.user, options.pass);
       client.capabilities = await client.capa();
       return client;
     } catch (err) {
@@ -244,11 +257,44 @@ export class Pop3Client {
         await this.command(cmd);
       } catch (err) {
         if (!(err instanceof Pop3Error) || err.code !== 'EPOP3_ERR') throw err;
-        // RFC 3206: [IN-USE] (mailbox locked by another session) and [SYS/TEMP] are not bad credentials.
-        const transient = /^\[(IN-USE|SYS\/TEMP|LOGIN-DELAY)\]/i.test(err.response ?? '');
-        throw new Pop3Error(`POP3 login refused: ${err.response ?? ''}`, transient ? 'EPOP3_LOGIN_TEMP' : 'EPOP3_AUTH', { authenticationFailed: !transient, response: err.response });
+        throw loginRefused(err.response ?? '');
       }
     }
+  }
+
+  /**
+   * SASL with an access token: XOAUTH2 where CAPA's SASL line offers it (Gmail, Microsoft 365 and
+   * Dovecot all do; it is what the SMTP login uses first too), else OAUTHBEARER (RFC 7628). A
+   * server that lists no SASL line at all gets XOAUTH2, and its -ERR says whether it knew it.
+   * The initial response rides on the AUTH command unless that would pass 255 octets (real tokens
+   * usually do), then it follows the server's empty `+` challenge. A refused token comes back as
+   * a `+` challenge holding a base64 JSON error: we answer it (empty line for XOAUTH2, ^A for
+   * OAUTHBEARER) and the server's -ERR then fails the login as refused credentials.
+   */
+  private async authenticateOAuth(user: string, accessToken: string): Promise<void> {
+    const mechanisms = saslMechanisms(this.capabilities);
+    const mechanism = mechanisms === null || mechanisms.includes('XOAUTH2') ? 'XOAUTH2' : mechanisms.includes('OAUTHBEARER') ? 'OAUTHBEARER' : undefined;
+    if (!mechanism) throw new Pop3Error('the POP3 server offers neither XOAUTH2 nor OAUTHBEARER', 'EPOP3_NO_OAUTH', { authenticationFailed: true });
+    const response = Buffer.from((mechanism === 'XOAUTH2' ? xoauth2Response : oauthBearerResponse)(user, accessToken), 'utf8').toString('base64');
+    const withInitial = `AUTH ${mechanism} ${response}`;
+    const initial = withInitial.length + 2 <= MAX_AUTH_COMMAND;
+    await this.exclusive(async () => {
+      this.write(initial ? withInitial : `AUTH ${mechanism}`);
+      let sent = initial;
+      // At most: our response, the error challenge's answer, the final -ERR.
+      for (let round = 0; round < 3; round++) {
+        const line = (await this.readLine()).toString('latin1');
+        if (line.startsWith('+OK')) return;
+        if (line.startsWith('-ERR')) throw loginRefused(line.slice(4).trim());
+        if (line !== '+' && !line.startsWith('+ ')) break;
+        this.write(sent ? (mechanism === 'OAUTHBEARER' ? 'AQ==' : '') : response);
+        sent = true;
+      }
+      const err = new Pop3Error('POP3 server answered AUTH with neither +OK, -ERR nor a challenge', 'EPOP3');
+      this.fail(err);
+      this.socket.destroy();
+      throw err;
+    });
   }
 
   /** Sends one command and reads its status line; `-ERR` throws Pop3Error with code EPOP3_ERR. */
@@ -399,6 +445,18 @@ export class Pop3Client {
       await new Promise<void>((resolve, reject) => (this.waiter = { resolve, reject }));
     }
   }
+}
+
+/** A login's -ERR: RFC 3206 [IN-USE] (mailbox locked by another session) and [SYS/TEMP] are not bad credentials. */
+function loginRefused(response: string): Pop3Error {
+  const transient = /^\[(IN-USE|SYS\/TEMP|LOGIN-DELAY)\]/i.test(response);
+  return new Pop3Error(`POP3 login refused: ${response}`, transient ? 'EPOP3_LOGIN_TEMP' : 'EPOP3_AUTH', { authenticationFailed: !transient, response });
+}
+
+/** CAPA's `SASL` mechanisms (upper case), or null when CAPA had no SASL line. */
+function saslMechanisms(capabilities: Set<string>): string[] | null {
+  for (const c of capabilities) if (c.startsWith('SASL ')) return c.split(' ').slice(1).filter(Boolean);
+  return null;
 }
 
 function messageNumber(msg: number): number {

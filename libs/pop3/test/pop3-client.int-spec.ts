@@ -1,3 +1,4 @@
+import { PasswordCredentials } from '@pushmail/credentials';
 import { MailHostPolicy, MailNetworkSettings, classifyConnectionError } from '@pushmail/net-policy';
 import { TestDovecot } from '@pushmail/testing';
 import { AddressInfo, createServer } from 'node:net';
@@ -10,7 +11,7 @@ const USER = 'pop@example.test';
 const PASS = 'pop3-pass-int';
 
 const factoryWith = (options: { allowPrivate?: boolean; allowInsecure?: boolean } = {}) =>
-  new Pop3ClientFactory(new MailNetworkSettings(new MailHostPolicy({ allowPrivate: options.allowPrivate ?? true, allowlist: [] }), options.allowInsecure ?? true));
+  new Pop3ClientFactory(new MailNetworkSettings(new MailHostPolicy({ allowPrivate: options.allowPrivate ?? true, allowlist: [] }), options.allowInsecure ?? true), new PasswordCredentials());
 
 describe('Pop3Client against Dovecot', () => {
   let dovecot: TestDovecot;

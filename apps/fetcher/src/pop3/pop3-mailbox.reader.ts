@@ -195,7 +195,7 @@ export class Pop3MailboxReader {
     q.waiting++;
     const run = q.tail.then(async () => {
       try {
-        if (!q.client || q.client.closed) q.client = await this.factory.connect(await this.settings(accountId));
+        if (!q.client || q.client.closed) q.client = await this.factory.connect(await this.settings(accountId), {}, accountId);
         return await work(q.client);
       } catch (err) {
         // The session's state is unknown after a failure: never reuse it.

@@ -94,7 +94,7 @@ export class AccountsController {
   async pushAccessToken(@Param('id') id: string, @Body(new ZodValidationPipe(PushAccessTokenBodySchema)) body: PushAccessTokenBody): Promise<void> {
     const account = AccountIdSchema.safeParse(id).success ? await this.accounts.get(id) : null;
     if (!account) throw new NotFoundException();
-    const servers = [account.smtp, 'imap' in account ? account.imap : undefined];
+    const servers = [account.smtp, 'imap' in account ? account.imap : account.pop3];
     if (!servers.some((s) => s?.oauth2?.provider === 'external')) {
       throw new ConflictException({ statusCode: 409, error: 'Conflict', message: 'this account does not use oauth2 provider external' });
     }

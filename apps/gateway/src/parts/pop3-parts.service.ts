@@ -66,7 +66,7 @@ export class Pop3PartsService {
 
   /** The whole message by its UIDL, or null when the server no longer holds it. QUIT deletes nothing: no DELE was sent. */
   private async retr(account: StoredPop3Account, uidl: string): Promise<Buffer | null> {
-    const client = await this.factory.connect(account.pop3);
+    const client = await this.factory.connect(account.pop3, {}, account.id);
     try {
       const msg = (await client.uidl()).find((e) => e.uid === uidl)?.msg;
       if (msg === undefined) return null;

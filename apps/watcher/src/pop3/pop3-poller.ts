@@ -31,7 +31,10 @@ function errorText(err: unknown): string {
  * maps new UIDLs to uids (Pop3UidStore), enqueues a fetch job per new uid and a deleted job per
  * UIDL the server no longer lists, then QUITs. Like ImapSession it owns no timers: the watcher's
  * shared tick starts each poll. Failures back off as IMAP's do; refused credentials are
- * `auth_failed` and wait AUTH_FAILURE_BACKOFF_MS.
+ * `auth_failed` (`oauth_revoked` / `oauth_token_expired` for an OAuth grant that is gone) and wait
+ * AUTH_FAILURE_BACKOFF_MS. Each poll is a new login, so an OAuth account simply asks the
+ * credential provider for a token each time (the factory retries once with a fresh token when
+ * the server refuses one we held for valid).
  */
 export class Pop3Poller {
   readonly mailbox = POP3_MAILBOX;
@@ -85,7 +88,7 @@ export class Pop3Poller {
     const startedAt = Date.now();
     let client: Pop3Client | undefined;
     try {
-      client = await this.ctx.limiter.run(this.settings.host, () => this.pop3.factory.connect(this.settings));
+      client = await this.ctx.limiter.run(this.settings.host, () => this.pop3.factory.connect(this.settings, {}, this.accountId));
       this.current = client;
       if (this.isStopped()) return;
       const listing = await client.uidl();
@@ -145,9 +148,10 @@ export class Pop3Poller {
       return;
     }
     const category = classifyConnectionError(err);
-    if (category === 'auth_failed') {
+    if (category === 'auth_failed' || category === 'oauth_revoked' || category === 'oauth_token_expired') {
       this.ctx.metrics.authFailures.inc();
-      this.lastError = 'auth_failed';
+      // A revoked OAuth grant or a lapsed pushed token shows as such (the user must sign in again).
+      this.lastError = category;
       this.nextAttemptAt = Date.now() + jitteredDelay(this.ctx.timingsFor(this.settings.host).AUTH_FAILURE_BACKOFF_MS);
       this.ctx.logger.warn({ msg: 'pop3 login refused; backing off', accountId: this.accountId, detail: errorText(err), retryInMs: this.nextAttemptAt - Date.now() });
       this.setState('auth_failed');
