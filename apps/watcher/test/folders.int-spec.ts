@@ -43,7 +43,8 @@ describe.each([
   const fetched = async (mailbox: string) => jobs.fetchUids(account, mailbox);
 
   beforeAll(async () => {
-    [dovecot, redis] = await Promise.all([TestDovecot.start({ users: { [USER]: 'pw', [NAMED]: 'pw' }, ...options }), TestRedis.start()]);
+    // LMTP to user+folder files into that folder, as a Sieve fileinto would.
+    [dovecot, redis] = await Promise.all([TestDovecot.start({ users: { [USER]: 'pw', [NAMED]: 'pw' }, extraConfig: 'lmtp_save_to_detail_mailbox = yes', ...options }), TestRedis.start()]);
     stores = testStores(redis.url);
     jobs = new MailboxJobs(redis.url);
     const setup = await dovecot.imap(USER);
@@ -67,8 +68,8 @@ describe.each([
     expect(await sessionsOf(dovecot, USER)).toBe(1);
   });
 
-  it('announces mail in five folders and an APPEND into Sent, once each', async () => {
-    for (const f of FOLDERS.slice(0, 5)) await dovecot.append(USER, f, mail(`to ${f}`));
+  it('announces mail delivered into five folders and an APPEND into Sent, once each', async () => {
+    for (const f of FOLDERS.slice(0, 5)) await dovecot.deliver(USER.replace('@', `+${f}@`), { subject: `to ${f}` });
     await dovecot.append(USER, 'Sent', mail('sent from another client'), ['\\Seen']);
     await waitFor(async () => (await Promise.all([...FOLDERS.slice(0, 5), 'Sent'].map(fetched))).every((uids) => uids.length === 1), 10_000, 'a job per folder');
     await settle();
