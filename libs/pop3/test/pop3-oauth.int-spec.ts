@@ -1,4 +1,5 @@
 import { ConfigService } from '@pushmail/config';
+import { redisKeys } from '@pushmail/contracts';
 import { MailCredentialProvider } from '@pushmail/credentials';
 import { CredentialCipher } from '@pushmail/crypto';
 import { MailHostPolicy, MailNetworkSettings, classifyConnectionError } from '@pushmail/net-policy';
@@ -104,17 +105,21 @@ describe('POP3 OAuth logins through the credential provider', () => {
   it('a token the server refuses though we held it for valid is dropped, and the login retried once with a fresh one', async () => {
     const user = 'quinn@pushmail.test';
     const settings = await custom(user);
-    const { credentials, factory } = process();
+    const { factory } = process();
+    await (await factory.connect(settings, {}, 'acc_quinn')).quit();
+    // The cached token becomes one the server refuses (as if the provider invalidated it early).
+    const redisClient = services[services.length - 1].client;
+    const [key] = (await redisClient.keys(redisKeys.oauthToken('acc_quinn', '*'))).filter((k) => !k.endsWith(':lock'));
     const forged = (await oauth.accessToken(user, 60)).accessToken.slice(0, -4) + 'AAAA';
-    // As if cached from an earlier refresh that the provider has since invalidated.
-    await credentials.pushAccessToken('acc_quinn', forged, new Date(Date.now() + 60_000));
+    await redisClient.hset(key, 'token', new CredentialCipher(TEST_SECRET_KEY).encrypt(forged, { accountId: 'acc_quinn', field: 'oauth-access-token' }));
     const before = (await oauth.stats()).refreshes[user] ?? 0;
     const client = await factory.connect(settings, {}, 'acc_quinn');
     expect(await client.stat()).toMatchObject({ count: 0 });
     await client.quit();
+    // One refused login, one refresh, one successful login.
     expect((await oauth.stats()).refreshes[user]).toBe(before + 1);
     // Without the OAuth credential the same refusal is a plain auth_failed, not retried.
-    const err = await failureOf(new Pop3ClientFactory(network, credentials).connect({ ...dovecot.pop3Settings(user), pass: 'wrong' }, {}, 'acc_quinn'));
+    const err = await failureOf(factory.connect({ ...dovecot.pop3Settings(user), pass: 'wrong' }, {}, 'acc_quinn'));
     expect(classifyConnectionError(err)).toBe('auth_failed');
   });
 
