@@ -46,7 +46,7 @@ export class Pop3SettingsDto extends ServerSettingsDto {
 
 export class PatchAccountDto {
   @ApiPropertyOptional({ type: ServerSettingsDto, description: 'IMAP accounts only; replaces the stored settings' }) imap?: ServerSettingsDto;
-  @ApiPropertyOptional({ type: Pop3SettingsDto, description: 'POP3 accounts only; replaces the stored settings (pass included)' }) pop3?: Pop3SettingsDto;
+  @ApiPropertyOptional({ type: Pop3SettingsDto, description: 'POP3 accounts only; replaces the stored settings (pass or oauth2 included)' }) pop3?: Pop3SettingsDto;
   @ApiPropertyOptional({ type: ServerSettingsDto }) smtp?: ServerSettingsDto;
   @ApiPropertyOptional({ type: [String], description: 'POP3 accounts have only INBOX' }) mailboxes?: string[];
   @ApiPropertyOptional({ minimum: 15, maximum: 3600, description: 'POP3 accounts only: seconds between two polls (at least POP3_MIN_POLL_SECONDS)' }) pollIntervalSeconds?: number;
