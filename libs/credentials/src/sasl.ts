@@ -1,6 +1,6 @@
 /**
  * The SASL client responses of the two OAuth mechanisms, shared by the mail logins that speak
- * SASL themselves (POP3; imapflow and nodemailer build their own). Raw bytes, not yet base64.
+ * SASL themselves (POP3, and SMTP's own AUTH step; imapflow builds its own). Not yet base64.
  */
 
 /** RFC 5801 saslname: the GS2 header's `a=` value escapes `,` and `=`. */

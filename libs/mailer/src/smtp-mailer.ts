@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { ServerSettings } from '@pushmail/contracts';
-import { MailCredentials, MailLogin } from '@pushmail/credentials';
+import { MailCredentials, MailLogin, oauthBearerResponse, xoauth2Response } from '@pushmail/credentials';
 import { MailNetworkSettings, SmtpAuthUnavailableError } from '@pushmail/net-policy';
 import { createHash } from 'node:crypto';
 import { createTransport, Transporter } from 'nodemailer';
@@ -44,9 +44,6 @@ export interface SmtpSaslChannel {
   sendCommand(cmd: string): Promise<{ status: number }>;
 }
 
-/** RFC 5801 saslname: the GS2 header's `a=` value escapes `,` and `=`. */
-const saslName = (user: string) => user.replace(/=/g, '=3D').replace(/,/g, '=2C');
-
 /**
  * nodemailer sends without authenticating when the server offers no AUTH, which turns any
  * internal SMTP host a user names into an open relay through us. With `forceAuth` nodemailer
@@ -69,9 +66,9 @@ export async function authenticateOnlyIfOffered(ctx: SmtpSaslChannel, credential
   if ('accessToken' in login) {
     let reply: { status: number };
     if (offered.includes('XOAUTH2')) {
-      reply = await ctx.sendCommand(`AUTH XOAUTH2 ${Buffer.from(`user=${login.user}\u0001auth=Bearer ${login.accessToken}\u0001\u0001`, 'utf8').toString('base64')}`);
+      reply = await ctx.sendCommand(`AUTH XOAUTH2 ${Buffer.from(xoauth2Response(login.user, login.accessToken), 'utf8').toString('base64')}`);
     } else if (offered.includes('OAUTHBEARER')) {
-      reply = await ctx.sendCommand(`AUTH OAUTHBEARER ${Buffer.from(`n,a=${saslName(login.user)},\u0001auth=Bearer ${login.accessToken}\u0001\u0001`, 'utf8').toString('base64')}`);
+      reply = await ctx.sendCommand(`AUTH OAUTHBEARER ${Buffer.from(oauthBearerResponse(login.user, login.accessToken), 'utf8').toString('base64')}`);
     } else {
       throw new SmtpAuthUnavailableError();
     }
