@@ -45,8 +45,8 @@ describe('POP3 OAuth 2 accounts through watcher, fetcher and gateway', () => {
   const admin = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
 
   const view = async (id: string) => (await (await fetch(`${gateway.url}/api/accounts/${id}`, { headers: admin })).json()) as { state: string; error?: string; protocol?: string };
-  const createAccount = async (user: string) => {
-    const oauth2 = { provider: 'custom', tokenUrl: oauth.tokenUrl, clientId: 'pushmail-test', refreshToken: await oauth.grant(user) };
+  const createAccount = async (user: string, external = false) => {
+    const oauth2 = external ? { provider: 'external' } : { provider: 'custom', tokenUrl: oauth.tokenUrl, clientId: 'pushmail-test', refreshToken: await oauth.grant(user) };
     const pop3 = { ...dovecot.pop3Settings(user), pass: undefined, oauth2 };
     const res = await fetch(`${gateway.url}/api/accounts`, {
       method: 'POST',
@@ -62,7 +62,7 @@ describe('POP3 OAuth 2 accounts through watcher, fetcher and gateway', () => {
     [redis, oauth] = await Promise.all([TestRedis.start(), TestOAuthServer.start({ ttlSeconds: TTL_S })]);
     // LMTP delivers only to users the passwd-file knows; their passwords are never used here.
     dovecot = await TestDovecot.start({
-      users: Object.fromEntries(['sam', 'tess'].map((u) => [`${u}@pushmail.test`, 'unused-password'])),
+      users: Object.fromEntries(['sam', 'tess', 'ugo'].map((u) => [`${u}@pushmail.test`, 'unused-password'])),
       oauth2: { introspectionUrl: oauth.introspectionUrl },
     });
     const common = testEnv(redis.url);
@@ -139,5 +139,22 @@ describe('POP3 OAuth 2 accounts through watcher, fetcher and gateway', () => {
     await sleep(5000);
     expect(((await oauth.stats()).refused.unknown ?? 0) - refusedBefore).toBeLessThanOrEqual(3);
     expect(await view(id)).toMatchObject({ state: 'auth_failed', error: 'oauth_revoked' });
+  });
+
+  it('external POP3 accounts log in with pushed tokens and go to auth_failed / oauth_token_expired when one lapses', async () => {
+    const user = 'ugo@pushmail.test';
+    const id = await createAccount(user, true);
+    const put = async (body: unknown) => (await fetch(`${gateway.url}/api/accounts/${id}/access-token`, { method: 'PUT', headers: admin, body: JSON.stringify(body) })).status;
+    const showsExpired = async () => {
+      const v = await view(id);
+      return v.state === 'auth_failed' && v.error === 'oauth_token_expired';
+    };
+    await waitFor(showsExpired, 30_000, 'auth_failed before any token was pushed', 250);
+    // The pushed token brings the account back at once (it was in auth_failed).
+    expect(await put(await oauth.accessToken(user, 8))).toBe(204);
+    await waitFor(async () => (await view(id)).state === 'connected', 30_000, 'ugo to poll with the pushed token', 200);
+    await waitFor(showsExpired, 30_000, 'auth_failed once the pushed token lapsed', 250);
+    expect(await put(await oauth.accessToken(user, 60))).toBe(204);
+    await waitFor(async () => (await view(id)).state === 'connected', 30_000, 'ugo to poll with a new token', 200);
   });
 });
