@@ -51,8 +51,8 @@ describe('POP3 OAuth 2 accounts through watcher, fetcher and gateway', () => {
     const res = await fetch(`${gateway.url}/api/accounts`, {
       method: 'POST',
       headers: admin,
-      // SMTP is never used here; it takes the same credential.
-      body: JSON.stringify({ userId: 'u1', email: user, pop3, smtp: { ...pop3, port: 2525 }, pollIntervalSeconds: 1 }),
+      // SMTP is never used here; a password, so that only `pop3` makes an account OAuth (external).
+      body: JSON.stringify({ userId: 'u1', email: user, pop3, smtp: { ...dovecot.pop3Settings(user), port: 2525 }, pollIntervalSeconds: 1 }),
     });
     expect(res.status).toBe(201);
     return ((await res.json()) as { id: string }).id;
