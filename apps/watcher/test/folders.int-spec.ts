@@ -37,7 +37,7 @@ describe.each([
   /** Waits longer than a sweep, so a job that should not exist has had its chance. */
   const settle = () => sleep(SWEEP_MS * 2 + 500);
   const start = async () => {
-    watcher = await startWatcher(redis.url, { FOLDER_SWEEP_INTERVAL_MS: String(SWEEP_MS), LOG_LEVEL: process.env.H17_LOG ?? 'warn' });
+    watcher = await startWatcher(redis.url, { FOLDER_SWEEP_INTERVAL_MS: String(SWEEP_MS) });
   };
   const connected = () => waitFor(async () => (await stores.accounts.getState(account))?.state === 'connected', 10_000, 'account connected');
   const fetched = async (mailbox: string) => jobs.fetchUids(account, mailbox);

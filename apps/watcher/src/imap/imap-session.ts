@@ -132,9 +132,12 @@ export class ImapSession {
     this.mailbox = watch.includes(WATCH_ALL_FOLDERS) || watch.some((m) => m.toUpperCase() === 'INBOX') ? 'INBOX' : watch[0];
   }
 
-  /** The folders this session watches now (resolved from the server's list once connected). */
-  get watchedFolders(): string[] {
-    return [...this.folders.keys()];
+  /**
+   * Whether anything beside the home folder is watched: an INBOX-only account costs what it did before
+   * folders (IDLE alone: no NOTIFY, no sweep, no folder-list events).
+   */
+  private get watchesOthers(): boolean {
+    return this.watch.includes(WATCH_ALL_FOLDERS) || this.folders.size > 1 || this.watch.length > 1;
   }
 
   /** The account's `delivery` once connected: `poll` where the server has no IDLE (or it is switched off for the host). */
@@ -170,7 +173,7 @@ export class ImapSession {
     }
     // With NOTIFY the sweep only lists the folders: Dovecot 2.3 at times reports a rename or a delete
     // late (with the folder's next change) or not at all, and clients should see the new list anyway.
-    if (now - this.lastSweepAt >= timings.FOLDER_SWEEP_INTERVAL_MS && (this.notifying || this.folders.size > 1 || this.watch.includes(WATCH_ALL_FOLDERS))) {
+    if (now - this.lastSweepAt >= timings.FOLDER_SWEEP_INTERVAL_MS && this.watchesOthers) {
       this.lastSweepAt = now;
       this.request(this.notifying ? LIST : SWEEP);
     }
@@ -277,7 +280,8 @@ export class ImapSession {
    * created again then reports a reset for the old UIDVALIDITY. Returns the listing.
    */
   private async listFolders(client: ImapFlow, connected: boolean, statusQuery?: StatusQuery): Promise<ListResponse[]> {
-    const listed = await client.list(statusQuery ? { statusQuery } : undefined);
+    // An INBOX-only account needs no listing (one round trip less per connect, as before folders).
+    const listed = this.watchesOthers ? await client.list(statusQuery ? { statusQuery } : undefined) : [];
     if (this.client !== client) return listed;
     this.wireNames = new Map(listed.map((f) => [f.pathAsListed, f.path]));
     const names = watchedFolders(this.watch, listed);
@@ -308,7 +312,8 @@ export class ImapSession {
     const paths = new Set(listed.map((f) => f.path));
     const before = this.listedPaths;
     this.listedPaths = paths;
-    if (connected && before && (before.size !== paths.size || [...paths].some((p) => !before.has(p)))) await this.ctx.sync.mailboxesChanged(this.accountId);
+    // Also on a reconnect (not connected yet, but listed before): what changed while it was down.
+    if (before && (before.size !== paths.size || [...paths].some((p) => !before.has(p)))) await this.ctx.sync.mailboxesChanged(this.accountId);
     return listed;
   }
 
@@ -359,7 +364,7 @@ export class ImapSession {
    */
   private async setNotify(client: ImapFlow): Promise<void> {
     const layer = commandLayer(client);
-    if (!layer || !client.capabilities.has('NOTIFY') || this.timings.DISABLE_NOTIFY) return;
+    if (!layer || !client.capabilities.has('NOTIFY') || this.timings.DISABLE_NOTIFY || !this.watchesOthers) return;
     layer.untaggedHandlers.STATUS = async (untagged) => this.onNotifyStatus(client, untagged);
     // MailboxName and SubscriptionChange arrive as LIST responses: list again, which diffs, and
     // resync the folder named (created again under a new UIDVALIDITY, say).
