@@ -5,6 +5,7 @@ import { ConfigModule } from '@pushmail/config';
 import { CryptoModule } from '@pushmail/crypto';
 import { EventLogModule } from '@pushmail/event-log';
 import { ImapModule } from '@pushmail/imap';
+import { MailboxCursorsModule } from '@pushmail/mailbox-cursors';
 import { MailerModule } from '@pushmail/mailer';
 import { ObservabilityModule } from '@pushmail/observability';
 import { Pop3Module } from '@pushmail/pop3';
@@ -55,6 +56,7 @@ export class GatewayModule {
         QueueModule,
         ImapModule,
         Pop3Module,
+        MailboxCursorsModule,
         AuthModule,
         MailerModule,
       ],

@@ -11,7 +11,7 @@ import { WatcherEnv } from './config';
 import { LeaseManager } from './coordination/lease.manager';
 import { MembershipService } from './coordination/membership.service';
 import { WatcherIdentity } from './coordination/watcher-identity';
-import { CursorStore } from './sync/cursor.store';
+import { CursorStore } from '@pushmail/mailbox-cursors';
 import { NotifyModule } from './notify/notify.module';
 import { MailboxSyncService } from './sync/mailbox-sync.service';
 import { WatcherMetrics } from './watcher.metrics';

@@ -13,7 +13,7 @@ import { Members, MembershipService } from './coordination/membership.service';
 import { WatcherIdentity } from './coordination/watcher-identity';
 import { timingsByHost } from './imap/host-overrides';
 import { LoginLimiter } from './imap/login-limiter';
-import { CursorStore } from './sync/cursor.store';
+import { CursorStore } from '@pushmail/mailbox-cursors';
 import { MailboxSyncService } from './sync/mailbox-sync.service';
 import { WatcherMetrics } from './watcher.metrics';
 

@@ -12,6 +12,8 @@ export const redisKeys = {
   userAccounts: (userId: string) => `${KEY_PREFIX}:user:${userId}:accounts`,
   accountState: (accountId: string) => `${KEY_PREFIX}:state:${tag(accountId)}`,
   cursor: (accountId: string, mailbox: string) => `${KEY_PREFIX}:cursor:${tag(accountId)}:${mailbox}`,
+  /** Hash mailbox → UIDVALIDITY of every mailbox the watcher has a cursor for (the cursors' read side, libs/mailbox-cursors). */
+  uidValidities: (accountId: string) => `${KEY_PREFIX}:validities:${tag(accountId)}`,
   eventLog: (accountId: string) => `${KEY_PREFIX}:events:${tag(accountId)}`,
   message: (accountId: string, mailbox: string, uidValidity: number, uid: number) =>
     `${KEY_PREFIX}:msg:${tag(accountId)}:${mailbox}:${uidValidity}:${uid}`,

@@ -1,9 +1,9 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { AccountRepository } from '@pushmail/accounts';
-import { LoggedEvent, ServerEvent, SubscribeBatchResult, SubscribeOneRequest, redisKeys } from '@pushmail/contracts';
+import { LoggedEvent, ServerEvent, SubscribeBatchResult, SubscribeOneRequest, WATCH_ALL_FOLDERS } from '@pushmail/contracts';
 import { EventLogService, compareEventIds } from '@pushmail/event-log';
 import { MetricsService } from '@pushmail/observability';
-import { RedisService } from '@pushmail/redis';
+import { MailboxValidities } from '@pushmail/mailbox-cursors';
 import { CommandError, forbidden } from '../socket/ack';
 import { SocketEmitter } from '../socket/socket-emitter';
 import { PushSocket, accountRoom } from '../socket/socket-types';
@@ -57,7 +57,7 @@ export class SubscriptionService {
     private readonly accounts: AccountRepository,
     private readonly eventLog: EventLogService,
     private readonly emitter: SocketEmitter,
-    private readonly redis: RedisService,
+    private readonly validities: MailboxValidities,
     metrics: MetricsService,
   ) {
     this.eventToSocket = metrics.histogram('pushmail_event_to_socket_ms', 'Event appended to the log → emitted to a socket');
@@ -224,13 +224,18 @@ export class SubscriptionService {
     const view = await this.accounts.view(sub.accountId);
     if (!first || !view) return 0;
     const eventId = eventIdBefore(first.payload.eventId);
-    const validities = await Promise.all(view.mailboxes.map((m) => this.redis.client.hget(redisKeys.cursor(sub.accountId, m), 'uidValidity')));
+    // Every mailbox the watcher syncs ("*" expands to folders only it has listed), plus named ones
+    // not synced yet (UIDVALIDITY 0: unknown, as before the watcher's first resync).
+    const validities = await this.validities.all(sub.accountId);
+    const unindexed = view.mailboxes.filter((m) => m !== WATCH_ALL_FOLDERS && !validities.has(m));
+    const found = await Promise.all(unindexed.map((m) => this.validities.get(sub.accountId, m)));
+    unindexed.forEach((mailbox, i) => validities.set(mailbox, found[i] ?? 0));
     if (!this.isCurrent(sub)) return 0;
-    view.mailboxes.forEach((mailbox, i) => {
-      this.emitter.toSocket(sub.socket, ServerEvent.MailboxReset, { eventId, accountId: sub.accountId, mailbox, uidValidity: Number(validities[i] ?? 0) });
-    });
+    for (const [mailbox, uidValidity] of validities) {
+      this.emitter.toSocket(sub.socket, ServerEvent.MailboxReset, { eventId, accountId: sub.accountId, mailbox, uidValidity });
+    }
     sub.last = eventId;
-    return view.mailboxes.length;
+    return validities.size;
   }
 
   private emitLive(sub: Subscription, event: LoggedEvent, seenAt?: number): void {

@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
 import type { ImapFlow, MailboxObject } from 'imapflow';
 import { MailboxChange, MailboxRef, MailboxSyncService } from '../sync/mailbox-sync.service';
-import { MailboxCursor, advanceUidNext, fromSequenceSet, futureGuesses, guessNewUids, maxModseq, newUidsFrom, planResync, toSequenceSet, vanishedUids } from '../sync/uid-math';
+import { MailboxCursor } from '@pushmail/mailbox-cursors';
+import { advanceUidNext, fromSequenceSet, futureGuesses, guessNewUids, maxModseq, newUidsFrom, planResync, toSequenceSet, vanishedUids } from '../sync/uid-math';
 import { WatcherMetrics } from '../watcher.metrics';
 
 /** What a STATUS (a sweep's, or one NOTIFY sent) says about a folder; compared to tell a change. */

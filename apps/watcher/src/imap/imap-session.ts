@@ -3,7 +3,7 @@ import { AccountState, ConnectionFailureCode, ServerSettings, WATCH_ALL_FOLDERS,
 import { ImapClientFactory } from '@pushmail/imap';
 import { classifyConnectionError } from '@pushmail/net-policy';
 import type { ImapFlow, ListResponse, MailboxObject, StatusQuery } from 'imapflow';
-import { LeaseLostError } from '../sync/cursor.store';
+import { LeaseLostError } from '@pushmail/mailbox-cursors';
 import { MailboxSyncService } from '../sync/mailbox-sync.service';
 import { WatcherMetrics } from '../watcher.metrics';
 import { fullJitterBackoff, jitteredDelay } from './backoff';

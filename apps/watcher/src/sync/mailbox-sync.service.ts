@@ -3,8 +3,7 @@ import { JobPayloadOf, MailboxJobName, QueueName, jobIds } from '@pushmail/contr
 import { QueueService } from '@pushmail/queue';
 import { randomBytes } from 'node:crypto';
 import type { JobsOptions } from 'bullmq';
-import { CursorStore } from './cursor.store';
-import { MailboxCursor } from './uid-math';
+import { CursorStore, MailboxCursor } from '@pushmail/mailbox-cursors';
 
 export type MailboxChange =
   | { kind: 'flags'; uid: number; flags: string[]; modseq?: string }
