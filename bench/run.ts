@@ -21,6 +21,7 @@ import { latencyCdfSvg } from './lib/svg';
 import { BenchContext, FULL, FULL_ONLY, Params, QUICK, SCENARIOS, ScenarioId, ScenarioResult, emptyResult } from './lib/types';
 import { failoverScenario } from './scenarios/failover';
 import { fanoutScenario } from './scenarios/fanout';
+import { foldersScenario } from './scenarios/folders';
 import { footprintScenario } from './scenarios/footprint';
 import { imapSuite } from './scenarios/imap-suite';
 import { mailboxScenario } from './scenarios/mailbox';
@@ -43,6 +44,7 @@ const SUITES: Suite[] = [
   { name: 'mailbox', scenarios: ['mailbox'], run: mailboxScenario },
   { name: 'footprint', scenarios: ['footprint'], run: footprintScenario },
   { name: 'pop3', scenarios: ['pop3'], run: pop3Scenario },
+  { name: 'folders', scenarios: ['folders'], run: foldersScenario },
   // After the IMAP suite, whose push-latency figures it reports beside its own.
   { name: 'notify', scenarios: ['notify-ingress'], run: notifyIngressScenario },
 ];

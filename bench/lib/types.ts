@@ -53,6 +53,7 @@ export const SCENARIOS = {
   'notify-ingress': 'Notification ingress (LMTP ack → message.new through the Dovecot push_notification ingress)',
   pop3: 'POP3 accounts (1,000 polled every 60 s by one watcher: logins per second, RSS per account, delivery → message.new)',
   footprint: 'Redis footprint (MEMORY USAGE per idle account and per logged event; bodies stored once)',
+  folders: 'Every folder live (1,000 accounts × 20 folders on one connection each: RSS, sessions, other folder → message.new with and without NOTIFY)',
 } as const;
 export type ScenarioId = keyof typeof SCENARIOS;
 
@@ -152,7 +153,7 @@ export interface BenchContext {
 }
 
 /** Scenarios a `--quick` run leaves out (and its report does not list): too long for CI's bench step. */
-export const FULL_ONLY: readonly ScenarioId[] = ['notify-ingress', 'footprint', 'pop3'];
+export const FULL_ONLY: readonly ScenarioId[] = ['notify-ingress', 'footprint', 'pop3', 'folders'];
 
 export function emptyResult(id: ScenarioId, status: Status, reason?: string): ScenarioResult {
   return { id, title: SCENARIOS[id], status, reason, durationS: 0, params: {}, figures: {}, targets: [], tables: [], notes: [] };
