@@ -351,10 +351,18 @@ export class ImapSession {
     }
     // UIDVALIDITY tells a renamed folder from a new one when no OLDNAME came (LIST-STATUS only: a
     // STATUS per folder for that would cost more than the replay it saves).
-    await this.listFolders(client, true, client.capabilities.has('LIST-STATUS') ? { uidValidity: true } : undefined);
-    for (const [wire] of named) {
+    const listed = await this.listFolders(client, true, client.capabilities.has('LIST-STATUS') ? { uidValidity: true } : undefined);
+    const validityOf = new Map(listed.map((f) => [f.path.toUpperCase() === 'INBOX' ? 'INBOX' : f.path, f.status?.uidValidity]));
+    for (const [wire, oldWire] of named) {
       const folder = this.folders.get(decode(wire));
-      if (folder && folder !== this.selected) this.dirtyFolders.add(folder.mailbox);
+      if (!folder || folder === this.selected) continue;
+      // A create notice for a folder this session has already examined under the same UIDVALIDITY
+      // is late news, not a change: Dovecot announces the special folders it auto-creates at a
+      // user's first login just after NOTIFY SET, and revisiting them kept INBOX unselected while
+      // mail arrived (found by a resync, not its EXISTS). Renames and re-creations are visited.
+      const validity = validityOf.get(folder.mailbox);
+      if (oldWire === undefined && validity !== undefined && folder.status?.uidValidity === Number(validity)) continue;
+      this.dirtyFolders.add(folder.mailbox);
     }
   }
 
@@ -397,6 +405,12 @@ export class ImapSession {
     const folder = this.folders.get(this.wireNames.get(parsed.wireName) ?? parsed.wireName);
     // A folder not watched (\Junk under "*", say), or an echo for the one selected (its own events cover it).
     if (!folder || folder === this.selected) return;
+    // Dovecot echoes a STATUS for a folder some time after it was examined, with nothing changed
+    // (seen on 2.3.19 after a folder's first EXAMINE). Revisiting on the echo took the session
+    // through its folders again after a connect, with INBOX unselected meanwhile, so mail arriving
+    // then was found by a resync instead of its EXISTS. With HIGHESTMODSEQ in it an unchanged STATUS
+    // is no news (flag changes move it); without it one cannot tell, so the folder is visited.
+    if (parsed.status.highestModseq !== undefined && !statusChanged(folder.status, parsed.status)) return;
     if (!folder.seenAt) folder.seenAt = Date.now();
     this.dirtyFolders.add(folder.mailbox);
     this.request(FOLDERS);
