@@ -52,19 +52,18 @@ export function requireOneCredential<O extends { pass?: string; oauth2?: OAuth2C
   });
 }
 
-export const ServerSettingsSchema = requireOneCredential(
-  z
-    .object({
-      host: hostSchema,
-      port: z.number().int().min(1).max(65535),
-      secure: z.boolean(),
-      user: z.string().min(1).max(320),
-      ...mailCredentialFields,
-      /** Explicit per-account opt-out of certificate verification (self-signed test servers only). */
-      tlsRejectUnauthorized: z.boolean().optional(),
-    })
-    .strict(),
-);
+/** Where and as whom to log in: the same fields for IMAP, SMTP and POP3. */
+const mailServerFields = {
+  host: hostSchema,
+  port: z.number().int().min(1).max(65535),
+  secure: z.boolean(),
+  user: z.string().min(1).max(320),
+  ...mailCredentialFields,
+  /** Explicit per-account opt-out of certificate verification (self-signed test servers only). */
+  tlsRejectUnauthorized: z.boolean().optional(),
+};
+
+export const ServerSettingsSchema = requireOneCredential(z.object(mailServerFields).strict());
 export type ServerSettings = z.infer<typeof ServerSettingsSchema>;
 
 export const MailboxListSchema = z.array(MailboxNameSchema).min(1).max(100);
@@ -77,12 +76,7 @@ export const MailboxListSchema = z.array(MailboxNameSchema).min(1).max(100);
 export const Pop3SettingsSchema = requireOneCredential(
   z
     .object({
-      host: hostSchema,
-      port: z.number().int().min(1).max(65535),
-      secure: z.boolean(),
-      user: z.string().min(1).max(320),
-      ...mailCredentialFields,
-      tlsRejectUnauthorized: z.boolean().optional(),
+      ...mailServerFields,
       deleteAfterDays: z.number().int().min(1).max(3650).optional(),
     })
     .strict(),
