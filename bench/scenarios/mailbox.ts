@@ -53,6 +53,20 @@ export function seedMaildir(dovecot: TestDovecot, user: string, count: number): 
 
 type Ack = ContractAck<MessagePage>;
 
+/**
+ * Timed commands start at least this far apart: the gateway's per-socket limit
+ * (SOCKET_EVENTS_PER_SECOND, 20/s by default, burst 40) refused a quiet run's back-to-back samples
+ * (`rate_limited`), and the apps run with their default settings. Called before a sample's clock
+ * starts, so the wait is not in it.
+ */
+const COMMAND_SPACING_MS = 60;
+let lastCommandAt = 0;
+async function spaced(): Promise<void> {
+  const wait = lastCommandAt + COMMAND_SPACING_MS - now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  lastCommandAt = now();
+}
+
 async function command(socket: Socket, name: 'message.list' | 'message.search', req: unknown): Promise<Extract<Ack, { ok: true }>> {
   const ack = (await socket.timeout(60_000).emitWithAck(name as never, req as never)) as Ack;
   if (!ack.ok) throw new Error(`${name}: ${ack.error.code} ${ack.error.message}`);
@@ -113,6 +127,7 @@ export async function mailboxScenario(ctx: BenchContext): Promise<void> {
       const cold: number[] = [];
       const coldFloor: number[] = [];
       for (let i = 1; i <= mp.cold; i++) {
+        await spaced();
         t0 = now();
         const page = await command(socket, 'message.list', { accountId: accounts[i].id, mailbox: 'INBOX', limit: PAGE });
         cold.push(now() - t0);
@@ -131,6 +146,7 @@ export async function mailboxScenario(ctx: BenchContext): Promise<void> {
       // Warm: the account's pooled connection is open (one list before the samples); the floor
       // keeps one session with INBOX selected.
       const warmAccount = accounts[0].id;
+      await spaced();
       await command(socket, 'message.list', { accountId: warmAccount, mailbox: 'INBOX', limit: PAGE });
       const floorClient = bareClient(dovecot.imapPort, imapUser);
       await floorClient.connect();
@@ -144,6 +160,7 @@ export async function mailboxScenario(ctx: BenchContext): Promise<void> {
       };
       const bytesBefore = await info();
       for (let i = 0; i < mp.warm; i++) {
+        await spaced();
         t0 = now();
         await command(socket, 'message.list', { accountId: warmAccount, mailbox: 'INBOX', limit: PAGE });
         warm.push(now() - t0);
@@ -155,6 +172,7 @@ export async function mailboxScenario(ctx: BenchContext): Promise<void> {
         warmFloor.push(now() - t0);
       }
       // Second page (before = the first page's last UID), to check paging runs on a big mailbox.
+      await spaced();
       const second = await command(socket, 'message.list', { accountId: warmAccount, mailbox: 'INBOX', limit: PAGE, before: uidNext - PAGE });
       if (second.messages[0]?.uid !== uidNext - PAGE - 1) throw new Error(`page 2 starts at UID ${second.messages[0]?.uid}, expected ${uidNext - PAGE - 1}`);
 
@@ -163,6 +181,7 @@ export async function mailboxScenario(ctx: BenchContext): Promise<void> {
       const searchFloor: number[] = [];
       let hits = 0;
       for (let i = 0; i < mp.search; i++) {
+        await spaced();
         t0 = now();
         const res = await command(socket, 'message.search', { accountId: warmAccount, mailbox: 'INBOX', query: { subject: NEEDLE }, limit: PAGE });
         search.push(now() - t0);
