@@ -120,6 +120,8 @@ export async function foldersScenario(ctx: BenchContext): Promise<void> {
       const m1 = await gc.measure(watcher.pid, inspect.port, watcher.url, ctx.quick ? 8000 : 30_000);
       const rssPerAccount = (m1.rss - m0.rss) / ids.length;
       const rssPerAccountBeforeGc = (m1.rssBeforeGc - m0.rssBeforeGc) / ids.length;
+      // The JS heap's share of it: tells what the watcher's objects hold from sockets, TLS and allocator slack.
+      const heapPerAccount = (m1.heap - m0.heap) / ids.length;
 
       // Before the fetcher and floor clients open sessions of their own: the watcher's only.
       const sessions = await imapSessionsByUser(dovecot);
@@ -231,6 +233,7 @@ export async function foldersScenario(ctx: BenchContext): Promise<void> {
       Object.assign(r.figures, {
         kbPerAccount: kb(rssPerAccount),
         kbPerAccountBeforeGc: kb(rssPerAccountBeforeGc),
+        heapKbPerAccount: kb(heapPerAccount),
         accountsNotOneSession: notOne,
         floorP50: p(floor, 'p50'),
         floorP99: p(floor, 'p99'),
@@ -281,6 +284,7 @@ export async function foldersScenario(ctx: BenchContext): Promise<void> {
           ['watcher RSS after GC, 0 → all accounts', `${mb(m0.rss)} → ${mb(m1.rss)} MB`],
           ['watcher RSS after GC per account', `${kb(rssPerAccount)} KB`],
           ['watcher RSS before GC per account', `${kb(rssPerAccountBeforeGc)} KB`],
+          ['watcher JS heap in use after GC per account', `${kb(heapPerAccount)} KB`],
           ['Dovecot IMAP sessions per account (doveadm who): min / max', `${Math.min(...perAccount)} / ${Math.max(...perAccount)}`],
           ['deliveries lost (NOTIFY / sweep) / LMTP failures', `${lostNotify} / ${lostSweep} / ${failedLmtp}`],
         ],
@@ -291,7 +295,7 @@ export async function foldersScenario(ctx: BenchContext): Promise<void> {
         `Without NOTIFY: the same Dovecot, the watcher restarted with \`IMAP_HOST_OVERRIDES\` = {"127.0.0.1":{"DISABLE_NOTIFY":true,"FOLDER_SWEEP_INTERVAL_MS":${fp.sweepMs}}} (the session then IDLEs on INBOX and sweeps the other folders), ${latencyUsers.length} accounts left (the rest deleted); ${fp.sweepDeliveries} deliveries into ${OTHER} at random moments of ${round1(windowMs / 1000)} s. A ${fp.sweepMs / 1000} s sweep (the default is 30 s) keeps the run short; judged against that sweep + 1 s.`,
       );
       log(
-        `folders: RSS ${kb(rssPerAccount)} KB/account, sessions min ${Math.min(...perAccount)} max ${Math.max(...perAccount)}; floor p50 ${p(floor, 'p50')}/p99 ${p(floor, 'p99')}, INBOX ${p(inbox, 'p50')}/${p(inbox, 'p99')}, ${OTHER} ${p(other, 'p50')}/${p(other, 'p99')}, sweep ${p(sweep, 'p50')}/${p(sweep, 'p99')} ms; lost ${lostNotify + lostSweep}`,
+        `folders: RSS ${kb(rssPerAccount)} KB/account (heap ${kb(heapPerAccount)} KB), sessions min ${Math.min(...perAccount)} max ${Math.max(...perAccount)}; floor p50 ${p(floor, 'p50')}/p99 ${p(floor, 'p99')}, INBOX ${p(inbox, 'p50')}/${p(inbox, 'p99')}, ${OTHER} ${p(other, 'p50')}/${p(other, 'p99')}, sweep ${p(sweep, 'p50')}/${p(sweep, 'p99')} ms; lost ${lostNotify + lostSweep}`,
       );
     });
   } finally {

@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { ImapFlow, MailboxObject } from 'imapflow';
 import { MailboxChange, MailboxRef, MailboxSyncService } from '../sync/mailbox-sync.service';
 import { MailboxCursor } from '@pushmail/mailbox-cursors';
-import { advanceUidNext, fromSequenceSet, futureGuesses, guessNewUids, maxModseq, newUidsFrom, planResync, toSequenceSet, vanishedUids } from '../sync/uid-math';
+import { advanceUidNext, assignedUids, fromSequenceSet, futureGuesses, guessNewUids, maxModseq, newUidsFrom, planResync, toSequenceSet, vanishedUids } from '../sync/uid-math';
 import { WatcherMetrics } from '../watcher.metrics';
 
 /** What a STATUS (a sweep's, or one NOTIFY sent) says about a folder; compared to tell a change. */
@@ -13,10 +13,23 @@ export interface FolderStatus {
   highestModseq?: string;
 }
 
+/** What a folder uses of the process-wide session context (narrow, so a spec can hand it a typed fake). */
 export interface FolderSyncContext {
-  sync: MailboxSyncService;
-  metrics: WatcherMetrics;
-  logger: Logger;
+  sync: Pick<MailboxSyncService, 'enqueue' | 'withdraw' | 'getCursor' | 'saveCursor'>;
+  metrics: Pick<WatcherMetrics, 'existsToEnqueue' | 'uidGuesses'>;
+  logger: Pick<Logger, 'log' | 'debug'>;
+}
+
+/**
+ * What every folder of one session shares: one object per session, not a ref and a closure per
+ * folder (an account watching "*" holds a {@link FolderSync} for each of its folders).
+ */
+export interface FolderOwner {
+  readonly accountId: string;
+  /** The lease value cursor writes are fenced with. */
+  readonly leaseValue: string;
+  /** False once the session is stopped: a delayed withdrawal must then leave guessed jobs alone. */
+  live(): boolean;
 }
 
 export interface ExistsEvent {
@@ -70,7 +83,8 @@ export class FolderSync {
    * {@link guessNewUids}), each with whether its job is known to be in Redis.
    */
   private guessed?: Map<number, boolean>;
-  private guessedUpTo = 0;
+  /** The end of the UIDs whose jobs were enqueued ahead of a search (EXISTS guesses, or a STATUS). */
+  private announcedUpTo = 0;
   /** Every UID below this is known to be assigned on the server (from this folder's searches). */
   private existingBelow = 0;
   changes: MailboxChange[] = [];
@@ -85,20 +99,20 @@ export class FolderSync {
   fromStart = false;
 
   constructor(
-    readonly ref: MailboxRef,
+    readonly mailbox: string,
+    private readonly owner: FolderOwner,
     private readonly ctx: FolderSyncContext,
-    /** False once the session is stopped: a delayed withdrawal must then leave guessed jobs alone. */
-    private readonly live: () => boolean,
   ) {}
 
-  get mailbox(): string {
-    return this.ref.mailbox;
+  /** Made when needed: the few calls that take one do not justify an object per folder at rest. */
+  get ref(): MailboxRef {
+    return { accountId: this.owner.accountId, mailbox: this.mailbox, leaseValue: this.owner.leaseValue };
   }
 
   /** Forgets the guesses of a connection that is gone (the next resync searches anyway). */
   resetGuesses(): void {
     this.guessed = undefined;
-    this.guessedUpTo = 0;
+    this.announcedUpTo = 0;
   }
 
   onExpunge(event: ExpungeEvent): boolean {
@@ -131,9 +145,9 @@ export class FolderSync {
    */
   announceGuesses(event: ExistsEvent): void {
     if (!this.cursor || !(event.count > event.prevCount)) return;
-    const uids = guessNewUids(Math.max(this.cursor.uidNext, this.guessedUpTo), event.count - event.prevCount);
+    const uids = guessNewUids(Math.max(this.cursor.uidNext, this.announcedUpTo), event.count - event.prevCount);
     if (!uids.length) return;
-    this.guessedUpTo = uids[uids.length - 1] + 1;
+    this.announcedUpTo = uids[uids.length - 1] + 1;
     this.guessed ??= new Map();
     for (const uid of uids) this.guessed.set(uid, false);
     const seenAt = this.seenAt || Date.now();
@@ -144,7 +158,27 @@ export class FolderSync {
         for (const uid of uids) guessed.set(uid, true);
       },
       // The UID SEARCH that follows enqueues the same jobs; only the head start is lost.
-      (err) => this.ctx.logger.debug({ msg: 'early enqueue failed; the UID SEARCH will enqueue', accountId: this.ref.accountId, err: errorText(err) }),
+      (err) => this.ctx.logger.debug({ msg: 'early enqueue failed; the UID SEARCH will enqueue', accountId: this.owner.accountId, err: errorText(err) }),
+    );
+  }
+
+  /**
+   * Enqueues fetch jobs for the UIDs a STATUS of this folder (not selected: a NOTIFY report, or a
+   * sweep's) shows assigned above the cursor (see {@link assignedUids}), before the session leaves
+   * IDLE to examine and search the folder: EXAMINE, the cursor read and the UID SEARCH are what the
+   * mail would otherwise wait for. The visit still follows (flags, expunges, the cursor); its enqueue
+   * of the same UIDs is a no-op by job id. Nothing here touches the cursor, so the lease fencing and
+   * "enqueue before the cursor moves" are as before; a failed early enqueue only loses the head start.
+   */
+  announceAssigned(status: FolderStatus, seenAt: number): void {
+    const uids = assignedUids(this.cursor, this.uidValidity, status, this.announcedUpTo);
+    if (!uids.length) return;
+    this.announcedUpTo = uids[uids.length - 1] + 1;
+    // Every UID below UIDNEXT is given out: a pending withdrawal of an old guess must leave these jobs.
+    this.noteAssigned(status.uidNext!, []);
+    this.ctx.sync.enqueue(this.ref, this.uidValidity, { newUids: uids, seenAt }).then(
+      () => this.ctx.metrics.existsToEnqueue.observe(Date.now() - seenAt),
+      (err) => this.ctx.logger.debug({ msg: 'early enqueue from STATUS failed; the visit will enqueue', accountId: this.owner.accountId, mailbox: this.mailbox, err: errorText(err) }),
     );
   }
 
@@ -166,7 +200,7 @@ export class FolderSync {
       uidGuesses.inc({ outcome: 'confirmed' }, confirmed);
       uidGuesses.inc({ outcome: 'gone' }, guessed.size - confirmed - future.length);
       uidGuesses.inc({ outcome: 'withdrawn' }, future.length);
-      if (future.length) void this.ctx.sync.withdraw(this.ref, this.uidValidity, future, (uid) => this.live() && uid >= this.existingBelow);
+      if (future.length) void this.ctx.sync.withdraw(this.ref, this.uidValidity, future, (uid) => this.owner.live() && uid >= this.existingBelow);
     }
     if (!uids.length) return;
     if (this.seqUids) this.seqUids.push(...uids.filter((u) => u > (this.seqUids![this.seqUids!.length - 1] ?? 0)));
@@ -234,7 +268,7 @@ export class FolderSync {
       if (plan.kind === 'reset') {
         await this.ctx.sync.enqueue(this.ref, uidValidity, { reset: { previousUidValidity: plan.previousUidValidity } });
       }
-      this.ctx.logger.log({ msg: `mailbox ${plan.kind}`, accountId: this.ref.accountId, mailbox: this.mailbox, uidValidity, uidNext: mailbox.uidNext });
+      this.ctx.logger.log({ msg: `mailbox ${plan.kind}`, accountId: this.owner.accountId, mailbox: this.mailbox, uidValidity, uidNext: mailbox.uidNext });
       await this.saveCursor({ uidValidity, uidNext: mailbox.uidNext, ...(modseq ? { highestModseq: modseq } : {}) });
       return;
     }

@@ -7,7 +7,8 @@ import { LeaseLostError } from '@pushmail/mailbox-cursors';
 import { MailboxSyncService } from '../sync/mailbox-sync.service';
 import { WatcherMetrics } from '../watcher.metrics';
 import { fullJitterBackoff, jitteredDelay } from './backoff';
-import { ExistsEvent, ExpungeEvent, FlagsEvent, FolderSync, statusChanged } from './folder-sync';
+import { slimFolderCache } from './folder-cache';
+import { ExistsEvent, ExpungeEvent, FlagsEvent, FolderOwner, FolderSync, statusChanged } from './folder-sync';
 import { SessionTimings } from './host-overrides';
 import { LoginLimiter } from './login-limiter';
 import { UntaggedResponse, commandLayer, notifySetAttributes, parseListName, parseStatusResponse } from './notify-command';
@@ -95,8 +96,11 @@ export class ImapSession {
   private readonly dirtyFolders = new Set<string>();
   /** Wire names NOTIFY MailboxName reported since the last LIST → the old name of a renamed one. */
   private readonly renamedOrCreated = new Map<string, string | undefined>();
-  /** Folder names as the server sends them (modified UTF-7) → as the account names them. */
-  private wireNames = new Map<string, string>();
+  /**
+   * Folder names as the server sends them (modified UTF-7) → as the account names them, for the
+   * names that differ (none, for ASCII names): a name not in it is the same on the wire.
+   */
+  private wireNames?: Map<string, string>;
   private idleSupported = false;
   private qresync = false;
   /** Every folder path of the last LIST, to tell clients when the folder list changed. */
@@ -118,6 +122,8 @@ export class ImapSession {
   /** One retry with a fresh token after the server refused one, per successful connection. */
   private oauthRetried = false;
   private readonly timings: SessionTimings;
+  /** Shared by this session's folders (one object, not one per folder). */
+  private readonly folderOwner: FolderOwner;
 
   constructor(
     readonly accountId: string,
@@ -129,6 +135,7 @@ export class ImapSession {
     private readonly owner: SessionOwner,
   ) {
     this.timings = ctx.timingsFor(settings.host);
+    this.folderOwner = { accountId, leaseValue, live: () => this.state !== 'stopped' };
     this.mailbox = watch.includes(WATCH_ALL_FOLDERS) || watch.some((m) => m.toUpperCase() === 'INBOX') ? 'INBOX' : watch[0];
   }
 
@@ -283,14 +290,16 @@ export class ImapSession {
     // An INBOX-only account needs no listing (one round trip less per connect, as before folders).
     const listed = this.watchesOthers ? await client.list(statusQuery ? { statusQuery } : undefined) : [];
     if (this.client !== client) return listed;
-    this.wireNames = new Map(listed.map((f) => [f.pathAsListed, f.path]));
+    let wireNames: Map<string, string> | undefined;
+    for (const f of listed) if (f.pathAsListed !== f.path) (wireNames ??= new Map()).set(f.pathAsListed, f.path);
+    this.wireNames = wireNames;
     const names = watchedFolders(this.watch, listed);
     const listedNames = new Set(listed.map((f) => (f.path.toUpperCase() === 'INBOX' ? 'INBOX' : f.path)));
     const added: string[] = [];
     for (const name of names) {
       const folder = this.folders.get(name);
       if (!folder) {
-        const created = new FolderSync({ accountId: this.accountId, mailbox: name, leaseValue: this.leaseValue }, this.ctx, () => this.state !== 'stopped');
+        const created = new FolderSync(name, this.folderOwner, this.ctx);
         // Appeared since this session first listed (created while watched): nothing in it is old news.
         created.fromStart = this.listedOnce;
         this.folders.set(name, created);
@@ -308,8 +317,11 @@ export class ImapSession {
     if (connected) for (const name of added) this.dirtyFolders.add(name);
     this.listedOnce = true;
     if (connected && (added.length || removed.length)) this.ctx.logger.log({ msg: 'watched folders changed', accountId: this.accountId, added, removed });
-    // Any folder created, renamed or deleted (watched or not) changes what clients list.
-    const paths = new Set(listed.map((f) => f.path));
+    // Kept for the life of the connection: only what SELECT reads, for the watched folders.
+    slimFolderCache(client, (path) => this.folders.get(path.toUpperCase() === 'INBOX' ? 'INBOX' : path)?.mailbox);
+    // Any folder created, renamed or deleted (watched or not) changes what clients list. A watched
+    // folder's name is the FolderSync's string: each LIST's copies are dropped.
+    const paths = new Set(listed.map((f) => this.folders.get(f.path)?.mailbox ?? f.path));
     const before = this.listedPaths;
     this.listedPaths = paths;
     // Also on a reconnect (not connected yet, but listed before): what changed while it was down.
@@ -340,7 +352,7 @@ export class ImapSession {
   private async onFolderListChanged(client: ImapFlow): Promise<void> {
     const named = [...this.renamedOrCreated];
     this.renamedOrCreated.clear();
-    const decode = (wire: string) => this.wireNames.get(wire) ?? wire;
+    const decode = (wire: string) => this.wireNames?.get(wire) ?? wire;
     for (const [wire, oldWire] of named) {
       const from = oldWire === undefined ? undefined : this.folders.get(decode(oldWire));
       if (!from?.cursor) continue;
@@ -396,13 +408,14 @@ export class ImapSession {
     if (this.client !== client) return;
     const parsed = parseStatusResponse(untagged);
     if (!parsed) return;
-    if (!this.wireNames.has(parsed.wireName) && !this.folders.has(parsed.wireName)) {
+    const name = this.wireNames?.get(parsed.wireName) ?? parsed.wireName;
+    if (!this.listedPaths?.has(name) && !this.folders.has(name)) {
       // A folder the last LIST did not have: created or renamed, its MailboxName report late or lost.
       this.renamedOrCreated.set(parsed.wireName, undefined);
       this.request(LIST);
       return;
     }
-    const folder = this.folders.get(this.wireNames.get(parsed.wireName) ?? parsed.wireName);
+    const folder = this.folders.get(name.toUpperCase() === 'INBOX' ? 'INBOX' : name);
     // A folder not watched (\Junk under "*", say), or an echo for the one selected (its own events cover it).
     if (!folder || folder === this.selected) return;
     // Dovecot echoes a STATUS for a folder some time after it was examined, with nothing changed
@@ -411,7 +424,10 @@ export class ImapSession {
     // then was found by a resync instead of its EXISTS. With HIGHESTMODSEQ in it an unchanged STATUS
     // is no news (flag changes move it); without it one cannot tell, so the folder is visited.
     if (parsed.status.highestModseq !== undefined && !statusChanged(folder.status, parsed.status)) return;
-    if (!folder.seenAt) folder.seenAt = Date.now();
+    const now = Date.now();
+    if (!folder.seenAt) folder.seenAt = now;
+    // New mail's jobs at once, before the visit below leaves IDLE and examines the folder.
+    folder.announceAssigned(parsed.status, now);
     this.dirtyFolders.add(folder.mailbox);
     this.request(FOLDERS);
   }
@@ -430,7 +446,9 @@ export class ImapSession {
         ...(s.uidValidity !== undefined ? { uidValidity: Number(s.uidValidity) } : {}),
         ...(s.highestModseq !== undefined ? { highestModseq: s.highestModseq.toString() } : {}),
       };
-      if (statusChanged(folder.status, status)) this.dirtyFolders.add(folder.mailbox);
+      if (!statusChanged(folder.status, status)) continue;
+      folder.announceAssigned(status, Date.now());
+      this.dirtyFolders.add(folder.mailbox);
     }
   }
 

@@ -1,4 +1,4 @@
-import { MAX_GUESSED_UIDS, advanceUidNext, fromSequenceSet, futureGuesses, guessNewUids, maxModseq, newUidsFrom, planResync, toSequenceSet, vanishedUids } from './uid-math';
+import { MAX_GUESSED_UIDS, advanceUidNext, assignedUids, fromSequenceSet, futureGuesses, guessNewUids, maxModseq, newUidsFrom, planResync, toSequenceSet, vanishedUids } from './uid-math';
 
 describe('newUidsFrom', () => {
   it('drops the last message a server returns for N:* when its UID is below N', () => {
@@ -72,5 +72,29 @@ describe('guessing new UIDs from an EXISTS count', () => {
     expect(futureGuesses([11, 12], [11, 12], 11)).toEqual([]);
     // Nothing found: every guess at or above the cursor is unaccounted for.
     expect(futureGuesses([11, 12], [], 11)).toEqual([11, 12]);
+  });
+});
+
+describe('UIDs a STATUS of an unselected folder shows assigned', () => {
+  const cursor = { uidValidity: 7, uidNext: 10 };
+  it('names every UID from the cursor up to UIDNEXT, without UIDVALIDITY in the STATUS (NOTIFY sends none on new mail)', () => {
+    expect(assignedUids(cursor, 7, { uidNext: 12 }, 0)).toEqual([10, 11]);
+    expect(assignedUids(cursor, 7, { uidNext: 12, uidValidity: 7 }, 0)).toEqual([10, 11]);
+  });
+  it('starts after what was announced already, and names nothing when UIDNEXT did not move past it', () => {
+    expect(assignedUids(cursor, 7, { uidNext: 13 }, 12)).toEqual([12]);
+    expect(assignedUids(cursor, 7, { uidNext: 12 }, 12)).toEqual([]);
+    expect(assignedUids(cursor, 7, { uidNext: 10 }, 0)).toEqual([]);
+    expect(assignedUids(cursor, 7, { uidNext: 8 }, 0)).toEqual([]);
+    expect(assignedUids(cursor, 7, {}, 0)).toEqual([]);
+  });
+  it('names nothing in another UID space, or before the folder was examined', () => {
+    expect(assignedUids(cursor, 7, { uidNext: 12, uidValidity: 8 }, 0)).toEqual([]);
+    expect(assignedUids(cursor, 8, { uidNext: 12 }, 0)).toEqual([]);
+    expect(assignedUids(undefined, 7, { uidNext: 12 }, 0)).toEqual([]);
+    expect(assignedUids({ uidValidity: 0, uidNext: 1 }, 0, { uidNext: 12 }, 0)).toEqual([]);
+  });
+  it('is capped like EXISTS guesses: a bigger jump is left to the visit', () => {
+    expect(assignedUids(cursor, 7, { uidNext: 10_000 }, 0)).toEqual(Array.from({ length: MAX_GUESSED_UIDS }, (_, i) => 10 + i));
   });
 });

@@ -113,3 +113,22 @@ export function futureGuesses(guessed: Iterable<number>, found: readonly number[
   for (const uid of found) if (uid > highest) highest = uid;
   return [...guessed].filter((uid) => !confirmed.has(uid) && uid > highest).sort((a, b) => a - b);
 }
+
+/**
+ * The UIDs a STATUS of a folder that is not selected shows assigned since `floor` (the cursor, or
+ * the end of what was announced before), so their fetch jobs can be enqueued before the folder is
+ * examined and searched (that visit still runs, finds the same UIDs, whose jobs it adds again as a
+ * no-op by job id, and alone advances the cursor). Unlike an EXISTS guess these never name a future
+ * message: UIDNEXT only grows, and every UID below it has been given out. One given out and expunged
+ * since (or skipped: UIDs need not be consecutive) is a job the fetcher drops as expunged, because it
+ * lies below UIDNEXT. Empty when the STATUS may be of another UID space (its UIDVALIDITY, when it
+ * has one, or the cursor's differs from the one last examined) or shows nothing new; capped like
+ * EXISTS guesses, a bigger jump being left to the visit.
+ */
+export function assignedUids(cursor: Pick<MailboxCursor, 'uidValidity' | 'uidNext'> | undefined, uidValidity: number, status: { uidNext?: number; uidValidity?: number }, floor: number): number[] {
+  if (!cursor || !uidValidity || cursor.uidValidity !== uidValidity) return [];
+  if (status.uidNext === undefined || (status.uidValidity !== undefined && status.uidValidity !== uidValidity)) return [];
+  const from = Math.max(cursor.uidNext, floor);
+  const count = Math.max(0, Math.min(MAX_GUESSED_UIDS, status.uidNext - from));
+  return Array.from({ length: count }, (_, i) => from + i);
+}

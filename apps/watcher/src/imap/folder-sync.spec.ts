@@ -1,0 +1,84 @@
+import { MailboxCursor } from '@pushmail/mailbox-cursors';
+import { Counter, Histogram } from 'prom-client';
+import { MailboxBatch, MailboxRef } from '../sync/mailbox-sync.service';
+import { FolderOwner, FolderSync, FolderSyncContext } from './folder-sync';
+
+/** A typed fake of what a folder uses: records enqueues and cursor writes, Redis is not involved. */
+class FakeFolderContext implements FolderSyncContext {
+  readonly enqueued: Array<{ ref: MailboxRef; uidValidity: number; batch: MailboxBatch }> = [];
+  readonly saved: MailboxCursor[] = [];
+  readonly debugged: unknown[] = [];
+  failEnqueue = false;
+  readonly sync: FolderSyncContext['sync'] = {
+    enqueue: async (ref, uidValidity, batch) => {
+      if (this.failEnqueue) throw new Error('redis down');
+      this.enqueued.push({ ref, uidValidity, batch });
+      return batch.newUids?.length ?? 0;
+    },
+    withdraw: async () => undefined,
+    getCursor: async () => null,
+    saveCursor: async (_ref, cursor) => {
+      this.saved.push(cursor);
+    },
+  };
+  readonly metrics: FolderSyncContext['metrics'] = {
+    existsToEnqueue: new Histogram({ name: 'test_exists_to_enqueue_ms', help: 'test', registers: [] }),
+    uidGuesses: new Counter({ name: 'test_uid_guesses_total', help: 'test', labelNames: ['outcome'], registers: [] }),
+  };
+  readonly logger: FolderSyncContext['logger'] = {
+    log: () => undefined,
+    debug: (message: unknown) => {
+      this.debugged.push(message);
+    },
+  };
+}
+
+const owner: FolderOwner = { accountId: 'acc-1', leaseValue: 'lease-1', live: () => true };
+const flush = () => new Promise((r) => setImmediate(r));
+
+/** A folder as a visit leaves it: examined under UIDVALIDITY 7, cursor at UID 10. */
+function examinedFolder(ctx: FakeFolderContext): FolderSync {
+  const folder = new FolderSync('Rules', owner, ctx);
+  folder.uidValidity = 7;
+  folder.cursor = { uidValidity: 7, uidNext: 10, highestModseq: '100' };
+  return folder;
+}
+
+describe('FolderSync: new mail announced from a STATUS of an unselected folder', () => {
+  it('enqueues the fetch jobs of the UIDs below the new UIDNEXT at once, under the folder’s ref, and leaves the cursor to the visit', async () => {
+    const ctx = new FakeFolderContext();
+    const folder = examinedFolder(ctx);
+    folder.announceAssigned({ messages: 5, uidNext: 12, highestModseq: '103' }, 1234);
+    await flush();
+    expect(ctx.enqueued).toEqual([{ ref: { accountId: 'acc-1', mailbox: 'Rules', leaseValue: 'lease-1' }, uidValidity: 7, batch: { newUids: [10, 11], seenAt: 1234 } }]);
+    expect(folder.cursor).toEqual({ uidValidity: 7, uidNext: 10, highestModseq: '100' });
+    expect(ctx.saved).toEqual([]);
+  });
+
+  it('announces each UID once across STATUS reports, and EXISTS guesses continue after them', async () => {
+    const ctx = new FakeFolderContext();
+    const folder = examinedFolder(ctx);
+    folder.announceAssigned({ uidNext: 12 }, 1);
+    folder.announceAssigned({ uidNext: 12 }, 2);
+    folder.announceAssigned({ uidNext: 13 }, 3);
+    folder.announceGuesses({ count: 6, prevCount: 5 });
+    await flush();
+    expect(ctx.enqueued.map((e) => e.batch.newUids)).toEqual([[10, 11], [12], [13]]);
+  });
+
+  it('announces nothing for a STATUS of another UID space or of a folder not examined yet', async () => {
+    const ctx = new FakeFolderContext();
+    examinedFolder(ctx).announceAssigned({ uidNext: 12, uidValidity: 8 }, 1);
+    new FolderSync('Other', owner, ctx).announceAssigned({ uidNext: 12 }, 1);
+    await flush();
+    expect(ctx.enqueued).toEqual([]);
+  });
+
+  it('only logs a failed early enqueue (the visit enqueues the same jobs)', async () => {
+    const ctx = new FakeFolderContext();
+    ctx.failEnqueue = true;
+    examinedFolder(ctx).announceAssigned({ uidNext: 11 }, 1);
+    await flush();
+    expect(ctx.debugged).toEqual([expect.objectContaining({ msg: expect.stringContaining('early enqueue from STATUS failed'), mailbox: 'Rules' })]);
+  });
+});
