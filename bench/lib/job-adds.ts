@@ -1,5 +1,6 @@
 import { BULL_PREFIX, QueueName } from '@pushmail/contracts';
 import IORedis from 'ioredis';
+import type { RedisClient } from '@pushmail/redis';
 
 /** Where the floor clients' own EXISTS → Redis writes land; the stream id is Redis's clock. */
 export const FLOOR_EXISTS_STREAM = 'bench:floor-exists';
@@ -58,7 +59,7 @@ export class JobAddTail {
 }
 
 /** `seenAt` (the watcher's clock at EXISTS) of each job, read from BullMQ's job hashes. */
-export async function jobSeenAt(redis: IORedis, queue: QueueName, jobIds: string[]): Promise<Map<string, number>> {
+export async function jobSeenAt(redis: RedisClient, queue: QueueName, jobIds: string[]): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   for (let i = 0; i < jobIds.length; i += 500) {
     const slice = jobIds.slice(i, i + 500);

@@ -14,9 +14,8 @@ import {
   redisKeys,
 } from '@pushmail/contracts';
 import { CredentialCipher } from '@pushmail/crypto';
-import { RedisService } from '@pushmail/redis';
+import { RedisClient, RedisService, isCluster } from '@pushmail/redis';
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { mailboxIndexDigest } from './mailbox-index';
 
 // ARGV[5] names the incoming server's field: 'imap', or 'pop3' for POP3 accounts.
@@ -59,7 +58,7 @@ export type StoredAccount = StoredImapAccount | StoredPop3Account;
 @Injectable()
 export class AccountRepository implements OnModuleDestroy {
   private readonly logger = new Logger(AccountRepository.name);
-  private subscriber?: Redis;
+  private subscriber?: RedisClient;
   private readonly changeHandlers: Array<(notice: AccountChangeNotice) => void> = [];
   private readonly stateHandlers: Array<(event: AccountStateEvent) => void> = [];
 
@@ -75,7 +74,11 @@ export class AccountRepository implements OnModuleDestroy {
   async create(body: CreateAccountBody, id = AccountRepository.newId()): Promise<AccountView> {
     const r = this.redis.client;
     const pollIntervalSeconds = body.pop3 ? (body.pollIntervalSeconds ?? DEFAULT_POLL_INTERVAL_SECONDS) : undefined;
-    const tx = r
+    // The account's own keys in one MULTI (one hash tag, one slot); then the sets that list it,
+    // which live on other slots of a Redis Cluster. A crash between the two leaves an account that
+    // nothing lists: not shown, not watched, not counted against the user's cap (the caller saw
+    // the create fail and makes another).
+    await r
       .multi()
       .hset(redisKeys.account(id), {
         id,
@@ -88,12 +91,15 @@ export class AccountRepository implements OnModuleDestroy {
         version: 1,
         createdAt: new Date().toISOString(),
       })
-      .sadd(redisKeys.accountIds(), id)
-      .sadd(redisKeys.userAccounts(body.userId), id)
-      .hset(redisKeys.accountState(id), { state: 'connecting', updatedAt: Date.now(), version: 1 });
-    // In the same MULTI, so a push notification finds the account as soon as it exists.
-    if (body.imap) tx.sadd(mailboxIndexKey(body.imap), id);
-    await tx.exec();
+      .hset(redisKeys.accountState(id), { state: 'connecting', updatedAt: Date.now(), version: 1 })
+      .exec();
+    // The mailbox index before the 'created' notice, so a push notification finds the account as
+    // soon as a watcher watches it.
+    await Promise.all([
+      r.sadd(redisKeys.accountIds(), id),
+      r.sadd(redisKeys.userAccounts(body.userId), id),
+      ...(body.imap ? [r.sadd(mailboxIndexKey(body.imap), id)] : []),
+    ]);
     await this.publishChange({ accountId: id, change: 'created' });
     const delivery = body.pop3 ? { protocol: 'pop3' as const, delivery: 'poll' as const, pollIntervalSeconds } : { protocol: 'imap' as const, delivery: 'push' as const };
     return { id, userId: body.userId, email: body.email, mailboxes: body.mailboxes, state: 'connecting', stateVersion: 1, ...delivery };
@@ -175,14 +181,14 @@ export class AccountRepository implements OnModuleDestroy {
     // The caller has checked that these fit the account (a POP3 account; the gateway answers 400 otherwise).
     if (patch.pop3) fields.pop3 = this.cipher.encrypt(JSON.stringify(patch.pop3), { accountId: id, field: 'pop3' });
     if (patch.pollIntervalSeconds !== undefined) fields.pollIntervalSeconds = String(patch.pollIntervalSeconds);
-    const tx = this.redis.client.multi().hset(key, fields).hincrby(key, 'version', 1);
-    if (patch.imap) {
-      // The IMAP login may have changed: the mailbox index moves with it, in the same MULTI.
-      const previous = await this.storedImap(id);
-      if (previous) tx.srem(mailboxIndexKey(previous), id);
-      tx.sadd(mailboxIndexKey(patch.imap), id);
-    }
-    await tx.exec();
+    // The IMAP login may have changed: the mailbox index moves with it. Its sets are on other slots
+    // of a Redis Cluster than the account, so in steps: the new entry first, the old one last. A
+    // crash between them leaves an extra entry, whose notifications only cause a fetch that finds
+    // nothing new; never a login whose notifications are not mapped.
+    const previous = patch.imap ? await this.storedImap(id) : null;
+    if (patch.imap) await this.redis.client.sadd(mailboxIndexKey(patch.imap), id);
+    await this.redis.client.multi().hset(key, fields).hincrby(key, 'version', 1).exec();
+    if (patch.imap && previous && mailboxIndexKey(previous) !== mailboxIndexKey(patch.imap)) await this.redis.client.srem(mailboxIndexKey(previous), id);
     await this.publishChange({ accountId: id, change: 'updated' });
     return this.view(id);
   }
@@ -195,13 +201,15 @@ export class AccountRepository implements OnModuleDestroy {
     // must still be deletable; its notify-index entry then stays behind, and a notification that
     // maps to it finds no account and is dropped by the fetcher like any job of a deleted account.
     const imap = await this.storedImap(id).catch(() => null);
-    const tx = this.redis.client
-      .multi()
-      .del(redisKeys.account(id), redisKeys.accountState(id), redisKeys.eventLog(id))
-      .srem(redisKeys.accountIds(), id)
-      .srem(redisKeys.userAccounts(userId), id);
-    if (imap) tx.srem(mailboxIndexKey(imap), id);
-    await tx.exec();
+    // First out of every set that lists it (other slots on a Redis Cluster), then its own keys
+    // (one slot, one MULTI). A crash between the two leaves an account nothing lists (not shown,
+    // watched or counted) whose owner can still delete it: a retried delete completes.
+    await Promise.all([
+      this.redis.client.srem(redisKeys.accountIds(), id),
+      this.redis.client.srem(redisKeys.userAccounts(userId), id),
+      ...(imap ? [this.redis.client.srem(mailboxIndexKey(imap), id)] : []),
+    ]);
+    await this.redis.client.multi().del(redisKeys.account(id), redisKeys.accountState(id), redisKeys.eventLog(id)).exec();
     await this.redis.unlinkMatching(`*{${id}}*`);
     await this.publishChange({ accountId: id, change: 'deleted' });
     return true;
@@ -245,6 +253,7 @@ export class AccountRepository implements OnModuleDestroy {
    */
   async accountsForLogin(hosts: readonly string[], user: string): Promise<Array<{ id: string; mailboxes: string[] }>> {
     const keys = hosts.map((host) => redisKeys.mailboxIndex(mailboxIndexDigest(host, user)));
+    if (isCluster(this.redis.client)) return this.accountsForLoginInSteps(keys);
     const ids = keys.length === 1 ? await this.redis.client.smembers(keys[0]) : await this.redis.client.sunion(...keys);
     if (!ids.length) return [];
     const pipeline = this.redis.client.pipeline();
@@ -253,6 +262,21 @@ export class AccountRepository implements OnModuleDestroy {
     const found: Array<{ id: string; mailboxes: string[] }> = [];
     rows.forEach(([err, mailboxes], i) => {
       if (!err && typeof mailboxes === 'string') found.push({ id: ids[i], mailboxes: JSON.parse(mailboxes) as string[] });
+    });
+    return found;
+  }
+
+  /**
+   * {@link accountsForLogin} on a Redis Cluster, where the index sets and the accounts are on
+   * different slots: one script cannot read them all. Each read is its own command (sent together
+   * by auto-pipelining, routed per slot).
+   */
+  private async accountsForLoginInSteps(keys: string[]): Promise<Array<{ id: string; mailboxes: string[] }>> {
+    const ids = [...new Set((await Promise.all(keys.map((key) => this.redis.client.smembers(key)))).flat())];
+    const rows = await Promise.all(ids.map((id) => this.redis.client.hget(redisKeys.account(id), 'mailboxes')));
+    const found: Array<{ id: string; mailboxes: string[] }> = [];
+    rows.forEach((mailboxes, i) => {
+      if (typeof mailboxes === 'string') found.push({ id: ids[i], mailboxes: JSON.parse(mailboxes) as string[] });
     });
     return found;
   }

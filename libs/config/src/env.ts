@@ -74,9 +74,9 @@ export const redisEnvShape = {
   REDIS_SENTINEL_PASSWORD: z.string().min(1).optional(),
   /** Redis Cluster seed nodes. Not supported yet: refused at boot (see README). */
   REDIS_CLUSTER_NODES: redisNodeList.optional(),
-  /** Password of the Redis data nodes with REDIS_SENTINELS (with REDIS_URL it is part of the URL). */
+  /** Password of the Redis data nodes with REDIS_SENTINELS or REDIS_CLUSTER_NODES (with REDIS_URL it is part of the URL). */
   REDIS_PASSWORD: z.string().min(1).optional(),
-  /** TLS to the data nodes with REDIS_SENTINELS (rediss:// says it for REDIS_URL). */
+  /** TLS to the data nodes with REDIS_SENTINELS or REDIS_CLUSTER_NODES (rediss:// says it for REDIS_URL). */
   // Optional rather than defaulted, so code that builds a BaseEnv by hand (tests) need not name it.
   REDIS_TLS: env.bool(false).optional(),
 };
@@ -84,7 +84,9 @@ export type RedisEnv = z.infer<z.ZodObject<typeof redisEnvShape>>;
 
 export type RedisTarget =
   | { kind: 'url'; url: string }
-  | { kind: 'sentinel'; sentinels: RedisNode[]; name: string; sentinelPassword?: string; password?: string; tls: boolean };
+  | { kind: 'sentinel'; sentinels: RedisNode[]; name: string; sentinelPassword?: string; password?: string; tls: boolean }
+  /** Seed nodes of a Redis Cluster; the client learns the rest (and each slot's master) from them. */
+  | { kind: 'cluster'; nodes: RedisNode[]; password?: string; tls: boolean };
 
 const REDIS_CHOICE = 'set exactly one of REDIS_URL (e.g. redis://127.0.0.1:6379/0), REDIS_SENTINELS (with REDIS_SENTINEL_NAME) or REDIS_CLUSTER_NODES';
 
@@ -124,6 +126,9 @@ export function redisTarget(env: RedisEnv): RedisTarget {
       tls: env.REDIS_TLS ?? false,
     };
   }
+  if (env.REDIS_CLUSTER_NODES) {
+    return { kind: 'cluster', nodes: env.REDIS_CLUSTER_NODES.map((entry) => parseRedisNode(entry)!), password: env.REDIS_PASSWORD, tls: env.REDIS_TLS ?? false };
+  }
   if (env.REDIS_URL) return { kind: 'url', url: env.REDIS_URL };
   throw new ConfigError(['REDIS_URL'], `REDIS_URL: ${REDIS_CHOICE}`);
 }
@@ -131,6 +136,7 @@ export function redisTarget(env: RedisEnv): RedisTarget {
 /** Where Redis is, without secrets, for log lines and errors. */
 export function describeRedisTarget(target: RedisTarget): string {
   if (target.kind === 'sentinel') return `Sentinel master "${target.name}" via ${target.sentinels.map((n) => `${n.host}:${n.port}`).join(',')}`;
+  if (target.kind === 'cluster') return `Redis Cluster via ${target.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
   const url = new URL(target.url);
   return `${url.protocol}//${url.host}${url.pathname}`;
 }
@@ -142,6 +148,12 @@ export const baseEnvSchema = z.object({
   /** Set by supervisors and tests to tell replicas apart in logs, metrics and leases. */
   INSTANCE_ID: z.string().optional(),
   SHUTDOWN_TIMEOUT_MS: env.int(10_000, 0, 300_000),
+  /**
+   * How many hash tags the mailbox-events queue is spread over (a Redis Cluster runs each on the
+   * node of its slot); 1 keeps the single `{pm-bull}` tag. Every app must have the same value.
+   * Optional (read as 1 when unset) rather than defaulted, so code that builds a BaseEnv by hand (tests) need not name it.
+   */
+  QUEUE_SHARDS: intFromEnv(1, 64).optional(),
 });
 export type BaseEnv = z.infer<typeof baseEnvSchema>;
 

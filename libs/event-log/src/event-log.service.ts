@@ -48,14 +48,17 @@ export type AppendResult = { eventId: string; duplicate: boolean; cancelled?: fa
  * Appends atomically: dedupe check, XADD (capped by count, then by age) of the payload or, when it
  * is stored, of its summary and the store key, the store of the payload, and PUBLISH to
  * the gateways, in one round trip. The eventId is spliced into the payload JSON here because the
- * stream id exists only once XADD has run.
+ * stream id exists only once XADD has run. KEYS[3] (the store) and KEYS[4] (the cancelling dedupe
+ * marker) are optional: ARGV[11] and ARGV[12] say whether they are given, and an absent one is
+ * passed as KEYS[1], because every key of a script must be in one slot on a Redis Cluster (an
+ * empty key name is in slot 0).
  */
 const APPEND_SCRIPT = luaScript(`
-if KEYS[4] ~= '' and redis.call('EXISTS', KEYS[4]) == 1 then return {'', 2} end
+if ARGV[12] == '1' and redis.call('EXISTS', KEYS[4]) == 1 then return {'', 2} end
 local existing = redis.call('GET', KEYS[2])
 if existing then return {existing, 1} end
 local id
-if KEYS[3] ~= '' then
+if ARGV[11] == '1' then
   id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'n', ARGV[2], 'p', ARGV[10], 'b', KEYS[3])
 else
   id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'n', ARGV[2], 'p', ARGV[3])
@@ -67,7 +70,7 @@ if ARGV[8] ~= '' then
 end
 redis.call('SET', KEYS[2], id, 'EX', ARGV[4])
 local full = '{"eventId":"' .. id .. '",' .. string.sub(ARGV[3], 2)
-if KEYS[3] ~= '' then redis.call('SET', KEYS[3], full, 'EX', ARGV[9]) end
+if ARGV[11] == '1' then redis.call('SET', KEYS[3], full, 'EX', ARGV[9]) end
 redis.call('PUBLISH', ARGV[5], ARGV[6] .. '\\n' .. ARGV[2] .. '\\n' .. ARGV[7] .. '\\n' .. full)
 return {id, 0}
 `);
@@ -130,10 +133,23 @@ export class EventLogService {
       [
         redisKeys.eventLog(accountId),
         redisKeys.eventDedupe(accountId, options.dedupeKey),
-        options.storeKey ?? '',
-        options.unlessLogged ? redisKeys.eventDedupe(accountId, options.unlessLogged) : '',
+        options.storeKey ?? redisKeys.eventLog(accountId),
+        options.unlessLogged ? redisKeys.eventDedupe(accountId, options.unlessLogged) : redisKeys.eventLog(accountId),
       ],
-      [options.maxLen, name, json, options.ttlSeconds, redisChannels.events, accountId, options.seenAt ?? '', options.maxAgeSeconds ?? '', options.storeTtlSeconds ?? '', summary],
+      [
+        options.maxLen,
+        name,
+        json,
+        options.ttlSeconds,
+        redisChannels.events,
+        accountId,
+        options.seenAt ?? '',
+        options.maxAgeSeconds ?? '',
+        options.storeTtlSeconds ?? '',
+        summary,
+        options.storeKey ? '1' : '',
+        options.unlessLogged ? '1' : '',
+      ],
     );
     return outcome === 2 ? { cancelled: true } : { eventId, duplicate: outcome === 1 };
   }

@@ -1,15 +1,28 @@
 import { RedisTarget } from '@pushmail/config';
-import IORedis, { Redis, RedisOptions } from 'ioredis';
+import IORedis, { Cluster, Redis, RedisOptions } from 'ioredis';
+
+/**
+ * A connection to pushmail's Redis, whichever way it is deployed: one server or a Sentinel set's
+ * master (`Redis`), or a Redis Cluster (`Cluster`). Both run the same commands; what differs (SCAN
+ * over every master, pipelines and MULTI within one slot, sharded pub/sub) is handled in this lib.
+ */
+export type RedisClient = Redis | Cluster;
 
 /** Reconnect forever with a capped delay: Redis restarts and failovers must not kill the app. */
 const retryStrategy = (times: number) => Math.min(times * 200, 2000);
 
+type ClusterTarget = Extract<RedisTarget, { kind: 'cluster' }>;
+
 /**
  * The one way pushmail opens a Redis connection, for every app, BullMQ, the Socket.IO adapter and
- * the test harness: a URL, or the current master of a Sentinel set.
+ * the test harness: a URL, the current master of a Sentinel set, or a Redis Cluster.
  */
-export function createRedisConnection(target: RedisTarget, options: RedisOptions = {}): Redis {
+export function createRedisConnection(target: ClusterTarget, options?: RedisOptions): Cluster;
+export function createRedisConnection(target: Exclude<RedisTarget, ClusterTarget>, options?: RedisOptions): Redis;
+export function createRedisConnection(target: RedisTarget, options?: RedisOptions): RedisClient;
+export function createRedisConnection(target: RedisTarget, options: RedisOptions = {}): RedisClient {
   if (target.kind === 'url') return new IORedis(target.url, { retryStrategy, ...options });
+  if (target.kind === 'cluster') return clusterConnection(target, options);
   return new IORedis({
     sentinels: target.sentinels,
     name: target.name,
@@ -28,4 +41,45 @@ export function createRedisConnection(target: RedisTarget, options: RedisOptions
     reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),
     ...options,
   });
+}
+
+/**
+ * How long a command waits out a master's failover before it fails: ioredis retries it after
+ * CLUSTERDOWN, TRYAGAIN or a closed node connection every `CLUSTER_RETRY_DELAY_MS`, at most
+ * `CLUSTER_MAX_REDIRECTIONS` times (~20 s, past a failover at Redis' default 15 s node timeout).
+ * The app's command connection fails a command after ~the same time on a single Redis (20
+ * reconnection attempts); BullMQ's connections (`maxRetriesPerRequest: null`) keep their own retries.
+ */
+const CLUSTER_RETRY_DELAY_MS = 200;
+const CLUSTER_MAX_REDIRECTIONS = 100;
+
+function clusterConnection(target: ClusterTarget, options: RedisOptions): Cluster {
+  // Options of the cluster client itself; the rest applies to each node connection. A node's own
+  // reconnects are off (ioredis' default): the cluster client refreshes the slot map instead.
+  const { enableAutoPipelining, enableOfflineQueue, lazyConnect, enableReadyCheck, retryStrategy: _nodeRetry, readOnly: _readOnly, sentinels: _sentinels, ...nodeOptions } = options;
+  return new Cluster(target.nodes, {
+    clusterRetryStrategy: retryStrategy,
+    enableReadyCheck: enableReadyCheck ?? true,
+    enableAutoPipelining: enableAutoPipelining ?? false,
+    enableOfflineQueue: enableOfflineQueue ?? true,
+    lazyConnect: lazyConnect ?? false,
+    maxRedirections: CLUSTER_MAX_REDIRECTIONS,
+    retryDelayOnFailover: CLUSTER_RETRY_DELAY_MS,
+    retryDelayOnClusterDown: CLUSTER_RETRY_DELAY_MS,
+    retryDelayOnTryAgain: CLUSTER_RETRY_DELAY_MS,
+    redisOptions: { ...nodeOptions, password: target.password ?? nodeOptions.password, tls: target.tls ? {} : nodeOptions.tls },
+  });
+}
+
+/** True when `client` talks to a Redis Cluster. */
+export function isCluster(client: RedisClient): client is Cluster {
+  return client.isCluster;
+}
+
+/**
+ * The connections to every master: the client itself on one Redis, each master node's own
+ * connection on a cluster (for what runs per server: SCAN, CLIENT LIST).
+ */
+export function masterNodes(client: RedisClient): Redis[] {
+  return isCluster(client) ? client.nodes('master') : [client];
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection';
 
 export interface LuaScript {
   lua: string;
@@ -11,7 +11,7 @@ export function luaScript(lua: string): LuaScript {
 }
 
 /** EVALSHA, loading the script on NOSCRIPT (a restarted Redis has forgotten it). */
-export async function runLua<T>(redis: Redis, script: LuaScript, keys: string[], args: Array<string | number>): Promise<T> {
+export async function runLua<T>(redis: RedisClient, script: LuaScript, keys: string[], args: Array<string | number>): Promise<T> {
   try {
     return (await redis.evalsha(script.sha, keys.length, ...keys, ...args)) as T;
   } catch (err) {

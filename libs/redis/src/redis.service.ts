@@ -1,8 +1,8 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { ConfigService, RedisTarget, redisTarget } from '@pushmail/config';
 import { HealthService } from '@pushmail/observability';
-import { Redis, RedisOptions } from 'ioredis';
-import { createRedisConnection } from './connection';
+import { RedisOptions } from 'ioredis';
+import { RedisClient, createRedisConnection, isCluster, masterNodes } from './connection';
 
 /**
  * The one place that opens Redis connections. `client` runs commands; subscribers and BullMQ get
@@ -11,9 +11,9 @@ import { createRedisConnection } from './connection';
 @Injectable()
 export class RedisService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(RedisService.name);
-  private readonly connections = new Set<Redis>();
-  readonly client: Redis;
-  /** REDIS_URL or REDIS_SENTINELS, as validated at boot. */
+  private readonly connections = new Set<RedisClient>();
+  readonly client: RedisClient;
+  /** REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES, as validated at boot. */
   readonly target: RedisTarget;
 
   constructor(
@@ -24,8 +24,8 @@ export class RedisService implements OnModuleInit, OnModuleDestroy {
     this.client = this.open({ connectionName: 'command' });
   }
 
-  /** A new connection to the app's Redis (its URL or the Sentinel set's master); closed with the module. */
-  open(options: RedisOptions = {}): Redis {
+  /** A new connection to the app's Redis (its URL, the Sentinel set's master or the cluster); closed with the module. */
+  open(options: RedisOptions = {}): RedisClient {
     const connection = createRedisConnection(this.target, { enableAutoPipelining: true, ...options });
     // ioredis emits 'error' on every failed reconnect; without a listener Node would crash.
     connection.on('error', (err) => this.logger.warn({ msg: 'redis connection error', name: options.connectionName, err }));
@@ -34,18 +34,27 @@ export class RedisService implements OnModuleInit, OnModuleDestroy {
     return connection;
   }
 
-  /** Deletes every key matching a SCAN pattern, in batches, without blocking Redis like KEYS would. */
+  /**
+   * Deletes every key matching a SCAN pattern, in batches, without blocking Redis like KEYS would.
+   * On a cluster each master is scanned (SCAN sees one server's keys), and the keys found are
+   * unlinked one by one: a batch may span slots, which one UNLINK cannot.
+   */
   async unlinkMatching(pattern: string): Promise<void> {
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.client.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-      cursor = next;
-      if (keys.length) await this.client.unlink(...keys);
-    } while (cursor !== '0');
+    const cluster = isCluster(this.client);
+    for (const node of masterNodes(this.client)) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+        cursor = next;
+        if (!keys.length) continue;
+        if (cluster) await Promise.all(keys.map((key) => this.client.unlink(key)));
+        else await this.client.unlink(...keys);
+      } while (cursor !== '0');
+    }
   }
 
   /** Connection options for BullMQ, which requires `maxRetriesPerRequest: null` on its blocking clients. */
-  bullConnection(): Redis {
+  bullConnection(): RedisClient {
     return this.open({ maxRetriesPerRequest: null, enableAutoPipelining: false, connectionName: 'bullmq' });
   }
 

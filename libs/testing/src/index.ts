@@ -1,6 +1,7 @@
 export * from './processes';
 export * from './redis-server';
 export * from './redis-sentinel';
+export * from './redis-cluster';
 export * from './dovecot-server';
 export * from './smtp-sink';
 export * from './app-process';

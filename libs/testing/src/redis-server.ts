@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import IORedis from 'ioredis';
-import { captureOutput, freePort, spawnTracked, startOnFreePorts, stopProcess, waitFor, WaitAborted } from './processes';
+import { captureOutput, freePorts, spawnTracked, startOnFreePorts, stopProcess, waitFor, WaitAborted } from './processes';
 
 export interface RedisServerOptions {
   /** AOF on, as production runs it: a restart keeps the data. */
@@ -13,6 +13,12 @@ export interface RedisServerOptions {
   maxmemoryPolicy?: string;
   /** Starts as a replica of the Redis on this loopback port (a Sentinel set's replica). */
   replicaOf?: number;
+  /**
+   * A Redis Cluster node: `--cluster-enabled yes`, its bus on a free port of its own (the default,
+   * port + 10000, may be taken or past 65535), and this node timeout (how long until a silent
+   * master is failed over).
+   */
+  cluster?: { nodeTimeoutMs: number };
 }
 
 /** A private redis-server on a free loopback port. */
@@ -24,11 +30,14 @@ export class TestRedis {
   private constructor(
     readonly port: number,
     private readonly options: RedisServerOptions,
+    /** The cluster bus port of a cluster node (kept across restarts: the other nodes know it). */
+    readonly busPort?: number,
   ) {}
 
   static async start(options: RedisServerOptions = {}): Promise<TestRedis> {
     return startOnFreePorts(3, async () => {
-      const redis = new TestRedis(await freePort(), options);
+      const [port, busPort] = await freePorts(options.cluster ? 2 : 1);
+      const redis = new TestRedis(port, options, busPort);
       try {
         await redis.startProcess();
       } catch (err) {
@@ -88,6 +97,15 @@ export class TestRedis {
       '--maxmemory-policy', this.options.maxmemoryPolicy ?? 'noeviction',
       '--daemonize', 'no',
       ...(this.options.replicaOf ? ['--replicaof', '127.0.0.1', String(this.options.replicaOf)] : []),
+      ...(this.options.cluster
+        ? [
+            '--cluster-enabled', 'yes',
+            // In the data dir, so a restarted node keeps its identity and rejoins as what it was.
+            '--cluster-config-file', join(this.dir, 'nodes.conf'),
+            '--cluster-port', String(this.busPort),
+            '--cluster-node-timeout', String(this.options.cluster.nodeTimeoutMs),
+          ]
+        : []),
     ];
     this.child = spawnTracked('redis-server', args);
     this.output = captureOutput(this.child);

@@ -3,8 +3,7 @@ import { AccountRepository } from '@pushmail/accounts';
 import { ServerEvent, redisChannels } from '@pushmail/contracts';
 import { parsePublishedEvent, publishedEventAccount } from '@pushmail/event-log';
 import { HealthService } from '@pushmail/observability';
-import { RedisService } from '@pushmail/redis';
-import type { Redis } from 'ioredis';
+import { RedisClient, RedisService } from '@pushmail/redis';
 import { SocketEmitter } from '../socket/socket-emitter';
 import { SubscriptionService } from './subscription.service';
 
@@ -16,7 +15,7 @@ import { SubscriptionService } from './subscription.service';
 @Injectable()
 export class LiveEventsService implements OnModuleInit {
   private readonly logger = new Logger(LiveEventsService.name);
-  private subscriber?: Redis;
+  private subscriber?: RedisClient;
   private readyOnce = false;
 
   constructor(

@@ -1,7 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { redisKeys } from '@pushmail/contracts';
-import { RedisService, luaScript, runLua } from '@pushmail/redis';
-import type { Redis } from 'ioredis';
+import { RedisClient, RedisService, luaScript, masterNodes, runLua } from '@pushmail/redis';
 import { WatcherIdentity } from './watcher-identity';
 
 /** Full watchers are listed in the same sorted set under this prefix, expiring with their heartbeat. */
@@ -80,7 +79,7 @@ export function connectionAges(clientList: string): Map<string, number> {
 @Injectable()
 export class MembershipService {
   private readonly logger = new Logger(MembershipService.name);
-  private readonly connection: Redis;
+  private readonly connection: RedisClient;
 
   constructor(
     redis: RedisService,
@@ -119,7 +118,10 @@ export class MembershipService {
   async confirmDead(members: readonly string[], minOwnAgeMs: number): Promise<DeathVerdict> {
     let ages: Map<string, number>;
     try {
-      ages = connectionAges(String(await this.connection.client('LIST')));
+      // On a cluster, every master's table: a live member may not hold a connection to each (and
+      // its youngest one decides our own age, which keeps the verdict on the cautious side).
+      const lists = await Promise.all(masterNodes(this.connection).map(async (node) => String(await node.client('LIST'))));
+      ages = connectionAges(lists.join('\n'));
     } catch (err) {
       // Managed Redis may refuse CLIENT LIST (ACLs): failover then waits for the lease TTL.
       this.logger.warn({ msg: 'cannot read CLIENT LIST; a dead watcher’s leases are left to expire', err });
