@@ -14,9 +14,35 @@ import {
   redisKeys,
 } from '@pushmail/contracts';
 import { CredentialCipher } from '@pushmail/crypto';
-import { RedisClient, RedisService, isCluster } from '@pushmail/redis';
+import { RedisClient, RedisService, isCluster, luaScript, runLua } from '@pushmail/redis';
 import { randomBytes } from 'node:crypto';
 import { mailboxIndexDigest } from './mailbox-index';
+
+/**
+ * The accounts in the mailbox index sets KEYS (one per host of a notification's source) with
+ * their watched mailboxes, as a flat [id, mailboxesJson, …]. ARGV[1] and ARGV[2] are what comes
+ * before and after an id in its account key (redisKeys.account). Ids whose account is gone are
+ * left out. Reads keys it is not given in KEYS, so only on a single Redis (or Sentinel set); on
+ * a Redis Cluster accountsForLogin reads in steps instead.
+ */
+const ACCOUNTS_FOR_LOGIN = luaScript(`
+local out, seen = {}, {}
+for i = 1, #KEYS do
+  for _, id in ipairs(redis.call('SMEMBERS', KEYS[i])) do
+    if not seen[id] then
+      seen[id] = true
+      local mailboxes = redis.call('HGET', ARGV[1] .. id .. ARGV[2], 'mailboxes')
+      if mailboxes then
+        out[#out + 1] = id
+        out[#out + 1] = mailboxes
+      end
+    end
+  end
+end
+return out
+`);
+const ID_MARK = '\u0000';
+const ACCOUNT_KEY_AROUND_ID = redisKeys.account(ID_MARK).split(ID_MARK);
 
 // ARGV[5] names the incoming server's field: 'imap', or 'pop3' for POP3 accounts.
 const REPLACE_IF_UNCHANGED = `
@@ -254,15 +280,11 @@ export class AccountRepository implements OnModuleDestroy {
   async accountsForLogin(hosts: readonly string[], user: string): Promise<Array<{ id: string; mailboxes: string[] }>> {
     const keys = hosts.map((host) => redisKeys.mailboxIndex(mailboxIndexDigest(host, user)));
     if (isCluster(this.redis.client)) return this.accountsForLoginInSteps(keys);
-    const ids = keys.length === 1 ? await this.redis.client.smembers(keys[0]) : await this.redis.client.sunion(...keys);
-    if (!ids.length) return [];
-    const pipeline = this.redis.client.pipeline();
-    for (const id of ids) pipeline.hget(redisKeys.account(id), 'mailboxes');
-    const rows = (await pipeline.exec()) ?? [];
+    // One round trip (was SMEMBERS, then a pipeline of HGETs): this runs once per notification,
+    // inside the mail server's delivery, which waits for the ingress's answer.
+    const rows = await runLua<string[]>(this.redis.client, ACCOUNTS_FOR_LOGIN, keys, ACCOUNT_KEY_AROUND_ID);
     const found: Array<{ id: string; mailboxes: string[] }> = [];
-    rows.forEach(([err, mailboxes], i) => {
-      if (!err && typeof mailboxes === 'string') found.push({ id: ids[i], mailboxes: JSON.parse(mailboxes) as string[] });
-    });
+    for (let i = 0; i + 1 < rows.length; i += 2) found.push({ id: rows[i], mailboxes: JSON.parse(rows[i + 1]) as string[] });
     return found;
   }
 
