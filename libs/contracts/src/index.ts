@@ -11,3 +11,4 @@ export * from './connection';
 export * from './notify';
 export * from './oauth-sign-in';
 export * from './watched-folders';
+export * from './queue-shards';

@@ -1,5 +1,6 @@
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
-import { BULL_PREFIX, JobNameOf, JobPayloadOf, QueueName } from '@pushmail/contracts';
+import { BaseEnv, ConfigService } from '@pushmail/config';
+import { JobNameOf, JobPayloadOf, QueueName, bullShardPrefix, queueShard } from '@pushmail/contracts';
 import { MetricsService } from '@pushmail/observability';
 import { RedisService } from '@pushmail/redis';
 import { Job, JobsOptions, Queue, QueueEvents, Worker, WorkerOptions } from 'bullmq';
@@ -15,60 +16,137 @@ export const DEFAULT_JOB_OPTIONS: JobsOptions = {
   removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
 };
 
-/** BullMQ behind one injectable: typed producers, workers and queue metrics. */
+/** What the apps do with a worker: start it, and report whether it runs (a BullMQ Worker is one). */
+export interface QueueWorker {
+  run(): Promise<void>;
+  isRunning(): boolean;
+}
+
+/** The queues spread over QUEUE_SHARDS hash tags; the others stay on the one `{pm-bull}` tag. */
+const SHARDED: ReadonlySet<QueueName> = new Set([QueueName.MailboxEvents]);
+
+/** Every job payload names its account (the contracts' job schemas all have `accountId`). */
+function accountOf(payload: unknown): string {
+  const accountId = typeof payload === 'object' && payload !== null && 'accountId' in payload ? payload.accountId : undefined;
+  if (typeof accountId !== 'string') throw new Error('a job payload without accountId cannot be given its queue shard');
+  return accountId;
+}
+
+/**
+ * BullMQ behind one injectable: typed producers, workers and queue metrics.
+ *
+ * The mailbox-events queue is QUEUE_SHARDS queues, one per hash tag (`{pm-bull-0}`…; with one
+ * shard, today's `{pm-bull}`), so a Redis Cluster spreads its traffic over its masters. An
+ * account's jobs always go to the same shard ({@link queueShard} of its id): they keep their order
+ * and their deterministic ids dedupe as before. Every consumer consumes every shard. The command
+ * and send queues are user-paced, an order of magnitude below mail, and stay on one tag.
+ */
 @Injectable()
 export class QueueService implements OnModuleDestroy {
-  private readonly queues = new Map<QueueName, Queue>();
+  /** By `<queue>#<shard>`. */
+  private readonly queues = new Map<string, { name: QueueName; queue: Queue }>();
   private readonly workers: Worker[] = [];
   private readonly queueEvents: QueueEvents[] = [];
   private producerConnection?: ReturnType<RedisService['bullConnection']>;
+  private readonly shardCount: number;
 
   constructor(
     private readonly redis: RedisService,
     private readonly metrics: MetricsService,
-  ) {}
+    config: ConfigService<BaseEnv>,
+  ) {
+    this.shardCount = config.env.QUEUE_SHARDS ?? 1;
+  }
 
-  queue(name: QueueName): Queue {
-    let queue = this.queues.get(name);
-    if (!queue) {
+  /** How many shards `name` has: QUEUE_SHARDS for the sharded queues, else 1. */
+  shards(name: QueueName): number {
+    return SHARDED.has(name) ? this.shardCount : 1;
+  }
+
+  /** The shard of `name` that carries `accountId`'s jobs. */
+  shardOf(name: QueueName, accountId: string): number {
+    return queueShard(accountId, this.shards(name));
+  }
+
+  queue(name: QueueName, shard = 0): Queue {
+    const key = `${name}#${shard}`;
+    let entry = this.queues.get(key);
+    if (!entry) {
       this.producerConnection ??= this.redis.bullConnection();
-      queue = new Queue(name, { connection: this.producerConnection, prefix: BULL_PREFIX, defaultJobOptions: DEFAULT_JOB_OPTIONS });
+      const queue = new Queue(name, { connection: this.producerConnection, prefix: bullShardPrefix(shard, this.shards(name)), defaultJobOptions: DEFAULT_JOB_OPTIONS });
       queue.on('error', () => undefined); // connection errors are logged by RedisService
-      this.queues.set(name, queue);
+      entry = { name, queue };
+      this.queues.set(key, entry);
       this.registerDepthGauge();
     }
-    return queue;
+    return entry.queue;
   }
 
   add<Q extends QueueName, N extends JobNameOf<Q>>(queue: Q, name: N, payload: JobPayloadOf<Q, N>, options: JobsOptions = {}): Promise<Job> {
-    return this.queue(queue).add(name, payload, options);
+    return this.queue(queue, this.shardOf(queue, accountOf(payload))).add(name, payload, options);
   }
 
   addBulk<Q extends QueueName, N extends JobNameOf<Q>>(
     queue: Q,
     jobs: Array<{ name: N; data: JobPayloadOf<Q, N>; opts?: JobsOptions }>,
   ): Promise<Job[]> {
-    return this.queue(queue).addBulk(jobs);
+    return this.perShard(queue, jobs, (q, part) => q.addBulk(part));
+  }
+
+  /**
+   * Runs `run` once per shard with that shard's jobs (in their order) and answers the results in
+   * the order of `jobs`. One shard: one call with all of them, as before sharding.
+   */
+  private async perShard<T extends { data: unknown }, R>(queue: QueueName, jobs: T[], run: (q: Queue, part: T[]) => Promise<R[]>): Promise<R[]> {
+    if (this.shards(queue) === 1) return run(this.queue(queue), jobs);
+    const groups = new Map<number, number[]>();
+    jobs.forEach((job, i) => {
+      const shard = this.shardOf(queue, accountOf(job.data));
+      groups.set(shard, [...(groups.get(shard) ?? []), i]);
+    });
+    const results = new Array<R>(jobs.length);
+    await Promise.all(
+      [...groups].map(async ([shard, indexes]) => {
+        const out = await run(this.queue(queue, shard), indexes.map((i) => jobs[i]));
+        indexes.forEach((i, k) => (results[i] = out[k]));
+      }),
+    );
+    return results;
   }
 
   /**
    * Removes a job unless a worker holds it. True when it is gone (removed now, or never there);
    * false while it is locked by a worker.
    */
-  async remove(queue: QueueName, jobId: string): Promise<boolean> {
-    const job = await this.queue(queue).getJob(jobId);
+  async remove(queue: QueueName, jobId: string, accountId: string): Promise<boolean> {
+    const q = this.queue(queue, this.shardOf(queue, accountId));
+    const job = await q.getJob(jobId);
     if (!job) return true;
     if (await job.isActive()) return false;
-    return (await this.queue(queue).remove(jobId)) === 1;
+    return (await q.remove(jobId)) === 1;
   }
 
   /**
-   * Creates a worker that does not run until {@link Worker.run} is called, so apps start consuming
-   * only after `app.init()` has wired everything.
+   * Creates a worker that does not run until {@link QueueWorker.run} is called, so apps start
+   * consuming only after `app.init()` has wired everything. A sharded queue gets one BullMQ worker
+   * per shard, which share `options.concurrency` (each takes its share, rounded up).
    */
-  worker<Q extends QueueName>(queue: Q, processor: Processor<Q>, options: Partial<WorkerOptions> = {}): Worker {
+  worker<Q extends QueueName>(queue: Q, processor: Processor<Q>, options: Partial<WorkerOptions> = {}): QueueWorker {
+    const shards = this.shards(queue);
+    if (shards === 1) return this.shardWorker(queue, 0, processor, options);
+    const concurrency = Math.ceil((options.concurrency ?? 1) / shards);
+    const workers = Array.from({ length: shards }, (_, shard) => this.shardWorker(queue, shard, processor, { ...options, concurrency }));
+    return {
+      run: async () => {
+        await Promise.all(workers.map((w) => w.run()));
+      },
+      isRunning: () => workers.every((w) => w.isRunning()),
+    };
+  }
+
+  private shardWorker<Q extends QueueName>(queue: Q, shard: number, processor: Processor<Q>, options: Partial<WorkerOptions>): Worker {
     // Consumers report their queue's depth too: a growing backlog is what tells you to add workers.
-    this.queue(queue);
+    this.queue(queue, shard);
     const duration = this.metrics.histogram('pushmail_job_duration_ms', 'Job processing time', ['queue', 'name', 'outcome']);
     const worker = new Worker(
       queue,
@@ -85,15 +163,15 @@ export class QueueService implements OnModuleDestroy {
           throw err; // BullMQ retries only what is rethrown
         }
       },
-      { connection: this.redis.bullConnection(), prefix: BULL_PREFIX, autorun: false, ...options },
+      { connection: this.redis.bullConnection(), prefix: bullShardPrefix(shard, this.shards(queue)), autorun: false, ...options },
     );
     worker.on('error', () => undefined);
     this.workers.push(worker);
     return worker;
   }
 
-  queueEventsFor(queue: QueueName): QueueEvents {
-    const events = new QueueEvents(queue, { connection: this.redis.bullConnection(), prefix: BULL_PREFIX });
+  queueEventsFor(queue: QueueName, shard = 0): QueueEvents {
+    const events = new QueueEvents(queue, { connection: this.redis.bullConnection(), prefix: bullShardPrefix(shard, this.shards(queue)) });
     events.on('error', () => undefined);
     this.queueEvents.push(events);
     return events;
@@ -103,22 +181,30 @@ export class QueueService implements OnModuleDestroy {
   async onModuleDestroy(): Promise<void> {
     await Promise.allSettled(this.workers.map((w) => w.close()));
     await Promise.allSettled(this.queueEvents.map((e) => e.close()));
-    await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
+    await Promise.allSettled([...this.queues.values()].map((q) => q.queue.close()));
   }
 
   private registerDepthGauge(): void {
     const queues = this.queues;
     this.metrics.gauge('pushmail_queue_depth', 'Jobs per queue and state', ['queue', 'state'], async function () {
-      for (const [name, queue] of queues) {
+      // A sharded queue is reported as one: its shards' counts summed.
+      const sums = new Map<string, Record<string, number>>();
+      for (const { name, queue } of queues.values()) {
         const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized');
-        for (const [state, count] of Object.entries(counts)) this.set({ queue: name, state }, count);
+        const sum = sums.get(name) ?? {};
+        for (const [state, count] of Object.entries(counts)) sum[state] = (sum[state] ?? 0) + count;
+        sums.set(name, sum);
       }
+      for (const [name, sum] of sums) for (const [state, count] of Object.entries(sum)) this.set({ queue: name, state }, count);
     });
     this.metrics.gauge('pushmail_queue_oldest_waiting_age_seconds', 'Age of the oldest waiting job', ['queue'], async function () {
-      for (const [name, queue] of queues) {
+      // A sharded queue is reported as one: the oldest over its shards.
+      const ages = new Map<string, number>();
+      for (const { name, queue } of queues.values()) {
         const [oldest] = await queue.getJobs(['waiting'], 0, 0, true);
-        this.set({ queue: name }, oldest ? (Date.now() - oldest.timestamp) / 1000 : 0);
+        ages.set(name, Math.max(ages.get(name) ?? 0, oldest ? (Date.now() - oldest.timestamp) / 1000 : 0));
       }
+      for (const [name, age] of ages) this.set({ queue: name }, age);
     });
   }
 }

@@ -111,7 +111,7 @@ export class MailboxSyncService implements OnModuleInit {
       left = left.filter(stillUnassigned);
       const removed = await Promise.all(
         left.map(async (uid) => {
-          const ok = await this.queues.remove(QueueName.MailboxEvents, jobIds.fetch(ref.accountId, ref.mailbox, uidValidity, uid)).catch(() => false);
+          const ok = await this.queues.remove(QueueName.MailboxEvents, jobIds.fetch(ref.accountId, ref.mailbox, uidValidity, uid), ref.accountId).catch(() => false);
           if (ok && !stillUnassigned(uid)) await this.enqueue(ref, uidValidity, { newUids: [uid] });
           return ok;
         }),
