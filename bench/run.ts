@@ -28,6 +28,7 @@ import { mailboxScenario } from './scenarios/mailbox';
 import { notifyIngressScenario } from './scenarios/notify-ingress';
 import { parserScenario } from './scenarios/parser';
 import { pop3Scenario } from './scenarios/pop3';
+import { tenKScenario } from './scenarios/ten-k';
 import { appTuning } from './scenarios/tuning';
 
 interface Suite {
@@ -47,6 +48,8 @@ const SUITES: Suite[] = [
   { name: 'folders', scenarios: ['folders'], run: foldersScenario },
   // After the IMAP suite, whose push-latency figures it reports beside its own.
   { name: 'notify', scenarios: ['notify-ingress'], run: notifyIngressScenario },
+  // Last: 10,000 IMAP sessions load the machine most, and their sockets linger in TIME_WAIT.
+  { name: 'ten-k', scenarios: ['ten-k'], run: tenKScenario },
 ];
 
 function parseArgs(argv: string[]) {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { fakeReport } from './fake-report';
 import { BenchReport, renderMarkdown } from './report';
 import { reportShapeProblems } from './report-shape';
+import { SCENARIO_ADDED } from './types';
 
 describe('bench report shape', () => {
   const markdownOf = (report: BenchReport) => renderMarkdown(report, [], 'latency.svg', 'no baseline');
@@ -21,6 +22,19 @@ describe('bench report shape', () => {
     const quick = fakeReport('quick');
     expect(quick.scenarios.some((s) => s.id === 'notify-ingress')).toBe(false);
     expect(reportShapeProblems(quick, markdownOf(quick))).toEqual([]);
+  });
+
+  it('does not expect a scenario in a run made before it joined the bench', () => {
+    const run = (startedAt: string, without: string) => {
+      const report = fakeReport('full');
+      report.startedAt = startedAt;
+      report.scenarios = report.scenarios.filter((s) => s.id !== without);
+      return reportShapeProblems(report, markdownOf(report));
+    };
+    const added = Date.parse(SCENARIO_ADDED['ten-k']!);
+    expect(run(new Date(added - 60_000).toISOString(), 'ten-k')).toEqual([]);
+    expect(run(new Date(added + 60_000).toISOString(), 'ten-k')).toEqual([expect.stringMatching(/^scenarios are /)]);
+    expect(run(new Date(added - 60_000).toISOString(), 'folders')).toEqual([expect.stringMatching(/^scenarios are /)]);
   });
 
   it('names what is wrong', () => {

@@ -25,7 +25,7 @@ const body = (i: number) => ({ text: `${paragraph.repeat(60)}\n${BODY_TEXT_END} 
 type Stores = ReturnType<typeof testStores>;
 
 /** What Redis' key kinds hold, by `MEMORY USAGE … SAMPLES 0` (exact for streams and sets): kind → keys, bytes. */
-async function memoryByKind(stores: Stores): Promise<Map<string, { keys: number; bytes: number }>> {
+export async function memoryByKind(stores: Stores): Promise<Map<string, { keys: number; bytes: number }>> {
   const r = stores.redis.client;
   const out = new Map<string, { keys: number; bytes: number }>();
   const keys: string[] = [];
@@ -58,10 +58,10 @@ export function keyKind(key: string): string {
   return parts[0] === 'pm' ? `pm:${parts[1]}` : parts[0];
 }
 
-const usedMemory = async (stores: Stores) => Number(/used_memory:(\d+)/.exec(await stores.redis.client.info('memory'))?.[1] ?? NaN);
-const sumKinds = (m: Map<string, { keys: number; bytes: number }>, kinds: (k: string) => boolean) => [...m].filter(([k]) => kinds(k)).reduce((n, [, v]) => n + v.bytes, 0);
+export const usedMemory = async (stores: Stores) => Number(/used_memory:(\d+)/.exec(await stores.redis.client.info('memory'))?.[1] ?? NaN);
+export const sumKinds = (m: Map<string, { keys: number; bytes: number }>, kinds: (k: string) => boolean) => [...m].filter(([k]) => kinds(k)).reduce((n, [, v]) => n + v.bytes, 0);
 /** Key kinds that belong to accounts (settings, state, cursors, lease, the sets that list them). */
-const ACCOUNT_KINDS = new Set(['pm:account', 'pm:accounts', 'pm:user', 'pm:state', 'pm:cursor', 'pm:lease', 'pm:mbx-index', 'pm:watchers', 'pm:lease-fence', 'pm:oauth']);
+export const ACCOUNT_KINDS = new Set(['pm:account', 'pm:accounts', 'pm:user', 'pm:state', 'pm:cursor', 'pm:lease', 'pm:mbx-index', 'pm:watchers', 'pm:lease-fence', 'pm:oauth']);
 
 /**
  * Redis memory per account and per logged event (issue 21), with Redis' own accounting: `MEMORY
