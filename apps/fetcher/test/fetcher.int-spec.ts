@@ -1,4 +1,4 @@
-import { CommandJobOutcome, FlagsJob, ImapCommandJobName, MailboxJobName, ParsedMessage, redisKeys } from '@pushmail/contracts';
+import { CommandJobOutcome, CommandReply, FlagsJob, ImapCommandJobName, MailboxJobName, ParsedMessage, redisChannels, redisKeys } from '@pushmail/contracts';
 import { sleep, waitFor } from '@pushmail/testing';
 import { Job } from 'bullmq';
 import { FetcherWorld, USER, startFetcherWorld } from './support';
@@ -20,11 +20,12 @@ describe('fetcher jobs and commands on real Redis and Dovecot', () => {
     return nextUid++;
   };
   const finished = <T>(job: Job) => job.waitUntilFinished(world.mailboxEvents, 20_000) as Promise<T>;
-  /** Runs a command the way the gateway does: the job returns a reference, the result is read once. */
+  /** Runs a command as a gateway without a reply channel does: the job returns a reference, the result is read once. */
   const command = async <T>(name: ImapCommandJobName, data: object): Promise<T> => {
     const job = await world.commandQueue.add(name, data, { attempts: 1 });
     const outcome = (await job.waitUntilFinished(world.commandEvents, 20_000)) as CommandJobOutcome;
     if (!outcome.ok) throw new Error(`command answered ${outcome.code}`);
+    if (!('ref' in outcome)) throw new Error('published to no reply channel');
     const json = await world.client.getdel(redisKeys.commandResult(outcome.ref));
     return JSON.parse(json!) as T;
   };
@@ -185,6 +186,54 @@ describe('fetcher jobs and commands on real Redis and Dovecot', () => {
     expect(await world.client.ttl(key)).toBeGreaterThan(60);
     expect(JSON.parse((await world.client.getdel(key))!).message.text).toContain(marker);
     expect(await world.client.exists(key)).toBe(0);
+  });
+
+  it('commands naming a reply channel: the answer is published there (inline, by reference when large, not_found, internal), never in BullMQ', async () => {
+    const replyTo = `replies-${Date.now()}`;
+    const subscriber = world.redis.client();
+    const replies: CommandReply[] = [];
+    subscriber.on('message', (_channel: string, message: string) => replies.push(JSON.parse(message) as CommandReply));
+    await subscriber.subscribe(redisChannels.commandReplies(replyTo));
+    const replyOf = async (name: ImapCommandJobName, data: object, jobId: string) => {
+      const job = await world.commandQueue.add(name, { ...data, replyTo }, { attempts: 2, backoff: { type: 'fixed', delay: 10 }, jobId });
+      const outcome = await job.waitUntilFinished(world.commandEvents, 20_000).catch((err: Error) => ({ failed: err.message }));
+      return { outcome, reply: await waitFor(() => replies.find((r) => r.id === jobId), 5000, `reply to ${jobId}`) };
+    };
+    try {
+      const marker = `REPLYBODY${Date.now()}`;
+      const small = await deliver(mail('reply inline', marker));
+      const inline = await replyOf(ImapCommandJobName.Get, { accountId: world.accountId, mailbox: 'INBOX', uid: small }, `${replyTo}-1`);
+      expect(inline.outcome).toEqual({ ok: true, published: true });
+      expect(inline.reply).toMatchObject({ id: `${replyTo}-1`, ok: true, result: { message: { uid: small, subject: 'reply inline' } } });
+
+      const page = await replyOf(ImapCommandJobName.MessageList, { accountId: world.accountId, mailbox: 'INBOX', limit: 2 }, `${replyTo}-2`);
+      expect(page.reply).toMatchObject({ ok: true, result: { messages: [expect.objectContaining({ uid: small }), expect.anything()] } });
+
+      // Backslashes double in JSON: 150,000 of them (a 150 KB body) make a result past the 256 K characters sent inline.
+      const big = await deliver(mail('reply by reference', `${marker}${'\\'.repeat(150_000)}`));
+      const byRef = await replyOf(ImapCommandJobName.Get, { accountId: world.accountId, mailbox: 'INBOX', uid: big }, `${replyTo}-3`);
+      expect(byRef.outcome).toEqual({ ok: true, ref: expect.any(String) });
+      expect(byRef.reply).toEqual({ id: `${replyTo}-3`, ok: true, ref: (byRef.outcome as { ref: string }).ref });
+      expect(JSON.parse((await world.client.getdel(redisKeys.commandResult((byRef.outcome as { ref: string }).ref)))!).message.text).toContain(marker);
+
+      const missing = await replyOf(ImapCommandJobName.Get, { accountId: world.accountId, mailbox: 'INBOX', uid: 99_999 }, `${replyTo}-4`);
+      expect(missing.reply).toEqual({ id: `${replyTo}-4`, ok: false, code: 'not_found' });
+      // A payload that fails validation fails for good at once, and says so on the channel.
+      const invalid = await replyOf(ImapCommandJobName.Get, { accountId: world.accountId, mailbox: 'INBOX', uid: -1 }, `${replyTo}-5`);
+      expect(invalid.outcome).toEqual({ failed: expect.stringContaining('invalid job payload') });
+      expect(invalid.reply).toEqual({ id: `${replyTo}-5`, ok: false, code: 'internal' });
+
+      const holders: string[] = [];
+      for (const key of await world.client.keys('{pm-bull}:imap-commands:*')) {
+        const type = await world.client.type(key);
+        const values = type === 'hash' ? Object.values(await world.client.hgetall(key)) : type === 'stream' ? (await world.client.xrange(key, '-', '+')).flatMap(([, f]) => f) : [];
+        if (values.some((v) => v.includes(marker))) holders.push(key);
+      }
+      expect(holders).toEqual([]);
+      expect(await world.client.keys('pm:cmd-result:*')).toEqual([]);
+    } finally {
+      subscriber.disconnect();
+    }
   });
 
   it('flags, deleted and reset jobs append their events once and keep the stored copy current', async () => {

@@ -72,11 +72,12 @@ describe('fetcher: POP3 mail', () => {
     expect(job.attemptsMade ?? 0).toBeLessThanOrEqual(1);
   });
 
-  /** Runs a command the way the gateway does: the job returns a reference, the result is read once. */
+  /** Runs a command as a gateway without a reply channel does: the job returns a reference, the result is read once. */
   const command = async <T>(name: ImapCommandJobName, data: object): Promise<T> => {
     const job = await world.commandQueue.add(name, data, { attempts: 1 });
     const outcome = (await job.waitUntilFinished(world.commandEvents, 20_000)) as CommandJobOutcome;
     if (!outcome.ok) throw new Error(`command answered ${outcome.code}`);
+    if (!('ref' in outcome)) throw new Error('published to no reply channel');
     return JSON.parse((await world.client.getdel(redisKeys.commandResult(outcome.ref)))!) as T;
   };
 

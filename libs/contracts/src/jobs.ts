@@ -45,28 +45,38 @@ export type ResetJob = z.infer<typeof ResetJobSchema>;
 export const MailboxesChangedJobSchema = z.object({ accountId: AccountIdSchema, changeId: z.string().min(1).max(64) });
 export type MailboxesChangedJob = z.infer<typeof MailboxesChangedJobSchema>;
 
+/**
+ * The asking gateway's reply channel (`redisChannels.commandReplies(replyTo)`): the fetcher
+ * publishes the command's answer there ({@link CommandReply}) instead of leaving it under a
+ * reference for the gateway to collect after BullMQ's completed event. Absent: the result goes by
+ * reference ({@link CommandJobOutcome}), as gateways before the reply channel expect.
+ */
+export const CommandReplyToSchema = z.string().regex(/^[A-Za-z0-9_-]{8,64}$/, 'must be 8-64 characters of A-Z a-z 0-9 _ -');
+const replyField = { replyTo: CommandReplyToSchema.optional() };
+
 export const FlagCommandJobSchema = z.object({
   accountId: AccountIdSchema,
   mailbox: MailboxNameSchema,
   uid: UidSchema,
   add: z.array(z.string().max(128)).max(32).default([]),
   remove: z.array(z.string().max(128)).max(32).default([]),
+  ...replyField,
 });
 export type FlagCommandJob = z.infer<typeof FlagCommandJobSchema>;
 
-export const GetCommandJobSchema = z.object({ accountId: AccountIdSchema, mailbox: MailboxNameSchema, uid: UidSchema });
+export const GetCommandJobSchema = z.object({ accountId: AccountIdSchema, mailbox: MailboxNameSchema, uid: UidSchema, ...replyField });
 export type GetCommandJob = z.infer<typeof GetCommandJobSchema>;
 
-/** The mailbox commands' jobs carry the client's validated request (ownership already checked by the gateway). */
-export const MailboxListJobSchema = MailboxListRequestSchema;
+/** The mailbox commands' jobs carry the client's validated request (ownership already checked by the gateway) and the reply channel. */
+export const MailboxListJobSchema = MailboxListRequestSchema.extend(replyField);
 export type MailboxListJob = z.infer<typeof MailboxListJobSchema>;
-export const MessageListJobSchema = MessageListRequestSchema;
+export const MessageListJobSchema = MessageListRequestSchema.extend(replyField);
 export type MessageListJob = z.infer<typeof MessageListJobSchema>;
-export const MessageSearchJobSchema = MessageSearchRequestSchema;
+export const MessageSearchJobSchema = MessageSearchRequestSchema.extend(replyField);
 export type MessageSearchJob = z.infer<typeof MessageSearchJobSchema>;
-export const MessageMoveJobSchema = MessageMoveRequestSchema;
+export const MessageMoveJobSchema = MessageMoveRequestSchema.extend(replyField);
 export type MessageMoveJob = z.infer<typeof MessageMoveJobSchema>;
-export const MessageDeleteJobSchema = MessageDeleteRequestSchema;
+export const MessageDeleteJobSchema = MessageDeleteRequestSchema.extend(replyField);
 export type MessageDeleteJob = z.infer<typeof MessageDeleteJobSchema>;
 
 /** The message itself is stored under the send key; the job names it. */
@@ -139,9 +149,21 @@ export interface ImapCommandResults {
  * queue's events stream, so a result (a whole message for `message.get`) travels by reference
  * instead, and an expected failure is a code rather than an error text to be matched.
  */
-export type CommandJobOutcome = { ok: true; ref: string } | { ok: false; code: CommandFailureCode };
+export type CommandJobOutcome = { ok: true; ref: string } | { ok: true; published: true } | { ok: false; code: CommandFailureCode };
 /** `not_found`: no such message or mailbox on the IMAP server. */
 export type CommandFailureCode = 'not_found';
 
 /** How long a command result waits to be picked up; past the gateway's wait, nobody will. */
 export const COMMAND_RESULT_TTL_SECONDS = 120;
+
+/**
+ * A command's answer on the gateway's reply channel, `id` being the job's id. The result travels
+ * inline, or by reference (`ref`, as in {@link CommandJobOutcome}) when it is too large for a
+ * pub/sub message. `internal`: the command failed for good (its last attempt threw); the job
+ * itself fails in BullMQ as before.
+ */
+export type CommandReply = { id: string } & (
+  | { ok: true; result: ImapCommandResults[ImapCommandJobName] }
+  | { ok: true; ref: string }
+  | { ok: false; code: CommandFailureCode | 'internal' }
+);

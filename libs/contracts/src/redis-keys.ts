@@ -48,6 +48,8 @@ export const redisChannels = {
   accountState: `${KEY_PREFIX}:account-state`,
   /** MessageSentEvent / MessageSendFailedEvent, emitted by whichever gateway runs the send worker. */
   sendResults: `${KEY_PREFIX}:send-results`,
+  /** {@link CommandReply} JSON for the commands one gateway asked for (`replyTo` is that gateway's id). */
+  commandReplies: (replyTo: string) => `${KEY_PREFIX}:cmd-replies:${replyTo}`,
 };
 
 /** BullMQ key prefix; the hash tag keeps every queue key on one Redis Cluster slot. */

@@ -1,7 +1,8 @@
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { AccountRepository } from '@pushmail/accounts';
 import {
-  CommandJobOutcome,
+  COMMAND_RESULT_TTL_SECONDS,
+  CommandReply,
   ImapCommandJobName,
   ImapCommandResults,
   JobPayloadOf,
@@ -16,13 +17,14 @@ import {
   MessageSearchRequest,
   QueueName,
   isWatched,
+  redisChannels,
   redisKeys,
 } from '@pushmail/contracts';
 import { ConfigService } from '@pushmail/config';
 import { Pop3UidStore } from '@pushmail/pop3';
 import { QueueService } from '@pushmail/queue';
 import { RedisService } from '@pushmail/redis';
-import type { QueueEvents } from 'bullmq';
+import { randomBytes } from 'node:crypto';
 import { GatewayEnv } from '../config';
 import { CommandError, forbidden } from '../socket/ack';
 import { StoredMessageReader } from './stored-message-reader';
@@ -35,15 +37,31 @@ const POP3_MAILBOX = 'INBOX';
 
 const pop3Unsupported = (what: string) => new CommandError('bad_request', `POP3 does not support ${what}`);
 
+/** What a waiting command ends with: the fetcher's reply, the gateway's timeout, or a failed enqueue. */
+type Settlement = CommandReply | 'timeout' | Error;
+
 /**
  * Client commands that must run on the account's IMAP connections go to the fetcher through the
- * command queue; the client's ack waits for the job's result, i.e. for the IMAP server's answer.
+ * command queue; the client's ack waits for the job's answer, i.e. for the IMAP server's.
+ *
+ * The job goes through BullMQ (kept in Redis until a fetcher takes it, retried once, taken over
+ * from a fetcher that dies), but the answer comes back on this gateway's own reply channel,
+ * published by the fetcher the moment the IMAP work is done: one Redis hop, where waiting for
+ * BullMQ's completed event (QueueEvents' XREAD, its per-job isFinished check, then a GETDEL of the
+ * result) cost four, and every command's added/active/completed events woke this process. Nobody
+ * but the waiting client needs the answer, so it need not outlive the wait: a reply lost with the
+ * subscriber connection ends as the timeout does, `internal`, and the client may ask again (a
+ * page, a search or a message read is safe to repeat; a move or a delete that did happen shows in
+ * the events, and a repeat of it answers `not_found` or moves nothing).
  */
 @Injectable()
-export class ImapCommandService implements OnModuleInit {
+export class ImapCommandService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(ImapCommandService.name);
-  private events!: QueueEvents;
   private readonly timeoutMs: number;
+  /** This gateway's reply channel id; the job ids it chooses start with it. */
+  private readonly replyTo = randomBytes(12).toString('base64url');
+  private readonly pending = new Map<string, (settlement: Settlement) => void>();
+  private sequence = 0;
 
   constructor(
     private readonly queue: QueueService,
@@ -56,13 +74,21 @@ export class ImapCommandService implements OnModuleInit {
   }
 
   async onModuleInit(): Promise<void> {
-    this.events = this.queue.queueEventsFor(QueueName.ImapCommands);
-    await this.events.waitUntilReady();
+    const subscriber = this.redis.open({ connectionName: 'command-replies' });
+    subscriber.on('message', (_channel: string, message: string) => this.onReply(message));
+    // ioredis subscribes again by itself after a reconnect.
+    await subscriber.subscribe(redisChannels.commandReplies(this.replyTo));
+  }
+
+  onModuleDestroy(): void {
+    for (const [id, settle] of this.pending) {
+      this.pending.delete(id);
+      settle(new Error('gateway shutting down'));
+    }
   }
 
   async flag(userId: string, req: MessageFlagRequest): Promise<ImapCommandResults[ImapCommandJobName.Flag]> {
-    await this.assertOwner(req.accountId, userId);
-    if (await this.isPop3(req.accountId)) {
+    if (await this.ownedPop3(req.accountId, userId)) {
       this.assertPop3Inbox(req.mailbox);
       const other = [...(req.add ?? []), ...(req.remove ?? [])].find((f) => !POP3_FLAGS.has(f));
       if (other !== undefined) throw pop3Unsupported(`the flag ${other} (pushmail keeps \\Seen and \\Flagged for POP3 mail)`);
@@ -77,8 +103,7 @@ export class ImapCommandService implements OnModuleInit {
 
   /** The account's folders; `watched` says which ones the account's watcher follows (their changes arrive as events). */
   async mailboxes(userId: string, req: MailboxListRequest): Promise<{ mailboxes: MailboxInfo[] }> {
-    await this.assertOwner(req.accountId, userId);
-    if (await this.isPop3(req.accountId)) {
+    if (await this.ownedPop3(req.accountId, userId)) {
       // POP3 has one mailbox; what it holds is what the watcher's last poll mapped.
       const { uidValidity, uids } = await new Pop3UidStore(this.redis).list(req.accountId);
       const uidNext = uids.length ? uids[uids.length - 1] + 1 : null;
@@ -92,27 +117,23 @@ export class ImapCommandService implements OnModuleInit {
   }
 
   async list(userId: string, req: MessageListRequest): Promise<MessagePage> {
-    await this.assertOwner(req.accountId, userId);
-    if (await this.isPop3(req.accountId)) this.assertPop3Inbox(req.mailbox);
+    if (await this.ownedPop3(req.accountId, userId)) this.assertPop3Inbox(req.mailbox);
     return this.run(ImapCommandJobName.MessageList, req);
   }
 
   async search(userId: string, req: MessageSearchRequest): Promise<MessagePage> {
-    await this.assertOwner(req.accountId, userId);
-    if (await this.isPop3(req.accountId)) throw pop3Unsupported('searching on the server');
+    if (await this.ownedPop3(req.accountId, userId)) throw pop3Unsupported('searching on the server');
     return this.run(ImapCommandJobName.MessageSearch, req);
   }
 
   /** Acked once the server confirmed the move; the events (deleted here, new there) follow through the event log. */
   async move(userId: string, req: MessageMoveRequest): Promise<ImapCommandResults[ImapCommandJobName.MessageMove]> {
-    await this.assertOwner(req.accountId, userId);
-    if (await this.isPop3(req.accountId)) throw pop3Unsupported('moving messages (it has only INBOX)');
+    if (await this.ownedPop3(req.accountId, userId)) throw pop3Unsupported('moving messages (it has only INBOX)');
     return this.run(ImapCommandJobName.MessageMove, req);
   }
 
   async delete(userId: string, req: MessageDeleteRequest): Promise<object> {
-    await this.assertOwner(req.accountId, userId);
-    if (await this.isPop3(req.accountId)) this.assertPop3Inbox(req.mailbox);
+    if (await this.ownedPop3(req.accountId, userId)) this.assertPop3Inbox(req.mailbox);
     await this.run(ImapCommandJobName.MessageDelete, req);
     return {};
   }
@@ -125,44 +146,85 @@ export class ImapCommandService implements OnModuleInit {
   }
 
   private async run<N extends CommandName>(name: N, payload: JobPayloadOf<QueueName.ImapCommands, N>): Promise<ImapCommandResults[N]> {
-    const job = await this.queue.add(QueueName.ImapCommands, name, payload, {
-      // A flag change or a fetch is safe to repeat; a client waits, so retries are few and quick.
-      attempts: 2,
-      backoff: { type: 'fixed', delay: 200 },
-      // The return value is only a reference; finished jobs need not stay long.
-      removeOnComplete: { age: 60 },
-      removeOnFail: { age: 24 * 3600 },
+    // Unique across gateways (the random channel id) and within this one (the sequence).
+    const jobId = `${this.replyTo}-${(this.sequence++).toString(36)}`;
+    const answer = new Promise<Settlement>((resolve) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(jobId);
+        resolve('timeout');
+      }, this.timeoutMs);
+      this.pending.set(jobId, (settlement) => {
+        clearTimeout(timer);
+        resolve(settlement);
+      });
     });
-    let outcome: CommandJobOutcome;
     try {
-      outcome = (await job.waitUntilFinished(this.events, this.timeoutMs)) as CommandJobOutcome;
+      await this.queue.add(QueueName.ImapCommands, name, { ...payload, replyTo: this.replyTo }, {
+        jobId,
+        // A flag change or a fetch is safe to repeat; a client waits, so retries are few and quick.
+        attempts: 2,
+        backoff: { type: 'fixed', delay: 200 },
+        // The job holds no result (it was published); finished jobs need not stay long.
+        removeOnComplete: { age: 60 },
+        removeOnFail: { age: 24 * 3600 },
+      });
     } catch (err) {
-      const reason = (err as Error).message ?? '';
-      // BullMQ's own wait timeout (the fetcher's failure reasons never start like this).
-      if (reason.startsWith('Job wait ')) {
-        this.logger.warn({ msg: 'imap command timed out', command: name, jobId: job.id, accountId: payload.accountId });
-        throw new CommandError('internal', 'the mail server did not answer in time');
-      }
-      this.logger.warn({ msg: 'imap command failed', command: name, jobId: job.id, accountId: payload.accountId, reason });
+      this.pending.get(jobId)?.(err as Error);
+      this.pending.delete(jobId);
+    }
+    const reply = await answer;
+    if (reply === 'timeout') {
+      this.logger.warn({ msg: 'imap command timed out', command: name, jobId, accountId: payload.accountId });
+      throw new CommandError('internal', 'the mail server did not answer in time');
+    }
+    if (reply instanceof Error) {
+      // The enqueue failed (Redis), or the gateway is shutting down.
+      this.logger.warn({ msg: 'imap command not answered', command: name, jobId, accountId: payload.accountId, err: reply });
       throw new CommandError('internal', 'the mail server command failed');
     }
-    if (typeof outcome !== 'object' || outcome === null || !('ok' in outcome)) {
-      // E.g. a fetcher of an older version still running during an upgrade.
-      this.logger.error({ msg: 'imap command returned no CommandJobOutcome', command: name, jobId: job.id });
+    if (!reply.ok) {
+      if (reply.code === 'not_found') throw new CommandError('not_found', name === ImapCommandJobName.Flag || name === ImapCommandJobName.Get ? 'no such message' : 'no such mailbox');
+      // The fetcher logged why; the job stays in the failed set for a day.
+      this.logger.warn({ msg: 'imap command failed', command: name, jobId, accountId: payload.accountId });
       throw new CommandError('internal', 'the mail server command failed');
     }
-    if (!outcome.ok) throw new CommandError(outcome.code, name === ImapCommandJobName.Flag || name === ImapCommandJobName.Get ? 'no such message' : 'no such mailbox');
-    // Read once and gone: the result (a whole message for message.get) does not stay in Redis.
-    const json = await this.redis.client.getdel(redisKeys.commandResult(outcome.ref));
+    if ('result' in reply) return reply.result as ImapCommandResults[N];
+    // Too large to publish: read once and gone (a whole message for message.get does not stay in Redis).
+    const json = await this.redis.client.getdel(redisKeys.commandResult(reply.ref));
     if (json === null) {
-      this.logger.warn({ msg: 'imap command result expired before it was read', command: name, jobId: job.id });
+      this.logger.warn({ msg: 'imap command result expired before it was read', command: name, jobId, ttlSeconds: COMMAND_RESULT_TTL_SECONDS });
       throw new CommandError('internal', 'the mail server command failed');
     }
     return JSON.parse(json) as ImapCommandResults[N];
   }
 
-  private async isPop3(accountId: string): Promise<boolean> {
-    return (await this.accounts.protocolOf(accountId)) === 'pop3';
+  /** An answer on the reply channel: settles the waiting command, if it still waits (else it timed out). */
+  private onReply(message: string): void {
+    let reply: CommandReply;
+    try {
+      reply = JSON.parse(message) as CommandReply;
+    } catch (err) {
+      this.logger.warn({ msg: 'ignored malformed command reply', err });
+      return;
+    }
+    if (typeof reply !== 'object' || reply === null || typeof reply.id !== 'string' || typeof reply.ok !== 'boolean') {
+      this.logger.warn({ msg: 'ignored malformed command reply' });
+      return;
+    }
+    const settle = this.pending.get(reply.id);
+    if (!settle) return;
+    this.pending.delete(reply.id);
+    settle(reply);
+  }
+
+  /**
+   * `forbidden` unless the user owns the account; else whether it is a POP3 account. Both reads go
+   * out together (one auto-pipelined write, one round trip), as every command needs both.
+   */
+  private async ownedPop3(accountId: string, userId: string): Promise<boolean> {
+    const [owned, protocol] = await Promise.all([this.accounts.isOwnedBy(accountId, userId), this.accounts.protocolOf(accountId)]);
+    if (!owned) throw forbidden();
+    return protocol === 'pop3';
   }
 
   private assertPop3Inbox(mailbox: string): void {
