@@ -1,5 +1,5 @@
 import { RedisTarget } from '@pushmail/config';
-import IORedis, { Cluster, Redis, RedisOptions } from 'ioredis';
+import IORedis, { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 
 /**
  * A connection to pushmail's Redis, whichever way it is deployed: one server or a Sentinel set's
@@ -14,15 +14,22 @@ const retryStrategy = (times: number) => Math.min(times * 200, 2000);
 type ClusterTarget = Extract<RedisTarget, { kind: 'cluster' }>;
 
 /**
+ * A connection's options. `shardedSubscribers` applies to a cluster only (a single server takes
+ * SSUBSCRIBE on its one connection): one subscriber connection per master, so that sharded
+ * channels of every slot can be subscribed on one client.
+ */
+export type RedisConnectionOptions = RedisOptions & Pick<ClusterOptions, 'shardedSubscribers'>;
+
+/**
  * The one way pushmail opens a Redis connection, for every app, BullMQ, the Socket.IO adapter and
  * the test harness: a URL, the current master of a Sentinel set, or a Redis Cluster.
  */
-export function createRedisConnection(target: ClusterTarget, options?: RedisOptions): Cluster;
-export function createRedisConnection(target: Exclude<RedisTarget, ClusterTarget>, options?: RedisOptions): Redis;
-export function createRedisConnection(target: RedisTarget, options?: RedisOptions): RedisClient;
-export function createRedisConnection(target: RedisTarget, options: RedisOptions = {}): RedisClient {
+export function createRedisConnection(target: ClusterTarget, options?: RedisConnectionOptions): Cluster;
+export function createRedisConnection(target: Exclude<RedisTarget, ClusterTarget>, options?: RedisConnectionOptions): Redis;
+export function createRedisConnection(target: RedisTarget, options?: RedisConnectionOptions): RedisClient;
+export function createRedisConnection(target: RedisTarget, { shardedSubscribers, ...options }: RedisConnectionOptions = {}): RedisClient {
   if (target.kind === 'url') return new IORedis(target.url, { retryStrategy, ...options });
-  if (target.kind === 'cluster') return clusterConnection(target, options);
+  if (target.kind === 'cluster') return clusterConnection(target, options, shardedSubscribers ?? false);
   return new IORedis({
     sentinels: target.sentinels,
     name: target.name,
@@ -53,7 +60,7 @@ export function createRedisConnection(target: RedisTarget, options: RedisOptions
 const CLUSTER_RETRY_DELAY_MS = 200;
 const CLUSTER_MAX_REDIRECTIONS = 100;
 
-function clusterConnection(target: ClusterTarget, options: RedisOptions): Cluster {
+function clusterConnection(target: ClusterTarget, options: RedisOptions, shardedSubscribers: boolean): Cluster {
   // Options of the cluster client itself; the rest applies to each node connection. A node's own
   // reconnects are off (ioredis' default): the cluster client refreshes the slot map instead.
   const { enableAutoPipelining, enableOfflineQueue, lazyConnect, enableReadyCheck, retryStrategy: _nodeRetry, readOnly: _readOnly, sentinels: _sentinels, ...nodeOptions } = options;
@@ -67,6 +74,7 @@ function clusterConnection(target: ClusterTarget, options: RedisOptions): Cluste
     retryDelayOnFailover: CLUSTER_RETRY_DELAY_MS,
     retryDelayOnClusterDown: CLUSTER_RETRY_DELAY_MS,
     retryDelayOnTryAgain: CLUSTER_RETRY_DELAY_MS,
+    shardedSubscribers,
     redisOptions: { ...nodeOptions, password: target.password ?? nodeOptions.password, tls: target.tls ? {} : nodeOptions.tls },
   });
 }

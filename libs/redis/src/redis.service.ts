@@ -1,8 +1,7 @@
 import { Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { ConfigService, RedisTarget, redisTarget } from '@pushmail/config';
 import { HealthService } from '@pushmail/observability';
-import { RedisOptions } from 'ioredis';
-import { RedisClient, createRedisConnection, isCluster, masterNodes } from './connection';
+import { RedisClient, RedisConnectionOptions, createRedisConnection, isCluster, masterNodes } from './connection';
 
 /**
  * The one place that opens Redis connections. `client` runs commands; subscribers and BullMQ get
@@ -25,7 +24,7 @@ export class RedisService implements OnModuleInit, OnModuleDestroy {
   }
 
   /** A new connection to the app's Redis (its URL, the Sentinel set's master or the cluster); closed with the module. */
-  open(options: RedisOptions = {}): RedisClient {
+  open(options: RedisConnectionOptions = {}): RedisClient {
     const connection = createRedisConnection(this.target, { enableAutoPipelining: true, ...options });
     // ioredis emits 'error' on every failed reconnect; without a listener Node would crash.
     connection.on('error', (err) => this.logger.warn({ msg: 'redis connection error', name: options.connectionName, err }));

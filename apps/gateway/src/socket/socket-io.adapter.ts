@@ -3,8 +3,8 @@ import { IoAdapter } from '@nestjs/platform-socket.io';
 import { MessageMappingProperties } from '@nestjs/websockets';
 import { Observable, firstValueFrom } from 'rxjs';
 import { HealthService } from '@pushmail/observability';
-import { RedisService } from '@pushmail/redis';
-import { createAdapter } from '@socket.io/redis-adapter';
+import { RedisService, isCluster } from '@pushmail/redis';
+import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import { Server, ServerOptions, Socket } from 'socket.io';
 import { SocketData, closedServers } from './socket-types';
 
@@ -68,8 +68,10 @@ export class GatewayIoAdapter extends IoAdapter {
     this.guardConnections(server);
     const redis = this.app.get(RedisService);
     const pub = redis.open({ connectionName: 'socket-adapter-pub' });
-    const sub = redis.open({ connectionName: 'socket-adapter-sub' });
-    server.adapter(createAdapter(pub, sub, { key: SOCKET_ADAPTER_KEY }));
+    const sub = redis.open({ connectionName: 'socket-adapter-sub', shardedSubscribers: true });
+    // On a Redis Cluster, sharded pub/sub (Redis 7 SPUBLISH/SSUBSCRIBE): a notice goes to the
+    // nodes of its channel's slot only, where a cluster forwards a classic PUBLISH to every node.
+    server.adapter(isCluster(pub) ? createShardedAdapter(pub, sub, { channelPrefix: SOCKET_ADAPTER_KEY }) : createAdapter(pub, sub, { key: SOCKET_ADAPTER_KEY }));
     this.app.get(HealthService).register('socket-adapter', () => ({ ok: pub.status === 'ready' && sub.status === 'ready' }));
     return server as unknown as ReturnType<IoAdapter['createIOServer']>;
   }
