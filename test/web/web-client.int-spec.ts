@@ -532,6 +532,53 @@ describe('web client on the demo stack', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'web-folder.png') });
   });
 
+  it('moves a folder’s unread count live when mail lands in a folder other than INBOX (an account watching "*", Sent from another client)', async () => {
+    // The demo account watches INBOX only; one added without `mailboxes` watches every folder ("*").
+    const email = `every-folder-${run}@pushmail.test`;
+    const imapSettings = { host: '127.0.0.1', port: demo.imapPort, secure: false, user: demo.email, pass: demo.pass };
+    const created = await fetch(`${baseUrl}/api/me/accounts`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ email, imap: imapSettings, smtp: { ...imapSettings, port: 2525 } }),
+    });
+    expect(created.status).toBe(201);
+    const view = (await created.json()) as { id: string; mailboxes: string[] };
+    expect(view.mailboxes).toEqual(['*']);
+    await waitFor(async () => (await accountViews()).find((v) => v.email === email)?.state === 'connected', 15_000, 'the new account connected');
+    await page.reload();
+    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor({ timeout: 10_000 });
+    const sent = page.getByRole('list', { name: `Folders of ${email}` }).locator('[data-folder="Sent"]');
+    await sent.waitFor();
+    const unseenIn = async (mailbox: string) => {
+      const c = await imap();
+      try {
+        return (await c.status(mailbox, { unseen: true })).unseen ?? 0;
+      } finally {
+        await c.logout();
+      }
+    };
+    const before = await unseenIn('Sent');
+    const badge = async () => Number((await sent.locator('.badge').count()) ? await sent.locator('.badge').textContent() : 0);
+    expect(await badge()).toBe(before);
+    // Let the watcher's session finish its first pass over the folders, so the append is live news.
+    await page.waitForTimeout(1000);
+
+    // Another client files a message into Sent (unread, to make the count move): no reload from here on.
+    const other = await imap();
+    try {
+      await other.append('Sent', `From: ${demo.email}\r\nTo: bob@example.test\r\nSubject: Sent elsewhere ${run}\r\nMessage-ID: <sent-${run}@example.test>\r\n\r\nfrom another client\r\n`, []);
+    } finally {
+      await other.logout();
+    }
+    await waitFor(async () => (await badge()) === before + 1, 10_000, 'the Sent badge to count the new message').catch(async (err: Error) => {
+      throw new Error(`${err.message}: shows ${await badge()}, the server has ${await unseenIn('Sent')} unseen\n${logTails()}`);
+    });
+    await page.screenshot({ path: join(ARTIFACTS, 'web-folder-live.png') });
+
+    const removed = await fetch(`${baseUrl}/api/me/accounts/${view.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+    expect(removed.status).toBe(204);
+  });
+
   it('logged no console errors', () => {
     // A dropped socket is reported by the browser itself while the gateway restarts; that one is expected.
     expect(consoleErrors.filter((e) => !/WebSocket connection to .* failed/.test(e))).toEqual([]);
