@@ -115,6 +115,38 @@ export class QueueService implements OnModuleDestroy {
   }
 
   /**
+   * Adds jobs that all carry a deterministic `jobId` and answers, per job, whether that id existed
+   * before (a job an earlier add made; it is left as it is, as BullMQ does). The EXISTS checks are
+   * written on the producer connection right before the add, so both travel in one round trip and
+   * Redis runs them first, in order: one round trip where a check then an add took two. A job id
+   * twice in `jobs` counts as existing the second time.
+   */
+  addBulkReportingExisting<Q extends QueueName, N extends JobNameOf<Q>>(
+    queue: Q,
+    jobs: Array<{ name: N; data: JobPayloadOf<Q, N>; opts: JobsOptions & { jobId: string } }>,
+  ): Promise<boolean[]> {
+    // Per shard: the checks are a pipeline, whose keys must share one slot on a Redis Cluster.
+    return this.perShard(queue, jobs, (q, part) => this.addReportingExisting(q, part));
+  }
+
+  private async addReportingExisting<N extends string, D>(q: Queue, jobs: Array<{ name: N; data: D; opts: JobsOptions & { jobId: string } }>): Promise<boolean[]> {
+    // The connection every producer Queue was given: BullMQ wraps this very client (no copy), so
+    // these commands share its socket and are written before the add's.
+    const checks = this.producerConnection!.pipeline();
+    for (const job of jobs) checks.exists(q.toKey(job.opts.jobId));
+    const checked = checks.exec();
+    const added = jobs.length === 1 ? q.add(jobs[0].name, jobs[0].data, jobs[0].opts) : q.addBulk(jobs);
+    const [rows] = await Promise.all([checked, added]);
+    const seen = new Set<string>();
+    return jobs.map((job, i) => {
+      const [err, n] = rows?.[i] ?? [null, 0];
+      const existed = (!err && n === 1) || seen.has(job.opts.jobId);
+      seen.add(job.opts.jobId);
+      return existed;
+    });
+  }
+
+  /**
    * Removes a job unless a worker holds it. True when it is gone (removed now, or never there);
    * false while it is locked by a worker.
    */

@@ -2,14 +2,13 @@ import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { AccountRepository } from '@pushmail/accounts';
 import { FetchJob, MailNotification, MailNotificationResult, MailboxJobName, QueueName, WATCH_ALL_FOLDERS, jobIds } from '@pushmail/contracts';
 import { QueueService } from '@pushmail/queue';
-import { RedisService } from '@pushmail/redis';
 import type { JobsOptions } from 'bullmq';
 import { NotifySource, NotifySourceMatcher } from './notify-sources';
 import { NotifyMetrics } from './notify.metrics';
 import { TurnBatcher } from './turn-batcher';
 
 interface Planned {
-  job: { name: MailboxJobName.Fetch; data: FetchJob; opts: JobsOptions };
+  job: { name: MailboxJobName.Fetch; data: FetchJob; opts: JobsOptions & { jobId: string } };
 }
 
 /**
@@ -21,17 +20,16 @@ interface Planned {
 export class NotifyService implements OnApplicationBootstrap {
   private readonly logger = new Logger(NotifyService.name);
   /**
-   * The fetch jobs of every request in one event-loop turn go to Redis together: one pipeline of
-   * EXISTS (for the duplicates metric), then one addBulk. Under a burst of notifications that is
-   * two writes per turn instead of two per request, which is most of what a job add costs the
-   * watcher; a lone notification pays the same two round trips as before.
+   * The fetch jobs of every request in one event-loop turn go to Redis together: EXISTS (for the
+   * duplicates metric) and the add, written back to back in one round trip. Under a burst of
+   * notifications that is one write per turn instead of one per request, which is most of what a
+   * job add costs the watcher; a lone notification pays one round trip (a check then an add took two).
    */
   private readonly adds = new TurnBatcher<Planned['job'], boolean>((jobs) => this.addJobs(jobs));
 
   constructor(
     private readonly accounts: AccountRepository,
     private readonly queues: QueueService,
-    private readonly redis: RedisService,
     private readonly metrics: NotifyMetrics,
     private readonly matcher: NotifySourceMatcher,
   ) {}
@@ -86,24 +84,12 @@ export class NotifyService implements OnApplicationBootstrap {
     this.metrics.mapped.inc({ source: source.name }, planned.length - duplicates);
   }
 
-  /** Adds the jobs; answers, per job, whether it existed already (IDLE or an earlier notification). */
-  private async addJobs(jobs: Array<Planned['job']>): Promise<boolean[]> {
-    const queue = this.queues.queue(QueueName.MailboxEvents);
-    // Counted for the metric only: a job that exists already is left as it is by the add below, so
-    // a race between this check and the add can miscount a duplicate but never enqueue one twice.
-    // A job id twice in one batch (the same notification in two requests) counts once as new.
-    const pipeline = this.redis.client.pipeline();
-    for (const job of jobs) pipeline.exists(queue.toKey(job.opts.jobId!));
-    const rows = (await pipeline.exec()) ?? [];
-    const seen = new Set<string>();
-    const existed = jobs.map((job, i) => {
-      const [err, n] = rows[i] ?? [null, 0];
-      const duplicate = (!err && n === 1) || seen.has(job.opts.jobId!);
-      seen.add(job.opts.jobId!);
-      return duplicate;
-    });
-    if (jobs.length === 1) await this.queues.add(QueueName.MailboxEvents, jobs[0].name, jobs[0].data, jobs[0].opts);
-    else await this.queues.addBulk(QueueName.MailboxEvents, jobs);
-    return existed;
+  /**
+   * Adds the jobs; answers, per job, whether it existed already (IDLE or an earlier notification).
+   * Counted for the metric only: a job that exists already is left as it is by the add, so a race
+   * between the check and the add can miscount a duplicate but never enqueue one twice.
+   */
+  private addJobs(jobs: Array<Planned['job']>): Promise<boolean[]> {
+    return this.queues.addBulkReportingExisting(QueueName.MailboxEvents, jobs);
   }
 }
