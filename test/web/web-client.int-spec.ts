@@ -552,7 +552,8 @@ describe('web client on the demo stack', () => {
     const unseenIn = async (mailbox: string) => {
       const c = await imap();
       try {
-        return (await c.status(mailbox, { unseen: true })).unseen ?? 0;
+        const status = await c.status(mailbox, { unseen: true });
+        return (status && status.unseen) || 0;
       } finally {
         await c.logout();
       }
