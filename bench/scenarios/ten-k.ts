@@ -67,6 +67,26 @@ async function waitConnectedSince(stores: Stores, ids: string[], sinceMs: number
   return { at, counts };
 }
 
+/**
+ * The watchers' warnings and errors by message (and reason, for a lost session), most frequent
+ * first: lost leases, members judged silent, sessions lost and retried explain a slow start.
+ */
+export function warningsByMessage(logs: string[]): Array<[string, number]> {
+  const counts = new Map<string, number>();
+  for (const line of logs.join('\n').split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const entry = JSON.parse(line) as { level?: string | number; msg?: string; reason?: string };
+      if (!entry.msg || !/warn|error|fatal|^[456]\d$/i.test(String(entry.level ?? ''))) continue;
+      const key = entry.reason ? `${entry.msg} (${entry.reason})` : entry.msg;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    } catch {
+      // a partial line
+    }
+  }
+  return [...counts].sort((x, y) => y[1] - x[1]);
+}
+
 /** Accounts by the watcher (INSTANCE_ID) whose lease they are under; '' for none. */
 async function leaseHolders(stores: Stores, ids: string[]): Promise<Map<string, number>> {
   const out = new Map<string, number>();
@@ -192,6 +212,7 @@ export async function tenKScenario(ctx: BenchContext): Promise<void> {
             ['accounts per watcher (lease holders)', watcherNames.map((n, i) => `${n} ${perWatcher[i]}`).join(', ') + (holders.get('') ? `, none ${holders.get('')}` : '')],
             ['Dovecot limit errors in its log meanwhile', limitErrors],
             ...cpuRows.map((row): [string, string] => [`CPU meanwhile: ${row.name}${row.name.startsWith('bench-') ? ' (from /health/live)' : ''}`, `${round1(row.cpuMs / 1000)} s (${Math.round(row.cores * 100)} % of one core)`]),
+            ['watchers’ warnings meanwhile (by message, most frequent first)', warningsByMessage(fleet.map((w) => w.proc.logs())).slice(0, 6).map(([m, n]) => `${m}: ${n}`).join('; ') || 'none'],
             ['CPU per account connected: watchers / Dovecot / Redis', `${round1(watcherCpuMs / ids.length)} / ${round1(cpuOf('dovecot') / ids.length)} / ${round1(cpuOf('redis') / ids.length)} ms`],
           ],
         });
