@@ -236,6 +236,40 @@ describe('fetcher jobs and commands on real Redis and Dovecot', () => {
     }
   });
 
+  it('read-only commands pushed onto the request list: answered on the reply channel, none after its deadline, malformed ones dropped', async () => {
+    const replyTo = `fast-${Date.now()}`;
+    const subscriber = world.redis.client();
+    const replies: CommandReply[] = [];
+    subscriber.on('message', (_channel: string, message: string) => replies.push(JSON.parse(message) as CommandReply));
+    await subscriber.subscribe(redisChannels.commandReplies(replyTo));
+    const push = (request: object) => world.client.lpush(redisKeys.commandRequests, JSON.stringify(request));
+    const deadline = () => Date.now() + 10_000;
+    try {
+      const uid = await deliver(mail('fast path'));
+      await push({ id: 'late', name: ImapCommandJobName.MessageList, replyTo, deadline: Date.now() - 1, payload: { accountId: world.accountId, mailbox: 'INBOX' } });
+      await world.client.lpush(redisKeys.commandRequests, 'not json');
+      await push({ id: 'page', name: ImapCommandJobName.MessageList, replyTo, deadline: deadline(), payload: { accountId: world.accountId, mailbox: 'INBOX', limit: 1 } });
+      await push({ id: 'search', name: ImapCommandJobName.MessageSearch, replyTo, deadline: deadline(), payload: { accountId: world.accountId, mailbox: 'INBOX', query: { subject: 'fast path' } } });
+      await push({ id: 'boxes', name: ImapCommandJobName.MailboxList, replyTo, deadline: deadline(), payload: { accountId: world.accountId } });
+      await push({ id: 'nobox', name: ImapCommandJobName.MessageList, replyTo, deadline: deadline(), payload: { accountId: world.accountId, mailbox: 'No Such Box' } });
+      await push({ id: 'invalid', name: ImapCommandJobName.MessageList, replyTo, deadline: deadline(), payload: { accountId: world.accountId, mailbox: 'INBOX', limit: 0 } });
+      // A command that changes mail is not taken from this list.
+      await push({ id: 'move', name: ImapCommandJobName.MessageMove, replyTo, deadline: deadline(), payload: { accountId: world.accountId, mailbox: 'INBOX', uids: [uid], to: 'Trash' } });
+      await waitFor(() => replies.length >= 5, 10_000, 'five replies');
+      await sleep(300);
+      const byId = Object.fromEntries(replies.map((r) => [r.id, r]));
+      expect(Object.keys(byId).sort()).toEqual(['boxes', 'invalid', 'nobox', 'page', 'search']);
+      expect(byId.page).toMatchObject({ ok: true, result: { messages: [expect.objectContaining({ uid, subject: 'fast path' })], nextBefore: expect.any(Number) } });
+      expect(byId.search).toMatchObject({ ok: true, result: { messages: [expect.objectContaining({ uid })], total: 1 } });
+      expect(byId.boxes).toMatchObject({ ok: true, result: { mailboxes: expect.arrayContaining([expect.objectContaining({ path: 'INBOX' })]) } });
+      expect(byId.nobox).toEqual({ id: 'nobox', ok: false, code: 'not_found' });
+      expect(byId.invalid).toEqual({ id: 'invalid', ok: false, code: 'internal' });
+      expect(await world.client.llen(redisKeys.commandRequests)).toBe(0);
+    } finally {
+      subscriber.disconnect();
+    }
+  });
+
   it('flags, deleted and reset jobs append their events once and keep the stored copy current', async () => {
     const uid = await deliver(mail('lifecycle'));
     await finished(await world.fetchJob({ ...ref(), uid }));

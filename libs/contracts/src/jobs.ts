@@ -167,3 +167,27 @@ export type CommandReply = { id: string } & (
   | { ok: true; ref: string }
   | { ok: false; code: CommandFailureCode | 'internal' }
 );
+
+/**
+ * The read-only commands (`mailbox.list`, `message.list`, `message.search`) skip BullMQ: the
+ * gateway pushes a {@link FastCommandRequest} onto `redisKeys.commandRequests` and a fetcher pops
+ * it with BRPOP, one hop where a job costs BullMQ's add script, the worker's wake-up on its marker
+ * and its moveToActive script. What BullMQ would add (a request kept while no fetcher runs, taken
+ * over from a fetcher that dies) is not needed: the gateway waits at most `COMMAND_TIMEOUT_MS`,
+ * and a page or a search is safe to ask again. Commands that change mail stay jobs.
+ */
+export const FAST_COMMANDS = [ImapCommandJobName.MailboxList, ImapCommandJobName.MessageList, ImapCommandJobName.MessageSearch] as const;
+export type FastCommandName = (typeof FAST_COMMANDS)[number];
+export const isFastCommand = (name: ImapCommandJobName): name is FastCommandName => (FAST_COMMANDS as readonly string[]).includes(name);
+
+export const FastCommandRequestSchema = z.object({
+  /** Echoed in the {@link CommandReply}. */
+  id: z.string().min(1).max(128),
+  name: z.enum(FAST_COMMANDS),
+  replyTo: CommandReplyToSchema,
+  /** Epoch ms after which nobody waits for the answer: a fetcher drops the request unrun. */
+  deadline: z.number(),
+  /** Validated by the fetcher against `jobSchemas` for `name`, as a job's data is. */
+  payload: z.unknown(),
+});
+export type FastCommandRequest = { [N in FastCommandName]: { id: string; name: N; replyTo: string; deadline: number; payload: JobPayloadOf<QueueName.ImapCommands, N> } }[FastCommandName];

@@ -29,6 +29,8 @@ export const redisKeys = {
   sendBytes: (userId: string) => `${KEY_PREFIX}:send-bytes:${userId}`,
   /** A command's result (e.g. `message.get`), left by the fetcher for the gateway to read once. */
   commandResult: (ref: string) => `${KEY_PREFIX}:cmd-result:${ref}`,
+  /** List of FastCommandRequest JSON: gateways LPUSH, fetchers BRPOP. */
+  commandRequests: `${KEY_PREFIX}:cmd-requests`,
   /**
    * Set of the account ids whose IMAP login is (host, user), keyed by a digest of the pair (see
    * `mailboxIndexDigest` in libs/accounts): the push-notification ingress maps a mail server's

@@ -1,10 +1,11 @@
-import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { ConfigService } from '@pushmail/config';
 import {
   COMMAND_RESULT_TTL_SECONDS,
   CommandJobOutcome,
   CommandReply,
   CommandReplyToSchema,
+  FastCommandRequestSchema,
   ImapCommandJobName,
   ImapCommandResults,
   QueueName,
@@ -40,8 +41,12 @@ const INLINE_REPLY_MAX_CHARS = 256 * 1024;
  * the queue's events stream, where a message body must not end up, so no result is returned.
  */
 @Injectable()
-export class ImapCommandsProcessor implements OnApplicationBootstrap {
+export class ImapCommandsProcessor implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(ImapCommandsProcessor.name);
+  private closing = false;
+  private fastConnection?: ReturnType<RedisService['open']>;
+  private fastLoop?: Promise<void>;
+  private readonly fastRunning = new Set<Promise<void>>();
 
   constructor(
     private readonly queue: QueueService,
@@ -56,6 +61,87 @@ export class ImapCommandsProcessor implements OnApplicationBootstrap {
     const worker = this.queue.worker(QueueName.ImapCommands, (job) => this.process(job), { concurrency: this.config.get('COMMAND_CONCURRENCY') });
     this.health.register('imap-commands-worker', () => ({ ok: worker.isRunning() }));
     worker.run().catch((err: unknown) => this.logger.error({ msg: 'imap commands worker stopped', err }));
+    // A blocking connection of its own: BRPOP holds it while no request waits.
+    this.fastConnection = this.redis.open({ connectionName: 'fast-commands', maxRetriesPerRequest: null });
+    this.fastLoop = this.consumeFast(this.fastConnection, this.config.get('COMMAND_CONCURRENCY'));
+    this.health.register('fast-commands', () => ({ ok: !this.closing && this.fastConnection?.status === 'ready' }));
+  }
+
+  /** Stops taking read-only requests and lets the running ones answer (before the pool closes). */
+  async onModuleDestroy(): Promise<void> {
+    this.closing = true;
+    this.fastConnection?.disconnect();
+    await this.fastLoop;
+    await Promise.allSettled([...this.fastRunning]);
+  }
+
+  /**
+   * Takes the read-only commands gateways push onto `redisKeys.commandRequests` (see
+   * FAST_COMMANDS in contracts), at most `slots` at once, and answers each on its gateway's reply
+   * channel.
+   */
+  private async consumeFast(connection: NonNullable<typeof this.fastConnection>, slots: number): Promise<void> {
+    let freed: (() => void) | undefined;
+    while (!this.closing) {
+      if (this.fastRunning.size >= slots) {
+        await new Promise<void>((resolve) => (freed = resolve));
+        continue;
+      }
+      let popped: [string, string] | null;
+      try {
+        // The timeout only bounds how long a shutdown waits for this call.
+        popped = await connection.brpop(redisKeys.commandRequests, 5);
+      } catch (err) {
+        if (this.closing) break;
+        this.logger.warn({ msg: 'reading fast commands failed', err });
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        continue;
+      }
+      if (!popped) continue;
+      const running: Promise<void> = this.runFast(popped[1]).finally(() => {
+        this.fastRunning.delete(running);
+        freed?.();
+        freed = undefined;
+      });
+      this.fastRunning.add(running);
+    }
+  }
+
+  /**
+   * One read-only command: run as a job with `attempts: 2` would be (a second try after 200 ms
+   * unless the failure is permanent), then answered on the reply channel. Nothing to rethrow to:
+   * a failure is logged here and answered `internal`.
+   */
+  private async runFast(raw: string): Promise<void> {
+    let request: ReturnType<typeof FastCommandRequestSchema.parse>;
+    try {
+      request = FastCommandRequestSchema.parse(JSON.parse(raw));
+    } catch (err) {
+      this.logger.warn({ msg: 'dropped a malformed fast command', err: (err as Error).message });
+      return;
+    }
+    const { id, name, payload } = request;
+    const channel = redisChannels.commandReplies(request.replyTo);
+    for (let attempt = 1; ; attempt++) {
+      // The gateway gave up on it (COMMAND_TIMEOUT_MS): nobody would read the answer.
+      if (Date.now() > request.deadline) return;
+      try {
+        await this.publishResult(channel, id, await this.dispatch(name, payload));
+        return;
+      } catch (err) {
+        if (err instanceof MessageNotFoundError || err instanceof MailboxNotFoundError) {
+          await this.reply(channel, { id, ok: false, code: 'not_found' }).catch((replyErr: unknown) => this.logger.warn({ msg: 'could not publish a command answer', command: name, id, err: replyErr }));
+          return;
+        }
+        if (attempt < 2 && !(err instanceof PermanentJobError)) {
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          continue;
+        }
+        this.logger.warn({ msg: 'fast command failed', command: name, id, accountId: accountOf(payload), err });
+        await this.reply(channel, { id, ok: false, code: 'internal' }).catch((replyErr: unknown) => this.logger.warn({ msg: 'could not publish a command failure', command: name, id, err: replyErr }));
+        return;
+      }
+    }
   }
 
   process(job: TypedJob<QueueName.ImapCommands>): Promise<CommandJobOutcome> {
@@ -66,7 +152,7 @@ export class ImapCommandsProcessor implements OnApplicationBootstrap {
     return asJobFailure(async () => {
       let result: ImapCommandResults[ImapCommandJobName];
       try {
-        result = await this.dispatch(job);
+        result = await this.dispatch(job.name, job.data);
       } catch (err) {
         // An answer, not a failure: the gateway tells the client `not_found`, nothing is retried.
         if (err instanceof MessageNotFoundError || err instanceof MailboxNotFoundError) {
@@ -82,43 +168,62 @@ export class ImapCommandsProcessor implements OnApplicationBootstrap {
         }
         throw err;
       }
-      const json = JSON.stringify(result);
-      if (channel && json.length <= INLINE_REPLY_MAX_CHARS) {
-        // The result spliced in as it was serialized (CommandReply with `result`), not encoded twice.
-        await this.redis.client.publish(channel, `{"id":${JSON.stringify(id)},"ok":true,"result":${json}}`);
-        return { ok: true, published: true };
-      }
-      const ref = randomBytes(16).toString('base64url');
-      await this.redis.client.set(redisKeys.commandResult(ref), json, 'EX', COMMAND_RESULT_TTL_SECONDS);
-      if (channel) await this.reply(channel, { id, ok: true, ref });
-      return { ok: true, ref };
+      if (channel) return this.publishResult(channel, id, result);
+      return { ok: true, ref: await this.storeResult(JSON.stringify(result)) };
     });
+  }
+
+  /** Inline when it fits a pub/sub message, else by reference. */
+  private async publishResult(channel: string, id: string, result: ImapCommandResults[ImapCommandJobName]): Promise<CommandJobOutcome> {
+    const json = JSON.stringify(result);
+    if (json.length <= INLINE_REPLY_MAX_CHARS) {
+      // The result spliced in as it was serialized (CommandReply with `result`), not encoded twice.
+      await this.redis.client.publish(channel, `{"id":${JSON.stringify(id)},"ok":true,"result":${json}}`);
+      return { ok: true, published: true };
+    }
+    const ref = await this.storeResult(json);
+    await this.reply(channel, { id, ok: true, ref });
+    return { ok: true, ref };
+  }
+
+  private async storeResult(json: string): Promise<string> {
+    const ref = randomBytes(16).toString('base64url');
+    await this.redis.client.set(redisKeys.commandResult(ref), json, 'EX', COMMAND_RESULT_TTL_SECONDS);
+    return ref;
   }
 
   private async reply(channel: string, reply: CommandReply): Promise<void> {
     await this.redis.client.publish(channel, JSON.stringify(reply));
   }
 
-  private dispatch(job: TypedJob<QueueName.ImapCommands>): Promise<ImapCommandResults[ImapCommandJobName]> {
-    switch (job.name) {
+  /** Validates `data` as the payload of `name` (InvalidJobError otherwise) and runs the command. */
+  private dispatch(name: ImapCommandJobName, data: unknown): Promise<ImapCommandResults[ImapCommandJobName]> {
+    const schemas = jobSchemas[QueueName.ImapCommands];
+    switch (name) {
       case ImapCommandJobName.Flag:
-        return this.commands.flag(valid(jobSchemas[QueueName.ImapCommands][ImapCommandJobName.Flag], job.data));
+        return this.commands.flag(valid(schemas[ImapCommandJobName.Flag], data));
       case ImapCommandJobName.Get:
-        return this.commands.get(valid(jobSchemas[QueueName.ImapCommands][ImapCommandJobName.Get], job.data));
+        return this.commands.get(valid(schemas[ImapCommandJobName.Get], data));
       case ImapCommandJobName.MailboxList:
-        return this.mailboxCommands.mailboxes(valid(jobSchemas[QueueName.ImapCommands][ImapCommandJobName.MailboxList], job.data));
+        return this.mailboxCommands.mailboxes(valid(schemas[ImapCommandJobName.MailboxList], data));
       case ImapCommandJobName.MessageList:
-        return this.mailboxCommands.list(valid(jobSchemas[QueueName.ImapCommands][ImapCommandJobName.MessageList], job.data));
+        return this.mailboxCommands.list(valid(schemas[ImapCommandJobName.MessageList], data));
       case ImapCommandJobName.MessageSearch:
-        return this.mailboxCommands.search(valid(jobSchemas[QueueName.ImapCommands][ImapCommandJobName.MessageSearch], job.data));
+        return this.mailboxCommands.search(valid(schemas[ImapCommandJobName.MessageSearch], data));
       case ImapCommandJobName.MessageMove:
-        return this.mailboxCommands.move(valid(jobSchemas[QueueName.ImapCommands][ImapCommandJobName.MessageMove], job.data));
+        return this.mailboxCommands.move(valid(schemas[ImapCommandJobName.MessageMove], data));
       case ImapCommandJobName.MessageDelete:
-        return this.mailboxCommands.delete(valid(jobSchemas[QueueName.ImapCommands][ImapCommandJobName.MessageDelete], job.data));
+        return this.mailboxCommands.delete(valid(schemas[ImapCommandJobName.MessageDelete], data));
       default:
-        throw new InvalidJobError(`unknown imap command ${String((job as { name: unknown }).name)}`);
+        throw new InvalidJobError(`unknown imap command ${String(name as unknown)}`);
     }
   }
+}
+
+/** For logs: the account a payload names, when it names one. */
+function accountOf(payload: unknown): string | undefined {
+  const accountId = (payload as { accountId?: unknown } | null)?.accountId;
+  return typeof accountId === 'string' ? accountId : undefined;
 }
 
 /** Whether BullMQ will not run the job again after `err` (a permanent error, or no attempts left). */

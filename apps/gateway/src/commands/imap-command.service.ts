@@ -3,6 +3,7 @@ import { AccountRepository } from '@pushmail/accounts';
 import {
   COMMAND_RESULT_TTL_SECONDS,
   CommandReply,
+  FastCommandRequest,
   ImapCommandJobName,
   ImapCommandResults,
   JobPayloadOf,
@@ -16,6 +17,7 @@ import {
   MessagePage,
   MessageSearchRequest,
   QueueName,
+  isFastCommand,
   isWatched,
   redisChannels,
   redisKeys,
@@ -37,6 +39,9 @@ const POP3_MAILBOX = 'INBOX';
 
 const pop3Unsupported = (what: string) => new CommandError('bad_request', `POP3 does not support ${what}`);
 
+/** Read-only requests the list holds at most (the oldest beyond go: their gateways stopped waiting long ago). */
+const FAST_REQUESTS_MAX = 10_000;
+
 /** What a waiting command ends with: the fetcher's reply, the gateway's timeout, or a failed enqueue. */
 type Settlement = CommandReply | 'timeout' | Error;
 
@@ -44,8 +49,9 @@ type Settlement = CommandReply | 'timeout' | Error;
  * Client commands that must run on the account's IMAP connections go to the fetcher through the
  * command queue; the client's ack waits for the job's answer, i.e. for the IMAP server's.
  *
- * The job goes through BullMQ (kept in Redis until a fetcher takes it, retried once, taken over
- * from a fetcher that dies), but the answer comes back on this gateway's own reply channel,
+ * A command that changes mail goes through BullMQ (kept in Redis until a fetcher takes it, retried
+ * once, taken over from a fetcher that dies); a read-only one straight to a fetcher's BRPOP (see
+ * FAST_COMMANDS in contracts). Either way the answer comes back on this gateway's own reply channel,
  * published by the fetcher the moment the IMAP work is done: one Redis hop, where waiting for
  * BullMQ's completed event (QueueEvents' XREAD, its per-job isFinished check, then a GETDEL of the
  * result) cost four, and every command's added/active/completed events woke this process. Nobody
@@ -159,15 +165,27 @@ export class ImapCommandService implements OnModuleInit, OnModuleDestroy {
       });
     });
     try {
-      await this.queue.add(QueueName.ImapCommands, name, { ...payload, replyTo: this.replyTo }, {
-        jobId,
-        // A flag change or a fetch is safe to repeat; a client waits, so retries are few and quick.
-        attempts: 2,
-        backoff: { type: 'fixed', delay: 200 },
-        // The job holds no result (it was published); finished jobs need not stay long.
-        removeOnComplete: { age: 60 },
-        removeOnFail: { age: 24 * 3600 },
-      });
+      if (isFastCommand(name)) {
+        // Read-only: straight to a fetcher, not through BullMQ (see FAST_COMMANDS in contracts).
+        const request = { id: jobId, name, replyTo: this.replyTo, deadline: Date.now() + this.timeoutMs, payload } as FastCommandRequest;
+        await this.redis.client
+          .multi()
+          .lpush(redisKeys.commandRequests, JSON.stringify(request))
+          // While no fetcher reads the list, it stays bounded: requests nobody waits for any more go.
+          .ltrim(redisKeys.commandRequests, 0, FAST_REQUESTS_MAX - 1)
+          .pexpire(redisKeys.commandRequests, this.timeoutMs)
+          .exec();
+      } else {
+        await this.queue.add(QueueName.ImapCommands, name, { ...payload, replyTo: this.replyTo }, {
+          jobId,
+          // A flag change or a fetch is safe to repeat; a client waits, so retries are few and quick.
+          attempts: 2,
+          backoff: { type: 'fixed', delay: 200 },
+          // The job holds no result (it was published); finished jobs need not stay long.
+          removeOnComplete: { age: 60 },
+          removeOnFail: { age: 24 * 3600 },
+        });
+      }
     } catch (err) {
       this.pending.get(jobId)?.(err as Error);
       this.pending.delete(jobId);
