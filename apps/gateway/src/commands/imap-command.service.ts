@@ -3,6 +3,7 @@ import { AccountRepository } from '@pushmail/accounts';
 import {
   COMMAND_RESULT_TTL_SECONDS,
   CommandReply,
+  FastCommandName,
   FastCommandRequest,
   ImapCommandJobName,
   ImapCommandResults,
@@ -25,7 +26,7 @@ import {
 import { ConfigService } from '@pushmail/config';
 import { Pop3UidStore } from '@pushmail/pop3';
 import { QueueService } from '@pushmail/queue';
-import { RedisService } from '@pushmail/redis';
+import { RedisService, luaScript, runLua } from '@pushmail/redis';
 import { randomBytes } from 'node:crypto';
 import { GatewayEnv } from '../config';
 import { CommandError, forbidden } from '../socket/ack';
@@ -42,8 +43,24 @@ const pop3Unsupported = (what: string) => new CommandError('bad_request', `POP3 
 /** Read-only requests the list holds at most (the oldest beyond go: their gateways stopped waiting long ago). */
 const FAST_REQUESTS_MAX = 10_000;
 
+/**
+ * A read-only command's ownership check and enqueue in one round trip: pushes the request (ARGV[2])
+ * only when KEYS[1], the account hash, names the user (ARGV[1]) and is not a POP3 account (the
+ * fields AccountRepository's isOwnedBy and protocolOf read). 1: pushed; 0: not the user's account
+ * (or none); 2: a POP3 account, nothing pushed.
+ */
+const PUSH_IF_OWNED_IMAP = luaScript(`
+local account = redis.call('HMGET', KEYS[1], 'userId', 'protocol')
+if account[1] ~= ARGV[1] then return 0 end
+if account[2] == 'pop3' then return 2 end
+redis.call('LPUSH', KEYS[2], ARGV[2])
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return 1
+`);
+
 /** What a waiting command ends with: the fetcher's reply, the gateway's timeout, or a failed enqueue. */
-type Settlement = CommandReply | 'timeout' | Error;
+type Settlement = CommandReply | 'timeout' | 'unsent' | Error;
 
 /**
  * Client commands that must run on the account's IMAP connections go to the fetcher through the
@@ -109,27 +126,31 @@ export class ImapCommandService implements OnModuleInit, OnModuleDestroy {
 
   /** The account's folders; `watched` says which ones the account's watcher follows (their changes arrive as events). */
   async mailboxes(userId: string, req: MailboxListRequest): Promise<{ mailboxes: MailboxInfo[] }> {
-    if (await this.ownedPop3(req.accountId, userId)) {
+    const [result, view] = await Promise.all([this.askOwnedImap(userId, ImapCommandJobName.MailboxList, req), this.accounts.view(req.accountId)]);
+    if (!result) {
       // POP3 has one mailbox; what it holds is what the watcher's last poll mapped.
       const { uidValidity, uids } = await new Pop3UidStore(this.redis).list(req.accountId);
       const uidNext = uids.length ? uids[uids.length - 1] + 1 : null;
       const inbox = { path: POP3_MAILBOX, name: POP3_MAILBOX, delimiter: null, parent: null, specialUse: null, subscribed: true, messages: uids.length, unseen: null, uidNext, uidValidity, watched: true };
       return { mailboxes: [inbox] };
     }
-    const [result, view] = await Promise.all([this.run(ImapCommandJobName.MailboxList, req), this.accounts.view(req.accountId)]);
     // The watcher's own rule: names, and "*" for every folder but \All, \Junk and \Trash.
     const spec = view?.mailboxes ?? [];
     return { mailboxes: result.mailboxes.map((box) => ({ ...box, watched: isWatched(spec, box) })) };
   }
 
   async list(userId: string, req: MessageListRequest): Promise<MessagePage> {
-    if (await this.ownedPop3(req.accountId, userId)) this.assertPop3Inbox(req.mailbox);
+    const page = await this.askOwnedImap(userId, ImapCommandJobName.MessageList, req);
+    if (page) return page;
+    // POP3 (nothing was sent): INBOX only, from the watcher's uid mapping, read by the fetcher.
+    this.assertPop3Inbox(req.mailbox);
     return this.run(ImapCommandJobName.MessageList, req);
   }
 
   async search(userId: string, req: MessageSearchRequest): Promise<MessagePage> {
-    if (await this.ownedPop3(req.accountId, userId)) throw pop3Unsupported('searching on the server');
-    return this.run(ImapCommandJobName.MessageSearch, req);
+    const page = await this.askOwnedImap(userId, ImapCommandJobName.MessageSearch, req);
+    if (page) return page;
+    throw pop3Unsupported('searching on the server');
   }
 
   /** Acked once the server confirmed the move; the events (deleted here, new there) follow through the event log. */
@@ -151,7 +172,63 @@ export class ImapCommandService implements OnModuleInit, OnModuleDestroy {
     return this.run(ImapCommandJobName.Get, { accountId, mailbox, uid });
   }
 
+  /**
+   * A read-only command of an IMAP account, ownership checked and request pushed in one round trip
+   * (PUSH_IF_OWNED_IMAP): `forbidden` unless the account is the user's; undefined, with nothing
+   * sent, for a POP3 account.
+   */
+  private askOwnedImap<N extends FastCommandName>(userId: string, name: N, payload: JobPayloadOf<QueueName.ImapCommands, N>): Promise<ImapCommandResults[N] | undefined> {
+    return this.exchange(name, payload.accountId, async (id) => {
+      const pushed = await runLua<number>(
+        this.redis.client,
+        PUSH_IF_OWNED_IMAP,
+        [redisKeys.account(payload.accountId), redisKeys.commandRequests],
+        [userId, JSON.stringify(this.fastRequest(id, name, payload)), FAST_REQUESTS_MAX, this.timeoutMs],
+      );
+      if (pushed === 0) throw forbidden();
+      return pushed === 1;
+    });
+  }
+
+  /** A command whose account the caller has checked already. */
   private async run<N extends CommandName>(name: N, payload: JobPayloadOf<QueueName.ImapCommands, N>): Promise<ImapCommandResults[N]> {
+    const result = await this.exchange(name, payload.accountId, async (id) => {
+      if (isFastCommand(name)) {
+        // Read-only: straight to a fetcher, not through BullMQ (see FAST_COMMANDS in contracts).
+        await this.redis.client
+          .multi()
+          .lpush(redisKeys.commandRequests, JSON.stringify(this.fastRequest(id, name, payload)))
+          // While no fetcher reads the list, it stays bounded: requests nobody waits for any more go.
+          .ltrim(redisKeys.commandRequests, 0, FAST_REQUESTS_MAX - 1)
+          .pexpire(redisKeys.commandRequests, this.timeoutMs)
+          .exec();
+      } else {
+        await this.queue.add(QueueName.ImapCommands, name, { ...payload, replyTo: this.replyTo }, {
+          jobId: id,
+          // A flag change or a fetch is safe to repeat; a client waits, so retries are few and quick.
+          attempts: 2,
+          backoff: { type: 'fixed', delay: 200 },
+          // The job holds no result (it was published); finished jobs need not stay long.
+          removeOnComplete: { age: 60 },
+          removeOnFail: { age: 24 * 3600 },
+        });
+      }
+      return true;
+    });
+    if (result === undefined) throw new Error(`${name} was not sent`);
+    return result;
+  }
+
+  private fastRequest<N extends FastCommandName>(id: string, name: N, payload: JobPayloadOf<QueueName.ImapCommands, N>): FastCommandRequest {
+    return { id, name, replyTo: this.replyTo, deadline: Date.now() + this.timeoutMs, payload } as FastCommandRequest;
+  }
+
+  /**
+   * Registers a waiting command under a new id, lets `send` send it, and waits for the reply on
+   * this gateway's channel. `send` resolving false means nothing was sent: undefined. A
+   * CommandError from `send` (e.g. `forbidden`) is the client's answer.
+   */
+  private async exchange<N extends CommandName>(name: N, accountId: string, send: (id: string) => Promise<boolean>): Promise<ImapCommandResults[N] | undefined> {
     // Unique across gateways (the random channel id) and within this one (the sequence).
     const jobId = `${this.replyTo}-${(this.sequence++).toString(36)}`;
     const answer = new Promise<Settlement>((resolve) => {
@@ -165,45 +242,30 @@ export class ImapCommandService implements OnModuleInit, OnModuleDestroy {
       });
     });
     try {
-      if (isFastCommand(name)) {
-        // Read-only: straight to a fetcher, not through BullMQ (see FAST_COMMANDS in contracts).
-        const request = { id: jobId, name, replyTo: this.replyTo, deadline: Date.now() + this.timeoutMs, payload } as FastCommandRequest;
-        await this.redis.client
-          .multi()
-          .lpush(redisKeys.commandRequests, JSON.stringify(request))
-          // While no fetcher reads the list, it stays bounded: requests nobody waits for any more go.
-          .ltrim(redisKeys.commandRequests, 0, FAST_REQUESTS_MAX - 1)
-          .pexpire(redisKeys.commandRequests, this.timeoutMs)
-          .exec();
-      } else {
-        await this.queue.add(QueueName.ImapCommands, name, { ...payload, replyTo: this.replyTo }, {
-          jobId,
-          // A flag change or a fetch is safe to repeat; a client waits, so retries are few and quick.
-          attempts: 2,
-          backoff: { type: 'fixed', delay: 200 },
-          // The job holds no result (it was published); finished jobs need not stay long.
-          removeOnComplete: { age: 60 },
-          removeOnFail: { age: 24 * 3600 },
-        });
+      if (!(await send(jobId))) {
+        this.pending.get(jobId)?.('unsent');
+        this.pending.delete(jobId);
       }
     } catch (err) {
       this.pending.get(jobId)?.(err as Error);
       this.pending.delete(jobId);
     }
     const reply = await answer;
+    if (reply === 'unsent') return undefined;
+    if (reply instanceof CommandError) throw reply;
     if (reply === 'timeout') {
-      this.logger.warn({ msg: 'imap command timed out', command: name, jobId, accountId: payload.accountId });
+      this.logger.warn({ msg: 'imap command timed out', command: name, jobId, accountId });
       throw new CommandError('internal', 'the mail server did not answer in time');
     }
     if (reply instanceof Error) {
       // The enqueue failed (Redis), or the gateway is shutting down.
-      this.logger.warn({ msg: 'imap command not answered', command: name, jobId, accountId: payload.accountId, err: reply });
+      this.logger.warn({ msg: 'imap command not answered', command: name, jobId, accountId, err: reply });
       throw new CommandError('internal', 'the mail server command failed');
     }
     if (!reply.ok) {
       if (reply.code === 'not_found') throw new CommandError('not_found', name === ImapCommandJobName.Flag || name === ImapCommandJobName.Get ? 'no such message' : 'no such mailbox');
       // The fetcher logged why; the job stays in the failed set for a day.
-      this.logger.warn({ msg: 'imap command failed', command: name, jobId, accountId: payload.accountId });
+      this.logger.warn({ msg: 'imap command failed', command: name, jobId, accountId });
       throw new CommandError('internal', 'the mail server command failed');
     }
     if ('result' in reply) return reply.result as ImapCommandResults[N];
