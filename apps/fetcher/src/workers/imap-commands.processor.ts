@@ -92,7 +92,8 @@ export class ImapCommandsProcessor implements OnApplicationBootstrap, OnModuleDe
         // The timeout only bounds how long a shutdown waits for this call.
         popped = await connection.brpop(redisKeys.commandRequests, 5);
       } catch (err) {
-        if (this.closing) break;
+        // Closed for good: this app is shutting down (RedisService may close it before our hook runs).
+        if (this.closing || connection.status === 'end') break;
         this.logger.warn({ msg: 'reading fast commands failed', err });
         await new Promise((resolve) => setTimeout(resolve, 1000));
         continue;
