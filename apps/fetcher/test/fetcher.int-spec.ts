@@ -206,8 +206,8 @@ describe('fetcher jobs and commands on real Redis and Dovecot', () => {
       expect(inline.outcome).toEqual({ ok: true, published: true });
       expect(inline.reply).toMatchObject({ id: `${replyTo}-1`, ok: true, result: { message: { uid: small, subject: 'reply inline' } } });
 
-      const page = await replyOf(ImapCommandJobName.MessageList, { accountId: world.accountId, mailbox: 'INBOX', limit: 2 }, `${replyTo}-2`);
-      expect(page.reply).toMatchObject({ ok: true, result: { messages: [expect.objectContaining({ uid: small }), expect.anything()] } });
+      const page = await replyOf(ImapCommandJobName.MessageList, { accountId: world.accountId, mailbox: 'INBOX', limit: 1 }, `${replyTo}-2`);
+      expect(page.reply).toMatchObject({ ok: true, result: { messages: [expect.objectContaining({ uid: small })] } });
 
       // Backslashes double in JSON: 150,000 of them (a 150 KB body) make a result past the 256 K characters sent inline.
       const big = await deliver(mail('reply by reference', `${marker}${'\\'.repeat(150_000)}`));
