@@ -29,7 +29,7 @@ Options:
   --no-build             do not build, even when dist/ is older than the sources
   --verbose              print every app log line, not only warnings and errors
 
-Environment: REDIS_URL (or REDIS_SENTINELS) uses that Redis instead of starting one; PUSHMAIL_SECRET_KEY,
+Environment: REDIS_URL (or REDIS_SENTINELS, or REDIS_CLUSTER_NODES) uses that Redis instead of starting one; PUSHMAIL_SECRET_KEY,
 AUTH_JWT_SECRET and ADMIN_TOKEN override the generated secrets; HOST sets the listen address
 (default 127.0.0.1).`;
 
@@ -81,6 +81,9 @@ async function main() {
   if (process.env.REDIS_SENTINELS) {
     // The apps read REDIS_SENTINELS themselves (and refuse it beside a REDIS_URL): start no Redis.
     say(`using the Redis Sentinel set at ${process.env.REDIS_SENTINELS}`);
+  } else if (process.env.REDIS_CLUSTER_NODES) {
+    // Likewise for a Redis Cluster.
+    say(`using the Redis Cluster at ${process.env.REDIS_CLUSTER_NODES}`);
   } else if (redisUrl) {
     say(`using Redis at ${redisUrl.replace(/\/\/[^@]*@/, '//***@')}`);
   } else {
@@ -177,7 +180,7 @@ function refuseSecondInstance() {
 
 function preflight() {
   const problems = [];
-  if (!process.env.REDIS_URL && !process.env.REDIS_SENTINELS && !hasCommand('redis-server')) {
+  if (!process.env.REDIS_URL && !process.env.REDIS_SENTINELS && !process.env.REDIS_CLUSTER_NODES && !hasCommand('redis-server')) {
     problems.push(missingServerMessage('redis-server', 'redis-server', 'or point REDIS_URL at a Redis you already run'));
   }
   if (opts.demo) {

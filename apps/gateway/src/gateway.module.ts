@@ -28,6 +28,7 @@ import { PartLinksService } from './parts/part-links.service';
 import { Pop3PartsService } from './parts/pop3-parts.service';
 import { WindowLimiter } from './parts/window-limiter';
 import { ShutdownService } from './lifecycle/shutdown.service';
+import { EventChannelService } from './push/event-channel.service';
 import { LiveEventsService } from './push/live-events.service';
 import { SubscriptionService } from './push/subscription.service';
 import { SendDeliveryService } from './send/send-delivery.service';
@@ -69,6 +70,7 @@ export class GatewayModule {
         SocketEmitter,
         PushGateway,
         ShutdownService,
+        EventChannelService,
         SubscriptionService,
         LiveEventsService,
         StoredMessageReader,

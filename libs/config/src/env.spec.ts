@@ -96,7 +96,11 @@ describe('where Redis is: exactly one of REDIS_URL, REDIS_SENTINELS, REDIS_CLUST
     expect(variablesOf({ REDIS_SENTINELS: value, REDIS_SENTINEL_NAME: 'm' }).variables).toContain('REDIS_SENTINELS');
   });
 
-  it('refuses REDIS_CLUSTER_NODES, saying Cluster is not supported yet', () => {
-    expect(variablesOf({ REDIS_CLUSTER_NODES: 'a:7000,b:7000' })).toEqual({ variables: ['REDIS_CLUSTER_NODES'], message: expect.stringContaining('not supported yet') });
+  it('reads a Redis Cluster: seed nodes, password, TLS; and refuses sentinel settings with it', () => {
+    const parsed = parseEnv(baseEnvSchema, { REDIS_CLUSTER_NODES: 'redis-0:6379,[fd00::2]:6380', REDIS_PASSWORD: 'p', REDIS_TLS: 'true' });
+    expect(redisTarget(parsed)).toEqual({ kind: 'cluster', nodes: [{ host: 'redis-0', port: 6379 }, { host: 'fd00::2', port: 6380 }], password: 'p', tls: true });
+    expect(describeRedisTarget(redisTarget(parsed))).toBe('Redis Cluster via redis-0:6379,fd00::2:6380');
+    expect(variablesOf({ REDIS_CLUSTER_NODES: 'a:7000', REDIS_SENTINEL_NAME: 'm' }).variables).toEqual(['REDIS_SENTINEL_NAME']);
+    expect(variablesOf({ REDIS_CLUSTER_NODES: 'a' }).variables).toEqual(['REDIS_CLUSTER_NODES']);
   });
 });

@@ -96,10 +96,6 @@ export function redisEnvIssues(env: Partial<Record<keyof RedisEnv, unknown>>): A
   if (set.length === 0) return [{ variable: 'REDIS_URL', message: `is required: ${REDIS_CHOICE}` }];
   if (set.length > 1) return set.map((variable) => ({ variable, message: `${REDIS_CHOICE}; ${set.join(' and ')} are all set` }));
   const issues: Array<{ variable: string; message: string }> = [];
-  if (set[0] === 'REDIS_CLUSTER_NODES') {
-    // Keys are slot-safe, but the queues' and events' sharding is not built: refusing beats a half-working cluster.
-    issues.push({ variable: 'REDIS_CLUSTER_NODES', message: 'Redis Cluster is not supported yet: use REDIS_URL or REDIS_SENTINELS' });
-  }
   if (set[0] === 'REDIS_SENTINELS' && !env.REDIS_SENTINEL_NAME) issues.push({ variable: 'REDIS_SENTINEL_NAME', message: 'is required with REDIS_SENTINELS (the master name the sentinels monitor)' });
   if (set[0] !== 'REDIS_SENTINELS') {
     for (const name of ['REDIS_SENTINEL_NAME', 'REDIS_SENTINEL_PASSWORD'] as const) {

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { LoggedEvent, LoggedEventName, LoggedEventPayloads, ParsedMessage, ServerEvent, redisChannels, redisKeys } from '@pushmail/contracts';
-import { RedisService, luaScript, runLua } from '@pushmail/redis';
+import { RedisService, isCluster, luaScript, runLua } from '@pushmail/redis';
 
 /** Payload of a logged event before the log assigns its id (a new message is appended whole). */
 export type UnloggedPayload<N extends LoggedEventName> = N extends ServerEvent.MessageNew ? ParsedMessage : Omit<LoggedEventPayloads[N], 'eventId'>;
@@ -51,7 +51,8 @@ export type AppendResult = { eventId: string; duplicate: boolean; cancelled?: fa
  * stream id exists only once XADD has run. KEYS[3] (the store) and KEYS[4] (the cancelling dedupe
  * marker) are optional: ARGV[11] and ARGV[12] say whether they are given, and an absent one is
  * passed as KEYS[1], because every key of a script must be in one slot on a Redis Cluster (an
- * empty key name is in slot 0).
+ * empty key name is in slot 0). ARGV[13] = '1' publishes with SPUBLISH on the account's own shard
+ * channel (a Redis Cluster), else with PUBLISH on the one events channel.
  */
 const APPEND_SCRIPT = luaScript(`
 if ARGV[12] == '1' and redis.call('EXISTS', KEYS[4]) == 1 then return {'', 2} end
@@ -71,7 +72,7 @@ end
 redis.call('SET', KEYS[2], id, 'EX', ARGV[4])
 local full = '{"eventId":"' .. id .. '",' .. string.sub(ARGV[3], 2)
 if ARGV[11] == '1' then redis.call('SET', KEYS[3], full, 'EX', ARGV[9]) end
-redis.call('PUBLISH', ARGV[5], ARGV[6] .. '\\n' .. ARGV[2] .. '\\n' .. ARGV[7] .. '\\n' .. full)
+redis.call(ARGV[13] == '1' and 'SPUBLISH' or 'PUBLISH', ARGV[5], ARGV[6] .. '\\n' .. ARGV[2] .. '\\n' .. ARGV[7] .. '\\n' .. full)
 return {id, 0}
 `);
 
@@ -104,10 +105,23 @@ export function parsePublishedEvent(message: string): PublishedEvent {
   return { accountId, event: { name, payload } as LoggedEvent, seenAt };
 }
 
+/**
+ * The account's own events channel on a Redis Cluster, published with SPUBLISH (sharded pub/sub):
+ * in the slot of the account's keys, as the append script requires, and heard only by the
+ * gateways that SSUBSCRIBE to it, those with sockets for the account. On one Redis every event
+ * goes to the one {@link redisChannels.events} channel instead.
+ */
+export const accountEventsChannel = (accountId: string) => `${redisChannels.events}:{${accountId}}`;
+
 /** The account's event log: a capped Redis Stream whose entry ids are the contract's eventIds. */
 @Injectable()
 export class EventLogService {
-  constructor(private readonly redis: RedisService) {}
+  /** Events go to each account's own sharded channel (a Redis Cluster). */
+  readonly sharded: boolean;
+
+  constructor(private readonly redis: RedisService) {
+    this.sharded = isCluster(redis.client);
+  }
 
   async append<N extends LoggedEventName>(
     accountId: string,
@@ -141,7 +155,7 @@ export class EventLogService {
         name,
         json,
         options.ttlSeconds,
-        redisChannels.events,
+        this.sharded ? accountEventsChannel(accountId) : redisChannels.events,
         accountId,
         options.seenAt ?? '',
         options.maxAgeSeconds ?? '',
@@ -149,6 +163,7 @@ export class EventLogService {
         summary,
         options.storeKey ? '1' : '',
         options.unlessLogged ? '1' : '',
+        this.sharded ? '1' : '',
       ],
     );
     return outcome === 2 ? { cancelled: true } : { eventId, duplicate: outcome === 1 };

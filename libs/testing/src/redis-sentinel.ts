@@ -106,7 +106,7 @@ export class TestRedisSentinel {
     return { REDIS_URL: undefined, REDIS_SENTINELS: this.sentinelAddresses, REDIS_SENTINEL_NAME: TEST_SENTINEL_MASTER };
   }
 
-  target(): RedisTarget {
+  target(): Extract<RedisTarget, { kind: 'sentinel' }> {
     return { kind: 'sentinel', sentinels: this.sentinels.map((s) => ({ host: '127.0.0.1', port: s.port })), name: TEST_SENTINEL_MASTER, tls: false };
   }
 

@@ -1,10 +1,10 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { AccountRepository } from '@pushmail/accounts';
-import { ServerEvent, redisChannels } from '@pushmail/contracts';
+import { ServerEvent } from '@pushmail/contracts';
 import { parsePublishedEvent, publishedEventAccount } from '@pushmail/event-log';
 import { HealthService } from '@pushmail/observability';
-import { RedisClient, RedisService } from '@pushmail/redis';
 import { SocketEmitter } from '../socket/socket-emitter';
+import { EventChannelService } from './event-channel.service';
 import { SubscriptionService } from './subscription.service';
 
 /**
@@ -15,11 +15,10 @@ import { SubscriptionService } from './subscription.service';
 @Injectable()
 export class LiveEventsService implements OnModuleInit {
   private readonly logger = new Logger(LiveEventsService.name);
-  private subscriber?: RedisClient;
   private readyOnce = false;
 
   constructor(
-    private readonly redis: RedisService,
+    private readonly channels: EventChannelService,
     private readonly subscriptions: SubscriptionService,
     private readonly accounts: AccountRepository,
     private readonly emitter: SocketEmitter,
@@ -27,28 +26,33 @@ export class LiveEventsService implements OnModuleInit {
   ) {}
 
   async onModuleInit(): Promise<void> {
-    const subscriber = this.redis.open({ connectionName: 'gateway-events' });
-    this.subscriber = subscriber;
-    subscriber.on('message', (_channel: string, message: string) => this.onMessage(message));
-    // Hold live events from the moment the channel is lost; see SubscriptionService.holdAll.
-    subscriber.on('close', () => {
+    const subscriber = this.channels.subscriber;
+    this.channels.onMessage((message) => this.onMessage(message));
+    const hold = () => {
       if (this.readyOnce) this.subscriptions.holdAll();
-    });
-    subscriber.on('ready', () => {
+    };
+    const resync = () => {
       // ioredis resubscribes by itself after a reconnect; what was published meanwhile is only in
-      // the log. Subscribing again (a no-op) resolves only once the channel is live again, so the
+      // the log. Subscribing again (a no-op) resolves only once the channels are live again, so the
       // catch-up read cannot miss the events published just before that moment.
       if (this.readyOnce) {
-        subscriber
-          .subscribe(redisChannels.events)
+        this.channels
+          .listen()
           .catch((err: unknown) => this.logger.warn({ msg: 'resubscribe to events channel failed', err }))
           // Even then: ioredis resubscribed by itself, and held subscriptions must not stay held.
           .then(() => this.subscriptions.resyncAll())
           .catch((err: unknown) => this.logger.warn({ msg: 'resync after events channel reconnect failed', err }));
       }
-      this.readyOnce = true;
-    });
-    await subscriber.subscribe(redisChannels.events);
+    };
+    // Hold live events from the moment a channel is lost; see SubscriptionService.holdAll. On a
+    // cluster that is one master's subscriber (a failover): ioredis reports it as '-node', and
+    // 'subscribersReady' once its subscribers are connected again.
+    subscriber.on(this.channels.sharded ? '-node' : 'close', hold);
+    subscriber.on(this.channels.sharded ? 'subscribersReady' : 'ready', resync);
+    await this.channels.listen();
+    // From here on a lost channel is a gap to catch up on (the connection may have become ready
+    // before these listeners were added: it is opened with the app).
+    this.readyOnce = true;
     this.health.register('events-channel', () => ({ ok: subscriber.status === 'ready' }));
 
     await this.accounts.onState((event) => {

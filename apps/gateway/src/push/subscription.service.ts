@@ -6,6 +6,7 @@ import { MetricsService } from '@pushmail/observability';
 import { MailboxValidities } from '@pushmail/mailbox-cursors';
 import { CommandError, forbidden } from '../socket/ack';
 import { SocketEmitter } from '../socket/socket-emitter';
+import { EventChannelService } from './event-channel.service';
 import { PushSocket, accountRoom } from '../socket/socket-types';
 
 const REPLAY_PAGE = 500;
@@ -58,6 +59,7 @@ export class SubscriptionService {
     private readonly eventLog: EventLogService,
     private readonly emitter: SocketEmitter,
     private readonly validities: MailboxValidities,
+    private readonly channels: EventChannelService,
     metrics: MetricsService,
   ) {
     this.eventToSocket = metrics.histogram('pushmail_event_to_socket_ms', 'Event appended to the log → emitted to a socket');
@@ -102,6 +104,8 @@ export class SubscriptionService {
     this.add(sub);
     await socket.join(accountRoom(req.accountId));
     try {
+      // On a cluster, this gateway hears the account's events only once it listens to its channel.
+      await this.channels.watch(req.accountId);
       if (req.since) return { replayed: await this.catchUp(sub, req.since, true) };
       // Live only: start after the newest logged event. Going through catchUp anyway closes the
       // race with an event appended while this subscription was being set up.
@@ -279,7 +283,10 @@ export class SubscriptionService {
     const forAccount = this.byAccount.get(sub.accountId);
     if (forAccount?.get(sub.socket.id) === sub) {
       forAccount.delete(sub.socket.id);
-      if (!forAccount.size) this.byAccount.delete(sub.accountId);
+      if (!forAccount.size) {
+        this.byAccount.delete(sub.accountId);
+        this.channels.unwatch(sub.accountId);
+      }
     }
   }
 }
