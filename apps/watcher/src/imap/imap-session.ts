@@ -258,9 +258,15 @@ export class ImapSession {
       await this.setNotify(client);
       // Every folder is examined once per connection (what happened while nobody watched), home last.
       const home = this.folders.get(this.mailbox);
-      for (const folder of this.folders.values()) if (folder !== home) await this.visit(client, folder);
-      this.dirtyFolders.clear();
+      // A folder's change noticed before its visit is covered by it; one noticed after it (NOTIFY is
+      // already set) stays marked and is visited again once connected, so it is not dropped.
+      for (const folder of this.folders.values()) {
+        if (folder === home) continue;
+        this.dirtyFolders.delete(folder.mailbox);
+        await this.visit(client, folder);
+      }
       if (!home) throw Object.assign(new Error(`no folder to select: ${this.mailbox}`), { code: 'NoMailbox' });
+      this.dirtyFolders.delete(home.mailbox);
       await this.visit(client, home, true);
       if (this.client !== client) return;
       // A close while resync was waiting on Redis is ignored by onClose (still connecting).
