@@ -15,7 +15,7 @@ import { BenchContext, NotRun } from '../lib/types';
 import { WorkerProcess } from '../lib/worker';
 import { ExistsRecord } from '../workers/floor';
 import { ReceivedEvent } from '../workers/sockets';
-import { ACCOUNT_KINDS, IDLE_ACCOUNT_BUDGET, memoryByKind, sumKinds, usedMemory } from './footprint';
+import { IDLE_ACCOUNT_BUDGET, memoryByKind, sumKinds, usedMemory } from './footprint';
 import { appTuning } from './tuning';
 
 /** The issue's sizes (full runs only: a quick run leaves this scenario out). */
@@ -45,30 +45,49 @@ type Stores = ReturnType<typeof testStores>;
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
 /**
- * Waits until every account's state reads `connected`, written at or after `sinceMs` (the state's
- * `updatedAt`: a state left by watchers that ran before does not count). Returns the Date.now() of
- * the poll that saw them all, or undefined with the last counts.
+ * Waits until every account's state has read `connected`, written at or after `sinceMs` (the
+ * state's `updatedAt`: a state left by watchers that ran before does not count). Polls every 500 ms
+ * only the accounts not seen so yet (10,000 reads every 250 ms would load Redis and this process),
+ * then checks them all once more. Returns the Date.now() of the poll that saw the last one, or
+ * undefined with the counts of the last poll.
  */
 async function waitConnectedSince(stores: Stores, ids: string[], sinceMs: number, timeoutMs: number): Promise<{ at?: number; counts: Record<string, number> }> {
+  const read = async (some: string[]) => {
+    const states = new Map<string, string>();
+    for (let i = 0; i < some.length; i += 1000) {
+      const chunk = some.slice(i, i + 1000);
+      const pipe = stores.redis.client.pipeline();
+      for (const id of chunk) pipe.hmget(redisKeys.accountState(id), 'state', 'updatedAt');
+      ((await pipe.exec()) ?? []).forEach(([, value], j) => {
+        const [state, updatedAt] = (value as Array<string | null> | null) ?? [];
+        states.set(chunk[j], !state ? 'none' : Number(updatedAt) >= sinceMs ? state : `${state} (before)`);
+      });
+    }
+    return states;
+  };
+  const tally = (states: Map<string, string>, extra: Record<string, number> = {}) => {
+    const counts = { ...extra };
+    for (const state of states.values()) counts[state] = (counts[state] ?? 0) + 1;
+    return counts;
+  };
+  let pending = ids;
   let counts: Record<string, number> = {};
   const at = await pollUntil(async () => {
-    counts = {};
-    for (let i = 0; i < ids.length; i += 1000) {
-      const pipe = stores.redis.client.pipeline();
-      for (const id of ids.slice(i, i + 1000)) pipe.hmget(redisKeys.accountState(id), 'state', 'updatedAt');
-      for (const [, value] of (await pipe.exec()) ?? []) {
-        const [state, updatedAt] = (value as Array<string | null> | null) ?? [];
-        const key = !state ? 'none' : Number(updatedAt) >= sinceMs ? state : `${state} (before)`;
-        counts[key] = (counts[key] ?? 0) + 1;
-      }
-    }
-    return counts.connected === ids.length ? Date.now() : undefined;
-  }, timeoutMs, 250);
+    const states = await read(pending);
+    pending = pending.filter((id) => states.get(id) !== 'connected');
+    counts = tally(states, { connected: ids.length - states.size });
+    if (pending.length) return undefined;
+    const seen = Date.now();
+    const all = await read(ids);
+    counts = tally(all);
+    pending = ids.filter((id) => all.get(id) !== 'connected');
+    return pending.length ? undefined : seen;
+  }, timeoutMs, 500);
   return { at, counts };
 }
 
 /**
- * The watchers' warnings and errors by message (and reason, for a lost session), most frequent
+ * The watchers' warnings and errors by message (and its reason or why), most frequent
  * first: lost leases, members judged silent, sessions lost and retried explain a slow start.
  */
 export function warningsByMessage(logs: string[]): Array<[string, number]> {
@@ -76,15 +95,30 @@ export function warningsByMessage(logs: string[]): Array<[string, number]> {
   for (const line of logs.join('\n').split('\n')) {
     if (!line.startsWith('{')) continue;
     try {
-      const entry = JSON.parse(line) as { level?: string | number; msg?: string; reason?: string };
+      const entry = JSON.parse(line) as { level?: string | number; msg?: string; reason?: string; why?: string };
       if (!entry.msg || !/warn|error|fatal|^[456]\d$/i.test(String(entry.level ?? ''))) continue;
-      const key = entry.reason ? `${entry.msg} (${entry.reason})` : entry.msg;
+      const cause = entry.reason ?? entry.why;
+      const key = cause ? `${entry.msg} (${cause})` : entry.msg;
       counts.set(key, (counts.get(key) ?? 0) + 1);
     } catch {
       // a partial line
     }
   }
   return [...counts].sort((x, y) => y[1] - x[1]);
+}
+
+/** The accounts whose state reads `connected` now. */
+async function connectedAccounts(stores: Stores, accounts: BenchAccount[]): Promise<BenchAccount[]> {
+  const out: BenchAccount[] = [];
+  for (let i = 0; i < accounts.length; i += 1000) {
+    const chunk = accounts.slice(i, i + 1000);
+    const pipe = stores.redis.client.pipeline();
+    for (const a of chunk) pipe.hget(redisKeys.accountState(a.id), 'state');
+    ((await pipe.exec()) ?? []).forEach(([, state], j) => {
+      if (state === 'connected') out.push(chunk[j]);
+    });
+  }
+  return out;
 }
 
 /** Accounts by the watcher (INSTANCE_ID) whose lease they are under; '' for none. */
@@ -218,9 +252,9 @@ export async function tenKScenario(ctx: BenchContext): Promise<void> {
         });
         return { fleet, at, counts, seconds, limitErrors, perWatcher, cpuMsPerAccount: round1((watcherCpuMs + cpuOf('dovecot') + cpuOf('redis')) / ids.length) };
       };
-      // Long enough for a loaded machine: on these two shared cores the first start is CPU-bound (the
-      // table's CPU per account), and every later figure needs all accounts connected.
-      const first = await fleetStart('first start (every mailbox logged into for the first time)', true, 180_000);
+      // On these two shared cores the start is CPU-bound (the table's CPU per account). Past 120 s the
+      // scenario goes on with the accounts connected by then (the run must fit in the full bench).
+      const first = await fleetStart('first start (every mailbox logged into for the first time)', true, 120_000);
       const started = first.fleet;
       const perWatcher = first.perWatcher;
       Object.assign(r.figures, {
@@ -237,7 +271,11 @@ export async function tenKScenario(ctx: BenchContext): Promise<void> {
         { measure: `accounts per watcher, largest ÷ an even share (${Math.round(ids.length / tp.watchers)})`, value: round1(Math.max(...perWatcher) / (ids.length / tp.watchers)), unit: '×', target: 'reported', met: null },
       );
       r.notes.push(`The accounts were stored in ${seedS} s (account store, 32 at a time), before any watcher ran.`);
-      if (!first.at) throw new Error(`not all ${ids.length} accounts connected within 180 s: ${JSON.stringify(first.counts)}`);
+      if (!first.at) {
+        r.notes.push(
+          `Not every account was connected within 120 s of the first start (${JSON.stringify(first.counts)}, "(before)": a state written before the spawn). The scenario went on from there: memory is still divided by all ${ids.length} accounts (each is leased, with a session connecting or connected), the restart was left out (the run must fit in the full bench), and the deliveries went to accounts connected at that moment.`,
+        );
+      }
 
       // --- memory: watchers after forced GCs, Redis by key kind and used_memory ---------------------
       await sleep(3000);
@@ -247,7 +285,9 @@ export async function tenKScenario(ctx: BenchContext): Promise<void> {
       const rssPerAccount = (sum(loaded.map((m) => m.rss)) - sum(base.map((m) => m.rss))) / ids.length;
       const rssPerAccountBeforeGc = (sum(loaded.map((m) => m.rssBeforeGc)) - sum(base.map((m) => m.rssBeforeGc))) / ids.length;
       const heapPerAccount = (sum(loaded.map((m) => m.heap)) - sum(base.map((m) => m.heap))) / ids.length;
-      const accountBytes = sumKinds(kindsIdle, (k) => ACCOUNT_KINDS.has(k)) - sumKinds(kindsBefore, (k) => ACCOUNT_KINDS.has(k));
+      // Every key kind's growth: between the two samples only the accounts were added and watched (a
+      // list of the account kinds would miss one added later, as pm:validities was).
+      const accountBytes = sumKinds(kindsIdle, () => true) - sumKinds(kindsBefore, () => true);
       const redisPerAccount = Math.round(accountBytes / ids.length);
       const redisUsedPerAccount = Math.round((usedIdle - usedBefore) / ids.length);
       Object.assign(r.figures, {
@@ -259,7 +299,7 @@ export async function tenKScenario(ctx: BenchContext): Promise<void> {
       });
       r.targets.push(
         judged(ctx, atMost(`watcher RSS per account (${tp.watchers} watchers after forced GCs, less the same ${tp.watchers} with no account)`, kb(rssPerAccount), 60, 'KB')),
-        judged(ctx, atMost('Redis bytes per idle account (settings, state, cursor, lease, index sets; MEMORY USAGE)', redisPerAccount, IDLE_ACCOUNT_BUDGET, 'bytes', '≤ 3 KB')),
+        judged(ctx, atMost('Redis bytes per idle account (every key kind’s growth: settings, state, cursor, lease, index sets; MEMORY USAGE)', redisPerAccount, IDLE_ACCOUNT_BUDGET, 'bytes', '≤ 3 KB')),
         { measure: 'Redis bytes per account by INFO used_memory (includes the apps’ connection buffers)', value: redisUsedPerAccount, unit: 'bytes', target: 'reported', met: null },
       );
       r.tables.push({
@@ -282,26 +322,29 @@ export async function tenKScenario(ctx: BenchContext): Promise<void> {
       log(`ten-k: watcher RSS ${kb(rssPerAccount)} KB/account after GC (${kb(rssPerAccountBeforeGc)} KB before), Redis ${redisPerAccount} B/account (used_memory ${redisUsedPerAccount} B)`);
 
       // --- restart: the same three stopped (leases released) and spawned again ------------------------
-      // What a deploy does. Every mailbox exists by now, as a user's does; the first start also paid
+      // What a deploy does (left out when the first start did not finish: the run's time is bounded). Every mailbox exists by now, as a user's does; the first start also paid
       // for Dovecot creating each one (folders, indexes) at its first login.
-      log(`ten-k: the ${tp.watchers} watchers stopped (SIGTERM), then spawned again`);
-      const stopT = now();
-      await Promise.all(started.map((w) => stopApp(w.proc, 20_000)));
-      const stoppedS = round1((now() - stopT) / 1000);
-      // A lease left behind (a watcher that could not release all within its shutdown deadline) would
-      // hold its account back until the lease TTL: wait for them, and say how long that took.
-      const releasedAt = await pollUntil(async () => ((await leaseHolders(st, ids)).get('') === ids.length ? now() : undefined), 15_000, 250);
-      const releasedS = releasedAt ? round1((releasedAt - stopT) / 1000) : null;
-      const again = await fleetStart('restart (every mailbox exists)', false, 150_000);
-      r.figures.restartConnectSeconds = again.seconds;
-      r.figures.restartCpuMsPerAccount = again.cpuMsPerAccount;
-      r.tables[r.tables.length - 1].rows.unshift(['the previous three stopped (SIGTERM → exited) / every lease released', `${stoppedS} s / ${releasedS === null ? 'not within 15 s' : `${releasedS} s`}`]);
-      r.targets.push(atMost(`${ids.length} accounts: ${tp.watchers} watchers restarted at once → all connected (restart)`, again.seconds, CONNECT_TARGET_S, 's'));
-      if (!again.at) throw new Error(`after the restart, not all ${ids.length} accounts connected within 150 s: ${JSON.stringify(again.counts)}`);
+      if (first.at) {
+        log(`ten-k: the ${tp.watchers} watchers stopped (SIGTERM), then spawned again`);
+        const stopT = now();
+        await Promise.all(started.map((w) => stopApp(w.proc, 20_000)));
+        const stoppedS = round1((now() - stopT) / 1000);
+        // A lease left behind (a watcher that could not release all within its shutdown deadline) would
+        // hold its account back until the lease TTL: wait for them, and say how long that took.
+        const releasedAt = await pollUntil(async () => ((await leaseHolders(st, ids)).get('') === ids.length ? now() : undefined), 15_000, 250);
+        const releasedS = releasedAt ? round1((releasedAt - stopT) / 1000) : null;
+        const again = await fleetStart('restart (every mailbox exists)', false, 150_000);
+        r.figures.restartConnectSeconds = again.seconds;
+        r.figures.restartCpuMsPerAccount = again.cpuMsPerAccount;
+        r.tables[r.tables.length - 1].rows.unshift(['the previous three stopped (SIGTERM → exited) / every lease released', `${stoppedS} s / ${releasedS === null ? 'not within 15 s' : `${releasedS} s`}`]);
+        r.targets.push(atMost(`${ids.length} accounts: ${tp.watchers} watchers restarted at once → all connected (restart)`, again.seconds, CONNECT_TARGET_S, 's'));
+        if (!again.at) throw new Error(`after the restart, not all ${ids.length} accounts connected within 150 s: ${JSON.stringify(again.counts)}`);
+      }
 
       // --- push at 50 msg/s to random accounts, beside the floor -------------------------------------
       const pushCount = Math.round(tp.rate * tp.durationS);
-      const recipients = Array.from({ length: pushCount }, () => accounts[Math.floor(Math.random() * accounts.length)]);
+      const pool = first.at ? accounts : await connectedAccounts(st, accounts);
+      const recipients = Array.from({ length: pushCount }, () => pool[Math.floor(Math.random() * pool.length)]);
       const targets = [...new Map(recipients.map((a) => [a.id, a])).values()];
       const [, gateway] = await Promise.all([startApp('fetcher', { INSTANCE_ID: 'bench-tk-f1' }), startApp('gateway', { INSTANCE_ID: 'bench-tk-g1' })]);
       const deliverer = await startWorker('deliver', 'tk-deliver');
@@ -374,8 +417,8 @@ export async function tenKScenario(ctx: BenchContext): Promise<void> {
         ],
       });
       r.notes.push(
-        `Built apps with their default settings: ${tp.watchers} watchers (INSTANCE_ID ${watcherNames.join(', ')}), one fetcher, one gateway, against one Dovecot and one Redis on this machine. The ${ids.length} accounts (INBOX, password IMAP, one user each) were stored through the account store before any watcher ran; the three watchers were then spawned at once, and "all connected" is the first moment every account's state read \`connected\`, written since that spawn (polled every 250 ms), boot included. Twice: a first start, where Dovecot also creates each mailbox (its folders and indexes) at its first login, and a restart of the same three (SIGTERM, leases released, spawned again), where every mailbox exists, as a user's does. CPU "meanwhile" is each process tree's, Dovecot's with its login and imap processes. Dovecot: the bench config with \`service imap { client_limit = 200 }\` (so that ${ids.length} sessions fit the kernel's 128 inotify instances per uid).`,
-        `Memory: each watcher's VmRSS after two forced full GCs (through its inspector), summed over the three, less the same sum for the same three watchers started with no account, ÷ accounts; before a GC beside it. Redis: the growth of the account key kinds' MEMORY USAGE (${[...ACCOUNT_KINDS].join(', ')}) from before the accounts were stored to all connected (3 s after), ÷ accounts; INFO used_memory over the same span beside it (it also counts the three watchers' connections and buffers).`,
+        `Built apps with their default settings: ${tp.watchers} watchers (INSTANCE_ID ${watcherNames.join(', ')}), one fetcher, one gateway, against one Dovecot and one Redis on this machine. The ${ids.length} accounts (INBOX, password IMAP, one user each) were stored through the account store before any watcher ran; the three watchers were then spawned at once, and "all connected" is the first moment every account's state read \`connected\`, written since that spawn (polled every 500 ms), boot included. Twice: a first start, where Dovecot also creates each mailbox (its folders and indexes) at its first login, and a restart of the same three (SIGTERM, leases released, spawned again), where every mailbox exists, as a user's does. CPU "meanwhile" is each process tree's, Dovecot's with its login and imap processes. Dovecot: the bench config with \`service imap { client_limit = 200 }\` (so that ${ids.length} sessions fit the kernel's 128 inotify instances per uid).`,
+        `Memory: each watcher's VmRSS after two forced full GCs (through its inspector), summed over the three, less the same sum for the same three watchers started with no account, ÷ accounts; before a GC beside it. Redis: the growth of every key kind's MEMORY USAGE (the table) from before the accounts were stored to all connected (3 s after), ÷ accounts; INFO used_memory over the same span beside it (it also counts the three watchers' connections and buffers).`,
         `Push: ${pushCount} deliveries over LMTP at ${tp.rate}/s to accounts drawn at random (${targets.length} distinct), open loop, with ${Math.round(tp.floorRate * tp.durationS)} deliveries to ${floorEmails.length} bare imapflow IDLE clients' own accounts interleaved over the same seconds (the floor); from Dovecot's LMTP 250 to the message.new (matched by Message-ID) at one Socket.IO client per receiving account, or the EXISTS for the floor. Each receiving account got one message beforehand (not timed), so the fetcher's pooled connection for it is open, as in steady state at this rate (an account's pooled connection lasts FETCH_POOL_IDLE_MS, 5 min; at 50 msg/s over 10,000 accounts about 78 % of messages find one open): the cost of a first message, which pays a login, is in push-latency's split. ${failed} LMTP deliveries failed; ${push.duplicates} duplicate message.new.`,
       );
       log(`ten-k: floor p50 ${fl.p50}/p99 ${fl.p99} ms, pushmail p50 ${pu.p50}/p99 ${pu.p99} ms (gap ${gap('p50')}/${gap('p99')} ms), lost ${lost}`);
