@@ -78,6 +78,14 @@ export interface StoredPop3Account extends StoredAccountBase {
 export type StoredAccount = StoredImapAccount | StoredPop3Account;
 
 /**
+ * What a consumer that only reads accounts and follows their changes needs of
+ * {@link AccountRepository}: its constructor can take this, so a unit test passes a typed fake
+ * (`FakeAccountSource` in libs/testing) instead of a repository on Redis. Nest still injects the
+ * repository by its class token (`@Inject(AccountRepository)`).
+ */
+export type AccountSource = Pick<AccountRepository, 'get' | 'onChange'>;
+
+/**
  * Accounts in Redis. IMAP and SMTP settings are stored as AES-256-GCM ciphertext (user names are
  * personal data too), never in the clear.
  */

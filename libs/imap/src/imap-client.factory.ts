@@ -10,6 +10,13 @@ export type ImapClientOptions = Omit<ImapFlowOptions, 'host' | 'port' | 'secure'
 export type ImapConnectionOptions = Pick<ImapFlowOptions, 'host' | 'port' | 'secure' | 'servername' | 'doSTARTTLS' | 'auth' | 'tls'>;
 
 /**
+ * What a consumer that only opens clients needs of {@link ImapClientFactory}, so a unit test can
+ * pass a typed fake (`FakeImapClientFactory` in libs/testing) with no policy, DNS or credentials;
+ * Nest still injects the factory by its class token (`@Inject(ImapClientFactory)`).
+ */
+export type ImapClientCreator = Pick<ImapClientFactory, 'create'>;
+
+/**
  * Creates imapflow clients from stored account settings.
  *
  * Every client gets its options from {@link connectionOptions}, an async step run per

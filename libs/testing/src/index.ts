@@ -8,3 +8,4 @@ export * from './app-process';
 export * from './env';
 export * from './stores';
 export * from './oauth-server';
+export * from './fakes';

@@ -1,43 +1,25 @@
-import { EventEmitter } from 'node:events';
 import { ConfigService } from '@pushmail/config';
 import { MetricsService } from '@pushmail/observability';
-import type { AccountRepository } from '@pushmail/accounts';
-import type { ImapClientFactory } from '@pushmail/imap';
-import { FetcherEnv } from '../config';
+import { FakeAccountSource, FakeImapClientFactory, testEnv } from '@pushmail/testing';
+import { FetcherEnv, fetcherEnvSchema } from '../config';
 import { ImapConnectionPool, PooledConnection, POOLED_KEEPALIVE_MS } from './imap-connection.pool';
-
-/** Just enough of an imapflow client for the pool's bookkeeping; no server involved. */
-class FakeClient extends EventEmitter {
-  usable = false;
-  noops = 0;
-  async connect() {
-    this.usable = true;
-  }
-  async noop() {
-    this.noops++;
-  }
-  async logout() {
-    this.usable = false;
-  }
-  close() {
-    this.usable = false;
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A pool over fake clients (no server); its settings parsed by the fetcher's own schema, defaults included. */
 function makePool(growAfterMs: number, idleMs = 60_000) {
-  const clients: FakeClient[] = [];
-  const factory = { create: () => clients[clients.push(new FakeClient()) - 1] } as unknown as ImapClientFactory;
-  const accounts = { get: async (id: string) => ({ id, protocol: 'imap', imap: {} }), onChange: async () => undefined } as unknown as AccountRepository;
-  const config = new ConfigService({
-    FETCH_POOL_SIZE: 2,
-    FETCH_POOL_IDLE_MS: idleMs,
-    FETCH_POOL_EXTRA_IDLE_MS: 60_000,
-    FETCH_POOL_ACQUIRE_TIMEOUT_MS: 5000,
-    FETCH_POOL_GROW_AFTER_MS: growAfterMs,
-  } as unknown as FetcherEnv);
-  return { pool: new ImapConnectionPool(accounts, factory, new MetricsService(), config), clients };
+  const factory = new FakeImapClientFactory();
+  const env = fetcherEnvSchema.parse(
+    testEnv('redis://127.0.0.1:6379', {
+      FETCH_POOL_SIZE: '2',
+      FETCH_POOL_IDLE_MS: String(idleMs),
+      FETCH_POOL_EXTRA_IDLE_MS: '60000',
+      FETCH_POOL_ACQUIRE_TIMEOUT_MS: '5000',
+      FETCH_POOL_GROW_AFTER_MS: String(growAfterMs),
+    }),
+  );
+  const config = new ConfigService<FetcherEnv>(env);
+  return { pool: new ImapConnectionPool(new FakeAccountSource(), factory, new MetricsService(), config), clients: factory.clients };
 }
 
 describe('ImapConnectionPool', () => {

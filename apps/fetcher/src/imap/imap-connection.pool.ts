@@ -1,7 +1,7 @@
-import { BeforeApplicationShutdown, Injectable, Logger, OnModuleInit } from '@nestjs/common';
-import { AccountRepository } from '@pushmail/accounts';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { AccountRepository, AccountSource } from '@pushmail/accounts';
 import { ConfigService } from '@pushmail/config';
-import { ImapClientFactory } from '@pushmail/imap';
+import { ImapClientCreator, ImapClientFactory } from '@pushmail/imap';
 import { MetricsService } from '@pushmail/observability';
 import type { ImapFlow, MailboxObject } from 'imapflow';
 import { FetcherEnv } from '../config';
@@ -129,8 +129,8 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
   private closing = false;
 
   constructor(
-    private readonly accounts: AccountRepository,
-    private readonly factory: ImapClientFactory,
+    @Inject(AccountRepository) private readonly accounts: AccountSource,
+    @Inject(ImapClientFactory) private readonly factory: ImapClientCreator,
     private readonly metrics: MetricsService,
     config: ConfigService<FetcherEnv>,
   ) {
