@@ -47,7 +47,10 @@ const COMPARABLE = /p50|p95|p99|PerS|kbPer|seconds|Seconds|gap/i;
  * Figures that got worse than the baseline by more than 20 % and by more than a small absolute
  * margin (2 ms / KB / s / msg/s): the machines are noisy, so small wobbles are not regressions.
  */
-export function compareToBaseline(current: BenchReport, baseline: BenchReport | undefined): Regression[] {
+/** What a comparison reads of a report: its mode and scenarios (so a test passes just those). */
+export type ComparedReport = Pick<BenchReport, 'mode' | 'scenarios'>;
+
+export function compareToBaseline(current: ComparedReport, baseline: ComparedReport | undefined): Regression[] {
   // Different sizes (quick, scaled) give different figures: only like is compared with like.
   if (!baseline || baseline.mode !== current.mode) return [];
   const out: Regression[] = [];
