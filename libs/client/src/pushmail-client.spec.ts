@@ -1,46 +1,74 @@
-import { ClientCommand, FullMessageNewEvent, ServerEvent, SubscribeRequest } from '@pushmail/contracts';
-import { PushmailClient, PushmailSocket } from './pushmail-client';
+import { ClientCommand, ClientToServerEvents, FullMessageNewEvent, ServerEvent, ServerToClientEvents, SubscribeRequest, SubscribeRequestSchema, isSubscribeBatch } from '@pushmail/contracts';
+import { Manager, Socket } from 'socket.io-client';
+import { PushmailClient } from './pushmail-client';
 import { compareEventIds } from './event-ids';
 
-/** Stands in for socket.io-client's Socket: records commands, lets the test play the gateway. */
-class FakeSocket {
-  connected = false;
-  active = true;
+const isBatch = (req: unknown): boolean => typeof req === 'object' && req !== null && 'accounts' in req;
+
+/**
+ * A real socket.io-client Socket (so it goes where a PushmailSocket is typed, no cast) that never
+ * opens a connection: its Manager does not auto-connect and connect/disconnect/emit are played
+ * here. Records subscribe commands, lets the test play the gateway.
+ */
+class FakeSocket extends Socket<ServerToClientEvents, ClientToServerEvents> {
+  /** What `active` answers: false once a refusal means socket.io would not retry by itself. */
+  isActive = true;
+  /** Subscribe commands the default gateway answered, validated against the contract. */
   readonly commands: Array<{ name: string; req: SubscribeRequest }> = [];
   /** Accounts the fake gateway refuses as another user's. */
   readonly foreign = new Set<string>();
   connects = 0;
-  private readonly handlers = new Map<string, Array<(...args: unknown[]) => void>>();
+  /** The gateway's answer to a command (its ack); tests of refusals replace it. */
+  answer: (name: string, req: unknown) => unknown = (name, req) => this.playGateway(name, req);
 
-  on(event: string, handler: (...args: unknown[]) => void) {
-    this.handlers.set(event, [...(this.handlers.get(event) ?? []), handler]);
-    return this;
+  constructor() {
+    super(new Manager('http://gw', { autoConnect: false }), '/');
   }
-  fire(event: string, ...args: unknown[]) {
-    for (const h of this.handlers.get(event) ?? []) h(...args);
+
+  override get active(): boolean {
+    return this.isActive;
   }
-  connect() {
+
+  /** A server event, delivered to the client's listeners by name as socket.io's emitter does. */
+  fire<E extends keyof ServerToClientEvents>(event: E, ...args: Parameters<ServerToClientEvents[E]>): void {
+    // Reflect.apply: the listener's type depends on E, which TS cannot follow into a call.
+    for (const listener of this.listeners(event)) Reflect.apply(listener, this, args);
+  }
+  /** The connection attempt is refused (socket.io's connect_error). */
+  refuse(err: Error): void {
+    this.emitReserved('connect_error', err);
+  }
+  override connect(): this {
     this.connects++;
     this.connected = true;
-    this.fire('connect');
+    this.emitReserved('connect');
     return this;
   }
-  disconnect() {
+  override disconnect(): this {
     this.connected = false;
-    this.fire('disconnect', 'io client disconnect');
+    this.emitReserved('disconnect', 'io client disconnect');
     return this;
   }
-  drop() {
+  drop(): void {
     this.connected = false;
-    this.fire('disconnect', 'transport close');
+    this.emitReserved('disconnect', 'transport close');
   }
-  timeout() {
+  /** Every command the client sends (emitWithAck, after timeout()) ends here, its ack last. */
+  override emit(name: string, ...args: unknown[]): this {
+    const ack = args.at(-1);
+    if (typeof ack !== 'function') throw new Error(`${name} sent without an ack`);
+    const reply = this.answer(name, args[0]);
+    // emitWithAck's callback takes (err, ack) under timeout().
+    Reflect.apply(ack, undefined, [null, reply]);
     return this;
   }
-  async emitWithAck(name: string, req: SubscribeRequest) {
-    this.commands.push({ name, req });
-    if ('accounts' in req) {
-      const results = req.accounts.map(({ accountId }) =>
+
+  private playGateway(name: string, req: unknown): unknown {
+    if (name !== ClientCommand.Subscribe) return { ok: true, replayed: 0 };
+    const subscribe = SubscribeRequestSchema.parse(req);
+    this.commands.push({ name, req: subscribe });
+    if ('accounts' in subscribe) {
+      const results = subscribe.accounts.map(({ accountId }) =>
         this.foreign.has(accountId) ? { accountId, ok: false, error: { code: 'forbidden', message: 'no such account for this user' } } : { accountId, ok: true, replayed: 0 },
       );
       return { ok: true, results };
@@ -72,7 +100,7 @@ const newEvent = (eventId: string, uid: number): FullMessageNewEvent => ({
 
 function setup() {
   const socket = new FakeSocket();
-  const client = new PushmailClient({ url: 'http://gw', token: 't', createSocket: () => socket as unknown as PushmailSocket });
+  const client = new PushmailClient({ url: 'http://gw', token: 't', createSocket: () => socket });
   const states: string[] = [];
   client.on('connection.state', (s) => states.push(s.state));
   const received: string[] = [];
@@ -110,7 +138,8 @@ describe('PushmailClient', () => {
     socket.connect();
     await flush();
     expect(socket.commands).toHaveLength(2);
-    const again = socket.commands[1].req as { accounts: Array<{ accountId: string; since?: string }> };
+    const again = socket.commands[1].req;
+    if (!isSubscribeBatch(again)) throw new Error('the resubscribe was not sent as a batch');
     expect(again.accounts).toHaveLength(100);
     expect(again.accounts[7]).toEqual({ accountId: 'acc7', since: '42-0' });
     expect(again.accounts[8]).toEqual({ accountId: 'acc8' });
@@ -143,7 +172,7 @@ describe('PushmailClient', () => {
     const { socket, client } = setup();
     const errors: string[] = [];
     client.on('subscription.error', (accountId) => errors.push(accountId));
-    socket.emitWithAck = async () => ({ ok: false, error: { code: 'rate_limited', message: 'slow down' } }) as never;
+    socket.answer = () => ({ ok: false, error: { code: 'rate_limited', message: 'slow down' } });
     const results = client.subscribeMany(['a', 'b']);
     await client.connect().catch(() => undefined);
     expect((await results).map((r) => !r.ok && r.error.code)).toEqual(['rate_limited', 'rate_limited']);
@@ -152,11 +181,8 @@ describe('PushmailClient', () => {
 
   it('falls back to one subscribe per account when the gateway does not know the batch form', async () => {
     const { socket, client } = setup();
-    const answer = socket.emitWithAck.bind(socket);
-    socket.emitWithAck = async (name: string, req: SubscribeRequest) => {
-      if ('accounts' in req) return { ok: false, error: { code: 'bad_request', message: 'accountId: Required' } } as never;
-      return answer(name, req);
-    };
+    const answer = socket.answer;
+    socket.answer = (name, req) => (isBatch(req) ? { ok: false, error: { code: 'bad_request', message: 'accountId: Required' } } : answer(name, req));
     const results = client.subscribeMany(['a', 'b']);
     await client.connect();
     expect(await results).toEqual([
@@ -214,11 +240,11 @@ describe('PushmailClient', () => {
       socket.connect = function () {
         if (!refuse) return accept();
         refuse = false;
-        this.active = false;
-        this.fire('connect_error', new Error('server_shutting_down'));
-        return this;
+        socket.isActive = false;
+        socket.refuse(new Error('server_shutting_down'));
+        return socket;
       };
-      const client = new PushmailClient({ url: 'http://gw', token: 't', createSocket: () => socket as unknown as PushmailSocket });
+      const client = new PushmailClient({ url: 'http://gw', token: 't', createSocket: () => socket });
       const connected = client.connect();
       expect(client.connection.state).toBe('reconnecting');
       await jest.advanceTimersByTimeAsync(2000);
@@ -232,17 +258,17 @@ describe('PushmailClient', () => {
   it('an unauthorized refusal goes offline and rejects connect()', async () => {
     const socket = new FakeSocket();
     socket.connect = function () {
-      this.fire('connect_error', new Error('unauthorized'));
-      return this;
+      socket.refuse(new Error('unauthorized'));
+      return socket;
     };
-    const client = new PushmailClient({ url: 'http://gw', token: 'bad', createSocket: () => socket as unknown as PushmailSocket });
+    const client = new PushmailClient({ url: 'http://gw', token: 'bad', createSocket: () => socket });
     await expect(client.connect()).rejects.toMatchObject({ code: 'unauthorized' });
     expect(client.connection).toEqual({ state: 'offline', error: 'unauthorized' });
   });
 
   it('a refused command rejects with the gateway code', async () => {
     const { socket, client } = setup();
-    socket.emitWithAck = async () => ({ ok: false, error: { code: 'forbidden', message: 'no' } }) as never;
+    socket.answer = () => ({ ok: false, error: { code: 'forbidden', message: 'no' } });
     await client.connect();
     await expect(client.flag({ accountId: 'x', mailbox: 'INBOX', uid: 1, add: ['\\Seen'] })).rejects.toMatchObject({ code: 'forbidden' });
   });
@@ -251,10 +277,10 @@ describe('PushmailClient', () => {
     const { socket, client } = setup();
     const asked: unknown[] = [];
     const fetched = { ...newEvent('7-0', 3), text: 'from the server' };
-    socket.emitWithAck = (async (name: string, req: unknown) => {
+    socket.answer = (name, req) => {
       asked.push({ name, req });
       return { ok: true, message: fetched };
-    }) as never;
+    };
     await client.connect();
     const full = newEvent('7-0', 3);
     expect(await client.withBody(full)).toBe(full);
