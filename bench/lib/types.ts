@@ -54,7 +54,7 @@ export const SCENARIOS = {
   pop3: 'POP3 accounts (1,000 polled every 60 s by one watcher: logins per second, RSS per account, delivery → message.new)',
   footprint: 'Redis footprint (MEMORY USAGE per idle account and per logged event; bodies stored once)',
   folders: 'Every folder live (1,000 accounts × 20 folders on one connection each: RSS, sessions, other folder → message.new with and without NOTIFY)',
-  'ten-k': '10,000 accounts on this machine (three watchers, one Dovecot: all connected, watcher RSS and Redis bytes per account, push above the floor at 50 msg/s)',
+  'ten-k': '10,000 accounts on this machine (three watchers, one Dovecot)',
 } as const;
 export type ScenarioId = keyof typeof SCENARIOS;
 
