@@ -23,6 +23,8 @@ export const tenKParams = () => ({ accounts: 10_000, watchers: 3, rate: 50, dura
 
 /** The issue's target: every account connected this long after the three watchers are started. */
 const CONNECT_TARGET_S = 30;
+/** The restart is measured only after a first start this quick (each start of 10,000 can take minutes here). */
+const RESTART_IF_FIRST_WITHIN_S = 60;
 
 /**
  * 10,000 IDLE sessions on one Dovecot. Dovecot's imap processes all run as the mail uid, and each
@@ -273,7 +275,7 @@ export async function tenKScenario(ctx: BenchContext): Promise<void> {
       r.notes.push(`The accounts were stored in ${seedS} s (account store, 32 at a time), before any watcher ran.`);
       if (!first.at) {
         r.notes.push(
-          `Not every account was connected within 120 s of the first start (${JSON.stringify(first.counts)}, "(before)": a state written before the spawn). The scenario went on from there: memory is still divided by all ${ids.length} accounts (each is leased, with a session connecting or connected), the restart was left out (the run must fit in the full bench), and the deliveries went to accounts connected at that moment.`,
+          `Not every account was connected within 120 s of the first start (${JSON.stringify(first.counts)}, "(before)": a state written before the spawn). The scenario went on from there: memory is still divided by all ${ids.length} accounts (each is leased, with a session connecting or connected), the deliveries went to accounts connected at that moment.`,
         );
       }
 
@@ -322,9 +324,11 @@ export async function tenKScenario(ctx: BenchContext): Promise<void> {
       log(`ten-k: watcher RSS ${kb(rssPerAccount)} KB/account after GC (${kb(rssPerAccountBeforeGc)} KB before), Redis ${redisPerAccount} B/account (used_memory ${redisUsedPerAccount} B)`);
 
       // --- restart: the same three stopped (leases released) and spawned again ------------------------
-      // What a deploy does (left out when the first start did not finish: the run's time is bounded). Every mailbox exists by now, as a user's does; the first start also paid
-      // for Dovecot creating each one (folders, indexes) at its first login.
-      if (first.at) {
+      // What a deploy does. Every mailbox exists by now, as a user's does; the first start also paid for
+      // Dovecot creating each one (folders, indexes) at its first login. Left out when the first start
+      // took over RESTART_IF_FIRST_WITHIN_S (a loaded machine): the scenario must fit in the full bench.
+      let allConnected = !!first.at;
+      if (first.seconds !== null && first.seconds <= RESTART_IF_FIRST_WITHIN_S) {
         log(`ten-k: the ${tp.watchers} watchers stopped (SIGTERM), then spawned again`);
         const stopT = now();
         await Promise.all(started.map((w) => stopApp(w.proc, 20_000)));
@@ -333,17 +337,20 @@ export async function tenKScenario(ctx: BenchContext): Promise<void> {
         // hold its account back until the lease TTL: wait for them, and say how long that took.
         const releasedAt = await pollUntil(async () => ((await leaseHolders(st, ids)).get('') === ids.length ? now() : undefined), 15_000, 250);
         const releasedS = releasedAt ? round1((releasedAt - stopT) / 1000) : null;
-        const again = await fleetStart('restart (every mailbox exists)', false, 150_000);
+        const again = await fleetStart('restart (every mailbox exists)', false, 60_000);
         r.figures.restartConnectSeconds = again.seconds;
         r.figures.restartCpuMsPerAccount = again.cpuMsPerAccount;
         r.tables[r.tables.length - 1].rows.unshift(['the previous three stopped (SIGTERM → exited) / every lease released', `${stoppedS} s / ${releasedS === null ? 'not within 15 s' : `${releasedS} s`}`]);
         r.targets.push(atMost(`${ids.length} accounts: ${tp.watchers} watchers restarted at once → all connected (restart)`, again.seconds, CONNECT_TARGET_S, 's'));
-        if (!again.at) throw new Error(`after the restart, not all ${ids.length} accounts connected within 150 s: ${JSON.stringify(again.counts)}`);
+        allConnected = !!again.at;
+        if (!again.at) r.notes.push(`Not every account was connected within 60 s of the restart (${JSON.stringify(again.counts)}); the deliveries went to accounts connected at that moment.`);
+      } else {
+        r.notes.push(`The restart was left out: the first start took over ${RESTART_IF_FIRST_WITHIN_S} s (the run must fit in the full bench).`);
       }
 
       // --- push at 50 msg/s to random accounts, beside the floor -------------------------------------
       const pushCount = Math.round(tp.rate * tp.durationS);
-      const pool = first.at ? accounts : await connectedAccounts(st, accounts);
+      const pool = allConnected ? accounts : await connectedAccounts(st, accounts);
       const recipients = Array.from({ length: pushCount }, () => pool[Math.floor(Math.random() * pool.length)]);
       const targets = [...new Map(recipients.map((a) => [a.id, a])).values()];
       const [, gateway] = await Promise.all([startApp('fetcher', { INSTANCE_ID: 'bench-tk-f1' }), startApp('gateway', { INSTANCE_ID: 'bench-tk-g1' })]);
