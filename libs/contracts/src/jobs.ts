@@ -130,8 +130,10 @@ export const jobSchemas = {
 } as const satisfies { [Q in QueueName]: { [N in JobNameOf<Q>]: z.ZodType<JobPayloads[Q][N], z.ZodTypeDef, unknown> } };
 
 /**
- * What a command's result is: the fetcher leaves it under `redisKeys.commandResult(ref)` for
- * {@link COMMAND_RESULT_TTL_SECONDS}; the gateway reads it once, deletes it, and acks the client with it.
+ * What a command's result is: the fetcher publishes it to the asking gateway ({@link CommandReply}),
+ * or leaves it under `redisKeys.commandResult(ref)` for {@link COMMAND_RESULT_TTL_SECONDS} when it
+ * is large or the job named no reply channel; the gateway reads it once, deletes it, and acks the
+ * client with it.
  */
 export interface ImapCommandResults {
   [ImapCommandJobName.Flag]: { flags: string[] };
