@@ -60,8 +60,8 @@ export function keyKind(key: string): string {
 
 export const usedMemory = async (stores: Stores) => Number(/used_memory:(\d+)/.exec(await stores.redis.client.info('memory'))?.[1] ?? NaN);
 export const sumKinds = (m: Map<string, { keys: number; bytes: number }>, kinds: (k: string) => boolean) => [...m].filter(([k]) => kinds(k)).reduce((n, [, v]) => n + v.bytes, 0);
-/** Key kinds that belong to accounts (settings, state, cursors, lease, the sets that list them). */
-const ACCOUNT_KINDS = new Set(['pm:account', 'pm:accounts', 'pm:user', 'pm:state', 'pm:cursor', 'pm:lease', 'pm:mbx-index', 'pm:watchers', 'pm:lease-fence', 'pm:oauth']);
+/** Key kinds that belong to accounts (settings, state, cursors and their UIDVALIDITY index, lease, the sets that list them). */
+const ACCOUNT_KINDS = new Set(['pm:account', 'pm:accounts', 'pm:user', 'pm:state', 'pm:cursor', 'pm:lease', 'pm:mbx-index', 'pm:watchers', 'pm:lease-fence', 'pm:oauth', 'pm:validities']);
 
 /**
  * Redis memory per account and per logged event (issue 21), with Redis' own accounting: `MEMORY
