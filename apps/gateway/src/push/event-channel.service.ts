@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { redisChannels } from '@pushmail/contracts';
 import { EventLogService, accountEventsChannel } from '@pushmail/event-log';
-import { RedisClient, RedisService } from '@pushmail/redis';
+import { RedisClient, RedisService, isCluster } from '@pushmail/redis';
 
 /**
  * The gateway's subscriber connection to the events. On one Redis (or a Sentinel set) that is
@@ -10,6 +10,10 @@ import { RedisClient, RedisService } from '@pushmail/redis';
  * only to the accounts it has sockets for: {@link watch} when an account gets its first local
  * subscriber, {@link unwatch} when it loses its last.
  */
+/** SSUBSCRIBE is retried this often, this far apart, while a master's failover replaces its subscriber. */
+const SUBSCRIBE_ATTEMPTS = 40;
+const SUBSCRIBE_RETRY_MS = 250;
+
 @Injectable()
 export class EventChannelService {
   private readonly logger = new Logger(EventChannelService.name);
@@ -39,8 +43,7 @@ export class EventChannelService {
     // Again after a subscriber was lost: ioredis resubscribes by itself, but without waiting for
     // it; a repeated SSUBSCRIBE resolves once the channel is live, so a catch-up read after it
     // cannot miss what is published meanwhile.
-    const channels = [...this.watched].map(accountEventsChannel);
-    await Promise.all(channels.map((channel) => this.subscriber.ssubscribe(channel)));
+    await this.ssubscribe([...this.watched].map(accountEventsChannel));
   }
 
   /**
@@ -50,7 +53,25 @@ export class EventChannelService {
   async watch(accountId: string): Promise<void> {
     if (!this.sharded) return;
     this.watched.add(accountId);
-    await this.subscriber.ssubscribe(accountEventsChannel(accountId));
+    await this.ssubscribe([accountEventsChannel(accountId)]);
+  }
+
+  /**
+   * SSUBSCRIBE, retried through a master's failover: until ioredis has replaced the lost master's
+   * subscriber, a channel of its slots has none ("No sharded subscriber for slot"); the slot map
+   * is refreshed between attempts, which is what replaces it.
+   */
+  private async ssubscribe(channels: string[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await Promise.all(channels.map((channel) => this.subscriber.ssubscribe(channel)));
+        return;
+      } catch (err) {
+        if (attempt >= SUBSCRIBE_ATTEMPTS) throw err;
+        if (isCluster(this.subscriber)) this.subscriber.refreshSlotsCache();
+        await new Promise((resolve) => setTimeout(resolve, SUBSCRIBE_RETRY_MS));
+      }
+    }
   }
 
   /** The account has no local subscriber any more. */
