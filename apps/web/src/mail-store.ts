@@ -102,6 +102,8 @@ export class MailStore {
   connection: ConnectionStatus = { state: 'connecting' };
   /** Accounts whose initial replay finished: later message.new events are live arrivals. */
   private readonly caughtUp = new Set<string>();
+  /** Accounts being or already removed here: their late pages and events are ignored. */
+  private readonly removedAccounts = new Set<string>();
   private readonly pendingResults = new Map<string, Partial<SendState>>();
   private readonly listeners = new Set<() => void>();
   private readonly newMailListeners = new Set<(m: MailItem) => void>();
@@ -175,7 +177,15 @@ export class MailStore {
   }
 
   async removeAccount(accountId: string): Promise<void> {
-    await this.api.removeAccount(accountId);
+    // Marked first: a history page or an event of the account still in flight must not bring its
+    // rows back once they are dropped (seen in the browser test as a removed account's inbox row).
+    this.removedAccounts.add(accountId);
+    try {
+      await this.api.removeAccount(accountId);
+    } catch (err) {
+      this.removedAccounts.delete(accountId);
+      throw err;
+    }
     await this.dropAccount(accountId);
     this.accounts = this.accounts.filter((a) => a.id !== accountId);
     this.changed();
@@ -226,6 +236,7 @@ export class MailStore {
     this.changed();
     try {
       const page = await this.client.listMessages({ ...ref, limit: PAGE_SIZE, ...(state?.nextBefore ? { before: state.nextBefore } : {}) });
+      if (this.removedAccounts.has(ref.accountId)) return;
       for (const summary of page.messages) {
         const item = summaryItem(summary);
         if (!this.messages.has(item.key)) this.messages.set(item.key, item);
@@ -402,6 +413,7 @@ export class MailStore {
       this.changed();
     });
     c.on(ServerEvent.MessageNew, (event) => {
+      if (this.removedAccounts.has(event.accountId)) return;
       const key = messageKey(event);
       // Replayed events come before the subscribe ack, so later ones are arrivals; the age check
       // keeps a slow replay from ringing for old mail.
