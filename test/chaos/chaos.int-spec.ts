@@ -228,6 +228,13 @@ describe('chaos: exactly once while every component fails in turn', () => {
 
   afterAll(async () => {
     clearInterval(flowing);
+    // CHAOS_KEEP_LOGS=1 keeps every app process's output (killed ones included), to read an app's
+    // side of a failure: the figures only count warnings by message.
+    if (process.env.CHAOS_KEEP_LOGS) {
+      const dir = join(REPO_ROOT, 'test-artifacts/chaos-logs');
+      mkdirSync(dir, { recursive: true });
+      everyProc.forEach((p, i) => writeFileSync(join(dir, `${i}-${p.app}.log`), p.logs()));
+    }
     client?.close();
     await balancer?.close();
     r?.disconnect();
