@@ -59,15 +59,27 @@ export function createRedisConnection(target: RedisTarget, { shardedSubscribers,
  */
 const CLUSTER_RETRY_DELAY_MS = 200;
 const CLUSTER_MAX_REDIRECTIONS = 100;
+/** How often a cluster connection reloads the slot map (CLUSTER SLOTS) unasked. */
+const SLOTS_REFRESH_MS = 2000;
 
 function clusterConnection(target: ClusterTarget, options: RedisOptions, shardedSubscribers: boolean): Cluster {
   // Options of the cluster client itself; the rest applies to each node connection. A node's own
   // reconnects are off (ioredis' default): the cluster client refreshes the slot map instead.
-  const { enableAutoPipelining, enableOfflineQueue, lazyConnect, enableReadyCheck, retryStrategy: _nodeRetry, readOnly: _readOnly, sentinels: _sentinels, ...nodeOptions } = options;
+  // Auto-pipelining is off on a cluster whatever the caller asks: ioredis retries a pipeline after
+  // MOVED only when all its commands failed with the same error, and an auto-pipeline groups every
+  // slot of a node, so after a failover its commands failed with the raw MOVED of their own slots
+  // and the slot map was not even refreshed: the chaos test's gateway answered `internal` to
+  // subscribes (and failed its resyncs) for every account of a failed-over master, for good.
+  // Single commands follow MOVED and refresh the map.
+  const { enableAutoPipelining: _autoPipelining, enableOfflineQueue, lazyConnect, enableReadyCheck, retryStrategy: _nodeRetry, readOnly: _readOnly, sentinels: _sentinels, ...nodeOptions } = options;
   return new Cluster(target.nodes, {
     clusterRetryStrategy: retryStrategy,
     enableReadyCheck: enableReadyCheck ?? true,
-    enableAutoPipelining: enableAutoPipelining ?? false,
+    enableAutoPipelining: false,
+    // The slot map is otherwise refreshed only on errors: a promoted replica is found within this
+    // time even by a connection that sent nothing to the failed master (the sharded subscribers
+    // move to it on the same refresh).
+    slotsRefreshInterval: SLOTS_REFRESH_MS,
     enableOfflineQueue: enableOfflineQueue ?? true,
     lazyConnect: lazyConnect ?? false,
     maxRedirections: CLUSTER_MAX_REDIRECTIONS,
