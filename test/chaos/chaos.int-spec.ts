@@ -25,8 +25,7 @@ const SENTINEL = process.env.CHAOS_REDIS === 'sentinel';
 /**
  * CHAOS_REDIS=cluster: on a Redis Cluster (three masters, three replicas) with QUEUE_SHARDS=3; the
  * Redis phases stop the master of the first account's slot, its replica is promoted and the old
- * master rejoins as its replica. Figures in test-artifacts/chaos-cluster.json only. It does not pass
- * yet: see docs/operations.md ("Known open problem").
+ * master rejoins as its replica. Figures in test-artifacts/chaos-cluster.json only.
  */
 const CLUSTER = process.env.CHAOS_REDIS === 'cluster';
 const QUEUE_SHARDS = CLUSTER ? 3 : 1;
