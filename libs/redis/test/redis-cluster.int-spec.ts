@@ -144,4 +144,40 @@ describe('Redis Cluster: the Redis layer', () => {
     await cluster.restartNode(killed);
     expect(await stores.redis.client.hincrby(key, 'n', 1)).toBe(counted + 1);
   });
+
+  it('keeps every write its replica confirmed (WAIT 1) across the master SIGKILLed: what docs/operations.md says a failover can lose', async () => {
+    // Written straight to the slot's master, each write then WAIT 1: one the replica confirmed
+    // must survive the promotion; one only the master acknowledged may not (asynchronous
+    // replication), which is the bound the operations guide states.
+    const tag = `{${ids[1]}}`;
+    const master = await cluster.masterFor(`pm:test-wait:${tag}`);
+    const direct = master.client();
+    direct.on('error', () => undefined); // the kill closes it; the writes below see that as a rejection
+    const confirmed: number[] = [];
+    let acknowledged = 0;
+    let stop = false;
+    const writer = (async () => {
+      for (let i = 1; !stop; i++) {
+        try {
+          await direct.set(`pm:test-wait:${tag}:${i}`, '1');
+          acknowledged = i;
+          if (Number(await direct.call('WAIT', 1, 1000)) >= 1) confirmed.push(i);
+        } catch {
+          return; // the master is gone
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 500));
+    const { killed } = await cluster.killMaster(`pm:test-wait:${tag}`);
+    stop = true;
+    await writer;
+    direct.disconnect();
+    expect(confirmed.length).toBeGreaterThan(10);
+    const present = await Promise.all(Array.from({ length: acknowledged }, (_, i) => stores.redis.client.exists(`pm:test-wait:${tag}:${i + 1}`)));
+    expect(confirmed.filter((i) => present[i - 1] === 0)).toEqual([]);
+    // Acknowledged but not confirmed: at most the writes in flight when the master died.
+    expect(present.filter((p) => p === 0).length).toBeLessThanOrEqual(acknowledged - confirmed.length);
+    await cluster.restartNode(killed);
+  });
 });
