@@ -1,15 +1,15 @@
-import { signClientToken } from '@pushmail/auth';
 import { PushmailClient } from '@pushmail/client';
-import { MessageNewEvent, QueueName, ServerEvent, bullShardPrefix, queueShard, redisChannels, redisKeys } from '@pushmail/contracts';
+import { QueueName, ServerEvent, bullShardPrefix, queueShard, redisChannels, redisKeys } from '@pushmail/contracts';
 import { accountEventsChannel } from '@pushmail/event-log';
 import { createServer, Server as HttpServer } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { createRedisConnection, RedisClient } from '@pushmail/redis';
-import { AppName, AppProcess, SmtpSink, TestDovecot, TestRedisCluster, sleep, testEnv, testStores, waitFor } from '@pushmail/testing';
+import { AppProcess, SmtpSink, TestDovecot, TestRedisCluster, sleep, waitFor } from '@pushmail/testing';
 import { createShardedAdapter } from '@socket.io/redis-adapter';
 import { Server } from 'socket.io';
 import { io as connectClient, Socket as ClientSocket } from 'socket.io-client';
 import { call, connect, okAck, record, tokenFor } from '../../apps/gateway/test/helpers';
+import { AppsOnRedis, appEnvFor, appWarnings, startAppsOnRedis } from './support/apps-on-redis';
 import { SOCKET_ADAPTER_KEY } from '../../apps/gateway/src/socket/socket-io.adapter';
 
 jest.setTimeout(60_000);
@@ -93,58 +93,15 @@ describe('Redis Cluster: end to end with the built apps, and a master failover u
   let dovecot: TestDovecot;
   let sink: SmtpSink;
   let client: PushmailClient;
-  const accountOf = new Map<string, string>();
+  let accountOf: Map<string, string>;
   const procs: AppProcess[] = [];
-  const received = new Map<string, Array<{ eventId: string; at: number }>>();
+  let received: AppsOnRedis['received'];
 
-  const appWarnings = () => {
-    const counts: Record<string, number> = {};
-    for (const p of procs) {
-      for (const line of p.logs().split('\n')) {
-        const m = /"level":"(warn|error|fatal)".*?"msg":"([^"]*)"/.exec(line);
-        if (m) counts[`${p.app} ${m[1]}: ${m[2]}`] = (counts[`${p.app} ${m[1]}: ${m[2]}`] ?? 0) + 1;
-      }
-    }
-    return counts;
-  };
-  const envFor = (app: AppName) => {
-    const common = testEnv('redis://unused', { ...cluster.env(), QUEUE_SHARDS: '3', INSTANCE_ID: `${app}-cluster-${procs.length}` });
-    if (app === 'watcher') return { ...common, RECONCILE_INTERVAL_MS: '1000', BACKOFF_MIN_MS: '100', BACKOFF_MAX_MS: '1000' };
-    if (app === 'gateway') return { ...common, SHUTDOWN_DRAIN_MS: '200' };
-    return common;
-  };
+  const envFor = appEnvFor(() => ({ ...cluster.env(), QUEUE_SHARDS: '3' }), 'cluster', procs);
 
   beforeAll(async () => {
     [cluster, dovecot, sink] = await Promise.all([TestRedisCluster.start(), TestDovecot.start({ users: Object.fromEntries(users.map((u, i) => [u, `cluster-pw-${i}`])) }), SmtpSink.start()]);
-    const stores = testStores(cluster);
-    try {
-      for (const user of users) {
-        const view = await stores.accounts.create({ userId: USER_ID, email: user, imap: dovecot.imapSettings(user), smtp: sink.settings(), mailboxes: ['INBOX'] });
-        accountOf.set(user, view.id);
-      }
-    } finally {
-      await stores.close();
-    }
-    for (const app of ['watcher', 'fetcher', 'gateway', 'gateway'] as const) procs.push(await AppProcess.start(app, envFor(app)));
-    const secret = testEnv('redis://unused').AUTH_JWT_SECRET!;
-    client = new PushmailClient({
-      url: procs[2].url,
-      token: () => signClientToken(USER_ID, secret, { expiresInSeconds: 3600 }),
-      offlineAfterAttempts: 1_000,
-      socketOptions: { transports: ['websocket'], reconnectionDelay: 100, reconnectionDelayMax: 1000 },
-    });
-    client.on(ServerEvent.MessageNew, (m: MessageNewEvent) => {
-      const key = m.messageId ?? '';
-      received.set(key, [...(received.get(key) ?? []), { eventId: m.eventId, at: Date.now() }]);
-    });
-    await client.connect();
-    for (const id of accountOf.values()) await client.subscribe(id, { since: 'start' });
-    const states = testStores(cluster);
-    try {
-      await waitFor(async () => (await Promise.all([...accountOf.values()].map((id) => states.accounts.getState(id)))).every((s) => s?.state === 'connected'), 30_000, 'every account to be watched', 200);
-    } finally {
-      await states.close();
-    }
+    ({ accountOf, received, client } = await startAppsOnRedis({ redis: cluster, envFor, dovecot, sink, users, userId: USER_ID, procs }));
   }, 90_000);
 
   afterAll(async () => {
@@ -221,11 +178,11 @@ describe('Redis Cluster: end to end with the built apps, and a master failover u
     await waitFor(() => acked.every((d) => received.has(d.messageId)), 45_000, 'every acknowledged delivery at the client', 250).catch(() => undefined);
     for (const [i, user] of users.entries()) await dovecot.deliver(user, { subject: 'marker', messageId: `<cluster-marker-${i}@example.test>` });
     await waitFor(() => users.every((_, i) => received.has(`<cluster-marker-${i}@example.test>`)), 30_000, 'the markers', 100).catch((err: Error) => {
-      throw new Error(`${err.message}; ${acked.filter((d) => received.has(d.messageId)).length} of ${acked.length} acknowledged arrived; app warnings: ${JSON.stringify(appWarnings(), null, 1)}`);
+      throw new Error(`${err.message}; ${acked.filter((d) => received.has(d.messageId)).length} of ${acked.length} acknowledged arrived; app warnings: ${JSON.stringify(appWarnings(procs), null, 1)}`);
     });
     const lost = acked.filter((d) => !received.has(d.messageId)).map((d) => d.messageId);
     const twice = acked.filter((d) => (received.get(d.messageId)?.length ?? 0) > 1).map((d) => d.messageId);
-    console.log(`cluster failover figures: ${JSON.stringify({ failoverMs: failover.failoverMs, attempted: deliveries.length, acknowledged: acked.length, lost: lost.length, duplicated: twice.length, appWarnings: appWarnings() })}`);
+    console.log(`cluster failover figures: ${JSON.stringify({ failoverMs: failover.failoverMs, attempted: deliveries.length, acknowledged: acked.length, lost: lost.length, duplicated: twice.length, appWarnings: appWarnings(procs) })}`);
     expect(acked.length).toBeGreaterThan(RATE * 5);
     expect(lost).toEqual([]);
     expect(twice).toEqual([]);

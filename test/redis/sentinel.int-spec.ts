@@ -1,8 +1,8 @@
-import { signClientToken } from '@pushmail/auth';
 import { PushmailClient } from '@pushmail/client';
-import { MessageNewEvent, ServerEvent } from '@pushmail/contracts';
-import { AppName, AppProcess, SmtpSink, TestDovecot, TestRedisSentinel, sleep, testEnv, testStores, waitFor } from '@pushmail/testing';
+import { ServerEvent } from '@pushmail/contracts';
+import { AppProcess, SmtpSink, TestDovecot, TestRedisSentinel, sleep, waitFor } from '@pushmail/testing';
 import { call, connect, okAck, record, tokenFor } from '../../apps/gateway/test/helpers';
+import { AppsOnRedis, appEnvFor, appWarnings, startAppsOnRedis } from './support/apps-on-redis';
 
 jest.setTimeout(60_000);
 
@@ -32,62 +32,17 @@ describe('Redis Sentinel: end to end and a master failover under load', () => {
   let dovecot: TestDovecot;
   let sink: SmtpSink;
   let client: PushmailClient;
-  const accountOf = new Map<string, string>();
+  let accountOf: Map<string, string>;
   const procs: AppProcess[] = [];
   /** message.new the application saw, by Message-ID. */
-  const received = new Map<string, Array<{ eventId: string; at: number }>>();
+  let received: AppsOnRedis['received'];
 
   /** Distinct warning and error messages of the apps, with counts: what went wrong, when something did. */
-  const appWarnings = () => {
-    const counts: Record<string, number> = {};
-    for (const p of procs) {
-      for (const line of p.logs().split('\n')) {
-        const m = /"level":"(warn|error|fatal)".*?"msg":"([^"]*)"/.exec(line);
-        if (m) counts[`${p.app} ${m[1]}: ${m[2]}`] = (counts[`${p.app} ${m[1]}: ${m[2]}`] ?? 0) + 1;
-      }
-    }
-    return counts;
-  };
-  const envFor = (app: AppName) => {
-    const common = testEnv('redis://unused', { ...set.env(), INSTANCE_ID: `${app}-sentinel-${procs.length}` });
-    if (app === 'watcher') return { ...common, RECONCILE_INTERVAL_MS: '1000', BACKOFF_MIN_MS: '100', BACKOFF_MAX_MS: '1000' };
-    if (app === 'gateway') return { ...common, SHUTDOWN_DRAIN_MS: '200' };
-    return common;
-  };
+  const envFor = appEnvFor(() => set.env(), 'sentinel', procs);
 
   beforeAll(async () => {
     [set, dovecot, sink] = await Promise.all([TestRedisSentinel.start(), TestDovecot.start({ users: Object.fromEntries(users.map((u, i) => [u, `sentinel-pw-${i}`])) }), SmtpSink.start()]);
-    const stores = testStores(set);
-    try {
-      for (const user of users) {
-        const view = await stores.accounts.create({ userId: USER_ID, email: user, imap: dovecot.imapSettings(user), smtp: sink.settings(), mailboxes: ['INBOX'] });
-        accountOf.set(user, view.id);
-      }
-    } finally {
-      await stores.close();
-    }
-    // Two gateways: the Socket.IO adapter (on Sentinel too) carries one's notices to the other's clients.
-    for (const app of ['watcher', 'fetcher', 'gateway', 'gateway'] as const) procs.push(await AppProcess.start(app, envFor(app)));
-    const gateway = procs[2];
-    const secret = testEnv('redis://unused').AUTH_JWT_SECRET!;
-    client = new PushmailClient({
-      url: gateway.url,
-      token: () => signClientToken(USER_ID, secret, { expiresInSeconds: 3600 }),
-      offlineAfterAttempts: 1_000,
-      socketOptions: { transports: ['websocket'], reconnectionDelay: 100, reconnectionDelayMax: 1000 },
-    });
-    client.on(ServerEvent.MessageNew, (m: MessageNewEvent) => {
-      const key = m.messageId ?? '';
-      received.set(key, [...(received.get(key) ?? []), { eventId: m.eventId, at: Date.now() }]);
-    });
-    await client.connect();
-    for (const id of accountOf.values()) await client.subscribe(id, { since: 'start' });
-    const states = testStores(set);
-    try {
-      await waitFor(async () => (await Promise.all([...accountOf.values()].map((id) => states.accounts.getState(id)))).every((s) => s?.state === 'connected'), 30_000, 'every account to be watched', 200);
-    } finally {
-      await states.close();
-    }
+    ({ accountOf, received, client } = await startAppsOnRedis({ redis: set, envFor, dovecot, sink, users, userId: USER_ID, procs }));
   }, 90_000);
 
   afterAll(async () => {
@@ -183,12 +138,12 @@ describe('Redis Sentinel: end to end and a master failover under load', () => {
     // A marker per account after the rest: once each is in, a late second copy of anything earlier would be too.
     for (const [i, user] of users.entries()) await dovecot.deliver(user, { subject: 'marker', messageId: `<failover-marker-${i}@example.test>` });
     await waitFor(() => users.every((_, i) => received.has(`<failover-marker-${i}@example.test>`)), 30_000, 'the markers', 100).catch((err: Error) => {
-      throw new Error(`${err.message}; ${acked.filter((d) => received.has(d.messageId)).length} of ${acked.length} acknowledged arrived; app warnings: ${JSON.stringify(appWarnings(), null, 1)}`);
+      throw new Error(`${err.message}; ${acked.filter((d) => received.has(d.messageId)).length} of ${acked.length} acknowledged arrived; app warnings: ${JSON.stringify(appWarnings(procs), null, 1)}`);
     });
 
     const lost = acked.filter((d) => !received.has(d.messageId)).map((d) => d.messageId);
     const twice = acked.filter((d) => (received.get(d.messageId)?.length ?? 0) > 1).map((d) => d.messageId);
-    console.log(`sentinel failover figures: ${JSON.stringify({ failoverMs: failover.failoverMs, attempted: deliveries.length, acknowledged: acked.length, lost: lost.length, duplicated: twice.length, probeWrites: { acknowledged: lastAcked, confirmedByReplica: confirmed.length, confirmedMissing: confirmedMissing.length, acknowledgedMissing }, appWarnings: appWarnings() })}`);
+    console.log(`sentinel failover figures: ${JSON.stringify({ failoverMs: failover.failoverMs, attempted: deliveries.length, acknowledged: acked.length, lost: lost.length, duplicated: twice.length, probeWrites: { acknowledged: lastAcked, confirmedByReplica: confirmed.length, confirmedMissing: confirmedMissing.length, acknowledgedMissing }, appWarnings: appWarnings(procs) })}`);
     // What the replica confirmed survives the failover; what it had not may not (counted, not asserted: on loopback the lag is tiny).
     expect(confirmedMissing).toEqual([]);
     expect(confirmed.length).toBeGreaterThan(10);
