@@ -149,6 +149,27 @@ describe('Redis Cluster: end to end with the built apps, and a master failover u
     }
   });
 
+  it('answers the mailbox commands (ownership check on the account’s slot, the request list on another) and caches the first page', async () => {
+    const socket = await connect(procs[2].url, await tokenFor(USER_ID));
+    try {
+      const accountId = accountOf.get(users[0])!;
+      const folders = okAck(await call(socket, 'mailbox.list', { accountId })).mailboxes.map((m) => m.path);
+      expect(folders).toContain('INBOX');
+      const first = okAck(await call(socket, 'message.list', { accountId, mailbox: 'INBOX', limit: 5 }));
+      expect(first.messages.map((m) => m.subject)).toContain('through the cluster');
+      const probe = cluster.client();
+      try {
+        await waitFor(async () => (await probe.hexists(redisKeys.firstPages(accountId), 'INBOX\n5')) === 1, 5_000, 'the first page to be cached');
+      } finally {
+        probe.disconnect();
+      }
+      expect(okAck(await call(socket, 'message.list', { accountId, mailbox: 'INBOX', limit: 5 }))).toEqual(first);
+      expect(okAck(await call(socket, 'message.search', { accountId, mailbox: 'INBOX', query: { subject: 'through the cluster' } })).messages).toHaveLength(1);
+    } finally {
+      socket.close();
+    }
+  });
+
   it('loses and repeats no acknowledged delivery when the master of an account’s slot is killed under load', async () => {
     const deliveries: Delivery[] = [];
     const inFlight = new Set<Promise<void>>();

@@ -3,6 +3,7 @@ import { AccountsModule } from '@pushmail/accounts';
 import { ConfigModule } from '@pushmail/config';
 import { CryptoModule } from '@pushmail/crypto';
 import { EventLogModule } from '@pushmail/event-log';
+import { PageCacheModule } from '@pushmail/page-cache';
 import { ImapModule } from '@pushmail/imap';
 import { ObservabilityModule } from '@pushmail/observability';
 import { Pop3Module } from '@pushmail/pop3';
@@ -27,7 +28,7 @@ export class FetcherModule {
   static forRoot(env: FetcherEnv): DynamicModule {
     return {
       module: FetcherModule,
-      imports: [ConfigModule.forRoot(env), ObservabilityModule, RedisModule, CryptoModule, AccountsModule, QueueModule, EventLogModule, ImapModule, Pop3Module],
+      imports: [ConfigModule.forRoot(env), ObservabilityModule, RedisModule, CryptoModule, AccountsModule, QueueModule, EventLogModule, ImapModule, Pop3Module, PageCacheModule],
       providers: [
         FetcherMetrics,
         ImapConnectionPool,

@@ -67,6 +67,11 @@ export const gatewayEnvSchema = baseEnvSchema.extend({
   SEND_QUEUE_BYTES_PER_USER: env.int(50 * 1024 * 1024, 1024, 10 * 1024 * 1024 * 1024),
   SOCKET_EVENTS_PER_SECOND: env.int(20, 1, 10_000),
   SOCKET_EVENTS_BURST: env.int(40, 1, 100_000),
+  /**
+   * How long the first page of INBOX a `message.list` returned is kept in Redis for the next list
+   * (libs/page-cache; dropped earlier by the account's next event); 0: every list asks the server.
+   */
+  LIST_CACHE_SECONDS: env.int(60, 0, 86_400),
   /** How long `message.get` and `message.flag` wait for the fetcher before answering `internal`. */
   COMMAND_TIMEOUT_MS: env.int(15_000, 100, 300_000),
   /** On SIGTERM, how long clients get to leave on their own after `server.shutdown`. */

@@ -6,6 +6,7 @@ import { CryptoModule } from '@pushmail/crypto';
 import { EventLogModule } from '@pushmail/event-log';
 import { ImapModule } from '@pushmail/imap';
 import { MailboxCursorsModule } from '@pushmail/mailbox-cursors';
+import { PageCacheModule } from '@pushmail/page-cache';
 import { MailerModule } from '@pushmail/mailer';
 import { ObservabilityModule } from '@pushmail/observability';
 import { Pop3Module } from '@pushmail/pop3';
@@ -58,6 +59,7 @@ export class GatewayModule {
         ImapModule,
         Pop3Module,
         MailboxCursorsModule,
+        PageCacheModule,
         AuthModule,
         MailerModule,
       ],

@@ -1,6 +1,6 @@
 import { INestApplication } from '@nestjs/common';
 import { PushmailClient } from '@pushmail/client';
-import { MessageSummary } from '@pushmail/contracts';
+import { MessageSummary, redisKeys } from '@pushmail/contracts';
 import { AppProcess, TestDovecot, TestRedis, testEnv, testStores, waitFor } from '@pushmail/testing';
 import { ClientSocket, call, connect, okAck, record, startGateway, tokenFor } from './helpers';
 
@@ -327,5 +327,46 @@ describe('the whole mailbox over the gateway', () => {
       const ack = await call(socket, command as 'message.list', body);
       expect([command, ack]).toEqual([command, { ok: false, error: { code: 'bad_request', message: expect.stringMatching(new RegExp(`^${field.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(:|$)`)) } }]);
     }
+  });
+  it('serves the first page of INBOX from the cache until the account logs a change, and drops it when a command changes mail', async () => {
+    const socket = await open();
+    const events = record(socket);
+    okAck(await call(socket, 'subscribe', { accountId }));
+    const pages = redisKeys.firstPages(accountId);
+    const list = async () => okAck(await call(socket, 'message.list', { accountId, mailbox: 'INBOX', limit: 10 }));
+    const fromServer = await list();
+    // The fetcher stores the page beside its answer.
+    await waitFor(async () => (await stores.redis.client.hexists(pages, 'INBOX\n10')) === 1, 5_000, 'the page to be cached');
+    // Marked in Redis, so that an answer from the cache is told from one from the server.
+    const stored = (await stores.redis.client.hget(pages, 'INBOX\n10'))!;
+    await stores.redis.client.hset(pages, 'INBOX\n10', stored.replace(`"subject":${JSON.stringify(fromServer.messages[0].subject)}`, '"subject":"from the cache"'));
+    expect((await list()).messages[0].subject).toBe('from the cache');
+    // An unknown user still gets forbidden, cached page or not.
+    const stranger = await open('u2');
+    expect(await call(stranger, 'message.list', { accountId, mailbox: 'INBOX', limit: 10 })).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+
+    // A delivery: once its message.new is logged, the list asks the server again.
+    await dovecot.deliver(USER, { subject: 'after the cache', messageId: '<after-cache@example.test>' });
+    await waitFor(() => events.some((e) => e.name === 'message.new' && e.payload.subject === 'after the cache'), 15_000, 'message.new of the delivery');
+    const afterDelivery = await list();
+    expect(afterDelivery.messages[0]).toMatchObject({ subject: 'after the cache', flags: [] });
+    const newest = afterDelivery.messages[0].uid;
+
+    // A flag set by another client: once its message.flags is logged, the list shows it.
+    await waitFor(async () => (await stores.redis.client.hexists(pages, 'INBOX\n10')) === 1, 5_000, 'the page to be cached again');
+    const other = await dovecot.imap(USER);
+    await other.mailboxOpen('INBOX');
+    await other.messageFlagsAdd(String(newest), ['\\Flagged'], { uid: true });
+    await other.logout();
+    await waitFor(() => events.some((e) => e.name === 'message.flags' && e.payload.uid === newest), 15_000, 'message.flags from the other client');
+    expect((await list()).messages[0].flags).toContain('\\Flagged');
+
+    // pushmail's own commands: a list right after the ack shows the change, before any event.
+    await waitFor(async () => (await stores.redis.client.hexists(pages, 'INBOX\n10')) === 1, 5_000, 'the page to be cached again');
+    okAck(await call(socket, 'message.flag', { accountId, mailbox: 'INBOX', uid: newest, add: ['\\Seen'] }));
+    expect((await list()).messages[0].flags).toContain('\\Seen');
+    await waitFor(async () => (await stores.redis.client.hexists(pages, 'INBOX\n10')) === 1, 5_000, 'the page to be cached again');
+    okAck(await call(socket, 'message.delete', { accountId, mailbox: 'INBOX', uids: [newest] }));
+    expect((await list()).messages.map((m) => m.uid)).not.toContain(newest);
   });
 });

@@ -191,5 +191,14 @@ export const FastCommandRequestSchema = z.object({
   deadline: z.number(),
   /** Validated by the fetcher against `jobSchemas` for `name`, as a job's data is. */
   payload: z.unknown(),
+  /**
+   * Set on a first page of `message.list` the gateway may cache (libs/page-cache): the fetcher
+   * stores its answer under `field` if the account's event log still ends at `token`.
+   */
+  page: z.object({ field: z.string().min(1).max(1100), token: z.string().min(1).max(64), ttlSeconds: z.number().int().min(1).max(86_400) }).optional(),
 });
-export type FastCommandRequest = { [N in FastCommandName]: { id: string; name: N; replyTo: string; deadline: number; payload: JobPayloadOf<QueueName.ImapCommands, N> } }[FastCommandName];
+/** The cache ticket of a {@link FastCommandRequest} (libs/page-cache's PageTicket). */
+export type FastCommandPageTicket = NonNullable<z.infer<typeof FastCommandRequestSchema>['page']>;
+export type FastCommandRequest = {
+  [N in FastCommandName]: { id: string; name: N; replyTo: string; deadline: number; payload: JobPayloadOf<QueueName.ImapCommands, N>; page?: FastCommandPageTicket };
+}[FastCommandName];

@@ -15,6 +15,8 @@ export const redisKeys = {
   /** Hash mailbox → UIDVALIDITY of every mailbox the watcher has a cursor for (the cursors' read side, libs/mailbox-cursors). */
   uidValidities: (accountId: string) => `${KEY_PREFIX}:validities:${tag(accountId)}`,
   eventLog: (accountId: string) => `${KEY_PREFIX}:events:${tag(accountId)}`,
+  /** Hash `<mailbox>\n<limit>` → `<event id>\n<page JSON>`: cached first pages of message.list (libs/page-cache). */
+  firstPages: (accountId: string) => `${KEY_PREFIX}:pages:${tag(accountId)}`,
   message: (accountId: string, mailbox: string, uidValidity: number, uid: number) =>
     `${KEY_PREFIX}:msg:${tag(accountId)}:${mailbox}:${uidValidity}:${uid}`,
   /** Marks an event as appended, so a retried job cannot append it twice. */

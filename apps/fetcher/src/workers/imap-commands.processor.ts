@@ -5,6 +5,7 @@ import {
   CommandJobOutcome,
   CommandReply,
   CommandReplyToSchema,
+  FastCommandPageTicket,
   FastCommandRequestSchema,
   ImapCommandJobName,
   ImapCommandResults,
@@ -14,6 +15,7 @@ import {
   redisKeys,
 } from '@pushmail/contracts';
 import { HealthService } from '@pushmail/observability';
+import { FirstPageCache } from '@pushmail/page-cache';
 import { QueueService, TypedJob } from '@pushmail/queue';
 import { RedisService } from '@pushmail/redis';
 import { randomBytes } from 'node:crypto';
@@ -55,6 +57,7 @@ export class ImapCommandsProcessor implements OnApplicationBootstrap, OnModuleDe
     private readonly redis: RedisService,
     private readonly health: HealthService,
     private readonly config: ConfigService<FetcherEnv>,
+    private readonly pages: FirstPageCache,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -127,7 +130,8 @@ export class ImapCommandsProcessor implements OnApplicationBootstrap, OnModuleDe
       // The gateway gave up on it (COMMAND_TIMEOUT_MS): nobody would read the answer.
       if (Date.now() > request.deadline) return;
       try {
-        await this.publishResult(channel, id, await this.dispatch(name, payload));
+        const result = await this.dispatch(name, payload);
+        await this.publishResult(channel, id, result, request.page && Date.now() <= request.deadline ? { accountId: accountOf(payload)!, ticket: request.page } : undefined);
         return;
       } catch (err) {
         if (err instanceof MessageNotFoundError || err instanceof MailboxNotFoundError) {
@@ -174,12 +178,25 @@ export class ImapCommandsProcessor implements OnApplicationBootstrap, OnModuleDe
     });
   }
 
-  /** Inline when it fits a pub/sub message, else by reference. */
-  private async publishResult(channel: string, id: string, result: ImapCommandResults[ImapCommandJobName]): Promise<CommandJobOutcome> {
+  /**
+   * Inline when it fits a pub/sub message, else by reference. With `cache` (a first page the
+   * gateway may serve again, see FirstPageCache) the page is stored beside the answer, in the same
+   * round trip; a page that cannot be stored is only a slower next list, so that failure is logged
+   * and the answer still goes.
+   */
+  private async publishResult(
+    channel: string,
+    id: string,
+    result: ImapCommandResults[ImapCommandJobName],
+    cache?: { accountId: string; ticket: FastCommandPageTicket },
+  ): Promise<CommandJobOutcome> {
     const json = JSON.stringify(result);
     if (json.length <= INLINE_REPLY_MAX_CHARS) {
-      // The result spliced in as it was serialized (CommandReply with `result`), not encoded twice.
-      await this.redis.client.publish(channel, `{"id":${JSON.stringify(id)},"ok":true,"result":${json}}`);
+      await Promise.all([
+        // The result spliced in as it was serialized (CommandReply with `result`), not encoded twice.
+        this.redis.client.publish(channel, `{"id":${JSON.stringify(id)},"ok":true,"result":${json}}`),
+        cache && this.pages.fill(cache.accountId, cache.ticket, json).catch((err: unknown) => this.logger.warn({ msg: 'could not cache a first page', accountId: cache.accountId, err })),
+      ]);
       return { ok: true, published: true };
     }
     const ref = await this.storeResult(json);
@@ -197,8 +214,23 @@ export class ImapCommandsProcessor implements OnApplicationBootstrap, OnModuleDe
     await this.redis.client.publish(channel, JSON.stringify(reply));
   }
 
+  /**
+   * Runs the command; one that may have changed mail (flag, move, delete; also when it failed half
+   * way) drops the account's cached first pages before it answers, so a list after the answer
+   * asks the server.
+   */
+  private async dispatch(name: ImapCommandJobName, data: unknown): Promise<ImapCommandResults[ImapCommandJobName]> {
+    if (!CHANGES_MAIL.has(name)) return this.run(name, data);
+    try {
+      return await this.run(name, data);
+    } finally {
+      const accountId = accountOf(data);
+      if (accountId) await this.pages.invalidate(accountId);
+    }
+  }
+
   /** Validates `data` as the payload of `name` (InvalidJobError otherwise) and runs the command. */
-  private dispatch(name: ImapCommandJobName, data: unknown): Promise<ImapCommandResults[ImapCommandJobName]> {
+  private run(name: ImapCommandJobName, data: unknown): Promise<ImapCommandResults[ImapCommandJobName]> {
     const schemas = jobSchemas[QueueName.ImapCommands];
     switch (name) {
       case ImapCommandJobName.Flag:
@@ -221,7 +253,9 @@ export class ImapCommandsProcessor implements OnApplicationBootstrap, OnModuleDe
   }
 }
 
-/** For logs: the account a payload names, when it names one. */
+const CHANGES_MAIL: ReadonlySet<ImapCommandJobName> = new Set([ImapCommandJobName.Flag, ImapCommandJobName.MessageMove, ImapCommandJobName.MessageDelete]);
+
+/** The account a payload names, when it names one (validated payloads always do). */
 function accountOf(payload: unknown): string | undefined {
   const accountId = (payload as { accountId?: unknown } | null)?.accountId;
   return typeof accountId === 'string' ? accountId : undefined;

@@ -3,6 +3,8 @@ import { AccountRepository } from '@pushmail/accounts';
 import {
   COMMAND_RESULT_TTL_SECONDS,
   CommandReply,
+  DEFAULT_PAGE_SIZE,
+  FastCommandPageTicket,
   FastCommandName,
   FastCommandRequest,
   ImapCommandJobName,
@@ -24,9 +26,10 @@ import {
   redisKeys,
 } from '@pushmail/contracts';
 import { ConfigService } from '@pushmail/config';
+import { FirstPageCache } from '@pushmail/page-cache';
 import { Pop3UidStore } from '@pushmail/pop3';
 import { QueueService } from '@pushmail/queue';
-import { RedisService, luaScript, runLua } from '@pushmail/redis';
+import { RedisService } from '@pushmail/redis';
 import { randomBytes } from 'node:crypto';
 import { GatewayEnv } from '../config';
 import { CommandError, forbidden } from '../socket/ack';
@@ -42,22 +45,6 @@ const pop3Unsupported = (what: string) => new CommandError('bad_request', `POP3 
 
 /** Read-only requests the list holds at most (the oldest beyond go: their gateways stopped waiting long ago). */
 const FAST_REQUESTS_MAX = 10_000;
-
-/**
- * A read-only command's ownership check and enqueue in one round trip: pushes the request (ARGV[2])
- * only when KEYS[1], the account hash, names the user (ARGV[1]) and is not a POP3 account (the
- * fields AccountRepository's isOwnedBy and protocolOf read). 1: pushed; 0: not the user's account
- * (or none); 2: a POP3 account, nothing pushed.
- */
-const PUSH_IF_OWNED_IMAP = luaScript(`
-local account = redis.call('HMGET', KEYS[1], 'userId', 'protocol')
-if account[1] ~= ARGV[1] then return 0 end
-if account[2] == 'pop3' then return 2 end
-redis.call('LPUSH', KEYS[2], ARGV[2])
-redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-return 1
-`);
 
 /** What a waiting command ends with: the fetcher's reply, the gateway's timeout, or a failed enqueue. */
 type Settlement = CommandReply | 'timeout' | 'unsent' | Error;
@@ -81,6 +68,7 @@ type Settlement = CommandReply | 'timeout' | 'unsent' | Error;
 export class ImapCommandService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(ImapCommandService.name);
   private readonly timeoutMs: number;
+  private readonly listCacheSeconds: number;
   /** This gateway's reply channel id; the job ids it chooses start with it. */
   private readonly replyTo = randomBytes(12).toString('base64url');
   private readonly pending = new Map<string, (settlement: Settlement) => void>();
@@ -91,9 +79,11 @@ export class ImapCommandService implements OnModuleInit, OnModuleDestroy {
     private readonly accounts: AccountRepository,
     private readonly store: StoredMessageReader,
     private readonly redis: RedisService,
+    private readonly pages: FirstPageCache,
     config: ConfigService<GatewayEnv>,
   ) {
     this.timeoutMs = config.get('COMMAND_TIMEOUT_MS');
+    this.listCacheSeconds = config.get('LIST_CACHE_SECONDS');
   }
 
   async onModuleInit(): Promise<void> {
@@ -140,7 +130,7 @@ export class ImapCommandService implements OnModuleInit, OnModuleDestroy {
   }
 
   async list(userId: string, req: MessageListRequest): Promise<MessagePage> {
-    const page = await this.askOwnedImap(userId, ImapCommandJobName.MessageList, req);
+    const page = await this.askOwnedImap(userId, ImapCommandJobName.MessageList, req, FirstPageCache.fieldOf(req.mailbox, req.limit ?? DEFAULT_PAGE_SIZE, req.before));
     if (page) return page;
     // POP3 (nothing was sent): INBOX only, from the watcher's uid mapping, read by the fetcher.
     this.assertPop3Inbox(req.mailbox);
@@ -173,21 +163,41 @@ export class ImapCommandService implements OnModuleInit, OnModuleDestroy {
   }
 
   /**
-   * A read-only command of an IMAP account, ownership checked and request pushed in one round trip
-   * (PUSH_IF_OWNED_IMAP): `forbidden` unless the account is the user's; undefined, with nothing
-   * sent, for a POP3 account.
+   * A read-only command of an IMAP account: `forbidden` unless the account is the user's;
+   * undefined, with nothing sent, for a POP3 account. The ownership check is one round trip that
+   * also answers a cacheable first page (`pageField`, see FirstPageCache) from the cache; otherwise
+   * the request goes to a fetcher, with the ticket that lets it store the answer. Two round trips
+   * on a miss, not one Lua script doing both: the request list is one key for all accounts, which a
+   * Redis Cluster keeps on another slot than the account's keys.
    */
-  private askOwnedImap<N extends FastCommandName>(userId: string, name: N, payload: JobPayloadOf<QueueName.ImapCommands, N>): Promise<ImapCommandResults[N] | undefined> {
+  private async askOwnedImap<N extends FastCommandName>(
+    userId: string,
+    name: N,
+    payload: JobPayloadOf<QueueName.ImapCommands, N>,
+    pageField?: string,
+  ): Promise<ImapCommandResults[N] | undefined> {
+    const found = await this.pages.lookup(payload.accountId, userId, pageField, this.listCacheSeconds);
+    if (found.kind === 'forbidden') throw forbidden();
+    if (found.kind === 'pop3') return undefined;
+    // Only a message.list names a page field, so only its result can be a hit.
+    if (found.kind === 'hit') return found.page as ImapCommandResults[N];
     return this.exchange(name, payload.accountId, async (id) => {
-      const pushed = await runLua<number>(
-        this.redis.client,
-        PUSH_IF_OWNED_IMAP,
-        [redisKeys.account(payload.accountId), redisKeys.commandRequests],
-        [userId, JSON.stringify(this.fastRequest(id, name, payload)), FAST_REQUESTS_MAX, this.timeoutMs],
-      );
-      if (pushed === 0) throw forbidden();
-      return pushed === 1;
+      await this.pushFast(this.fastRequest(id, name, payload, found.ticket));
+      return true;
     });
+  }
+
+  /**
+   * Onto the fetchers' request list. While no fetcher reads it, it stays bounded: capped, and
+   * expiring with the command timeout (requests nobody waits for any more go).
+   */
+  private async pushFast(request: FastCommandRequest): Promise<void> {
+    await this.redis.client
+      .multi()
+      .lpush(redisKeys.commandRequests, JSON.stringify(request))
+      .ltrim(redisKeys.commandRequests, 0, FAST_REQUESTS_MAX - 1)
+      .pexpire(redisKeys.commandRequests, this.timeoutMs)
+      .exec();
   }
 
   /** A command whose account the caller has checked already. */
@@ -195,13 +205,7 @@ export class ImapCommandService implements OnModuleInit, OnModuleDestroy {
     const result = await this.exchange(name, payload.accountId, async (id) => {
       if (isFastCommand(name)) {
         // Read-only: straight to a fetcher, not through BullMQ (see FAST_COMMANDS in contracts).
-        await this.redis.client
-          .multi()
-          .lpush(redisKeys.commandRequests, JSON.stringify(this.fastRequest(id, name, payload)))
-          // While no fetcher reads the list, it stays bounded: requests nobody waits for any more go.
-          .ltrim(redisKeys.commandRequests, 0, FAST_REQUESTS_MAX - 1)
-          .pexpire(redisKeys.commandRequests, this.timeoutMs)
-          .exec();
+        await this.pushFast(this.fastRequest(id, name, payload));
       } else {
         await this.queue.add(QueueName.ImapCommands, name, { ...payload, replyTo: this.replyTo }, {
           jobId: id,
@@ -219,8 +223,8 @@ export class ImapCommandService implements OnModuleInit, OnModuleDestroy {
     return result;
   }
 
-  private fastRequest<N extends FastCommandName>(id: string, name: N, payload: JobPayloadOf<QueueName.ImapCommands, N>): FastCommandRequest {
-    return { id, name, replyTo: this.replyTo, deadline: Date.now() + this.timeoutMs, payload } as FastCommandRequest;
+  private fastRequest<N extends FastCommandName>(id: string, name: N, payload: JobPayloadOf<QueueName.ImapCommands, N>, page?: FastCommandPageTicket): FastCommandRequest {
+    return { id, name, replyTo: this.replyTo, deadline: Date.now() + this.timeoutMs, payload, ...(page ? { page } : {}) } as FastCommandRequest;
   }
 
   /**

@@ -1,0 +1,2 @@
+export * from './first-page-cache';
+export * from './page-cache.module';
