@@ -334,9 +334,10 @@ describe('the whole mailbox over the gateway', () => {
     okAck(await call(socket, 'subscribe', { accountId }));
     const pages = redisKeys.firstPages(accountId);
     const list = async () => okAck(await call(socket, 'message.list', { accountId, mailbox: 'INBOX', limit: 10 }));
+    // The fetcher stores a page beside its answer, so just after it.
+    const cached = () => waitFor(async () => (await stores.redis.client.hexists(pages, 'INBOX\n10')) === 1, 5_000, 'the page to be cached');
     const fromServer = await list();
-    // The fetcher stores the page beside its answer.
-    await waitFor(async () => (await stores.redis.client.hexists(pages, 'INBOX\n10')) === 1, 5_000, 'the page to be cached');
+    await cached();
     // Marked in Redis, so that an answer from the cache is told from one from the server.
     const stored = (await stores.redis.client.hget(pages, 'INBOX\n10'))!;
     await stores.redis.client.hset(pages, 'INBOX\n10', stored.replace(`"subject":${JSON.stringify(fromServer.messages[0].subject)}`, '"subject":"from the cache"'));
@@ -353,7 +354,7 @@ describe('the whole mailbox over the gateway', () => {
     const newest = afterDelivery.messages[0].uid;
 
     // A flag set by another client: once its message.flags is logged, the list shows it.
-    await waitFor(async () => (await stores.redis.client.hexists(pages, 'INBOX\n10')) === 1, 5_000, 'the page to be cached again');
+    await cached();
     const other = await dovecot.imap(USER);
     await other.mailboxOpen('INBOX');
     await other.messageFlagsAdd(String(newest), ['\\Flagged'], { uid: true });
@@ -362,10 +363,10 @@ describe('the whole mailbox over the gateway', () => {
     expect((await list()).messages[0].flags).toContain('\\Flagged');
 
     // pushmail's own commands: a list right after the ack shows the change, before any event.
-    await waitFor(async () => (await stores.redis.client.hexists(pages, 'INBOX\n10')) === 1, 5_000, 'the page to be cached again');
+    await cached();
     okAck(await call(socket, 'message.flag', { accountId, mailbox: 'INBOX', uid: newest, add: ['\\Seen'] }));
     expect((await list()).messages[0].flags).toContain('\\Seen');
-    await waitFor(async () => (await stores.redis.client.hexists(pages, 'INBOX\n10')) === 1, 5_000, 'the page to be cached again');
+    await cached();
     okAck(await call(socket, 'message.delete', { accountId, mailbox: 'INBOX', uids: [newest] }));
     expect((await list()).messages.map((m) => m.uid)).not.toContain(newest);
   });
