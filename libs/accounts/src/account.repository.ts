@@ -221,7 +221,10 @@ export class AccountRepository implements OnModuleDestroy {
     // nothing new; never a login whose notifications are not mapped.
     const previous = patch.imap ? await this.storedImap(id) : null;
     if (patch.imap) await this.redis.client.sadd(mailboxIndexKey(patch.imap), id);
-    await this.redis.client.multi().hset(key, fields).hincrby(key, 'version', 1).exec();
+    const tx = this.redis.client.multi().hset(key, fields).hincrby(key, 'version', 1);
+    // A cached first page (libs/page-cache) was read from the old server or login: never served again.
+    if (patch.imap) tx.del(redisKeys.firstPages(id));
+    await tx.exec();
     if (patch.imap && previous && mailboxIndexKey(previous) !== mailboxIndexKey(patch.imap)) await this.redis.client.srem(mailboxIndexKey(previous), id);
     await this.publishChange({ accountId: id, change: 'updated' });
     return this.view(id);

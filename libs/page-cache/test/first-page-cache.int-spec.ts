@@ -93,4 +93,14 @@ describe('FirstPageCache', () => {
     expect(await stores.redis.client.hlen(redisKeys.firstPages(account))).toBeLessThanOrEqual(PAGES_PER_ACCOUNT);
     expect(await cache.lookup(account, 'u1', FirstPageCache.fieldOf('INBOX', PAGES_PER_ACCOUNT + 1, undefined), 60)).toEqual({ kind: 'hit', page: page(PAGES_PER_ACCOUNT + 1) });
   });
+  it('is dropped when the account moves to another IMAP server or login', async () => {
+    const imap = { host: '127.0.0.1', port: 1143, secure: false, user: 'old@example.test', pass: 'pw-old' };
+    account = (await stores.accounts.create({ userId: 'u1', email: 'old@example.test', imap, smtp: { ...imap, port: 25 }, mailboxes: ['INBOX'] })).id;
+    await stores.accounts.setState(account, 'connected');
+    expect(await fillFresh(page(3))).toBe(true);
+    await stores.accounts.update(account, { mailboxes: ['INBOX', 'Archive'] });
+    expect(await cache.lookup(account, 'u1', field, 60)).toEqual({ kind: 'hit', page: page(3) });
+    await stores.accounts.update(account, { imap: { ...imap, user: 'new@example.test' } });
+    expect(await cache.lookup(account, 'u1', field, 60)).toMatchObject({ kind: 'miss' });
+  });
 });
