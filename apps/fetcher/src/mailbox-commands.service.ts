@@ -26,8 +26,10 @@ const SUMMARY_QUERY = { uid: true, flags: true, envelope: true, size: true, body
 
 /**
  * `mailbox.list`, `message.list`, `message.search`, `message.move` and `message.delete`, run on the
- * account's pooled IMAP connections. The IMAP server is the store: nothing here is cached, and the
- * events that follow a move or a delete come from the watcher seeing the change, as for any other.
+ * account's pooled IMAP connections. The IMAP server is the store: every answer here is read from
+ * it (the gateway may serve INBOX's first page again from libs/page-cache, which the commands
+ * processor fills and drops), and the events that follow a move or a delete come from the watcher
+ * seeing the change, as for any other.
  */
 @Injectable()
 export class MailboxCommandsService {
