@@ -9,6 +9,7 @@ import { ObservabilityModule } from '@pushmail/observability';
 import { Pop3Module } from '@pushmail/pop3';
 import { QueueModule } from '@pushmail/queue';
 import { RedisModule } from '@pushmail/redis';
+import { RecentAccounts } from './accounts/recent-accounts';
 import { FetcherEnv } from './config';
 import { MessageAssembler } from './fetch/message-assembler';
 import { MessageFetcher } from './fetch/message-fetcher';
@@ -31,6 +32,7 @@ export class FetcherModule {
       imports: [ConfigModule.forRoot(env), ObservabilityModule, RedisModule, CryptoModule, AccountsModule, QueueModule, EventLogModule, ImapModule, Pop3Module, PageCacheModule],
       providers: [
         FetcherMetrics,
+        RecentAccounts,
         ImapConnectionPool,
         MessageFetcher,
         ParserPool,

@@ -1,9 +1,10 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
-import { AccountRepository, AccountSource } from '@pushmail/accounts';
+import { AccountSource } from '@pushmail/accounts';
 import { ConfigService } from '@pushmail/config';
 import { ImapClientCreator, ImapClientFactory } from '@pushmail/imap';
 import { MetricsService } from '@pushmail/observability';
 import type { ImapFlow, MailboxObject } from 'imapflow';
+import { RecentAccounts } from '../accounts/recent-accounts';
 import { FetcherEnv } from '../config';
 import { MailboxNotFoundError } from '../errors';
 
@@ -72,9 +73,9 @@ export class PooledConnection {
 /**
  * imapflow sends LIST, then LSUB, before the first SELECT of a mailbox on a connection, to learn
  * its delimiter and special use, which nothing the pool serves reads from a SELECT: two of the
- * nine round trips of a fetch on a new connection (ID, LOGIN, ID, NAMESPACE, LIST, LSUB, SELECT,
- * UID FETCH after the greeting). imapflow skips them for a mailbox it has an entry for, so one
- * with just the path is put there. A path imapflow normalizes differently (a namespace prefix)
+ * round trips of a fetch on a new connection (then LOGIN, ID, NAMESPACE, LIST, LSUB, SELECT, UID
+ * FETCH after the greeting; libs/imap's login-round-trips.ts took out two more). imapflow skips
+ * them for a mailbox it has an entry for, so one with just the path is put there. A path imapflow normalizes differently (a namespace prefix)
  * misses the entry and is listed as before; a mailbox that does not exist still fails its SELECT,
  * which imapflow then checks with a LIST (MailboxNotFoundError). On this machine's Dovecot at a
  * load average of 9 (2 cores), LIST and LSUB took 31 and 35 ms at p50 of a new connection's fetch.
@@ -129,7 +130,7 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
   private closing = false;
 
   constructor(
-    @Inject(AccountRepository) private readonly accounts: AccountSource,
+    @Inject(RecentAccounts) private readonly accounts: AccountSource,
     @Inject(ImapClientFactory) private readonly factory: ImapClientCreator,
     private readonly metrics: MetricsService,
     config: ConfigService<FetcherEnv>,

@@ -1,9 +1,10 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { AccountRepository, StoredPop3Account } from '@pushmail/accounts';
+import { StoredPop3Account } from '@pushmail/accounts';
 import { ConfigService } from '@pushmail/config';
 import { DEFAULT_PAGE_SIZE, FlagCommandJob, ImapCommandJobName, ImapCommandResults, MessageDeleteJob, MessageListJob, MessagePage, MessageSummary, ParsedMessage } from '@pushmail/contracts';
 import { Pop3Client, Pop3ClientFactory, Pop3UidStore } from '@pushmail/pop3';
 import { randomBytes } from 'node:crypto';
+import { RecentAccounts } from '../accounts/recent-accounts';
 import { FetcherEnv } from '../config';
 import { MessageNotFoundError } from '../errors';
 import { MessageAssembler } from '../fetch/message-assembler';
@@ -43,7 +44,7 @@ export class Pop3MailboxReader {
   private readonly rawKeepSeconds: number;
 
   constructor(
-    private readonly accounts: AccountRepository,
+    private readonly accounts: RecentAccounts,
     private readonly factory: Pop3ClientFactory,
     private readonly uids: Pop3UidStore,
     private readonly store: MessageLog,
@@ -55,7 +56,7 @@ export class Pop3MailboxReader {
     this.rawKeepSeconds = config.get('POP3_RAW_KEEP_SECONDS');
   }
 
-  /** Whether the account is a POP3 account (one Redis read per account, then remembered). */
+  /** Whether the account is a POP3 account (one account read, shared through RecentAccounts, then remembered). */
   async handles(accountId: string): Promise<boolean> {
     let protocol = this.protocols.get(accountId);
     if (!protocol) {

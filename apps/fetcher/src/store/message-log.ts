@@ -1,9 +1,9 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
-import { AccountRepository } from '@pushmail/accounts';
 import { ConfigService } from '@pushmail/config';
 import { FullMessageNewEvent, ParsedMessage, ServerEvent, redisKeys } from '@pushmail/contracts';
 import { AppendResult, EventLogService, SerializedPayload } from '@pushmail/event-log';
 import { RedisService } from '@pushmail/redis';
+import { RecentAccounts } from '../accounts/recent-accounts';
 import { FetcherEnv } from '../config';
 
 const ACCOUNT_CACHE_MS = 5000;
@@ -42,7 +42,7 @@ export class MessageLog implements OnModuleInit {
   constructor(
     private readonly redis: RedisService,
     private readonly eventLog: EventLogService,
-    private readonly accounts: AccountRepository,
+    private readonly accounts: RecentAccounts,
     config: ConfigService<FetcherEnv>,
   ) {
     this.ttlSeconds = config.get('MESSAGE_TTL_SECONDS');
@@ -59,12 +59,13 @@ export class MessageLog implements OnModuleInit {
 
   /**
    * A late job for a deleted account must not recreate its event log. Checked per job, so the
-   * answer is cached briefly; deletion notices clear it at once.
+   * answer is cached briefly; deletion notices clear it at once. An account's first message asks
+   * the read its fetch already made (RecentAccounts), not Redis once more.
    */
   async accountExists(accountId: string): Promise<boolean> {
     const until = this.knownAccounts.get(accountId);
     if (until && until > Date.now()) return true;
-    const exists = (await this.redis.client.exists(redisKeys.account(accountId))) === 1;
+    const exists = (await this.accounts.get(accountId)) !== null;
     if (exists) this.knownAccounts.set(accountId, Date.now() + ACCOUNT_CACHE_MS);
     else this.knownAccounts.delete(accountId);
     return exists;
