@@ -3,6 +3,7 @@ import { ServerSettings } from '@pushmail/contracts';
 import { MailCredentials } from '@pushmail/credentials';
 import { MailNetworkSettings } from '@pushmail/net-policy';
 import { ImapFlow, ImapFlowOptions } from 'imapflow';
+import { passwordLoginInOneTrip, skipIdBeforeLogin } from './login-round-trips';
 
 export type ImapClientOptions = Omit<ImapFlowOptions, 'host' | 'port' | 'secure' | 'auth' | 'tls' | 'logger' | 'servername' | 'doSTARTTLS'>;
 
@@ -75,14 +76,17 @@ export class ImapClientFactory {
    */
   async create(settings: ServerSettings, options: ImapClientOptions = {}, accountId?: string): Promise<ImapFlow> {
     const connection = await this.connectionOptions(settings, accountId);
-    const client = new ImapFlow({
+    const client: ImapFlow = new ImapFlow({
       ...connection,
+      // Two round trips fewer per login (login-round-trips.ts).
+      ...(connection.auth ? { auth: passwordLoginInOneTrip(connection.auth, () => client) } : {}),
       logger: false,
       connectionTimeout: 15_000,
       greetingTimeout: 10_000,
       socketTimeout: 5 * 60_000,
       ...options,
     });
+    skipIdBeforeLogin(client);
     // A client without an 'error' listener crashes the process on a socket timeout (imapflow#302);
     // callers add their own listeners, this one only guarantees there is always one.
     client.on('error', (err: Error) => this.logger.debug({ msg: 'imap client error', host: settings.host, err }));
