@@ -110,6 +110,33 @@ describe('watcher push-notification ingress', () => {
     expect(await metric('pushmail_notify_unmapped_total', { source: 'elsewhere', reason: 'unknown_login' })).toBe(1);
   });
 
+  it('under "*" maps INBOX and the folders the watcher keeps a cursor for, not the ones "*" skips (\\Junk); named ones always', async () => {
+    const user = 'star@example.test';
+    const star = await seedAccount(stores, user, { mailboxes: ['*'] });
+    const named = await seedAccount(stores, user, { mailboxes: ['*', 'Junk'] });
+    // What the watcher's CursorStore leaves for a folder it watches (its sync found Rules, and
+    // skipped Junk for its special use): that folder's UIDVALIDITY in the account's index.
+    for (const id of [star, named]) await r.hset(redisKeys.uidValidities(id), 'INBOX', 7, 'Rules', 8);
+    const unwatched = await metric('pushmail_notify_unmapped_total', { reason: 'mailbox_not_watched' });
+    const answer = await (
+      await post([
+        { event: 'MessageNew', user, mailbox: 'INBOX', uidValidity: 7, uid: 1 },
+        { event: 'MessageNew', user, mailbox: 'Rules', uidValidity: 8, uid: 1 },
+        { event: 'MessageNew', user, mailbox: 'Junk', uidValidity: 9, uid: 1 },
+      ])
+    ).json();
+    // INBOX and Rules for both accounts; Junk for the one that names it.
+    expect(answer).toEqual({ mapped: 5, unmapped: 0 });
+    expect((await jobs.all(star, MailboxJobName.Fetch)).map((j) => j.data.mailbox).sort()).toEqual(['INBOX', 'Rules']);
+    expect((await jobs.all(named, MailboxJobName.Fetch)).map((j) => j.data.mailbox).sort()).toEqual(['INBOX', 'Junk', 'Rules']);
+
+    // Alone, the Junk delivery maps to no account of the "*"-only kind: counted as not watched.
+    await stores.accounts.delete(named);
+    expect(await (await post({ event: 'MessageNew', user, mailbox: 'Junk', uidValidity: 9, uid: 2 })).json()).toEqual({ mapped: 0, unmapped: 1 });
+    expect(await metric('pushmail_notify_unmapped_total', { reason: 'mailbox_not_watched' })).toBe(unwatched + 1);
+    expect((await jobs.all(star, MailboxJobName.Fetch)).filter((j) => j.data.mailbox === 'Junk')).toEqual([]);
+  });
+
   it('concurrent requests share Redis writes yet each gets its own answer; a repeat among them is enqueued once', async () => {
     const duplicates = await metric('pushmail_notify_duplicates_total');
     const mapped = await metric('pushmail_notify_mapped_total');

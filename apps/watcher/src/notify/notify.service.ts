@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { AccountRepository } from '@pushmail/accounts';
 import { FetchJob, MailNotification, MailNotificationResult, MailboxJobName, QueueName, WATCH_ALL_FOLDERS, jobIds } from '@pushmail/contracts';
+import { MailboxValidities } from '@pushmail/mailbox-cursors';
 import { QueueService } from '@pushmail/queue';
 import type { JobsOptions } from 'bullmq';
 import { NotifySource, NotifySourceMatcher } from './notify-sources';
@@ -32,6 +33,7 @@ export class NotifyService implements OnApplicationBootstrap {
     private readonly queues: QueueService,
     private readonly metrics: NotifyMetrics,
     private readonly matcher: NotifySourceMatcher,
+    private readonly validities: MailboxValidities,
   ) {}
 
   /**
@@ -56,16 +58,23 @@ export class NotifyService implements OnApplicationBootstrap {
       if (!lookup) byUser.set(n.user, (lookup = this.accounts.accountsForLogin(source.imapHosts, n.user)));
       return lookup;
     });
+    // Every lookup and check of the request runs at once (see watches()).
+    const covered = new Map<string, Promise<boolean>>();
+    // Promise.all: a failed read (Redis away) rejects the request once, never an unhandled rejection.
+    const targets = await Promise.all(
+      notifications.map(async (n, i) => {
+        const accounts = await lookups[i];
+        const watched = await Promise.all(accounts.map((account) => this.watches(account, n.mailbox, covered)));
+        return { known: accounts.length > 0, watching: accounts.filter((_, j) => watched[j]) };
+      }),
+    );
     const planned: Planned[] = [];
     let unmapped = 0;
     for (const [i, n] of notifications.entries()) {
-      const accounts = await lookups[i];
-      // The ingress cannot tell a folder's special use: under "*" it maps every folder (a \Junk
-      // delivery it reports is pushed, which the watcher's own sync would have skipped).
-      const watching = accounts.filter((a) => a.mailboxes.includes(n.mailbox) || a.mailboxes.includes(WATCH_ALL_FOLDERS));
+      const { known, watching } = targets[i];
       if (!watching.length) {
         unmapped++;
-        this.metrics.unmapped.inc({ source: source.name, reason: accounts.length ? 'mailbox_not_watched' : 'unknown_login' });
+        this.metrics.unmapped.inc({ source: source.name, reason: known ? 'mailbox_not_watched' : 'unknown_login' });
         continue;
       }
       for (const account of watching) {
@@ -75,6 +84,25 @@ export class NotifyService implements OnApplicationBootstrap {
     }
     if (planned.length) await this.enqueue(source, planned);
     return { mapped: planned.length, unmapped };
+  }
+
+  /**
+   * Whether the account watches the notified folder. A named folder is watched. Under `"*"`, INBOX
+   * always is; another folder only when the account's watcher keeps a cursor for it, i.e. when its
+   * own LIST found the folder and did not skip it for its special use (\All, \Junk, \Trash): a
+   * notification names the folder, never its special use, and a \Junk delivery pushed here would
+   * be one the watcher's sync skips. A folder created since the watcher last listed gets its first
+   * mail through the watcher (NOTIFY or the sweep), as does any folder while no watcher has synced
+   * the account. One Redis read per account and folder of a request, for folders other than INBOX.
+   */
+  private watches(account: { id: string; mailboxes: string[] }, mailbox: string, covered: Map<string, Promise<boolean>>): Promise<boolean> {
+    if (account.mailboxes.includes(mailbox)) return Promise.resolve(true);
+    if (!account.mailboxes.includes(WATCH_ALL_FOLDERS)) return Promise.resolve(false);
+    if (mailbox.toUpperCase() === 'INBOX') return Promise.resolve(true);
+    const key = `${account.id}\n${mailbox}`;
+    let answer = covered.get(key);
+    if (!answer) covered.set(key, (answer = this.validities.get(account.id, mailbox).then((v) => v !== null)));
+    return answer;
   }
 
   private async enqueue(source: NotifySource, planned: Planned[]): Promise<void> {
