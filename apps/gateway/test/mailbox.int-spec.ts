@@ -336,12 +336,21 @@ describe('the whole mailbox over the gateway', () => {
     const list = async () => okAck(await call(socket, 'message.list', { accountId, mailbox: 'INBOX', limit: 10 }));
     // The fetcher stores a page beside its answer, so just after it.
     const cached = () => waitFor(async () => (await stores.redis.client.hexists(pages, 'INBOX\n10')) === 1, 5_000, 'the page to be cached');
-    const fromServer = await list();
-    await cached();
-    // Marked in Redis, so that an answer from the cache is told from one from the server.
-    const stored = (await stores.redis.client.hget(pages, 'INBOX\n10'))!;
-    await stores.redis.client.hset(pages, 'INBOX\n10', stored.replace(`"subject":${JSON.stringify(fromServer.messages[0].subject)}`, '"subject":"from the cache"'));
-    expect((await list()).messages[0].subject).toBe('from the cache');
+    const newestEventId = async () => (await stores.redis.client.xrevrange(redisKeys.eventLog(accountId), '+', '-', 'COUNT', 1))[0]?.[0] ?? '0';
+    // The earlier tests' moves and deletes log their events up to a second after their acks, and
+    // each one rightly makes a cached page stale: a miss is retried only when such an event
+    // explains it (the log moved past the page's token), so a cache that never serves still fails.
+    let fromCache = '';
+    for (let attempt = 0; attempt < 5 && fromCache !== 'from the cache'; attempt++) {
+      const fromServer = await list();
+      await cached();
+      // Marked in Redis, so that an answer from the cache is told from one from the server.
+      const stored = (await stores.redis.client.hget(pages, 'INBOX\n10'))!;
+      await stores.redis.client.hset(pages, 'INBOX\n10', stored.replace(`"subject":${JSON.stringify(fromServer.messages[0].subject)}`, '"subject":"from the cache"'));
+      fromCache = (await list()).messages[0].subject;
+      if (fromCache !== 'from the cache') expect(await newestEventId()).not.toBe(stored.slice(0, stored.indexOf('\n')));
+    }
+    expect(fromCache).toBe('from the cache');
     // An unknown user still gets forbidden, cached page or not.
     const stranger = await open('u2');
     expect(await call(stranger, 'message.list', { accountId, mailbox: 'INBOX', limit: 10 })).toMatchObject({ ok: false, error: { code: 'forbidden' } });
