@@ -1,6 +1,6 @@
 import { INestApplication } from '@nestjs/common';
 import { MailboxJobName, redisKeys } from '@pushmail/contracts';
-import { TestDovecot, TestRedis, sleep, testStores, waitFor } from '@pushmail/testing';
+import { TestDovecot, TestRedis, recordingRelay, sleep, testStores, waitFor } from '@pushmail/testing';
 import type IORedis from 'ioredis';
 import { MailboxSyncService } from '../src/sync/mailbox-sync.service';
 import { MailboxJobs, loginAttempts, seedAccount, startWatcher, uidValidityOf } from './helpers';
@@ -11,6 +11,7 @@ const ALICE = 'alice@example.test';
 const BOB = 'bob@example.test';
 const CAROL = 'carol@example.test';
 const DAVE = 'dave@example.test';
+const ERIN = 'erin@example.test';
 
 describe('watcher: one account on real Dovecot and Redis', () => {
   let dovecot: TestDovecot;
@@ -23,7 +24,7 @@ describe('watcher: one account on real Dovecot and Redis', () => {
 
   beforeAll(async () => {
     [dovecot, redis] = await Promise.all([
-      TestDovecot.start({ users: { [ALICE]: 'pw', [BOB]: 'pw', [CAROL]: 'pw', [DAVE]: 'pw' } }),
+      TestDovecot.start({ users: { [ALICE]: 'pw', [BOB]: 'pw', [CAROL]: 'pw', [DAVE]: 'pw', [ERIN]: 'pw' } }),
       TestRedis.start(),
     ]);
     stores = testStores(redis.url);
@@ -170,6 +171,23 @@ describe('watcher: one account on real Dovecot and Redis', () => {
     await sync.withdraw(ref, 7, [60], () => ++asked === 1, [0]);
     expect(asked).toBe(2);
     expect(await jobs.fetchUids('acc_guesses_found')).toEqual([60]);
+  });
+
+  it('connects an INBOX-only account without LIST or LSUB: login, ID, NAMESPACE, ENABLE, EXAMINE, then IDLE', async () => {
+    const relay = await recordingRelay(dovecot.imapPort);
+    const view = await stores.accounts.create({ userId: 'owner-of-erin', email: ERIN, imap: { ...dovecot.imapSettings(ERIN), port: relay.port }, smtp: { ...dovecot.imapSettings(ERIN), port: 2525 }, mailboxes: ['INBOX'] });
+    try {
+      await waitFor(async () => (await stores.accounts.getState(view.id))?.state === 'connected', 10_000, 'erin connected');
+      // imapflow lists (LIST, then LSUB) before its first EXAMINE of a folder it has not listed.
+      expect(relay.commands.slice(0, 5)).toEqual(['LOGIN', 'ID', 'NAMESPACE', 'ENABLE', 'EXAMINE']);
+      expect(relay.commands).not.toContain('LIST');
+      expect(relay.commands).not.toContain('LSUB');
+      await dovecot.deliver(ERIN, { subject: 'through the relay' });
+      await waitFor(async () => (await jobs.fetchUids(view.id)).length === 1, 5000, 'the fetch job of a delivery');
+    } finally {
+      await stores.accounts.delete(view.id);
+      await relay.close();
+    }
   });
 
   it('exposes the watcher metrics under their fixed names', async () => {

@@ -1,2 +1,3 @@
 export * from './imap-client.factory';
 export * from './imap.module';
+export * from './select-without-list';

@@ -1,7 +1,7 @@
 import { PasswordCredentials } from '@pushmail/credentials';
 import { MailHostPolicy, MailNetworkSettings, classifyConnectionError } from '@pushmail/net-policy';
-import { TestDovecot, freePort } from '@pushmail/testing';
-import { AddressInfo, Server, Socket, connect, createServer } from 'node:net';
+import { TestDovecot, freePort, recordingRelay } from '@pushmail/testing';
+import { AddressInfo, Server, Socket, createServer } from 'node:net';
 import { ImapClientFactory } from '../src';
 
 /**
@@ -45,30 +45,6 @@ async function fakeImapServer(): Promise<{ server: Server; port: number; lines: 
 
 const settings = (port: number, over: Record<string, unknown> = {}) => ({ host: '127.0.0.1', port, secure: false, user: 'alice@example.test', pass: 'imap-pass-conn', ...over });
 const closeServer = (server: Server) => new Promise<void>((resolve) => server.close(() => resolve()));
-
-/** A TCP relay in front of a real server that records the command lines the client sends. */
-async function recordingRelay(port: number): Promise<{ server: Server; port: number; commands: string[] }> {
-  const commands: string[] = [];
-  const server = createServer((inbound: Socket) => {
-    const outbound = connect(port, '127.0.0.1');
-    let buffered = '';
-    inbound.on('data', (chunk) => {
-      buffered += chunk.toString('latin1');
-      let nl: number;
-      while ((nl = buffered.indexOf('\r\n')) >= 0) {
-        // `<tag> <COMMAND> …`; a continuation (no tag) is recorded as '+'.
-        const [tag, command] = buffered.slice(0, nl).split(' ');
-        commands.push(command ? command.toUpperCase() : tag ? '+' : '');
-        buffered = buffered.slice(nl + 2);
-      }
-    });
-    inbound.pipe(outbound).pipe(inbound);
-    inbound.on('error', () => outbound.destroy());
-    outbound.on('error', () => inbound.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, port: (server.address() as AddressInfo).port, commands };
-}
 
 /** Connects and returns the category of the failure (or 'ok'). */
 async function outcome(factory: ImapClientFactory, s: ReturnType<typeof settings>, options = {}): Promise<string> {
@@ -179,10 +155,10 @@ describe('IMAP connections (ImapClientFactory)', () => {
         await client.mailboxOpen('INBOX');
         await client.logout();
         // Was: ID, AUTHENTICATE, its '+' answer, ID, NAMESPACE, … (LIST and LSUB are imapflow's
-        // before a first SELECT; the fetcher's pool skips them, see skipListBeforeSelect).
+        // before a first SELECT; the fetcher's pool and INBOX-only watcher sessions skip them, see skipListBeforeSelect).
         expect(relay.commands).toEqual(['LOGIN', 'ID', 'NAMESPACE', 'ENABLE', 'LIST', 'LSUB', 'SELECT', 'LOGOUT']);
       } finally {
-        await closeServer(relay.server);
+        await relay.close();
       }
     });
   });

@@ -9,3 +9,4 @@ export * from './env';
 export * from './stores';
 export * from './oauth-server';
 export * from './fakes';
+export * from './imap-relay';

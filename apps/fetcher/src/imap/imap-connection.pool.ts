@@ -1,7 +1,7 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { AccountSource } from '@pushmail/accounts';
 import { ConfigService } from '@pushmail/config';
-import { ImapClientCreator, ImapClientFactory } from '@pushmail/imap';
+import { ImapClientCreator, ImapClientFactory, skipListBeforeSelect } from '@pushmail/imap';
 import { MetricsService } from '@pushmail/observability';
 import type { ImapFlow, MailboxObject } from 'imapflow';
 import { RecentAccounts } from '../accounts/recent-accounts';
@@ -68,21 +68,6 @@ export class PooledConnection {
     await this.client.noop();
     this.viewSyncedAt = sentAt;
   }
-}
-
-/**
- * imapflow sends LIST, then LSUB, before the first SELECT of a mailbox on a connection, to learn
- * its delimiter and special use, which nothing the pool serves reads from a SELECT: two of the
- * round trips of a fetch on a new connection (then LOGIN, ID, NAMESPACE, LIST, LSUB, SELECT, UID
- * FETCH after the greeting; libs/imap's login-round-trips.ts took out two more). imapflow skips
- * them for a mailbox it has an entry for, so one with just the path is put there. A path imapflow normalizes differently (a namespace prefix)
- * misses the entry and is listed as before; a mailbox that does not exist still fails its SELECT,
- * which imapflow then checks with a LIST (MailboxNotFoundError). On this machine's Dovecot at a
- * load average of 9 (2 cores), LIST and LSUB took 31 and 35 ms at p50 of a new connection's fetch.
- */
-function skipListBeforeSelect(client: ImapFlow, path: string): void {
-  if (!('folders' in client) || !(client.folders instanceof Map) || client.folders.has(path)) return;
-  client.folders.set(path, { path });
 }
 
 interface AccountPool {

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { AccountState, ConnectionFailureCode, ServerSettings, WATCH_ALL_FOLDERS, watchedFolders } from '@pushmail/contracts';
-import { ImapClientFactory } from '@pushmail/imap';
+import { ImapClientFactory, skipListBeforeSelect } from '@pushmail/imap';
 import { classifyConnectionError } from '@pushmail/net-policy';
 import type { ImapFlow, ListResponse, MailboxObject, StatusQuery } from 'imapflow';
 import { LeaseLostError } from '@pushmail/mailbox-cursors';
@@ -325,6 +325,8 @@ export class ImapSession {
     if (connected && (added.length || removed.length)) this.ctx.logger.log({ msg: 'watched folders changed', accountId: this.accountId, added, removed });
     // Kept for the life of the connection: only what SELECT reads, for the watched folders.
     slimFolderCache(client, (path) => this.folders.get(path.toUpperCase() === 'INBOX' ? 'INBOX' : path)?.mailbox);
+    // Not listed, so imapflow would LIST and LSUB before the EXAMINE: two round trips of every connect.
+    if (!this.watchesOthers) skipListBeforeSelect(client, this.mailbox);
     // Any folder created, renamed or deleted (watched or not) changes what clients list. A watched
     // folder's name is the FolderSync's string: each LIST's copies are dropped.
     const paths = new Set(listed.map((f) => this.folders.get(f.path)?.mailbox ?? f.path));
