@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { ConfigService } from '@pushmail/config';
+import { BaseEnv, ConfigService } from '@pushmail/config';
 import { ClientIdentity, ClientTokenChecks, verifyClientToken } from './client-token';
 
 interface AuthEnv {
@@ -14,8 +14,8 @@ export class ClientTokenVerifier {
   private readonly secret: string;
   private readonly checks: ClientTokenChecks;
 
-  constructor(config: ConfigService) {
-    const env = config.env as unknown as AuthEnv;
+  constructor(config: ConfigService<BaseEnv & AuthEnv>) {
+    const { env } = config;
     if (!env.AUTH_JWT_SECRET) throw new Error('AUTH_JWT_SECRET is required by this app');
     this.secret = env.AUTH_JWT_SECRET;
     this.checks = { audience: env.AUTH_JWT_AUDIENCE || undefined, issuer: env.AUTH_JWT_ISSUER || undefined };

@@ -1,5 +1,5 @@
 import { Global, Module } from '@nestjs/common';
-import { ConfigService } from '@pushmail/config';
+import { BaseEnv, ConfigService } from '@pushmail/config';
 import { CredentialCipher } from './credential-cipher';
 
 interface CryptoEnv {
@@ -13,8 +13,8 @@ interface CryptoEnv {
     {
       provide: CredentialCipher,
       inject: [ConfigService],
-      useFactory: (config: ConfigService) => {
-        const env = config.env as unknown as CryptoEnv;
+      useFactory: (config: ConfigService<BaseEnv & CryptoEnv>) => {
+        const { env } = config;
         if (!env.PUSHMAIL_SECRET_KEY) throw new Error('PUSHMAIL_SECRET_KEY is required by this app');
         return new CredentialCipher(env.PUSHMAIL_SECRET_KEY, env.PUSHMAIL_SECRET_KEY_PREVIOUS ?? []);
       },
