@@ -58,13 +58,13 @@ export async function seedAccount(
   stores: ReturnType<typeof testStores>,
   dovecot: TestDovecot,
   user: string,
-  options: { pass?: string; mailboxes?: string[] } = {},
+  options: { pass?: string; mailboxes?: string[]; imapPort?: number } = {},
 ): Promise<string> {
   const imap = dovecot.imapSettings(user, options.pass);
   const view = await stores.accounts.create({
     userId: `owner-of-${user}`,
     email: user,
-    imap,
+    imap: options.imapPort === undefined ? imap : { ...imap, port: options.imapPort },
     smtp: { ...imap, port: 2525 },
     mailboxes: options.mailboxes ?? ['INBOX'],
   });

@@ -175,17 +175,17 @@ describe('watcher: one account on real Dovecot and Redis', () => {
 
   it('connects an INBOX-only account without LIST or LSUB: login, ID, NAMESPACE, ENABLE, EXAMINE, then IDLE', async () => {
     const relay = await recordingRelay(dovecot.imapPort);
-    const view = await stores.accounts.create({ userId: 'owner-of-erin', email: ERIN, imap: { ...dovecot.imapSettings(ERIN), port: relay.port }, smtp: { ...dovecot.imapSettings(ERIN), port: 2525 }, mailboxes: ['INBOX'] });
+    const erin = await seedAccount(stores, dovecot, ERIN, { imapPort: relay.port });
     try {
-      await waitFor(async () => (await stores.accounts.getState(view.id))?.state === 'connected', 10_000, 'erin connected');
+      await waitFor(async () => (await stores.accounts.getState(erin))?.state === 'connected', 10_000, 'erin connected');
       // imapflow lists (LIST, then LSUB) before its first EXAMINE of a folder it has not listed.
       expect(relay.commands.slice(0, 5)).toEqual(['LOGIN', 'ID', 'NAMESPACE', 'ENABLE', 'EXAMINE']);
       expect(relay.commands).not.toContain('LIST');
       expect(relay.commands).not.toContain('LSUB');
       await dovecot.deliver(ERIN, { subject: 'through the relay' });
-      await waitFor(async () => (await jobs.fetchUids(view.id)).length === 1, 5000, 'the fetch job of a delivery');
+      await waitFor(async () => (await jobs.fetchUids(erin)).length === 1, 5000, 'the fetch job of a delivery');
     } finally {
-      await stores.accounts.delete(view.id);
+      await stores.accounts.delete(erin);
       await relay.close();
     }
   });
