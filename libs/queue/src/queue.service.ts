@@ -32,6 +32,13 @@ function accountOf(payload: unknown): string {
   return accountId;
 }
 
+/** Per key, 1 when it exists, in the order of KEYS. */
+const EXISTS_EACH = luaScript(`
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('EXISTS', key) end
+return out
+`);
+
 /**
  * BullMQ behind one injectable: typed producers, workers and queue metrics.
  *
@@ -41,13 +48,6 @@ function accountOf(payload: unknown): string {
  * and their deterministic ids dedupe as before. Every consumer consumes every shard. The command
  * and send queues are user-paced, an order of magnitude below mail, and stay on one tag.
  */
-/** Per key, 1 when it exists, in the order of KEYS. */
-const EXISTS_EACH = luaScript(`
-local out = {}
-for i, key in ipairs(KEYS) do out[i] = redis.call('EXISTS', key) end
-return out
-`);
-
 @Injectable()
 export class QueueService implements OnModuleDestroy {
   /** By `<queue>#<shard>`. */

@@ -1,4 +1,4 @@
-import { Injectable, OnModuleInit } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@pushmail/config';
 import { FullMessageNewEvent, ParsedMessage, ServerEvent, redisKeys } from '@pushmail/contracts';
 import { AppendResult, EventLogService, SerializedPayload } from '@pushmail/event-log';
@@ -6,7 +6,6 @@ import { RedisService } from '@pushmail/redis';
 import { RecentAccounts } from '../accounts/recent-accounts';
 import { FetcherEnv } from '../config';
 
-const ACCOUNT_CACHE_MS = 5000;
 const deletedKey = (ref: MailboxGeneration, uid: number) => `deleted:${ref.mailbox}:${ref.uidValidity}:${uid}`;
 
 /** A mailbox under one UIDVALIDITY: its UIDs name messages only within it. */
@@ -31,9 +30,7 @@ export interface SerializedMessage extends MailboxGeneration {
  * between append and ack returns the first event instead of adding a second.
  */
 @Injectable()
-export class MessageLog implements OnModuleInit {
-  /** Accounts known to exist, until the time noted; a deletion notice removes the entry at once. */
-  private readonly knownAccounts = new Map<string, number>();
+export class MessageLog {
   private readonly ttlSeconds: number;
   private readonly bodyTtlSeconds: number;
   private readonly maxLen: number;
@@ -51,24 +48,13 @@ export class MessageLog implements OnModuleInit {
     this.maxAgeSeconds = config.get('EVENT_LOG_MAX_AGE_SECONDS');
   }
 
-  async onModuleInit(): Promise<void> {
-    await this.accounts.onChange((notice) => {
-      if (notice.change === 'deleted') this.knownAccounts.delete(notice.accountId);
-    });
-  }
-
   /**
-   * A late job for a deleted account must not recreate its event log. Checked per job, so the
-   * answer is cached briefly; deletion notices clear it at once. An account's first message asks
-   * the read its fetch already made (RecentAccounts), not Redis once more.
+   * A late job for a deleted account must not recreate its event log. Checked per job through
+   * RecentAccounts: the read the fetch already made serves it for a moment, and a change notice
+   * (a deletion) drops it at once, so no cache of its own is kept here.
    */
   async accountExists(accountId: string): Promise<boolean> {
-    const until = this.knownAccounts.get(accountId);
-    if (until && until > Date.now()) return true;
-    const exists = (await this.accounts.get(accountId)) !== null;
-    if (exists) this.knownAccounts.set(accountId, Date.now() + ACCOUNT_CACHE_MS);
-    else this.knownAccounts.delete(accountId);
-    return exists;
+    return (await this.accounts.get(accountId)) !== null;
   }
 
   /**
