@@ -15,7 +15,15 @@ import { BenchContext, NotRun } from '../lib/types';
 import { appTuning } from './tuning';
 
 /** Mailbox sizes and sample counts: the issue's 10,000 messages, a smaller INBOX in a quick run. */
-export const mailboxParams = (quick: boolean) => (quick ? { messages: 1000, warm: 20, cold: 5, search: 5 } : { messages: 10_000, warm: 100, cold: 20, search: 20 });
+export const mailboxParams = (quick: boolean) => (quick ? { messages: 1000, warm: 20, cold: 5, search: 5 } : { messages: 10_000, warm: 100, cold: 60, search: 20 });
+
+/**
+ * Cold samples per run before 2026-12-06 (runs up to and including 05c67d0). With 20 samples the
+ * p95 sat between the two slowest, one of them the apps' first command after start, so the judged
+ * ratio swung 0.95-1.58x between runs of the same code; 60 estimate the same p95 with less noise.
+ * The first 20 of them are still reported beside the judged figure, as the earlier runs measured it.
+ */
+export const EARLIER_COLD_SAMPLES = 20;
 
 /** Every 100th message carries this word in its subject: a search with about 1 % of the INBOX as results. */
 const NEEDLE = 'quokka';
@@ -224,10 +232,12 @@ export async function mailboxScenario(ctx: BenchContext): Promise<void> {
       if (hits !== expectedHits) throw new Error(`message.search total ${hits}, expected ${expectedHits}`);
 
       const [sw, swf, sc, scf, ss, ssf, su] = [warm, warmFloor, cold, coldFloor, search, searchFloor, uncached].map(summarize);
+      const [sc20, scf20] = [cold, coldFloor].map((samples) => summarize(samples.slice(0, EARLIER_COLD_SAMPLES)));
       ctx.distributions['message.list warm'] = warm;
       ctx.distributions['message.list cold'] = cold;
       const warmRatio = overFloor(sw?.p95, swf?.p95);
       const coldRatio = overFloor(sc?.p95, scf?.p95);
+      const coldRatio20 = overFloor(sc20?.p95, scf20?.p95);
       const searchRatio = overFloor(ss?.p95, ssf?.p95);
       const uncachedRatio = overFloor(su?.p95, swf?.p95);
       Object.assign(r.figures, {
@@ -241,6 +251,9 @@ export async function mailboxScenario(ctx: BenchContext): Promise<void> {
         searchFloorP95: ssf?.p95 ?? null,
         listWarmOverFloor: warmRatio,
         listColdOverFloor: coldRatio,
+        listColdFirst20P95: sc20?.p95 ?? null,
+        listColdFirst20FloorP95: scf20?.p95 ?? null,
+        listColdFirst20OverFloor: coldRatio20,
         searchOverFloor: searchRatio,
         redisBytesPerPage: bytesPerPage,
         listUncachedP50: su?.p50 ?? null,
@@ -253,6 +266,7 @@ export async function mailboxScenario(ctx: BenchContext): Promise<void> {
         judged(ctx, atMost('message.list first page p95, cold (login included)', sc?.p95, 400, 'ms')),
         judged(ctx, atMost('message.list warm p95 ÷ bare imapflow floor p95', warmRatio, 1.5, '×')),
         judged(ctx, atMost('message.list cold p95 ÷ bare imapflow floor p95', coldRatio, 1.5, '×')),
+        { measure: `message.list cold p95 ÷ floor p95, first ${EARLIER_COLD_SAMPLES} samples only (the sample count of runs before 2026-12-06)`, value: coldRatio20, unit: '×', target: 'reported', met: null },
         { measure: 'message.search p95 ÷ bare imapflow search + fetch p95', value: searchRatio, unit: '×', target: 'reported', met: null },
         { measure: 'message.list warm p95 ÷ floor p95 with the first-page cache off (LIST_CACHE_SECONDS=0: the IMAP server every time)', value: uncachedRatio, unit: '×', target: 'reported', met: null },
         { measure: 'Redis traffic per listed page (in + out)', value: bytesPerPage, unit: 'bytes', target: 'reported', met: null },
@@ -262,10 +276,10 @@ export async function mailboxScenario(ctx: BenchContext): Promise<void> {
       r.tables.push({
         title: `First page of ${PAGE} on a ${mp.messages.toLocaleString('en')}-message INBOX, beside a bare imapflow session (ms)`,
         columns: ['command', 'samples', 'p50', 'p95', 'floor p50', 'floor p95', 'p95 ÷ floor'],
-        rows: [row('message.list, warm (first-page cache, as shipped)', sw, swf), row('message.list, warm, cache off (the IMAP server every time)', su, swf), row('message.list, cold (login)', sc, scf), row(`message.search subject "${NEEDLE}" (${hits} hits)`, ss, ssf)],
+        rows: [row('message.list, warm (first-page cache, as shipped)', sw, swf), row('message.list, warm, cache off (the IMAP server every time)', su, swf), row('message.list, cold (login)', sc, scf), ...(cold.length > EARLIER_COLD_SAMPLES ? [row(`message.list, cold, first ${EARLIER_COLD_SAMPLES} samples (as measured before 2026-12-06)`, sc20, scf20)] : []), row(`message.search subject "${NEEDLE}" (${hits} hits)`, ss, ssf)],
       });
       r.notes.push(
-        `Seeded by writing Maildir files (${mp.messages} messages for one Dovecot user; the first SELECT, which indexes them, is outside the samples). Cold samples each use a pushmail account never used before (all on that IMAP user), so the fetcher logs in first; its floor is a new bare imapflow session: connect, login, EXAMINE INBOX, UID FETCH of the newest ${PAGE} (envelope, flags, size, body structure). Warm: the account's pooled connection is already open and a watcher holds the account (as in every deployment), so the first page comes from the first-page cache (libs/page-cache: the page the last list read, valid until the account's next event); the same samples through a second gateway with LIST_CACHE_SECONDS=0 go to the IMAP server every time (NOOP + FETCH on the pooled connection, the path before the cache). The floor session keeps INBOX selected. Search floor: UID SEARCH SUBJECT then the same fetch of the newest ${PAGE} hits. Redis traffic per page: Redis' total_net_input_bytes + total_net_output_bytes over the warm samples ÷ pages (since the cache: the gateway's lookup script answering the page; before it, the gateway's ownership check and request push, the fetcher's BRPOP and its published reply; before 3fad546 a BullMQ job, its events, the stored result and the gateway's GETDEL), with nothing else running against this Redis.`,
+        `Seeded by writing Maildir files (${mp.messages} messages for one Dovecot user; the first SELECT, which indexes them, is outside the samples). Cold samples each use a pushmail account never used before (all on that IMAP user), so the fetcher logs in first; the first is the apps' first command after they start. ${mp.cold} cold samples (${EARLIER_COLD_SAMPLES} before 2026-12-06, whose p95 is reported beside the judged one from the first ${EARLIER_COLD_SAMPLES} of these); its floor is a new bare imapflow session: connect, login, EXAMINE INBOX, UID FETCH of the newest ${PAGE} (envelope, flags, size, body structure). Warm: the account's pooled connection is already open and a watcher holds the account (as in every deployment), so the first page comes from the first-page cache (libs/page-cache: the page the last list read, valid until the account's next event); the same samples through a second gateway with LIST_CACHE_SECONDS=0 go to the IMAP server every time (NOOP + FETCH on the pooled connection, the path before the cache). The floor session keeps INBOX selected. Search floor: UID SEARCH SUBJECT then the same fetch of the newest ${PAGE} hits. Redis traffic per page: Redis' total_net_input_bytes + total_net_output_bytes over the warm samples ÷ pages (since the cache: the gateway's lookup script answering the page; before it, the gateway's ownership check and request push, the fetcher's BRPOP and its published reply; before 3fad546 a BullMQ job, its events, the stored result and the gateway's GETDEL), with nothing else running against this Redis.`,
       );
       log(`mailbox: list warm p95 ${sw?.p95} ms (cache off ${su?.p95}; floor ${swf?.p95}), cold p95 ${sc?.p95} ms (floor ${scf?.p95}), search p95 ${ss?.p95} ms (floor ${ssf?.p95}), Redis ${bytesPerPage} bytes/page`);
     });
