@@ -507,8 +507,9 @@ export async function notifyThroughput(accounts: number, total: number): Promise
       await stores.accounts.create({ userId: 'notify-tp', email, imap: server, smtp: server, mailboxes: ['INBOX'] });
     });
     const sources = JSON.stringify([{ name: 'bench', secret: SECRET, imapHosts: ['imap.bench.test'] }]);
-    // WATCHER_NODE_OPTIONS, e.g. `--cpu-prof`, reaches the watcher (profiling the ingress).
-    const watcher = await AppProcess.start('watcher', { ...appEnv(redis.url, secretKey), NOTIFY_SOURCES: sources, WATCHER_MAX_ACCOUNTS: '1', NODE_OPTIONS: process.env.WATCHER_NODE_OPTIONS }, { waitReady: false });
+    // WATCHER_NODE_OPTIONS reaches the watcher: `--require bench/lib/cpu-profile-preload.cjs` profiles the
+    // ingress (`--cpu-prof` itself is not allowed in NODE_OPTIONS).
+    const watcher = await AppProcess.start('watcher', { ...appEnv(redis.url, secretKey), NOTIFY_SOURCES: sources, WATCHER_MAX_ACCOUNTS: '1', NODE_OPTIONS: process.env.WATCHER_NODE_OPTIONS, BENCH_CPU_PROFILE_DIR: process.env.BENCH_CPU_PROFILE_DIR }, { waitReady: false });
     cleanup.add('watcher', () => watcher.stop());
     const url = new URL(`${watcher.url}/api/notify/dovecot`);
     await measureThroughput(url, watcher.pid!, emails, 1000, 1, 10_000_000); // warm-up: JIT, connections
