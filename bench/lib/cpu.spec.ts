@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { CpuWindow, parseProcStat, treeCpuMs } from './cpu';
 
 describe('process CPU from /proc', () => {
@@ -16,6 +17,8 @@ describe('process CPU from /proc', () => {
     expect(wallMs).toBeGreaterThanOrEqual(290);
     // Ticks are 10 ms, and the machine may take the core away for a while.
     expect(rows[0].cpuMs).toBeGreaterThan(100);
-    expect(rows[0].cpuMs).toBeLessThanOrEqual(wallMs + 20);
+    // The process's other threads (GC, the JIT compiler) run beside the loop on the other cores:
+    // `wallMs + 20` failed once with 330 ms over 302 ms of wall time.
+    expect(rows[0].cpuMs).toBeLessThanOrEqual(wallMs * availableParallelism() + 20);
   });
 });
