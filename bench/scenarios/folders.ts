@@ -45,8 +45,9 @@ const MAIL_UID = 1000;
  * - LMTP ack → `message.new` at a Socket.IO client for mail delivered to `user` (INBOX) and to
  *   `user+Rules` (`lmtp_save_to_detail_mailbox`), beside the floor (LMTP ack → EXISTS at bare
  *   imapflow IDLE clients) measured over the same seconds;
- * - without NOTIFY: the watcher restarted with `IMAP_HOST_OVERRIDES` `DISABLE_NOTIFY` and a
- *   short `FOLDER_SWEEP_INTERVAL_MS` for the same Dovecot host, mail into Rules → `message.new`.
+ * - without NOTIFY: the same Dovecot restarted with NOTIFY taken out of its capability list (as
+ *   the issue defines it) and the watcher restarted with a short `FOLDER_SWEEP_INTERVAL_MS`, mail
+ *   into Rules → `message.new`.
  */
 export async function foldersScenario(ctx: BenchContext): Promise<void> {
   const { log } = ctx;
@@ -218,13 +219,22 @@ export async function foldersScenario(ctx: BenchContext): Promise<void> {
       ctx.distributions['folders: INBOX → message.new'] = latencyOf('INBOX');
       ctx.distributions['folders: other folder → message.new (NOTIFY)'] = latencyOf('other');
 
-      // --- without NOTIFY: the same host told to sweep instead ---------------------------------
+      // --- without NOTIFY: the same Dovecot, no longer advertising it ---------------------------
       // The density accounts go (a 5 s sweep of 1,000 accounts × 18 folders is not what is timed
-      // here); the latency accounts stay, on a watcher restarted with the host override.
+      // here); the latency accounts stay. Dovecot restarts advertising what it did less NOTIFY
+      // (runs before 2026-12-06 kept NOTIFY and told the watcher to ignore it with the
+      // IMAP_HOST_OVERRIDES flag DISABLE_NOTIFY: the same session code, but not the issue's setup).
       await stopApp(watcher);
       await Promise.all(ids.slice(fp.latencyAccounts).map((id) => stores!.accounts.delete(id)));
-      log(`folders: watcher restarted with DISABLE_NOTIFY and a ${fp.sweepMs} ms sweep for ${latencyIds.length} accounts`);
-      watcher = await startApp('watcher', { INSTANCE_ID: 'bench-fw2', IMAP_HOST_OVERRIDES: JSON.stringify({ '127.0.0.1': { DISABLE_NOTIFY: true, FOLDER_SWEEP_INTERVAL_MS: fp.sweepMs } }) });
+      await Promise.all(floorClients.splice(0).map((c) => c.logout().catch(() => undefined)));
+      await Promise.all(notifyFloorClients.splice(0).map((c) => c.logout()));
+      const advertised = await capabilitiesOf(dovecot, latencyUsers[0]);
+      if (!advertised.includes('NOTIFY')) throw new Error(`Dovecot does not advertise NOTIFY: ${advertised.join(' ')}`);
+      await dovecot.restartWithCapability(advertised.filter((c) => c !== 'NOTIFY').join(' '));
+      const advertisedNow = await capabilitiesOf(dovecot, latencyUsers[0]);
+      if (advertisedNow.includes('NOTIFY')) throw new Error('Dovecot still advertises NOTIFY after the restart');
+      log(`folders: Dovecot restarted without NOTIFY; watcher restarted with a ${fp.sweepMs} ms sweep for ${latencyIds.length} accounts`);
+      watcher = await startApp('watcher', { INSTANCE_ID: 'bench-fw2', FOLDER_SWEEP_INTERVAL_MS: String(fp.sweepMs) });
       const reconnected = await waitAllConnected(stores, latencyIds, 60_000, 250);
       if (reconnected.at === undefined) throw new Error(`latency accounts did not reconnect: ${JSON.stringify(reconnected.counts)}`);
       // One whole sweep first: every session has listed its folders and taken its first STATUS.
@@ -313,7 +323,7 @@ export async function foldersScenario(ctx: BenchContext): Promise<void> {
       r.notes.push(
         `One watcher, fetcher and gateway (built apps). ${ids.length} accounts with \`mailboxes: ["*"]\`, ${FOLDERS_PER_ACCOUNT} folders each (INBOX, Drafts, Sent, Trash, Junk and ${MADE_FOLDERS.length} more; "*" leaves out Trash and Junk). RSS per account: VmRSS after two forced full GCs with every account connected, less the same build with no account, divided by the accounts. Sessions: \`doveadm who\` before the fetcher or any other client logged in.`,
         `Latency: LMTP deliveries to \`user\` (INBOX) and \`user+${OTHER}\` (\`lmtp_save_to_detail_mailbox = yes\`, as a Sieve fileinto would file it) of ${latencyUsers.length} of those accounts, open loop at ${fp.ratePerSeries}/s each, with ${floorUsers.length} bare imapflow IDLE clients' INBOX deliveries (the floor) interleaved over the same seconds, and as many deliveries into ${OTHER} of ${notifyFloorUsers.length} accounts (same folders) whose bare clients (a raw socket: LOGIN, SELECT INBOX, pushmail's NOTIFY SET) stamp Dovecot's \`* STATUS ${OTHER}\`, the NOTIFY floor; from the LMTP acknowledgement to the message.new at one Socket.IO client (EXISTS, or that STATUS, for the floors). Targets, judged by us: mail in another folder is held to the margins above the floor that INBOX mail is held to in push-latency (p50 ≤ floor p50 + 10 ms, p99 ≤ floor p99 + 30 ms, floor of this run). The gap to INBOX mail of the same accounts is reported beside them, not judged: on a session with NOTIFY, Dovecot reports new mail in the selected INBOX sooner than a bare IDLE client sees it (INBOX p50 can sit below the floor), so INBOX is no fair zero point here. The NOTIFY floor (added after runs that missed the targets) is reported beside them, not judged: it tells how much of the gap is Dovecot's own delay for a folder that is not selected, and how much is pushmail's.`,
-        `Without NOTIFY: the same Dovecot, the watcher restarted with \`IMAP_HOST_OVERRIDES\` = {"127.0.0.1":{"DISABLE_NOTIFY":true,"FOLDER_SWEEP_INTERVAL_MS":${fp.sweepMs}}} (the session then IDLEs on INBOX and sweeps the other folders), ${latencyUsers.length} accounts left (the rest deleted); ${fp.sweepDeliveries} deliveries into ${OTHER} at random moments of ${round1(windowMs / 1000)} s. A ${fp.sweepMs / 1000} s sweep (the default is 30 s) keeps the run short; judged against that sweep + 1 s.`,
+        `Without NOTIFY: the same Dovecot restarted with NOTIFY taken out of the capabilities it advertises after login (\`imap_capability\`: its own list less NOTIFY; until 2026-12-06 it kept NOTIFY and the watcher was told to ignore it through \`IMAP_HOST_OVERRIDES\` DISABLE_NOTIFY), and the watcher restarted with FOLDER_SWEEP_INTERVAL_MS=${fp.sweepMs} (the session then IDLEs on INBOX and sweeps the other folders), ${latencyUsers.length} accounts left (the rest deleted); ${fp.sweepDeliveries} deliveries into ${OTHER} at random moments of ${round1(windowMs / 1000)} s. A ${fp.sweepMs / 1000} s sweep (the default is 30 s) keeps the run short; judged against that sweep + 1 s.`,
       );
       log(
         `folders: RSS ${kb(rssPerAccount)} KB/account (heap ${kb(heapPerAccount)} KB), sessions min ${Math.min(...perAccount)} max ${Math.max(...perAccount)}; floor p50 ${p(floor, 'p50')}/p99 ${p(floor, 'p99')}, NOTIFY floor ${p(notifyFloor, 'p50')}/${p(notifyFloor, 'p99')}, INBOX ${p(inbox, 'p50')}/${p(inbox, 'p99')}, ${OTHER} ${p(other, 'p50')}/${p(other, 'p99')}, sweep ${p(sweep, 'p50')}/${p(sweep, 'p99')} ms; lost ${lostNotify + lostSweep}`,
@@ -330,6 +340,15 @@ export async function foldersScenario(ctx: BenchContext): Promise<void> {
     await redis?.dispose().catch(() => undefined);
     run.done();
   }
+}
+
+/** What Dovecot advertises to `user` after login, as imapflow read it. */
+async function capabilitiesOf(dovecot: TestDovecot, user: string): Promise<string[]> {
+  const client = bareClient(dovecot.imapPort, { user, pass: PASSWORD });
+  await client.connect();
+  const names = [...client.capabilities.keys()];
+  await client.logout();
+  return names;
 }
 
 function mkdirOwned(dir: string): void {

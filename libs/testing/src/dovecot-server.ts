@@ -65,7 +65,7 @@ export class TestDovecot {
     readonly imapPort: number,
     readonly pop3Port: number,
     readonly lmtpPort: number,
-    private readonly options: DovecotOptions,
+    private options: DovecotOptions,
   ) {}
 
   static async start(options: DovecotOptions = {}): Promise<TestDovecot> {
@@ -193,6 +193,18 @@ export class TestDovecot {
 
   async restart(): Promise<void> {
     await this.stop();
+    await this.startProcess();
+  }
+
+  /**
+   * Restarts with another post-login capability list (`undefined`: Dovecot's own), same users,
+   * mail and ports: the server stops (or starts) advertising an extension such as NOTIFY, as a
+   * deployment's would after an upgrade or a config change. Sessions are dropped, as by {@link restart}.
+   */
+  async restartWithCapability(imapCapability: string | undefined): Promise<void> {
+    await this.stop();
+    this.options = { ...this.options, imapCapability };
+    this.writeConfig();
     await this.startProcess();
   }
 
