@@ -344,8 +344,7 @@ export async function foldersScenario(ctx: BenchContext): Promise<void> {
 
 /** What Dovecot advertises to `user` after login, as imapflow read it. */
 async function capabilitiesOf(dovecot: TestDovecot, user: string): Promise<string[]> {
-  const client = bareClient(dovecot.imapPort, { user, pass: PASSWORD });
-  await client.connect();
+  const client = await dovecot.imap(user);
   const names = [...client.capabilities.keys()];
   await client.logout();
   return names;
