@@ -1,7 +1,9 @@
 import { INestApplication } from '@nestjs/common';
+import { ConfigService } from '@pushmail/config';
 import { MailboxJobName, redisKeys } from '@pushmail/contracts';
 import { TestDovecot, TestRedis, recordingRelay, sleep, testStores, waitFor } from '@pushmail/testing';
 import type IORedis from 'ioredis';
+import type { WatcherEnv } from '../src/config';
 import { MailboxSyncService } from '../src/sync/mailbox-sync.service';
 import { MailboxJobs, loginAttempts, seedAccount, startWatcher, uidValidityOf } from './helpers';
 
@@ -184,6 +186,29 @@ describe('watcher: one account on real Dovecot and Redis', () => {
       expect(relay.commands).not.toContain('LSUB');
       await dovecot.deliver(ERIN, { subject: 'through the relay' });
       await waitFor(async () => (await jobs.fetchUids(erin)).length === 1, 5000, 'the fetch job of a delivery');
+    } finally {
+      await stores.accounts.delete(erin);
+      await relay.close();
+    }
+  });
+
+  it('enqueues new mail on EXISTS at once, then waits RESYNC_SETTLE_MS before its UID SEARCH (the fetcher reads the mail meanwhile)', async () => {
+    const settle = watcher.get<ConfigService, ConfigService<WatcherEnv>>(ConfigService).get('RESYNC_SETTLE_MS');
+    expect(settle).toBeGreaterThanOrEqual(50);
+    const relay = await recordingRelay(dovecot.imapPort);
+    const erin = await seedAccount(stores, dovecot, ERIN, { imapPort: relay.port });
+    try {
+      await waitFor(async () => (await stores.accounts.getState(erin))?.state === 'connected', 10_000, 'erin connected');
+      const from = relay.commands.length;
+      await dovecot.deliver(ERIN, { subject: 'announced, then searched' });
+      await waitFor(async () => (await jobs.fetchUids(erin)).length === 1, 5000, 'the fetch job of a delivery');
+      await waitFor(async () => relay.commands.slice(from).includes('UID'), 5000, 'the UID SEARCH that confirms the guess');
+      const [job] = await jobs.all(erin, MailboxJobName.Fetch);
+      const searchAt = relay.sentAt[from + relay.commands.slice(from).indexOf('UID')];
+      // The job went to Redis on the EXISTS (the guess); the search, which ends IDLE, came a settle later.
+      // Timers never fire early; 5 ms allows for the clock reads of two processes.
+      expect(searchAt - job.timestamp).toBeGreaterThanOrEqual(settle - 5);
+      await waitFor(async () => (await r.hget(redisKeys.cursor(erin, 'INBOX'), 'uidNext')) === String(job.data.uid + 1), 5000, 'the cursor past the new mail');
     } finally {
       await stores.accounts.delete(erin);
       await relay.close();

@@ -4,6 +4,8 @@ export interface RecordingRelay {
   port: number;
   /** The command of every line a client sent, upper-cased; a continuation (no tag) as '+'. */
   commands: string[];
+  /** When each of `commands` reached the relay (Date.now()), index for index. */
+  sentAt: number[];
   close(): Promise<void>;
 }
 
@@ -13,6 +15,7 @@ export interface RecordingRelay {
  */
 export async function recordingRelay(port: number): Promise<RecordingRelay> {
   const commands: string[] = [];
+  const sentAt: number[] = [];
   const sockets = new Set<Socket>();
   const server: Server = createServer((inbound: Socket) => {
     const outbound = connect(port, '127.0.0.1');
@@ -28,6 +31,7 @@ export async function recordingRelay(port: number): Promise<RecordingRelay> {
         // `<tag> <COMMAND> …`; a continuation (no tag) is recorded as '+'.
         const [tag, command] = buffered.slice(0, nl).split(' ');
         commands.push(command ? command.toUpperCase() : tag ? '+' : '');
+        sentAt.push(Date.now());
         buffered = buffered.slice(nl + 2);
       }
     });
@@ -39,6 +43,7 @@ export async function recordingRelay(port: number): Promise<RecordingRelay> {
   return {
     port: (server.address() as AddressInfo).port,
     commands,
+    sentAt,
     // Open sessions (a watcher's) are cut, or they would hold the server open.
     close: () =>
       new Promise<void>((resolve) => {

@@ -48,7 +48,7 @@ describe('FolderSync: new mail announced from a STATUS of an unselected folder',
   it('enqueues the fetch jobs of the UIDs below the new UIDNEXT at once, under the folder’s ref, and leaves the cursor to the visit', async () => {
     const ctx = new FakeFolderContext();
     const folder = examinedFolder(ctx);
-    folder.announceAssigned({ messages: 5, uidNext: 12, highestModseq: '103' }, 1234);
+    expect(folder.announceAssigned({ messages: 5, uidNext: 12, highestModseq: '103' }, 1234)).toBe(true);
     await flush();
     expect(ctx.enqueued).toEqual([{ ref: { accountId: 'acc-1', mailbox: 'Rules', leaseValue: 'lease-1' }, uidValidity: 7, batch: { newUids: [10, 11], seenAt: 1234 } }]);
     expect(folder.cursor).toEqual({ uidValidity: 7, uidNext: 10, highestModseq: '100' });
@@ -68,8 +68,10 @@ describe('FolderSync: new mail announced from a STATUS of an unselected folder',
 
   it('announces nothing for a STATUS of another UID space or of a folder not examined yet', async () => {
     const ctx = new FakeFolderContext();
-    examinedFolder(ctx).announceAssigned({ uidNext: 12, uidValidity: 8 }, 1);
-    new FolderSync('Other', owner, ctx).announceAssigned({ uidNext: 12 }, 1);
+    expect(examinedFolder(ctx).announceAssigned({ uidNext: 12, uidValidity: 8 }, 1)).toBe(false);
+    expect(new FolderSync('Other', owner, ctx).announceAssigned({ uidNext: 12 }, 1)).toBe(false);
+    // A flag change or an expunge moves no UIDNEXT: nothing announced, so its visit does not wait.
+    expect(examinedFolder(ctx).announceAssigned({ uidNext: 10, highestModseq: '101' }, 1)).toBe(false);
     await flush();
     expect(ctx.enqueued).toEqual([]);
   });
@@ -80,5 +82,20 @@ describe('FolderSync: new mail announced from a STATUS of an unselected folder',
     examinedFolder(ctx).announceAssigned({ uidNext: 11 }, 1);
     await flush();
     expect(ctx.debugged).toEqual([expect.objectContaining({ msg: expect.stringContaining('early enqueue from STATUS failed'), mailbox: 'Rules' })]);
+  });
+
+  it('carries the cursor past the UIDs whose announced jobs Redis confirmed to a rename, and no further', async () => {
+    const ctx = new FakeFolderContext();
+    const folder = examinedFolder(ctx);
+    folder.announceAssigned({ uidNext: 12 }, 1);
+    // Not confirmed yet: the cursor as the last visit left it.
+    expect(folder.cursorToCarry()).toEqual({ uidValidity: 7, uidNext: 10, highestModseq: '100' });
+    await flush();
+    expect(folder.cursorToCarry()).toEqual({ uidValidity: 7, uidNext: 12, highestModseq: '100' });
+    expect(folder.cursor?.uidNext).toBe(10);
+    ctx.failEnqueue = true;
+    folder.announceAssigned({ uidNext: 14 }, 2);
+    await flush();
+    expect(folder.cursorToCarry()?.uidNext).toBe(12);
   });
 });

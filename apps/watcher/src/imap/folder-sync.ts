@@ -85,6 +85,8 @@ export class FolderSync {
   private guessed?: Map<number, boolean>;
   /** The end of the UIDs whose jobs were enqueued ahead of a search (EXISTS guesses, or a STATUS). */
   private announcedUpTo = 0;
+  /** UIDs below `upTo` of that UIDVALIDITY had their STATUS announcement's jobs confirmed by Redis. */
+  private enqueuedFromStatus?: { uidValidity: number; upTo: number };
   /** Every UID below this is known to be assigned on the server (from this folder's searches). */
   private existingBelow = 0;
   changes: MailboxChange[] = [];
@@ -141,12 +143,13 @@ export class FolderSync {
   /**
    * Enqueues fetch jobs for the UIDs an EXISTS count implies, before leaving IDLE for the UID
    * SEARCH: the search's two round trips are what EXISTS → job would otherwise wait for. The
-   * search still runs, confirms, and alone advances the cursor.
+   * search still runs, confirms, and alone advances the cursor. Answers whether jobs went out (the
+   * search may then wait: see ImapSession.requestAfterSettle).
    */
-  announceGuesses(event: ExistsEvent): void {
-    if (!this.cursor || !(event.count > event.prevCount)) return;
+  announceGuesses(event: ExistsEvent): boolean {
+    if (!this.cursor || !(event.count > event.prevCount)) return false;
     const uids = guessNewUids(Math.max(this.cursor.uidNext, this.announcedUpTo), event.count - event.prevCount);
-    if (!uids.length) return;
+    if (!uids.length) return false;
     this.announcedUpTo = uids[uids.length - 1] + 1;
     this.guessed ??= new Map();
     for (const uid of uids) this.guessed.set(uid, false);
@@ -160,6 +163,7 @@ export class FolderSync {
       // The UID SEARCH that follows enqueues the same jobs; only the head start is lost.
       (err) => this.ctx.logger.debug({ msg: 'early enqueue failed; the UID SEARCH will enqueue', accountId: this.owner.accountId, err: errorText(err) }),
     );
+    return true;
   }
 
   /**
@@ -169,17 +173,38 @@ export class FolderSync {
    * mail would otherwise wait for. The visit still follows (flags, expunges, the cursor); its enqueue
    * of the same UIDs is a no-op by job id. Nothing here touches the cursor, so the lease fencing and
    * "enqueue before the cursor moves" are as before; a failed early enqueue only loses the head start.
+   * Answers whether jobs went out (none for a STATUS that shows a flag change, an expunge or nothing new: its visit does not wait).
    */
-  announceAssigned(status: FolderStatus, seenAt: number): void {
+  announceAssigned(status: FolderStatus, seenAt: number): boolean {
     const uids = assignedUids(this.cursor, this.uidValidity, status, this.announcedUpTo);
-    if (!uids.length) return;
+    if (!uids.length) return false;
     this.announcedUpTo = uids[uids.length - 1] + 1;
     // Every UID below UIDNEXT is given out: a pending withdrawal of an old guess must leave these jobs.
     this.noteAssigned(status.uidNext!, []);
-    this.ctx.sync.enqueue(this.ref, this.uidValidity, { newUids: uids, seenAt }).then(
-      () => this.ctx.metrics.existsToEnqueue.observe(Date.now() - seenAt),
+    const uidValidity = this.uidValidity;
+    const upTo = this.announcedUpTo;
+    this.ctx.sync.enqueue(this.ref, uidValidity, { newUids: uids, seenAt }).then(
+      () => {
+        this.ctx.metrics.existsToEnqueue.observe(Date.now() - seenAt);
+        const known = this.enqueuedFromStatus;
+        if (!known || known.uidValidity !== uidValidity || known.upTo < upTo) this.enqueuedFromStatus = { uidValidity, upTo };
+      },
       (err) => this.ctx.logger.debug({ msg: 'early enqueue from STATUS failed; the visit will enqueue', accountId: this.owner.accountId, mailbox: this.mailbox, err: errorText(err) }),
     );
+    return true;
+  }
+
+  /**
+   * The cursor a rename carries to the folder's new name. It is moved past the UIDs whose jobs a
+   * STATUS announcement put in Redis, for the visit that would have moved it there may not have
+   * run yet (it waits RESYNC_SETTLE_MS) and can no longer run under the old name: the new name must
+   * not announce that mail again. The same holds as "enqueue before the cursor moves".
+   */
+  cursorToCarry(): MailboxCursor | undefined {
+    const cursor = this.cursor;
+    const known = this.enqueuedFromStatus;
+    if (!cursor || !known || known.uidValidity !== cursor.uidValidity || known.upTo <= cursor.uidNext) return cursor;
+    return { ...cursor, uidNext: known.upTo };
   }
 
   /** UID SEARCH above the cursor → fetch jobs → cursor. */

@@ -14,6 +14,7 @@ const base = {
   DISABLE_IDLE: false,
   FOLDER_SWEEP_INTERVAL_MS: 30_000,
   DISABLE_NOTIFY: false,
+  RESYNC_SETTLE_MS: 60,
 };
 
 describe('IMAP_HOST_OVERRIDES', () => {
@@ -22,6 +23,12 @@ describe('IMAP_HOST_OVERRIDES', () => {
     const timings = timingsByHost(base, IMAP_HOST_OVERRIDES);
     expect(timings('IMAP.163.com')).toEqual({ ...base, DISABLE_IDLE: true, POLL_INTERVAL_MS: 55_000 });
     expect(timings('imap.example.com')).toBe(base);
+  });
+
+  it('takes RESYNC_SETTLE_MS per host, 0 (at once) to 1000', () => {
+    const { IMAP_HOST_OVERRIDES } = parseEnv(schema, { IMAP_HOST_OVERRIDES: '{"imap.example.com":{"RESYNC_SETTLE_MS":0}}' });
+    expect(timingsByHost(base, IMAP_HOST_OVERRIDES)('imap.example.com').RESYNC_SETTLE_MS).toBe(0);
+    expect(() => parseEnv(schema, { IMAP_HOST_OVERRIDES: '{"h":{"RESYNC_SETTLE_MS":5000}}' })).toThrow(/IMAP_HOST_OVERRIDES/);
   });
 
   it('defaults to no overrides', () => {

@@ -15,6 +15,8 @@ export interface SessionTimings {
   FOLDER_SWEEP_INTERVAL_MS: number;
   /** Sweep even if the server offers NOTIFY (providers whose NOTIFY is broken). */
   DISABLE_NOTIFY: boolean;
+  /** After new mail's jobs were enqueued from EXISTS or a NOTIFY STATUS, how long the resync waits (0: at once). */
+  RESYNC_SETTLE_MS: number;
 }
 
 const ms = z.number().int().min(100);
@@ -26,6 +28,7 @@ const HostOverrideSchema = z
     DISABLE_IDLE: z.boolean().optional(),
     FOLDER_SWEEP_INTERVAL_MS: ms.optional(),
     DISABLE_NOTIFY: z.boolean().optional(),
+    RESYNC_SETTLE_MS: z.number().int().min(0).max(1000).optional(),
   })
   .strict();
 export type HostOverride = z.infer<typeof HostOverrideSchema>;
