@@ -130,6 +130,13 @@ function postNotification(url: URL, body: string): Promise<number> {
   });
 }
 
+/** An app's event-loop delay since its last scrape, as "p50 / p99 / max ms" (prom-client's default metrics). */
+async function loopDelay(appUrl: string): Promise<string> {
+  const text = await (await fetch(`${appUrl}/metrics`)).text();
+  const ms = (q: string) => Math.round(Number(new RegExp(`^pushmail_nodejs_eventloop_lag_${q}_seconds (\\S+)`, 'm').exec(text)?.[1] ?? NaN) * 10_000) / 10;
+  return `${ms('p50')} / ${ms('p99')} / ${ms('max')} ms`;
+}
+
 /** utime + stime of a process in ms, from /proc (clock ticks of 10 ms). */
 function cpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -201,6 +208,8 @@ export interface NotifyIngressFigures {
   answerMs: number[];
   /** Each app's CPU over the ingress phase's deliveries, as a share of one core. */
   appCpu: string;
+  /** Each app's event-loop delay over the same deliveries (prom-client's monitor, 10 ms resolution). */
+  loopDelays: string;
   /** Notifications the Lua script logged as not answered 202 (mostly its 200 ms timeout). */
   notifyFailures: number;
   /** Load average (1 min) at the end of the ingress phase. */
@@ -323,6 +332,8 @@ async function probe(cleanup: Cleanup, accounts: number, rate: number, seconds: 
   // Where the time goes under load: each app's CPU over the delivery phase (share of one core).
   const apps = { watcher, fetcher, gateway };
   const cpuBefore = Object.fromEntries(Object.entries(apps).map(([name, app]) => [name, cpuMs(app.pid!)]));
+  // Each app's event-loop delay over the same phase (prom-client's monitor restarts at every scrape).
+  await Promise.all(Object.values(apps).map((app) => loopDelay(app.url)));
   const phaseStarted = performance.now();
   // The ingress's own answer time under the same load: every 100 ms a notification for a user with
   // no account (looked up, counted, nothing enqueued), timed from this process.
@@ -352,6 +363,8 @@ async function probe(cleanup: Cleanup, accounts: number, rate: number, seconds: 
     },
   );
   const phaseMs = performance.now() - phaseStarted;
+  const loopDelays = (await Promise.all(Object.entries(apps).map(async ([name, app]) => `${name} ${await loopDelay(app.url)}`))).join('; ');
+  console.log(`event-loop delay over the deliveries (p50 / p99 / max): ${loopDelays}`);
   answering = false;
   await answerProbe;
   console.log(`ingress answer time (a lone notification every 100 ms during the deliveries, from this process): ${fmt(answerMs)}`);
@@ -410,6 +423,7 @@ async function probe(cleanup: Cleanup, accounts: number, rate: number, seconds: 
     firstSeen,
     fetcherNotes,
     appCpu,
+    loopDelays,
     answerMs,
     notifyFailures,
     load,
@@ -480,7 +494,7 @@ export async function notifyIngressScenario(ctx: BenchContext): Promise<void> {
     );
     ctx.distributions['notify ingress'] = f.ingress;
     r.notes.push(
-      `Floor: the shipped Lua script (deploy/dovecot/pushmail-notify.lua) posting to a bare HTTP server on a Dovecot configured the same way, 50 users; negative values are notifications received before the LMTP 250 (the request runs inside the delivery). IDLE floor: bare IMAP clients IDLE-ing on those 50 users at the same time. Ingress: ${p.rate} msg/s over ${p.accounts} accounts for ${seconds} s, each account's IDLE session open so IDLE races the ingress; only deliveries whose recipient got a 2xx after DATA count as sent (${f.rejected} did not). First seen (fetcher metric): ${f.firstSeen || 'not exported'}. Fetcher: ${f.fetcherNotes || 'no pool metrics'}. App CPU over the deliveries (share of one core): ${f.appCpu}; notifications the script logged as failed (no 202 within its 200 ms): ${f.notifyFailures}; the ingress's answer to a lone notification every 100 ms meanwhile, timed by the bench: ${fmt(f.answerMs)}; load average ${f.load} at the end of the phase.`,
+      `Floor: the shipped Lua script (deploy/dovecot/pushmail-notify.lua) posting to a bare HTTP server on a Dovecot configured the same way, 50 users; negative values are notifications received before the LMTP 250 (the request runs inside the delivery). IDLE floor: bare IMAP clients IDLE-ing on those 50 users at the same time. Ingress: ${p.rate} msg/s over ${p.accounts} accounts for ${seconds} s, each account's IDLE session open so IDLE races the ingress; only deliveries whose recipient got a 2xx after DATA count as sent (${f.rejected} did not). First seen (fetcher metric): ${f.firstSeen || 'not exported'}. Fetcher: ${f.fetcherNotes || 'no pool metrics'}. App CPU over the deliveries (share of one core): ${f.appCpu}; event-loop delay over them (p50 / p99 / max from prom-client's monitor, whose 10 ms interval is in each figure: 10.2 means 0.2 ms late): ${f.loopDelays}; notifications the script logged as failed (no 202 within its 200 ms): ${f.notifyFailures}; the ingress's answer to a lone notification every 100 ms meanwhile, timed by the bench: ${fmt(f.answerMs)}; load average ${f.load} at the end of the phase.`,
       `Throughput is the issue's measure: single-notification requests (what the script sends for a lone delivery) to one watcher, the load generator on the same 2 cores; per watcher CPU-second says what one core of the watcher takes. The EmailEngine figure is a constant measured earlier on this machine's Dovecot (research/peers.md), not in this run.`,
     );
   });
