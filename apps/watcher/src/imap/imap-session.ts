@@ -168,7 +168,7 @@ export class ImapSession {
     if (!client.usable) {
       this.client = undefined;
       client.close();
-      this.logClosed('failed');
+      this.connectionEnded('failed');
       this.scheduleRetry('error', this.lastError ?? 'connection_failed', this.lastErrorDetail ?? 'connection closed');
       return;
     }
@@ -497,7 +497,7 @@ export class ImapSession {
     await Promise.race([client.logout().catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 1000)))]);
     clearTimeout(timer);
     client.close();
-    this.logClosed('stopped');
+    this.connectionEnded('stopped');
   }
 
   /** A method, not a field test: stop() may run while connect() awaits, which TypeScript's narrowing cannot see. */
@@ -630,7 +630,7 @@ export class ImapSession {
     // While connecting, the pending connect()/command rejects and fail() classifies the error.
     if (this.client !== client || this.state !== 'connected') return;
     this.client = undefined;
-    this.logClosed('dropped');
+    this.connectionEnded('dropped');
     this.scheduleRetry('disconnected', this.lastError ?? 'connection_failed', this.lastErrorDetail ?? 'connection closed');
   }
 
@@ -638,7 +638,7 @@ export class ImapSession {
     if (this.client !== client) return;
     this.client = undefined;
     client.close();
-    this.logClosed('failed');
+    this.connectionEnded('failed');
     if (this.settings.oauth2 && !this.oauthRetried && isAuthFailure(err) && (err as { oauthFailure?: unknown }).oauthFailure === undefined) {
       // The server refused a token we held for valid (expired or revoked early): drop it and try
       // once more with a fresh one before calling the credentials wrong.
@@ -686,8 +686,8 @@ export class ImapSession {
     this.setState(state);
   }
 
-  private logClosed(why: string): void {
-    // Every end of a connection passes here; the next one resyncs everything anyway.
+  /** Every end of a connection passes here: its pending work is dropped (the next one resyncs everything) and the end logged. */
+  private connectionEnded(why: string): void {
     clearTimeout(this.settleTimer);
     this.settleTimer = undefined;
     this.ctx.logger.log({ msg: 'imap session closed', accountId: this.accountId, mailbox: this.mailbox, watcher: this.ctx.watcherId, why, at: Date.now() });
