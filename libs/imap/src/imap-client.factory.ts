@@ -3,7 +3,7 @@ import { ServerSettings } from '@pushmail/contracts';
 import { MailCredentials } from '@pushmail/credentials';
 import { MailNetworkSettings } from '@pushmail/net-policy';
 import { ImapFlow, ImapFlowOptions } from 'imapflow';
-import { passwordLoginInOneTrip, skipIdBeforeLogin } from './login-round-trips';
+import { LearntServers, passwordLoginInOneTrip, trimLoginRoundTrips } from './login-round-trips';
 
 export type ImapClientOptions = Omit<ImapFlowOptions, 'host' | 'port' | 'secure' | 'auth' | 'tls' | 'logger' | 'servername' | 'doSTARTTLS'>;
 
@@ -39,6 +39,8 @@ export class ImapClientFactory {
   private readonly logger = new Logger(ImapClientFactory.name);
   /** The access token each OAuth client presented, for {@link loginRefused}. */
   private readonly tokens = new WeakMap<ImapFlow, string>();
+  /** What earlier logins taught this process about each server (see trimLoginRoundTrips). */
+  private readonly servers = new LearntServers();
 
   constructor(
     private readonly network: MailNetworkSettings,
@@ -86,7 +88,7 @@ export class ImapClientFactory {
       socketTimeout: 5 * 60_000,
       ...options,
     });
-    skipIdBeforeLogin(client);
+    trimLoginRoundTrips(client, `${settings.host}:${settings.port}`, this.servers);
     // A client without an 'error' listener crashes the process on a socket timeout (imapflow#302);
     // callers add their own listeners, this one only guarantees there is always one.
     client.on('error', (err: Error) => this.logger.debug({ msg: 'imap client error', host: settings.host, err }));

@@ -161,5 +161,37 @@ describe('IMAP connections (ImapClientFactory)', () => {
         await relay.close();
       }
     });
+
+    it('skips ID and NAMESPACE on later logins to the same Dovecot, leaving the client as the server would', async () => {
+      const relay = await recordingRelay(dovecot.imapPort);
+      const factory = factoryWith({ allowInsecure: true });
+      const login = async () => {
+        const client = await factory.create({ ...dovecot.imapSettings('alice@example.test'), port: relay.port });
+        await client.connect();
+        const seen = { serverInfo: client.serverInfo, namespaces: client.namespaces, namespace: client.namespace };
+        // Paths go through the namespace (prefix, delimiter): a folder is created where it was before.
+        expect((await client.mailboxCreate(['Learnt', 'Child'])).path).toBe('Learnt/Child');
+        await client.mailboxDelete('Learnt/Child');
+        await client.logout();
+        return seen;
+      };
+      try {
+        const first = await login();
+        expect(relay.commands.slice(0, 3)).toEqual(['LOGIN', 'ID', 'NAMESPACE']);
+        expect(first.serverInfo).toMatchObject({ name: 'Dovecot' });
+        relay.commands.length = 0;
+        const second = await login();
+        expect(relay.commands).toEqual(['LOGIN', 'ENABLE', 'CREATE', 'SUBSCRIBE', 'DELETE', 'LOGOUT']);
+        expect(second).toEqual(first);
+        // Another factory (another process) learns on its own first login.
+        relay.commands.length = 0;
+        const other = await factoryWith({ allowInsecure: true }).create({ ...dovecot.imapSettings('alice@example.test'), port: relay.port });
+        await other.connect();
+        await other.logout();
+        expect(relay.commands.slice(0, 3)).toEqual(['LOGIN', 'ID', 'NAMESPACE']);
+      } finally {
+        await relay.close();
+      }
+    });
   });
 });
