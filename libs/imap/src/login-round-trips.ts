@@ -107,7 +107,6 @@ export function trimLoginRoundTrips(client: ImapFlow, address: string, servers: 
   const run = c.run.bind(client) as Run;
   const state: LoginState = client;
   const learnt = servers.reusable(address);
-  let serverInfo: IdInfoObject | undefined;
   const guarded: Run = async (command, ...args) => {
     const name = command.toUpperCase();
     if (name === 'ID' && !client.authenticated) return false;
@@ -121,10 +120,10 @@ export function trimLoginRoundTrips(client: ImapFlow, address: string, servers: 
       return state.namespace;
     }
     const result = await run(command, ...args);
-    if (name === 'ID' && result && typeof result === 'object') serverInfo = result as IdInfoObject;
-    // A NAMESPACE that failed answers an object with `error` (imapflow), and leaves nothing to learn.
-    if (name === 'NAMESPACE' && serverInfo && state.namespaces && !(result && typeof result === 'object' && 'error' in result)) {
-      servers.learn(address, serverInfo, state.namespaces);
+    // imapflow keeps the server's ID answer in serverInfo. A NAMESPACE that failed answers an
+    // object with `error`, and leaves nothing to learn.
+    if (name === 'NAMESPACE' && state.serverInfo && state.namespaces && !(result && typeof result === 'object' && 'error' in result)) {
+      servers.learn(address, state.serverInfo, state.namespaces);
     }
     return result;
   };
