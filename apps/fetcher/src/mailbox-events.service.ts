@@ -1,5 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { DeletedJob, FetchJob, FlagsJob, MailboxesChangedJob, ResetJob } from '@pushmail/contracts';
+import { AppendResult } from '@pushmail/event-log';
 import { FetcherMetrics } from './fetcher.metrics';
 import { AccountGoneError } from './imap/imap-connection.pool';
 import { MessageAssembler } from './fetch/message-assembler';
@@ -15,6 +16,8 @@ export class MessageNotVisibleError extends Error {
     this.name = 'MessageNotVisibleError';
   }
 }
+
+const ACCOUNT_GONE = 'account deleted';
 
 export type FetchResult = { outcome: 'appended' | 'duplicate'; eventId: string } | { outcome: 'dropped'; reason: string };
 
@@ -50,7 +53,7 @@ export class MailboxEventsService {
       const ref = { accountId, mailbox, uidValidity, uid, seenAt: job.seenAt };
       outcome = await this.metrics.time('fetch', () => (pop3 ? this.pop3.fetch(ref) : this.fetcher.fetch(ref)));
     } catch (err) {
-      if (err instanceof AccountGoneError) return this.drop(job, 'account deleted');
+      if (err instanceof AccountGoneError) return this.drop(job, ACCOUNT_GONE);
       throw err;
     }
     switch (outcome.status) {
@@ -71,9 +74,8 @@ export class MailboxEventsService {
       if (structure) parsed = await this.metrics.time('parse', () => this.assembler.assembleSerialized({ accountId, mailbox, uidValidity }, { ...fetched, structure }));
     }
     await slot.waitForEarlier();
-    if (!(await this.store.accountExists(accountId))) return this.drop(job, 'account deleted');
     const appended = await this.metrics.time('store', () => this.store.appendNew(parsed, job.seenAt));
-    if (appended.cancelled) return this.drop(job, 'deleted before it was published');
+    if (appended.cancelled) return this.logged(job, appended);
     if (!appended.duplicate && job.seenAt) this.metrics.existsToAppend.observe(Date.now() - job.seenAt);
     // The later path's enqueue was a no-op against this job, so its `via` says who saw the message first.
     if (!appended.duplicate) this.metrics.firstSeen.inc({ via: job.via ?? 'idle' });
@@ -81,27 +83,25 @@ export class MailboxEventsService {
   }
 
   async flagsChanged(job: FlagsJob, jobId: string): Promise<FetchResult> {
-    if (!(await this.store.accountExists(job.accountId))) return this.drop(job, 'account deleted');
-    const { eventId, duplicate } = await this.store.appendFlags(job, job.uid, job.flags, job.modseq ?? jobId);
-    return { outcome: duplicate ? 'duplicate' : 'appended', eventId };
+    return this.logged(job, await this.store.appendFlags(job, job.uid, job.flags, job.modseq ?? jobId));
   }
 
   async deleted(job: DeletedJob): Promise<FetchResult> {
-    if (!(await this.store.accountExists(job.accountId))) return this.drop(job, 'account deleted');
-    const { eventId, duplicate } = await this.store.appendDeleted(job, job.uid);
-    return { outcome: duplicate ? 'duplicate' : 'appended', eventId };
+    return this.logged(job, await this.store.appendDeleted(job, job.uid));
   }
 
   async reset(job: ResetJob): Promise<FetchResult> {
-    if (!(await this.store.accountExists(job.accountId))) return this.drop(job, 'account deleted');
-    const { eventId, duplicate } = await this.store.appendReset(job, job.previousUidValidity);
-    return { outcome: duplicate ? 'duplicate' : 'appended', eventId };
+    return this.logged(job, await this.store.appendReset(job, job.previousUidValidity));
   }
 
   async mailboxesChanged(job: MailboxesChangedJob): Promise<FetchResult> {
-    if (!(await this.store.accountExists(job.accountId))) return this.drop({ ...job, mailbox: '' }, 'account deleted');
-    const { eventId, duplicate } = await this.store.appendMailboxesChanged(job.accountId, job.changeId);
-    return { outcome: duplicate ? 'duplicate' : 'appended', eventId };
+    return this.logged({ ...job, mailbox: '' }, await this.store.appendMailboxesChanged(job.accountId, job.changeId));
+  }
+
+  /** The job's result from its append; only a new message's append can meet its deletion (`logged`). */
+  private logged(job: { accountId: string; mailbox: string; uid?: number }, appended: AppendResult): FetchResult {
+    if (appended.cancelled) return this.drop(job, appended.cancelled === 'gone' ? ACCOUNT_GONE : 'deleted before it was published');
+    return { outcome: appended.duplicate ? 'duplicate' : 'appended', eventId: appended.eventId };
   }
 
   private drop(job: { accountId: string; mailbox: string; uid?: number }, reason: string): FetchResult {

@@ -356,6 +356,14 @@ describe('fetcher jobs and commands on real Redis and Dovecot', () => {
     await world.stores.accounts.delete(world.accountId);
     await sleep(100); // the deletion notice reaches the fetcher over pub/sub
     expect(await finished(await world.fetchJob({ ...ref(), uid }))).toMatchObject({ outcome: 'dropped' });
+    // Jobs that need no IMAP connection meet the deletion in the append script itself.
+    const late = [
+      await world.mailboxQueue.add(MailboxJobName.Flags, { ...ref(), uid, flags: ['\\Seen'], modseq: '7' }),
+      await world.mailboxQueue.add(MailboxJobName.Deleted, { ...ref(), uid }),
+      await world.mailboxQueue.add(MailboxJobName.Reset, { ...ref(), uidValidity: uidValidity + 1, previousUidValidity: uidValidity }),
+      await world.mailboxQueue.add(MailboxJobName.MailboxesChanged, { accountId: world.accountId, changeId: 'after-delete' }),
+    ];
+    for (const job of late) expect(await finished(job)).toEqual({ outcome: 'dropped', reason: 'account deleted' });
     expect(await world.client.exists(redisKeys.eventLog(world.accountId))).toBe(0);
   });
 });

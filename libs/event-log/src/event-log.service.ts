@@ -32,6 +32,13 @@ export interface AppendOptions {
    * being fetched is not announced after its deletion). Checked in the same atomic step.
    */
   unlessLogged?: string;
+  /**
+   * A key of the account's slot that must exist for the append to happen (the account's settings
+   * hash): a late job of a deleted account must not recreate its log. Checked in the same atomic
+   * step, so a deletion cannot slip between a check and the append, and the appender makes no
+   * round trip of its own to ask.
+   */
+  whileExists?: string;
 }
 
 /**
@@ -42,19 +49,22 @@ export class SerializedPayload {
   constructor(readonly json: string) {}
 }
 
-export type AppendResult = { eventId: string; duplicate: boolean; cancelled?: false } | { cancelled: true };
+/** Cancelled: `logged` when the `unlessLogged` event was in the log, `gone` when the `whileExists` key was not. */
+export type AppendResult = { eventId: string; duplicate: boolean; cancelled?: undefined } | { cancelled: 'logged' | 'gone' };
 
 /**
  * Appends atomically: dedupe check, XADD (capped by count, then by age) of the payload or, when it
  * is stored, of its summary and the store key, the store of the payload, and PUBLISH to
  * the gateways, in one round trip. The eventId is spliced into the payload JSON here because the
- * stream id exists only once XADD has run. KEYS[3] (the store) and KEYS[4] (the cancelling dedupe
- * marker) are optional: ARGV[11] and ARGV[12] say whether they are given, and an absent one is
- * passed as KEYS[1], because every key of a script must be in one slot on a Redis Cluster (an
- * empty key name is in slot 0). ARGV[13] = '1' publishes with SPUBLISH on the account's own shard
- * channel (a Redis Cluster), else with PUBLISH on the one events channel.
+ * stream id exists only once XADD has run. KEYS[3] (the store), KEYS[4] (the cancelling dedupe
+ * marker) and KEYS[5] (the key that must exist) are optional: ARGV[11], ARGV[12] and ARGV[14] say
+ * whether they are given, and an absent one is passed as KEYS[1], because every key of a script
+ * must be in one slot on a Redis Cluster (an empty key name is in slot 0). ARGV[13] = '1'
+ * publishes with SPUBLISH on the account's own shard channel (a Redis Cluster), else with PUBLISH
+ * on the one events channel.
  */
 const APPEND_SCRIPT = luaScript(`
+if ARGV[14] == '1' and redis.call('EXISTS', KEYS[5]) == 0 then return {'', 3} end
 if ARGV[12] == '1' and redis.call('EXISTS', KEYS[4]) == 1 then return {'', 2} end
 local existing = redis.call('GET', KEYS[2])
 if existing then return {existing, 1} end
@@ -127,13 +137,16 @@ export class EventLogService {
     accountId: string,
     name: N,
     payload: UnloggedPayload<N>,
-    options: AppendOptions & { unlessLogged?: undefined },
+    options: AppendOptions & { unlessLogged?: undefined; whileExists?: undefined },
   ): Promise<{ eventId: string; duplicate: boolean }> {
-    return (await this.appendUnlessLogged(accountId, name, payload, options)) as { eventId: string; duplicate: boolean };
+    return (await this.appendGuarded(accountId, name, payload, options)) as { eventId: string; duplicate: boolean };
   }
 
-  /** {@link append}, cancelled when the event named by `options.unlessLogged` is already in the log. */
-  async appendUnlessLogged<N extends LoggedEventName>(accountId: string, name: N, payload: UnloggedPayload<N> | SerializedPayload, options: AppendOptions): Promise<AppendResult> {
+  /**
+   * {@link append}, cancelled when the event named by `options.unlessLogged` is already in the log
+   * or the key `options.whileExists` is not there.
+   */
+  async appendGuarded<N extends LoggedEventName>(accountId: string, name: N, payload: UnloggedPayload<N> | SerializedPayload, options: AppendOptions): Promise<AppendResult> {
     const json = payload instanceof SerializedPayload ? payload.json : JSON.stringify(payload);
     if (!json.startsWith('{') || json === '{}') throw new Error('event payload must be a non-empty object');
     const summary = options.summary?.json ?? '';
@@ -149,6 +162,7 @@ export class EventLogService {
         redisKeys.eventDedupe(accountId, options.dedupeKey),
         options.storeKey ?? redisKeys.eventLog(accountId),
         options.unlessLogged ? redisKeys.eventDedupe(accountId, options.unlessLogged) : redisKeys.eventLog(accountId),
+        options.whileExists ?? redisKeys.eventLog(accountId),
       ],
       [
         options.maxLen,
@@ -164,9 +178,11 @@ export class EventLogService {
         options.storeKey ? '1' : '',
         options.unlessLogged ? '1' : '',
         this.sharded ? '1' : '',
+        options.whileExists ? '1' : '',
       ],
     );
-    return outcome === 2 ? { cancelled: true } : { eventId, duplicate: outcome === 1 };
+    if (outcome === 3) return { cancelled: 'gone' };
+    return outcome === 2 ? { cancelled: 'logged' } : { eventId, duplicate: outcome === 1 };
   }
 
   /**

@@ -2,6 +2,8 @@ import { ParsedMessage, ServerEvent, redisChannels, redisKeys, toMessageLogSumma
 import { SerializedPayload, parsePublishedEvent } from '@pushmail/event-log';
 import { TestRedis, testStores, waitFor } from '@pushmail/testing';
 
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 describe('EventLogService on real Redis', () => {
   let redis: TestRedis;
   let stores: ReturnType<typeof testStores>;
@@ -102,5 +104,28 @@ describe('EventLogService on real Redis', () => {
 
   it('refuses a stored payload without a summary', async () => {
     await expect(stores.eventLog.append('a5', ServerEvent.MessageDeleted, { ...deleted(1), accountId: 'a5' }, { ...opts('s1'), storeKey: 'pm:x', storeTtlSeconds: 60 })).rejects.toThrow(/go together/);
+  });
+
+  it('appends only while the whileExists key is there, and then creates no log, no marker and no notice', async () => {
+    const sub = redis.client();
+    const heard: string[] = [];
+    sub.on('message', (_c, m) => heard.push(m));
+    await sub.subscribe(redisChannels.events);
+    const account = redisKeys.account('a6');
+    const guarded = (key: string, extra: { unlessLogged?: string } = {}) =>
+      stores.eventLog.appendGuarded('a6', ServerEvent.MessageDeleted, { ...deleted(1), accountId: 'a6' }, { ...opts(key), whileExists: account, ...extra });
+    expect(await guarded('g1')).toEqual({ cancelled: 'gone' });
+    expect(await stores.redis.client.exists(redisKeys.eventLog('a6'), redisKeys.eventDedupe('a6', 'g1'))).toBe(0);
+    await stores.redis.client.hset(account, 'userId', 'u1');
+    const kept = await guarded('g1');
+    expect(kept).toMatchObject({ duplicate: false, eventId: expect.any(String) });
+    // Both guards: the missing account wins over the cancelling marker, and a present marker cancels as before.
+    expect(await guarded('g2', { unlessLogged: 'g1' })).toEqual({ cancelled: 'logged' });
+    await stores.redis.client.del(account);
+    expect(await guarded('g3', { unlessLogged: 'g1' })).toEqual({ cancelled: 'gone' });
+    expect((await stores.eventLog.readAfter('a6', '0')).map((e) => e.payload.eventId)).toEqual([(kept as { eventId: string }).eventId]);
+    await sleep(100);
+    expect(heard).toHaveLength(1);
+    sub.disconnect();
   });
 });

@@ -67,7 +67,9 @@ describe('Redis Cluster: the Redis layer', () => {
         from: { name: 'Ann', address: 'ann@example.test' }, to: [], cc: [], date: '2026-01-01T00:00:00.000Z',
         receivedAt: '2026-01-01T00:00:01.000Z', flags: [], size: 100, preview: 'body', text: 'body', html: null, attachments: [],
       };
-      const stored = await stores.eventLog.appendUnlessLogged(id, ServerEvent.MessageNew, message, {
+      // The account hash the fetcher's appends require (KEYS[5]), in the same slot as the log.
+      await stores.redis.client.hset(redisKeys.account(id), 'userId', 'u1');
+      const stored = await stores.eventLog.appendGuarded(id, ServerEvent.MessageNew, message, {
         dedupeKey: 'n2',
         ttlSeconds: 60,
         maxLen: 100,
@@ -75,6 +77,7 @@ describe('Redis Cluster: the Redis layer', () => {
         storeTtlSeconds: 60,
         summary: new SerializedPayload(JSON.stringify(toMessageLogSummary(message))),
         unlessLogged: 'gone-2',
+        whileExists: redisKeys.account(id),
       });
       expect(stored).toMatchObject({ duplicate: false });
       const replay = await stores.eventLog.readAfter(id, '0');

@@ -1,9 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@pushmail/config';
 import { FullMessageNewEvent, ParsedMessage, ServerEvent, redisKeys } from '@pushmail/contracts';
-import { AppendResult, EventLogService, SerializedPayload } from '@pushmail/event-log';
+import { AppendOptions, AppendResult, EventLogService, SerializedPayload } from '@pushmail/event-log';
 import { RedisService } from '@pushmail/redis';
-import { RecentAccounts } from '../accounts/recent-accounts';
 import { FetcherEnv } from '../config';
 
 const deletedKey = (ref: MailboxGeneration, uid: number) => `deleted:${ref.mailbox}:${ref.uidValidity}:${uid}`;
@@ -28,6 +27,12 @@ export interface SerializedMessage extends MailboxGeneration {
  * reads) them; the gateway only reads bodies, through its StoredMessageReader. Every append carries a
  * dedupe key derived from what happened (not from the job), so a job retried after a crash
  * between append and ack returns the first event instead of adding a second.
+ *
+ * Every append is cancelled (`cancelled: 'gone'`) when the account no longer exists: a late job
+ * of a deleted account must not recreate its event log. The append script checks the account's
+ * settings hash in the same atomic step (it shares the account's slot), so a deletion cannot slip
+ * in between, and no job waits for a read of its own first: that read was one more Redis round
+ * trip before every append whose account had not been read in the last few seconds.
  */
 @Injectable()
 export class MessageLog {
@@ -39,7 +44,6 @@ export class MessageLog {
   constructor(
     private readonly redis: RedisService,
     private readonly eventLog: EventLogService,
-    private readonly accounts: RecentAccounts,
     config: ConfigService<FetcherEnv>,
   ) {
     this.ttlSeconds = config.get('MESSAGE_TTL_SECONDS');
@@ -49,29 +53,18 @@ export class MessageLog {
   }
 
   /**
-   * A late job for a deleted account must not recreate its event log. Checked per job through
-   * RecentAccounts: the read the fetch already made serves it for a moment, and a change notice
-   * (a deletion) drops it at once, so no cache of its own is kept here.
-   */
-  async accountExists(accountId: string): Promise<boolean> {
-    return (await this.accounts.get(accountId)) !== null;
-  }
-
-  /**
    * Cancelled when the message's deletion was logged first: it must not be announced after it. The
    * body is stored once (for BODY_CACHE_SECONDS); the log entry holds the summary and its key.
    */
   appendNew(message: SerializedMessage, seenAt?: number): Promise<AppendResult> {
     const { accountId, mailbox, uidValidity, uid } = message;
-    return this.eventLog.appendUnlessLogged(accountId, ServerEvent.MessageNew, new SerializedPayload(message.json), {
+    return this.eventLog.appendGuarded(accountId, ServerEvent.MessageNew, new SerializedPayload(message.json), {
+      ...this.logged(accountId),
       dedupeKey: `new:${mailbox}:${uidValidity}:${uid}`,
       unlessLogged: deletedKey(message, uid),
       storeKey: redisKeys.message(accountId, mailbox, uidValidity, uid),
       storeTtlSeconds: this.bodyTtlSeconds,
       summary: new SerializedPayload(message.summaryJson),
-      ttlSeconds: this.ttlSeconds,
-      maxLen: this.maxLen,
-      maxAgeSeconds: this.maxAgeSeconds,
       seenAt,
     });
   }
@@ -87,48 +80,45 @@ export class MessageLog {
     await this.redis.client.set(key, JSON.stringify(message), 'EX', this.bodyTtlSeconds, 'NX');
   }
 
-  async appendFlags(ref: MailboxGeneration, uid: number, flags: string[], version: string): Promise<{ eventId: string; duplicate: boolean }> {
-    const result = await this.eventLog.append(ref.accountId, ServerEvent.MessageFlags, { accountId: ref.accountId, mailbox: ref.mailbox, uid, flags }, {
+  async appendFlags(ref: MailboxGeneration, uid: number, flags: string[], version: string): Promise<AppendResult> {
+    const result = await this.eventLog.appendGuarded(ref.accountId, ServerEvent.MessageFlags, { accountId: ref.accountId, mailbox: ref.mailbox, uid, flags }, {
+      ...this.logged(ref.accountId),
       dedupeKey: `flags:${ref.mailbox}:${ref.uidValidity}:${uid}:${version}`,
-      ttlSeconds: this.ttlSeconds,
-      maxLen: this.maxLen,
-      maxAgeSeconds: this.maxAgeSeconds,
     });
-    await this.updateStoredFlags(ref, uid, flags);
+    if (!result.cancelled) await this.updateStoredFlags(ref, uid, flags);
     return result;
   }
 
-  async appendDeleted(ref: MailboxGeneration, uid: number): Promise<{ eventId: string; duplicate: boolean }> {
-    const result = await this.eventLog.append(ref.accountId, ServerEvent.MessageDeleted, { accountId: ref.accountId, mailbox: ref.mailbox, uid }, {
+  async appendDeleted(ref: MailboxGeneration, uid: number): Promise<AppendResult> {
+    const result = await this.eventLog.appendGuarded(ref.accountId, ServerEvent.MessageDeleted, { accountId: ref.accountId, mailbox: ref.mailbox, uid }, {
+      ...this.logged(ref.accountId),
       dedupeKey: deletedKey(ref, uid),
-      ttlSeconds: this.ttlSeconds,
-      maxLen: this.maxLen,
-      maxAgeSeconds: this.maxAgeSeconds,
     });
-    await this.redis.client.unlink(redisKeys.message(ref.accountId, ref.mailbox, ref.uidValidity, uid));
+    if (!result.cancelled) await this.redis.client.unlink(redisKeys.message(ref.accountId, ref.mailbox, ref.uidValidity, uid));
     return result;
   }
 
-  async appendReset(ref: MailboxGeneration, previousUidValidity?: number): Promise<{ eventId: string; duplicate: boolean }> {
-    const result = await this.eventLog.append(ref.accountId, ServerEvent.MailboxReset, { accountId: ref.accountId, mailbox: ref.mailbox, uidValidity: ref.uidValidity }, {
+  async appendReset(ref: MailboxGeneration, previousUidValidity?: number): Promise<AppendResult> {
+    const result = await this.eventLog.appendGuarded(ref.accountId, ServerEvent.MailboxReset, { accountId: ref.accountId, mailbox: ref.mailbox, uidValidity: ref.uidValidity }, {
+      ...this.logged(ref.accountId),
       dedupeKey: `reset:${ref.mailbox}:${ref.uidValidity}`,
-      ttlSeconds: this.ttlSeconds,
-      maxLen: this.maxLen,
-      maxAgeSeconds: this.maxAgeSeconds,
     });
-    if (previousUidValidity !== undefined && previousUidValidity !== ref.uidValidity) {
+    if (!result.cancelled && previousUidValidity !== undefined && previousUidValidity !== ref.uidValidity) {
       await this.deleteGeneration({ ...ref, uidValidity: previousUidValidity });
     }
     return result;
   }
 
-  async appendMailboxesChanged(accountId: string, changeId: string): Promise<{ eventId: string; duplicate: boolean }> {
-    return this.eventLog.append(accountId, ServerEvent.MailboxesChanged, { accountId }, {
+  appendMailboxesChanged(accountId: string, changeId: string): Promise<AppendResult> {
+    return this.eventLog.appendGuarded(accountId, ServerEvent.MailboxesChanged, { accountId }, {
+      ...this.logged(accountId),
       dedupeKey: `mailboxes:${changeId}`,
-      ttlSeconds: this.ttlSeconds,
-      maxLen: this.maxLen,
-      maxAgeSeconds: this.maxAgeSeconds,
     });
+  }
+
+  /** What every append of the fetcher shares: the log's limits, and the account that must still exist. */
+  private logged(accountId: string): Pick<AppendOptions, 'ttlSeconds' | 'maxLen' | 'maxAgeSeconds' | 'whileExists'> {
+    return { ttlSeconds: this.ttlSeconds, maxLen: this.maxLen, maxAgeSeconds: this.maxAgeSeconds, whileExists: redisKeys.account(accountId) };
   }
 
   /** Keeps `message.get` answers current; the copy keeps its remaining TTL. */
