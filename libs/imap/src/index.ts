@@ -1,3 +1,4 @@
 export * from './imap-client.factory';
 export * from './imap.module';
+export * from './imap-warm-up';
 export * from './select-without-list';

@@ -1,5 +1,10 @@
+import { ConfigService } from '@pushmail/config';
+import { MetricsService } from '@pushmail/observability';
+import { FakeAccountSource, FakeImapClientFactory, testEnv } from '@pushmail/testing';
 import type { MessageStructureObject } from 'imapflow';
-import { firstTextLeaf, uidSet, withoutSessionFlags } from './message-fetcher';
+import { FetcherEnv, fetcherEnvSchema } from '../config';
+import { ImapConnectionPool } from '../imap/imap-connection.pool';
+import { MessageFetcher, firstTextLeaf, uidSet, withoutSessionFlags } from './message-fetcher';
 
 describe('message fetcher helpers', () => {
   it('sends consecutive UIDs as ranges', () => {
@@ -21,5 +26,15 @@ describe('message fetcher helpers', () => {
 
   it('drops the session-only \\Recent flag', () => {
     expect(withoutSessionFlags(new Set(['\\Recent', '\\Seen']))).toEqual(['\\Seen']);
+  });
+
+  it('warms up with its own fetch path against the in-process responder, opening no pooled connection', async () => {
+    const config = new ConfigService<FetcherEnv>(fetcherEnvSchema.parse(testEnv('redis://127.0.0.1:6379')));
+    const factory = new FakeImapClientFactory();
+    const metrics = new MetricsService();
+    const fetcher = new MessageFetcher(new ImapConnectionPool(new FakeAccountSource(), factory, metrics, config), metrics, config);
+    // warmUp rejects when the canned session no longer yields the message (an imapflow change).
+    await expect(fetcher.warmUp()).resolves.toBeUndefined();
+    expect(factory.clients).toHaveLength(0);
   });
 });

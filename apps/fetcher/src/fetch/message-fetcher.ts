@@ -1,9 +1,10 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@pushmail/config';
+import { warmUpImapClient } from '@pushmail/imap';
 import { MetricsService } from '@pushmail/observability';
 import type { FetchMessageObject, MessageStructureObject } from 'imapflow';
 import { FetcherEnv } from '../config';
-import { ImapConnectionPool, PooledConnection } from '../imap/imap-connection.pool';
+import { ImapConnectionPool, POOLED_CLIENT_OPTIONS, PooledConnection } from '../imap/imap-connection.pool';
 
 export interface FetchedMessage {
   uid: number;
@@ -57,7 +58,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * `source`), so fetching never sets \Seen.
  */
 @Injectable()
-export class MessageFetcher {
+export class MessageFetcher implements OnModuleInit {
+  private readonly logger = new Logger(MessageFetcher.name);
   private readonly collecting = new Map<string, Batch>();
   private readonly batchMax: number;
   private readonly maxBytes: number;
@@ -79,6 +81,24 @@ export class MessageFetcher {
     this.firstTripBytes = Math.min(this.maxBytes, config.get('FIRST_FETCH_BYTES'));
     this.batchSize = metrics.histogram('pushmail_fetch_batch_size', 'Messages per UID FETCH batch', [], [1, 2, 5, 10, 20, 50, 100, 200, 500]);
     this.notYetVisible = metrics.counter('pushmail_fetch_not_yet_visible_total', 'UIDs a UID FETCH did not return at first (announced before this connection could see them), looked for again');
+  }
+
+  /** Before the workers take jobs: see {@link warmUp}. A failed warm-up only costs the first message its time. */
+  async onModuleInit(): Promise<void> {
+    await this.warmUp().catch((err: Error) => this.logger.warn({ msg: 'IMAP warm-up skipped', err: err.message }));
+  }
+
+  /**
+   * One fetch as a new message's takes it (SELECT, UID FETCH of the metadata and the first bytes),
+   * on a client with the pool's options, against the in-process responder of
+   * {@link warmUpImapClient}, so the first real message after a start does not wait while V8
+   * compiles imapflow's paths.
+   */
+  async warmUp(): Promise<void> {
+    await warmUpImapClient(POOLED_CLIENT_OPTIONS, async (client) => {
+      const { outcomes } = await this.fetchOnSession(new PooledConnection('warm-up', client), 'INBOX', null, [1], { waitForArrival: false, withStructure: false });
+      if (outcomes.get(1)?.status !== 'found') throw new Error('the warm-up message was not fetched');
+    });
   }
 
   fetch(ref: MessageRef): Promise<FetchOutcome> {

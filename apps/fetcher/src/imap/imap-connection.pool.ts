@@ -97,6 +97,13 @@ const POOLED_SOCKET_TIMEOUT_MS = 60_000;
 export const POOLED_KEEPALIVE_MS = 45_000;
 
 /**
+ * Pooled connections never IDLE: they only run commands; the watcher's sessions hold IDLE.
+ * Nor do they need CONDSTORE, QRESYNC or IMAP4rev2: skipping ENABLE saves a round trip per
+ * login, and FETCH responses without MODSEQ.
+ */
+export const POOLED_CLIENT_OPTIONS = { disableAutoIdle: true, disableAutoEnable: true, socketTimeout: POOLED_SOCKET_TIMEOUT_MS } as const;
+
+/**
  * Per-account IMAP connections for fetching and commands, separate from the watcher's IDLE
  * sessions (so a long fetch never delays push). Bounded per account to respect the server's
  * per-user connection limit, reused across a burst, and logged out after an idle time. A closed
@@ -302,11 +309,8 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
     if (!account) throw new AccountGoneError(accountId);
     // POP3 accounts are read by Pop3MailboxReader; an IMAP command reaching one is a routing bug.
     if (account.protocol !== 'imap') throw new Error(`account ${accountId} is a POP3 account: no IMAP connection`);
-    // Pooled connections never IDLE: they only run commands; the watcher's sessions hold IDLE.
-    // Nor do they need CONDSTORE, QRESYNC or IMAP4rev2: skipping ENABLE saves a round trip per
-    // login, and FETCH responses without MODSEQ.
     // Resolves and checks the host again (a rebinding DNS answer is refused here, see ImapClientFactory).
-    const client = await this.factory.create(account.imap, { disableAutoIdle: true, disableAutoEnable: true, socketTimeout: POOLED_SOCKET_TIMEOUT_MS }, accountId);
+    const client = await this.factory.create(account.imap, POOLED_CLIENT_OPTIONS, accountId);
     const session = new PooledConnection(accountId, client);
     client.on('error', (err: Error) => this.logger.debug({ msg: 'pooled imap connection error', accountId, err: err.message }));
     client.on('close', () => {
