@@ -75,7 +75,7 @@ export class MailboxEventsService {
     }
     await slot.waitForEarlier();
     const appended = await this.metrics.time('store', () => this.store.appendNew(parsed, job.seenAt));
-    if (appended.cancelled) return this.logged(job, appended);
+    if (appended.cancelled) return this.resultOf(job, appended);
     if (!appended.duplicate && job.seenAt) this.metrics.existsToAppend.observe(Date.now() - job.seenAt);
     // The later path's enqueue was a no-op against this job, so its `via` says who saw the message first.
     if (!appended.duplicate) this.metrics.firstSeen.inc({ via: job.via ?? 'idle' });
@@ -83,23 +83,23 @@ export class MailboxEventsService {
   }
 
   async flagsChanged(job: FlagsJob, jobId: string): Promise<FetchResult> {
-    return this.logged(job, await this.store.appendFlags(job, job.uid, job.flags, job.modseq ?? jobId));
+    return this.resultOf(job, await this.store.appendFlags(job, job.uid, job.flags, job.modseq ?? jobId));
   }
 
   async deleted(job: DeletedJob): Promise<FetchResult> {
-    return this.logged(job, await this.store.appendDeleted(job, job.uid));
+    return this.resultOf(job, await this.store.appendDeleted(job, job.uid));
   }
 
   async reset(job: ResetJob): Promise<FetchResult> {
-    return this.logged(job, await this.store.appendReset(job, job.previousUidValidity));
+    return this.resultOf(job, await this.store.appendReset(job, job.previousUidValidity));
   }
 
   async mailboxesChanged(job: MailboxesChangedJob): Promise<FetchResult> {
-    return this.logged({ ...job, mailbox: '' }, await this.store.appendMailboxesChanged(job.accountId, job.changeId));
+    return this.resultOf({ ...job, mailbox: '' }, await this.store.appendMailboxesChanged(job.accountId, job.changeId));
   }
 
   /** The job's result from its append; only a new message's append can meet its deletion (`logged`). */
-  private logged(job: { accountId: string; mailbox: string; uid?: number }, appended: AppendResult): FetchResult {
+  private resultOf(job: { accountId: string; mailbox: string; uid?: number }, appended: AppendResult): FetchResult {
     if (appended.cancelled) return this.drop(job, appended.cancelled === 'gone' ? ACCOUNT_GONE : 'deleted before it was published');
     return { outcome: appended.duplicate ? 'duplicate' : 'appended', eventId: appended.eventId };
   }

@@ -59,7 +59,7 @@ export class MessageLog {
   appendNew(message: SerializedMessage, seenAt?: number): Promise<AppendResult> {
     const { accountId, mailbox, uidValidity, uid } = message;
     return this.eventLog.appendGuarded(accountId, ServerEvent.MessageNew, new SerializedPayload(message.json), {
-      ...this.logged(accountId),
+      ...this.appendOptions(accountId),
       dedupeKey: `new:${mailbox}:${uidValidity}:${uid}`,
       unlessLogged: deletedKey(message, uid),
       storeKey: redisKeys.message(accountId, mailbox, uidValidity, uid),
@@ -82,7 +82,7 @@ export class MessageLog {
 
   async appendFlags(ref: MailboxGeneration, uid: number, flags: string[], version: string): Promise<AppendResult> {
     const result = await this.eventLog.appendGuarded(ref.accountId, ServerEvent.MessageFlags, { accountId: ref.accountId, mailbox: ref.mailbox, uid, flags }, {
-      ...this.logged(ref.accountId),
+      ...this.appendOptions(ref.accountId),
       dedupeKey: `flags:${ref.mailbox}:${ref.uidValidity}:${uid}:${version}`,
     });
     if (!result.cancelled) await this.updateStoredFlags(ref, uid, flags);
@@ -91,7 +91,7 @@ export class MessageLog {
 
   async appendDeleted(ref: MailboxGeneration, uid: number): Promise<AppendResult> {
     const result = await this.eventLog.appendGuarded(ref.accountId, ServerEvent.MessageDeleted, { accountId: ref.accountId, mailbox: ref.mailbox, uid }, {
-      ...this.logged(ref.accountId),
+      ...this.appendOptions(ref.accountId),
       dedupeKey: deletedKey(ref, uid),
     });
     if (!result.cancelled) await this.redis.client.unlink(redisKeys.message(ref.accountId, ref.mailbox, ref.uidValidity, uid));
@@ -100,7 +100,7 @@ export class MessageLog {
 
   async appendReset(ref: MailboxGeneration, previousUidValidity?: number): Promise<AppendResult> {
     const result = await this.eventLog.appendGuarded(ref.accountId, ServerEvent.MailboxReset, { accountId: ref.accountId, mailbox: ref.mailbox, uidValidity: ref.uidValidity }, {
-      ...this.logged(ref.accountId),
+      ...this.appendOptions(ref.accountId),
       dedupeKey: `reset:${ref.mailbox}:${ref.uidValidity}`,
     });
     if (!result.cancelled && previousUidValidity !== undefined && previousUidValidity !== ref.uidValidity) {
@@ -111,13 +111,13 @@ export class MessageLog {
 
   appendMailboxesChanged(accountId: string, changeId: string): Promise<AppendResult> {
     return this.eventLog.appendGuarded(accountId, ServerEvent.MailboxesChanged, { accountId }, {
-      ...this.logged(accountId),
+      ...this.appendOptions(accountId),
       dedupeKey: `mailboxes:${changeId}`,
     });
   }
 
   /** What every append of the fetcher shares: the log's limits, and the account that must still exist. */
-  private logged(accountId: string): Pick<AppendOptions, 'ttlSeconds' | 'maxLen' | 'maxAgeSeconds' | 'whileExists'> {
+  private appendOptions(accountId: string): Pick<AppendOptions, 'ttlSeconds' | 'maxLen' | 'maxAgeSeconds' | 'whileExists'> {
     return { ttlSeconds: this.ttlSeconds, maxLen: this.maxLen, maxAgeSeconds: this.maxAgeSeconds, whileExists: redisKeys.account(accountId) };
   }
 
