@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { OAuth2Credential, ServerSettings, redisKeys } from '@pushmail/contracts';
+import { AccountProtocol, OAuth2Credential, ServerSettings, redisKeys } from '@pushmail/contracts';
 import { CredentialCipher } from '@pushmail/crypto';
 import { MailHostRefusedError, MailNetworkSettings } from '@pushmail/net-policy';
 import { MetricsService } from '@pushmail/observability';
@@ -30,16 +30,20 @@ export class OAuthLoginError extends Error {
   }
 }
 
-/** Where a mail login gets its credential (the DI token; {@link MailCredentialProvider} in the apps). */
+/**
+ * Where a mail login gets its credential (the DI token; {@link MailCredentialProvider} in the apps).
+ * `protocol` is the account's incoming protocol (`imap` or `pop3`), for its SMTP logins too: an
+ * OAuth grant asks for that protocol's scopes (see tokenEndpoint).
+ */
 export abstract class MailCredentials {
-  abstract login(accountId: string, settings: Pick<ServerSettings, 'user' | 'pass' | 'oauth2'>): Promise<MailLogin>;
+  abstract login(accountId: string, settings: Pick<ServerSettings, 'user' | 'pass' | 'oauth2'>, protocol: AccountProtocol): Promise<MailLogin>;
   /** A server refused `accessToken`: forget it so the next login gets a new one. */
-  abstract refused(accountId: string, oauth2: OAuth2Credential, accessToken: string): Promise<void>;
+  abstract refused(accountId: string, oauth2: OAuth2Credential, accessToken: string, protocol: AccountProtocol): Promise<void>;
 }
 
 /** Passwords only, no Redis: for tools and tests that never meet an OAuth account. */
 export class PasswordCredentials extends MailCredentials {
-  async login(_accountId: string, settings: Pick<ServerSettings, 'user' | 'pass' | 'oauth2'>): Promise<MailLogin> {
+  async login(_accountId: string, settings: Pick<ServerSettings, 'user' | 'pass' | 'oauth2'>, _protocol: AccountProtocol): Promise<MailLogin> {
     if (settings.oauth2) throw new OAuthLoginError('oauth_token_expired', 'OAuth logins are not available here');
     return { user: settings.user, pass: settings.pass ?? '' };
   }
@@ -139,9 +143,9 @@ export class MailCredentialProvider extends MailCredentials {
   }
 
   /** The credential for one login of `accountId` with these settings. Rejects with {@link OAuthLoginError}. */
-  async login(accountId: string, settings: Pick<ServerSettings, 'user' | 'pass' | 'oauth2'>): Promise<MailLogin> {
+  async login(accountId: string, settings: Pick<ServerSettings, 'user' | 'pass' | 'oauth2'>, protocol: AccountProtocol): Promise<MailLogin> {
     if (!settings.oauth2) return { user: settings.user, pass: settings.pass ?? '' };
-    const token = await this.accessToken(accountId, settings.oauth2);
+    const token = await this.accessToken(accountId, settings.oauth2, protocol);
     return { user: settings.user, accessToken: token };
   }
 
@@ -149,16 +153,16 @@ export class MailCredentialProvider extends MailCredentials {
    * A login with `accessToken` was refused (the server found it expired or revoked before we
    * did): forget it if it is still the cached one, so the next login refreshes.
    */
-  async refused(accountId: string, oauth2: OAuth2Credential, accessToken: string): Promise<void> {
+  async refused(accountId: string, oauth2: OAuth2Credential, accessToken: string, protocol: AccountProtocol): Promise<void> {
     if (oauth2.provider === 'external') return;
-    const key = this.key(accountId, oauth2);
+    const key = this.key(accountId, oauth2, protocol);
     const cached = await this.read(accountId, key);
     if (cached.accessToken === accessToken) await this.redis.client.hset(key, 'expiresAt', 0);
   }
 
   /** `PUT /api/accounts/:id/access-token`: the integrator's new token for an `external` account. */
   async pushAccessToken(accountId: string, accessToken: string, expiresAt: Date): Promise<void> {
-    const key = this.key(accountId, { provider: 'external' });
+    const key = this.externalKey(accountId);
     await this.redis.client
       .multi()
       .hset(key, { token: this.cipher.encrypt(accessToken, { accountId, field: 'oauth-access-token' }), issuedAt: Date.now(), expiresAt: expiresAt.getTime() })
@@ -171,15 +175,15 @@ export class MailCredentialProvider extends MailCredentials {
     await this.redis.unlinkMatching(`${redisKeys.oauthToken(accountId, '*')}`);
   }
 
-  private async accessToken(accountId: string, oauth2: OAuth2Credential): Promise<string> {
-    const key = this.key(accountId, oauth2);
+  private async accessToken(accountId: string, oauth2: OAuth2Credential, protocol: AccountProtocol): Promise<string> {
+    const key = this.key(accountId, oauth2, protocol);
     let cached = await this.read(accountId, key);
     const now = Date.now();
     if (oauth2.provider === 'external') {
       if (cached.accessToken && cached.expiresAt - EXPIRY_MARGIN_MS > now) return this.hand(cached, now);
       throw new OAuthLoginError('oauth_token_expired', 'no unexpired access token was pushed for this account');
     }
-    const endpoint = tokenEndpoint(oauth2, this.env);
+    const endpoint = tokenEndpoint(oauth2, this.env, protocol);
     if (!endpoint) throw new OAuthLoginError('oauth_revoked', `OAuth provider ${oauth2.provider} is not configured on this server`);
     const deadline = Date.now() + WAIT_FOR_REFRESH_MS;
     for (;;) {
@@ -285,11 +289,21 @@ export class MailCredentialProvider extends MailCredentials {
     };
   }
 
-  /** Per account and grant: new credentials (a new refresh token, another client) get a fresh entry. */
-  private key(accountId: string, oauth2: OAuth2Credential): string {
-    if (oauth2.provider === 'external') return redisKeys.oauthToken(accountId, 'external');
-    const grant = JSON.stringify([oauth2.provider, oauth2.refreshToken, oauth2.provider === 'custom' ? [oauth2.tokenUrl, oauth2.clientId] : []]);
+  /**
+   * Per account and grant: new credentials (a new refresh token, another client) get a fresh entry.
+   * A Microsoft grant of a POP3 account asks for other scopes (tokenEndpoint), so its tokens are
+   * kept apart; the other grants' keys are those of releases before that distinction.
+   */
+  private key(accountId: string, oauth2: OAuth2Credential, protocol: AccountProtocol): string {
+    if (oauth2.provider === 'external') return this.externalKey(accountId);
+    const scoped = oauth2.provider === 'microsoft' && protocol === 'pop3' ? ['pop3'] : [];
+    const grant = JSON.stringify([oauth2.provider, oauth2.refreshToken, oauth2.provider === 'custom' ? [oauth2.tokenUrl, oauth2.clientId] : [], ...scoped]);
     return redisKeys.oauthToken(accountId, createHash('sha256').update(grant).digest('base64url').slice(0, 22));
+  }
+
+  /** The integrator pushes one token per account, whatever the protocol. */
+  private externalKey(accountId: string): string {
+    return redisKeys.oauthToken(accountId, 'external');
   }
 
   private lockKey(key: string): string {

@@ -1,4 +1,4 @@
-import { GOOGLE_MAIL_SCOPE, MICROSOFT_MAIL_SCOPE, providerPreset, tokenEndpoint } from './oauth-providers';
+import { GOOGLE_MAIL_SCOPE, MICROSOFT_MAIL_SCOPE, MICROSOFT_POP3_SCOPE, providerPreset, tokenEndpoint } from './oauth-providers';
 
 const env = {
   OAUTH_GOOGLE_CLIENT_ID: 'g-id',
@@ -34,22 +34,30 @@ describe('OAuth provider presets', () => {
   it('a provider without a client id is not configured', () => {
     expect(providerPreset('google', {})).toBeUndefined();
     expect(providerPreset('microsoft', { OAUTH_GOOGLE_CLIENT_ID: 'x' })).toBeUndefined();
-    expect(tokenEndpoint({ provider: 'google', refreshToken: 'r' }, {})).toBeUndefined();
+    expect(tokenEndpoint({ provider: 'google', refreshToken: 'r' }, {}, 'imap')).toBeUndefined();
   });
 
   it('token endpoints: presets use the operator app (Microsoft re-sends its scopes), custom is user-named, external has none', () => {
-    expect(tokenEndpoint({ provider: 'google', refreshToken: 'r' }, env)).toEqual({
+    expect(tokenEndpoint({ provider: 'google', refreshToken: 'r' }, env, 'imap')).toEqual({
       tokenUrl: 'https://oauth2.googleapis.com/token',
       clientId: 'g-id',
       clientSecret: 'g-secret',
       scope: undefined,
       userNamed: false,
     });
-    expect(tokenEndpoint({ provider: 'microsoft', refreshToken: 'r' }, env)?.scope).toBe(MICROSOFT_MAIL_SCOPE);
-    expect(tokenEndpoint({ provider: 'custom', tokenUrl: 'https://id.example/token', clientId: 'c', refreshToken: 'r' }, env)).toMatchObject({
+    expect(tokenEndpoint({ provider: 'microsoft', refreshToken: 'r' }, env, 'imap')?.scope).toBe(MICROSOFT_MAIL_SCOPE);
+    expect(tokenEndpoint({ provider: 'custom', tokenUrl: 'https://id.example/token', clientId: 'c', refreshToken: 'r' }, env, 'imap')).toMatchObject({
       tokenUrl: 'https://id.example/token',
       userNamed: true,
     });
-    expect(tokenEndpoint({ provider: 'external' }, env)).toBeUndefined();
+    expect(tokenEndpoint({ provider: 'external' }, env, 'imap')).toBeUndefined();
+  });
+
+  it('a POP3 account: Microsoft refreshes name POP and SMTP (not IMAP); Google and custom grants ask as for IMAP', () => {
+    expect(tokenEndpoint({ provider: 'microsoft', refreshToken: 'r' }, env, 'pop3')?.scope).toBe(MICROSOFT_POP3_SCOPE);
+    expect(MICROSOFT_POP3_SCOPE.split(' ')).toEqual(['offline_access', 'https://outlook.office.com/POP.AccessAsUser.All', 'https://outlook.office.com/SMTP.Send']);
+    expect(tokenEndpoint({ provider: 'google', refreshToken: 'r' }, env, 'pop3')?.scope).toBeUndefined();
+    const custom = { provider: 'custom', tokenUrl: 'https://id.example/token', clientId: 'c', refreshToken: 'r', scope: 'mail' } as const;
+    expect(tokenEndpoint(custom, env, 'pop3')).toEqual(tokenEndpoint(custom, env, 'imap'));
   });
 });

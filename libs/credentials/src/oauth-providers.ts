@@ -1,4 +1,4 @@
-import { OAuth2Credential } from '@pushmail/contracts';
+import { AccountProtocol, OAuth2Credential } from '@pushmail/contracts';
 
 /** The operator's registered apps (OAUTH_* settings); a provider without a client id is not offered. */
 export interface OAuthProviderEnv {
@@ -28,6 +28,11 @@ export interface ProviderPreset {
 export const GOOGLE_MAIL_SCOPE = 'https://mail.google.com/';
 /** Microsoft 365 / Outlook.com: IMAP and SMTP AUTH scopes; `offline_access` yields a refresh token. */
 export const MICROSOFT_MAIL_SCOPE = 'offline_access https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/SMTP.Send';
+/**
+ * A POP3 account's: Microsoft puts in an access token only the scopes its refresh names, and its
+ * POP3 server refuses a token without POP.AccessAsUser.All.
+ */
+export const MICROSOFT_POP3_SCOPE = 'offline_access https://outlook.office.com/POP.AccessAsUser.All https://outlook.office.com/SMTP.Send';
 
 /** The preset of a provider, or undefined when the operator did not configure it. */
 export function providerPreset(provider: PresetProvider, env: OAuthProviderEnv): ProviderPreset | undefined {
@@ -69,16 +74,20 @@ export interface TokenEndpoint {
   userNamed: boolean;
 }
 
-/** The token endpoint of a refreshable credential; undefined for `external` or an unconfigured provider. */
-export function tokenEndpoint(oauth2: OAuth2Credential, env: OAuthProviderEnv): TokenEndpoint | undefined {
+/**
+ * The token endpoint of a refreshable credential; undefined for `external` or an unconfigured
+ * provider. `protocol` is the account's incoming protocol: every login of the account (its IMAP or
+ * POP3 and its SMTP) asks for the same scopes, so they share one cached token.
+ */
+export function tokenEndpoint(oauth2: OAuth2Credential, env: OAuthProviderEnv, protocol: AccountProtocol): TokenEndpoint | undefined {
   if (oauth2.provider === 'external') return undefined;
   if (oauth2.provider === 'custom') {
     return { tokenUrl: oauth2.tokenUrl, clientId: oauth2.clientId, clientSecret: oauth2.clientSecret, scope: oauth2.scope, userNamed: true };
   }
   const preset = providerPreset(oauth2.provider, env);
   if (!preset) return undefined;
-  // Microsoft needs the scopes on a refresh too (v2.0 endpoint); Google ignores them.
-  const scope = oauth2.provider === 'microsoft' ? MICROSOFT_MAIL_SCOPE : undefined;
+  // Microsoft needs the scopes on a refresh too (v2.0 endpoint); Google ignores them (its one scope covers POP3).
+  const scope = oauth2.provider === 'microsoft' ? (protocol === 'pop3' ? MICROSOFT_POP3_SCOPE : MICROSOFT_MAIL_SCOPE) : undefined;
   return { tokenUrl: preset.tokenUrl, clientId: preset.clientId, clientSecret: preset.clientSecret, scope, userNamed: false };
 }
 

@@ -124,7 +124,7 @@ describe('OAuth mail logins (XOAUTH2) through the credential provider', () => {
     const settings = { ...sink.settings(user), pass: undefined, oauth2: (await custom(user)).oauth2 } as ServerSettings;
     const { mailer } = process();
     const raw = await mailer.compose({ from: user, to: 'x@example.test', subject: 'hi', text: 'over xoauth2' });
-    const result = await mailer.send('acc_dave', settings, { from: user, to: ['x@example.test'] }, raw);
+    const result = await mailer.send({ id: 'acc_dave', protocol: 'imap' }, settings, { from: user, to: ['x@example.test'] }, raw);
     expect(result.accepted).toEqual(['x@example.test']);
     expect(sink.received.at(-1)?.user).toBe(user);
     mailer.onModuleDestroy();
@@ -167,16 +167,16 @@ describe('OAuth mail logins (XOAUTH2) through the credential provider', () => {
     const user = 'gina@pushmail.test';
     const settings = await custom(user);
     const { credentials } = process();
-    const first = (await credentials.login('acc_gina', settings)) as { accessToken: string };
-    expect((await credentials.login('acc_gina', settings)) as { accessToken: string }).toEqual(first);
+    const first = (await credentials.login('acc_gina', settings, 'imap')) as { accessToken: string };
+    expect((await credentials.login('acc_gina', settings, 'imap')) as { accessToken: string }).toEqual(first);
     // RS256 signatures are deterministic: a token minted in the same second as another is the same string.
     await new Promise((r) => setTimeout(r, 1100));
-    await credentials.refused('acc_gina', settings.oauth2!, first.accessToken);
-    const second = (await credentials.login('acc_gina', settings)) as { accessToken: string };
+    await credentials.refused('acc_gina', settings.oauth2!, first.accessToken, 'imap');
+    const second = (await credentials.login('acc_gina', settings, 'imap')) as { accessToken: string };
     expect(second.accessToken).not.toBe(first.accessToken);
     // Another process reporting the old token refused does not throw the new one away.
-    await credentials.refused('acc_gina', settings.oauth2!, first.accessToken);
-    expect(await credentials.login('acc_gina', settings)).toEqual(second);
+    await credentials.refused('acc_gina', settings.oauth2!, first.accessToken, 'imap');
+    expect(await credentials.login('acc_gina', settings, 'imap')).toEqual(second);
     expect((await oauth.stats()).refreshes[user]).toBe(2);
   });
 
@@ -195,7 +195,7 @@ describe('OAuth mail logins (XOAUTH2) through the credential provider', () => {
     };
     const fleet = Array.from({ length: 5 }, process);
     for (let round = 0; round < 3; round++) {
-      for (const r of await Promise.allSettled(fleet.map((p) => p.credentials.login('acc_hank', settings)))) {
+      for (const r of await Promise.allSettled(fleet.map((p) => p.credentials.login('acc_hank', settings, 'imap')))) {
         expect(r.status).toBe('rejected');
         const err = (r as PromiseRejectedResult).reason as OAuthLoginError;
         expect(err.oauthFailure).toBe('oauth_unavailable');
@@ -226,7 +226,7 @@ describe('OAuth mail logins (XOAUTH2) through the credential provider', () => {
       pass: undefined,
       oauth2: { provider: 'custom', tokenUrl: `http://idp.rebind.test:${oauth.port}/token`, clientId: 'pushmail-test', refreshToken: await oauth.grant(user) },
     };
-    const first = await credentials.login('acc_ivan', settings);
+    const first = await credentials.login('acc_ivan', settings, 'imap');
     expect('accessToken' in first && (await oauth.introspect(first.accessToken)).active).toBe(true);
     expect((await oauth.stats()).refreshes[user]).toBe(1);
 
@@ -234,7 +234,7 @@ describe('OAuth mail logins (XOAUTH2) through the credential provider', () => {
     // due is refused before any connection, and nothing reaches the token endpoint.
     answer = ['10.0.0.5'];
     await new Promise((r) => setTimeout(r, 0.8 * TTL_S * 1000 + 200));
-    await expect(credentials.login('acc_ivan', settings)).rejects.toMatchObject({ oauthFailure: 'oauth_unavailable' });
+    await expect(credentials.login('acc_ivan', settings, 'imap')).rejects.toMatchObject({ oauthFailure: 'oauth_unavailable' });
     expect(await metrics.registry.getSingleMetricAsString('pushmail_oauth_refresh_failures_total')).toMatch(/reason="host_not_allowed"} 1/);
     expect((await oauth.stats()).refreshes[user]).toBe(1);
   });
@@ -269,7 +269,7 @@ describe('OAuth mail logins (XOAUTH2) through the credential provider', () => {
         oauth2: { provider: 'custom', tokenUrl: `http://127.0.0.1:${(slow.address() as { port: number }).port}/token`, clientId: 'c', refreshToken: 'r' },
       };
       const { credentials } = process();
-      const login = credentials.login('acc_judy', settings);
+      const login = credentials.login('acc_judy', settings, 'imap');
       const probe = redis.client();
       try {
         await waitFor(async () => (await probe.keys('*{acc_judy}*')).some((k) => k.endsWith(':lock')), 2000, 'the refresh lock');

@@ -51,7 +51,7 @@ export class ImapClientFactory {
   async connectionOptions(settings: ServerSettings, accountId?: string): Promise<ImapConnectionOptions> {
     const target = await this.network.policy.dialTarget(settings.host);
     if (settings.oauth2 && !accountId) throw new Error('an OAuth login needs the account id');
-    const auth = await this.credentials.login(accountId ?? '', settings);
+    const auth = await this.credentials.login(accountId ?? '', settings, 'imap');
     return {
       host: target.address,
       port: settings.port,
@@ -69,7 +69,7 @@ export class ImapClientFactory {
    * due). Rejects like {@link create} when the grant was revoked or a pushed token lapsed.
    */
   async checkCredential(settings: ServerSettings, accountId: string): Promise<void> {
-    await this.credentials.login(accountId, settings);
+    await this.credentials.login(accountId, settings, 'imap');
   }
 
   /**
@@ -104,7 +104,7 @@ export class ImapClientFactory {
   async loginRefused(client: ImapFlow, settings: ServerSettings, accountId: string): Promise<boolean> {
     const token = this.tokens.get(client);
     if (!token || !settings.oauth2) return false;
-    await this.credentials.refused(accountId, settings.oauth2, token);
+    await this.credentials.refused(accountId, settings.oauth2, token, 'imap');
     return true;
   }
 }

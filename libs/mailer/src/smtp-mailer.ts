@@ -1,5 +1,5 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
-import { ServerSettings } from '@pushmail/contracts';
+import { AccountProtocol, ServerSettings } from '@pushmail/contracts';
 import { MailCredentials, MailLogin, oauthBearerResponse, xoauth2Response } from '@pushmail/credentials';
 import { MailNetworkSettings, SmtpAuthUnavailableError } from '@pushmail/net-policy';
 import { createHash } from 'node:crypto';
@@ -8,6 +8,12 @@ import MailComposer from 'nodemailer/lib/mail-composer';
 import type SMTPConnection from 'nodemailer/lib/smtp-connection';
 
 export type ComposeOptions = ConstructorParameters<typeof MailComposer>[0];
+
+/** Whose mail goes out: the pool and the OAuth token cache are the account's. */
+export interface SmtpAccount {
+  id: string;
+  protocol: AccountProtocol;
+}
 
 export interface SmtpEnvelope {
   from: string;
@@ -129,9 +135,12 @@ export class SmtpMailer implements OnModuleDestroy {
     return new MailComposer({ ...options, disableFileAccess: true, disableUrlAccess: true }).compile().build();
   }
 
-  /** `poolKey` is the account id: it also keys the account's shared OAuth token cache. */
-  async send(poolKey: string, settings: ServerSettings, envelope: SmtpEnvelope, raw: Buffer): Promise<SmtpSendResult> {
-    const transporter = await this.transport(poolKey, settings);
+  /**
+   * The account's id keys its pool and its shared OAuth token cache; its incoming protocol decides
+   * what an OAuth grant asks for (see MailCredentials).
+   */
+  async send(account: SmtpAccount, settings: ServerSettings, envelope: SmtpEnvelope, raw: Buffer): Promise<SmtpSendResult> {
+    const transporter = await this.transport(account, settings);
     const info = (await transporter.sendMail({ envelope: { from: envelope.from, to: envelope.to }, raw })) as {
       accepted?: Array<string | { address: string }>;
       rejected?: Array<string | { address: string }>;
@@ -159,7 +168,8 @@ export class SmtpMailer implements OnModuleDestroy {
     for (const key of [...this.pools.keys()]) this.forget(key);
   }
 
-  private async transport(poolKey: string, settings: ServerSettings): Promise<Transporter> {
+  private async transport(account: SmtpAccount, settings: ServerSettings): Promise<Transporter> {
+    const poolKey = account.id;
     const fingerprint = createHash('sha256').update(JSON.stringify(settings)).digest('hex');
     let pooled = this.pools.get(poolKey);
     if (pooled && (pooled.fingerprint !== fingerprint || Date.now() - pooled.createdAt > POOL_MAX_AGE_MS)) {
@@ -180,7 +190,7 @@ export class SmtpMailer implements OnModuleDestroy {
         maxMessages: 100,
         ...connection,
         auth: { type: 'custom', method: AUTH_METHOD, user: settings.user },
-        customAuth: { [AUTH_METHOD]: (ctx) => authenticateOnlyIfOffered(ctx, () => this.credentials.login(poolKey, settings)) },
+        customAuth: { [AUTH_METHOD]: (ctx) => authenticateOnlyIfOffered(ctx, () => this.credentials.login(poolKey, settings, account.protocol)) },
         forceAuth: true,
         connectionTimeout: 15_000,
         greetingTimeout: 15_000,

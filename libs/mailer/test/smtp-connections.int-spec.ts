@@ -21,7 +21,7 @@ const raw = Buffer.from('From: alice@example.test\r\nTo: bob@example.test\r\nSub
 /** Sends one message with a fresh mailer; the error's client-facing code, or 'sent'. */
 async function attempt(mailer: SmtpMailer, s: ReturnType<typeof settings>): Promise<string> {
   try {
-    await mailer.send('acc_test', s, envelope, raw);
+    await mailer.send({ id: 'acc_test', protocol: 'imap' }, s, envelope, raw);
     return 'sent';
   } catch (err) {
     return smtpErrorCode(err);

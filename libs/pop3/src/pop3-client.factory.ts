@@ -33,7 +33,7 @@ export class Pop3ClientFactory {
   async connectionOptions(settings: Pop3ServerSettings, accountId?: string): Promise<Pop3ConnectOptions> {
     const target = await this.network.policy.dialTarget(settings.host);
     if (settings.oauth2 && !accountId) throw new Error('an OAuth login needs the account id');
-    const login = await this.credentials.login(accountId ?? '', settings);
+    const login = await this.credentials.login(accountId ?? '', settings, 'pop3');
     return {
       host: target.address,
       port: settings.port,
@@ -58,7 +58,7 @@ export class Pop3ClientFactory {
       return await open(connection);
     } catch (err) {
       if (!settings.oauth2 || connection.accessToken === undefined || !(err instanceof Pop3Error) || err.code !== 'EPOP3_AUTH') throw err;
-      await this.credentials.refused(accountId ?? '', settings.oauth2, connection.accessToken);
+      await this.credentials.refused(accountId ?? '', settings.oauth2, connection.accessToken, 'pop3');
       return open(await this.connectionOptions(settings, accountId));
     }
   }
@@ -68,6 +68,6 @@ export class Pop3ClientFactory {
    * due). Rejects (OAuthLoginError) when the grant was revoked or a pushed token lapsed.
    */
   async checkCredential(settings: Pop3ServerSettings, accountId: string): Promise<void> {
-    await this.credentials.login(accountId, settings);
+    await this.credentials.login(accountId, settings, 'pop3');
   }
 }

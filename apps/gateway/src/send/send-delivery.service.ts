@@ -61,7 +61,7 @@ export class SendDeliveryService {
     try {
       // The envelope sender is the account's own address, as is the header From (compose): a
       // client names recipients and content only, so an account cannot send as anyone else.
-      await this.mailer.send(account.id, account.smtp, { from: account.email, to: recipients }, raw);
+      await this.mailer.send(account, account.smtp, { from: account.email, to: recipients }, raw);
     } catch (err) {
       const permanent = classifySmtpError(err) === 'permanent';
       // Clients get a category (or the SMTP code of a reply to the message); the details stay here.
