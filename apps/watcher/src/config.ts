@@ -32,6 +32,8 @@ export const watcherEnvSchema = baseEnvSchema.extend({
   POLL_INTERVAL_MS: env.int(30_000, 100),
   /** Servers without NOTIFY: how often a session checks the account's other folders (one LIST with STATUS). */
   FOLDER_SWEEP_INTERVAL_MS: env.int(30_000, 100),
+  /** Servers with NOTIFY: how often a session reads the folder list anyway (renames or deletes NOTIFY reported late or not at all). */
+  FOLDER_LIST_INTERVAL_MS: env.int(5 * MINUTE, 100),
   /**
    * When EXISTS or a NOTIFY STATUS already gave new mail its fetch jobs, the session waits this long
    * before leaving IDLE to search (and, for another folder, examine) it, so that those commands do
@@ -52,7 +54,7 @@ export const watcherEnvSchema = baseEnvSchema.extend({
   LOGIN_CONCURRENCY_PER_HOST: env.int(10, 1),
   /** The shared timer that drives reconnects, polls and half-open checks for every session. */
   WATCHER_TICK_MS: env.int(250, 10, 10_000),
-  /** Provider quirks as data: per-host IDLE_RESTART_MS, POLL_INTERVAL_MS, HALF_OPEN_TIMEOUT_MS, DISABLE_IDLE, FOLDER_SWEEP_INTERVAL_MS, DISABLE_NOTIFY, RESYNC_SETTLE_MS (JSON). */
+  /** Provider quirks as data: per-host IDLE_RESTART_MS, POLL_INTERVAL_MS, HALF_OPEN_TIMEOUT_MS, DISABLE_IDLE, FOLDER_SWEEP_INTERVAL_MS, FOLDER_LIST_INTERVAL_MS, DISABLE_NOTIFY, RESYNC_SETTLE_MS (JSON). */
   IMAP_HOST_OVERRIDES: hostOverridesSchema,
   /** Mail servers allowed to post push notifications to POST /api/notify/dovecot (JSON; empty: ingress off). */
   NOTIFY_SOURCES: notifySourcesSchema,

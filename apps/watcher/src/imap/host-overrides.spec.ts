@@ -1,6 +1,6 @@
 import { parseEnv } from '@pushmail/config';
 import { z } from 'zod';
-import { hostOverridesSchema, timingsByHost } from './host-overrides';
+import { firstFolderCheckBase, folderCheckInterval, hostOverridesSchema, timingsByHost } from './host-overrides';
 
 const schema = z.object({ IMAP_HOST_OVERRIDES: hostOverridesSchema });
 const base = {
@@ -13,6 +13,7 @@ const base = {
   AUTH_FAILURE_BACKOFF_MS: 3_600_000,
   DISABLE_IDLE: false,
   FOLDER_SWEEP_INTERVAL_MS: 30_000,
+  FOLDER_LIST_INTERVAL_MS: 300_000,
   DISABLE_NOTIFY: false,
   RESYNC_SETTLE_MS: 60,
 };
@@ -38,5 +39,27 @@ describe('IMAP_HOST_OVERRIDES', () => {
   it('names the variable for bad JSON or unknown settings', () => {
     expect(() => parseEnv(schema, { IMAP_HOST_OVERRIDES: '{nope' })).toThrow(/IMAP_HOST_OVERRIDES: must be a JSON object/);
     expect(() => parseEnv(schema, { IMAP_HOST_OVERRIDES: '{"h":{"IDLE_RESTART":1}}' })).toThrow(/IMAP_HOST_OVERRIDES/);
+  });
+
+  it('takes FOLDER_LIST_INTERVAL_MS per host', () => {
+    const { IMAP_HOST_OVERRIDES } = parseEnv(schema, { IMAP_HOST_OVERRIDES: '{"imap.example.com":{"FOLDER_LIST_INTERVAL_MS":60000}}' });
+    expect(timingsByHost(base, IMAP_HOST_OVERRIDES)('imap.example.com').FOLDER_LIST_INTERVAL_MS).toBe(60_000);
+  });
+});
+
+describe('a session’s own folder checks', () => {
+  it('sweeps every FOLDER_SWEEP_INTERVAL_MS without NOTIFY, and lists every FOLDER_LIST_INTERVAL_MS with it', () => {
+    expect(folderCheckInterval(base, false)).toBe(30_000);
+    expect(folderCheckInterval(base, true)).toBe(300_000);
+  });
+
+  it('starts each session at a random point of its interval, so sessions connected together check apart', () => {
+    expect(firstFolderCheckBase(1_000_000, 300_000, () => 0)).toBe(1_000_000);
+    expect(firstFolderCheckBase(1_000_000, 300_000, () => 0.5)).toBe(850_000);
+    expect(firstFolderCheckBase(1_000_000, 300_000, () => 0.999999)).toBe(700_001);
+    // 1,000 sessions connected in the same millisecond: their first checks spread over the whole interval.
+    const due = Array.from({ length: 1000 }, () => firstFolderCheckBase(0, 300_000) + 300_000);
+    const perMinute = [0, 1, 2, 3, 4].map((m) => due.filter((t) => t >= m * 60_000 && t < (m + 1) * 60_000).length);
+    for (const n of perMinute) expect(n).toBeGreaterThan(120);
   });
 });

@@ -13,6 +13,8 @@ export interface SessionTimings {
   DISABLE_IDLE: boolean;
   /** Without NOTIFY: how often the folders other than the selected one are checked with STATUS. */
   FOLDER_SWEEP_INTERVAL_MS: number;
+  /** With NOTIFY: how often the folder list is read anyway (see {@link folderCheckInterval}). */
+  FOLDER_LIST_INTERVAL_MS: number;
   /** Sweep even if the server offers NOTIFY (providers whose NOTIFY is broken). */
   DISABLE_NOTIFY: boolean;
   /** After new mail's jobs were enqueued from EXISTS or a NOTIFY STATUS, how long the resync waits (0: at once). */
@@ -27,6 +29,7 @@ const HostOverrideSchema = z
     HALF_OPEN_TIMEOUT_MS: ms.optional(),
     DISABLE_IDLE: z.boolean().optional(),
     FOLDER_SWEEP_INTERVAL_MS: ms.optional(),
+    FOLDER_LIST_INTERVAL_MS: ms.optional(),
     DISABLE_NOTIFY: z.boolean().optional(),
     RESYNC_SETTLE_MS: z.number().int().min(0).max(1000).optional(),
   })
@@ -55,4 +58,25 @@ export function timingsByHost(base: SessionTimings, overrides: Record<string, Ho
   const byHost = new Map<string, SessionTimings>();
   for (const [host, override] of Object.entries(overrides)) byHost.set(host.toLowerCase(), { ...base, ...override });
   return (host) => byHost.get(host.toLowerCase()) ?? base;
+}
+
+/**
+ * How often a connected session checks an account's folders on its own. Without NOTIFY that is
+ * the sweep (a STATUS of every folder), which finds their new mail. With NOTIFY it is only a LIST,
+ * a safety net for servers that report a rename or delete late or not at all (Dovecot 2.3 at
+ * times): new mail and flag changes, and the folder changes NOTIFY reports, arrive at once
+ * anyway. Every 30 s it was the watcher's main work at rest (1,000 accounts: 33 LISTs a second,
+ * the cause of most of its garbage collections) and as many LISTs on the mail server.
+ */
+export function folderCheckInterval(timings: Pick<SessionTimings, 'FOLDER_SWEEP_INTERVAL_MS' | 'FOLDER_LIST_INTERVAL_MS'>, notifying: boolean): number {
+  return notifying ? timings.FOLDER_LIST_INTERVAL_MS : timings.FOLDER_SWEEP_INTERVAL_MS;
+}
+
+/**
+ * When a session that just connected counts its last folder check: a random point of the last
+ * interval, so the sessions of a watcher that connected them all within seconds (a start, a
+ * failover) do not check their folders in the same seconds ever after.
+ */
+export function firstFolderCheckBase(now: number, interval: number, random: () => number = Math.random): number {
+  return now - Math.floor(random() * interval);
 }

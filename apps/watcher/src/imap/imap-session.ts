@@ -9,7 +9,7 @@ import { WatcherMetrics } from '../watcher.metrics';
 import { fullJitterBackoff, jitteredDelay } from './backoff';
 import { slimFolderCache } from './folder-cache';
 import { ExistsEvent, ExpungeEvent, FlagsEvent, FolderOwner, FolderSync, statusChanged } from './folder-sync';
-import { SessionTimings } from './host-overrides';
+import { SessionTimings, firstFolderCheckBase, folderCheckInterval } from './host-overrides';
 import { LoginLimiter } from './login-limiter';
 import { UntaggedResponse, commandLayer, notifySetAttributes, parseListName, parseStatusResponse } from './notify-command';
 
@@ -182,7 +182,7 @@ export class ImapSession {
     }
     // With NOTIFY the sweep only lists the folders: Dovecot 2.3 at times reports a rename or a delete
     // late (with the folder's next change) or not at all, and clients should see the new list anyway.
-    if (now - this.lastSweepAt >= timings.FOLDER_SWEEP_INTERVAL_MS && this.watchesOthers) {
+    if (now - this.lastSweepAt >= folderCheckInterval(timings, this.notifying) && this.watchesOthers) {
       this.lastSweepAt = now;
       this.request(this.notifying ? LIST : SWEEP);
     }
@@ -277,7 +277,7 @@ export class ImapSession {
       const now = Date.now();
       this.lastTrafficAt = now;
       this.lastPollAt = now;
-      this.lastSweepAt = now;
+      this.lastSweepAt = firstFolderCheckBase(now, folderCheckInterval(this.timings, this.notifying));
       this.lastReceived = client.stats().received;
       this.lastError = undefined;
       this.lastErrorDetail = undefined;
