@@ -57,7 +57,7 @@ describe('web client on the demo stack', () => {
   };
   const row = (subject: string) => page.locator('.msg', { hasText: subject });
   const accountViews = async () =>
-    (await (await fetch(`${baseUrl}/api/me/accounts`, { headers: { authorization: `Bearer ${token}` } })).json()) as Array<{ email: string; state: string }>;
+    (await (await fetch(`${baseUrl}/api/me/accounts`, { headers: { authorization: `Bearer ${token}` } })).json()) as Array<{ id: string; email: string; state: string }>;
   /** The apps' recent log lines, for a failure that depends on what the servers did. */
   const logTails = () =>
     readdirSync(join(dataDir, 'logs'))
@@ -409,15 +409,47 @@ describe('web client on the demo stack', () => {
         throw new Error(`${err.message}\nthe row shows: ${await added.innerText()}\nthe API says: ${JSON.stringify(await accountViews())}\n${logTails()}`);
       });
     expect(await added.locator('.state-dot').count()).toBe(0);
-    expect((await accountViews()).find((v) => v.email === email)).toMatchObject({ protocol: 'pop3', delivery: 'poll', pollIntervalSeconds: 60, state: 'connected' });
+    const view = (await accountViews()).find((v) => v.email === email);
+    expect(view).toMatchObject({ protocol: 'pop3', delivery: 'poll', pollIntervalSeconds: 60, state: 'connected' });
     // The IMAP account keeps its live dot.
     expect(await page.locator('.accounts li', { hasText: demo.email }).first().locator('.state-dot').count()).toBe(1);
+
+    // The operator changes the interval (admin API): the open page shows it without a reload (account.changed).
+    const adminToken = /^ADMIN_TOKEN=(.+)$/m.exec(readFileSync(join(dataDir, 'secrets.env'), 'utf8'))?.[1];
+    const patched = await fetch(`${baseUrl}/api/accounts/${view!.id}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ pollIntervalSeconds: 120 }),
+    });
+    expect(patched.status).toBe(200);
+    await added.locator('.poll-badge', { hasText: 'checked every 120 s' }).waitFor({ timeout: 5000 });
 
     page.once('dialog', (d) => void d.accept());
     await added.locator('.account-head').hover();
     await page.getByRole('button', { name: `Remove ${email}` }).click();
     await added.waitFor({ state: 'detached' });
     expect((await accountViews()).map((v) => v.email)).toEqual([demo.email]);
+  });
+
+  it('shows an account added in another tab, and drops it (and its open folder) when removed there, without a reload', async () => {
+    const email = `other-tab-${run}@pushmail.test`;
+    const asUser = (method: string, path: string, body?: unknown) =>
+      fetch(`${baseUrl}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const server = { host: '127.0.0.1', port: demo.imapPort, secure: false, user: demo.email, pass: demo.pass };
+    const created = await asUser('POST', '/api/me/accounts', { email, imap: server, smtp: { ...server, port: 2525 } });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+
+    const added = page.locator('.accounts li', { hasText: email });
+    await added.locator('.state-dot').waitFor({ timeout: 5000 });
+    // Its inbox opens as any other: the account was subscribed, not only listed.
+    await added.getByRole('button', { name: /Inbox/ }).first().click();
+    await page.locator('.list-head h2', { hasText: email }).waitFor({ timeout: 5000 });
+
+    expect((await asUser('DELETE', `/api/me/accounts/${id}`)).status).toBe(204);
+    await added.waitFor({ state: 'detached', timeout: 5000 });
+    // The open folder was that account's: the page goes back to all inboxes.
+    await page.locator('.list-head h2', { hasText: 'All inboxes' }).waitFor({ timeout: 5000 });
   });
 
   it('has no serious or critical accessibility violations (axe-core) on the inbox, the reader and compose', async () => {

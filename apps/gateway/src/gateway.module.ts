@@ -30,6 +30,7 @@ import { Pop3PartsService } from './parts/pop3-parts.service';
 import { WindowLimiter } from './parts/window-limiter';
 import { ShutdownService } from './lifecycle/shutdown.service';
 import { EventChannelService } from './push/event-channel.service';
+import { AccountChangesService } from './push/account-changes.service';
 import { LiveEventsService } from './push/live-events.service';
 import { SubscriptionService } from './push/subscription.service';
 import { SendDeliveryService } from './send/send-delivery.service';
@@ -75,6 +76,7 @@ export class GatewayModule {
         EventChannelService,
         SubscriptionService,
         LiveEventsService,
+        AccountChangesService,
         StoredMessageReader,
         ImapCommandService,
         ImapMailboxService,

@@ -1,6 +1,6 @@
 import { ServerEvent } from '@pushmail/contracts';
 import { AppProcess, SmtpSink, TestRedis, freePort, sleep, testStores, waitFor } from '@pushmail/testing';
-import { ClientSocket, call, connect, gatewayEnv, newMessage, okAck, record, tokenFor } from './helpers';
+import { ADMIN_TOKEN, ClientSocket, call, connect, gatewayEnv, newMessage, okAck, record, tokenFor } from './helpers';
 
 /**
  * Two gateway processes (the built app, as deployed) behind one Redis: events and send results
@@ -73,6 +73,49 @@ describe('two gateways', () => {
     await waitFor(() => seen.find((e) => e.name === ServerEvent.MessageSent && e.payload.sendId === sentinel), 10_000, 'the sentinel send on gateway B');
     expect(seen.filter((e) => e.name === ServerEvent.MessageSent).map((e) => e.payload.sendId)).toEqual([sendId, sentinel]);
     expect(sink.received.filter((m) => m.raw.includes('across gateways'))).toHaveLength(1);
+  });
+
+  it("tells the owner's sockets on both gateways of an account added, changed and removed elsewhere, subscribed or not; nobody else", async () => {
+    const [onA, onB] = await Promise.all([open(a), open(b)]);
+    const stranger = await connect(b.url, await tokenFor('u2'));
+    sockets.push(stranger);
+    const [seenA, seenB, seenStranger] = [onA, onB, stranger].map(record);
+    const owner = await tokenFor('u1');
+    tokens.push(owner);
+    const http = (gateway: AppProcess, token: string, method: string, path: string, body?: unknown) =>
+      fetch(gateway.url + path, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const changes = (seen: ReturnType<typeof record>) => seen.filter((e) => e.name === ServerEvent.AccountChanged).map((e) => e.payload);
+    const server = sink.settings('carol', 'imap-pass-changed');
+
+    // Added by the user on another device (the user API, gateway A); changed by the operator (the
+    // admin API, gateway B); removed by the user again.
+    const created = await http(a, owner, 'POST', '/api/me/accounts', { email: 'carol@example.test', imap: { ...server, port: await freePort() }, smtp: server });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    expect((await http(b, ADMIN_TOKEN, 'PATCH', `/api/accounts/${id}`, { mailboxes: ['INBOX', 'Sent'] })).status).toBe(200);
+    expect((await http(a, owner, 'DELETE', `/api/me/accounts/${id}`)).status).toBe(204);
+
+    for (const seen of [seenA, seenB]) await waitFor(() => changes(seen).length >= 3, 5000, 'three account.changed events');
+    for (const seen of [seenA, seenB]) {
+      expect(changes(seen)).toEqual([
+        { accountId: id, change: 'created', account: expect.objectContaining({ id, userId: 'u1', email: 'carol@example.test', mailboxes: ['*'], protocol: 'imap' }) },
+        { accountId: id, change: 'updated', account: expect.objectContaining({ id, mailboxes: ['INBOX', 'Sent'] }) },
+        { accountId: id, change: 'deleted' },
+      ]);
+    }
+    // The view, never the settings.
+    expect(JSON.stringify(changes(seenA))).not.toMatch(/imap-pass-changed|"imap":|"smtp":/);
+
+    // Another user's account: its owner hears of it, u1's sockets do not. u1's own change after it
+    // is the sentinel (each gateway handles the notices in the order they were published).
+    const theirs = await stores.accounts.create({ userId: 'u2', email: 'dave@example.test', imap: server, smtp: server, mailboxes: ['INBOX'] });
+    const sentinel = await stores.accounts.create({ userId: 'u1', email: 'erin@example.test', imap: server, smtp: server, mailboxes: ['INBOX'] });
+    await waitFor(() => changes(seenStranger).length === 1, 5000, "the stranger's own account.changed");
+    for (const seen of [seenA, seenB]) await waitFor(() => changes(seen).some((c) => c.accountId === sentinel.id), 5000, 'the sentinel');
+    expect(changes(seenStranger)).toEqual([{ accountId: theirs.id, change: 'created', account: expect.objectContaining({ userId: 'u2' }) }]);
+    for (const seen of [seenA, seenB]) expect(changes(seen).map((c) => c.accountId)).toEqual([id, id, id, sentinel.id]);
+    await stores.accounts.delete(sentinel.id);
+    await stores.accounts.delete(theirs.id);
   });
 
   it('on SIGTERM, tells its clients to go; they resume on the other gateway with since and lose nothing', async () => {

@@ -116,6 +116,11 @@ function Mail(props: { store: MailStore; token: string; onSignOut: (reason?: str
     [store],
   );
 
+  // The account shown was removed elsewhere (another tab, the operator): back to all inboxes.
+  useEffect(() => {
+    if (filter && store.accountsLoaded && !store.accounts.some((a) => a.id === filter.accountId)) setFilter(null);
+  });
+
   // A folder's newest 50 when it is first opened; more as the list scrolls.
   useEffect(() => {
     if (filter && !store.started(filter)) store.loadMore(filter).catch((err: unknown) => setNotice(`Could not list ${filter.mailbox}: ${describeError(err)}`));

@@ -7,7 +7,7 @@ import {
   PushmailError,
   PushmailHttpApi,
 } from '@pushmail/client';
-import { AccountView, FullMessageNewEvent, MailboxInfo, MessageSendRequest, MessageSummary, OAuthSignInProvider, ServerEvent } from '@pushmail/contracts';
+import { AccountChangedEvent, AccountView, FullMessageNewEvent, MailboxInfo, MessageSendRequest, MessageSummary, OAuthSignInProvider, ServerEvent } from '@pushmail/contracts';
 
 export interface MailItem extends Omit<FullMessageNewEvent, 'eventId' | 'bodyExpired'> {
   eventId?: string;
@@ -158,11 +158,45 @@ export class MailStore {
 
   async addAccount(account: NewAccount): Promise<AccountView> {
     const view = await this.api.addAccount(account);
-    this.accounts = [...this.accounts.filter((a) => a.id !== view.id), view];
+    // The gateway's account.changed can beat this answer; it already listed and subscribed the account.
+    if (!this.accounts.some((a) => a.id === view.id)) this.accountAdded(view);
+    return view;
+  }
+
+  private accountAdded(view: AccountView): void {
+    this.accounts = [...this.accounts, view];
     this.noteState(view.id, view);
     void this.subscribeAccount(view.id);
     this.changed();
-    return view;
+  }
+
+  /**
+   * An account added, changed or removed elsewhere: another tab or device, or the operator's admin
+   * API (a new POP3 interval, other watched folders). Before account.changed this page showed what
+   * it had read at load until it was reloaded.
+   */
+  private accountChanged(event: AccountChangedEvent): void {
+    if (event.change === 'deleted') {
+      void this.accountRemovedElsewhere(event.accountId);
+      return;
+    }
+    const view = event.account;
+    if (this.removedAccounts.has(view.id)) return;
+    if (!this.accounts.some((a) => a.id === view.id)) return this.accountAdded(view);
+    // In place: the sidebar keeps its order.
+    this.accounts = this.accounts.map((a) => (a.id === view.id ? view : a));
+    this.noteState(view.id, view);
+    // Which folders are watched may have changed.
+    this.refreshFoldersSoon(view.id);
+    this.changed();
+  }
+
+  private async accountRemovedElsewhere(accountId: string): Promise<void> {
+    if (!this.accounts.some((a) => a.id === accountId)) return;
+    this.removedAccounts.add(accountId);
+    this.accounts = this.accounts.filter((a) => a.id !== accountId);
+    await this.dropAccount(accountId);
+    this.changed();
   }
 
   /** "Sign in with…" buttons to show: what the operator configured (none when the call fails). */
@@ -452,6 +486,7 @@ export class MailStore {
     });
     // Folders created, renamed or deleted on the server (by another client, a rule): list them again.
     c.on(ServerEvent.MailboxesChanged, (event) => this.refreshFoldersSoon(event.accountId));
+    c.on(ServerEvent.AccountChanged, (event) => this.accountChanged(event));
     c.on(ServerEvent.AccountState, (event) => {
       this.noteState(event.accountId, event);
       this.changed();

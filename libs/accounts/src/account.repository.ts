@@ -134,7 +134,7 @@ export class AccountRepository implements OnModuleDestroy {
       r.sadd(redisKeys.userAccounts(body.userId), id),
       ...(body.imap ? [r.sadd(mailboxIndexKey(body.imap), id)] : []),
     ]);
-    await this.publishChange({ accountId: id, change: 'created' });
+    await this.publishChange({ accountId: id, change: 'created', userId: body.userId });
     const delivery = body.pop3 ? { protocol: 'pop3' as const, delivery: 'poll' as const, pollIntervalSeconds } : { protocol: 'imap' as const, delivery: 'push' as const };
     return { id, userId: body.userId, email: body.email, mailboxes: body.mailboxes, state: 'connecting', stateVersion: 1, ...delivery };
   }
@@ -226,8 +226,10 @@ export class AccountRepository implements OnModuleDestroy {
     if (patch.imap) tx.del(redisKeys.firstPages(id));
     await tx.exec();
     if (patch.imap && previous && mailboxIndexKey(previous) !== mailboxIndexKey(patch.imap)) await this.redis.client.srem(mailboxIndexKey(previous), id);
-    await this.publishChange({ accountId: id, change: 'updated' });
-    return this.view(id);
+    const view = await this.view(id);
+    // Without an owner (deleted meanwhile) the notice still reaches the watchers; its 'deleted' follows.
+    await this.publishChange({ accountId: id, change: 'updated', ...(view ? { userId: view.userId } : {}) });
+    return view;
   }
 
   /** Removes the account and every key that belongs to it (all share the `{id}` hash tag). */
@@ -248,7 +250,7 @@ export class AccountRepository implements OnModuleDestroy {
     ]);
     await this.redis.client.multi().del(redisKeys.account(id), redisKeys.accountState(id), redisKeys.eventLog(id)).exec();
     await this.redis.unlinkMatching(`*{${id}}*`);
-    await this.publishChange({ accountId: id, change: 'deleted' });
+    await this.publishChange({ accountId: id, change: 'deleted', userId });
     return true;
   }
 

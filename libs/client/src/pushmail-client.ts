@@ -1,6 +1,7 @@
 import {
   Ack,
   AckError,
+  AccountChangedEvent,
   AccountStateEvent,
   ClientCommand,
   ClientToServerEvents,
@@ -225,8 +226,7 @@ export class PushmailClient extends TypedEmitter<PushmailClientEvents> {
   }
 
   async unsubscribe(accountId: string): Promise<void> {
-    this.subscriptions.get(accountId)?.waiting.splice(0).forEach((w) => w.reject(new PushmailError('internal', 'unsubscribed')));
-    this.subscriptions.delete(accountId);
+    this.dropSubscription(accountId);
     if (this.socket.connected) await this.command(ClientCommand.Unsubscribe, { accountId });
   }
 
@@ -446,8 +446,23 @@ export class PushmailClient extends TypedEmitter<PushmailClientEvents> {
       socket.on(name, (event: LoggedEventPayload) => this.onLoggedEvent(name, event));
     }
     socket.on(ServerEvent.AccountState, (event: AccountStateEvent) => this.emit(ServerEvent.AccountState, event));
+    socket.on(ServerEvent.AccountChanged, (event: AccountChangedEvent) => {
+      // The gateway already dropped a removed account's subscription: forget it here too, so a
+      // reconnect does not ask again and report a `forbidden` subscription.error for it. Its
+      // cursor points into a log that no longer exists.
+      if (event.change === 'deleted') {
+        this.dropSubscription(event.accountId);
+        this.cursors.delete(event.accountId);
+      }
+      this.emit(ServerEvent.AccountChanged, event);
+    });
     socket.on(ServerEvent.MessageSent, (event: MessageSentEvent) => this.emit(ServerEvent.MessageSent, event));
     socket.on(ServerEvent.MessageSendFailed, (event: MessageSendFailedEvent) => this.emit(ServerEvent.MessageSendFailed, event));
+  }
+
+  private dropSubscription(accountId: string): void {
+    this.subscriptions.get(accountId)?.waiting.splice(0).forEach((w) => w.reject(new PushmailError('internal', 'unsubscribed')));
+    this.subscriptions.delete(accountId);
   }
 
   private reconnectAfter(ms: number): void {

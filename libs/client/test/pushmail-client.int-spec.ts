@@ -1,5 +1,5 @@
 import { ConnectionState, PushmailClient, PushmailHttpApi } from '@pushmail/client';
-import { MessageNewEvent, ServerEvent, partPath } from '@pushmail/contracts';
+import { AccountChangedEvent, MessageNewEvent, ServerEvent, partPath } from '@pushmail/contracts';
 import { AppProcess, TestRedis, freePort, testEnv, testStores, waitFor } from '@pushmail/testing';
 import { SignJWT } from 'jose';
 
@@ -119,6 +119,38 @@ describe('PushmailClient against a gateway', () => {
     await waitFor(() => client.connection.state === 'live' || undefined, 15_000, 'the client back live');
     await Promise.all(ids.map((id) => newOn(id, 3))); // live after the reconnect
     await waitFor(() => ids.every((id) => seen.get(id) === 3) || undefined, 15_000, 'the missed and the live event on each of the 100 accounts');
+    expect(errors).toEqual([]);
+  });
+
+  it('an account added and removed elsewhere: account.changed for both, and the removed one is no longer asked for after a reconnect', async () => {
+    const client = await newClient('u-gone');
+    const changes: AccountChangedEvent[] = [];
+    const errors: string[] = [];
+    client.on(ServerEvent.AccountChanged, (e) => changes.push(e));
+    client.on('subscription.error', (acc, err) => errors.push(`${acc}: ${err.code}`));
+    await client.connect();
+    const server = { host: '127.0.0.1', port: 143, secure: false, user: 'gone', pass: 'secret-gone' };
+    const [kept, gone] = [await stores.accounts.create({ userId: 'u-gone', email: 'kept@example.test', imap: server, smtp: server, mailboxes: ['INBOX'] }), await stores.accounts.create({ userId: 'u-gone', email: 'gone@example.test', imap: server, smtp: server, mailboxes: ['INBOX'] })];
+    await waitFor(() => changes.length === 2 || undefined, 5000, 'account.changed for both new accounts');
+    expect(changes.map((c) => [c.accountId, c.change])).toEqual([
+      [kept.id, 'created'],
+      [gone.id, 'created'],
+    ]);
+    await client.subscribe(kept.id);
+    await client.subscribe(gone.id);
+
+    await stores.accounts.delete(gone.id);
+    await waitFor(() => changes.length === 3 || undefined, 5000, 'account.changed deleted');
+    expect(changes[2]).toEqual({ accountId: gone.id, change: 'deleted' });
+    expect(client.subscribedAccounts()).toEqual([kept.id]);
+
+    // Before account.changed, the reconnect subscribed the deleted account again: a forbidden subscription.error.
+    await gateway.stop('SIGTERM');
+    await waitFor(() => client.connection.state !== 'live' || undefined, 5000, 'the client to notice');
+    gateway = await AppProcess.start('gateway', env());
+    await waitFor(() => client.connection.state === 'live' || undefined, 15_000, 'the client back live');
+    await append(); // on u1's account: a round trip through the new gateway before looking at the errors
+    await client.subscribe(kept.id);
     expect(errors).toEqual([]);
   });
 

@@ -167,6 +167,12 @@ export type AccountView = z.infer<typeof AccountViewSchema>;
 export const AccountChangeNoticeSchema = z.object({
   accountId: AccountIdSchema,
   change: z.enum(['created', 'updated', 'deleted']),
+  /**
+   * The owner, so that gateways can tell the user's sockets (`account.changed`). Optional: a notice
+   * that changes nothing a client shows (a pushed access token) leaves it out, and so did notices
+   * from before this field; gateways tell clients nothing for those.
+   */
+  userId: z.string().optional(),
 });
 export type AccountChangeNotice = z.infer<typeof AccountChangeNoticeSchema>;
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { AccountView } from './accounts';
 import { AccountState } from './common';
 import { AccountIdSchema, EventIdSchema, MailboxNameSchema, UidSchema, headerSafeString } from './common';
 import {
@@ -38,6 +39,8 @@ export enum ServerEvent {
   /** Folders created, renamed or deleted on the server (logged, with an eventId): list them again. */
   MailboxesChanged = 'mailboxes.changed',
   AccountState = 'account.state',
+  /** An account of the user was added, changed or removed (by another tab, device or the admin API). */
+  AccountChanged = 'account.changed',
   MessageSent = 'message.sent',
   MessageSendFailed = 'message.send_failed',
   /** Sent before a gateway shuts down: reconnect (to another gateway) and resume with `since`. */
@@ -73,6 +76,12 @@ export interface AccountStateEvent {
    */
   stateVersion: number;
 }
+/**
+ * To every socket of the account's owner, on every gateway, whether or not it subscribed to the
+ * account: a client learns of an account added elsewhere, which it has not subscribed to yet. The
+ * view is the one `GET /api/me/accounts` would answer just after the change; not logged.
+ */
+export type AccountChangedEvent = { accountId: string; change: 'created' | 'updated'; account: AccountView } | { accountId: string; change: 'deleted' };
 export interface MessageSentEvent {
   sendId: string;
   accountId: string;
@@ -91,6 +100,7 @@ export interface ServerToClientEvents {
   [ServerEvent.MailboxReset]: (event: MailboxResetEvent) => void;
   [ServerEvent.MailboxesChanged]: (event: MailboxesChangedEvent) => void;
   [ServerEvent.AccountState]: (event: AccountStateEvent) => void;
+  [ServerEvent.AccountChanged]: (event: AccountChangedEvent) => void;
   [ServerEvent.MessageSent]: (event: MessageSentEvent) => void;
   [ServerEvent.MessageSendFailed]: (event: MessageSendFailedEvent) => void;
   [ServerEvent.ServerShutdown]: (event: { reconnectInMs: number }) => void;

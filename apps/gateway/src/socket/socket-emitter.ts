@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { LoggedEvent, ServerEvent, ServerToClientEvents } from '@pushmail/contracts';
 import { PushServer, PushSocket, accountRoom, closedServers } from './socket-types';
+import { UserSockets } from './user-sockets';
 
 type Args<E extends keyof ServerToClientEvents> = Parameters<ServerToClientEvents[E]>;
 
@@ -11,9 +12,16 @@ type Args<E extends keyof ServerToClientEvents> = Parameters<ServerToClientEvent
 @Injectable()
 export class SocketEmitter {
   private server?: PushServer;
+  private readonly users = new UserSockets();
 
   attach(server: PushServer): void {
     this.server = server;
+    // Every connection here has passed the token check, which set its userId.
+    server.on('connection', (socket) => {
+      const { userId } = socket.data;
+      this.users.add(userId, socket.id);
+      socket.once('disconnect', () => this.users.remove(userId, socket.id));
+    });
   }
 
   get attached(): boolean {
@@ -69,6 +77,17 @@ export class SocketEmitter {
   /** To the account's subscribers on this gateway only: for notices every gateway receives itself. */
   toAccountLocal<E extends keyof ServerToClientEvents>(accountId: string, event: E, ...args: Args<E>): void {
     this.io.local.to(accountRoom(accountId)).emit(event, ...args);
+  }
+
+  /** To every socket of the user on this gateway only: for notices every gateway receives itself. */
+  toUserLocal<E extends keyof ServerToClientEvents>(userId: string, event: E, ...args: Args<E>): void {
+    const ids = this.users.of(userId);
+    if (ids.length) this.io.local.to(ids).emit(event, ...args);
+  }
+
+  /** Whether the user has a socket on this gateway (so a notice for them is worth a Redis read). */
+  hasUserLocal(userId: string): boolean {
+    return this.users.has(userId);
   }
 
   localSockets(): PushSocket[] {
