@@ -30,7 +30,7 @@ export class AccountChangesService implements OnModuleInit {
    * so a client gets an account's changes in the order they were made; a view read after the
    * account was deleted finds nothing, and only `deleted` is sent.
    */
-  async tell(notice: AccountChangeNotice): Promise<void> {
+  private async tell(notice: AccountChangeNotice): Promise<void> {
     const { accountId, userId } = notice;
     // No owner: a notice that changes nothing a client shows (a pushed access token).
     if (!userId || !this.emitter.attached || !this.emitter.hasUserLocal(userId)) return;
