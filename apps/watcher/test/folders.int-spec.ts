@@ -168,3 +168,105 @@ describe.each([
     await waitFor(async () => (await sessionsOf(dovecot, USER)) === 1, 5000, 'one session again');
   });
 });
+
+/**
+ * Microsoft 365's IMAP advertises neither NOTIFY nor CONDSTORE nor LIST-STATUS (nor does Yahoo's
+ * CONDSTORE): no MODSEQ says which flags changed in a folder the session is not in, so read state
+ * is compared as UID SEARCH UNSEEN lists, and the sweep asks for UNSEEN to notice it.
+ */
+const LIKE_MICROSOFT_365 = 'IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE UNSELECT CHILDREN NAMESPACE UIDPLUS MOVE LITERAL+';
+
+describe('read state on a server without NOTIFY and without CONDSTORE (swept every second)', () => {
+  const PLAIN = 'plain@example.test';
+  let dovecot: TestDovecot;
+  let redis: TestRedis;
+  let stores: ReturnType<typeof testStores>;
+  let jobs: MailboxJobs;
+  let watcher: INestApplication | undefined;
+  let account: string;
+  const settle = () => sleep(SWEEP_MS * 2 + 500);
+  const start = async () => {
+    watcher = await startWatcher(redis.url, { FOLDER_SWEEP_INTERVAL_MS: String(SWEEP_MS) });
+    await waitFor(async () => (await stores.accounts.getState(account))?.state === 'connected', 10_000, 'account connected');
+  };
+  /** The flags jobs so far, as [folder, uid, read?], in the order they were added. */
+  const flagJobs = async () =>
+    (await jobs.all(account, MailboxJobName.Flags))
+      .sort((a, b) => a.timestamp - b.timestamp)
+      .map((j) => [j.data.mailbox, j.data.uid, (j.data.flags as string[]).includes('\\Seen')]);
+  const setFlag = async (mailbox: string, uid: number, add: boolean, flag = '\\Seen') => {
+    const other = await dovecot.imap(PLAIN);
+    await other.mailboxOpen(mailbox);
+    if (add) await other.messageFlagsAdd(String(uid), [flag], { uid: true });
+    else await other.messageFlagsRemove(String(uid), [flag], { uid: true });
+    await other.logout();
+  };
+
+  beforeAll(async () => {
+    [dovecot, redis] = await Promise.all([TestDovecot.start({ users: { [PLAIN]: 'pw' }, imapCapability: LIKE_MICROSOFT_365 }), TestRedis.start()]);
+    stores = testStores(redis.url);
+    jobs = new MailboxJobs(redis.url);
+    const setup = await dovecot.imap(PLAIN);
+    await setup.mailboxCreate('Reports');
+    await setup.logout();
+    for (let i = 1; i <= 3; i++) await dovecot.append(PLAIN, 'Reports', mail(`report ${i}`));
+    for (let i = 1; i <= 2; i++) await dovecot.append(PLAIN, 'INBOX', mail(`inbox ${i}`));
+    account = await seedAccount(stores, dovecot, PLAIN, { mailboxes: ['*'] });
+    await start();
+  });
+
+  afterAll(async () => {
+    await watcher?.close();
+    await jobs?.close();
+    await stores?.close();
+    await Promise.all([dovecot?.dispose(), redis?.dispose()]);
+  });
+
+  it('is a server without CONDSTORE', async () => {
+    const probe = await dovecot.imap(PLAIN);
+    expect(['NOTIFY', 'CONDSTORE', 'QRESYNC', 'LIST-STATUS'].filter((c) => probe.capabilities.has(c))).toEqual([]);
+    await probe.logout();
+  });
+
+  it('pushes a message read, then unread again, in a folder the session is not in, once each', async () => {
+    await setFlag('Reports', 2, true);
+    await waitFor(async () => (await flagJobs()).length === 1, 10_000, 'a flags job for the read message');
+    await setFlag('Reports', 2, false);
+    await waitFor(async () => (await flagJobs()).length === 2, 10_000, 'a flags job for the unread message');
+    await settle();
+    expect(await flagJobs()).toEqual([
+      ['Reports', 2, true],
+      ['Reports', 2, false],
+    ]);
+  });
+
+  it('pushes a read flag set in INBOX once, though INBOX is resynced after a visit elsewhere', async () => {
+    const before = (await flagJobs()).length;
+    await setFlag('INBOX', 1, true);
+    await waitFor(async () => (await flagJobs()).length === before + 1, 10_000, 'the flags job from IDLE');
+    // Mail into Reports takes the session there and back to INBOX, whose resync must not report it again.
+    await dovecot.append(PLAIN, 'Reports', mail('report 4'));
+    await waitFor(async () => (await jobs.fetchUids(account, 'Reports')).includes(4), 10_000, 'the new report');
+    await settle();
+    expect((await flagJobs()).slice(before)).toEqual([['INBOX', 1, true]]);
+  });
+
+  it('finds read state that changed while no watcher looked, in INBOX and in another folder, once each', async () => {
+    const before = (await flagJobs()).length;
+    await watcher!.close();
+    watcher = undefined;
+    await setFlag('INBOX', 2, true);
+    await setFlag('Reports', 3, true);
+    await start();
+    await waitFor(async () => (await flagJobs()).length >= before + 2, 10_000, 'flags jobs from while down');
+    await settle();
+    expect(
+      (await flagJobs())
+        .slice(before)
+        .sort((a, b) => String(a).localeCompare(String(b))),
+    ).toEqual([
+      ['INBOX', 2, true],
+      ['Reports', 3, true],
+    ]);
+  });
+});

@@ -14,6 +14,7 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[2], 'uidValidity', ARGV[2], 'uidNext', ARGV[3])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[2], 'highestModseq', ARGV[4]) else redis.call('HDEL', KEYS[2], 'highestModseq') end
 if ARGV[5] ~= '-' then redis.call('HSET', KEYS[2], 'knownUids', ARGV[5]) else redis.call('HDEL', KEYS[2], 'knownUids') end
+if ARGV[7] ~= '-' then redis.call('HSET', KEYS[2], 'unseenUids', ARGV[7]) else redis.call('HDEL', KEYS[2], 'unseenUids') end
 redis.call('HSET', KEYS[3], ARGV[6], ARGV[2])
 return 1
 `);
@@ -36,6 +37,7 @@ export class CursorStore {
     const cursor: MailboxCursor = { uidValidity: Number(h.uidValidity), uidNext: Number(h.uidNext) };
     if (h.highestModseq) cursor.highestModseq = h.highestModseq;
     if (h.knownUids !== undefined) cursor.knownUids = h.knownUids;
+    if (h.unseenUids !== undefined) cursor.unseenUids = h.unseenUids;
     return cursor;
   }
 
@@ -45,7 +47,7 @@ export class CursorStore {
       this.redis.client,
       SAVE,
       [redisKeys.lease(accountId), redisKeys.cursor(accountId, mailbox), redisKeys.uidValidities(accountId)],
-      [leaseValue, cursor.uidValidity, cursor.uidNext, cursor.highestModseq ?? '', cursor.knownUids ?? '-', mailbox],
+      [leaseValue, cursor.uidValidity, cursor.uidNext, cursor.highestModseq ?? '', cursor.knownUids ?? '-', mailbox, cursor.unseenUids ?? '-'],
     );
     if (saved !== 1) throw new LeaseLostError(accountId);
   }

@@ -9,4 +9,9 @@ export interface MailboxCursor {
    * QRESYNC, where expunges can only be found by comparing UID lists.
    */
   knownUids?: string;
+  /**
+   * UIDs last seen without \Seen, as a sequence set; kept only for servers without CONDSTORE, where
+   * read state that changed while no session looked can only be found by comparing UID lists.
+   */
+  unseenUids?: string;
 }

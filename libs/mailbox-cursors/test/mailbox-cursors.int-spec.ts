@@ -41,6 +41,16 @@ describe('CursorStore and MailboxValidities', () => {
     expect(await cursors.get(account, 'INBOX')).toBeNull();
   });
 
+  it('keeps the UID lists of a server without QRESYNC or CONDSTORE, an empty one apart from none', async () => {
+    await cursors.save(account, 'INBOX', { uidValidity: 7, uidNext: 10, knownUids: '1:9', unseenUids: '' }, LEASE);
+    expect(await cursors.get(account, 'INBOX')).toEqual({ uidValidity: 7, uidNext: 10, knownUids: '1:9', unseenUids: '' });
+    await cursors.save(account, 'INBOX', { uidValidity: 7, uidNext: 11, knownUids: '1:10', unseenUids: '4,10' }, LEASE);
+    expect(await cursors.get(account, 'INBOX')).toEqual({ uidValidity: 7, uidNext: 11, knownUids: '1:10', unseenUids: '4,10' });
+    // The server gained CONDSTORE and QRESYNC: the lists go.
+    await cursors.save(account, 'INBOX', { uidValidity: 7, uidNext: 11, highestModseq: '3' }, LEASE);
+    expect(await cursors.get(account, 'INBOX')).toEqual({ uidValidity: 7, uidNext: 11, highestModseq: '3' });
+  });
+
   it('writes nothing without the lease', async () => {
     await expect(cursors.save(account, 'INBOX', { uidValidity: 7, uidNext: 10 }, 'someone-else')).rejects.toBeInstanceOf(LeaseLostError);
     expect(await validities.get(account, 'INBOX')).toBeNull();

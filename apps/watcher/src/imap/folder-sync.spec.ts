@@ -99,3 +99,50 @@ describe('FolderSync: new mail announced from a STATUS of an unselected folder',
     expect(folder.cursorToCarry()?.uidNext).toBe(12);
   });
 });
+
+describe('FolderSync: read state without CONDSTORE (the `unseen` baseline)', () => {
+  /** A folder of a server without CONDSTORE as a resync leaves it: UIDs 1-9, 3 and 5 unread. */
+  function plainFolder(ctx: FakeFolderContext): FolderSync {
+    const folder = new FolderSync('Reports', owner, ctx);
+    folder.uidValidity = 7;
+    folder.cursor = { uidValidity: 7, uidNext: 10 };
+    folder.unseen = [3, 5];
+    return folder;
+  }
+
+  it('enqueues a read or unread change the selected folder reports, then folds it into the baseline and saves it', async () => {
+    const ctx = new FakeFolderContext();
+    const folder = plainFolder(ctx);
+    folder.onFlags({ uid: 3, flags: new Set(['\\Seen']) });
+    folder.onFlags({ uid: 7, flags: new Set() });
+    await folder.flushChanges();
+    expect(ctx.enqueued.map((e) => e.batch.changes)).toEqual([
+      [
+        { kind: 'flags', uid: 3, flags: ['\\Seen'] },
+        { kind: 'flags', uid: 7, flags: [] },
+      ],
+    ]);
+    expect(folder.unseen).toEqual([5, 7]);
+    expect(ctx.saved).toEqual([{ uidValidity: 7, uidNext: 10, unseenUids: '5,7' }]);
+  });
+
+  it('saves no cursor for a flag change that leaves read state as it was', async () => {
+    const ctx = new FakeFolderContext();
+    const folder = plainFolder(ctx);
+    folder.onFlags({ uid: 3, flags: new Set(['\\Flagged']) });
+    await folder.flushChanges();
+    expect(ctx.enqueued).toHaveLength(1);
+    expect(folder.unseen).toEqual([3, 5]);
+    expect(ctx.saved).toEqual([]);
+  });
+
+  it('keeps no baseline where CONDSTORE is there (MODSEQ says what changed)', async () => {
+    const ctx = new FakeFolderContext();
+    const folder = examinedFolder(ctx);
+    folder.condstore = true;
+    folder.onFlags({ uid: 3, flags: new Set(['\\Seen']), modseq: 101n });
+    await folder.flushChanges();
+    expect(folder.unseen).toBeUndefined();
+    expect(ctx.saved).toEqual([{ uidValidity: 7, uidNext: 10, highestModseq: '101' }]);
+  });
+});

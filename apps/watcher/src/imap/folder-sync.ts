@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { ImapFlow, MailboxObject } from 'imapflow';
 import { MailboxChange, MailboxRef, MailboxSyncService } from '../sync/mailbox-sync.service';
 import { MailboxCursor } from '@pushmail/mailbox-cursors';
-import { advanceUidNext, assignedUids, fromSequenceSet, futureGuesses, guessNewUids, maxModseq, newUidsFrom, planResync, toSequenceSet, vanishedUids } from '../sync/uid-math';
+import { advanceUidNext, assignedUids, fromSequenceSet, futureGuesses, guessNewUids, maxModseq, movedUids, newUidsFrom, planResync, toSequenceSet, vanishedUids } from '../sync/uid-math';
 import { WatcherMetrics } from '../watcher.metrics';
 
 /** What a STATUS (a sweep's, or one NOTIFY sent) says about a folder; compared to tell a change. */
@@ -11,6 +11,8 @@ export interface FolderStatus {
   uidNext?: number;
   uidValidity?: number;
   highestModseq?: string;
+  /** Asked for only without CONDSTORE: a \Seen change moves it when nothing else does. */
+  unseen?: number;
 }
 
 /** What a folder uses of the process-wide session context (narrow, so a spec can hand it a typed fake). */
@@ -60,7 +62,8 @@ export function statusChanged(before: FolderStatus | undefined, after: FolderSta
     (after.uidValidity !== undefined && after.uidValidity !== before.uidValidity) ||
     (after.uidNext !== undefined && after.uidNext !== before.uidNext) ||
     (after.messages !== undefined && after.messages !== before.messages) ||
-    (after.highestModseq !== undefined && after.highestModseq !== before.highestModseq)
+    (after.highestModseq !== undefined && after.highestModseq !== before.highestModseq) ||
+    (after.unseen !== undefined && after.unseen !== before.unseen)
   );
 }
 
@@ -76,6 +79,17 @@ export class FolderSync {
   condstore = false;
   /** Sequence number → UID, only for servers without QRESYNC, whose EXPUNGE carries no UID. */
   seqUids?: number[];
+  /**
+   * The UIDs last known without \Seen, sorted; kept only for a folder without CONDSTORE, where no
+   * MODSEQ says which flags changed while the folder was not selected (another folder's visit, a
+   * restart, a failover). A resync compares it with UID SEARCH UNSEEN and fetches the flags of the
+   * UIDs that moved, so read and unread state, the flag clients show as unread counts, reaches them
+   * on such servers too (Microsoft 365 and Yahoo advertise no CONDSTORE). Other flags have no count a
+   * STATUS could show and stay unseen there; a set per flag would cost a SEARCH per flag and visit.
+   */
+  unseen?: number[];
+  /** \Seen as the selected folder's FETCH responses reported it since (UID → unseen now), for {@link unseen}. */
+  private unseenEdits?: Map<number, boolean>;
   /** When the EXISTS that asked for the next search arrived. */
   seenAt = 0;
   /**
@@ -137,6 +151,8 @@ export class FolderSync {
     const change: MailboxChange = { kind: 'flags', uid, flags: [...(event.flags ?? [])] };
     if (event.modseq !== undefined) change.modseq = event.modseq.toString();
     this.changes.push(change);
+    // Its flags job goes out with this change: the next resync must not find it again.
+    if (this.unseen && event.flags) (this.unseenEdits ??= new Map()).set(uid, !event.flags.has('\\Seen'));
     return true;
   }
 
@@ -229,6 +245,10 @@ export class FolderSync {
     }
     if (!uids.length) return;
     if (this.seqUids) this.seqUids.push(...uids.filter((u) => u > (this.seqUids![this.seqUids!.length - 1] ?? 0)));
+    // Taken as unread: the fetch job reads the real flags. One that came in read (rare in the folder
+    // a session sits in) gets a flags job, with its real flags, at the next resync; taking it as read
+    // instead would lose the change when it is read while the session visits another folder.
+    if (this.unseen) this.unseen.push(...uids.filter((u) => u > (this.unseen![this.unseen!.length - 1] ?? 0)));
     // The cursor must never pass a UID whose job is not known to be in Redis: guesses whose early
     // enqueue has not (yet) succeeded are enqueued again, a no-op by job id if it lands after all.
     const unqueued = uids.filter((uid) => guessed?.get(uid) !== true);
@@ -247,7 +267,25 @@ export class FolderSync {
     for (const c of relevant) if (c.kind === 'flags' && this.condstore) modseq = maxModseq(modseq, c.modseq);
     if (relevant.length) await this.ctx.sync.enqueue(this.ref, this.uidValidity, { changes: relevant });
     const expunged = relevant.some((c) => c.kind === 'deleted');
-    if (modseq !== this.cursor!.highestModseq || (expunged && this.seqUids)) await this.saveCursor({ ...this.cursor!, ...(modseq ? { highestModseq: modseq } : {}) });
+    const unseenMoved = this.applyUnseenEdits();
+    if (modseq !== this.cursor!.highestModseq || (expunged && this.seqUids) || unseenMoved) await this.saveCursor({ ...this.cursor!, ...(modseq ? { highestModseq: modseq } : {}) });
+  }
+
+  /** Folds the \Seen changes reported since into {@link unseen}; answers whether it changed. */
+  private applyUnseenEdits(): boolean {
+    const edits = this.unseenEdits;
+    this.unseenEdits = undefined;
+    if (!edits || !this.unseen) return false;
+    const set = new Set(this.unseen);
+    let moved = false;
+    for (const [uid, unseen] of edits) {
+      if (unseen === set.has(uid)) continue;
+      if (unseen) set.add(uid);
+      else set.delete(uid);
+      moved = true;
+    }
+    if (moved) this.unseen = [...set].sort((a, b) => a - b);
+    return moved;
   }
 
   /**
@@ -263,6 +301,8 @@ export class FolderSync {
   private async saveCursor(cursor: MailboxCursor): Promise<void> {
     if (this.seqUids) cursor.knownUids = toSequenceSet(this.seqUids);
     else delete cursor.knownUids;
+    if (this.unseen) cursor.unseenUids = toSequenceSet(this.unseen);
+    else delete cursor.unseenUids;
     await this.ctx.sync.saveCursor(this.ref, cursor);
     this.cursor = cursor;
   }
@@ -281,10 +321,16 @@ export class FolderSync {
     const stored = (await this.ctx.sync.getCursor(this.ref)) ?? (this.fromStart ? { uidValidity, uidNext: 1 } : null);
     const plan = planResync(stored, selected, this.condstore);
     const previousUids = this.uidValidity === uidValidity && this.seqUids ? this.seqUids : fromSequenceSet(stored?.knownUids);
+    // With the changes still pending folded in: their jobs go out with this resync's.
+    this.applyUnseenEdits();
+    const previousUnseen = this.uidValidity === uidValidity && this.unseen ? this.unseen : stored?.unseenUids !== undefined ? fromSequenceSet(stored.unseenUids) : undefined;
     if (this.uidValidity !== uidValidity) this.existingBelow = 0; // another UID space
     this.uidValidity = uidValidity;
     const present = qresync ? undefined : ((await client.search({ all: true }, { uid: true })) || []).sort((a, b) => a - b);
     this.seqUids = present;
+    const unseenNow = this.condstore ? undefined : ((await client.search({ seen: false }, { uid: true })) || []).sort((a, b) => a - b);
+    this.unseen = unseenNow;
+    if (unseenNow) this.status.unseen = unseenNow.length;
     const modseq = this.condstore ? selected.highestModseq : undefined;
 
     if (plan.kind !== 'incremental') {
@@ -309,6 +355,14 @@ export class FolderSync {
       const rows = await client.fetchAll(`1:${from - 1}`, { uid: true, flags: true }, { uid: true, changedSince: BigInt(plan.changedSince) });
       for (const row of rows) {
         if (row.uid < from) this.changes.push({ kind: 'flags', uid: row.uid, flags: [...(row.flags ?? [])], ...(row.modseq ? { modseq: row.modseq.toString() } : {}) });
+      }
+    }
+    if (unseenNow && previousUnseen) {
+      // Read or unread since the baseline (see `unseen`): their flags, as the server has them now.
+      const moved = movedUids(previousUnseen, unseenNow, from, present);
+      if (moved.length) {
+        const rows = await client.fetchAll(toSequenceSet(moved), { uid: true, flags: true }, { uid: true });
+        for (const row of rows) if (row.uid < from) this.changes.push({ kind: 'flags', uid: row.uid, flags: [...(row.flags ?? [])] });
       }
     }
     if (present) for (const uid of vanishedUids(previousUids, present, from)) this.changes.push({ kind: 'deleted', uid });

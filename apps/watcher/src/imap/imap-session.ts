@@ -463,7 +463,8 @@ export class ImapSession {
 
   /** No NOTIFY: one LIST with the folders' STATUS (LIST-STATUS, else a STATUS each), then resync what changed. */
   private async sweep(client: ImapFlow): Promise<void> {
-    const statusQuery: StatusQuery = { messages: true, uidNext: true, uidValidity: true, ...(client.enabled.has('CONDSTORE') ? { highestModseq: true } : {}) };
+    // Without CONDSTORE, UNSEEN is what shows a folder's messages read or unread elsewhere (see FolderSync.unseen).
+    const statusQuery: StatusQuery = { messages: true, uidNext: true, uidValidity: true, ...(client.enabled.has('CONDSTORE') ? { highestModseq: true } : { unseen: true }) };
     const listed = await this.listFolders(client, true, statusQuery);
     for (const entry of listed) {
       const folder = this.folders.get(entry.path.toUpperCase() === 'INBOX' ? 'INBOX' : entry.path);
@@ -474,6 +475,7 @@ export class ImapSession {
         ...(s.uidNext !== undefined ? { uidNext: s.uidNext } : {}),
         ...(s.uidValidity !== undefined ? { uidValidity: Number(s.uidValidity) } : {}),
         ...(s.highestModseq !== undefined ? { highestModseq: s.highestModseq.toString() } : {}),
+        ...(s.unseen !== undefined ? { unseen: s.unseen } : {}),
       };
       if (!statusChanged(folder.status, status)) continue;
       folder.announceAssigned(status, Date.now());

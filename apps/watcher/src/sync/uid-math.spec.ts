@@ -1,4 +1,4 @@
-import { MAX_GUESSED_UIDS, advanceUidNext, assignedUids, fromSequenceSet, futureGuesses, guessNewUids, maxModseq, newUidsFrom, planResync, toSequenceSet, vanishedUids } from './uid-math';
+import { MAX_GUESSED_UIDS, advanceUidNext, assignedUids, fromSequenceSet, futureGuesses, guessNewUids, maxModseq, movedUids, newUidsFrom, planResync, toSequenceSet, vanishedUids } from './uid-math';
 
 describe('newUidsFrom', () => {
   it('drops the last message a server returns for N:* when its UID is below N', () => {
@@ -55,6 +55,12 @@ describe('sequence sets', () => {
   it('finds expunged UIDs below the cursor only', () => {
     expect(vanishedUids([1, 2, 3, 4], [1, 3, 5], 5)).toEqual([2, 4]);
     expect(vanishedUids([1, 2, 9], [1], 5)).toEqual([2]);
+  });
+  it('finds UIDs whose \\Seen flipped between two UNSEEN lists, below the cursor and still present', () => {
+    // 2 read, 4 unread again; 9 is not announced yet; 6 is gone (its expunge is its own change).
+    expect(movedUids([1, 2, 3, 6], [1, 3, 4, 9], 8)).toEqual([2, 4, 6]);
+    expect(movedUids([1, 2, 3, 6], [1, 3, 4, 9], 8, [1, 2, 3, 4, 5, 9])).toEqual([2, 4]);
+    expect(movedUids([], [], 8)).toEqual([]);
   });
 });
 

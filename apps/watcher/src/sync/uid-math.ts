@@ -87,6 +87,19 @@ export function vanishedUids(known: readonly number[], present: readonly number[
   return known.filter((uid) => uid < belowUid && !now.has(uid));
 }
 
+/**
+ * UIDs below `belowUid`, and still `present` where that list is known, that are in one of two
+ * lists and not the other: the messages whose \Seen flipped between two UID SEARCH UNSEEN.
+ */
+export function movedUids(before: readonly number[], now: readonly number[], belowUid: number, present?: readonly number[]): number[] {
+  const was = new Set(before);
+  const is = new Set(now);
+  const there = present ? new Set(present) : undefined;
+  const keep = (uid: number) => uid < belowUid && (!there || there.has(uid));
+  const out = [...before.filter((uid) => !is.has(uid) && keep(uid)), ...now.filter((uid) => !was.has(uid) && keep(uid))];
+  return out.sort((a, b) => a - b);
+}
+
 /** Most UIDs guessed from one EXISTS; a bigger jump is left to the UID SEARCH that follows. */
 export const MAX_GUESSED_UIDS = 50;
 
