@@ -1,7 +1,8 @@
 import { MailboxCursor } from '@pushmail/mailbox-cursors';
+import type { FetchMessageObject, MailboxObject, SearchObject } from 'imapflow';
 import { Counter, Histogram } from 'prom-client';
 import { MailboxBatch, MailboxRef } from '../sync/mailbox-sync.service';
-import { FolderOwner, FolderSync, FolderSyncContext } from './folder-sync';
+import { FolderClient, FolderOwner, FolderSync, FolderSyncContext } from './folder-sync';
 
 /** A typed fake of what a folder uses: records enqueues and cursor writes, Redis is not involved. */
 class FakeFolderContext implements FolderSyncContext {
@@ -9,6 +10,8 @@ class FakeFolderContext implements FolderSyncContext {
   readonly saved: MailboxCursor[] = [];
   readonly debugged: unknown[] = [];
   failEnqueue = false;
+  /** The folder's cursor in Redis: what getCursor answers, and what saveCursor replaces. */
+  stored: MailboxCursor | null = null;
   readonly sync: FolderSyncContext['sync'] = {
     enqueue: async (ref, uidValidity, batch) => {
       if (this.failEnqueue) throw new Error('redis down');
@@ -16,9 +19,10 @@ class FakeFolderContext implements FolderSyncContext {
       return batch.newUids?.length ?? 0;
     },
     withdraw: async () => undefined,
-    getCursor: async () => null,
+    getCursor: async () => this.stored && { ...this.stored },
     saveCursor: async (_ref, cursor) => {
       this.saved.push(cursor);
+      this.stored = { ...cursor };
     },
   };
   readonly metrics: FolderSyncContext['metrics'] = {
@@ -144,5 +148,79 @@ describe('FolderSync: read state without CONDSTORE (the `unseen` baseline)', () 
     await folder.flushChanges();
     expect(folder.unseen).toBeUndefined();
     expect(ctx.saved).toEqual([{ uidValidity: 7, uidNext: 10, highestModseq: '101' }]);
+  });
+});
+
+/**
+ * A typed fake of a folder's connection to a server without CONDSTORE or QRESYNC: the folder's UIDs
+ * and the unread ones, answering the searches and the FLAGS fetch a resync sends.
+ */
+class FakeFolderClient implements FolderClient {
+  readonly enabled = new Set<string>();
+  constructor(
+    public uids: number[],
+    public unread: number[],
+  ) {}
+  readonly search = (async (query: SearchObject) => {
+    if (query.seen === false) return this.unread;
+    const from = typeof query.uid === 'string' ? Number(query.uid.split(':')[0]) : 1;
+    return this.uids.filter((uid) => uid >= from);
+  }) as FolderClient['search'];
+  readonly fetchAll = async (range: string | number[] | object): Promise<FetchMessageObject[]> => {
+    const wanted = new Set(String(range).split(',').flatMap((part) => {
+      const [a, b = a] = part.split(':').map(Number);
+      return Array.from({ length: b - a + 1 }, (_, i) => a + i);
+    }));
+    return this.uids.filter((uid) => wanted.has(uid)).map((uid, i) => ({ seq: i + 1, uid, flags: new Set(this.unread.includes(uid) ? [] : ['\\Seen']) }));
+  };
+}
+
+describe('FolderSync.resync without CONDSTORE', () => {
+  const examined = (client: FakeFolderClient): MailboxObject => ({ path: 'Reports', delimiter: '/', flags: new Set(), uidValidity: 7n, uidNext: 6, exists: client.uids.length });
+  /** Saved by the last visit: UIDs 1-5, 3 and 5 unread. */
+  const saved: MailboxCursor = { uidValidity: 7, uidNext: 6, knownUids: '1:5', unseenUids: '3,5' };
+
+  it('reports what was read and what was expunged since the lists it saved, and saves the new lists', async () => {
+    const ctx = new FakeFolderContext();
+    ctx.stored = saved;
+    const client = new FakeFolderClient([1, 2, 3, 5], [5]);
+    const folder = new FolderSync('Reports', owner, ctx);
+    await folder.resync(client, examined(client), false);
+    expect(ctx.enqueued.map((e) => e.batch.changes)).toEqual([
+      [
+        { kind: 'flags', uid: 3, flags: ['\\Seen'] },
+        { kind: 'deleted', uid: 4 },
+      ],
+    ]);
+    expect(ctx.stored).toEqual({ uidValidity: 7, uidNext: 6, knownUids: '1:3,5', unseenUids: '5' });
+  });
+
+  it('loses neither when a resync could not enqueue them: the next one compares with the lists as saved', async () => {
+    const ctx = new FakeFolderContext();
+    ctx.stored = saved;
+    const client = new FakeFolderClient([1, 2, 3, 5], [5]);
+    const folder = new FolderSync('Reports', owner, ctx);
+    ctx.failEnqueue = true;
+    await expect(folder.resync(client, examined(client), false)).rejects.toThrow('redis down');
+    ctx.failEnqueue = false;
+    await folder.resync(client, examined(client), false);
+    expect(ctx.enqueued.map((e) => e.batch.changes)).toEqual([
+      [
+        { kind: 'flags', uid: 3, flags: ['\\Seen'] },
+        { kind: 'deleted', uid: 4 },
+      ],
+    ]);
+  });
+
+  it('reports a read change the selected folder already announced once, not again from the comparison', async () => {
+    const ctx = new FakeFolderContext();
+    ctx.stored = { ...saved, knownUids: '1:5' };
+    const client = new FakeFolderClient([1, 2, 3, 4, 5], [5]);
+    const folder = new FolderSync('Reports', owner, ctx);
+    await folder.resync(new FakeFolderClient([1, 2, 3, 4, 5], [3, 5]), examined(client), false);
+    // Selected: IDLE reports 3 read; the session leaves before flushing, and comes back.
+    folder.onFlags({ seq: 3, flags: new Set(['\\Seen']) });
+    await folder.resync(client, examined(client), false);
+    expect(ctx.enqueued.map((e) => e.batch.changes).filter((c) => c?.length)).toEqual([[{ kind: 'flags', uid: 3, flags: ['\\Seen'] }]]);
   });
 });

@@ -15,6 +15,9 @@ export interface FolderStatus {
   unseen?: number;
 }
 
+/** What a folder's resync asks of its IMAP connection (narrow, so a spec can hand it a typed fake). */
+export type FolderClient = Pick<ImapFlow, 'search' | 'fetchAll' | 'enabled'>;
+
 /** What a folder uses of the process-wide session context (narrow, so a spec can hand it a typed fake). */
 export interface FolderSyncContext {
   sync: Pick<MailboxSyncService, 'enqueue' | 'withdraw' | 'getCursor' | 'saveCursor'>;
@@ -65,6 +68,23 @@ export function statusChanged(before: FolderStatus | undefined, after: FolderSta
     (after.highestModseq !== undefined && after.highestModseq !== before.highestModseq) ||
     (after.unseen !== undefined && after.unseen !== before.unseen)
   );
+}
+
+/**
+ * `unseen` (sorted UIDs without \Seen) with the read changes a selected folder reported (UID →
+ * unseen now) applied; undefined when they change nothing.
+ */
+function withUnseenEdits(unseen: readonly number[], edits: ReadonlyMap<number, boolean> | undefined): number[] | undefined {
+  if (!edits) return undefined;
+  const set = new Set(unseen);
+  let moved = false;
+  for (const [uid, isUnseen] of edits) {
+    if (isUnseen === set.has(uid)) continue;
+    if (isUnseen) set.add(uid);
+    else set.delete(uid);
+    moved = true;
+  }
+  return moved ? [...set].sort((a, b) => a - b) : undefined;
 }
 
 /**
@@ -224,7 +244,7 @@ export class FolderSync {
   }
 
   /** UID SEARCH above the cursor → fetch jobs → cursor. */
-  async syncNewMail(client: ImapFlow): Promise<void> {
+  async syncNewMail(client: FolderClient): Promise<void> {
     const seenAt = this.seenAt || Date.now();
     this.seenAt = 0;
     const cursor = this.cursor!;
@@ -260,6 +280,9 @@ export class FolderSync {
   async flushChanges(): Promise<void> {
     const batch = this.changes;
     this.changes = [];
+    // Folded only once their jobs are in Redis: after a failed enqueue the next resync finds them again.
+    const edits = this.unseenEdits;
+    this.unseenEdits = undefined;
     // Changes to messages not yet announced are left to their fetch job, which reads current flags.
     const below = this.cursor!.uidNext;
     const relevant = batch.filter((c) => c.uid < below);
@@ -267,26 +290,11 @@ export class FolderSync {
     for (const c of relevant) if (c.kind === 'flags' && this.condstore) modseq = maxModseq(modseq, c.modseq);
     if (relevant.length) await this.ctx.sync.enqueue(this.ref, this.uidValidity, { changes: relevant });
     const expunged = relevant.some((c) => c.kind === 'deleted');
-    const unseenMoved = this.applyUnseenEdits();
+    const unseenMoved = this.unseen ? withUnseenEdits(this.unseen, edits) : undefined;
+    if (unseenMoved) this.unseen = unseenMoved;
     if (modseq !== this.cursor!.highestModseq || (expunged && this.seqUids) || unseenMoved) await this.saveCursor({ ...this.cursor!, ...(modseq ? { highestModseq: modseq } : {}) });
   }
 
-  /** Folds the \Seen changes reported since into {@link unseen}; answers whether it changed. */
-  private applyUnseenEdits(): boolean {
-    const edits = this.unseenEdits;
-    this.unseenEdits = undefined;
-    if (!edits || !this.unseen) return false;
-    const set = new Set(this.unseen);
-    let moved = false;
-    for (const [uid, unseen] of edits) {
-      if (unseen === set.has(uid)) continue;
-      if (unseen) set.add(uid);
-      else set.delete(uid);
-      moved = true;
-    }
-    if (moved) this.unseen = [...set].sort((a, b) => a - b);
-    return moved;
-  }
 
   /**
    * Records, before anything awaits, that every UID below `from` and up to the highest of `found`
@@ -311,7 +319,7 @@ export class FolderSync {
    * Catches up each time the folder is examined (connect, or a change NOTIFY or a sweep reported);
    * see {@link planResync}. `client` has just opened this folder read-only as `mailbox`.
    */
-  async resync(client: ImapFlow, mailbox: MailboxObject, qresync: boolean): Promise<void> {
+  async resync(client: FolderClient, mailbox: MailboxObject, qresync: boolean): Promise<void> {
     this.condstore = client.enabled.has('CONDSTORE') && !mailbox.noModseq && mailbox.highestModseq !== undefined;
     const uidValidity = Number(mailbox.uidValidity);
     const selected = { uidValidity, uidNext: mailbox.uidNext, highestModseq: mailbox.highestModseq?.toString() };
@@ -320,16 +328,20 @@ export class FolderSync {
     this.missing = false;
     const stored = (await this.ctx.sync.getCursor(this.ref)) ?? (this.fromStart ? { uidValidity, uidNext: 1 } : null);
     const plan = planResync(stored, selected, this.condstore);
-    const previousUids = this.uidValidity === uidValidity && this.seqUids ? this.seqUids : fromSequenceSet(stored?.knownUids);
-    // With the changes still pending folded in: their jobs go out with this resync's.
-    this.applyUnseenEdits();
-    const previousUnseen = this.uidValidity === uidValidity && this.unseen ? this.unseen : stored?.unseenUids !== undefined ? fromSequenceSet(stored.unseenUids) : undefined;
+    // The lists as last saved, i.e. as the jobs already in Redis left them: this session's own copies
+    // run ahead of them when a resync failed after its searches (a Redis outage), and comparing with
+    // those would lose the expunges and read changes that resync found and could not enqueue.
+    const previousUids = stored?.knownUids !== undefined ? fromSequenceSet(stored.knownUids) : this.uidValidity === uidValidity && this.seqUids ? this.seqUids : [];
+    // With the read changes still pending folded in: their jobs go out with this resync's.
+    const pendingEdits = this.unseenEdits;
+    this.unseenEdits = undefined;
+    const savedUnseen = stored?.unseenUids !== undefined ? fromSequenceSet(stored.unseenUids) : undefined;
+    const previousUnseen = savedUnseen && (withUnseenEdits(savedUnseen, pendingEdits) ?? savedUnseen);
     if (this.uidValidity !== uidValidity) this.existingBelow = 0; // another UID space
     this.uidValidity = uidValidity;
     const present = qresync ? undefined : ((await client.search({ all: true }, { uid: true })) || []).sort((a, b) => a - b);
     this.seqUids = present;
     const unseenNow = this.condstore ? undefined : ((await client.search({ seen: false }, { uid: true })) || []).sort((a, b) => a - b);
-    this.unseen = unseenNow;
     if (unseenNow) this.status.unseen = unseenNow.length;
     const modseq = this.condstore ? selected.highestModseq : undefined;
 
@@ -340,6 +352,7 @@ export class FolderSync {
         await this.ctx.sync.enqueue(this.ref, uidValidity, { reset: { previousUidValidity: plan.previousUidValidity } });
       }
       this.ctx.logger.log({ msg: `mailbox ${plan.kind}`, accountId: this.owner.accountId, mailbox: this.mailbox, uidValidity, uidNext: mailbox.uidNext });
+      this.unseen = unseenNow;
       await this.saveCursor({ uidValidity, uidNext: mailbox.uidNext, ...(modseq ? { highestModseq: modseq } : {}) });
       return;
     }
@@ -370,6 +383,7 @@ export class FolderSync {
     this.changes = [];
     // Not observed in the EXISTS→enqueue histogram: a catch-up is not a push.
     await this.ctx.sync.enqueue(this.ref, uidValidity, { newUids, seenAt, changes });
+    this.unseen = unseenNow;
     await this.saveCursor({
       uidValidity,
       uidNext: advanceUidNext(from, newUids, mailbox.uidNext),
