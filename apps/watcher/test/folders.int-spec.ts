@@ -1,6 +1,6 @@
 import { INestApplication } from '@nestjs/common';
 import { MailboxJobName } from '@pushmail/contracts';
-import { TestDovecot, TestRedis, sleep, testStores, waitFor } from '@pushmail/testing';
+import { DovecotOptions, TestDovecot, TestRedis, sleep, testStores, waitFor } from '@pushmail/testing';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { MailboxJobs, restartDovecotDroppingClients, seedAccount, startWatcher } from './helpers';
@@ -15,6 +15,22 @@ const WITHOUT_NOTIFY =
   'IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES THREAD=REFS THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE LITERAL+ SPECIAL-USE';
 /** 17 folders of our own beside INBOX, Drafts, Sent, Trash and Junk: 22 in all. */
 const FOLDERS = Array.from({ length: 17 }, (_, i) => `F${String(i + 1).padStart(2, '0')}`);
+
+/** Waits longer than a sweep, so a job that should not exist has had its chance. */
+const settle = () => sleep(SWEEP_MS * 2 + 500);
+
+/** A describe's own Dovecot and Redis, and the test's views of that Redis. */
+async function startServers(options: DovecotOptions) {
+  const [dovecot, redis] = await Promise.all([TestDovecot.start(options), TestRedis.start()]);
+  return { dovecot, redis, stores: testStores(redis.url), jobs: new MailboxJobs(redis.url) };
+}
+
+async function stopAll(parts: { watcher?: INestApplication; jobs?: MailboxJobs; stores?: ReturnType<typeof testStores>; dovecot?: TestDovecot; redis?: TestRedis }): Promise<void> {
+  await parts.watcher?.close();
+  await parts.jobs?.close();
+  await parts.stores?.close();
+  await Promise.all([parts.dovecot?.dispose(), parts.redis?.dispose()]);
+}
 
 const mail = (subject: string) => `From: a@example.test\r\nSubject: ${subject}\r\n\r\nbody\r\n`;
 
@@ -34,8 +50,6 @@ describe.each([
   let jobs: MailboxJobs;
   let watcher: INestApplication | undefined;
   let account: string;
-  /** Waits longer than a sweep, so a job that should not exist has had its chance. */
-  const settle = () => sleep(SWEEP_MS * 2 + 500);
   const start = async () => {
     watcher = await startWatcher(redis.url, { FOLDER_SWEEP_INTERVAL_MS: String(SWEEP_MS) });
   };
@@ -44,9 +58,7 @@ describe.each([
 
   beforeAll(async () => {
     // LMTP to user+folder files into that folder, as a Sieve fileinto would.
-    [dovecot, redis] = await Promise.all([TestDovecot.start({ users: { [USER]: 'pw', [NAMED]: 'pw' }, extraConfig: 'lmtp_save_to_detail_mailbox = yes', ...options }), TestRedis.start()]);
-    stores = testStores(redis.url);
-    jobs = new MailboxJobs(redis.url);
+    ({ dovecot, redis, stores, jobs } = await startServers({ users: { [USER]: 'pw', [NAMED]: 'pw' }, extraConfig: 'lmtp_save_to_detail_mailbox = yes', ...options }));
     const setup = await dovecot.imap(USER);
     for (const f of FOLDERS) await setup.mailboxCreate(f);
     await setup.logout();
@@ -55,12 +67,7 @@ describe.each([
     await connected();
   });
 
-  afterAll(async () => {
-    await watcher?.close();
-    await jobs?.close();
-    await stores?.close();
-    await Promise.all([dovecot?.dispose(), redis?.dispose()]);
-  });
+  afterAll(() => stopAll({ watcher, jobs, stores, dovecot, redis }));
 
   it('holds exactly one IMAP session for an account with 22 folders', async () => {
     await waitFor(async () => (await sessionsOf(dovecot, USER)) === 1, 5000, 'one session');
@@ -184,7 +191,6 @@ describe('read state on a server without NOTIFY and without CONDSTORE (swept eve
   let jobs: MailboxJobs;
   let watcher: INestApplication | undefined;
   let account: string;
-  const settle = () => sleep(SWEEP_MS * 2 + 500);
   const start = async () => {
     watcher = await startWatcher(redis.url, { FOLDER_SWEEP_INTERVAL_MS: String(SWEEP_MS) });
     await waitFor(async () => (await stores.accounts.getState(account))?.state === 'connected', 10_000, 'account connected');
@@ -203,9 +209,7 @@ describe('read state on a server without NOTIFY and without CONDSTORE (swept eve
   };
 
   beforeAll(async () => {
-    [dovecot, redis] = await Promise.all([TestDovecot.start({ users: { [PLAIN]: 'pw' }, imapCapability: LIKE_MICROSOFT_365 }), TestRedis.start()]);
-    stores = testStores(redis.url);
-    jobs = new MailboxJobs(redis.url);
+    ({ dovecot, redis, stores, jobs } = await startServers({ users: { [PLAIN]: 'pw' }, imapCapability: LIKE_MICROSOFT_365 }));
     const setup = await dovecot.imap(PLAIN);
     await setup.mailboxCreate('Reports');
     await setup.logout();
@@ -215,12 +219,7 @@ describe('read state on a server without NOTIFY and without CONDSTORE (swept eve
     await start();
   });
 
-  afterAll(async () => {
-    await watcher?.close();
-    await jobs?.close();
-    await stores?.close();
-    await Promise.all([dovecot?.dispose(), redis?.dispose()]);
-  });
+  afterAll(() => stopAll({ watcher, jobs, stores, dovecot, redis }));
 
   it('is a server without CONDSTORE', async () => {
     const probe = await dovecot.imap(PLAIN);
