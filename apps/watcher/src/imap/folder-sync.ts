@@ -330,8 +330,9 @@ export class FolderSync {
     const plan = planResync(stored, selected, this.condstore);
     // The lists as last saved, i.e. as the jobs already in Redis left them: this session's own copies
     // run ahead of them when a resync failed after its searches (a Redis outage), and comparing with
-    // those would lose the expunges and read changes that resync found and could not enqueue.
-    const previousUids = stored?.knownUids !== undefined ? fromSequenceSet(stored.knownUids) : this.uidValidity === uidValidity && this.seqUids ? this.seqUids : [];
+    // those would lose the expunges and read changes that resync found and could not enqueue. Every
+    // resync of a server without QRESYNC saves its list, so there is always one to read.
+    const previousUids = fromSequenceSet(stored?.knownUids);
     // With the read changes still pending folded in: their jobs go out with this resync's.
     const pendingEdits = this.unseenEdits;
     this.unseenEdits = undefined;

@@ -109,8 +109,6 @@ export class ImapSession {
   private listedPaths?: Set<string>;
   /** Folders found after the session's first LIST were created while it watched. */
   private listedOnce = false;
-  /** Whether the last LIST found the folder list changed (see {@link onFolderListChanged}). */
-  private lastListMoved = false;
   /** When to list again while folders are changing (0: not due); see {@link onFolderListChanged}. */
   private listRecheckAt = 0;
   /** NOTIFY is set on this connection: no sweep needed. */
@@ -301,12 +299,13 @@ export class ImapSession {
   /**
    * LIST, then the watched folders from it: new ones get a {@link FolderSync} (and, once connected,
    * a resync, which baselines them), gone ones are dropped. Their cursors stay: a folder deleted and
-   * created again then reports a reset for the old UIDVALIDITY. Returns the listing.
+   * created again then reports a reset for the old UIDVALIDITY. Returns the listing, and whether the
+   * folder list differs from the last one.
    */
-  private async listFolders(client: ImapFlow, connected: boolean, statusQuery?: StatusQuery): Promise<ListResponse[]> {
+  private async listFolders(client: ImapFlow, connected: boolean, statusQuery?: StatusQuery): Promise<{ listed: ListResponse[]; moved: boolean }> {
     // An INBOX-only account needs no listing (one round trip less per connect, as before folders).
     const listed = this.watchesOthers ? await client.list(statusQuery ? { statusQuery } : undefined) : [];
-    if (this.client !== client) return listed;
+    if (this.client !== client) return { listed, moved: false };
     let wireNames: Map<string, string> | undefined;
     for (const f of listed) if (f.pathAsListed !== f.path) (wireNames ??= new Map()).set(f.pathAsListed, f.path);
     this.wireNames = wireNames;
@@ -344,9 +343,9 @@ export class ImapSession {
     const before = this.listedPaths;
     this.listedPaths = paths;
     // Also on a reconnect (not connected yet, but listed before): what changed while it was down.
-    this.lastListMoved = !!before && (before.size !== paths.size || [...paths].some((p) => !before.has(p)));
-    if (this.lastListMoved) await this.ctx.sync.mailboxesChanged(this.accountId);
-    return listed;
+    const moved = !!before && (before.size !== paths.size || [...paths].some((p) => !before.has(p)));
+    if (moved) await this.ctx.sync.mailboxesChanged(this.accountId);
+    return { listed, moved };
   }
 
   /**
@@ -385,13 +384,13 @@ export class ImapSession {
     }
     // UIDVALIDITY tells a renamed folder from a new one when no OLDNAME came (LIST-STATUS only: a
     // STATUS per folder for that would cost more than the replay it saves).
-    const listed = await this.listFolders(client, true, client.capabilities.has('LIST-STATUS') ? { uidValidity: true } : undefined);
+    const { listed, moved } = await this.listFolders(client, true, client.capabilities.has('LIST-STATUS') ? { uidValidity: true } : undefined);
     // Dovecot 2.3.19 at times reports nothing at all for a folder change made just after this
     // session's own LIST: a folder deleted 10 ms after the LIST that followed its rename notice was
     // never reported (the folders test, 2 runs in 3). While folders are changing, the list is read
     // once more FOLDER_LIST_RECHECK_MS later; a recheck that finds nothing new ends it, so a quiet
     // account costs nothing and a burst of changes one LIST more.
-    this.listRecheckAt = named.length || this.lastListMoved ? Date.now() + FOLDER_LIST_RECHECK_MS : 0;
+    this.listRecheckAt = named.length || moved ? Date.now() + FOLDER_LIST_RECHECK_MS : 0;
     const validityOf = new Map(listed.map((f) => [f.path.toUpperCase() === 'INBOX' ? 'INBOX' : f.path, f.status?.uidValidity]));
     for (const [wire, oldWire] of named) {
       const folder = this.folders.get(decode(wire));
@@ -465,7 +464,7 @@ export class ImapSession {
   private async sweep(client: ImapFlow): Promise<void> {
     // Without CONDSTORE, UNSEEN is what shows a folder's messages read or unread elsewhere (see FolderSync.unseen).
     const statusQuery: StatusQuery = { messages: true, uidNext: true, uidValidity: true, ...(client.enabled.has('CONDSTORE') ? { highestModseq: true } : { unseen: true }) };
-    const listed = await this.listFolders(client, true, statusQuery);
+    const { listed } = await this.listFolders(client, true, statusQuery);
     for (const entry of listed) {
       const folder = this.folders.get(entry.path.toUpperCase() === 'INBOX' ? 'INBOX' : entry.path);
       if (!folder || folder === this.selected || !entry.status) continue;
