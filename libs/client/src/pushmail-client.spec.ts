@@ -273,6 +273,24 @@ describe('PushmailClient', () => {
     await expect(client.flag({ accountId: 'x', mailbox: 'INBOX', uid: 1, add: ['\\Seen'] })).rejects.toMatchObject({ code: 'forbidden' });
   });
 
+  it('unsubscribe asks the gateway only for an account it holds: not for one deleted elsewhere', async () => {
+    const { socket, client } = setup();
+    const asked: string[] = [];
+    const gateway = socket.answer;
+    socket.answer = (name, req) => {
+      if (name === ClientCommand.Unsubscribe) asked.push((req as { accountId: string }).accountId);
+      return gateway(name, req);
+    };
+    await client.connect();
+    await client.subscribeMany(['a1', 'a2']);
+    socket.fire(ServerEvent.AccountChanged, { accountId: 'a2', change: 'deleted' });
+    await client.unsubscribe('a1');
+    await client.unsubscribe('a2');
+    await client.unsubscribe('never');
+    expect(asked).toEqual(['a1']);
+    expect(client.subscribedAccounts()).toEqual([]);
+  });
+
   it('withBody: a full message.new as it is; a replayed one whose body expired through message.get', async () => {
     const { socket, client } = setup();
     const asked: unknown[] = [];

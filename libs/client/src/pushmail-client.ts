@@ -225,7 +225,14 @@ export class PushmailClient extends TypedEmitter<PushmailClientEvents> {
     });
   }
 
+  /**
+   * Stops an account's events. Nothing goes to the gateway for an account this client does not
+   * hold: never subscribed, or deleted (the gateway dropped a deleted account's subscription
+   * itself and said so in account.changed, which dropped it here too; asking again only earned a
+   * `forbidden` answer, which the web client sent for every account removed in another tab).
+   */
   async unsubscribe(accountId: string): Promise<void> {
+    if (!this.subscriptions.has(accountId)) return;
     this.dropSubscription(accountId);
     if (this.socket.connected) await this.command(ClientCommand.Unsubscribe, { accountId });
   }
