@@ -10,6 +10,8 @@ jest.setTimeout(120_000);
 const USER = 'folders@example.test';
 const NAMED = 'named@example.test';
 const SWEEP_MS = 1000;
+/** Every describe's watcher: swept every SWEEP_MS where the server has no NOTIFY. */
+const startSweptWatcher = (redisUrl: string) => startWatcher(redisUrl, { FOLDER_SWEEP_INTERVAL_MS: String(SWEEP_MS) });
 /** Dovecot 2.3.19's capabilities after login, without NOTIFY: a server that has no NOTIFY. */
 const WITHOUT_NOTIFY =
   'IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT SORT=DISPLAY THREAD=REFERENCES THREAD=REFS THREAD=ORDEREDSUBJECT MULTIAPPEND URL-PARTIAL CATENATE UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE QRESYNC ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE SNIPPET=FUZZY PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE LITERAL+ SPECIAL-USE';
@@ -51,7 +53,7 @@ describe.each([
   let watcher: INestApplication | undefined;
   let account: string;
   const start = async () => {
-    watcher = await startWatcher(redis.url, { FOLDER_SWEEP_INTERVAL_MS: String(SWEEP_MS) });
+    watcher = await startSweptWatcher(redis.url);
   };
   const connected = () => waitFor(async () => (await stores.accounts.getState(account))?.state === 'connected', 10_000, 'account connected');
   const fetched = async (mailbox: string) => jobs.fetchUids(account, mailbox);
@@ -192,7 +194,7 @@ describe('read state on a server without NOTIFY and without CONDSTORE (swept eve
   let watcher: INestApplication | undefined;
   let account: string;
   const start = async () => {
-    watcher = await startWatcher(redis.url, { FOLDER_SWEEP_INTERVAL_MS: String(SWEEP_MS) });
+    watcher = await startSweptWatcher(redis.url);
     await waitFor(async () => (await stores.accounts.getState(account))?.state === 'connected', 10_000, 'account connected');
   };
   /** The flags jobs so far, as [folder, uid, read?], in the order they were added. */
