@@ -1,4 +1,4 @@
-import { baseEnvSchema, env, mailNetworkEnvShape, oauthEnvShape, secretKeySchema } from '@pushmail/config';
+import { baseEnvSchema, env, imapLoginEnvShape, mailNetworkEnvShape, oauthEnvShape, secretKeySchema } from '@pushmail/config';
 import { z } from 'zod';
 
 export const fetcherEnvSchema = baseEnvSchema.extend({
@@ -7,6 +7,8 @@ export const fetcherEnvSchema = baseEnvSchema.extend({
   PUSHMAIL_SECRET_KEY_PREVIOUS: env.list([]),
   /** ALLOW_PRIVATE_MAIL_HOSTS, MAIL_HOST_ALLOWLIST, ALLOW_INSECURE_MAIL (libs/config). */
   ...mailNetworkEnvShape,
+  /** IMAP_PER_USER_NAMESPACE_HOSTS (libs/config). */
+  ...imapLoginEnvShape,
   ...oauthEnvShape,
   /**
    * Mailbox jobs (fetch, flags, deleted, reset) processed at once. High on purpose: fetches of one

@@ -1,4 +1,4 @@
-import { baseEnvSchema, env, mailNetworkEnvShape, oauthEnvShape, secretKeySchema } from '@pushmail/config';
+import { baseEnvSchema, env, imapLoginEnvShape, mailNetworkEnvShape, oauthEnvShape, secretKeySchema } from '@pushmail/config';
 import { z } from 'zod';
 
 const mailServerSchema = z.object({ host: z.string().min(1), port: z.number().int().min(1).max(65535), secure: z.boolean() }).strict();
@@ -24,6 +24,8 @@ export const gatewayEnvSchema = baseEnvSchema.extend({
   PUSHMAIL_SECRET_KEY_PREVIOUS: env.list([]),
   /** ALLOW_PRIVATE_MAIL_HOSTS, MAIL_HOST_ALLOWLIST, ALLOW_INSECURE_MAIL (libs/config). */
   ...mailNetworkEnvShape,
+  /** IMAP_PER_USER_NAMESPACE_HOSTS (libs/config). */
+  ...imapLoginEnvShape,
   ...oauthEnvShape,
   /** Accounts one user may have; one more is 409. */
   MAX_ACCOUNTS_PER_USER: env.int(20, 1, 100_000),

@@ -1,4 +1,4 @@
-import { baseEnvSchema, env, mailNetworkEnvShape, oauthEnvShape, secretKeySchema } from '@pushmail/config';
+import { baseEnvSchema, env, imapLoginEnvShape, mailNetworkEnvShape, oauthEnvShape, secretKeySchema } from '@pushmail/config';
 import { z } from 'zod';
 import { hostOverridesSchema } from './imap/host-overrides';
 import { notifySourcesSchema } from './notify/notify-sources';
@@ -11,6 +11,8 @@ export const watcherEnvSchema = baseEnvSchema.extend({
   PUSHMAIL_SECRET_KEY_PREVIOUS: env.list([]),
   /** ALLOW_PRIVATE_MAIL_HOSTS, MAIL_HOST_ALLOWLIST, ALLOW_INSECURE_MAIL (libs/config). */
   ...mailNetworkEnvShape,
+  /** IMAP_PER_USER_NAMESPACE_HOSTS (libs/config). */
+  ...imapLoginEnvShape,
   ...oauthEnvShape,
   /** Most accounts one watcher leases; past it the watcher takes no more and reports not ready. */
   WATCHER_MAX_ACCOUNTS: env.int(5000, 1),

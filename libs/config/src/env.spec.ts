@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConfigError, baseEnvSchema, describeRedisTarget, env, mailNetworkEnvShape, parseEnv, redisTarget, secretKeySchema } from './env';
+import { ConfigError, baseEnvSchema, describeRedisTarget, env, imapLoginEnvShape, mailNetworkEnvShape, parseEnv, redisTarget, secretKeySchema } from './env';
 
 describe('parseEnv', () => {
   it('names a missing REDIS_URL', () => {
@@ -51,6 +51,21 @@ describe('mail network settings (shared by every app that connects)', () => {
 
   it.each(['10.0.0.0/33', 'http://mail.corp', 'mail corp', '-bad-.corp', '10.0.0.0/8/1', 'fd00::/129'])('names MAIL_HOST_ALLOWLIST for %s', (entry) => {
     expect(() => parseEnv(schema, { ...base, MAIL_HOST_ALLOWLIST: entry })).toThrow(/MAIL_HOST_ALLOWLIST: /);
+  });
+});
+
+describe('IMAP login settings (shared by every app that logs in)', () => {
+  const schema = baseEnvSchema.extend(imapLoginEnvShape);
+  const base = { REDIS_URL: 'redis://127.0.0.1:6379' };
+
+  it('reads IMAP_PER_USER_NAMESPACE_HOSTS: none by default, host names, addresses or *', () => {
+    expect(parseEnv(schema, base).IMAP_PER_USER_NAMESPACE_HOSTS).toEqual([]);
+    expect(parseEnv(schema, { ...base, IMAP_PER_USER_NAMESPACE_HOSTS: 'mail.corp, 10.0.0.7,[fd00::1]' }).IMAP_PER_USER_NAMESPACE_HOSTS).toEqual(['mail.corp', '10.0.0.7', '[fd00::1]']);
+    expect(parseEnv(schema, { ...base, IMAP_PER_USER_NAMESPACE_HOSTS: '*' }).IMAP_PER_USER_NAMESPACE_HOSTS).toEqual(['*']);
+  });
+
+  it.each(['imap://mail.corp', 'mail corp', 'mail.corp/24'])('names IMAP_PER_USER_NAMESPACE_HOSTS for %s', (entry) => {
+    expect(() => parseEnv(schema, { ...base, IMAP_PER_USER_NAMESPACE_HOSTS: entry })).toThrow(/IMAP_PER_USER_NAMESPACE_HOSTS: /);
   });
 });
 

@@ -181,6 +181,24 @@ export const mailNetworkEnvShape = {
 export const mailNetworkEnvSchema = z.object(mailNetworkEnvShape);
 
 /**
+ * How pushmail logs in to IMAP servers, read by every app that does (declared once here; each app
+ * spreads it into its schema).
+ */
+export const imapLoginEnvShape = {
+  /**
+   * Dovecot hosts whose userdb gives users their own namespaces (a prefix or separator per user):
+   * every login to them asks NAMESPACE, instead of taking an earlier login's answer (see
+   * libs/imap's trimLoginRoundTrips). Host names or addresses as accounts name them, or `*` for all.
+   */
+  IMAP_PER_USER_NAMESPACE_HOSTS: env.list([]).superRefine((entries, ctx) => {
+    for (const entry of entries) {
+      if (entry !== '*' && !/^[A-Za-z0-9.:\[\]_-]{1,253}$/.test(entry)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${entry}" is neither a host name, an address nor *` });
+    }
+  }),
+};
+export type ImapLoginEnv = z.infer<z.ZodObject<typeof imapLoginEnvShape>>;
+
+/**
  * The operator's OAuth apps for "Sign in with Google / Microsoft" and for refreshing the tokens of
  * `oauth2: { provider: 'google' | 'microsoft' }` accounts; read by every app that logs in to mail.
  * A provider without a client id is not offered.

@@ -3,6 +3,7 @@ import { ServerSettings } from '@pushmail/contracts';
 import { MailCredentials } from '@pushmail/credentials';
 import { MailNetworkSettings } from '@pushmail/net-policy';
 import { ImapFlow, ImapFlowOptions } from 'imapflow';
+import { ImapLoginSettings } from './imap-login.settings';
 import { LearntServers, passwordLoginInOneTrip, trimLoginRoundTrips } from './login-round-trips';
 
 export type ImapClientOptions = Omit<ImapFlowOptions, 'host' | 'port' | 'secure' | 'auth' | 'tls' | 'logger' | 'servername' | 'doSTARTTLS'>;
@@ -45,6 +46,7 @@ export class ImapClientFactory {
   constructor(
     private readonly network: MailNetworkSettings,
     private readonly credentials: MailCredentials,
+    private readonly logins: ImapLoginSettings = new ImapLoginSettings(),
   ) {}
 
   /** `accountId` keys the account's shared OAuth token cache (required for `oauth2` settings). */
@@ -88,7 +90,7 @@ export class ImapClientFactory {
       socketTimeout: 5 * 60_000,
       ...options,
     });
-    trimLoginRoundTrips(client, `${settings.host}:${settings.port}`, this.servers);
+    trimLoginRoundTrips(client, `${settings.host}:${settings.port}`, this.servers, { namespacesPerUser: this.logins.namespacesPerUser(settings.host) });
     // A client without an 'error' listener crashes the process on a socket timeout (imapflow#302);
     // callers add their own listeners, this one only guarantees there is always one.
     client.on('error', (err: Error) => this.logger.debug({ msg: 'imap client error', host: settings.host, err }));

@@ -1,4 +1,5 @@
 export * from './imap-client.factory';
+export * from './imap-login.settings';
 export * from './imap.module';
 export * from './imap-warm-up';
 export * from './select-without-list';

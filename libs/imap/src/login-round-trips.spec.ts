@@ -30,7 +30,7 @@ describe('trimLoginRoundTrips', () => {
   const namespaces = { personal: [{ prefix: '', delimiter: '/' }], other: false as const, shared: false as const };
 
   /** The part of an imapflow client the guard touches; `run` answers ID and NAMESPACE as Dovecot does. */
-  function fakeClient(idAnswer: Record<string, string> = dovecotId) {
+  function fakeClient(idAnswer: Record<string, string> = dovecotId, userNamespaces: typeof namespaces = namespaces) {
     const sent: string[] = [];
     const client = {
       authenticated: false as unknown,
@@ -41,8 +41,8 @@ describe('trimLoginRoundTrips', () => {
         sent.push(command);
         if (command === 'ID') return (client.serverInfo = { ...idAnswer });
         if (command === 'NAMESPACE') {
-          client.namespaces = structuredClone(namespaces);
-          return (client.namespace = namespaces.personal[0]);
+          client.namespaces = structuredClone(userNamespaces);
+          return (client.namespace = userNamespaces.personal[0]);
         }
         return true;
       },
@@ -81,6 +81,23 @@ describe('trimLoginRoundTrips', () => {
     trimLoginRoundTrips(elsewhere.asImapFlow, 'imap.example.test:993', servers);
     await login(elsewhere);
     expect(elsewhere.sent).toEqual(['LOGIN', 'ID', 'NAMESPACE']);
+  });
+
+  it('asks NAMESPACE on every login where namespaces are per user (IMAP_PER_USER_NAMESPACE_HOSTS), still skipping ID', async () => {
+    const servers = new LearntServers();
+    const courierStyle = { personal: [{ prefix: 'INBOX/', delimiter: '/' }], other: false as const, shared: false as const };
+    const first = fakeClient(dovecotId, courierStyle);
+    trimLoginRoundTrips(first.asImapFlow, 'imap.example.test:143', servers, { namespacesPerUser: true });
+    await login(first);
+    expect(first.sent).toEqual(['LOGIN', 'ID', 'NAMESPACE']);
+
+    const second = fakeClient();
+    trimLoginRoundTrips(second.asImapFlow, 'imap.example.test:143', servers, { namespacesPerUser: true });
+    await login(second);
+    expect(second.sent).toEqual(['LOGIN', 'NAMESPACE']);
+    // Its own prefix, not the first user's `INBOX/`.
+    expect(second.client.namespace).toEqual({ prefix: '', delimiter: '/' });
+    expect(second.client.serverInfo).toEqual(dovecotId);
   });
 
   it('asks servers other than Dovecot on every login (NetEase needs ID, Exchange fails logins through NAMESPACE)', async () => {

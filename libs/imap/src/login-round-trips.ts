@@ -42,8 +42,9 @@ type Run = (command: string, ...args: unknown[]) => Promise<unknown>;
  * What a login to a server learnt that the next login to the same server need not ask again:
  * the server's ID answer and its namespaces. Only Dovecot's answers are reused. Dovecot does not
  * need the client's ID to serve it, and it takes its namespaces from its own configuration, the
- * same for every user. A deployment that overrides namespaces per user through its userdb would
- * get the first user's, which pushmail does not support. Other servers are asked on every login:
+ * same for every user, unless its userdb overrides them per user: such a host is named in
+ * IMAP_PER_USER_NAMESPACE_HOSTS, and its logins ask NAMESPACE every time (a learnt prefix would
+ * make imapflow open `INBOX/Sent` for a user whose Sent is `Sent`). Other servers are asked on every login:
  * NetEase refuses SELECT from a client that has not sent ID, and Exchange reports a failed login
  * only through NAMESPACE's BAD.
  * A profile is learnt again after {@link LEARNT_SERVER_TTL_MS}, so a server replaced behind the same
@@ -97,11 +98,11 @@ interface LoginState {
  * - ID and NAMESPACE after the login, where `servers` learnt them from an earlier login to the
  *   same Dovecot (see {@link LearntServer}): the client gets the learnt answers, as if the server
  *   had sent them. Measured on the notification ingress under load, these two round trips took a
- *   third of a new account's first fetch at p95.
+ *   third of a new account's first fetch at p95. With `namespacesPerUser` only ID is skipped.
  * `run` is an untyped imapflow internal, reached through this narrow check: an imapflow without it
  * sends every command, as before.
  */
-export function trimLoginRoundTrips(client: ImapFlow, address: string, servers: LearntServers): void {
+export function trimLoginRoundTrips(client: ImapFlow, address: string, servers: LearntServers, options: { namespacesPerUser?: boolean } = {}): void {
   const c: object = client;
   if (!('run' in c) || typeof c.run !== 'function') return;
   const run = c.run.bind(client) as Run;
@@ -114,7 +115,7 @@ export function trimLoginRoundTrips(client: ImapFlow, address: string, servers: 
       state.serverInfo = { ...learnt.serverInfo };
       return state.serverInfo;
     }
-    if (name === 'NAMESPACE' && learnt) {
+    if (name === 'NAMESPACE' && learnt && !options.namespacesPerUser) {
       state.namespaces = structuredClone(learnt.namespaces);
       state.namespace = state.namespaces.personal[0];
       return state.namespace;

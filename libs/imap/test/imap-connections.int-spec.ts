@@ -2,7 +2,7 @@ import { PasswordCredentials } from '@pushmail/credentials';
 import { MailHostPolicy, MailNetworkSettings, classifyConnectionError } from '@pushmail/net-policy';
 import { TestDovecot, freePort, recordingRelay } from '@pushmail/testing';
 import { AddressInfo, Server, Socket, createServer } from 'node:net';
-import { ImapClientFactory } from '../src';
+import { ImapClientFactory, ImapLoginSettings } from '../src';
 
 /**
  * Issue 14, IMAP side: what a failed connection looks like to users (a category), STARTTLS
@@ -10,10 +10,11 @@ import { ImapClientFactory } from '../src';
  */
 jest.setTimeout(30_000);
 
-const factoryWith = (options: { allowPrivate?: boolean; allowInsecure?: boolean; allowlist?: string[]; resolver?: (host: string) => Promise<string[]> } = {}) =>
+const factoryWith = (options: { allowPrivate?: boolean; allowInsecure?: boolean; allowlist?: string[]; resolver?: (host: string) => Promise<string[]>; perUserNamespaceHosts?: string[] } = {}) =>
   new ImapClientFactory(
     new MailNetworkSettings(new MailHostPolicy({ allowPrivate: options.allowPrivate ?? true, allowlist: options.allowlist ?? [], resolver: options.resolver }), options.allowInsecure ?? false),
     new PasswordCredentials(),
+    new ImapLoginSettings(options.perUserNamespaceHosts),
   );
 
 /** A plain-text IMAP server that never offers STARTTLS and records every line it gets. */
@@ -63,7 +64,11 @@ async function outcome(factory: ImapClientFactory, s: ReturnType<typeof settings
 describe('IMAP connections (ImapClientFactory)', () => {
   let dovecot: TestDovecot;
   beforeAll(async () => {
-    dovecot = await TestDovecot.start({ users: { 'alice@example.test': 'imap-pass-conn' } });
+    // carol's namespace is her own (Courier style: her folders are INBOX/Sent, INBOX/Drafts…).
+    dovecot = await TestDovecot.start({
+      users: { 'alice@example.test': 'imap-pass-conn', 'carol@example.test': 'imap-pass-conn' },
+      userFields: { 'carol@example.test': 'userdb_namespace/inbox/prefix=INBOX/' },
+    });
   });
   afterAll(async () => {
     await dovecot?.dispose();
@@ -189,6 +194,36 @@ describe('IMAP connections (ImapClientFactory)', () => {
         await other.connect();
         await other.logout();
         expect(relay.commands.slice(0, 3)).toEqual(['LOGIN', 'ID', 'NAMESPACE']);
+      } finally {
+        await relay.close();
+      }
+    });
+    it('asks NAMESPACE at every login to a host named in IMAP_PER_USER_NAMESPACE_HOSTS, so each user opens their own folders', async () => {
+      const relay = await recordingRelay(dovecot.imapPort);
+      /** carol logs in first and teaches the factory her namespace; then alice opens her Sent. */
+      const carolThenAlice = async (factory: ImapClientFactory) => {
+        const carol = await factory.create({ ...dovecot.imapSettings('carol@example.test'), port: relay.port });
+        await carol.connect();
+        expect(carol.namespace).toEqual({ prefix: 'INBOX/', delimiter: '/' });
+        await carol.logout();
+        relay.commands.length = 0;
+        const alice = await factory.create({ ...dovecot.imapSettings('alice@example.test'), port: relay.port });
+        await alice.connect();
+        const namespace = alice.namespace;
+        const sent = await alice.mailboxOpen('Sent').then(
+          (box) => box.path,
+          // The checks the fetcher's pool makes (MailboxNotFoundError).
+          (err: { mailboxMissing?: boolean; serverResponseCode?: string }) => (err.mailboxMissing || err.serverResponseCode === 'NONEXISTENT' ? 'missing' : String(err)),
+        );
+        await alice.logout();
+        return { namespace, sent, commands: relay.commands.slice(0, 2) };
+      };
+      try {
+        // By default alice gets carol's prefix, and imapflow asks for INBOX/Sent, which she has not:
+        // what the setting is for.
+        expect(await carolThenAlice(factoryWith({ allowInsecure: true }))).toEqual({ namespace: { prefix: 'INBOX/', delimiter: '/' }, sent: 'missing', commands: ['LOGIN', 'ENABLE'] });
+        // Named (as accounts name the host), alice's login asks NAMESPACE (still not ID) and gets her own.
+        expect(await carolThenAlice(factoryWith({ allowInsecure: true, perUserNamespaceHosts: ['127.0.0.1'] }))).toEqual({ namespace: { prefix: '', delimiter: '/' }, sent: 'Sent', commands: ['LOGIN', 'NAMESPACE'] });
       } finally {
         await relay.close();
       }

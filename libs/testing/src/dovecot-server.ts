@@ -22,6 +22,11 @@ export interface DovecotOptions {
    * TestOAuthServer.introspectionUrl) before the passwd-file passdb; passwords keep working.
    */
   oauth2?: { introspectionUrl: string };
+  /**
+   * passwd-file extra fields by user, e.g. `userdb_namespace/inbox/prefix=INBOX/`: a namespace of
+   * that user's own (verified on Dovecot 2.3.19 with the template's static userdb).
+   */
+  userFields?: Record<string, string>;
 }
 
 export interface DeliverableMessage {
@@ -224,7 +229,7 @@ export class TestDovecot {
   }
 
   private writeUsers(): void {
-    const lines = [...this.users].map(([u, p]) => `${u}:{PLAIN}${p}::::::`);
+    const lines = [...this.users].map(([u, p]) => `${u}:{PLAIN}${p}::::::${this.options.userFields?.[u] ?? ''}`);
     // Write-then-rename gives a new inode, so Dovecot's passwd-file cache notices even within the same second.
     const tmp = join(this.dir, `users.${process.pid}.tmp`);
     writeFileSync(tmp, lines.join('\n') + '\n', { mode: 0o644 });
