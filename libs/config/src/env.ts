@@ -153,15 +153,24 @@ export const baseEnvSchema = z.object({
 });
 export type BaseEnv = z.infer<typeof baseEnvSchema>;
 
+/** The bit width of an IP address (`[…]` around IPv6 allowed), 0 when it is none. */
+function ipWidth(address: string): number {
+  const bare = address.startsWith('[') && address.endsWith(']') ? address.slice(1, -1) : address;
+  return isIP(bare) === 4 ? 32 : isIP(bare) === 6 ? 128 : 0;
+}
+
+/** A DNS host name by shape: labels of letters, digits and inner hyphens, an optional final dot. */
+function isHostName(name: string): boolean {
+  return name.length <= 253 && name.replace(/\.$/, '').split('.').every((l) => /^[A-Za-z0-9-]{1,63}$/.test(l) && !l.startsWith('-') && !l.endsWith('-'));
+}
+
 /** Host names, `*.`suffixes, IP addresses or CIDRs, comma-separated (no DNS here: checked by shape). */
 const mailHostAllowlist = env.list([]).superRefine((entries, ctx) => {
   for (const entry of entries) {
     const [address, prefix, ...rest] = entry.split('/');
-    const bare = address.startsWith('[') && address.endsWith(']') ? address.slice(1, -1) : address;
-    const width = isIP(bare) === 4 ? 32 : isIP(bare) === 6 ? 128 : 0;
+    const width = ipWidth(address);
     const cidrOk = width > 0 && !rest.length && (prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= width));
-    const name = entry.startsWith('*.') ? entry.slice(2) : entry;
-    const nameOk = !entry.includes('/') && name.length <= 253 && name.replace(/\.$/, '').split('.').every((l) => /^[A-Za-z0-9-]{1,63}$/.test(l) && !l.startsWith('-') && !l.endsWith('-'));
+    const nameOk = !entry.includes('/') && isHostName(entry.startsWith('*.') ? entry.slice(2) : entry);
     if (!cidrOk && !nameOk) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${entry}" is neither a host name nor an IP address or CIDR` });
   }
 });
@@ -192,7 +201,7 @@ export const imapLoginEnvShape = {
    */
   IMAP_PER_USER_NAMESPACE_HOSTS: env.list([]).superRefine((entries, ctx) => {
     for (const entry of entries) {
-      if (entry !== '*' && !/^[A-Za-z0-9.:\[\]_-]{1,253}$/.test(entry)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${entry}" is neither a host name, an address nor *` });
+      if (entry !== '*' && !ipWidth(entry) && !isHostName(entry)) ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${entry}" is neither a host name, an address nor *` });
     }
   }),
 };
