@@ -6,7 +6,7 @@ import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
 import { runNpmScript, staleBuilds } from './lib/build.mjs';
-import { hasCommand, missingServerMessage, portIsFree, freePort, sleep, waitFor } from './lib/checks.mjs';
+import { hasCommand, missingServerMessage, holdPort, releasePorts, sleep, waitFor } from './lib/checks.mjs';
 import { DEMO_EMAIL, startDemoServers } from './lib/demo.mjs';
 import { deliverOverLmtp, demoMessage } from './lib/demo-messages.mjs';
 import { REPO_ROOT, dataDir } from './lib/paths.mjs';
@@ -67,9 +67,18 @@ async function main() {
   mkdirSync(logDir, { recursive: true });
   refuseSecondInstance();
   const gatewayPort = Number(opts.port ?? process.env.PORT ?? 3000);
-  if (!(await portIsFree(gatewayPort))) {
+  const gatewayHold = await holdPort(gatewayPort);
+  if (!gatewayHold) {
     throw new UserError(`port ${gatewayPort} is in use (another npm start?). Stop it, or pick another port: npm start -- --port 3100`);
   }
+  // The watcher and fetcher take the next two ports when they are free. All three stay held until
+  // the apps start (see holdPort); the demo's Dovecot is told the watcher's port before that.
+  const holds = {
+    gateway: gatewayHold,
+    watcher: (await holdPort(gatewayPort + 1)) ?? (await holdPort(0)),
+    fetcher: (await holdPort(gatewayPort + 2)) ?? (await holdPort(0)),
+  };
+  const ports = Object.fromEntries(Object.entries(holds).map(([app, server]) => [app, server.address().port]));
 
   if (!opts['no-build']) await buildIfStale();
 
@@ -94,11 +103,6 @@ async function main() {
     say(`ready (data in ${shown(redis.dataDir)})`);
   }
 
-  const ports = {
-    watcher: (await portIsFree(gatewayPort + 1)) ? gatewayPort + 1 : await freePort(),
-    fetcher: (await portIsFree(gatewayPort + 2)) ? gatewayPort + 2 : await freePort(),
-    gateway: gatewayPort,
-  };
   // The demo's Dovecot tells the watcher about new mail directly (deploy/dovecot/pushmail-notify.lua),
   // so the ports are chosen first; the secret is new on every run, like the demo mailbox.
   const notifySecret = randomBytes(24).toString('base64url');
@@ -121,6 +125,7 @@ async function main() {
     ...(opts.demo ? { ALLOW_PRIVATE_MAIL_HOSTS: process.env.ALLOW_PRIVATE_MAIL_HOSTS ?? 'true', ALLOW_INSECURE_MAIL: process.env.ALLOW_INSECURE_MAIL ?? 'true' } : {}),
     ...(opts.demo && !process.env.NOTIFY_SOURCES ? { NOTIFY_SOURCES: JSON.stringify([{ name: 'demo', secret: notifySecret, imapHosts: ['127.0.0.1'] }]) } : {}),
   };
+  await releasePorts(Object.values(holds));
   const apps = ['watcher', 'fetcher', 'gateway'].map((app) => startApp(app, ports[app], baseEnv));
   await Promise.all(
     apps.map(async ({ app, url }) => {

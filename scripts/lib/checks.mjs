@@ -27,13 +27,23 @@ export function freePort() {
   });
 }
 
-export function portIsFree(port) {
+/**
+ * Listens on `port` (0: any free port) on every interface and keeps listening, or resolves undefined
+ * when something holds it. npm start holds the apps' ports from the moment it checks them until it
+ * starts the apps: the Redis and Dovecot it starts meanwhile pick free ports of their own, and with
+ * the port merely checked they (or any other program) could take it in between.
+ */
+export function holdPort(port) {
   return new Promise((resolve) => {
     const server = createServer();
     server.unref();
-    server.once('error', () => resolve(false));
-    server.listen(port, '0.0.0.0', () => server.close(() => resolve(true)));
+    server.once('error', () => resolve(undefined));
+    server.listen(port, '0.0.0.0', () => resolve(server));
   });
+}
+
+export function releasePorts(servers) {
+  return Promise.all(servers.map((server) => new Promise((resolve) => server.close(() => resolve()))));
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -1,9 +1,10 @@
-import { REPO_ROOT, builtAppPath, captureOutput, freePort, spawnTracked, stopProcess, waitFor } from '@pushmail/testing';
+import { REPO_ROOT, builtAppPath, captureOutput, freeConsecutivePorts, spawnTracked, stopProcess, waitFor } from '@pushmail/testing';
 import { ImapFlow } from 'imapflow';
 import { createTransport } from 'nodemailer';
 import { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Browser, Page, chromium } from 'playwright-core';
@@ -29,6 +30,15 @@ interface DemoState {
 // Steps start and restart processes; the project-level testTimeout does not reach files run through `projects`.
 jest.setTimeout(60_000);
 
+/** Whether a listener could bind `port` on loopback now (it is closed again at once). */
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createNetServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
 describe('web client on the demo stack', () => {
   let stack: ChildProcess;
   let output: { text: () => string };
@@ -38,6 +48,8 @@ describe('web client on the demo stack', () => {
   let demo: DemoState;
   let browser: Browser;
   let page: Page;
+  /** Whether the watcher's and fetcher's ports could be bound while npm start was starting Dovecot. */
+  let bindableWhileStarting: boolean[];
   const consoleErrors: string[] = [];
   const run = Date.now().toString(36);
 
@@ -86,7 +98,8 @@ describe('web client on the demo stack', () => {
     if (!existsSync(join(REPO_ROOT, 'dist/web/index.html'))) throw new Error('dist/web is missing: run `npm run build` first (npm test does)');
     mkdirSync(ARTIFACTS, { recursive: true });
     dataDir = mkdtempSync(join(tmpdir(), 'pm-web-'));
-    const port = await freePort();
+    // npm start puts the watcher and fetcher on the next two ports: all three below the ephemeral range.
+    const port = await freeConsecutivePorts(3);
     const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'warn' };
     delete env.REDIS_URL;
     delete env.PORT;
@@ -96,6 +109,11 @@ describe('web client on the demo stack', () => {
       { cwd: REPO_ROOT, env },
     );
     output = captureOutput(stack);
+    // Dovecot takes about a second to start, and picks free ports of its own meanwhile.
+    await waitFor(() => output.text().includes('starting the demo mail server'), 60_000, 'npm start to start the demo mail server', 10).catch((err: Error) => {
+      throw new Error(`${err.message}\n${output.text()}`);
+    });
+    bindableWhileStarting = await Promise.all([port + 1, port + 2].map(canBind));
     await waitFor(
       () => {
         if (stack.exitCode !== null) throw new Error(`npm start exited with ${stack.exitCode}:\n${output.text()}`);
@@ -126,6 +144,10 @@ describe('web client on the demo stack', () => {
     if (stack) await stopProcess(stack, 'SIGTERM', 30_000);
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   }, 60_000);
+
+  it('holds the watcher and fetcher ports from its start, so the servers it starts first cannot take them', () => {
+    expect(bindableWhileStarting).toEqual([false, false]);
+  });
 
   it('signs in with the link npm start prints', async () => {
     await page.goto(`${baseUrl}/#token=${token}`);

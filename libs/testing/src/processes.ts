@@ -88,6 +88,52 @@ export async function freePorts(count: number): Promise<number[]> {
 }
 
 /**
+ * `count` consecutive free ports below the kernel's ephemeral range, for a program given one port
+ * that takes the next ones for itself (`npm start --port P` puts its watcher and fetcher on P+1 and
+ * P+2). A port from `freePort()` is ephemeral, so while such a program starts, any process's
+ * `listen(0)` or outgoing connection can land on P+1 or P+2; below the range only an explicit bind
+ * can, and every one of these is checked free on all interfaces when handed out.
+ */
+export async function freeConsecutivePorts(count: number): Promise<number> {
+  const ephemeralLow = ephemeralRangeStart();
+  const low = 20_000;
+  const span = ephemeralLow - count - low;
+  if (span <= 0) throw new Error(`no room for ${count} ports between ${low} and the ephemeral range at ${ephemeralLow}`);
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const base = low + Math.floor(Math.random() * span);
+    const ports = Array.from({ length: count }, (_, i) => base + i);
+    if (ports.some((port) => handedOut.has(port))) continue;
+    const held = await Promise.all(ports.map(holdPort));
+    await Promise.all(held.map((server) => (server ? new Promise<void>((resolve) => server.close(() => resolve())) : undefined)));
+    if (held.every(Boolean)) {
+      for (const port of ports) handedOut.add(port);
+      return base;
+    }
+  }
+  throw new Error(`found no ${count} consecutive free ports below ${ephemeralLow}`);
+}
+
+/** Linux's first ephemeral port (32768 when the machine does not say). */
+function ephemeralRangeStart(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 0 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+/** A listener on `port` on every interface, or undefined when something holds the port. */
+function holdPort(port: number): Promise<Server | undefined> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', () => resolve(undefined));
+    server.listen(port, '0.0.0.0', () => resolve(server));
+  });
+}
+
+/**
  * Starts a server on freshly chosen ports, choosing again when it could not bind: between choosing a
  * port and the server binding it, another process on the machine may take it.
  */
