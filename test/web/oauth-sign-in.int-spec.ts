@@ -1,5 +1,5 @@
 import { signClientToken } from '@pushmail/auth';
-import { AppProcess, REPO_ROOT, SmtpSink, TestDovecot, TestOAuthServer, TestRedis, builtAppPath, freePort, testEnv } from '@pushmail/testing';
+import { AppProcess, REPO_ROOT, SmtpSink, TestDovecot, TestOAuthServer, TestRedis, builtAppPath, freeConsecutivePorts, testEnv } from '@pushmail/testing';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Browser, Page, chromium } from 'playwright-core';
@@ -37,7 +37,8 @@ describe('web client: Sign in with… (OAuth)', () => {
     ]);
     await oauth.setLoginUser(user);
     const env = testEnv(redis.url);
-    const port = await freePort();
+    // The gateway is spawned on a port named in advance (its PUBLIC_URL): one below the ephemeral range, which no other process's listen(0) or connection can take while it boots.
+    const port = await freeConsecutivePorts(1);
     gatewayUrl = `http://127.0.0.1:${port}`;
     const signIn = {
       label: 'Test IdP',

@@ -88,11 +88,12 @@ export async function freePorts(count: number): Promise<number[]> {
 }
 
 /**
- * `count` consecutive free ports below the kernel's ephemeral range, for a program given one port
- * that takes the next ones for itself (`npm start --port P` puts its watcher and fetcher on P+1 and
- * P+2). A port from `freePort()` is ephemeral, so while such a program starts, any process's
- * `listen(0)` or outgoing connection can land on P+1 or P+2; below the range only an explicit bind
- * can, and every one of these is checked free on all interfaces when handed out.
+ * `count` consecutive free ports below the kernel's ephemeral range (returns the first), for a
+ * spawned program that must be told its port in advance and binds it only once booted, or that
+ * takes the next ones for itself (`npm start --port P` puts its watcher and fetcher on P+1 and P+2).
+ * A port from `freePort()` is ephemeral, so meanwhile any process's `listen(0)` or outgoing
+ * connection can land on it; below the range only an explicit bind can, and every one of these is
+ * checked free on all interfaces when handed out.
  */
 export async function freeConsecutivePorts(count: number): Promise<number> {
   const ephemeralLow = ephemeralRangeStart();
