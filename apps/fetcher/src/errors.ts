@@ -18,10 +18,3 @@ export class MessageNotFoundError extends PermanentJobError {
     this.name = 'MessageNotFoundError';
   }
 }
-
-export class InvalidJobError extends PermanentJobError {
-  constructor(detail: string) {
-    super(`invalid job payload: ${detail}`);
-    this.name = 'InvalidJobError';
-  }
-}

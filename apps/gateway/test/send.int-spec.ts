@@ -1,6 +1,6 @@
 import { INestApplication } from '@nestjs/common';
-import { BULL_PREFIX, MessageNewEvent, QueueName, ServerEvent, jobIds, redisKeys } from '@pushmail/contracts';
-import { Queue } from 'bullmq';
+import { BULL_PREFIX, MessageNewEvent, QueueName, SendJobName, ServerEvent, jobIds, redisKeys } from '@pushmail/contracts';
+import { Job, Queue } from 'bullmq';
 import IORedis from 'ioredis';
 import { SmtpSink, TestDovecot, TestRedis, testStores, waitFor } from '@pushmail/testing';
 import { AddressInfo, Socket, createConnection, createServer } from 'node:net';
@@ -129,6 +129,22 @@ describe('gateway sending', () => {
     okAck(await call(socket, 'message.send', { ...payload, idempotencyKey: 'idem-1-sentinel', subject: 'after only once' }));
     await waitFor(() => sink.received.some((m) => m.raw.includes('Subject: after only once')), 10_000, 'the sentinel');
     expect(sink.received.filter((m) => m.raw.includes('Subject: only once'))).toHaveLength(1);
+  });
+
+  it('fails a send job whose payload breaks the contract at once, naming the field, and goes on sending', async () => {
+    // Another process (or version) wrote it: the worker checks it before anything reads it.
+    const bad = await sendQueue.add(SendJobName.Send, { accountId } as never, { jobId: 'malformed-send', attempts: 5 });
+    const unknown = await sendQueue.add('resend', { accountId, sendId: 'snd_x' }, { jobId: 'unknown-send', attempts: 5 });
+    for (const job of [bad, unknown]) await waitFor(async () => (await job.getState()) === 'failed', 10_000, `job ${job.id} to fail`);
+    const [badNow, unknownNow] = await Promise.all([Job.fromId(sendQueue, bad.id!), Job.fromId(sendQueue, unknown.id!)]);
+    expect(badNow).toMatchObject({ attemptsMade: 1, failedReason: expect.stringMatching(/invalid job payload \(send send\).*sendId/s) });
+    expect(unknownNow).toMatchObject({ attemptsMade: 1, failedReason: 'unknown job "resend" on the send queue' });
+    // A user of its own, so this send does not count against u1's rate.
+    const imap = dovecot.imapSettings('alice@example.test');
+    const own = (await stores.accounts.create({ userId: 'u-after-malformed', email: 'alice@example.test', imap, smtp: sink.settings('sender', 'smtp-pass-alice'), mailboxes: ['INBOX'] })).id;
+    const socket = await open('u-after-malformed');
+    okAck(await call(socket, 'message.send', { ...base, accountId: own, idempotencyKey: 'after-malformed', subject: 'after a malformed job' }));
+    await waitFor(() => sink.received.some((m) => m.raw.includes('Subject: after a malformed job')), 10_000, 'the next message');
   });
 
   it('ends an SMTP 550 in message.send_failed without retrying', async () => {

@@ -10,20 +10,19 @@ import {
   ImapCommandJobName,
   ImapCommandResults,
   QueueName,
-  jobSchemas,
   redisChannels,
   redisKeys,
 } from '@pushmail/contracts';
 import { HealthService } from '@pushmail/observability';
 import { FirstPageCache } from '@pushmail/page-cache';
-import { QueueService, TypedJob } from '@pushmail/queue';
+import { JobHandlerTable, QueueService, TypedJob } from '@pushmail/queue';
 import { RedisService } from '@pushmail/redis';
 import { randomBytes } from 'node:crypto';
 import { FetcherEnv } from '../config';
 import { ImapCommandsService } from '../imap-commands.service';
 import { MailboxCommandsService } from '../mailbox-commands.service';
-import { InvalidJobError, MailboxNotFoundError, MessageNotFoundError, PermanentJobError } from '../errors';
-import { asJobFailure, valid } from './job-failures';
+import { MailboxNotFoundError, MessageNotFoundError } from '../errors';
+import { asJobFailure, isPermanent } from './job-failures';
 
 /**
  * Larger results go by reference even when the job names a reply channel: a pub/sub message sits
@@ -49,6 +48,16 @@ export class ImapCommandsProcessor implements OnApplicationBootstrap, OnModuleDe
   private fastConnection?: ReturnType<RedisService['open']>;
   private fastLoop?: Promise<void>;
   private readonly fastRunning = new Set<Promise<void>>();
+  /** Built with the processor, so an incomplete table stops the fetcher at start-up. */
+  private readonly handlers = new JobHandlerTable<QueueName.ImapCommands, ImapCommandResults[ImapCommandJobName]>(QueueName.ImapCommands, {
+    [ImapCommandJobName.Flag]: (data) => this.commands.flag(data),
+    [ImapCommandJobName.Get]: (data) => this.commands.get(data),
+    [ImapCommandJobName.MailboxList]: (data) => this.mailboxCommands.mailboxes(data),
+    [ImapCommandJobName.MessageList]: (data) => this.mailboxCommands.list(data),
+    [ImapCommandJobName.MessageSearch]: (data) => this.mailboxCommands.search(data),
+    [ImapCommandJobName.MessageMove]: (data) => this.mailboxCommands.move(data),
+    [ImapCommandJobName.MessageDelete]: (data) => this.mailboxCommands.delete(data),
+  });
 
   constructor(
     private readonly queue: QueueService,
@@ -138,7 +147,7 @@ export class ImapCommandsProcessor implements OnApplicationBootstrap, OnModuleDe
           await this.reply(channel, { id, ok: false, code: 'not_found' }).catch((replyErr: unknown) => this.logger.warn({ msg: 'could not publish a command answer', command: name, id, err: replyErr }));
           return;
         }
-        if (attempt < 2 && !(err instanceof PermanentJobError)) {
+        if (attempt < 2 && !isPermanent(err)) {
           await new Promise((resolve) => setTimeout(resolve, 200));
           continue;
         }
@@ -215,40 +224,18 @@ export class ImapCommandsProcessor implements OnApplicationBootstrap, OnModuleDe
   }
 
   /**
-   * Runs the command; one that may have changed mail (flag, move, delete; also when it failed half
+   * Validates the payload against its command's contract (InvalidJobError otherwise) and runs the
+   * command; one that may have changed mail (flag, move, delete; also when it failed half
    * way) drops the account's cached first pages before it answers, so a list after the answer
    * asks the server.
    */
   private async dispatch(name: ImapCommandJobName, data: unknown): Promise<ImapCommandResults[ImapCommandJobName]> {
-    if (!CHANGES_MAIL.has(name)) return this.run(name, data);
+    if (!CHANGES_MAIL.has(name)) return this.handlers.run(name, data, undefined);
     try {
-      return await this.run(name, data);
+      return await this.handlers.run(name, data, undefined);
     } finally {
       const accountId = accountOf(data);
       if (accountId) await this.pages.invalidate(accountId);
-    }
-  }
-
-  /** Validates `data` as the payload of `name` (InvalidJobError otherwise) and runs the command. */
-  private run(name: ImapCommandJobName, data: unknown): Promise<ImapCommandResults[ImapCommandJobName]> {
-    const schemas = jobSchemas[QueueName.ImapCommands];
-    switch (name) {
-      case ImapCommandJobName.Flag:
-        return this.commands.flag(valid(schemas[ImapCommandJobName.Flag], data));
-      case ImapCommandJobName.Get:
-        return this.commands.get(valid(schemas[ImapCommandJobName.Get], data));
-      case ImapCommandJobName.MailboxList:
-        return this.mailboxCommands.mailboxes(valid(schemas[ImapCommandJobName.MailboxList], data));
-      case ImapCommandJobName.MessageList:
-        return this.mailboxCommands.list(valid(schemas[ImapCommandJobName.MessageList], data));
-      case ImapCommandJobName.MessageSearch:
-        return this.mailboxCommands.search(valid(schemas[ImapCommandJobName.MessageSearch], data));
-      case ImapCommandJobName.MessageMove:
-        return this.mailboxCommands.move(valid(schemas[ImapCommandJobName.MessageMove], data));
-      case ImapCommandJobName.MessageDelete:
-        return this.mailboxCommands.delete(valid(schemas[ImapCommandJobName.MessageDelete], data));
-      default:
-        throw new InvalidJobError(`unknown imap command ${String(name as unknown)}`);
     }
   }
 }
@@ -263,5 +250,5 @@ function accountOf(payload: unknown): string | undefined {
 
 /** Whether BullMQ will not run the job again after `err` (a permanent error, or no attempts left). */
 function isLastAttempt(job: TypedJob<QueueName.ImapCommands>, err: unknown): boolean {
-  return err instanceof PermanentJobError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+  return isPermanent(err) || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
 }

@@ -1,11 +1,12 @@
 import { UnrecoverableError } from 'bullmq';
-import { InvalidJobError, PermanentJobError } from '../errors';
+import { PermanentJobError } from '../errors';
 
-/** A malformed payload will not get better by retrying. */
-export function valid<T>(schema: { safeParse(data: unknown): { success: true; data: T } | { success: false; error: { message: string } } }, data: unknown): T {
-  const result = schema.safeParse(data);
-  if (!result.success) throw new InvalidJobError(result.error.message);
-  return result.data;
+/**
+ * Whether retrying cannot help: a service's PermanentJobError, or an UnrecoverableError (the job
+ * table's InvalidJobError for a payload its contract refuses).
+ */
+export function isPermanent(err: unknown): boolean {
+  return err instanceof PermanentJobError || err instanceof UnrecoverableError;
 }
 
 /** Rethrows every failure: permanent ones as UnrecoverableError (no retries), the rest as they are. */

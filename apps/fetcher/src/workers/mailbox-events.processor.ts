@@ -1,17 +1,24 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { ConfigService } from '@pushmail/config';
-import { MailboxJobName, QueueName, jobSchemas } from '@pushmail/contracts';
+import { MailboxJobName, QueueName } from '@pushmail/contracts';
 import { HealthService } from '@pushmail/observability';
-import { QueueService, TypedJob } from '@pushmail/queue';
+import { JobHandlerTable, QueueService, TypedJob } from '@pushmail/queue';
 import { FetcherEnv } from '../config';
-import { InvalidJobError } from '../errors';
 import { FetchResult, MailboxEventsService } from '../mailbox-events.service';
-import { asJobFailure, valid } from './job-failures';
+import { asJobFailure } from './job-failures';
 
 /** Consumes the watcher's mailbox jobs once the app is initialised; the logic lives in the service. */
 @Injectable()
 export class MailboxEventsProcessor implements OnApplicationBootstrap {
   private readonly logger = new Logger(MailboxEventsProcessor.name);
+  /** Built with the processor, so an incomplete table stops the fetcher at start-up. */
+  private readonly handlers = new JobHandlerTable<QueueName.MailboxEvents, FetchResult, TypedJob<QueueName.MailboxEvents>>(QueueName.MailboxEvents, {
+    [MailboxJobName.Fetch]: (data) => this.events.fetchNew(data),
+    [MailboxJobName.Flags]: (data, job) => this.events.flagsChanged(data, String(job.id)),
+    [MailboxJobName.Deleted]: (data) => this.events.deleted(data),
+    [MailboxJobName.Reset]: (data) => this.events.reset(data),
+    [MailboxJobName.MailboxesChanged]: (data) => this.events.mailboxesChanged(data),
+  });
 
   constructor(
     private readonly queue: QueueService,
@@ -27,23 +34,6 @@ export class MailboxEventsProcessor implements OnApplicationBootstrap {
   }
 
   process(job: TypedJob<QueueName.MailboxEvents>): Promise<FetchResult> {
-    return asJobFailure(() => this.dispatch(job));
-  }
-
-  private dispatch(job: TypedJob<QueueName.MailboxEvents>): Promise<FetchResult> {
-    switch (job.name) {
-      case MailboxJobName.Fetch:
-        return this.events.fetchNew(valid(jobSchemas[QueueName.MailboxEvents][MailboxJobName.Fetch], job.data));
-      case MailboxJobName.Flags:
-        return this.events.flagsChanged(valid(jobSchemas[QueueName.MailboxEvents][MailboxJobName.Flags], job.data), String(job.id));
-      case MailboxJobName.Deleted:
-        return this.events.deleted(valid(jobSchemas[QueueName.MailboxEvents][MailboxJobName.Deleted], job.data));
-      case MailboxJobName.Reset:
-        return this.events.reset(valid(jobSchemas[QueueName.MailboxEvents][MailboxJobName.Reset], job.data));
-      case MailboxJobName.MailboxesChanged:
-        return this.events.mailboxesChanged(valid(jobSchemas[QueueName.MailboxEvents][MailboxJobName.MailboxesChanged], job.data));
-      default:
-        throw new InvalidJobError(`unknown mailbox job ${String((job as { name: unknown }).name)}`);
-    }
+    return asJobFailure(() => this.handlers.run(job.name, job.data, job));
   }
 }

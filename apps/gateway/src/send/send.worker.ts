@@ -1,30 +1,26 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { AccountRepository } from '@pushmail/accounts';
 import { ConfigService } from '@pushmail/config';
-import { QueueName, SendJob, SendJobName, ServerEvent, jobSchemas } from '@pushmail/contracts';
+import { QueueName, SendJob, SendJobName, ServerEvent } from '@pushmail/contracts';
 import { SmtpMailer } from '@pushmail/mailer';
-import { QueueService, TypedJob } from '@pushmail/queue';
+import { JobHandlerTable, QueueService, TypedJob } from '@pushmail/queue';
 import { UnrecoverableError } from 'bullmq';
 import { GatewayEnv } from '../config';
 import { SocketEmitter } from '../socket/socket-emitter';
 import { SendDeliveryService } from './send-delivery.service';
 import { SendStore } from './send.store';
 
-/**
- * A send job's payload, checked against the contract: it crossed a process boundary through Redis.
- * A malformed one will not get better by retrying, so it fails the job for good.
- */
-export function validSendJob(job: { name: string; data: unknown }): SendJob {
-  if (job.name !== SendJobName.Send) throw new UnrecoverableError(`unknown send job ${job.name}`);
-  const parsed = jobSchemas[QueueName.Send][SendJobName.Send].safeParse(job.data);
-  if (!parsed.success) throw new UnrecoverableError(`invalid send job payload: ${parsed.error.message}`);
-  return parsed.data;
-}
-
 /** The send queue's consumer; starts only once the app is fully initialised. */
 @Injectable()
 export class SendWorker implements OnApplicationBootstrap {
   private readonly logger = new Logger(SendWorker.name);
+  /**
+   * Built with the worker, so an incomplete table stops the gateway at start-up. A payload the
+   * contract refuses fails for good (InvalidJobError): it will not get better by retrying.
+   */
+  private readonly handlers = new JobHandlerTable<QueueName.Send, { messageId: string } | undefined, TypedJob<QueueName.Send>>(QueueName.Send, {
+    [SendJobName.Send]: (data, job) => this.send(data, job),
+  });
 
   constructor(
     private readonly queue: QueueService,
@@ -45,8 +41,11 @@ export class SendWorker implements OnApplicationBootstrap {
     worker.run().catch((err: unknown) => this.logger.error({ msg: 'send worker stopped', err }));
   }
 
-  async process(job: TypedJob<QueueName.Send>): Promise<{ messageId: string } | undefined> {
-    const data = validSendJob(job);
+  process(job: TypedJob<QueueName.Send>): Promise<{ messageId: string } | undefined> {
+    return this.handlers.run(job.name, job.data, job);
+  }
+
+  private async send(data: SendJob, job: TypedJob<QueueName.Send>): Promise<{ messageId: string } | undefined> {
     const attempt = { attempt: job.attemptsMade + 1, maxAttempts: job.opts.attempts ?? 1 };
     try {
       return await this.delivery.deliver(data, attempt);
