@@ -32,6 +32,7 @@ import { ShutdownService } from './lifecycle/shutdown.service';
 import { EventChannelService } from './push/event-channel.service';
 import { AccountChangesService } from './push/account-changes.service';
 import { LiveEventsService } from './push/live-events.service';
+import { DeliveryTransport } from './push/delivery-target';
 import { SubscriptionService } from './push/subscription.service';
 import { SendDeliveryService } from './send/send-delivery.service';
 import { SendService } from './send/send.service';
@@ -71,6 +72,8 @@ export class GatewayModule {
         AdminTokenGuard,
         ClientTokenGuard,
         SocketEmitter,
+        // Socket.IO is the transport SubscriptionService delivers through (see delivery-target.ts).
+        { provide: DeliveryTransport, useExisting: SocketEmitter },
         PushGateway,
         ShutdownService,
         EventChannelService,

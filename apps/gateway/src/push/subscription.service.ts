@@ -5,9 +5,8 @@ import { EventLogService, compareEventIds } from '@pushmail/event-log';
 import { MetricsService } from '@pushmail/observability';
 import { MailboxValidities } from '@pushmail/mailbox-cursors';
 import { CommandError, forbidden } from '../socket/ack';
-import { SocketEmitter } from '../socket/socket-emitter';
+import { DeliveryTarget, DeliveryTransport } from './delivery-target';
 import { EventChannelService } from './event-channel.service';
-import { PushSocket, accountRoom } from '../socket/socket-types';
 
 const REPLAY_PAGE = 500;
 /** Accounts of one batch subscribed at the same time: enough to hide Redis round trips, few enough to stay fair. */
@@ -18,11 +17,11 @@ interface BufferedEvent {
   seenAt?: number;
 }
 
-/** One socket's subscription to one account. */
+/** One target's subscription to one account. */
 interface Subscription {
-  socket: PushSocket;
+  target: DeliveryTarget;
   accountId: string;
-  /** The newest eventId this socket has been given (or asked to start after). */
+  /** The newest eventId this target has been given (or asked to start after). */
   last: string;
   /**
    * Live events that arrive while the log is being read. Non-null means "catching up": live events
@@ -42,22 +41,23 @@ export function eventIdBefore(id: string): string {
 
 /**
  * Who on this gateway listens to which account, and the replay → live seam. Every logged event
- * reaches a socket through {@link deliver} or a replay, and a socket never gets an eventId twice
- * or out of order: each subscription remembers the last id it was given and drops anything not
+ * reaches a target (a client connection, {@link DeliveryTarget}) through {@link deliver} or a
+ * replay, and a target never gets an eventId twice or out of order: each subscription remembers the last id it was given and drops anything not
  * newer, and live events that arrive during a replay are held back until the replay is done.
  */
 @Injectable()
 export class SubscriptionService {
   private readonly logger = new Logger(SubscriptionService.name);
   private readonly byAccount = new Map<string, Map<string, Subscription>>();
-  private readonly bySocket = new Map<string, Map<string, Subscription>>();
+  /** By target id, then account. */
+  private readonly byTarget = new Map<string, Map<string, Subscription>>();
   private readonly eventToSocket;
   private readonly pushLatency;
 
   constructor(
     private readonly accounts: AccountRepository,
     private readonly eventLog: EventLogService,
-    private readonly emitter: SocketEmitter,
+    private readonly transport: DeliveryTransport,
     private readonly validities: MailboxValidities,
     private readonly channels: EventChannelService,
     metrics: MetricsService,
@@ -70,7 +70,7 @@ export class SubscriptionService {
    * A batch `subscribe`: each account on its own, so one foreign or failing account answers in its
    * own entry (`forbidden`, …) and the others are subscribed. Results keep the request's order.
    */
-  async subscribeMany(socket: PushSocket, userId: string, reqs: SubscribeOneRequest[]): Promise<{ results: SubscribeBatchResult[] }> {
+  async subscribeMany(target: DeliveryTarget, userId: string, reqs: SubscribeOneRequest[]): Promise<{ results: SubscribeBatchResult[] }> {
     const results: SubscribeBatchResult[] = new Array(reqs.length);
     const seen = new Set<string>();
     const todo: number[] = [];
@@ -86,7 +86,7 @@ export class SubscriptionService {
       for (let i = todo.shift(); i !== undefined; i = todo.shift()) {
         const { accountId } = reqs[i];
         try {
-          results[i] = { accountId, ok: true, ...(await this.subscribe(socket, userId, reqs[i])) };
+          results[i] = { accountId, ok: true, ...(await this.subscribe(target, userId, reqs[i])) };
         } catch (err) {
           if (!(err instanceof CommandError)) this.logger.error({ msg: 'subscribe in a batch failed', accountId, err });
           results[i] = { accountId, ok: false, error: err instanceof CommandError ? { code: err.code, message: err.message } : { code: 'internal', message: 'internal error' } };
@@ -97,12 +97,12 @@ export class SubscriptionService {
     return { results };
   }
 
-  async subscribe(socket: PushSocket, userId: string, req: SubscribeOneRequest): Promise<{ replayed: number }> {
+  async subscribe(target: DeliveryTarget, userId: string, req: SubscribeOneRequest): Promise<{ replayed: number }> {
     if (!(await this.accounts.isOwnedBy(req.accountId, userId))) throw forbidden();
-    if (!socket.connected) return { replayed: 0 };
-    const sub: Subscription = { socket, accountId: req.accountId, last: req.since ?? '0-0', buffer: [] };
+    if (!target.connected) return { replayed: 0 };
+    const sub: Subscription = { target, accountId: req.accountId, last: req.since ?? '0-0', buffer: [] };
     this.add(sub);
-    await socket.join(accountRoom(req.accountId));
+    await target.join(req.accountId);
     try {
       // On a cluster, this gateway hears the account's events only once it listens to its channel.
       await this.channels.watch(req.accountId);
@@ -116,21 +116,22 @@ export class SubscriptionService {
     }
   }
 
-  async unsubscribe(socket: PushSocket, accountId: string): Promise<void> {
-    const sub = this.bySocket.get(socket.id)?.get(accountId);
+  async unsubscribe(target: DeliveryTarget, accountId: string): Promise<void> {
+    const sub = this.byTarget.get(target.id)?.get(accountId);
     if (sub) this.remove(sub);
-    await socket.leave(accountRoom(accountId));
+    await target.leave(accountId);
   }
 
-  dropSocket(socket: PushSocket): void {
-    for (const sub of [...(this.bySocket.get(socket.id)?.values() ?? [])]) this.remove(sub);
+  /** The client has gone. */
+  dropTarget(target: DeliveryTarget): void {
+    for (const sub of [...(this.byTarget.get(target.id)?.values() ?? [])]) this.remove(sub);
   }
 
   /** The account is gone: its subscribers stop getting anything for it. */
   dropAccount(accountId: string): void {
     for (const sub of [...(this.byAccount.get(accountId)?.values() ?? [])]) {
       this.remove(sub);
-      void sub.socket.leave(accountRoom(accountId));
+      void sub.target.leave(accountId);
     }
   }
 
@@ -147,12 +148,12 @@ export class SubscriptionService {
     for (const sub of subs.values()) {
       if (sub.buffer) sub.buffer.push({ event, seenAt });
       else if (compareEventIds(eventId, sub.last) > 0) {
-        ready.push(sub.socket.id);
+        ready.push(sub.target.id);
         sub.last = eventId;
       }
     }
     if (!ready.length) return;
-    this.emitter.loggedToLocal(ready, event);
+    this.transport.sendToMany(ready, event);
     this.observeLatency(eventId, seenAt, ready.length);
   }
 
@@ -161,7 +162,7 @@ export class SubscriptionService {
    * subscription catches up from the log, with the same seam handling as a `since` replay.
    */
   async resyncAll(): Promise<void> {
-    const subs = [...this.bySocket.values()].flatMap((m) => [...m.values()]).filter((s) => !s.buffer || s.held);
+    const subs = [...this.byTarget.values()].flatMap((m) => [...m.values()]).filter((s) => !s.buffer || s.held);
     for (const sub of subs) {
       sub.held = false;
       sub.buffer ??= [];
@@ -180,7 +181,7 @@ export class SubscriptionService {
    * (the chaos test lost messages appended around a Redis restart this way).
    */
   holdAll(): void {
-    for (const sub of [...this.bySocket.values()].flatMap((m) => [...m.values()])) {
+    for (const sub of [...this.byTarget.values()].flatMap((m) => [...m.values()])) {
       if (sub.buffer) continue; // still in its own subscribe catch-up
       sub.buffer = [];
       sub.held = true;
@@ -201,7 +202,7 @@ export class SubscriptionService {
       if (!this.isCurrent(sub)) return replayed;
       for (const event of page) {
         if (compareEventIds(event.payload.eventId, sub.last) <= 0) continue;
-        this.emitter.logged(sub.socket, event);
+        sub.target.send(event);
         sub.last = event.payload.eventId;
         replayed++;
       }
@@ -236,7 +237,7 @@ export class SubscriptionService {
     unindexed.forEach((mailbox, i) => validities.set(mailbox, found[i] ?? 0));
     if (!this.isCurrent(sub)) return 0;
     for (const [mailbox, uidValidity] of validities) {
-      this.emitter.toSocket(sub.socket, ServerEvent.MailboxReset, { eventId, accountId: sub.accountId, mailbox, uidValidity });
+      sub.target.send({ name: ServerEvent.MailboxReset, payload: { eventId, accountId: sub.accountId, mailbox, uidValidity } });
     }
     sub.last = eventId;
     return validities.size;
@@ -245,44 +246,44 @@ export class SubscriptionService {
   private emitLive(sub: Subscription, event: LoggedEvent, seenAt?: number): void {
     const eventId = event.payload.eventId;
     if (compareEventIds(eventId, sub.last) <= 0) return;
-    this.emitter.logged(sub.socket, event);
+    sub.target.send(event);
     sub.last = eventId;
     this.observeLatency(eventId, seenAt, 1);
   }
 
-  /** One observation per socket reached, so percentiles are per client as a client sees them. */
-  private observeLatency(eventId: string, seenAt: number | undefined, sockets: number): void {
+  /** One observation per target reached, so percentiles are per client as a client sees them. */
+  private observeLatency(eventId: string, seenAt: number | undefined, targets: number): void {
     const now = Date.now();
     const sinceAppend = Math.max(0, now - Number(eventId.slice(0, eventId.indexOf('-'))));
     const sinceSeen = seenAt ? Math.max(0, now - seenAt) : undefined;
-    for (let i = 0; i < sockets; i++) {
+    for (let i = 0; i < targets; i++) {
       this.eventToSocket.observe(sinceAppend);
       if (sinceSeen !== undefined) this.pushLatency.observe(sinceSeen);
     }
   }
 
   private isCurrent(sub: Subscription): boolean {
-    return sub.socket.connected && this.bySocket.get(sub.socket.id)?.get(sub.accountId) === sub;
+    return sub.target.connected && this.byTarget.get(sub.target.id)?.get(sub.accountId) === sub;
   }
 
   private add(sub: Subscription): void {
-    const forSocket = this.bySocket.get(sub.socket.id) ?? new Map<string, Subscription>();
-    forSocket.set(sub.accountId, sub);
-    this.bySocket.set(sub.socket.id, forSocket);
+    const forTarget = this.byTarget.get(sub.target.id) ?? new Map<string, Subscription>();
+    forTarget.set(sub.accountId, sub);
+    this.byTarget.set(sub.target.id, forTarget);
     const forAccount = this.byAccount.get(sub.accountId) ?? new Map<string, Subscription>();
-    forAccount.set(sub.socket.id, sub);
+    forAccount.set(sub.target.id, sub);
     this.byAccount.set(sub.accountId, forAccount);
   }
 
   private remove(sub: Subscription): void {
-    const forSocket = this.bySocket.get(sub.socket.id);
-    if (forSocket?.get(sub.accountId) === sub) {
-      forSocket.delete(sub.accountId);
-      if (!forSocket.size) this.bySocket.delete(sub.socket.id);
+    const forTarget = this.byTarget.get(sub.target.id);
+    if (forTarget?.get(sub.accountId) === sub) {
+      forTarget.delete(sub.accountId);
+      if (!forTarget.size) this.byTarget.delete(sub.target.id);
     }
     const forAccount = this.byAccount.get(sub.accountId);
-    if (forAccount?.get(sub.socket.id) === sub) {
-      forAccount.delete(sub.socket.id);
+    if (forAccount?.get(sub.target.id) === sub) {
+      forAccount.delete(sub.target.id);
       if (!forAccount.size) {
         this.byAccount.delete(sub.accountId);
         this.channels.unwatch(sub.accountId);

@@ -12,6 +12,7 @@ import { PartLinksService } from '../parts/part-links.service';
 import { SubscriptionService } from '../push/subscription.service';
 import { SendService } from '../send/send.service';
 import { CommandError, describeZodError, fail } from './ack';
+import { SocketDeliveryTarget } from './socket-delivery-target';
 import { SocketEmitter } from './socket-emitter';
 import { TokenBucket } from './socket-rate-limiter';
 import { PushServer, PushSocket } from './socket-types';
@@ -31,6 +32,8 @@ export class PushGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
   private readonly logger = new Logger(PushGateway.name);
   private readonly buckets = new WeakMap<PushSocket, TokenBucket>();
   private readonly expiryTimers = new WeakMap<PushSocket, NodeJS.Timeout>();
+  /** Each socket as SubscriptionService sees it, made when first needed. */
+  private readonly targets = new WeakMap<PushSocket, SocketDeliveryTarget>();
 
   constructor(
     private readonly emitter: SocketEmitter,
@@ -80,21 +83,32 @@ export class PushGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
 
   handleDisconnect(socket: PushSocket): void {
     clearTimeout(this.expiryTimers.get(socket));
-    this.subscriptions.dropSocket(socket);
+    this.subscriptions.dropTarget(this.target(socket));
+  }
+
+  private target(socket: PushSocket): SocketDeliveryTarget {
+    let target = this.targets.get(socket);
+    if (!target) {
+      target = new SocketDeliveryTarget(socket, this.emitter);
+      this.targets.set(socket, target);
+    }
+    return target;
   }
 
   @SubscribeMessage(ClientCommand.Subscribe)
   subscribe(@ConnectedSocket() socket: PushSocket, @MessageBody() body: unknown): Promise<SubscribeAck> {
     // A batch is one command (one token), however many accounts it names.
     return this.run<ClientCommand.Subscribe, { replayed: number } | { results: SubscribeBatchResult[] }>(socket, ClientCommand.Subscribe, body, (req) =>
-      isSubscribeBatch(req) ? this.subscriptions.subscribeMany(socket, socket.data.userId, req.accounts) : this.subscriptions.subscribe(socket, socket.data.userId, req),
+      isSubscribeBatch(req)
+        ? this.subscriptions.subscribeMany(this.target(socket), socket.data.userId, req.accounts)
+        : this.subscriptions.subscribe(this.target(socket), socket.data.userId, req),
     );
   }
 
   @SubscribeMessage(ClientCommand.Unsubscribe)
   unsubscribe(@ConnectedSocket() socket: PushSocket, @MessageBody() body: unknown): Promise<Ack> {
     return this.run(socket, ClientCommand.Unsubscribe, body, async (req) => {
-      await this.subscriptions.unsubscribe(socket, req.accountId);
+      await this.subscriptions.unsubscribe(this.target(socket), req.accountId);
       return {};
     });
   }

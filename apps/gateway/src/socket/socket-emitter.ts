@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { LoggedEvent, ServerEvent, ServerToClientEvents } from '@pushmail/contracts';
+import { DeliveryTransport } from '../push/delivery-target';
 import { PushServer, PushSocket, accountRoom, closedServers } from './socket-types';
 import { UserSockets } from './user-sockets';
 
@@ -10,7 +11,7 @@ type Args<E extends keyof ServerToClientEvents> = Parameters<ServerToClientEvent
  * contract's {@link ServerToClientEvents} map, so a payload that does not match cannot be sent.
  */
 @Injectable()
-export class SocketEmitter {
+export class SocketEmitter implements DeliveryTransport {
   private server?: PushServer;
   private readonly users = new UserSockets();
 
@@ -49,12 +50,12 @@ export class SocketEmitter {
   }
 
   /**
-   * A live event to several local sockets at once: Socket.IO encodes the packet once and writes it
-   * to each (every socket is in a room named after its id), instead of encoding per socket.
+   * A live event to several local sockets at once (by id): Socket.IO encodes the packet once and
+   * writes it to each (every socket is in a room named after its id), instead of encoding per socket.
    */
-  loggedToLocal(socketIds: string[], event: LoggedEvent): void {
+  sendToMany(socketIds: readonly string[], event: LoggedEvent): void {
     if (!socketIds.length) return;
-    const to = this.io.local.to(socketIds);
+    const to = this.io.local.to([...socketIds]);
     switch (event.name) {
       case ServerEvent.MessageNew:
         return void to.emit(ServerEvent.MessageNew, event.payload);
