@@ -4,6 +4,7 @@ import { FakeAccountSource, FakeImapClientFactory, testEnv } from '@pushmail/tes
 import type { MessageStructureObject } from 'imapflow';
 import { FetcherEnv, fetcherEnvSchema } from '../config';
 import { ImapConnectionPool } from '../imap/imap-connection.pool';
+import { PoolSettings } from '../imap/pool-settings';
 import { MessageFetcher, firstTextLeaf, uidSet, withoutSessionFlags } from './message-fetcher';
 
 describe('message fetcher helpers', () => {
@@ -32,7 +33,7 @@ describe('message fetcher helpers', () => {
     const config = new ConfigService<FetcherEnv>(fetcherEnvSchema.parse(testEnv('redis://127.0.0.1:6379')));
     const factory = new FakeImapClientFactory();
     const metrics = new MetricsService();
-    const fetcher = new MessageFetcher(new ImapConnectionPool(new FakeAccountSource(), factory, metrics, config), metrics, config);
+    const fetcher = new MessageFetcher(new ImapConnectionPool(new FakeAccountSource(), factory, metrics, PoolSettings.fromEnv(config.env)), metrics, config);
     // warmUp rejects when the canned session no longer yields the message (an imapflow change).
     await expect(fetcher.warmUp()).resolves.toBeUndefined();
     expect(factory.clients).toHaveLength(0);

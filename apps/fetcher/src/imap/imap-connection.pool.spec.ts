@@ -1,25 +1,15 @@
-import { ConfigService } from '@pushmail/config';
 import { MetricsService } from '@pushmail/observability';
-import { FakeAccountSource, FakeImapClientFactory, testEnv } from '@pushmail/testing';
-import { FetcherEnv, fetcherEnvSchema } from '../config';
+import { FakeAccountSource, FakeImapClientFactory } from '@pushmail/testing';
 import { ImapConnectionPool, PooledConnection, POOLED_KEEPALIVE_MS } from './imap-connection.pool';
+import { PoolSettings } from './pool-settings';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A pool over fake clients (no server); its settings parsed by the fetcher's own schema, defaults included. */
+/** A pool over fake clients (no server). */
 function makePool(growAfterMs: number, idleMs = 60_000) {
   const factory = new FakeImapClientFactory();
-  const env = fetcherEnvSchema.parse(
-    testEnv('redis://127.0.0.1:6379', {
-      FETCH_POOL_SIZE: '2',
-      FETCH_POOL_IDLE_MS: String(idleMs),
-      FETCH_POOL_EXTRA_IDLE_MS: '60000',
-      FETCH_POOL_ACQUIRE_TIMEOUT_MS: '5000',
-      FETCH_POOL_GROW_AFTER_MS: String(growAfterMs),
-    }),
-  );
-  const config = new ConfigService<FetcherEnv>(env);
-  return { pool: new ImapConnectionPool(new FakeAccountSource(), factory, new MetricsService(), config), clients: factory.clients };
+  const settings = new PoolSettings({ maxPerAccount: 2, idleMs, extraIdleMs: 60_000, acquireTimeoutMs: 5000, growAfterMs });
+  return { pool: new ImapConnectionPool(new FakeAccountSource(), factory, new MetricsService(), settings), clients: factory.clients };
 }
 
 describe('ImapConnectionPool', () => {

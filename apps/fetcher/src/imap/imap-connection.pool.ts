@@ -1,12 +1,11 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { AccountSource } from '@pushmail/accounts';
-import { ConfigService } from '@pushmail/config';
 import { ImapClientCreator, ImapClientFactory, skipListBeforeSelect } from '@pushmail/imap';
 import { MetricsService } from '@pushmail/observability';
 import type { ImapFlow, MailboxObject } from 'imapflow';
 import { RecentAccounts } from '../accounts/recent-accounts';
-import { FetcherEnv } from '../config';
 import { MailboxNotFoundError } from '../errors';
+import { PoolSettings } from './pool-settings';
 
 /** The account is gone (deleted while its jobs were queued): nothing to fetch, nothing to retry. */
 export class AccountGoneError extends Error {
@@ -113,11 +112,6 @@ export const POOLED_CLIENT_OPTIONS = { disableAutoIdle: true, disableAutoEnable:
 export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger(ImapConnectionPool.name);
   private readonly pools = new Map<string, AccountPool>();
-  private readonly maxPerAccount: number;
-  private readonly idleMs: number;
-  private readonly extraIdleMs: number;
-  private readonly acquireTimeoutMs: number;
-  private readonly growAfterMs: number;
   private readonly logins;
   private closing = false;
 
@@ -125,13 +119,8 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
     @Inject(RecentAccounts) private readonly accounts: AccountSource,
     @Inject(ImapClientFactory) private readonly factory: ImapClientCreator,
     private readonly metrics: MetricsService,
-    config: ConfigService<FetcherEnv>,
+    private readonly settings: PoolSettings,
   ) {
-    this.maxPerAccount = config.get('FETCH_POOL_SIZE');
-    this.idleMs = config.get('FETCH_POOL_IDLE_MS');
-    this.extraIdleMs = config.get('FETCH_POOL_EXTRA_IDLE_MS');
-    this.acquireTimeoutMs = config.get('FETCH_POOL_ACQUIRE_TIMEOUT_MS');
-    this.growAfterMs = config.get('FETCH_POOL_GROW_AFTER_MS');
     this.logins = metrics.counter('pushmail_fetch_pool_logins_total', 'IMAP logins of the fetcher pool (each new pooled connection)');
   }
 
@@ -195,7 +184,7 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
   }
 
   private async acquire(accountId: string): Promise<PooledConnection> {
-    const deadline = Date.now() + this.acquireTimeoutMs;
+    const deadline = Date.now() + this.settings.acquireTimeoutMs;
     const pool = this.poolFor(accountId);
     let waitedBeforeGrowing = false;
     for (;;) {
@@ -209,12 +198,12 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
       }
       // A wrong password or an unreachable server must not turn a queued burst into a login storm.
       if (pool.failedUntil > Date.now() && pool.lastError) throw pool.lastError;
-      if (pool.size < this.maxPerAccount) {
+      if (pool.size < this.settings.maxPerAccount) {
         // A busy connection is usually free again within milliseconds, while a new one costs a
         // login, LIST and SELECT: wait for the busy one briefly before growing the pool.
-        if (pool.size > 0 && !waitedBeforeGrowing && this.growAfterMs > 0) {
+        if (pool.size > 0 && !waitedBeforeGrowing && this.settings.growAfterMs > 0) {
           waitedBeforeGrowing = true;
-          await this.waitForRelease(pool, Math.min(this.growAfterMs, Math.max(0, deadline - Date.now())));
+          await this.waitForRelease(pool, Math.min(this.settings.growAfterMs, Math.max(0, deadline - Date.now())));
           continue;
         }
         pool.size++;
@@ -235,7 +224,7 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
         }
       }
       const remaining = deadline - Date.now();
-      if (remaining <= 0) throw new Error(`no IMAP connection for account ${accountId} within ${this.acquireTimeoutMs} ms`);
+      if (remaining <= 0) throw new Error(`no IMAP connection for account ${accountId} within ${this.settings.acquireTimeoutMs} ms`);
       await this.waitForRelease(pool, remaining);
     }
   }
@@ -288,11 +277,11 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
    */
   private scheduleIdleClose(pool: AccountPool, session: PooledConnection, idleSince: number): void {
     const last = pool.size <= 1;
-    const delay = Math.max(0, idleSince + (last ? this.idleMs : Math.min(this.extraIdleMs, this.idleMs)) - Date.now());
+    const delay = Math.max(0, idleSince + (last ? this.settings.idleMs : Math.min(this.settings.extraIdleMs, this.settings.idleMs)) - Date.now());
     const timer = setTimeout(() => {
       pool.idleTimers.delete(session);
       // Another connection closed meanwhile: this one is now the last and may stay longer.
-      if (!last && pool.size <= 1 && Date.now() < idleSince + this.idleMs) {
+      if (!last && pool.size <= 1 && Date.now() < idleSince + this.settings.idleMs) {
         this.scheduleIdleClose(pool, session, idleSince);
         return;
       }
