@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { AccountRepository } from '@pushmail/accounts';
 import { LoggedEvent, ServerEvent, SubscribeBatchResult, SubscribeOneRequest, WATCH_ALL_FOLDERS } from '@pushmail/contracts';
 import { EventLogService, compareEventIds } from '@pushmail/event-log';
@@ -54,12 +54,13 @@ export class SubscriptionService {
   private readonly eventToSocket;
   private readonly pushLatency;
 
+  // Each dependency typed by the part of it this service uses: unit specs give plain fakes.
   constructor(
-    private readonly accounts: AccountRepository,
-    private readonly eventLog: EventLogService,
+    @Inject(AccountRepository) private readonly accounts: Pick<AccountRepository, 'isOwnedBy' | 'view'>,
+    @Inject(EventLogService) private readonly eventLog: Pick<EventLogService, 'readAfter' | 'isTrimmedPast' | 'lastEventId'>,
     private readonly transport: DeliveryTransport,
-    private readonly validities: MailboxValidities,
-    private readonly channels: EventChannelService,
+    @Inject(MailboxValidities) private readonly validities: Pick<MailboxValidities, 'all' | 'get'>,
+    @Inject(EventChannelService) private readonly channels: Pick<EventChannelService, 'watch' | 'unwatch'>,
     metrics: MetricsService,
   ) {
     this.eventToSocket = metrics.histogram('pushmail_event_to_socket_ms', 'Event appended to the log → emitted to a socket');
