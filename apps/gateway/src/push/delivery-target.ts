@@ -24,5 +24,5 @@ export interface DeliveryTarget {
  * encode the event once for all of them (Socket.IO does). The gateway module provides it.
  */
 export abstract class DeliveryTransport {
-  abstract sendToMany(targetIds: readonly string[], event: LoggedEvent): void;
+  abstract sendToMany(targetIds: string[], event: LoggedEvent): void;
 }

@@ -31,7 +31,7 @@ class FakeTransport extends DeliveryTransport {
   constructor(private readonly targets: FakeTarget[]) {
     super();
   }
-  sendToMany(targetIds: readonly string[], event: LoggedEvent): void {
+  sendToMany(targetIds: string[], event: LoggedEvent): void {
     this.calls.push([...targetIds]);
     for (const id of targetIds) this.targets.find((t) => t.id === id)?.send(event);
   }

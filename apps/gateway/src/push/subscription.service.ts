@@ -42,8 +42,9 @@ export function eventIdBefore(id: string): string {
 /**
  * Who on this gateway listens to which account, and the replay → live seam. Every logged event
  * reaches a target (a client connection, {@link DeliveryTarget}) through {@link deliver} or a
- * replay, and a target never gets an eventId twice or out of order: each subscription remembers the last id it was given and drops anything not
- * newer, and live events that arrive during a replay are held back until the replay is done.
+ * replay, and a target never gets an eventId twice or out of order: each subscription remembers
+ * the last id it was given and drops anything not newer, and live events that arrive during a
+ * replay are held back until the replay is done.
  */
 @Injectable()
 export class SubscriptionService {

@@ -83,7 +83,9 @@ export class PushGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
 
   handleDisconnect(socket: PushSocket): void {
     clearTimeout(this.expiryTimers.get(socket));
-    this.subscriptions.dropTarget(this.target(socket));
+    // A socket that never subscribed has no target, and nothing to drop.
+    const target = this.targets.get(socket);
+    if (target) this.subscriptions.dropTarget(target);
   }
 
   private target(socket: PushSocket): SocketDeliveryTarget {

@@ -53,9 +53,9 @@ export class SocketEmitter implements DeliveryTransport {
    * A live event to several local sockets at once (by id): Socket.IO encodes the packet once and
    * writes it to each (every socket is in a room named after its id), instead of encoding per socket.
    */
-  sendToMany(socketIds: readonly string[], event: LoggedEvent): void {
+  sendToMany(socketIds: string[], event: LoggedEvent): void {
     if (!socketIds.length) return;
-    const to = this.io.local.to([...socketIds]);
+    const to = this.io.local.to(socketIds);
     switch (event.name) {
       case ServerEvent.MessageNew:
         return void to.emit(ServerEvent.MessageNew, event.payload);
