@@ -17,11 +17,11 @@ import { FetcherMetrics } from './fetcher.metrics';
 import { ImapCommandsService } from './imap-commands.service';
 import { MailboxCommandsService } from './mailbox-commands.service';
 import { ImapConnectionPool } from './imap/imap-connection.pool';
-import { PoolSettings } from './imap/pool-settings';
 import { MailboxEventsService } from './mailbox-events.service';
 import { Pop3MailboxReader } from './pop3/pop3-mailbox.reader';
 import { MessageLog } from './store/message-log';
 import { ParserPool } from './parse/parser-pool';
+import { settingsProviders } from './settings';
 import { ImapCommandsProcessor } from './workers/imap-commands.processor';
 import { MailboxEventsProcessor } from './workers/mailbox-events.processor';
 
@@ -34,7 +34,7 @@ export class FetcherModule {
       providers: [
         FetcherMetrics,
         RecentAccounts,
-        { provide: PoolSettings, useValue: PoolSettings.fromEnv(env) },
+        ...settingsProviders(env),
         ImapConnectionPool,
         MessageFetcher,
         ParserPool,

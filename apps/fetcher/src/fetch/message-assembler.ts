@@ -1,11 +1,10 @@
 import { Injectable } from '@nestjs/common';
-import { ConfigService } from '@pushmail/config';
 import { AttachmentMeta, ParsedMessage, toMessageLogSummary } from '@pushmail/contracts';
 import { BodyStructureNode, MailContent, leavesFromBodyStructure } from '@pushmail/mail-parse';
 import type { MessageStructureObject } from 'imapflow';
-import { FetcherEnv } from '../config';
 import { MessageEnvelope, toParsedMessage } from '../parse/parse-request';
 import { ParserPool } from '../parse/parser-pool';
+import { MessageLimits } from '../settings';
 import { SerializedMessage } from '../store/message-log';
 import { FetchedMessage } from './message-fetcher';
 
@@ -18,21 +17,15 @@ interface Envelope {
 /** Turns a fetched message into the contract's ParsedMessage: parsed, sanitized, with IMAP metadata. */
 @Injectable()
 export class MessageAssembler {
-  private readonly maxBodyChars: number;
-  private readonly maxBytes: number;
-
   constructor(
     private readonly parser: ParserPool,
-    config: ConfigService<FetcherEnv>,
-  ) {
-    this.maxBodyChars = config.get('MAX_BODY_CHARS');
-    this.maxBytes = config.get('MAX_MESSAGE_BYTES');
-  }
+    private readonly limits: MessageLimits,
+  ) {}
 
   async assemble(envelope: Envelope, fetched: FetchedMessage): Promise<ParsedMessage> {
     const part = { accountId: envelope.accountId, mailbox: envelope.mailbox, uid: fetched.uid };
     const content = fetched.source
-      ? await this.parser.parse({ raw: fetched.source, part, structure: structureOf(fetched), maxBodyChars: this.maxBodyChars })
+      ? await this.parser.parse({ raw: fetched.source, part, structure: structureOf(fetched), maxBodyChars: this.limits.maxBodyChars })
       : await this.parsePartial(fetched, part);
     return toParsedMessage(imapEnvelope(envelope, fetched), content);
   }
@@ -49,7 +42,7 @@ export class MessageAssembler {
       return { ...ids, json: JSON.stringify(message), summaryJson: JSON.stringify(toMessageLogSummary(message)), partIdsUncertain: false };
     }
     const part = { accountId: envelope.accountId, mailbox: envelope.mailbox, uid: fetched.uid };
-    const parsed = await this.parser.parseToJson({ raw: fetched.source, part, structure: structureOf(fetched), maxBodyChars: this.maxBodyChars }, imapEnvelope(envelope, fetched));
+    const parsed = await this.parser.parseToJson({ raw: fetched.source, part, structure: structureOf(fetched), maxBodyChars: this.limits.maxBodyChars }, imapEnvelope(envelope, fetched));
     return { ...ids, ...parsed };
   }
 
@@ -67,10 +60,10 @@ export class MessageAssembler {
       Buffer.from([...kept, `Content-Type: ${contentType}`, `Content-Transfer-Encoding: ${leaf?.encoding ?? '7bit'}`, '', ''].join('\r\n'), 'latin1'),
       partial?.text?.bytes ?? Buffer.alloc(0),
     ]);
-    const content = await this.parser.parse({ raw: synthetic, part, maxBodyChars: this.maxBodyChars });
+    const content = await this.parser.parse({ raw: synthetic, part, maxBodyChars: this.limits.maxBodyChars });
     content.attachments = fetched.structure ? attachmentsFromStructure(fetched.structure, leaf) : [];
     content.parseWarnings = [
-      `message is ${fetched.size} bytes, above the ${this.maxBytes}-byte limit: only headers, structure and the first text part were fetched`,
+      `message is ${fetched.size} bytes, above the ${this.limits.maxMessageBytes}-byte limit: only headers, structure and the first text part were fetched`,
       ...content.parseWarnings.filter((w) => !/base64 body is truncated|closing boundary/.test(w)),
     ];
     return content;

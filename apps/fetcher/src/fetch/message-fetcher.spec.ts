@@ -1,10 +1,9 @@
-import { ConfigService } from '@pushmail/config';
 import { MetricsService } from '@pushmail/observability';
 import { FakeAccountSource, FakeImapClientFactory, testEnv } from '@pushmail/testing';
 import type { MessageStructureObject } from 'imapflow';
-import { FetcherEnv, fetcherEnvSchema } from '../config';
+import { fetcherEnvSchema } from '../config';
 import { ImapConnectionPool } from '../imap/imap-connection.pool';
-import { PoolSettings } from '../imap/pool-settings';
+import { FetchSettings, MessageLimits, PoolSettings } from '../settings';
 import { MessageFetcher, firstTextLeaf, uidSet, withoutSessionFlags } from './message-fetcher';
 
 describe('message fetcher helpers', () => {
@@ -30,10 +29,10 @@ describe('message fetcher helpers', () => {
   });
 
   it('warms up with its own fetch path against the in-process responder, opening no pooled connection', async () => {
-    const config = new ConfigService<FetcherEnv>(fetcherEnvSchema.parse(testEnv('redis://127.0.0.1:6379')));
+    const env = fetcherEnvSchema.parse(testEnv('redis://127.0.0.1:6379'));
     const factory = new FakeImapClientFactory();
     const metrics = new MetricsService();
-    const fetcher = new MessageFetcher(new ImapConnectionPool(new FakeAccountSource(), factory, metrics, PoolSettings.fromEnv(config.env)), metrics, config);
+    const fetcher = new MessageFetcher(new ImapConnectionPool(new FakeAccountSource(), factory, metrics, PoolSettings.fromEnv(env)), metrics, FetchSettings.fromEnv(env), MessageLimits.fromEnv(env));
     // warmUp rejects when the canned session no longer yields the message (an imapflow change).
     await expect(fetcher.warmUp()).resolves.toBeUndefined();
     expect(factory.clients).toHaveLength(0);

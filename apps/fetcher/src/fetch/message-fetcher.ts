@@ -1,10 +1,9 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
-import { ConfigService } from '@pushmail/config';
 import { warmUpImapClient } from '@pushmail/imap';
 import { MetricsService } from '@pushmail/observability';
 import type { FetchMessageObject, MessageStructureObject } from 'imapflow';
-import { FetcherEnv } from '../config';
 import { ImapConnectionPool, POOLED_CLIENT_OPTIONS, PooledConnection } from '../imap/imap-connection.pool';
+import { FetchSettings, MessageLimits } from '../settings';
 
 export interface FetchedMessage {
   uid: number;
@@ -61,24 +60,15 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export class MessageFetcher implements OnModuleInit {
   private readonly logger = new Logger(MessageFetcher.name);
   private readonly collecting = new Map<string, Batch>();
-  private readonly batchMax: number;
-  private readonly maxBytes: number;
-  private readonly largeTextBytes: number;
-  private readonly retryDelays: number[];
-  private readonly firstTripBytes: number;
   private readonly batchSize;
   private readonly notYetVisible;
 
   constructor(
     private readonly pool: ImapConnectionPool,
     metrics: MetricsService,
-    config: ConfigService<FetcherEnv>,
+    private readonly settings: FetchSettings,
+    private readonly limits: MessageLimits,
   ) {
-    this.batchMax = config.get('FETCH_BATCH_MAX');
-    this.maxBytes = config.get('MAX_MESSAGE_BYTES');
-    this.largeTextBytes = config.get('LARGE_MESSAGE_TEXT_BYTES');
-    this.retryDelays = config.get('MISSING_MESSAGE_RETRY_MS');
-    this.firstTripBytes = Math.min(this.maxBytes, config.get('FIRST_FETCH_BYTES'));
     this.batchSize = metrics.histogram('pushmail_fetch_batch_size', 'Messages per UID FETCH batch', [], [1, 2, 5, 10, 20, 50, 100, 200, 500]);
     this.notYetVisible = metrics.counter('pushmail_fetch_not_yet_visible_total', 'UIDs a UID FETCH did not return at first (announced before this connection could see them), looked for again');
   }
@@ -104,7 +94,7 @@ export class MessageFetcher implements OnModuleInit {
   fetch(ref: MessageRef): Promise<FetchOutcome> {
     const key = `${ref.accountId}\n${ref.mailbox}\n${ref.uidValidity}`;
     let batch = this.collecting.get(key);
-    if (!batch || batch.waiting.size >= this.batchMax) {
+    if (!batch || batch.waiting.size >= this.settings.batchMax) {
       batch = { accountId: ref.accountId, mailbox: ref.mailbox, uidValidity: ref.uidValidity, waiting: new Map(), newestSeenAt: 0 };
       this.collecting.set(key, batch);
       void this.run(key, batch);
@@ -154,7 +144,7 @@ export class MessageFetcher implements OnModuleInit {
     const fetchMeta = async (list: number[]) => {
       const rows = await client.fetchAll(
         uidSet(list),
-        { uid: true, flags: true, internalDate: true, size: true, bodyStructure, source: { start: 0, maxLength: this.firstTripBytes } },
+        { uid: true, flags: true, internalDate: true, size: true, bodyStructure, source: { start: 0, maxLength: this.settings.firstTripBytes } },
         { uid: true },
       );
       for (const row of rows) {
@@ -166,9 +156,9 @@ export class MessageFetcher implements OnModuleInit {
     await fetchMeta(uids);
     let missing = uids.filter((uid) => !metas.has(uid));
     if (missing.length) this.notYetVisible.inc(missing.length);
-    const retries = options.waitForArrival ? this.retryDelays.length : 0;
+    const retries = options.waitForArrival ? this.settings.missingRetryMs.length : 0;
     for (let attempt = 0; missing.length && attempt <= retries; attempt++) {
-      if (attempt > 0) await sleep(this.retryDelays[attempt - 1]);
+      if (attempt > 0) await sleep(this.settings.missingRetryMs[attempt - 1]);
       // NOOP lets the server tell this session about mail that arrived since its last command.
       await session.refreshView();
       await fetchMeta(missing);
@@ -182,7 +172,7 @@ export class MessageFetcher implements OnModuleInit {
     for (const uid of missing) outcomes.set(uid, { status: 'not-visible' });
 
     const found = [...metas.values()];
-    const whole = found.filter((m) => !sources.has(m.uid) && (m.size ?? 0) <= this.maxBytes).map((m) => m.uid);
+    const whole = found.filter((m) => !sources.has(m.uid) && (m.size ?? 0) <= this.limits.maxMessageBytes).map((m) => m.uid);
     if (whole.length) {
       for (const row of await client.fetchAll(uidSet(whole), { uid: true, source: true }, { uid: true })) if (row.source) sources.set(row.uid, row.source);
     }
@@ -194,7 +184,7 @@ export class MessageFetcher implements OnModuleInit {
         size: meta.size ?? 0,
         structure: meta.bodyStructure,
       };
-      if ((meta.size ?? 0) <= this.maxBytes) {
+      if ((meta.size ?? 0) <= this.limits.maxMessageBytes) {
         const source = sources.get(meta.uid);
         outcomes.set(meta.uid, source ? { status: 'found', message: { ...base, source } } : { status: 'expunged' });
         continue;
@@ -227,7 +217,7 @@ export class MessageFetcher implements OnModuleInit {
     const key = leaf ? (leaf.part ?? '1') : undefined;
     const row = await session.client.fetchOne(
       String(meta.uid),
-      { uid: true, headers: true, bodyParts: key ? [{ key, maxLength: this.largeTextBytes }] : undefined },
+      { uid: true, headers: true, bodyParts: key ? [{ key, maxLength: this.limits.largeTextBytes }] : undefined },
       { uid: true },
     );
     if (!row || !row.headers) return null;

@@ -1,14 +1,14 @@
 import { MetricsService } from '@pushmail/observability';
 import { FakeAccountSource, FakeImapClientFactory } from '@pushmail/testing';
 import { ImapConnectionPool, PooledConnection, POOLED_KEEPALIVE_MS } from './imap-connection.pool';
-import { PoolSettings } from './pool-settings';
+import { PoolSettings } from '../settings';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A pool over fake clients (no server). */
 function makePool(growAfterMs: number, idleMs = 60_000) {
   const factory = new FakeImapClientFactory();
-  const settings = new PoolSettings({ maxPerAccount: 2, idleMs, extraIdleMs: 60_000, acquireTimeoutMs: 5000, growAfterMs });
+  const settings: PoolSettings = { maxPerAccount: 2, idleMs, extraIdleMs: 60_000, acquireTimeoutMs: 5000, growAfterMs };
   return { pool: new ImapConnectionPool(new FakeAccountSource(), factory, new MetricsService(), settings), clients: factory.clients };
 }
 

@@ -5,7 +5,7 @@ import { MetricsService } from '@pushmail/observability';
 import type { ImapFlow, MailboxObject } from 'imapflow';
 import { RecentAccounts } from '../accounts/recent-accounts';
 import { MailboxNotFoundError } from '../errors';
-import { PoolSettings } from './pool-settings';
+import { PoolSettings } from '../settings';
 
 /** The account is gone (deleted while its jobs were queued): nothing to fetch, nothing to retry. */
 export class AccountGoneError extends Error {

@@ -1,9 +1,7 @@
-import { ConfigService } from '@pushmail/config';
 import { MetricsService } from '@pushmail/observability';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fetcherEnvSchema } from '../config';
 import { ParserPool, ParserThreadError } from './parser-pool';
 
 /**
@@ -36,10 +34,6 @@ const HUNG_MAIL = [
   '<p>hang</p>',
 ].join('\r\n');
 
-const config = (threads: number, timeoutMs = 10_000) =>
-  new ConfigService(
-    fetcherEnvSchema.parse({ REDIS_URL: 'redis://127.0.0.1:6379', PUSHMAIL_SECRET_KEY: Buffer.alloc(32, 7).toString('base64'), PARSE_THREADS: threads, PARSE_TIMEOUT_MS: timeoutMs }),
-  );
 const request = (text: string) => ({ raw: Buffer.from(text), part: { accountId: 'acc_1', mailbox: 'INBOX', uid: 7 }, maxBodyChars: 1000 });
 const envelope = { accountId: 'acc_1', mailbox: 'INBOX', uidValidity: 1, uid: 7, flags: [], size: 10, receivedAt: new Date(0).toISOString() };
 
@@ -50,7 +44,7 @@ describe('ParserPool', () => {
   let metrics: MetricsService;
   const start = (threads: number, path = script, timeoutMs?: number) => {
     metrics = new MetricsService();
-    const pool = new ParserPool(config(threads, timeoutMs), metrics, path);
+    const pool = new ParserPool({ threads, timeoutMs: timeoutMs ?? 10_000 }, metrics, path);
     pool.onModuleInit();
     pools.push(pool);
     return pool;

@@ -1,12 +1,11 @@
 import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit, Optional } from '@nestjs/common';
-import { ConfigService } from '@pushmail/config';
 import { MailContent } from '@pushmail/mail-parse';
 import { MetricsService } from '@pushmail/observability';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Counter } from 'prom-client';
-import { FetcherEnv } from '../config';
+import { ParseSettings } from '../settings';
 import { headerOnlyContent } from './header-fallback';
 import { MessageEnvelope, ParseRequest, ParsedJson, ParserThreadMessage, runParseRequest, toParsedJson } from './parse-request';
 
@@ -55,19 +54,15 @@ export class ParserThreadError extends Error {
 export class ParserPool implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(ParserPool.name);
   private readonly threads: ParserThread[] = [];
-  private readonly size: number;
-  private readonly timeoutMs: number;
   private readonly timeouts: Counter<string>;
   private nextId = 1;
   private closing = false;
 
   constructor(
-    config: ConfigService<FetcherEnv>,
+    private readonly settings: ParseSettings,
     metrics: MetricsService,
     @Optional() @Inject(PARSE_WORKER_SCRIPT_PATH) private readonly script: string = PARSE_WORKER_SCRIPT,
   ) {
-    this.size = config.get('PARSE_THREADS');
-    this.timeoutMs = config.get('PARSE_TIMEOUT_MS');
     this.timeouts = metrics.counter(
       'pushmail_parse_timeouts_total',
       'Parses that ran past PARSE_TIMEOUT_MS: the parser thread was terminated and the message delivered with its headers only (parse_timeout)',
@@ -75,12 +70,12 @@ export class ParserPool implements OnModuleInit, OnModuleDestroy {
   }
 
   onModuleInit(): void {
-    if (!this.size) return;
+    if (!this.settings.threads) return;
     if (!existsSync(this.script)) {
       this.logger.warn({ msg: 'parser thread script not built; parsing on the main thread', script: this.script });
       return;
     }
-    for (let i = 0; i < this.size; i++) this.threads.push(this.spawn());
+    for (let i = 0; i < this.settings.threads; i++) this.threads.push(this.spawn());
   }
 
   async onModuleDestroy(): Promise<void> {
@@ -124,14 +119,14 @@ export class ParserPool implements OnModuleInit, OnModuleDestroy {
     thread.headSince = performance.now();
     // refresh() re-arms the one timer in place: no allocation per message at thousands a second.
     if (thread.watchdog) thread.watchdog.refresh();
-    else thread.watchdog = setTimeout(() => this.checkClock(thread), this.timeoutMs).unref();
+    else thread.watchdog = setTimeout(() => this.checkClock(thread), this.settings.timeoutMs).unref();
   }
 
   private checkClock(thread: ParserThread): void {
     if (this.closing || !thread.ready || !thread.pending.size || !this.threads.includes(thread)) return;
     // The timer was armed when the head started; a reply in between re-armed it. Late by an event-loop
     // turn at most, never early.
-    if (performance.now() - thread.headSince < this.timeoutMs - 1) {
+    if (performance.now() - thread.headSince < this.settings.timeoutMs - 1) {
       thread.watchdog?.refresh();
       return;
     }
@@ -157,7 +152,7 @@ export class ParserPool implements OnModuleInit, OnModuleDestroy {
     void thread.worker.terminate();
     this.timeouts.inc();
     const { accountId, mailbox, uid } = head.request.part;
-    this.logger.warn({ msg: 'parse timed out: parser thread terminated, message delivered with headers only', timeoutMs: this.timeoutMs, accountId, mailbox, uid, requeued: queued.length });
+    this.logger.warn({ msg: 'parse timed out: parser thread terminated, message delivered with headers only', timeoutMs: this.settings.timeoutMs, accountId, mailbox, uid, requeued: queued.length });
     try {
       const content = headerOnlyContent(head.request.raw);
       head.resolve(head.request.envelope ? toParsedJson(head.request.envelope, content) : content);

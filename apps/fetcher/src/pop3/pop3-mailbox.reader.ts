@@ -1,11 +1,10 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { StoredPop3Account } from '@pushmail/accounts';
-import { ConfigService } from '@pushmail/config';
 import { DEFAULT_PAGE_SIZE, FlagCommandJob, ImapCommandJobName, ImapCommandResults, MessageDeleteJob, MessageListJob, MessagePage, MessageSummary, ParsedMessage } from '@pushmail/contracts';
 import { Pop3Client, Pop3ClientFactory, Pop3UidStore } from '@pushmail/pop3';
 import { randomBytes } from 'node:crypto';
 import { RecentAccounts } from '../accounts/recent-accounts';
-import { FetcherEnv } from '../config';
+import { MessageLimits, Pop3RawSettings } from '../settings';
 import { MessageNotFoundError } from '../errors';
 import { MessageAssembler } from '../fetch/message-assembler';
 import { MessageLog } from '../store/message-log';
@@ -39,9 +38,6 @@ export class Pop3MailboxReader {
   private readonly logger = new Logger(Pop3MailboxReader.name);
   private readonly protocols = new Map<string, 'imap' | 'pop3'>();
   private readonly queues = new Map<string, AccountQueue>();
-  private readonly maxBytes: number;
-  private readonly rawKeepBytes: number;
-  private readonly rawKeepSeconds: number;
 
   constructor(
     private readonly accounts: RecentAccounts,
@@ -49,12 +45,9 @@ export class Pop3MailboxReader {
     private readonly uids: Pop3UidStore,
     private readonly store: MessageLog,
     private readonly assembler: MessageAssembler,
-    config: ConfigService<FetcherEnv>,
-  ) {
-    this.maxBytes = config.get('MAX_MESSAGE_BYTES');
-    this.rawKeepBytes = config.get('POP3_RAW_KEEP_BYTES');
-    this.rawKeepSeconds = config.get('POP3_RAW_KEEP_SECONDS');
-  }
+    private readonly limits: MessageLimits,
+    private readonly raw: Pop3RawSettings,
+  ) {}
 
   /** Whether the account is a POP3 account (one account read, shared through RecentAccounts, then remembered). */
   async handles(accountId: string): Promise<boolean> {
@@ -81,10 +74,10 @@ export class Pop3MailboxReader {
       // Deleted on the server (by another client) since the poll: the next poll reports it gone.
       if (msg === undefined) return { status: 'expunged' };
       const size = (await client.list()).find((e) => e.msg === msg)?.size ?? 0;
-      const oversized = size > this.maxBytes;
-      const source = oversized ? await client.top(msg, TOP_BODY_LINES, this.maxBytes) : await client.retr(msg, this.maxBytes + 64 * 1024);
+      const oversized = size > this.limits.maxMessageBytes;
+      const source = oversized ? await client.top(msg, TOP_BODY_LINES, this.limits.maxMessageBytes) : await client.retr(msg, this.limits.maxMessageBytes + 64 * 1024);
       // For attachment downloads (the gateway cuts parts out of it); a TOP excerpt has no attachments to serve.
-      if (!oversized && source.length <= this.rawKeepBytes) await this.uids.keepRaw(ref.accountId, ref.uidValidity, ref.uid, source, this.rawKeepSeconds);
+      if (!oversized && source.length <= this.raw.keepBytes) await this.uids.keepRaw(ref.accountId, ref.uidValidity, ref.uid, source, this.raw.keepSeconds);
       const flags = (await this.uids.flagsOf(ref.accountId, [ref.uid])).get(ref.uid) ?? [];
       // What pop3.deleteAfterDays counts from (the watcher's poller deletes).
       await this.uids.markFetched(ref.accountId, ref.uid);

@@ -1,9 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { ConfigService } from '@pushmail/config';
 import { FullMessageNewEvent, ParsedMessage, ServerEvent, redisKeys } from '@pushmail/contracts';
 import { AppendOptions, AppendResult, EventLogService, SerializedPayload } from '@pushmail/event-log';
 import { RedisService } from '@pushmail/redis';
-import { FetcherEnv } from '../config';
+import { RetentionSettings } from '../settings';
 
 const deletedKey = (ref: MailboxGeneration, uid: number) => `deleted:${ref.mailbox}:${ref.uidValidity}:${uid}`;
 
@@ -36,21 +35,11 @@ export interface SerializedMessage extends MailboxGeneration {
  */
 @Injectable()
 export class MessageLog {
-  private readonly ttlSeconds: number;
-  private readonly bodyTtlSeconds: number;
-  private readonly maxLen: number;
-  private readonly maxAgeSeconds: number;
-
   constructor(
     private readonly redis: RedisService,
     private readonly eventLog: EventLogService,
-    config: ConfigService<FetcherEnv>,
-  ) {
-    this.ttlSeconds = config.get('MESSAGE_TTL_SECONDS');
-    this.bodyTtlSeconds = config.get('BODY_CACHE_SECONDS');
-    this.maxLen = config.get('EVENT_LOG_MAX_LEN');
-    this.maxAgeSeconds = config.get('EVENT_LOG_MAX_AGE_SECONDS');
-  }
+    private readonly retention: RetentionSettings,
+  ) {}
 
   /**
    * Cancelled when the message's deletion was logged first: it must not be announced after it. The
@@ -63,7 +52,7 @@ export class MessageLog {
       dedupeKey: `new:${mailbox}:${uidValidity}:${uid}`,
       unlessLogged: deletedKey(message, uid),
       storeKey: redisKeys.message(accountId, mailbox, uidValidity, uid),
-      storeTtlSeconds: this.bodyTtlSeconds,
+      storeTtlSeconds: this.retention.bodyCacheSeconds,
       summary: new SerializedPayload(message.summaryJson),
       seenAt,
     });
@@ -77,7 +66,7 @@ export class MessageLog {
   /** Stores a message fetched on demand, without an event; never replaces a copy that has one. */
   async storeWithoutEvent(message: ParsedMessage): Promise<void> {
     const key = redisKeys.message(message.accountId, message.mailbox, message.uidValidity, message.uid);
-    await this.redis.client.set(key, JSON.stringify(message), 'EX', this.bodyTtlSeconds, 'NX');
+    await this.redis.client.set(key, JSON.stringify(message), 'EX', this.retention.bodyCacheSeconds, 'NX');
   }
 
   async appendFlags(ref: MailboxGeneration, uid: number, flags: string[], version: string): Promise<AppendResult> {
@@ -118,7 +107,7 @@ export class MessageLog {
 
   /** What every append of the fetcher shares: the log's limits, and the account that must still exist. */
   private appendOptions(accountId: string): Pick<AppendOptions, 'ttlSeconds' | 'maxLen' | 'maxAgeSeconds' | 'whileExists'> {
-    return { ttlSeconds: this.ttlSeconds, maxLen: this.maxLen, maxAgeSeconds: this.maxAgeSeconds, whileExists: redisKeys.account(accountId) };
+    return { ttlSeconds: this.retention.dedupeTtlSeconds, maxLen: this.retention.eventLogMaxLen, maxAgeSeconds: this.retention.eventLogMaxAgeSeconds, whileExists: redisKeys.account(accountId) };
   }
 
   /** Keeps `message.get` answers current; the copy keeps its remaining TTL. */

@@ -1,5 +1,4 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { ConfigService } from '@pushmail/config';
 import {
   COMMAND_RESULT_TTL_SECONDS,
   CommandJobOutcome,
@@ -18,7 +17,7 @@ import { FirstPageCache } from '@pushmail/page-cache';
 import { JobHandlerTable, QueueService, TypedJob } from '@pushmail/queue';
 import { RedisService } from '@pushmail/redis';
 import { randomBytes } from 'node:crypto';
-import { FetcherEnv } from '../config';
+import { WorkerSettings } from '../settings';
 import { ImapCommandsService } from '../imap-commands.service';
 import { MailboxCommandsService } from '../mailbox-commands.service';
 import { MailboxNotFoundError, MessageNotFoundError } from '../errors';
@@ -65,17 +64,17 @@ export class ImapCommandsProcessor implements OnApplicationBootstrap, OnModuleDe
     private readonly mailboxCommands: MailboxCommandsService,
     private readonly redis: RedisService,
     private readonly health: HealthService,
-    private readonly config: ConfigService<FetcherEnv>,
+    private readonly settings: WorkerSettings,
     private readonly pages: FirstPageCache,
   ) {}
 
   onApplicationBootstrap(): void {
-    const worker = this.queue.worker(QueueName.ImapCommands, (job) => this.process(job), { concurrency: this.config.get('COMMAND_CONCURRENCY') });
+    const worker = this.queue.worker(QueueName.ImapCommands, (job) => this.process(job), { concurrency: this.settings.commandConcurrency });
     this.health.register('imap-commands-worker', () => ({ ok: worker.isRunning() }));
     worker.run().catch((err: unknown) => this.logger.error({ msg: 'imap commands worker stopped', err }));
     // A blocking connection of its own: BRPOP holds it while no request waits.
     this.fastConnection = this.redis.open({ connectionName: 'fast-commands', maxRetriesPerRequest: null });
-    this.fastLoop = this.consumeFast(this.fastConnection, this.config.get('COMMAND_CONCURRENCY'));
+    this.fastLoop = this.consumeFast(this.fastConnection, this.settings.commandConcurrency);
     this.health.register('fast-commands', () => ({ ok: !this.closing && this.fastConnection?.status === 'ready' }));
   }
 

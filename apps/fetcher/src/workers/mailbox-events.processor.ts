@@ -1,9 +1,8 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { ConfigService } from '@pushmail/config';
 import { MailboxJobName, QueueName } from '@pushmail/contracts';
 import { HealthService } from '@pushmail/observability';
 import { JobHandlerTable, QueueService, TypedJob } from '@pushmail/queue';
-import { FetcherEnv } from '../config';
+import { WorkerSettings } from '../settings';
 import { FetchResult, MailboxEventsService } from '../mailbox-events.service';
 import { asJobFailure } from './job-failures';
 
@@ -24,11 +23,11 @@ export class MailboxEventsProcessor implements OnApplicationBootstrap {
     private readonly queue: QueueService,
     private readonly events: MailboxEventsService,
     private readonly health: HealthService,
-    private readonly config: ConfigService<FetcherEnv>,
+    private readonly settings: WorkerSettings,
   ) {}
 
   onApplicationBootstrap(): void {
-    const worker = this.queue.worker(QueueName.MailboxEvents, (job) => this.process(job), { concurrency: this.config.get('FETCH_CONCURRENCY') });
+    const worker = this.queue.worker(QueueName.MailboxEvents, (job) => this.process(job), { concurrency: this.settings.fetchConcurrency });
     this.health.register('mailbox-events-worker', () => ({ ok: worker.isRunning() }));
     worker.run().catch((err: unknown) => this.logger.error({ msg: 'mailbox events worker stopped', err }));
   }
