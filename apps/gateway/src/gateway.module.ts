@@ -40,6 +40,7 @@ import { SendStore } from './send/send.store';
 import { SendWorker } from './send/send.worker';
 import { PushGateway } from './socket/push.gateway';
 import { SocketEmitter } from './socket/socket-emitter';
+import { settingsProviders } from './settings';
 
 /**
  * Everything of the gateway sits in this root module on purpose: its destroy hooks run before the
@@ -67,6 +68,7 @@ export class GatewayModule {
       ],
       controllers: [AccountsController, MeAccountsController, MeMailboxesController, PartsController, OAuthSignInController],
       providers: [
+        ...settingsProviders(env),
         AccountAdmission,
         OAuthSignInService,
         AdminTokenGuard,

@@ -25,13 +25,12 @@ import {
   redisChannels,
   redisKeys,
 } from '@pushmail/contracts';
-import { ConfigService } from '@pushmail/config';
 import { FirstPageCache } from '@pushmail/page-cache';
 import { Pop3UidStore } from '@pushmail/pop3';
 import { QueueService } from '@pushmail/queue';
 import { RedisService } from '@pushmail/redis';
 import { randomBytes } from 'node:crypto';
-import { GatewayEnv } from '../config';
+import { CommandSettings } from '../settings';
 import { CommandError, forbidden } from '../socket/ack';
 import { StoredMessageReader } from './stored-message-reader';
 
@@ -67,8 +66,6 @@ type Settlement = CommandReply | 'timeout' | 'unsent' | Error;
 @Injectable()
 export class ImapCommandService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger(ImapCommandService.name);
-  private readonly timeoutMs: number;
-  private readonly listCacheSeconds: number;
   /** This gateway's reply channel id; the job ids it chooses start with it. */
   private readonly replyTo = randomBytes(12).toString('base64url');
   private readonly pending = new Map<string, (settlement: Settlement) => void>();
@@ -80,11 +77,8 @@ export class ImapCommandService implements OnModuleInit, OnModuleDestroy {
     private readonly store: StoredMessageReader,
     private readonly redis: RedisService,
     private readonly pages: FirstPageCache,
-    config: ConfigService<GatewayEnv>,
-  ) {
-    this.timeoutMs = config.get('COMMAND_TIMEOUT_MS');
-    this.listCacheSeconds = config.get('LIST_CACHE_SECONDS');
-  }
+    private readonly settings: CommandSettings,
+  ) {}
 
   async onModuleInit(): Promise<void> {
     const subscriber = this.redis.open({ connectionName: 'command-replies' });
@@ -176,7 +170,7 @@ export class ImapCommandService implements OnModuleInit, OnModuleDestroy {
     payload: JobPayloadOf<QueueName.ImapCommands, N>,
     pageField?: string,
   ): Promise<ImapCommandResults[N] | undefined> {
-    const found = await this.pages.lookup(payload.accountId, userId, pageField, this.listCacheSeconds);
+    const found = await this.pages.lookup(payload.accountId, userId, pageField, this.settings.listCacheSeconds);
     if (found.kind === 'forbidden') throw forbidden();
     if (found.kind === 'pop3') return undefined;
     // Only a message.list names a page field, so only its result can be a hit.
@@ -196,7 +190,7 @@ export class ImapCommandService implements OnModuleInit, OnModuleDestroy {
       .multi()
       .lpush(redisKeys.commandRequests, JSON.stringify(request))
       .ltrim(redisKeys.commandRequests, 0, FAST_REQUESTS_MAX - 1)
-      .pexpire(redisKeys.commandRequests, this.timeoutMs)
+      .pexpire(redisKeys.commandRequests, this.settings.timeoutMs)
       .exec();
   }
 
@@ -224,7 +218,7 @@ export class ImapCommandService implements OnModuleInit, OnModuleDestroy {
   }
 
   private fastRequest<N extends FastCommandName>(id: string, name: N, payload: JobPayloadOf<QueueName.ImapCommands, N>, page?: FastCommandPageTicket): FastCommandRequest {
-    return { id, name, replyTo: this.replyTo, deadline: Date.now() + this.timeoutMs, payload, ...(page ? { page } : {}) } as FastCommandRequest;
+    return { id, name, replyTo: this.replyTo, deadline: Date.now() + this.settings.timeoutMs, payload, ...(page ? { page } : {}) } as FastCommandRequest;
   }
 
   /**
@@ -239,7 +233,7 @@ export class ImapCommandService implements OnModuleInit, OnModuleDestroy {
       const timer = setTimeout(() => {
         this.pending.delete(jobId);
         resolve('timeout');
-      }, this.timeoutMs);
+      }, this.settings.timeoutMs);
       this.pending.set(jobId, (settlement) => {
         clearTimeout(timer);
         resolve(settlement);

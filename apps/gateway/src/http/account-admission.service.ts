@@ -1,9 +1,8 @@
 import { BadRequestException, ConflictException, HttpException, HttpStatus, Injectable, Logger } from '@nestjs/common';
-import { ConfigService } from '@pushmail/config';
 import { KEY_PREFIX, Pop3Settings, ServerSettings, redisKeys } from '@pushmail/contracts';
 import { MailNetworkSettings } from '@pushmail/net-policy';
 import { RedisService } from '@pushmail/redis';
-import { GatewayEnv } from '../config';
+import { AccountLimits } from '../settings';
 
 const HOUR_SECONDS = 3600;
 
@@ -20,7 +19,7 @@ export class AccountAdmission {
   constructor(
     private readonly redis: RedisService,
     private readonly network: MailNetworkSettings,
-    private readonly config: ConfigService<GatewayEnv>,
+    private readonly limits: AccountLimits,
   ) {}
 
   /**
@@ -55,14 +54,14 @@ export class AccountAdmission {
 
   /** 400 naming `pollIntervalSeconds` below POP3_MIN_POLL_SECONDS: every poll is a login on the user's server. */
   private checkPollInterval(seconds: number | undefined): void {
-    const min = this.config.get('POP3_MIN_POLL_SECONDS');
+    const min = this.limits.pop3MinPollSeconds;
     if (seconds === undefined || seconds >= min) return;
     throw new BadRequestException({ statusCode: 400, error: 'Bad Request', message: `pollIntervalSeconds: must be at least ${min}`, field: 'pollIntervalSeconds' });
   }
 
   /** 409 once the user already has MAX_ACCOUNTS_PER_USER accounts. */
   async checkAccountLimit(userId: string): Promise<void> {
-    const max = this.config.get('MAX_ACCOUNTS_PER_USER');
+    const max = this.limits.maxPerUser;
     const count = await this.redis.client.scard(redisKeys.userAccounts(userId));
     if (count >= max) throw this.overLimit(max);
   }
@@ -75,7 +74,7 @@ export class AccountAdmission {
   async createWithinLimit<T extends { id: string }>(userId: string, create: () => Promise<T>, remove: (id: string) => Promise<unknown>): Promise<T> {
     await this.checkAccountLimit(userId);
     const created = await create();
-    const max = this.config.get('MAX_ACCOUNTS_PER_USER');
+    const max = this.limits.maxPerUser;
     if ((await this.redis.client.scard(redisKeys.userAccounts(userId))) <= max) return created;
     await remove(created.id);
     throw this.overLimit(max);
@@ -91,7 +90,7 @@ export class AccountAdmission {
    * too, so host probing through 400 answers is throttled as well.
    */
   async takeChange(userId: string): Promise<void> {
-    const max = this.config.get('ACCOUNT_CHANGES_PER_HOUR');
+    const max = this.limits.changesPerHour;
     const key = `${KEY_PREFIX}:account-changes:${userId}`;
     const [[, count], [, ttl]] = (await this.redis.client.multi().incr(key).expire(key, HOUR_SECONDS, 'NX').ttl(key).exec()) as [[null, number], [null, number], [null, number]];
     if (count <= max) return;

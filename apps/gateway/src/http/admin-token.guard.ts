@@ -1,8 +1,7 @@
 import { CanActivate, ExecutionContext, HttpException, HttpStatus, Injectable, Logger, UnauthorizedException } from '@nestjs/common';
 import { bearerToken, secretsMatch } from '@pushmail/auth';
-import { ConfigService } from '@pushmail/config';
 import type { Request } from 'express';
-import { GatewayEnv } from '../config';
+import { AdminSettings } from '../settings';
 import { WindowLimiter } from '../parts/window-limiter';
 
 /**
@@ -16,16 +15,16 @@ export class AdminTokenGuard implements CanActivate {
   private readonly logger = new Logger(AdminTokenGuard.name);
 
   constructor(
-    private readonly config: ConfigService<GatewayEnv>,
+    private readonly settings: AdminSettings,
     private readonly limiter: WindowLimiter,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const req = context.switchToHttp().getRequest<Request>();
     const source = req.ip ?? req.socket.remoteAddress ?? 'unknown';
-    const limit = this.config.get('ADMIN_AUTH_FAILURES_PER_MINUTE');
+    const limit = this.settings.authFailuresPerMinute;
     if ((await this.limiter.peek('admin-auth-failures', source)) >= limit) throw tooMany();
-    if (secretsMatch(bearerToken(req.headers.authorization), this.config.get('ADMIN_TOKEN'))) return true;
+    if (secretsMatch(bearerToken(req.headers.authorization), this.settings.token)) return true;
     if (!(await this.limiter.take('admin-auth-failures', source, limit))) {
       this.logger.warn({ msg: 'admin authentication throttled', source });
       throw tooMany();

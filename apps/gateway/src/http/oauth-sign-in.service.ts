@@ -1,12 +1,11 @@
 import { BadRequestException, Injectable, Logger, NotFoundException } from '@nestjs/common';
-import { ConfigService } from '@pushmail/config';
 import { CreateAccountBodySchema, KEY_PREFIX, OAuth2Credential, OAuthSignInProvider, OAuthSignInProviderId, OAuthSignInProviderIdSchema } from '@pushmail/contracts';
-import { postTokenForm, providerPreset, tokenHost } from '@pushmail/credentials';
+import { postTokenForm, tokenHost } from '@pushmail/credentials';
 import { DialTarget, MailNetworkSettings } from '@pushmail/net-policy';
 import { RedisService } from '@pushmail/redis';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { GatewayEnv } from '../config';
+import { SignInSettings } from '../settings';
 
 /** The "valid 10 minutes": long enough for a consent screen and a 2-step login. */
 export const SIGN_IN_STATE_TTL_SECONDS = 600;
@@ -68,21 +67,19 @@ export class OAuthSignInService {
   constructor(
     private readonly redis: RedisService,
     private readonly network: MailNetworkSettings,
-    private readonly config: ConfigService<GatewayEnv>,
+    private readonly settings: SignInSettings,
   ) {}
 
   get publicUrl(): string | undefined {
-    return this.config.get('PUBLIC_URL');
+    return this.settings.publicUrl;
   }
 
   /** Providers offered to users: configured ones, and none without PUBLIC_URL (no redirect URI). */
   providers(): SignInProvider[] {
     if (!this.publicUrl) return [];
-    const env = this.config.env;
     const found: SignInProvider[] = [];
-    for (const id of ['google', 'microsoft'] as const) {
-      const preset = providerPreset(id, env);
-      if (!preset) continue;
+    for (const preset of this.settings.presets) {
+      const id = preset.provider;
       found.push({
         id,
         label: id === 'google' ? 'Google' : 'Microsoft',
@@ -98,7 +95,7 @@ export class OAuthSignInService {
         credential: (refreshToken) => ({ provider: id, refreshToken }),
       });
     }
-    const custom = env.OAUTH_SIGNIN_CUSTOM;
+    const custom = this.settings.custom;
     if (custom) {
       found.push({
         id: 'custom',

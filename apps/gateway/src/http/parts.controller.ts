@@ -17,11 +17,10 @@ import {
 import { ApiBearerAuth, ApiForbiddenResponse, ApiNotFoundResponse, ApiOkResponse, ApiQuery, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import { AccountRepository } from '@pushmail/accounts';
 import { ClientTokenVerifier, PartLinkScope } from '@pushmail/auth';
-import { ConfigService } from '@pushmail/config';
 import { MessagePartLinkRequestSchema, PartLink } from '@pushmail/contracts';
 import type { Request, Response } from 'express';
 import { pipeline } from 'node:stream/promises';
-import { GatewayEnv } from '../config';
+import { PartSettings } from '../settings';
 import { ImapMailboxService, OpenPart } from '../imap/imap-mailbox.service';
 import { PartLinksService } from '../parts/part-links.service';
 import { Pop3MessageTooLargeError, Pop3PartsService } from '../parts/pop3-parts.service';
@@ -60,7 +59,7 @@ export class PartsController {
     private readonly links: PartLinksService,
     private readonly verifier: ClientTokenVerifier,
     private readonly limiter: WindowLimiter,
-    private readonly config: ConfigService<GatewayEnv>,
+    private readonly settings: PartSettings,
   ) {}
 
   @Get('link')
@@ -114,8 +113,8 @@ export class PartsController {
     const account = await this.accounts.get(scope.accountId);
     if (!account) throw new NotFoundException();
 
-    if (!(await this.limiter.take('part-download', account.userId, this.config.get('PART_DOWNLOADS_PER_MINUTE')))) {
-      throw new HttpException({ statusCode: 429, message: `at most ${this.config.get('PART_DOWNLOADS_PER_MINUTE')} downloads per minute` }, HttpStatus.TOO_MANY_REQUESTS);
+    if (!(await this.limiter.take('part-download', account.userId, this.settings.downloadsPerMinute))) {
+      throw new HttpException({ statusCode: 429, message: `at most ${this.settings.downloadsPerMinute} downloads per minute` }, HttpStatus.TOO_MANY_REQUESTS);
     }
     // Credentials the watcher found wrong are not tried again from here (see the class comment).
     if ((await this.accounts.getState(scope.accountId))?.state === 'auth_failed') throw new BadGatewayException(UNAVAILABLE);

@@ -1,9 +1,8 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { ConfigService } from '@pushmail/config';
 import { ServerEvent } from '@pushmail/contracts';
 import { HealthService } from '@pushmail/observability';
-import { GatewayEnv } from '../config';
+import { ShutdownSettings } from '../settings';
 import { SocketEmitter } from '../socket/socket-emitter';
 
 /**
@@ -21,7 +20,7 @@ export class ShutdownService implements OnModuleDestroy {
     private readonly emitter: SocketEmitter,
     private readonly health: HealthService,
     private readonly httpHost: HttpAdapterHost,
-    private readonly config: ConfigService<GatewayEnv>,
+    private readonly settings: ShutdownSettings,
   ) {}
 
   get isDraining(): boolean {
@@ -34,11 +33,11 @@ export class ShutdownService implements OnModuleDestroy {
     const server = this.httpHost.httpAdapter?.getHttpServer() as import('node:http').Server | undefined;
     server?.close(); // stops listening; open sockets stay until they leave or are closed below
     const clients = this.emitter.localClientCount();
-    const jitter = this.config.get('SHUTDOWN_RECONNECT_JITTER_MS');
+    const jitter = this.settings.reconnectJitterMs;
     for (const socket of this.emitter.localSockets()) {
       this.emitter.toSocket(socket, ServerEvent.ServerShutdown, { reconnectInMs: Math.floor(Math.random() * jitter) });
     }
-    const deadline = Date.now() + this.config.get('SHUTDOWN_DRAIN_MS');
+    const deadline = Date.now() + this.settings.drainMs;
     while (this.emitter.localClientCount() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     this.logger.log({ msg: 'drained socket clients', clients, remaining: this.emitter.localClientCount() });
     await this.emitter.close();

@@ -1,9 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { AccountRepository } from '@pushmail/accounts';
 import { PartLinkCheck, PartLinkScope, PartLinkSigner } from '@pushmail/auth';
-import { ConfigService } from '@pushmail/config';
 import { PartLink, partPath } from '@pushmail/contracts';
-import { GatewayEnv } from '../config';
+import { PartSettings } from '../settings';
 import { forbidden } from '../socket/ack';
 
 /**
@@ -13,20 +12,18 @@ import { forbidden } from '../socket/ack';
 @Injectable()
 export class PartLinksService {
   private readonly signer: PartLinkSigner;
-  private readonly ttlSeconds: number;
 
   constructor(
     private readonly accounts: AccountRepository,
-    config: ConfigService<GatewayEnv>,
+    private readonly settings: PartSettings,
   ) {
-    this.signer = new PartLinkSigner(config.get('AUTH_JWT_SECRET'));
-    this.ttlSeconds = config.get('PART_LINK_TTL_SECONDS');
+    this.signer = new PartLinkSigner(settings.linkSecret);
   }
 
   /** A link for the user's own account; another user's account is `forbidden`, like every command. */
   async issue(userId: string, scope: PartLinkScope): Promise<PartLink> {
     if (!(await this.accounts.isOwnedBy(scope.accountId, userId))) throw forbidden();
-    const exp = Math.floor(Date.now() / 1000) + this.ttlSeconds;
+    const exp = Math.floor(Date.now() / 1000) + this.settings.linkTtlSeconds;
     const query = new URLSearchParams({ exp: String(exp), sig: this.signer.sign(scope, exp) });
     return { url: `${partPath(scope.accountId, scope.mailbox, scope.uid, scope.partId)}?${query}`, expiresAt: new Date(exp * 1000).toISOString() };
   }

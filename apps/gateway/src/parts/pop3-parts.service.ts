@@ -1,10 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { StoredPop3Account } from '@pushmail/accounts';
-import { ConfigService } from '@pushmail/config';
 import { extractPart } from '@pushmail/mail-parse';
 import { Pop3ClientFactory, Pop3UidStore } from '@pushmail/pop3';
 import { Readable } from 'node:stream';
-import { GatewayEnv } from '../config';
+import { PartSettings } from '../settings';
 import type { OpenPart } from '../imap/imap-mailbox.service';
 
 /** POP3 mail lives in INBOX only (as the commands and the watcher's poller say). */
@@ -29,15 +28,12 @@ export class Pop3MessageTooLargeError extends Error {
  */
 @Injectable()
 export class Pop3PartsService {
-  private readonly retrMaxBytes: number;
 
   constructor(
     private readonly factory: Pop3ClientFactory,
     private readonly uids: Pop3UidStore,
-    config: ConfigService<GatewayEnv>,
-  ) {
-    this.retrMaxBytes = config.get('POP3_PART_RETR_MAX_BYTES');
-  }
+    private readonly settings: PartSettings,
+  ) {}
 
   /**
    * Null when there is no such message or part. Rejects with the connection's error (Pop3Error,
@@ -71,9 +67,9 @@ export class Pop3PartsService {
       const msg = (await client.uidl()).find((e) => e.uid === uidl)?.msg;
       if (msg === undefined) return null;
       const size = (await client.list()).find((e) => e.msg === msg)?.size ?? 0;
-      if (size > this.retrMaxBytes) throw new Pop3MessageTooLargeError(size, this.retrMaxBytes);
+      if (size > this.settings.pop3RetrMaxBytes) throw new Pop3MessageTooLargeError(size, this.settings.pop3RetrMaxBytes);
       // LIST's size counts CRLFs as the server stores them; a little slack for a server that counts LF.
-      const source = await client.retr(msg, this.retrMaxBytes + 64 * 1024);
+      const source = await client.retr(msg, this.settings.pop3RetrMaxBytes + 64 * 1024);
       await client.quit();
       return source;
     } finally {

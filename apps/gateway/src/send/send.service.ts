@@ -1,10 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { AccountRepository } from '@pushmail/accounts';
-import { ConfigService } from '@pushmail/config';
 import { MessageSendRequest, QueueName, SendJobName, jobIds } from '@pushmail/contracts';
 import { QueueService } from '@pushmail/queue';
 import { randomBytes } from 'node:crypto';
-import { GatewayEnv } from '../config';
+import { SendSettings } from '../settings';
 import { CommandError, forbidden } from '../socket/ack';
 import { sendRequestSize } from './send-size';
 import { SendStore } from './send.store';
@@ -15,37 +14,34 @@ import { SendStore } from './send.store';
  */
 @Injectable()
 export class SendService {
-  private readonly env: GatewayEnv;
 
   constructor(
     private readonly accounts: AccountRepository,
     private readonly store: SendStore,
     private readonly queue: QueueService,
-    config: ConfigService<GatewayEnv>,
-  ) {
-    this.env = config.env;
-  }
+    private readonly settings: SendSettings,
+  ) {}
 
   async submit(userId: string, req: MessageSendRequest): Promise<{ sendId: string }> {
     if (!(await this.accounts.isOwnedBy(req.accountId, userId))) throw forbidden();
     const size = sendRequestSize(req);
-    if (size > this.env.SEND_MAX_BYTES) {
-      throw new CommandError('payload_too_large', `message is ${size} bytes; the limit is ${this.env.SEND_MAX_BYTES}`);
+    if (size > this.settings.maxBytes) {
+      throw new CommandError('payload_too_large', `message is ${size} bytes; the limit is ${this.settings.maxBytes}`);
     }
     const earlier = await this.store.findByIdempotencyKey(req.accountId, req.idempotencyKey);
     if (earlier) return this.resume(earlier, userId, req);
     const sendId = 'snd_' + randomBytes(12).toString('base64url');
     await this.reserve(userId, sendId, req);
-    if (!(await this.store.takeRateToken(userId, this.env.SEND_RATE_PER_MINUTE))) {
+    if (!(await this.store.takeRateToken(userId, this.settings.ratePerMinute))) {
       await this.store.releaseBytes(userId, sendId);
-      throw new CommandError('rate_limited', `at most ${this.env.SEND_RATE_PER_MINUTE} messages per minute`);
+      throw new CommandError('rate_limited', `at most ${this.settings.ratePerMinute} messages per minute`);
     }
-    const owner = await this.store.claim(req.accountId, req.idempotencyKey, sendId, this.env.SEND_RECORD_TTL_SECONDS);
+    const owner = await this.store.claim(req.accountId, req.idempotencyKey, sendId, this.settings.recordTtlSeconds);
     if (owner !== sendId) {
       await this.store.releaseBytes(userId, sendId);
       return this.resume(owner, userId, req); // a concurrent repeat won the key
     }
-    await this.store.create({ sendId, accountId: req.accountId, userId, status: 'queued', messageId: await this.messageIdFor(req.accountId, sendId), request: req }, this.env.SEND_RECORD_TTL_SECONDS);
+    await this.store.create({ sendId, accountId: req.accountId, userId, status: 'queued', messageId: await this.messageIdFor(req.accountId, sendId), request: req }, this.settings.recordTtlSeconds);
     await this.enqueue(req, sendId);
     return { sendId };
   }
@@ -59,7 +55,7 @@ export class SendService {
     if (!record) {
       // The first attempt's reservation may have lapsed with it; counting the same sendId twice is a no-op.
       await this.reserve(userId, sendId, req);
-      await this.store.create({ sendId, accountId: req.accountId, userId, status: 'queued', messageId: await this.messageIdFor(req.accountId, sendId), request: req }, this.env.SEND_RECORD_TTL_SECONDS);
+      await this.store.create({ sendId, accountId: req.accountId, userId, status: 'queued', messageId: await this.messageIdFor(req.accountId, sendId), request: req }, this.settings.recordTtlSeconds);
     }
     if (!record || record.status === 'queued') await this.enqueue(req, sendId);
     return { sendId };
@@ -70,9 +66,9 @@ export class SendService {
    * against the user's budget, so one user's backlog of retried sends cannot fill Redis for everyone.
    */
   private async reserve(userId: string, sendId: string, req: MessageSendRequest): Promise<void> {
-    const limit = this.env.SEND_QUEUE_BYTES_PER_USER;
+    const limit = this.settings.queueBytesPerUser;
     const bytes = Buffer.byteLength(JSON.stringify(req));
-    if (!(await this.store.reserveBytes(userId, sendId, bytes, limit, this.env.SEND_RECORD_TTL_SECONDS))) {
+    if (!(await this.store.reserveBytes(userId, sendId, bytes, limit, this.settings.recordTtlSeconds))) {
       throw new CommandError('rate_limited', `the send queue is full: this user's queued sends would exceed ${limit} bytes; wait until they are sent`);
     }
   }
@@ -85,8 +81,8 @@ export class SendService {
       {
         // Same key → same job id: BullMQ keeps one job however often it is added.
         jobId: jobIds.send(req.accountId, req.idempotencyKey),
-        attempts: this.env.SEND_ATTEMPTS,
-        backoff: { type: 'exponential', delay: this.env.SEND_RETRY_DELAY_MS },
+        attempts: this.settings.attempts,
+        backoff: { type: 'exponential', delay: this.settings.retryDelayMs },
       },
     );
   }

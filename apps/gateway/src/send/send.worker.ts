@@ -1,11 +1,10 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { AccountRepository } from '@pushmail/accounts';
-import { ConfigService } from '@pushmail/config';
 import { QueueName, SendJob, SendJobName, ServerEvent } from '@pushmail/contracts';
 import { SmtpMailer } from '@pushmail/mailer';
 import { JobHandlerTable, QueueService, TypedJob } from '@pushmail/queue';
 import { UnrecoverableError } from 'bullmq';
-import { GatewayEnv } from '../config';
+import { SendSettings } from '../settings';
 import { SocketEmitter } from '../socket/socket-emitter';
 import { SendDeliveryService } from './send-delivery.service';
 import { SendStore } from './send.store';
@@ -27,7 +26,7 @@ export class SendWorker implements OnApplicationBootstrap {
     private readonly delivery: SendDeliveryService,
     private readonly store: SendStore,
     private readonly emitter: SocketEmitter,
-    private readonly config: ConfigService<GatewayEnv>,
+    private readonly settings: SendSettings,
     private readonly accounts: AccountRepository,
     private readonly mailer: SmtpMailer,
   ) {}
@@ -37,7 +36,7 @@ export class SendWorker implements OnApplicationBootstrap {
     await this.accounts.onChange((notice) => {
       if (notice.change !== 'created') this.mailer.forget(notice.accountId);
     });
-    const worker = this.queue.worker(QueueName.Send, (job) => this.process(job), { concurrency: this.config.get('SEND_CONCURRENCY') });
+    const worker = this.queue.worker(QueueName.Send, (job) => this.process(job), { concurrency: this.settings.concurrency });
     worker.run().catch((err: unknown) => this.logger.error({ msg: 'send worker stopped', err }));
   }
 

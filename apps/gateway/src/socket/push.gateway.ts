@@ -1,12 +1,11 @@
 import { Logger } from '@nestjs/common';
 import { ConnectedSocket, MessageBody, OnGatewayConnection, OnGatewayDisconnect, OnGatewayInit, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
 import { ClientTokenVerifier, InvalidClientTokenError } from '@pushmail/auth';
-import { ConfigService } from '@pushmail/config';
 import { Ack, ClientCommand, PartLink, SubscribeAck, SubscribeBatchResult, UNAUTHORIZED, clientCommandSchemas, isSubscribeBatch } from '@pushmail/contracts';
 import { MetricsService } from '@pushmail/observability';
 import { z } from 'zod';
 import { ImapCommandService } from '../commands/imap-command.service';
-import { GatewayEnv } from '../config';
+import { SocketSettings } from '../settings';
 import { ShutdownService } from '../lifecycle/shutdown.service';
 import { PartLinksService } from '../parts/part-links.service';
 import { SubscriptionService } from '../push/subscription.service';
@@ -43,7 +42,7 @@ export class PushGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
     private readonly sends: SendService,
     private readonly partLinks: PartLinksService,
     private readonly shutdown: ShutdownService,
-    private readonly config: ConfigService<GatewayEnv>,
+    private readonly settings: SocketSettings,
     metrics: MetricsService,
   ) {
     const sockets = emitter;
@@ -71,7 +70,7 @@ export class PushGateway implements OnGatewayInit, OnGatewayConnection, OnGatewa
   }
 
   handleConnection(socket: PushSocket): void {
-    this.buckets.set(socket, new TokenBucket(this.config.get('SOCKET_EVENTS_PER_SECOND'), this.config.get('SOCKET_EVENTS_BURST')));
+    this.buckets.set(socket, new TokenBucket(this.settings.eventsPerSecond, this.settings.eventsBurst));
     const expiresAt = socket.data.expiresAt;
     if (expiresAt) {
       // `exp` is honoured for the whole connection, not only at the handshake.
