@@ -16,6 +16,7 @@ import { NotifyModule } from './notify/notify.module';
 import { MailboxSyncService } from './sync/mailbox-sync.service';
 import { WatcherMetrics } from './watcher.metrics';
 import { WatcherService } from './watcher.service';
+import { settingsProviders } from './settings';
 
 @Module({})
 export class WatcherModule {
@@ -24,6 +25,7 @@ export class WatcherModule {
       module: WatcherModule,
       imports: [ConfigModule.forRoot(env), ObservabilityModule, RedisModule, CryptoModule, AccountsModule, QueueModule, ImapModule, Pop3Module, NotifyModule],
       providers: [
+        ...settingsProviders(env),
         { provide: WatcherIdentity, useValue: new WatcherIdentity(env.INSTANCE_ID) },
         LeaseManager,
         MembershipService,

@@ -1,20 +1,18 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { AccountRepository } from '@pushmail/accounts';
 import { AccountChangeNotice, AccountState, AccountView } from '@pushmail/contracts';
-import { ConfigService } from '@pushmail/config';
 import { ImapClientFactory } from '@pushmail/imap';
 import { HealthService } from '@pushmail/observability';
 import { Pop3ClientFactory, Pop3UidStore } from '@pushmail/pop3';
 import { AccountWatcher, AccountWatcherOwner, WatcherContext } from './account-watcher';
-import { WatcherEnv } from './config';
 import { isAssignedTo } from './coordination/hrw';
 import { Lease, LeaseManager } from './coordination/lease.manager';
 import { Members, MembershipService } from './coordination/membership.service';
 import { WatcherIdentity } from './coordination/watcher-identity';
-import { timingsByHost } from './imap/host-overrides';
 import { LoginLimiter } from './imap/login-limiter';
 import { CursorStore } from '@pushmail/mailbox-cursors';
 import { MailboxSyncService } from './sync/mailbox-sync.service';
+import { OwnershipSettings, SessionSettings } from './settings';
 import { WatcherMetrics } from './watcher.metrics';
 
 /**
@@ -25,7 +23,6 @@ import { WatcherMetrics } from './watcher.metrics';
 @Injectable()
 export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, AccountWatcherOwner {
   private readonly logger = new Logger(WatcherService.name);
-  private readonly env: WatcherEnv;
   private readonly ctx: WatcherContext;
   private readonly owned = new Map<string, AccountWatcher>();
   /** Accounts we should own whose lease another watcher still holds (it is letting go). */
@@ -44,7 +41,8 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
   private readonly stateWriting = new Set<string>();
 
   constructor(
-    config: ConfigService<WatcherEnv>,
+    private readonly settings: OwnershipSettings,
+    session: SessionSettings,
     private readonly accounts: AccountRepository,
     private readonly leases: LeaseManager,
     private readonly membership: MembershipService,
@@ -57,13 +55,12 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
     pop3Factory: Pop3ClientFactory,
     pop3Uids: Pop3UidStore,
   ) {
-    this.env = config.env;
     this.ctx = {
       factory,
       sync,
       metrics,
-      limiter: new LoginLimiter(this.env.LOGIN_CONCURRENCY, this.env.LOGIN_CONCURRENCY_PER_HOST),
-      timingsFor: timingsByHost({ ...this.env, DISABLE_IDLE: false, DISABLE_NOTIFY: false }, this.env.IMAP_HOST_OVERRIDES),
+      limiter: new LoginLimiter(session.loginConcurrency, session.loginConcurrencyPerHost),
+      timingsFor: session.timingsFor,
       watcherId: identity.id,
       logger: new Logger('MailSession'),
       pop3: { factory: pop3Factory, uids: pop3Uids },
@@ -75,7 +72,7 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
   }
 
   private get full(): boolean {
-    return this.owned.size >= this.env.WATCHER_MAX_ACCOUNTS;
+    return this.owned.size >= this.settings.maxAccounts;
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -88,17 +85,17 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
       () => this.owned.size,
     );
     this.health.register('watcher', () => {
-      if (Date.now() - this.lastHeartbeatAt > this.env.LEASE_TTL_MS) return { ok: false, detail: 'cannot heartbeat in Redis, so cannot take leases' };
-      if (this.full) return { ok: false, detail: `at capacity (${this.owned.size}/${this.env.WATCHER_MAX_ACCOUNTS} accounts)` };
+      if (Date.now() - this.lastHeartbeatAt > this.settings.leaseTtlMs) return { ok: false, detail: 'cannot heartbeat in Redis, so cannot take leases' };
+      if (this.full) return { ok: false, detail: `at capacity (${this.owned.size}/${this.settings.maxAccounts} accounts)` };
       return { ok: true, detail: `${this.owned.size} accounts` };
     });
     await this.accounts.onChange((notice) => this.onAccountChange(notice));
     await this.heartbeat();
     this.requestReconcile();
     this.timers.push(
-      setInterval(() => this.tick(), this.env.WATCHER_TICK_MS),
-      setInterval(() => void this.heartbeat(), this.env.HEARTBEAT_INTERVAL_MS),
-      setInterval(() => this.requestReconcile(), this.env.RECONCILE_INTERVAL_MS),
+      setInterval(() => this.tick(), this.settings.tickMs),
+      setInterval(() => void this.heartbeat(), this.settings.heartbeatIntervalMs),
+      setInterval(() => this.requestReconcile(), this.settings.reconcileIntervalMs),
     );
     this.logger.log({ msg: 'watcher started', watcher: this.id });
   }
@@ -111,7 +108,7 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
     // With Redis down every command would retry for a long time; shutdown must still finish.
-    const deadline = Math.max(1000, Math.min(5000, this.env.SHUTDOWN_TIMEOUT_MS / 2));
+    const deadline = Math.max(1000, Math.min(5000, this.settings.shutdownTimeoutMs / 2));
     const bounded = (what: string, work: Promise<unknown>) => withDeadline(work, deadline).catch((err) => this.logger.warn({ msg: `${what} during shutdown failed`, err }));
     await bounded('leaving membership', this.membership.leave());
     const all = [...this.owned.keys()];
@@ -123,7 +120,7 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
   private tick(): void {
     const now = Date.now();
     // Guard band: stop before the lease can expire in Redis and someone else connects.
-    const guard = Math.max(200, this.env.LEASE_TTL_MS / 10);
+    const guard = Math.max(200, this.settings.leaseTtlMs / 10);
     for (const w of this.owned.values()) {
       if (now > w.lease.validUntil - guard) {
         this.onLeaseLost(w.id, 'lease could not be renewed in time');
@@ -152,11 +149,11 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
       } else if (this.waiting.size) {
         this.requestAcquire();
       }
-      if (Date.now() - this.lastRenewAt >= this.env.LEASE_TTL_MS / 3) {
+      if (Date.now() - this.lastRenewAt >= this.settings.leaseTtlMs / 3) {
         this.lastRenewAt = Date.now();
         const lost = await this.leases.renew(
           [...this.owned.values()].map((w) => w.lease),
-          this.env.LEASE_TTL_MS,
+          this.settings.leaseTtlMs,
         );
         for (const lease of lost) this.onLeaseLost(lease.accountId, 'lease taken over');
       }
@@ -169,7 +166,7 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
 
   /** At least three heartbeats, so one late heartbeat does not drop a live member. */
   private get memberTtlMs(): number {
-    return Math.max(this.env.MEMBER_TTL_MS, 3 * this.env.HEARTBEAT_INTERVAL_MS);
+    return Math.max(this.settings.memberTtlMs, 3 * this.settings.heartbeatIntervalMs);
   }
 
   /**
@@ -182,11 +179,11 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
     const unjudged = vanished.filter((m) => !this.members.dead.has(m));
     if (!unjudged.length) return;
     try {
-      const verdict = await this.membership.confirmDead(unjudged, this.env.LEASE_TTL_MS);
+      const verdict = await this.membership.confirmDead(unjudged, this.settings.leaseTtlMs);
       const dead = verdict.ok ? verdict.dead : [];
       // Shared, so that the other watchers take the dead member's accounts they are assigned, even
       // those whose own connection is too young to judge.
-      await this.membership.markDead(dead, this.env.LEASE_TTL_MS, this.memberTtlMs);
+      await this.membership.markDead(dead, this.settings.leaseTtlMs, this.memberTtlMs);
       for (const id of dead) this.members.dead.add(id);
       const waiting = unjudged.filter((m) => !dead.includes(m));
       if (dead.length) this.logger.warn({ msg: 'watchers died (heartbeat connection gone); taking over their leases', members: dead });
@@ -230,16 +227,16 @@ export class WatcherService implements OnApplicationBootstrap, OnModuleDestroy, 
     if (this.stopping) return;
     const candidates = [...this.waiting].filter((id) => this.isMine(id));
     this.waiting.clear();
-    const room = this.env.WATCHER_MAX_ACCOUNTS - this.owned.size;
+    const room = this.settings.maxAccounts - this.owned.size;
     if (candidates.length > room) {
-      this.logger.warn({ msg: 'watcher at capacity; not taking more accounts', owned: this.owned.size, max: this.env.WATCHER_MAX_ACCOUNTS, refused: candidates.length - room });
+      this.logger.warn({ msg: 'watcher at capacity; not taking more accounts', owned: this.owned.size, max: this.settings.maxAccounts, refused: candidates.length - room });
     }
     const batch = candidates.slice(0, Math.max(0, room));
     for (const id of candidates.slice(batch.length)) this.waiting.add(id);
     const results = await Promise.all(
       batch.map(async (id) => {
         try {
-          return { id, lease: await this.leases.acquire(id, this.env.LEASE_TTL_MS, this.members.dead) };
+          return { id, lease: await this.leases.acquire(id, this.settings.leaseTtlMs, this.members.dead) };
         } catch (err) {
           this.logger.warn({ msg: 'lease acquire failed', accountId: id, err });
           return { id, lease: null };
