@@ -70,8 +70,10 @@ export function corpusMismatches(parsed: Checked, expected: CorpusExpectation, p
       problems.push(`expected ${expected.attachments.length} attachments, got ${JSON.stringify(parsed.attachments)}`);
     } else {
       expected.attachments.forEach((want, i) => {
+        // A spread copy is an object literal, so it reads as a plain record with no cast.
+        const actual: Record<string, unknown> = { ...parsed.attachments[i] };
         for (const [key, value] of Object.entries(want)) {
-          const got = (parsed.attachments[i] as unknown as Record<string, unknown>)[key];
+          const got = actual[key];
           if (!same(got, value)) problems.push(`attachments[${i}].${key}: expected ${JSON.stringify(value)}, got ${JSON.stringify(got)}`);
         }
       });
