@@ -10,3 +10,4 @@ export * from './stores';
 export * from './oauth-server';
 export * from './fakes';
 export * from './imap-relay';
+export * from './scripted-imap';

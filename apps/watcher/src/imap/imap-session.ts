@@ -8,20 +8,24 @@ import { MailboxSyncService } from '../sync/mailbox-sync.service';
 import { WatcherMetrics } from '../watcher.metrics';
 import { fullJitterBackoff, jitteredDelay } from './backoff';
 import { slimFolderCache } from './folder-cache';
-import { ExistsEvent, ExpungeEvent, FlagsEvent, FolderOwner, FolderSync, statusChanged } from './folder-sync';
+import { ExistsEvent, ExpungeEvent, FlagsEvent, FolderOwner, FolderSync, FolderSyncContext, statusChanged } from './folder-sync';
 import { SessionTimings, firstFolderCheckBase, folderCheckInterval } from './host-overrides';
 import { LoginLimiter } from './login-limiter';
 import { UntaggedResponse, commandLayer, notifySetAttributes, parseListName, parseStatusResponse } from './notify-command';
 
-/** Shared by every session of the process: one object, not one per session. */
-export interface SessionContext {
-  factory: ImapClientFactory;
+/**
+ * Shared by every session of the process: one object, not one per session. Typed by the parts the
+ * sessions use (its folders' {@link FolderSyncContext} and a little more), so a spec can hand a
+ * session typed fakes.
+ */
+export interface SessionContext extends FolderSyncContext {
+  factory: Pick<ImapClientFactory, 'create' | 'checkCredential' | 'loginRefused'>;
   limiter: LoginLimiter;
-  sync: MailboxSyncService;
-  metrics: WatcherMetrics;
+  sync: FolderSyncContext['sync'] & Pick<MailboxSyncService, 'mailboxesChanged'>;
+  metrics: FolderSyncContext['metrics'] & Pick<WatcherMetrics, 'authFailures' | 'reconnects'>;
   timingsFor: (host: string) => SessionTimings;
   watcherId: string;
-  logger: Logger;
+  logger: Pick<Logger, 'log' | 'debug' | 'warn'>;
 }
 
 export interface SessionOwner {
