@@ -29,6 +29,21 @@ export default tseslint.config(
     },
   },
   {
+    // Test fakes and servers stay out of what the apps run: only specs, `*.fake.ts` helpers and
+    // the test trees import libs/testing (tsconfig.build.json leaves the same files out).
+    files: ['apps/*/src/**/*.ts', 'libs/*/src/**/*.ts'],
+    ignores: ['**/*.spec.ts', '**/*.fake.ts', 'libs/testing/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: '@pushmail/testing', message: 'test fakes and servers are for specs, *.fake.ts helpers and test/ only' }],
+          patterns: [{ group: ['../../libs/*', '../../../libs/*'], message: 'import libs through @pushmail/<lib>' }],
+        },
+      ],
+    },
+  },
+  {
     files: ['libs/contracts/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ group: ['@nestjs/*', 'ioredis', 'bullmq', 'imapflow', 'node:*', 'socket.io*', 'nodemailer'], message: 'contracts hold types and schemas only: no Nest, no I/O' }] }],

@@ -6,10 +6,13 @@ import { fullJitterBackoff, jitteredDelay } from '../imap/backoff';
 import { SessionContext, SessionState } from '../imap/imap-session';
 import { MailboxRef } from '../sync/mailbox-sync.service';
 
-/** What the POP3 pollers of a process share, beside the IMAP sessions' context. */
+/** What a poll does with a POP3 connection. */
+export type PolledPop3Client = Pick<Pop3Client, 'uidl' | 'dele' | 'quit' | 'close'>;
+
+/** What the POP3 pollers of a process share, beside the IMAP sessions' context (typed by the parts they use, so a spec can fake them). */
 export interface Pop3Context {
-  factory: Pop3ClientFactory;
-  uids: Pop3UidStore;
+  factory: { connect: (...args: Parameters<Pop3ClientFactory['connect']>) => Promise<PolledPop3Client> };
+  uids: Pick<Pop3UidStore, 'lastPollAt' | 'plan' | 'commit' | 'fetchedBefore'>;
 }
 
 export interface Pop3PollerOwner {
@@ -44,7 +47,7 @@ export class Pop3Poller {
   nextAttemptAt = 0;
   private polling = false;
   private attempt = 0;
-  private current?: Pop3Client;
+  private current?: PolledPop3Client;
 
   constructor(
     readonly accountId: string,
@@ -86,7 +89,7 @@ export class Pop3Poller {
     if (this.polling || this.state === 'stopped') return;
     this.polling = true;
     const startedAt = Date.now();
-    let client: Pop3Client | undefined;
+    let client: PolledPop3Client | undefined;
     try {
       client = await this.ctx.limiter.run(this.settings.host, () => this.pop3.factory.connect(this.settings, {}, this.accountId));
       this.current = client;
@@ -126,7 +129,7 @@ export class Pop3Poller {
   }
 
   /** `pop3.deleteAfterDays`: DELE what the fetcher read that many days ago. Returns how many were marked. */
-  private async deleteExpired(client: Pop3Client, listing: Array<{ msg: number; uid: string }>): Promise<number> {
+  private async deleteExpired(client: PolledPop3Client, listing: Array<{ msg: number; uid: string }>): Promise<number> {
     const days = this.settings.deleteAfterDays;
     if (!days) return 0;
     const due = new Set(await this.pop3.uids.fetchedBefore(this.accountId, Date.now() - days * 86_400_000));
