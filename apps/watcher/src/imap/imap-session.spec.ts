@@ -213,6 +213,48 @@ describe('ImapSession: connected', () => {
     expect(ctx.server.clients).toHaveLength(1);
   });
 
+  it('a folder created while watched (no NOTIFY) is found by the sweep: clients are told, and its mail is all news', async () => {
+    const ctx = new FakeSessionContext();
+    const { session } = makeSession(ctx, ['*']);
+    await session.connect();
+    expect(ctx.folderListChanges).toBe(0);
+    ctx.server.folders.set('Projects', { uidValidity: 3000, uidNext: 1, uids: [] });
+    const filed = [ctx.server.deliver('Projects'), ctx.server.deliver('Projects')];
+    session.tick(Date.now() + TIMINGS.FOLDER_SWEEP_INTERVAL_MS);
+    await sleep(5);
+    expect(ctx.folderListChanges).toBe(1);
+    // Not a baseline: mail filed into a folder created while the account was watched is new mail.
+    expect(ctx.enqueued.filter((e) => e.mailbox === 'Projects' && e.batch.newUids?.length).map((e) => e.batch.newUids)).toEqual([filed]);
+    expect(ctx.live.commands.at(-1)).toBe('IDLE');
+    // Deleted again: dropped from the watch, clients told again; INBOX stays selected.
+    ctx.server.folders.delete('Projects');
+    session.tick(Date.now() + 2 * TIMINGS.FOLDER_SWEEP_INTERVAL_MS);
+    await sleep(5);
+    expect(ctx.folderListChanges).toBe(2);
+    expect(ctx.live.commands.slice(ctx.live.commands.lastIndexOf('LIST RETURN (STATUS)'))).not.toContain('EXAMINE Projects');
+    expect(session.state).toBe('connected');
+    // Forgotten, not just skipped: the next connection does not try to open it.
+    ctx.live.drop();
+    session.tick(session.nextAttemptAt);
+    await sleep(5);
+    expect(ctx.server.clients).toHaveLength(2);
+    expect(ctx.live.commands).not.toContain('EXAMINE Projects');
+  });
+
+  it('a UIDVALIDITY changed while the session was away is a reset: the old generation is withdrawn and the folder baselined again', async () => {
+    const { ctx, session } = makeSession();
+    ctx.server.deliver();
+    await session.connect();
+    ctx.live.drop();
+    // The server rebuilt the mailbox: a new UID space, the old message renumbered.
+    ctx.server.folders.set('INBOX', { uidValidity: 1001, uidNext: 2, uids: [1] });
+    session.tick(session.nextAttemptAt);
+    await sleep(5);
+    expect(session.state).toBe('connected');
+    expect(ctx.enqueued).toEqual([{ mailbox: 'INBOX', uidValidity: 1001, batch: { reset: { previousUidValidity: 1000 } } }]);
+    expect(ctx.cursors.get('INBOX')).toMatchObject({ uidValidity: 1001, uidNext: 2 });
+  });
+
   it('logs out and closes on stop, and reports nothing after', async () => {
     const { ctx, owner, session } = makeSession();
     await session.connect();

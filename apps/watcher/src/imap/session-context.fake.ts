@@ -37,6 +37,8 @@ export class FakeSessionContext implements SessionContext {
   readonly enqueued: Array<{ mailbox: string; uidValidity: number; batch: MailboxBatch }> = [];
   readonly cursors = new Map<string, MailboxCursor>();
   readonly warnings: unknown[] = [];
+  /** How many `mailboxes.changed` events the sessions asked for. */
+  folderListChanges = 0;
   /** The next cursor write finds the lease taken by another watcher. */
   leaseLost = false;
   timings: SessionTimings = { ...TIMINGS };
@@ -58,7 +60,9 @@ export class FakeSessionContext implements SessionContext {
       if (this.leaseLost) throw new LeaseLostError(ref.accountId);
       this.cursors.set(ref.mailbox, cursor);
     },
-    mailboxesChanged: async () => undefined,
+    mailboxesChanged: async () => {
+      this.folderListChanges++;
+    },
   };
   readonly metrics: SessionContext['metrics'] = {
     existsToEnqueue: new Histogram({ name: 'test_exists_to_enqueue_ms', help: 'test', registers: [] }),
