@@ -156,6 +156,35 @@ describe.each([
     expect(job.data).toEqual({ accountId: account, changeId: expect.any(String) });
   });
 
+  it('pushes mail in a folder deleted and created again under its name, and resets the old one', async () => {
+    const fetches = async () => (await jobs.all(account, MailboxJobName.Fetch)).filter((j) => j.data.mailbox === 'Again').map((j) => [j.data.uidValidity, j.data.uid]);
+    const other = await dovecot.imap(USER);
+    await other.mailboxCreate('Again');
+    await sleep(SWEEP_MS * 2);
+    await dovecot.append(USER, 'Again', mail('first generation'));
+    await waitFor(async () => (await fetches()).length === 1, 10_000, 'job in the first folder');
+    const [[oldValidity]] = await fetches();
+    await other.mailboxDelete('Again');
+    await sleep(SWEEP_MS * 2);
+    // Created again and filed into at once, before the session can have looked at it.
+    await other.mailboxCreate('Again');
+    await dovecot.append(USER, 'Again', mail('second generation'));
+    const status = await other.status('Again', { uidValidity: true });
+    if (!status) throw new Error('no STATUS for Again');
+    const newValidity = Number(status.uidValidity);
+    await other.logout();
+    expect(newValidity).not.toBe(oldValidity);
+    await waitFor(async () => (await fetches()).length === 2, 10_000, 'job in the folder created again');
+    expect((await fetches()).sort((x, y) => x[0] - y[0])).toEqual(
+      [
+        [oldValidity, 1],
+        [newValidity, 1],
+      ].sort((x, y) => x[0] - y[0]),
+    );
+    const resets = (await jobs.all(account, MailboxJobName.Reset)).filter((j) => j.data.mailbox === 'Again');
+    expect(resets.map((j) => [j.data.uidValidity, j.data.previousUidValidity])).toEqual([[newValidity, oldValidity]]);
+  });
+
   it('loses nothing in any folder across a watcher restart and a Dovecot restart', async () => {
     await watcher!.close();
     watcher = undefined;

@@ -129,8 +129,9 @@ export class FolderSync {
   /** The server answered NO to EXAMINE (deleted meanwhile): skipped until a listing shows it again. */
   missing = false;
   /**
-   * Created while the account was watched: without a cursor it is synced from UID 1, not baselined
-   * at UIDNEXT, so mail that landed in it before it was noticed is announced too.
+   * Created while the account was watched, and not synced yet: without a cursor of its own (none,
+   * or one left by a deleted folder of the same name) it is synced from UID 1, not baselined at
+   * UIDNEXT, so mail that landed in it before it was noticed is announced too.
    */
   fromStart = false;
 
@@ -313,6 +314,8 @@ export class FolderSync {
     else delete cursor.unseenUids;
     await this.ctx.sync.saveCursor(this.ref, cursor);
     this.cursor = cursor;
+    // From now on its cursor says where it is: a later UIDVALIDITY change is a reset like any other.
+    this.fromStart = false;
   }
 
   /**
@@ -326,7 +329,15 @@ export class FolderSync {
     // What this examine saw, so the next STATUS is compared with it (anything newer is resynced again).
     this.status = { messages: mailbox.exists, uidNext: mailbox.uidNext, uidValidity, ...(selected.highestModseq ? { highestModseq: selected.highestModseq } : {}) };
     this.missing = false;
-    const stored = (await this.ctx.sync.getCursor(this.ref)) ?? (this.fromStart ? { uidValidity, uidNext: 1 } : null);
+    let stored = await this.ctx.sync.getCursor(this.ref);
+    if (this.fromStart && stored && stored.uidValidity !== uidValidity) {
+      // A folder of this name was deleted before this one was created: that generation is reset,
+      // and this one, created while watched, is synced from UID 1 like any other. Baselining it
+      // (a plain reset) lost the push of mail filed into it before the session's first visit.
+      await this.ctx.sync.enqueue(this.ref, uidValidity, { reset: { previousUidValidity: stored.uidValidity } });
+      stored = null;
+    }
+    stored ??= this.fromStart ? { uidValidity, uidNext: 1 } : null;
     const plan = planResync(stored, selected, this.condstore);
     // The lists as last saved, i.e. as the jobs already in Redis left them: this session's own copies
     // run ahead of them when a resync failed after its searches (a Redis outage), and comparing with

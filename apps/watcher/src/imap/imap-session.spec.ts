@@ -241,6 +241,26 @@ describe('ImapSession: connected', () => {
     expect(ctx.live.commands).not.toContain('EXAMINE Projects');
   });
 
+  it('a folder deleted and created again under its name while watched: the old generation is reset, and the new one’s mail pushed', async () => {
+    const ctx = new FakeSessionContext();
+    ctx.server.folders.set('Projects', { uidValidity: 3000, uidNext: 1, uids: [] });
+    const { session } = makeSession(ctx, ['*']);
+    await session.connect();
+    ctx.server.folders.delete('Projects');
+    session.tick(Date.now() + TIMINGS.FOLDER_SWEEP_INTERVAL_MS);
+    await sleep(5);
+    ctx.server.folders.set('Projects', { uidValidity: 3001, uidNext: 1, uids: [] });
+    const filed = ctx.server.deliver('Projects');
+    session.tick(Date.now() + 2 * TIMINGS.FOLDER_SWEEP_INTERVAL_MS);
+    await sleep(5);
+    const projects = ctx.enqueued.filter((e) => e.mailbox === 'Projects').map((e) => [e.uidValidity, e.batch.reset ?? e.batch.newUids]);
+    expect(projects).toEqual([
+      [3001, { previousUidValidity: 3000 }],
+      [3001, [filed]],
+    ]);
+    expect(ctx.cursors.get('Projects')).toMatchObject({ uidValidity: 3001, uidNext: filed + 1 });
+  });
+
   it('a UIDVALIDITY changed while the session was away is a reset: the old generation is withdrawn and the folder baselined again', async () => {
     const { ctx, session } = makeSession();
     ctx.server.deliver();
