@@ -102,6 +102,38 @@ describe('FolderSync: new mail announced from a STATUS of an unselected folder',
     await flush();
     expect(folder.cursorToCarry()?.uidNext).toBe(12);
   });
+
+  it('carries a rename past confirmed UIDs only while they run unbroken from the cursor', async () => {
+    const ctx = new FakeFolderContext();
+    const folder = examinedFolder(ctx);
+    ctx.failEnqueue = true;
+    folder.announceAssigned({ uidNext: 12 }, 1);
+    await flush();
+    ctx.failEnqueue = false;
+    folder.announceAssigned({ uidNext: 14 }, 2);
+    await flush();
+    // 12 and 13 are in Redis, 10 and 11 are not: carrying the cursor to 14 would lose them.
+    expect(ctx.enqueued.map((e) => e.batch.newUids)).toEqual([[12, 13]]);
+    expect(folder.cursorToCarry()?.uidNext).toBe(10);
+  });
+
+  it('does not enqueue again on its visit what an announcement put in Redis, and does enqueue what one could not', async () => {
+    const ctx = new FakeFolderContext();
+    const folder = examinedFolder(ctx);
+    ctx.stored = { uidValidity: 7, uidNext: 10, highestModseq: '100' };
+    folder.announceAssigned({ uidNext: 12 }, 1);
+    await flush();
+    ctx.failEnqueue = true;
+    folder.announceAssigned({ uidNext: 13 }, 2);
+    await flush();
+    ctx.failEnqueue = false;
+    const client = new FakeFolderClient([1, 2, 10, 11, 12, 13], []);
+    await folder.resync(client, { path: 'Rules', delimiter: '/', flags: new Set(), uidValidity: 7n, uidNext: 14, exists: 6 }, false);
+    expect(ctx.enqueued.map((e) => e.batch.newUids)).toEqual([[10, 11], [12, 13]]);
+    expect(ctx.stored).toMatchObject({ uidValidity: 7, uidNext: 14 });
+    // Past the cursor now: nothing left to carry beyond it.
+    expect(folder.cursorToCarry()?.uidNext).toBe(14);
+  });
 });
 
 describe('FolderSync: read state without CONDSTORE (the `unseen` baseline)', () => {

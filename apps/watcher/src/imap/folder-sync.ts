@@ -119,8 +119,13 @@ export class FolderSync {
   private guessed?: Map<number, boolean>;
   /** The end of the UIDs whose jobs were enqueued ahead of a search (EXISTS guesses, or a STATUS). */
   private announcedUpTo = 0;
-  /** UIDs below `upTo` of that UIDVALIDITY had their STATUS announcement's jobs confirmed by Redis. */
-  private enqueuedFromStatus?: { uidValidity: number; upTo: number };
+  /**
+   * UIDs (of that UIDVALIDITY, at or above the cursor) whose STATUS announcement's jobs Redis
+   * confirmed: the visit need not enqueue them again, and a rename's cursor may pass them. A set,
+   * not a high-water mark: after a failed announcement and a good one, the UIDs of the first are
+   * not in Redis although higher ones are.
+   */
+  private queuedFromStatus?: { uidValidity: number; uids: Set<number> };
   /** Every UID below this is known to be assigned on the server (from this folder's searches). */
   private existingBelow = 0;
   changes: MailboxChange[] = [];
@@ -219,12 +224,11 @@ export class FolderSync {
     // Every UID below UIDNEXT is given out: a pending withdrawal of an old guess must leave these jobs.
     this.noteAssigned(status.uidNext!, []);
     const uidValidity = this.uidValidity;
-    const upTo = this.announcedUpTo;
     this.ctx.sync.enqueue(this.ref, uidValidity, { newUids: uids, seenAt }).then(
       () => {
         this.ctx.metrics.existsToEnqueue.observe(Date.now() - seenAt);
-        const known = this.enqueuedFromStatus;
-        if (!known || known.uidValidity !== uidValidity || known.upTo < upTo) this.enqueuedFromStatus = { uidValidity, upTo };
+        if (this.queuedFromStatus?.uidValidity !== uidValidity) this.queuedFromStatus = { uidValidity, uids: new Set() };
+        for (const uid of uids) this.queuedFromStatus.uids.add(uid);
       },
       (err) => this.ctx.logger.debug({ msg: 'early enqueue from STATUS failed; the visit will enqueue', accountId: this.owner.accountId, mailbox: this.mailbox, err: errorText(err) }),
     );
@@ -235,13 +239,16 @@ export class FolderSync {
    * The cursor a rename carries to the folder's new name. It is moved past the UIDs whose jobs a
    * STATUS announcement put in Redis, for the visit that would have moved it there may not have
    * run yet (it waits RESYNC_SETTLE_MS) and can no longer run under the old name: the new name must
-   * not announce that mail again. The same holds as "enqueue before the cursor moves".
+   * not announce that mail again. The same holds as "enqueue before the cursor moves": it passes
+   * only the unbroken run of confirmed UIDs from the cursor on.
    */
   cursorToCarry(): MailboxCursor | undefined {
     const cursor = this.cursor;
-    const known = this.enqueuedFromStatus;
-    if (!cursor || !known || known.uidValidity !== cursor.uidValidity || known.upTo <= cursor.uidNext) return cursor;
-    return { ...cursor, uidNext: known.upTo };
+    const queued = this.queuedFromStatus;
+    if (!cursor || !queued || queued.uidValidity !== cursor.uidValidity) return cursor;
+    let uidNext = cursor.uidNext;
+    while (queued.uids.has(uidNext)) uidNext++;
+    return uidNext === cursor.uidNext ? cursor : { ...cursor, uidNext };
   }
 
   /** UID SEARCH above the cursor → fetch jobs → cursor. */
@@ -314,6 +321,10 @@ export class FolderSync {
     else delete cursor.unseenUids;
     await this.ctx.sync.saveCursor(this.ref, cursor);
     this.cursor = cursor;
+    // Below the cursor the confirmations have served their purpose.
+    const queued = this.queuedFromStatus;
+    if (queued && queued.uidValidity !== cursor.uidValidity) this.queuedFromStatus = undefined;
+    else if (queued) for (const uid of queued.uids) if (uid < cursor.uidNext) queued.uids.delete(uid);
     // From now on its cursor says where it is: a later UIDVALIDITY change is a reset like any other.
     this.fromStart = false;
   }
@@ -393,8 +404,10 @@ export class FolderSync {
     if (present) for (const uid of vanishedUids(previousUids, present, from)) this.changes.push({ kind: 'deleted', uid });
     const changes = this.changes.filter((c) => c.uid < from);
     this.changes = [];
-    // Not observed in the EXISTS→enqueue histogram: a catch-up is not a push.
-    await this.ctx.sync.enqueue(this.ref, uidValidity, { newUids, seenAt, changes });
+    // Jobs a STATUS announcement already put in Redis are not added again (a no-op by job id, but
+    // one Redis script each). Not observed in the EXISTS→enqueue histogram: a catch-up is not a push.
+    const queued = this.queuedFromStatus?.uidValidity === uidValidity ? this.queuedFromStatus.uids : undefined;
+    await this.ctx.sync.enqueue(this.ref, uidValidity, { newUids: queued ? newUids.filter((uid) => !queued.has(uid)) : newUids, seenAt, changes });
     this.unseen = unseenNow;
     await this.saveCursor({
       uidValidity,
