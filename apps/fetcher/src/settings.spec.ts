@@ -1,7 +1,7 @@
 import { Test } from '@nestjs/testing';
 import { testEnv } from '@pushmail/testing';
 import { fetcherEnvSchema } from './config';
-import { FetchSettings, MessageLimits, ParseSettings, PoolSettings, Pop3RawSettings, RetentionSettings, WorkerSettings, settingsProviders } from './settings';
+import { FetchSettings, MessageLimits, ParseSettings, PoolSettings, Pop3RawSettings, RetentionSettings, SETTINGS_GROUPS, WorkerSettings, settingsProviders } from './settings';
 
 const parse = (vars: Record<string, string> = {}) => fetcherEnvSchema.parse(testEnv('redis://127.0.0.1:6379', vars));
 
@@ -57,7 +57,7 @@ describe('fetcher settings', () => {
   it('provides every group under its own token', async () => {
     const env = parse({ PARSE_THREADS: '0' });
     const module = await Test.createTestingModule({ providers: settingsProviders(env) }).compile();
-    for (const group of [MessageLimits, FetchSettings, PoolSettings, ParseSettings, RetentionSettings, Pop3RawSettings, WorkerSettings]) {
+    for (const group of SETTINGS_GROUPS) {
       expect(module.get(group)).toEqual(group.fromEnv(env));
     }
     expect(module.get(ParseSettings).threads).toBe(0);

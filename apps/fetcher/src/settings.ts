@@ -1,4 +1,5 @@
 import { Provider } from '@nestjs/common';
+import { SettingsGroup, settingsGroupProviders } from '@pushmail/config';
 import { FetcherEnv } from './config';
 
 /*
@@ -122,15 +123,9 @@ export abstract class WorkerSettings {
   }
 }
 
-/** Every group, built from the environment once, for FetcherModule's providers. */
+/** Every group of this app, each provided under its own token by FetcherModule. */
+export const SETTINGS_GROUPS: readonly SettingsGroup<FetcherEnv>[] = [MessageLimits, FetchSettings, PoolSettings, ParseSettings, RetentionSettings, Pop3RawSettings, WorkerSettings];
+
 export function settingsProviders(env: FetcherEnv): Provider[] {
-  return [
-    { provide: MessageLimits, useValue: MessageLimits.fromEnv(env) },
-    { provide: FetchSettings, useValue: FetchSettings.fromEnv(env) },
-    { provide: PoolSettings, useValue: PoolSettings.fromEnv(env) },
-    { provide: ParseSettings, useValue: ParseSettings.fromEnv(env) },
-    { provide: RetentionSettings, useValue: RetentionSettings.fromEnv(env) },
-    { provide: Pop3RawSettings, useValue: Pop3RawSettings.fromEnv(env) },
-    { provide: WorkerSettings, useValue: WorkerSettings.fromEnv(env) },
-  ];
+  return settingsGroupProviders(env, SETTINGS_GROUPS);
 }

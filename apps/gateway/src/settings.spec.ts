@@ -1,10 +1,9 @@
 import { Test } from '@nestjs/testing';
 import { testEnv } from '@pushmail/testing';
 import { gatewayEnvSchema } from './config';
-import { AccountLimits, AdminSettings, CommandSettings, PartSettings, SendSettings, ShutdownSettings, SignInSettings, SocketSettings, settingsProviders } from './settings';
+import { AccountLimits, AdminSettings, CommandSettings, PartSettings, SETTINGS_GROUPS, SendSettings, ShutdownSettings, SignInSettings, SocketSettings, settingsProviders } from './settings';
 
 const parse = (vars: Record<string, string> = {}) => gatewayEnvSchema.parse(testEnv('redis://127.0.0.1:6379', vars));
-const GROUPS = [AccountLimits, AdminSettings, PartSettings, SocketSettings, SendSettings, CommandSettings, ShutdownSettings, SignInSettings];
 
 describe('gateway settings', () => {
   it('takes each group from its variables', () => {
@@ -75,7 +74,7 @@ describe('gateway settings', () => {
   it('provides every group under its own token', async () => {
     const env = parse({ SEND_CONCURRENCY: '9' });
     const module = await Test.createTestingModule({ providers: settingsProviders(env) }).compile();
-    for (const group of GROUPS) expect(module.get(group)).toEqual(group.fromEnv(env));
+    for (const group of SETTINGS_GROUPS) expect(module.get(group)).toEqual(group.fromEnv(env));
     expect(module.get(SendSettings).concurrency).toBe(9);
   });
 });

@@ -1,4 +1,5 @@
 import { Provider } from '@nestjs/common';
+import { SettingsGroup, settingsGroupProviders } from '@pushmail/config';
 import { PresetProvider, ProviderPreset, providerPreset } from '@pushmail/credentials';
 import { CustomSignIn, GatewayEnv } from './config';
 
@@ -143,16 +144,9 @@ export abstract class SignInSettings {
   }
 }
 
-/** Every group, built from the environment once, for GatewayModule's providers. */
+/** Every group of this app, each provided under its own token by GatewayModule. */
+export const SETTINGS_GROUPS: readonly SettingsGroup<GatewayEnv>[] = [AccountLimits, AdminSettings, PartSettings, SocketSettings, SendSettings, CommandSettings, ShutdownSettings, SignInSettings];
+
 export function settingsProviders(env: GatewayEnv): Provider[] {
-  return [
-    { provide: AccountLimits, useValue: AccountLimits.fromEnv(env) },
-    { provide: AdminSettings, useValue: AdminSettings.fromEnv(env) },
-    { provide: PartSettings, useValue: PartSettings.fromEnv(env) },
-    { provide: SocketSettings, useValue: SocketSettings.fromEnv(env) },
-    { provide: SendSettings, useValue: SendSettings.fromEnv(env) },
-    { provide: CommandSettings, useValue: CommandSettings.fromEnv(env) },
-    { provide: ShutdownSettings, useValue: ShutdownSettings.fromEnv(env) },
-    { provide: SignInSettings, useValue: SignInSettings.fromEnv(env) },
-  ];
+  return settingsGroupProviders(env, SETTINGS_GROUPS);
 }

@@ -1,4 +1,5 @@
 import { Provider } from '@nestjs/common';
+import { SettingsGroup, settingsGroupProviders } from '@pushmail/config';
 import { WatcherEnv } from './config';
 import { SessionTimings, timingsByHost } from './imap/host-overrides';
 
@@ -72,10 +73,9 @@ export abstract class SessionSettings {
   }
 }
 
-/** Every group, built from the environment once, for WatcherModule's providers. */
+/** Every group of this app, each provided under its own token by WatcherModule. */
+export const SETTINGS_GROUPS: readonly SettingsGroup<WatcherEnv>[] = [OwnershipSettings, SessionSettings];
+
 export function settingsProviders(env: WatcherEnv): Provider[] {
-  return [
-    { provide: OwnershipSettings, useValue: OwnershipSettings.fromEnv(env) },
-    { provide: SessionSettings, useValue: SessionSettings.fromEnv(env) },
-  ];
+  return settingsGroupProviders(env, SETTINGS_GROUPS);
 }
