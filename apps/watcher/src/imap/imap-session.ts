@@ -1,28 +1,27 @@
 import { Logger } from '@nestjs/common';
-import { AccountState, ConnectionFailureCode, ServerSettings, WATCH_ALL_FOLDERS, watchedFolders } from '@pushmail/contracts';
+import { AccountState, ConnectionFailureCode, ServerSettings, WATCH_ALL_FOLDERS } from '@pushmail/contracts';
 import { ImapClientFactory, skipListBeforeSelect } from '@pushmail/imap';
 import { classifyConnectionError } from '@pushmail/net-policy';
 import type { ImapFlow, ListResponse, MailboxObject, StatusQuery } from 'imapflow';
 import { LeaseLostError } from '@pushmail/mailbox-cursors';
-import { MailboxSyncService } from '../sync/mailbox-sync.service';
 import { WatcherMetrics } from '../watcher.metrics';
 import { fullJitterBackoff, jitteredDelay } from './backoff';
 import { slimFolderCache } from './folder-cache';
-import { ExistsEvent, ExpungeEvent, FlagsEvent, FolderOwner, FolderSync, FolderSyncContext, statusChanged } from './folder-sync';
+import { ExistsEvent, ExpungeEvent, FlagsEvent, FolderSync } from './folder-sync';
 import { SessionTimings, firstFolderCheckBase, folderCheckInterval } from './host-overrides';
 import { LoginLimiter } from './login-limiter';
 import { UntaggedResponse, commandLayer, notifySetAttributes, parseListName, parseStatusResponse } from './notify-command';
+import { SessionFolders, SessionFoldersContext } from './session-folders';
 
 /**
  * Shared by every session of the process: one object, not one per session. Typed by the parts the
- * sessions use (its folders' {@link FolderSyncContext} and a little more), so a spec can hand a
- * session typed fakes.
+ * sessions use (its folder list's {@link SessionFoldersContext} and a little more), so a spec can
+ * hand a session typed fakes.
  */
-export interface SessionContext extends FolderSyncContext {
+export interface SessionContext extends SessionFoldersContext {
   factory: Pick<ImapClientFactory, 'create' | 'checkCredential' | 'loginRefused'>;
   limiter: LoginLimiter;
-  sync: FolderSyncContext['sync'] & Pick<MailboxSyncService, 'mailboxesChanged'>;
-  metrics: FolderSyncContext['metrics'] & Pick<WatcherMetrics, 'authFailures' | 'reconnects'>;
+  metrics: SessionFoldersContext['metrics'] & Pick<WatcherMetrics, 'authFailures' | 'reconnects'>;
   timingsFor: (host: string) => SessionTimings;
   watcherId: string;
   logger: Pick<Logger, 'log' | 'debug' | 'warn'>;
@@ -45,8 +44,6 @@ const FOLDERS = 8;
 const LIST = 16;
 /** No NOTIFY: time to ask every folder for its STATUS. */
 const SWEEP = 32;
-/** How long after a folder-list change the list is read once more (see onFolderListChanged). */
-const FOLDER_LIST_RECHECK_MS = 3000;
 
 /**
  * How often a connected session of an OAuth account asks for its credential: a cache read while
@@ -95,26 +92,12 @@ export class ImapSession {
 
   private client?: ImapFlow;
   private attempt = 0;
-  private readonly folders = new Map<string, FolderSync>();
+  /** The watched folders and which of them changed; kept across connections. */
+  private readonly folders: SessionFolders;
   /** The folder the connection has selected, which EXISTS, EXPUNGE and FETCH are about. */
   private selected?: FolderSync;
-  /** Folders reported changed and not yet resynced. */
-  private readonly dirtyFolders = new Set<string>();
-  /** Wire names NOTIFY MailboxName reported since the last LIST → the old name of a renamed one. */
-  private readonly renamedOrCreated = new Map<string, string | undefined>();
-  /**
-   * Folder names as the server sends them (modified UTF-7) → as the account names them, for the
-   * names that differ (none, for ASCII names): a name not in it is the same on the wire.
-   */
-  private wireNames?: Map<string, string>;
   private idleSupported = false;
   private qresync = false;
-  /** Every folder path of the last LIST, to tell clients when the folder list changed. */
-  private listedPaths?: Set<string>;
-  /** Folders found after the session's first LIST were created while it watched. */
-  private listedOnce = false;
-  /** When to list again while folders are changing (0: not due); see {@link onFolderListChanged}. */
-  private listRecheckAt = 0;
   /** NOTIFY is set on this connection: no sweep needed. */
   private notifying = false;
   private dirty = 0;
@@ -132,8 +115,6 @@ export class ImapSession {
   /** One retry with a fresh token after the server refused one, per successful connection. */
   private oauthRetried = false;
   private readonly timings: SessionTimings;
-  /** Shared by this session's folders (one object, not one per folder). */
-  private readonly folderOwner: FolderOwner;
 
   constructor(
     readonly accountId: string,
@@ -145,16 +126,10 @@ export class ImapSession {
     private readonly owner: SessionOwner,
   ) {
     this.timings = ctx.timingsFor(settings.host);
-    this.folderOwner = { accountId, leaseValue, live: () => this.state !== 'stopped' };
     this.mailbox = watch.includes(WATCH_ALL_FOLDERS) || watch.some((m) => m.toUpperCase() === 'INBOX') ? 'INBOX' : watch[0];
-  }
-
-  /**
-   * Whether anything beside the home folder is watched: an INBOX-only account costs what it did before
-   * folders (IDLE alone: no NOTIFY, no sweep, no folder-list events).
-   */
-  private get watchesOthers(): boolean {
-    return this.watch.includes(WATCH_ALL_FOLDERS) || this.folders.size > 1 || this.watch.length > 1;
+    // Shared by the session's folders (one owner object, not one per folder).
+    const folderOwner = { accountId, leaseValue, live: () => this.state !== 'stopped' };
+    this.folders = new SessionFolders(watch, this.mailbox, folderOwner, ctx);
   }
 
   /** The account's `delivery` once connected: `poll` where the server has no IDLE (or it is switched off for the host). */
@@ -190,11 +165,10 @@ export class ImapSession {
     }
     // With NOTIFY the sweep only lists the folders: Dovecot 2.3 at times reports a rename or a delete
     // late (with the folder's next change) or not at all, and clients should see the new list anyway.
-    if (now - this.lastSweepAt >= folderCheckInterval(timings, this.notifying) && this.watchesOthers) {
+    if (now - this.lastSweepAt >= folderCheckInterval(timings, this.notifying) && this.folders.watchesOthers) {
       this.lastSweepAt = now;
       this.request(this.notifying ? LIST : SWEEP);
-    } else if (this.listRecheckAt && now >= this.listRecheckAt) {
-      this.listRecheckAt = 0;
+    } else if (this.folders.recheckDue(now)) {
       this.request(LIST);
     }
     if (!this.idleSupported) {
@@ -259,7 +233,7 @@ export class ImapSession {
     client.on('flags', (event: FlagsEvent) => {
       if (this.selected?.onFlags(event)) this.request(CHANGES);
     });
-    for (const folder of this.folders.values()) folder.resetGuesses();
+    this.folders.resetGuesses();
     logger.log({ msg: 'imap session open', accountId: this.accountId, mailbox: this.mailbox, watcher: this.ctx.watcherId, at: Date.now() });
     try {
       await limiter.run(this.settings.host, () => client.connect());
@@ -273,13 +247,13 @@ export class ImapSession {
       const home = this.folders.get(this.mailbox);
       // A folder's change noticed before its visit is covered by it; one noticed after it (NOTIFY is
       // already set) stays marked and is visited again once connected, so it is not dropped.
-      for (const folder of this.folders.values()) {
+      for (const folder of this.folders.all()) {
         if (folder === home) continue;
-        this.dirtyFolders.delete(folder.mailbox);
+        this.folders.unmark(folder);
         await this.visit(client, folder);
       }
       if (!home) throw Object.assign(new Error(`no folder to select: ${this.mailbox}`), { code: 'NoMailbox' });
-      this.dirtyFolders.delete(home.mailbox);
+      this.folders.unmark(home);
       await this.visit(client, home, true);
       if (this.client !== client) return;
       // A close while resync was waiting on Redis is ignored by onClose (still connecting).
@@ -301,112 +275,32 @@ export class ImapSession {
   }
 
   /**
-   * LIST, then the watched folders from it: new ones get a {@link FolderSync} (and, once connected,
-   * a resync, which baselines them), gone ones are dropped. Their cursors stay: a folder deleted and
-   * created again then reports a reset for the old UIDVALIDITY. Returns the listing, and whether the
+   * LIST (with `statusQuery`, for a sweep or to tell renames), taken in by the folder list; then
+   * imapflow's folder cache is trimmed to what SELECT reads. Returns the listing, and whether the
    * folder list differs from the last one.
    */
   private async listFolders(client: ImapFlow, connected: boolean, statusQuery?: StatusQuery): Promise<{ listed: ListResponse[]; moved: boolean }> {
     // An INBOX-only account needs no listing (one round trip less per connect, as before folders).
-    const listed = this.watchesOthers ? await client.list(statusQuery ? { statusQuery } : undefined) : [];
+    const listed = this.folders.watchesOthers ? await client.list(statusQuery ? { statusQuery } : undefined) : [];
     if (this.client !== client) return { listed, moved: false };
-    let wireNames: Map<string, string> | undefined;
-    for (const f of listed) if (f.pathAsListed !== f.path) (wireNames ??= new Map()).set(f.pathAsListed, f.path);
-    this.wireNames = wireNames;
-    const names = watchedFolders(this.watch, listed);
-    const listedNames = new Set(listed.map((f) => (f.path.toUpperCase() === 'INBOX' ? 'INBOX' : f.path)));
-    const added: string[] = [];
-    for (const name of names) {
-      const folder = this.folders.get(name);
-      if (!folder) {
-        const created = new FolderSync(name, this.folderOwner, this.ctx);
-        // Appeared since this session first listed (created while watched): nothing in it is old news.
-        created.fromStart = this.listedOnce;
-        this.folders.set(name, created);
-        added.push(name);
-      } else if (folder.missing && listedNames.has(name)) {
-        added.push(name);
-      }
-    }
-    const removed = [...this.folders.keys()].filter((name) => !names.includes(name) && name !== this.mailbox);
-    if (connected) await this.moveRenamedCursors(listed, added, removed);
-    for (const name of removed) {
-      this.folders.delete(name);
-      this.dirtyFolders.delete(name);
-    }
-    if (connected) for (const name of added) this.dirtyFolders.add(name);
-    this.listedOnce = true;
-    if (connected && (added.length || removed.length)) this.ctx.logger.log({ msg: 'watched folders changed', accountId: this.accountId, added, removed });
+    const moved = await this.folders.listed(listed, connected);
     // Kept for the life of the connection: only what SELECT reads, for the watched folders.
-    slimFolderCache(client, (path) => this.folders.get(path.toUpperCase() === 'INBOX' ? 'INBOX' : path)?.mailbox);
+    slimFolderCache(client, (path) => this.folders.get(path)?.mailbox);
     // Not listed, so imapflow would LIST and LSUB before the EXAMINE: two round trips of every connect.
-    if (!this.watchesOthers) skipListBeforeSelect(client, this.mailbox);
-    // Any folder created, renamed or deleted (watched or not) changes what clients list. A watched
-    // folder's name is the FolderSync's string: each LIST's copies are dropped.
-    const paths = new Set(listed.map((f) => this.folders.get(f.path)?.mailbox ?? f.path));
-    const before = this.listedPaths;
-    this.listedPaths = paths;
-    // Also on a reconnect (not connected yet, but listed before): what changed while it was down.
-    const moved = !!before && (before.size !== paths.size || [...paths].some((p) => !before.has(p)));
-    if (moved) await this.ctx.sync.mailboxesChanged(this.accountId);
+    if (!this.folders.watchesOthers) skipListBeforeSelect(client, this.mailbox);
     return { listed, moved };
   }
 
   /**
-   * A sweep sees a rename as one folder gone and one new with the same UIDVALIDITY (a rename keeps
-   * it; a new folder gets a new one): the cursor moves, so the renamed folder's mail is not replayed.
-   */
-  private async moveRenamedCursors(listed: ListResponse[], added: string[], removed: string[]): Promise<void> {
-    const gone = removed.map((name) => this.folders.get(name)).filter((f): f is FolderSync => !!f?.cursor);
-    if (!gone.length) return;
-    for (const name of added) {
-      const uidValidity = listed.find((f) => f.path === name)?.status?.uidValidity;
-      const from = uidValidity === undefined ? undefined : gone.find((f) => f.uidValidity === Number(uidValidity));
-      const cursor = from?.cursorToCarry();
-      if (from && cursor && !(await this.ctx.sync.getCursor({ ...from.ref, mailbox: name }))) await this.ctx.sync.saveCursor({ ...from.ref, mailbox: name }, cursor);
-    }
-  }
-
-  /**
-   * NOTIFY said folders were created, renamed or deleted: a renamed folder's cursor moves to the
-   * new name (same UIDVALIDITY, so it resumes where it was, also for mail that landed after the
-   * rename but before Dovecot reported it), the list is read again, and every folder named is
-   * resynced (one deleted and created again then reports its reset).
+   * NOTIFY said folders were created, renamed or deleted: renamed folders' cursors move, the list
+   * is read again, and every folder named is marked for a visit (see {@link SessionFolders}).
    */
   private async onFolderListChanged(client: ImapFlow): Promise<void> {
-    const named = [...this.renamedOrCreated];
-    this.renamedOrCreated.clear();
-    const decode = (wire: string) => this.wireNames?.get(wire) ?? wire;
-    for (const [wire, oldWire] of named) {
-      const from = oldWire === undefined ? undefined : this.folders.get(decode(oldWire));
-      const cursor = from?.cursorToCarry();
-      if (!from || !cursor) continue;
-      // Decoded only after the next LIST; an ASCII name (most) is the same on the wire.
-      const to = decode(wire);
-      if (this.folders.has(to) || (await this.ctx.sync.getCursor({ ...from.ref, mailbox: to }))) continue;
-      await this.ctx.sync.saveCursor({ ...from.ref, mailbox: to }, cursor);
-    }
+    const named = await this.folders.carryRenamedCursors();
     // UIDVALIDITY tells a renamed folder from a new one when no OLDNAME came (LIST-STATUS only: a
     // STATUS per folder for that would cost more than the replay it saves).
     const { listed, moved } = await this.listFolders(client, true, client.capabilities.has('LIST-STATUS') ? { uidValidity: true } : undefined);
-    // Dovecot 2.3.19 at times reports nothing at all for a folder change made just after this
-    // session's own LIST: a folder deleted 10 ms after the LIST that followed its rename notice was
-    // never reported (the folders test, 2 runs in 3). While folders are changing, the list is read
-    // once more FOLDER_LIST_RECHECK_MS later; a recheck that finds nothing new ends it, so a quiet
-    // account costs nothing and a burst of changes one LIST more.
-    this.listRecheckAt = named.length || moved ? Date.now() + FOLDER_LIST_RECHECK_MS : 0;
-    const validityOf = new Map(listed.map((f) => [f.path.toUpperCase() === 'INBOX' ? 'INBOX' : f.path, f.status?.uidValidity]));
-    for (const [wire, oldWire] of named) {
-      const folder = this.folders.get(decode(wire));
-      if (!folder || folder === this.selected) continue;
-      // A create notice for a folder this session has already examined under the same UIDVALIDITY
-      // is late news, not a change: Dovecot announces the special folders it auto-creates at a
-      // user's first login just after NOTIFY SET, and revisiting them kept INBOX unselected while
-      // mail arrived (found by a resync, not its EXISTS). Renames and re-creations are visited.
-      const validity = validityOf.get(folder.mailbox);
-      if (oldWire === undefined && validity !== undefined && folder.status?.uidValidity === Number(validity)) continue;
-      this.dirtyFolders.add(folder.mailbox);
-    }
+    this.folders.relisted(named, listed, moved, this.selected, Date.now());
   }
 
   /**
@@ -415,7 +309,7 @@ export class ImapSession {
    */
   private async setNotify(client: ImapFlow): Promise<void> {
     const layer = commandLayer(client);
-    if (!layer || !client.capabilities.has('NOTIFY') || this.timings.DISABLE_NOTIFY || !this.watchesOthers) return;
+    if (!layer || !client.capabilities.has('NOTIFY') || this.timings.DISABLE_NOTIFY || !this.folders.watchesOthers) return;
     // While imapflow runs a LIST, its own STATUS handler takes every untagged STATUS (LIST-STATUS),
     // so a NOTIFY STATUS sent during our LIST would be lost to this one. Dovecot 2.3.19 holds its
     // notifications until a command's tagged answer: none arrived inside 180 plain LISTs or 160 with
@@ -426,7 +320,7 @@ export class ImapSession {
     layer.untaggedHandlers.LIST = async (untagged) => {
       if (this.client !== client) return;
       const listed = parseListName(untagged);
-      if (listed) this.renamedOrCreated.set(listed.name, listed.oldName);
+      if (listed) this.folders.noteNamed(listed.name, listed.oldName);
       this.request(LIST);
     };
     try {
@@ -443,29 +337,17 @@ export class ImapSession {
     if (this.client !== client) return;
     const parsed = parseStatusResponse(untagged);
     if (!parsed) return;
-    const name = this.wireNames?.get(parsed.wireName) ?? parsed.wireName;
-    if (!this.listedPaths?.has(name) && !this.folders.has(name)) {
-      // A folder the last LIST did not have: created or renamed, its MailboxName report late or lost.
-      this.renamedOrCreated.set(parsed.wireName, undefined);
-      this.request(LIST);
-      return;
+    switch (this.folders.notifyStatus(parsed.wireName, parsed.status, this.selected, Date.now())) {
+      case 'relist':
+        return this.request(LIST);
+      case 'announced':
+        // Its jobs are out already: the visit need not beat the fetcher to the server.
+        return this.requestAfterSettle(FOLDERS);
+      case 'changed':
+        return this.request(FOLDERS);
+      case 'none':
+        return;
     }
-    const folder = this.folders.get(name.toUpperCase() === 'INBOX' ? 'INBOX' : name);
-    // A folder not watched (\Junk under "*", say), or an echo for the one selected (its own events cover it).
-    if (!folder || folder === this.selected) return;
-    // Dovecot echoes a STATUS for a folder some time after it was examined, with nothing changed
-    // (seen on 2.3.19 after a folder's first EXAMINE). Revisiting on the echo took the session
-    // through its folders again after a connect, with INBOX unselected meanwhile, so mail arriving
-    // then was found by a resync instead of its EXISTS. With HIGHESTMODSEQ in it an unchanged STATUS
-    // is no news (flag changes move it); without it one cannot tell, so the folder is visited.
-    if (parsed.status.highestModseq !== undefined && !statusChanged(folder.status, parsed.status)) return;
-    const now = Date.now();
-    if (!folder.seenAt) folder.seenAt = now;
-    // New mail's jobs at once, before the visit below leaves IDLE and examines the folder.
-    const announced = folder.announceAssigned(parsed.status, now);
-    this.dirtyFolders.add(folder.mailbox);
-    if (announced) this.requestAfterSettle(FOLDERS);
-    else this.request(FOLDERS);
   }
 
   /** No NOTIFY: one LIST with the folders' STATUS (LIST-STATUS, else a STATUS each), then resync what changed. */
@@ -473,21 +355,7 @@ export class ImapSession {
     // Without CONDSTORE, UNSEEN is what shows a folder's messages read or unread elsewhere (see FolderSync.unseen).
     const statusQuery: StatusQuery = { messages: true, uidNext: true, uidValidity: true, ...(client.enabled.has('CONDSTORE') ? { highestModseq: true } : { unseen: true }) };
     const { listed } = await this.listFolders(client, true, statusQuery);
-    for (const entry of listed) {
-      const folder = this.folders.get(entry.path.toUpperCase() === 'INBOX' ? 'INBOX' : entry.path);
-      if (!folder || folder === this.selected || !entry.status) continue;
-      const s = entry.status;
-      const status = {
-        ...(s.messages !== undefined ? { messages: s.messages } : {}),
-        ...(s.uidNext !== undefined ? { uidNext: s.uidNext } : {}),
-        ...(s.uidValidity !== undefined ? { uidValidity: Number(s.uidValidity) } : {}),
-        ...(s.highestModseq !== undefined ? { highestModseq: s.highestModseq.toString() } : {}),
-        ...(s.unseen !== undefined ? { unseen: s.unseen } : {}),
-      };
-      if (!statusChanged(folder.status, status)) continue;
-      folder.announceAssigned(status, Date.now());
-      this.dirtyFolders.add(folder.mailbox);
-    }
+    this.folders.swept(listed, this.selected, Date.now());
   }
 
   /**
@@ -563,7 +431,7 @@ export class ImapSession {
     if (!client || this.draining) return;
     this.draining = true;
     try {
-      while ((this.dirty || this.dirtyFolders.size) && this.client === client && this.state === 'connected') {
+      while ((this.dirty || this.folders.hasDirty) && this.client === client && this.state === 'connected') {
         const bits = this.dirty;
         this.dirty = 0;
         if (bits & POLL) await client.noop();
@@ -575,7 +443,7 @@ export class ImapSession {
         if (selected?.changes.length) await selected.flushChanges();
         if (bits & LIST) await this.onFolderListChanged(client);
         if (bits & SWEEP) await this.sweep(client);
-        if (this.dirtyFolders.size) await this.visitChanged(client);
+        if (this.folders.hasDirty) await this.visitChanged(client);
       }
     } catch (err) {
       this.fail(client, err);
@@ -588,9 +456,7 @@ export class ImapSession {
   /** Resyncs every folder reported changed, then selects the home folder again (resynced too: it was not watched meanwhile). */
   private async visitChanged(client: ImapFlow): Promise<void> {
     const home = this.folders.get(this.mailbox);
-    const changed = [...this.dirtyFolders];
-    this.dirtyFolders.clear();
-    for (const name of changed) {
+    for (const name of this.folders.takeDirty()) {
       const folder = this.folders.get(name);
       if (folder && folder !== home && this.client === client) await this.visit(client, folder);
     }
@@ -599,7 +465,7 @@ export class ImapSession {
 
   private afterWork(client: ImapFlow): void {
     if (this.client !== client || this.state !== 'connected') return;
-    if (this.dirty || this.dirtyFolders.size || this.selected?.changes.length) {
+    if (this.dirty || this.folders.hasDirty || this.selected?.changes.length) {
       this.dirty |= this.selected?.changes.length ? CHANGES : 0;
       void this.drain();
       return;
