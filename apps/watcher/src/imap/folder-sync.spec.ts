@@ -193,11 +193,11 @@ class FakeFolderClient implements FolderClient {
     public uids: number[],
     public unread: number[],
   ) {}
-  readonly search = (async (query: SearchObject) => {
+  async search(query: SearchObject): Promise<number[]> {
     if (query.seen === false) return this.unread;
     const from = typeof query.uid === 'string' ? Number(query.uid.split(':')[0]) : 1;
     return this.uids.filter((uid) => uid >= from);
-  }) as FolderClient['search'];
+  }
   readonly fetchAll = async (range: string | number[] | object): Promise<FetchMessageObject[]> => {
     const wanted = new Set(String(range).split(',').flatMap((part) => {
       const [a, b = a] = part.split(':').map(Number);

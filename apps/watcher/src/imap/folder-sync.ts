@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { ImapFlow, MailboxObject } from 'imapflow';
+import type { ImapFlow, MailboxObject, MessageRangeOptions, SearchObject } from 'imapflow';
 import { MailboxChange, MailboxRef, MailboxSyncService } from '../sync/mailbox-sync.service';
 import { MailboxCursor } from '@pushmail/mailbox-cursors';
 import { advanceUidNext, assignedUids, fromSequenceSet, futureGuesses, guessNewUids, maxModseq, movedUids, newUidsFrom, planResync, toSequenceSet, vanishedUids } from '../sync/uid-math';
@@ -15,8 +15,14 @@ export interface FolderStatus {
   unseen?: number;
 }
 
-/** What a folder's resync asks of its IMAP connection (narrow, so a spec can hand it a typed fake). */
-export type FolderClient = Pick<ImapFlow, 'search' | 'fetchAll' | 'enabled'>;
+/**
+ * What a folder's resync asks of its IMAP connection (narrow, so a spec can hand it a typed fake;
+ * an ImapFlow is one). `search` is the one form of imapflow's overloads a resync sends (a plain UID
+ * list, no ESEARCH RETURN), so a fake implements one signature instead of casting to all three.
+ */
+export interface FolderClient extends Pick<ImapFlow, 'fetchAll' | 'enabled'> {
+  search(query: SearchObject, options?: MessageRangeOptions): Promise<number[] | false | undefined>;
+}
 
 /** What a folder uses of the process-wide session context (narrow, so a spec can hand it a typed fake). */
 export interface FolderSyncContext {

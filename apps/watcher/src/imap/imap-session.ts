@@ -76,7 +76,8 @@ function errorText(err: unknown): string {
  * watched) stays selected (read-only) under IDLE; the others are watched with NOTIFY (RFC 5465)
  * where the server has it, or a STATUS sweep every FOLDER_SWEEP_INTERVAL_MS where it has not, and
  * a folder reported changed is examined, resynced from its cursor (see {@link FolderSync}) and
- * left for the home folder again. A dropped connection is replaced by a new client; the
+ * left for the home folder again; which folders are watched and which changed is kept by
+ * {@link SessionFolders}. A dropped connection is replaced by a new client; the
  * coordinator's shared tick drives reconnects, polls, sweeps and half-open checks, so a session
  * owns no timers of its own.
  */
@@ -118,10 +119,11 @@ export class ImapSession {
 
   constructor(
     readonly accountId: string,
-    /** The account's `mailboxes`: names, and `"*"` for every folder (see {@link watchedFolders}). */
-    readonly watch: readonly string[],
+    /** The account's `mailboxes`: names, and `"*"` for every folder (see `watchedFolders` in contracts). */
+    watch: readonly string[],
     private readonly settings: ServerSettings,
-    private readonly leaseValue: string,
+    /** What the folders fence their cursor writes with. */
+    leaseValue: string,
     private readonly ctx: SessionContext,
     private readonly owner: SessionOwner,
   ) {
