@@ -37,7 +37,7 @@ describe('Redis Sentinel: end to end and a master failover under load', () => {
   /** message.new the application saw, by Message-ID. */
   let received: AppsOnRedis['received'];
 
-  /** Distinct warning and error messages of the apps, with counts: what went wrong, when something did. */
+  /** Each app's environment on the Sentinel set (read when the app starts). */
   const envFor = appEnvFor(() => set.env(), 'sentinel', procs);
 
   beforeAll(async () => {

@@ -14,14 +14,16 @@ export const providers: ProviderPreset[] = [
     label: 'Gmail',
     imap: { host: 'imap.gmail.com', port: 993, secure: true },
     smtp: { host: 'smtp.gmail.com', port: 465, secure: true },
-    hint: 'Use an app password (Google Account → Security → App passwords).',
+    hint: 'Sign in with Google if this server offers it; otherwise use an app password (Google Account → Security → App passwords).',
   },
   {
     id: 'outlook',
     label: 'Outlook / Microsoft 365',
     imap: { host: 'outlook.office365.com', port: 993, secure: true },
     smtp: { host: 'smtp.office365.com', port: 587, secure: false },
-    hint: 'Port 587 upgrades to TLS with STARTTLS.',
+    // Microsoft turned off password (basic) authentication for IMAP and POP3 in Exchange
+    // Online: a password typed here is refused at login, however correct.
+    hint: 'Microsoft 365 refuses passwords for IMAP: sign in with Microsoft if this server offers it. Port 587 upgrades to TLS with STARTTLS.',
   },
   {
     id: 'yahoo',
