@@ -256,6 +256,8 @@ describe('chaos: exactly once while every component fails in turn', () => {
       for (let i = 0; i < burst.length; i += 20) await Promise.all(burst.slice(i, i + 20).map(deliver));
     })();
     await waitFor(() => burst.filter((d) => d.ackAt).length >= 50, 30_000, 'half the burst to be delivered', 10);
+    // When a job was last left active with nobody working on it (see the drain below).
+    let orphanedJobsAt = Date.now();
     await procs.fetcher[0].kill9();
     await burstDone;
     await sleep(1000);
@@ -284,6 +286,7 @@ describe('chaos: exactly once while every component fails in turn', () => {
     phase = 'kill -9 Redis';
     const seenBeforeKill = [...received.values()].flat();
     const delayedBefore = await aofDelayedFsync(r);
+    orphanedJobsAt = Date.now();
     if (SENTINEL || CLUSTER) await failOver('SIGKILL');
     else await redis.restart('SIGKILL');
     const lostFromLog: string[] = [];
@@ -313,13 +316,26 @@ describe('chaos: exactly once while every component fails in turn', () => {
     const queues = Array.from({ length: QUEUE_SHARDS }, (_, i) => new Queue(QueueName.MailboxEvents, { connection: queueConnection, prefix: bullShardPrefix(i, QUEUE_SHARDS) }));
     const queueOf = (accountId: string) => queues[queueShard(accountId, QUEUE_SHARDS)];
     try {
-      await waitFor(async () => {
-        for (const queue of queues) {
-          const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
-          if (!Object.values(counts).every((c) => c === 0)) return false;
-        }
-        return true;
-      }, 30_000, 'the mailbox-events queue to drain', 250);
+      // Every acknowledged message has arrived by now, yet a job can still be active with nobody
+      // working on it: one the killed fetcher had appended but not completed, or one whose
+      // completion Redis's kill -9 took back (the last second of its AOF). It stays active until
+      // BullMQ's stalled check hands it on, up to 60 s later (its lock lapses within 30 s, and the
+      // check that moves it runs once per 30 s interval, after one that marked it), and then
+      // completes as a duplicate. 30 s from here was too short once in CI (at 245a5af).
+      await waitFor(
+        async () => {
+          for (const queue of queues) {
+            const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+            if (!Object.values(counts).every((c) => c === 0)) return false;
+          }
+          return true;
+        },
+        Math.max(30_000, orphanedJobsAt + 90_000 - Date.now()),
+        'the mailbox-events queue to drain',
+        250,
+      ).catch(async (err: Error) => {
+        throw new Error(`${err.message}; still pending: ${JSON.stringify(await pendingJobs(queues))}`);
+      });
       // A sentinel per account, delivered after the queue drained: once each has arrived, any
       // late duplicate of an earlier message (appended before it, in UID order) has arrived too.
       const sentinels = users.map((user, i) => ({ user, messageId: `<sentinel-${i}@example.test>` }));
@@ -398,6 +414,19 @@ describe('chaos: exactly once while every component fails in turn', () => {
     expect(sentinelsMissing).toEqual([]);
   }, 420_000);
 });
+
+/** What keeps the queues from draining: each job's id, name, state and attempts (the first 20 per state and queue). */
+async function pendingJobs(queues: Queue[]): Promise<unknown[]> {
+  const pending: unknown[] = [];
+  for (const queue of queues) {
+    for (const state of ['waiting', 'active', 'delayed', 'prioritized'] as const) {
+      for (const job of await queue.getJobs([state], 0, 19)) {
+        pending.push({ queue: queue.qualifiedName, state, id: job.id, name: job.name, attemptsMade: job.attemptsMade, failedReason: job.failedReason, processedOn: job.processedOn });
+      }
+    }
+  }
+  return pending;
+}
 
 /** Summed over the masters on a cluster. */
 async function aofDelayedFsync(r: RedisClient): Promise<number> {
