@@ -1,3 +1,4 @@
 export * from './queue.service';
 export * from './queue.module';
 export * from './job-handlers';
+export * from './worker-errors';

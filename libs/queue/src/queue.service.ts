@@ -1,9 +1,10 @@
-import { Injectable, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { BaseEnv, ConfigService } from '@pushmail/config';
 import { JobNameOf, JobPayloadOf, QueueName, bullShardPrefix, queueShard } from '@pushmail/contracts';
 import { MetricsService } from '@pushmail/observability';
 import { RedisService, luaScript, runLua } from '@pushmail/redis';
 import { Job, JobsOptions, Queue, QueueEvents, Worker, WorkerOptions } from 'bullmq';
+import { WorkerErrorLimiter, workerErrorKind } from './worker-errors';
 
 export type TypedJob<Q extends QueueName> = { [N in JobNameOf<Q>]: Job<JobPayloadOf<Q, N>, unknown, N> }[JobNameOf<Q>];
 export type Processor<Q extends QueueName> = (job: TypedJob<Q>) => Promise<unknown>;
@@ -50,6 +51,8 @@ return out
  */
 @Injectable()
 export class QueueService implements OnModuleDestroy {
+  private readonly logger = new Logger(QueueService.name);
+  private readonly workerErrorLog = new WorkerErrorLimiter();
   /** By `<queue>#<shard>`. */
   private readonly queues = new Map<string, { name: QueueName; queue: Queue }>();
   private readonly workers: Worker[] = [];
@@ -211,13 +214,19 @@ export class QueueService implements OnModuleDestroy {
       },
       { connection: this.redis.bullConnection(), prefix: bullShardPrefix(shard, this.shards(queue)), autorun: false, ...options },
     );
-    worker.on('error', () => undefined);
+    const errors = this.metrics.counter('pushmail_queue_worker_errors_total', 'Errors a queue worker reported outside its jobs (a result lost with its lock, a failed stalled check, a connection error)', ['queue', 'kind']);
+    worker.on('error', (err) => {
+      errors.inc({ queue, kind: workerErrorKind(err) });
+      const line = this.workerErrorLog.admit(queue, err);
+      if (line) this.logger.warn({ msg: 'queue worker error', queue, suppressed: line.suppressed || undefined, err: line.err });
+    });
     this.workers.push(worker);
     return worker;
   }
 
   queueEventsFor(queue: QueueName, shard = 0): QueueEvents {
     const events = new QueueEvents(queue, { connection: this.redis.bullConnection(), prefix: bullShardPrefix(shard, this.shards(queue)) });
+    // A QueueEvents only reads a stream: its errors are its connection's, which RedisService logs.
     events.on('error', () => undefined);
     this.queueEvents.push(events);
     return events;
