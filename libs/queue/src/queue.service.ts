@@ -26,6 +26,22 @@ export interface QueueWorker {
 /** The queues spread over QUEUE_SHARDS hash tags; the others stay on the one `{pm-bull}` tag. */
 const SHARDED: ReadonlySet<QueueName> = new Set([QueueName.MailboxEvents]);
 
+/**
+ * How many times BullMQ's stalled check may give a job back after the worker holding it died (or
+ * could not renew its lock for 30 s) before BullMQ fails it for good. BullMQ's default is 1, so a
+ * mailbox job held by two fetchers in a row that were killed (an OOM-kill loop under load, a bad
+ * rollout) failed, and its message was never pushed: its deterministic id keeps the watcher from
+ * enqueueing it again while the failed job is kept. Mailbox jobs are idempotent (the event log
+ * drops a second append), so they get more; one that kills every fetcher taking it still fails
+ * after six crashes. Commands and sends keep BullMQ's 1: each run of a send again can send it
+ * again.
+ */
+const MAX_STALLS: Readonly<Record<QueueName, number>> = {
+  [QueueName.MailboxEvents]: 5,
+  [QueueName.ImapCommands]: 1,
+  [QueueName.Send]: 1,
+};
+
 /** Every job payload names its account (the contracts' job schemas all have `accountId`). */
 function accountOf(payload: unknown): string {
   const accountId = typeof payload === 'object' && payload !== null && 'accountId' in payload ? payload.accountId : undefined;
@@ -212,7 +228,7 @@ export class QueueService implements OnModuleDestroy {
           throw err; // BullMQ retries only what is rethrown
         }
       },
-      { connection: this.redis.bullConnection(), prefix: bullShardPrefix(shard, this.shards(queue)), autorun: false, ...options },
+      { connection: this.redis.bullConnection(), prefix: bullShardPrefix(shard, this.shards(queue)), autorun: false, maxStalledCount: MAX_STALLS[queue], ...options },
     );
     const errors = this.metrics.counter('pushmail_queue_worker_errors_total', 'Errors a queue worker reported outside its jobs (a result lost with its lock, a failed stalled check, a connection error)', ['queue', 'kind']);
     worker.on('error', (err) => {

@@ -1,0 +1,105 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { BaseEnv, ConfigService } from '@pushmail/config';
+import { BULL_PREFIX, MailboxJobName, QueueName, jobIds } from '@pushmail/contracts';
+import { HealthService, MetricsService } from '@pushmail/observability';
+import { QueueService } from '@pushmail/queue';
+import { RedisService } from '@pushmail/redis';
+import { TestRedis, waitFor } from '@pushmail/testing';
+
+jest.setTimeout(60_000);
+
+/** The stall limit QueueService gives mailbox jobs (its MAX_STALLS), stated here so a change to it shows. */
+const MAILBOX_MAX_STALLS = 5;
+
+/**
+ * A worker in its own process that takes one job and never finishes it, to be killed with
+ * SIGKILL as a crashed or OOM-killed fetcher is: its job stays active until its lock lapses (1 s
+ * here) and a stalled check (every 300 ms here) gives it back. Its own stalled checks use the
+ * fetcher's limit, as a fetcher's would.
+ */
+async function workerThatDies(redisUrl: string, queue: string): Promise<ChildProcess> {
+  const script = `
+    const { Worker } = require('bullmq');
+    const Redis = require('ioredis');
+    const connection = new Redis(process.env.REDIS_URL, { maxRetriesPerRequest: null });
+    const worker = new Worker(process.env.QUEUE, async (job) => {
+      process.stdout.write('took ' + job.id + '\\n');
+      await new Promise(() => undefined);
+    }, { connection, prefix: process.env.PREFIX, lockDuration: 1000, stalledInterval: 300, maxStalledCount: ${MAILBOX_MAX_STALLS} });
+    worker.on('error', () => undefined);
+  `;
+  const child = spawn(process.execPath, ['-e', script], { cwd: process.cwd(), env: { ...process.env, REDIS_URL: redisUrl, QUEUE: queue, PREFIX: BULL_PREFIX }, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const exited = once(child, 'exit');
+  try {
+    await waitFor(() => out.includes('took '), 20_000, 'the short-lived worker took the job');
+  } finally {
+    child.kill('SIGKILL');
+    await exited;
+  }
+  return child;
+}
+
+describe('a mailbox job whose worker dies holding it', () => {
+  let redis: TestRedis;
+  let service: RedisService;
+  let queues: QueueService;
+  beforeAll(async () => {
+    redis = await TestRedis.start();
+  });
+  // Per test, so that no worker of an earlier test takes this test's job.
+  beforeEach(async () => {
+    const config = new ConfigService<BaseEnv>({ LOG_LEVEL: 'warn', SHUTDOWN_TIMEOUT_MS: 1000, REDIS_URL: redis.url });
+    service = new RedisService(config, new HealthService());
+    queues = new QueueService(service, new MetricsService(), config);
+  });
+  afterEach(async () => {
+    await queues?.onModuleDestroy();
+    await service?.onModuleDestroy();
+  });
+  afterAll(async () => {
+    await redis?.dispose();
+  });
+
+  it('is still run after two workers in a row were killed while holding it (BullMQ alone fails it after one)', async () => {
+    const accountId = 'acc_stalled';
+    const jobId = jobIds.fetch(accountId, 'INBOX', 1, 9);
+    await queues.add(QueueName.MailboxEvents, MailboxJobName.Fetch, { accountId, mailbox: 'INBOX', uidValidity: 1, uid: 9 }, { jobId });
+    // The second worker takes the job back from the first (a stall) and is killed too (a second one).
+    await workerThatDies(redis.url, QueueName.MailboxEvents);
+    await workerThatDies(redis.url, QueueName.MailboxEvents);
+
+    const ran: string[] = [];
+    const worker = queues.worker(QueueName.MailboxEvents, async (job) => {
+      ran.push(String(job.id));
+      return { outcome: 'appended' };
+    }, { stalledInterval: 300 });
+    void worker.run();
+    const q = queues.queue(QueueName.MailboxEvents);
+    await waitFor(async () => ['completed', 'failed'].includes(await q.getJobState(jobId)), 20_000, 'the job finished');
+    const job = await q.getJob(jobId);
+    expect({ state: await q.getJobState(jobId), failedReason: job?.failedReason }).toEqual({ state: 'completed', failedReason: undefined });
+    expect(ran).toEqual([jobId]);
+  });
+
+  it('fails for good once it has stalled more than the limit: a job that kills every fetcher taking it stops', async () => {
+    const accountId = 'acc_poison';
+    const jobId = jobIds.fetch(accountId, 'INBOX', 1, 10);
+    await queues.add(QueueName.MailboxEvents, MailboxJobName.Fetch, { accountId, mailbox: 'INBOX', uidValidity: 1, uid: 10 }, { jobId });
+    for (let i = 0; i <= MAILBOX_MAX_STALLS; i++) await workerThatDies(redis.url, QueueName.MailboxEvents);
+
+    const ran: string[] = [];
+    const worker = queues.worker(QueueName.MailboxEvents, async (job) => {
+      ran.push(String(job.id));
+      return { outcome: 'appended' };
+    }, { stalledInterval: 300 });
+    void worker.run();
+    const q = queues.queue(QueueName.MailboxEvents);
+    await waitFor(async () => ['completed', 'failed'].includes(await q.getJobState(jobId)), 20_000, 'the job finished');
+    const job = await q.getJob(jobId);
+    expect({ state: await q.getJobState(jobId), failedReason: job?.failedReason }).toEqual({ state: 'failed', failedReason: 'job stalled more than allowable limit' });
+    expect(ran).not.toContain(jobId);
+  });
+});
