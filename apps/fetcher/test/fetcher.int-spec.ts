@@ -334,6 +334,24 @@ describe('fetcher jobs and commands on real Redis and Dovecot', () => {
     const attempts = failedLogins() - before;
     expect(attempts).toBeGreaterThanOrEqual(1);
     expect(attempts).toBeLessThanOrEqual(3);
+
+    // Jobs retry for a day, so a refused login holds the account's logins back for 15 min, not the
+    // seconds an unreachable server gets: later attempts fail without a login.
+    await sleep(1500);
+    const later = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => world.mailboxQueue.add(MailboxJobName.Fetch, { accountId: bad.id, mailbox: 'INBOX', uidValidity, uid: 100 + i }, { attempts: 1 })),
+    );
+    const laterOutcomes = await Promise.allSettled(later.map((job) => finished(job)));
+    expect(laterOutcomes.every((o) => o.status === 'rejected')).toBe(true);
+    await sleep(200);
+    expect(failedLogins() - before).toBe(attempts);
+
+    // New credentials deserve a login at once (here still wrong: one more refusal).
+    await world.stores.accounts.update(bad.id, { imap: { ...world.dovecot.imapSettings(USER), pass: 'still wrong' } });
+    await sleep(100); // the change notice reaches the fetcher over pub/sub
+    await expect(finished(await world.mailboxQueue.add(MailboxJobName.Fetch, { accountId: bad.id, mailbox: 'INBOX', uidValidity, uid: 200 }, { attempts: 1 }))).rejects.toThrow();
+    await sleep(200);
+    expect(failedLogins() - before).toBe(attempts + 1);
   });
 
   it('does not publish a message whose deletion was logged while it was being fetched', async () => {

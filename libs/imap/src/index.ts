@@ -3,3 +3,4 @@ export * from './imap-login.settings';
 export * from './imap.module';
 export * from './imap-warm-up';
 export * from './select-without-list';
+export * from './login-refused';

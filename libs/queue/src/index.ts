@@ -2,3 +2,4 @@ export * from './queue.service';
 export * from './queue.module';
 export * from './job-handlers';
 export * from './worker-errors';
+export * from './retry-backoff';

@@ -4,15 +4,25 @@ import { JobNameOf, JobPayloadOf, QueueName, bullShardPrefix, queueShard } from 
 import { MetricsService } from '@pushmail/observability';
 import { RedisService, luaScript, runLua } from '@pushmail/redis';
 import { Job, JobsOptions, Queue, QueueEvents, Worker, WorkerOptions } from 'bullmq';
+import { CAPPED_EXPONENTIAL, backoffStrategy } from './retry-backoff';
 import { WorkerErrorLimiter, workerErrorKind } from './worker-errors';
 
 export type TypedJob<Q extends QueueName> = { [N in JobNameOf<Q>]: Job<JobPayloadOf<Q, N>, unknown, N> }[JobNameOf<Q>];
 export type Processor<Q extends QueueName> = (job: TypedJob<Q>) => Promise<unknown>;
 
-/** Keep finished jobs long enough for deterministic ids to dedupe re-enqueues, but bounded. */
+/**
+ * The options of the watcher's mailbox jobs (the other producers set their own attempts and
+ * backoff). A failed fetch is retried for at least 24 h (`minimumRetrySpanMs`): waits double
+ * from 0.5 s up to 5 min, then stay there. With BullMQ's plain doubling and 8 attempts, a mail
+ * server out of reach for more than about a minute failed its jobs for good, and their messages
+ * were never pushed, since a job id that exists keeps the watcher from enqueueing it again. The
+ * 5-minute cap keeps mail from waiting long once the server is back.
+ *
+ * Finished jobs are kept long enough for deterministic ids to dedupe re-enqueues, but bounded.
+ */
 export const DEFAULT_JOB_OPTIONS: JobsOptions = {
-  attempts: 8,
-  backoff: { type: 'exponential', delay: 500 },
+  attempts: 370,
+  backoff: { type: CAPPED_EXPONENTIAL, delay: 500 },
   removeOnComplete: { age: 24 * 3600, count: 50_000 },
   removeOnFail: { age: 7 * 24 * 3600, count: 10_000 },
 };
@@ -228,7 +238,7 @@ export class QueueService implements OnModuleDestroy {
           throw err; // BullMQ retries only what is rethrown
         }
       },
-      { connection: this.redis.bullConnection(), prefix: bullShardPrefix(shard, this.shards(queue)), autorun: false, maxStalledCount: MAX_STALLS[queue], ...options },
+      { connection: this.redis.bullConnection(), prefix: bullShardPrefix(shard, this.shards(queue)), autorun: false, maxStalledCount: MAX_STALLS[queue], settings: { backoffStrategy }, ...options },
     );
     const errors = this.metrics.counter('pushmail_queue_worker_errors_total', 'Errors a queue worker reported outside its jobs (a result lost with its lock, a failed stalled check, a connection error)', ['queue', 'kind']);
     worker.on('error', (err) => {

@@ -1,6 +1,6 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { AccountSource } from '@pushmail/accounts';
-import { ImapClientCreator, ImapClientFactory, skipListBeforeSelect } from '@pushmail/imap';
+import { ImapClientCreator, ImapClientFactory, isLoginRefused, skipListBeforeSelect } from '@pushmail/imap';
 import { MetricsService } from '@pushmail/observability';
 import type { ImapFlow, MailboxObject } from 'imapflow';
 import { RecentAccounts } from '../accounts/recent-accounts';
@@ -84,6 +84,13 @@ interface AccountPool {
 
 const CONNECT_BACKOFF_MIN_MS = 1000;
 const CONNECT_BACKOFF_MAX_MS = 60_000;
+/**
+ * After the server refused the account's credentials: no login until the account changes or this
+ * has passed. Its jobs keep retrying for a day (see the queue's job options), and each retry would
+ * otherwise be a failed login towards the server's lockout; the watcher waits an hour
+ * (AUTH_FAILURE_BACKOFF_MS) for the same reason.
+ */
+export const LOGIN_REFUSED_BACKOFF_MS = 15 * 60_000;
 /**
  * A pooled connection is either busy with a command or idle in the pool: this long without a byte
  * from the server during a command means the server is gone, not thinking.
@@ -216,7 +223,8 @@ export class ImapConnectionPool implements OnModuleInit, BeforeApplicationShutdo
           pool.size--;
           if (!(err instanceof AccountGoneError)) {
             pool.failures++;
-            pool.failedUntil = Date.now() + Math.min(CONNECT_BACKOFF_MAX_MS, CONNECT_BACKOFF_MIN_MS * 2 ** (pool.failures - 1));
+            const backoff = isLoginRefused(err) ? LOGIN_REFUSED_BACKOFF_MS : Math.min(CONNECT_BACKOFF_MAX_MS, CONNECT_BACKOFF_MIN_MS * 2 ** (pool.failures - 1));
+            pool.failedUntil = Date.now() + backoff;
             pool.lastError = err as Error;
           }
           this.wakeOne(pool);

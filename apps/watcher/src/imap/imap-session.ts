@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { AccountState, ConnectionFailureCode, ServerSettings, WATCH_ALL_FOLDERS } from '@pushmail/contracts';
-import { ImapClientFactory, skipListBeforeSelect } from '@pushmail/imap';
+import { ImapClientFactory, isLoginRefused, skipListBeforeSelect } from '@pushmail/imap';
 import { classifyConnectionError } from '@pushmail/net-policy';
 import type { ImapFlow, ListResponse, MailboxObject, StatusQuery } from 'imapflow';
 import { LeaseLostError } from '@pushmail/mailbox-cursors';
@@ -52,14 +52,6 @@ const SWEEP = 32;
  * although the session itself, already logged in, would stay up.
  */
 const OAUTH_CHECK_INTERVAL_MS = 3_000;
-
-/** Server answers that mean "not now" rather than "wrong credentials". */
-const TRANSIENT_LOGIN_CODES = new Set(['LIMIT', 'UNAVAILABLE', 'INUSE', 'SERVERBUG', 'CONTACTADMIN']);
-
-function isAuthFailure(err: unknown): boolean {
-  const e = err as { authenticationFailed?: boolean; serverResponseCode?: string };
-  return !!e?.authenticationFailed && !TRANSIENT_LOGIN_CODES.has(String(e.serverResponseCode ?? '').toUpperCase());
-}
 
 /** A tagged NO: for EXAMINE, the folder is gone (or not selectable), not the connection. */
 function isNoResponse(err: unknown): boolean {
@@ -514,7 +506,7 @@ export class ImapSession {
       (err: unknown) => {
         this.oauthChecking = false;
         // Revoked or lapsed: end the session so the account shows it; transient failures wait for the next check.
-        if (isAuthFailure(err)) this.fail(client, err);
+        if (isLoginRefused(err)) this.fail(client, err);
       },
     );
   }
@@ -532,7 +524,7 @@ export class ImapSession {
     this.client = undefined;
     client.close();
     this.connectionEnded('failed');
-    if (this.settings.oauth2 && !this.oauthRetried && isAuthFailure(err) && (err as { oauthFailure?: unknown }).oauthFailure === undefined) {
+    if (this.settings.oauth2 && !this.oauthRetried && isLoginRefused(err) && (err as { oauthFailure?: unknown }).oauthFailure === undefined) {
       // The server refused a token we held for valid (expired or revoked early): drop it and try
       // once more with a fresh one before calling the credentials wrong.
       this.oauthRetried = true;
@@ -550,7 +542,7 @@ export class ImapSession {
       this.owner.onLeaseLost(this.accountId);
       return;
     }
-    if (isAuthFailure(err)) {
+    if (isLoginRefused(err)) {
       this.ctx.metrics.authFailures.inc();
       // A revoked OAuth grant or a lapsed pushed token shows as such (the user must sign in again).
       const code = classifyConnectionError(err);

@@ -42,7 +42,7 @@ async function workerThatDies(redisUrl: string, queue: string): Promise<ChildPro
   return child;
 }
 
-describe('a mailbox job whose worker dies holding it', () => {
+describe('mailbox jobs that fail or whose worker dies', () => {
   let redis: TestRedis;
   let service: RedisService;
   let queues: QueueService;
@@ -101,5 +101,24 @@ describe('a mailbox job whose worker dies holding it', () => {
     const job = await q.getJob(jobId);
     expect({ state: await q.getJobState(jobId), failedReason: job?.failedReason }).toEqual({ state: 'failed', failedReason: 'job stalled more than allowable limit' });
     expect(ran).not.toContain(jobId);
+  });
+
+  it('are retried after a failure with the capped backoff the watcher’s jobs carry, which every worker knows', async () => {
+    const accountId = 'acc_retry';
+    const jobId = jobIds.fetch(accountId, 'INBOX', 1, 11);
+    await queues.add(QueueName.MailboxEvents, MailboxJobName.Fetch, { accountId, mailbox: 'INBOX', uidValidity: 1, uid: 11 }, { jobId });
+    const tries: number[] = [];
+    const worker = queues.worker(QueueName.MailboxEvents, async () => {
+      tries.push(Date.now());
+      if (tries.length < 3) throw new Error('the mail server is out of reach');
+      return { outcome: 'appended' };
+    });
+    void worker.run();
+    const q = queues.queue(QueueName.MailboxEvents);
+    await waitFor(async () => (await q.getJobState(jobId)) === 'completed', 15_000, 'the job completed on its third attempt');
+    expect(tries).toHaveLength(3);
+    // Waits of 0.5 s then 1 s, each less up to 20 %.
+    expect(tries[1] - tries[0]).toBeGreaterThanOrEqual(400);
+    expect(tries[2] - tries[1]).toBeGreaterThanOrEqual(800);
   });
 });
