@@ -63,14 +63,13 @@ describe('mailbox jobs that fail or whose worker dies', () => {
     await redis?.dispose();
   });
 
-  it('is still run after two workers in a row were killed while holding it (BullMQ alone fails it after one)', async () => {
-    const accountId = 'acc_stalled';
-    const jobId = jobIds.fetch(accountId, 'INBOX', 1, 9);
-    await queues.add(QueueName.MailboxEvents, MailboxJobName.Fetch, { accountId, mailbox: 'INBOX', uidValidity: 1, uid: 9 }, { jobId });
-    // The second worker takes the job back from the first (a stall) and is killed too (a second one).
-    await workerThatDies(redis.url, QueueName.MailboxEvents);
-    await workerThatDies(redis.url, QueueName.MailboxEvents);
-
+  /** A fetch job held by `deaths` workers in a row that died, then given to a QueueService worker: how it ended. */
+  async function afterDeaths(uid: number, deaths: number): Promise<{ jobId: string; ran: string[]; state: string; failedReason?: string }> {
+    const accountId = `acc_stalled${uid}`;
+    const jobId = jobIds.fetch(accountId, 'INBOX', 1, uid);
+    await queues.add(QueueName.MailboxEvents, MailboxJobName.Fetch, { accountId, mailbox: 'INBOX', uidValidity: 1, uid }, { jobId });
+    // Each worker after the first takes the job back from the one before (a stall) and dies too.
+    for (let i = 0; i < deaths; i++) await workerThatDies(redis.url, QueueName.MailboxEvents);
     const ran: string[] = [];
     const worker = queues.worker(QueueName.MailboxEvents, async (job) => {
       ran.push(String(job.id));
@@ -79,27 +78,18 @@ describe('mailbox jobs that fail or whose worker dies', () => {
     void worker.run();
     const q = queues.queue(QueueName.MailboxEvents);
     await waitFor(async () => ['completed', 'failed'].includes(await q.getJobState(jobId)), 20_000, 'the job finished');
-    const job = await q.getJob(jobId);
-    expect({ state: await q.getJobState(jobId), failedReason: job?.failedReason }).toEqual({ state: 'completed', failedReason: undefined });
+    return { jobId, ran, state: await q.getJobState(jobId), failedReason: (await q.getJob(jobId))?.failedReason };
+  }
+
+  it('are still run after two workers in a row were killed while holding one (BullMQ alone fails it after one)', async () => {
+    const { jobId, ran, state, failedReason } = await afterDeaths(9, 2);
+    expect({ state, failedReason }).toEqual({ state: 'completed', failedReason: undefined });
     expect(ran).toEqual([jobId]);
   });
 
-  it('fails for good once it has stalled more than the limit: a job that kills every fetcher taking it stops', async () => {
-    const accountId = 'acc_poison';
-    const jobId = jobIds.fetch(accountId, 'INBOX', 1, 10);
-    await queues.add(QueueName.MailboxEvents, MailboxJobName.Fetch, { accountId, mailbox: 'INBOX', uidValidity: 1, uid: 10 }, { jobId });
-    for (let i = 0; i <= MAILBOX_MAX_STALLS; i++) await workerThatDies(redis.url, QueueName.MailboxEvents);
-
-    const ran: string[] = [];
-    const worker = queues.worker(QueueName.MailboxEvents, async (job) => {
-      ran.push(String(job.id));
-      return { outcome: 'appended' };
-    }, { stalledInterval: 300 });
-    void worker.run();
-    const q = queues.queue(QueueName.MailboxEvents);
-    await waitFor(async () => ['completed', 'failed'].includes(await q.getJobState(jobId)), 20_000, 'the job finished');
-    const job = await q.getJob(jobId);
-    expect({ state: await q.getJobState(jobId), failedReason: job?.failedReason }).toEqual({ state: 'failed', failedReason: 'job stalled more than allowable limit' });
+  it('fail for good once stalled more than the limit: a job that kills every fetcher taking it stops', async () => {
+    const { jobId, ran, state, failedReason } = await afterDeaths(10, MAILBOX_MAX_STALLS + 1);
+    expect({ state, failedReason }).toEqual({ state: 'failed', failedReason: 'job stalled more than allowable limit' });
     expect(ran).not.toContain(jobId);
   });
 
