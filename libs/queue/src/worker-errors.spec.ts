@@ -10,6 +10,9 @@ describe('workerErrorKind', () => {
     expect(workerErrorKind(refused())).toBe('connection');
     expect(workerErrorKind(reset())).toBe('connection');
     expect(workerErrorKind(new ConnectionClosedError())).toBe('connection');
+    // ioredis re-establishing a Sentinel or Cluster connection (seen in the Sentinel failover test).
+    expect(workerErrorKind(new Error('All sentinels are unreachable. Retrying from scratch after 200ms.'))).toBe('connection');
+    expect(workerErrorKind(new Error('Failed to refresh slots cache.'))).toBe('connection');
     expect(workerErrorKind(lockLost(1))).toBe('worker');
     expect(workerErrorKind(new Error('LOADING Redis is loading the dataset in memory'))).toBe('worker');
     expect(workerErrorKind('not an error')).toBe('worker');

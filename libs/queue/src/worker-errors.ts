@@ -3,6 +3,9 @@ import { isNotConnectionError } from 'bullmq';
 /** Socket-level failures: RedisService already logs these, once per failed reconnect of each connection. */
 const CONNECTION_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
 
+/** ioredis's own reports of a connection it is re-establishing (Sentinel, Cluster), which carry no errno code. */
+const CONNECTION_MESSAGES = /^All sentinels are unreachable|^Failed to refresh slots cache|^None of startup nodes is available/;
+
 export type WorkerErrorKind = 'connection' | 'worker';
 
 /**
@@ -15,7 +18,7 @@ export type WorkerErrorKind = 'connection' | 'worker';
 export function workerErrorKind(err: unknown): WorkerErrorKind {
   if (!(err instanceof Error)) return 'worker';
   const code = (err as NodeJS.ErrnoException).code;
-  if (code && CONNECTION_CODES.has(code)) return 'connection';
+  if ((code && CONNECTION_CODES.has(code)) || CONNECTION_MESSAGES.test(err.message)) return 'connection';
   return isNotConnectionError(err) ? 'worker' : 'connection';
 }
 
