@@ -43,7 +43,7 @@ const SHARDED: ReadonlySet<QueueName> = new Set([QueueName.MailboxEvents]);
  * rollout) failed, and its message was never pushed: its deterministic id keeps the watcher from
  * enqueueing it again while the failed job is kept. Mailbox jobs are idempotent (the event log
  * drops a second append), so they get more; one that kills every fetcher taking it still fails
- * after six crashes. Commands and sends keep BullMQ's 1: each run of a send again can send it
+ * after six crashes. Commands and sends keep BullMQ's 1: a send that runs again may be sent
  * again.
  */
 const MAX_STALLS: Readonly<Record<QueueName, number>> = {
