@@ -26,7 +26,7 @@ describe('docs/operations.md', () => {
   });
 
   it('the CLI commands it uses are the ones the CLI has', () => {
-    for (const command of ['reencrypt-credentials', 'check-credentials']) {
+    for (const command of ['reencrypt-credentials', 'check-credentials', 'requeue-failed-mail']) {
       expect(doc).toContain(command);
       expect(USAGE).toContain(command);
     }

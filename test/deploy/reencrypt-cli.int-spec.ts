@@ -1,44 +1,14 @@
 import { StoredAccount } from '@pushmail/accounts';
 import { CreateAccountBody, redisKeys } from '@pushmail/contracts';
 import { CredentialBindingError, CredentialCipher } from '@pushmail/crypto';
-import { REPO_ROOT, TestRedis, spawnTracked, testStores } from '@pushmail/testing';
+import { TestRedis, testStores } from '@pushmail/testing';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { CLI, runCli } from './support/cli';
 
-const CLI = join(REPO_ROOT, 'dist/apps/cli/main.js');
-const ENTRYPOINT = join(REPO_ROOT, 'deploy/docker/entrypoint.sh');
 const newKey = () => randomBytes(32).toString('base64');
 /** The IMAP settings of a stored account (these tests store IMAP accounts only). */
 const imapOf = (stored: StoredAccount | null) => (stored?.protocol === 'imap' ? stored.imap : undefined);
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  json: Record<string, unknown> | undefined;
-}
-
-/** Runs the built CLI exactly as the image does: through the entrypoint, `cli <command>`. */
-function runCli(args: string[], env: Record<string, string>): Promise<Result> {
-  const child = spawnTracked('sh', [ENTRYPOINT, 'cli', ...args], { cwd: REPO_ROOT, env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', ...env } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d));
-  return new Promise((resolve) =>
-    child.once('exit', (code) => {
-      const last = stdout.trim().split('\n').at(-1) ?? '';
-      let json: Record<string, unknown> | undefined;
-      try {
-        json = JSON.parse(last) as Record<string, unknown>;
-      } catch {
-        json = undefined;
-      }
-      resolve({ code, stdout, stderr, json });
-    }),
-  );
-}
 
 const account = (n: number): CreateAccountBody => ({
   userId: `u${n}`,

@@ -1,6 +1,8 @@
 import { NestFactory } from '@nestjs/core';
 import { describeRedisTarget, loadDotEnv, parseEnv, redisTarget } from '@pushmail/config';
+import { QueueName } from '@pushmail/contracts';
 import { JsonLogger, redactString } from '@pushmail/observability';
+import { QueueService } from '@pushmail/queue';
 import { CliModule } from './cli.module';
 import { cliEnvSchema } from './config';
 import { CredentialReport, CredentialRotationService } from './credential-rotation.service';
@@ -13,6 +15,8 @@ commands:
                           bound to their account and field (legacy unbound values are migrated)
   check-credentials       report which key each account's settings are encrypted with;
                           exits 2 while any account is not on PUSHMAIL_SECRET_KEY or not bound
+  requeue-failed-mail     put the mailbox jobs that failed for good (retries or stall limit
+                          exhausted) back in the queue with fresh attempts, so their mail is pushed
 
 Environment: REDIS_URL (or REDIS_SENTINELS + REDIS_SENTINEL_NAME), PUSHMAIL_SECRET_KEY, PUSHMAIL_SECRET_KEY_PREVIOUS (as for the apps).
 Output: one JSON line on stdout. Exit codes: 0 done, 1 error, 2 accounts left on older keys or unbound.
@@ -40,7 +44,7 @@ export async function runCommand(argv: string[], write: (line: string) => void, 
     write(USAGE);
     return command ? 0 : 1;
   }
-  if (command !== 'reencrypt-credentials' && command !== 'check-credentials') {
+  if (command !== 'reencrypt-credentials' && command !== 'check-credentials' && command !== 'requeue-failed-mail') {
     write(`unknown command "${command}"\n\n${USAGE}`);
     return 1;
   }
@@ -55,6 +59,11 @@ export async function runCommand(argv: string[], write: (line: string) => void, 
     `Redis at ${redactString(describeRedisTarget(redisTarget(env)))} did not answer within ${CONNECT_TIMEOUT_MS / 1000} s`,
   );
   try {
+    if (command === 'requeue-failed-mail') {
+      const { requeued } = await app.get(QueueService).requeueFailed(QueueName.MailboxEvents);
+      write(JSON.stringify({ command, requeued }) + '\n');
+      return 0;
+    }
     const rotation = app.get(CredentialRotationService);
     if (command === 'reencrypt-credentials') {
       const { reencrypted, report } = await rotation.reencrypt();

@@ -190,6 +190,29 @@ export class QueueService implements OnModuleDestroy {
   }
 
   /**
+   * Puts the mailbox jobs that failed for good back in the queue as new jobs under their own ids,
+   * with fresh attempts: what an operator runs after an outage that outlasted the retries, or a run
+   * of fetcher crashes past the stall limit. Mailbox jobs are idempotent, so one that completes
+   * meanwhile, or is appended twice, changes nothing. Each job is removed and added again, since
+   * BullMQ's own retryJobs keeps a job's attempt count and stalled-limit mark, so it would fail at
+   * once. The failed set is read once up front (it holds at most 10,000 jobs), so jobs that fail
+   * again while this runs are not taken twice.
+   */
+  async requeueFailed(queue: QueueName.MailboxEvents): Promise<{ requeued: number }> {
+    let requeued = 0;
+    for (let shard = 0; shard < this.shards(queue); shard++) {
+      const q = this.queue(queue, shard);
+      for (const job of await q.getFailed(0, -1)) {
+        if (!job?.id) continue;
+        await job.remove();
+        await q.add(job.name, job.data, { jobId: job.id });
+        requeued++;
+      }
+    }
+    return { requeued };
+  }
+
+  /**
    * Removes a job unless a worker holds it. True when it is gone (removed now, or never there);
    * false while it is locked by a worker.
    */

@@ -1,0 +1,34 @@
+import { REPO_ROOT, spawnTracked } from '@pushmail/testing';
+import { join } from 'node:path';
+
+export const CLI = join(REPO_ROOT, 'dist/apps/cli/main.js');
+const ENTRYPOINT = join(REPO_ROOT, 'deploy/docker/entrypoint.sh');
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** The last stdout line parsed as JSON (the command's result), if it is JSON. */
+  json: Record<string, unknown> | undefined;
+}
+
+/** Runs the built CLI exactly as the image does: through the entrypoint, `cli <command>`. */
+export function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
+  const child = spawnTracked('sh', [ENTRYPOINT, 'cli', ...args], { cwd: REPO_ROOT, env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', ...env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d));
+  return new Promise((resolve) =>
+    child.once('exit', (code) => {
+      const last = stdout.trim().split('\n').at(-1) ?? '';
+      let json: Record<string, unknown> | undefined;
+      try {
+        json = JSON.parse(last) as Record<string, unknown>;
+      } catch {
+        json = undefined;
+      }
+      resolve({ code, stdout, stderr, json });
+    }),
+  );
+}
