@@ -194,9 +194,10 @@ export class QueueService implements OnModuleDestroy {
    * with fresh attempts: what an operator runs after an outage that outlasted the retries, or a run
    * of fetcher crashes past the stall limit. Mailbox jobs are idempotent, so one that completes
    * meanwhile, or is appended twice, changes nothing. Each job is removed and added again, since
-   * BullMQ's own retryJobs keeps a job's attempt count and stalled-limit mark, so it would fail at
-   * once. The failed set is read once up front (it holds at most 10,000 jobs), so jobs that fail
-   * again while this runs are not taken twice.
+   * BullMQ's own retryJobs keeps a job's attempt count and stalled-limit mark: a job past the stall
+   * limit would fail without running, one out of attempts at its first failure. The failed set is
+   * read once up front (it holds at most 10,000 jobs), so jobs that fail again while this runs are
+   * not taken twice.
    */
   async requeueFailed(queue: QueueName.MailboxEvents): Promise<{ requeued: number }> {
     let requeued = 0;
