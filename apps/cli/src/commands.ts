@@ -19,7 +19,7 @@ commands:
                           exhausted) back in the queue with fresh attempts, so their mail is pushed
 
 Environment: REDIS_URL (or REDIS_SENTINELS + REDIS_SENTINEL_NAME), PUSHMAIL_SECRET_KEY, PUSHMAIL_SECRET_KEY_PREVIOUS (as for the apps).
-Output: one JSON line on stdout. Exit codes: 0 done, 1 error, 2 accounts left on older keys or unbound.
+Output: one JSON line on stdout. Exit codes: 0 done, 1 error, 2 accounts left on older keys or unbound, or failed jobs left unreadable.
 `;
 
 const CONNECT_TIMEOUT_MS = 15_000;
@@ -60,9 +60,10 @@ export async function runCommand(argv: string[], write: (line: string) => void, 
   );
   try {
     if (command === 'requeue-failed-mail') {
-      const { requeued } = await app.get(QueueService).requeueFailed(QueueName.MailboxEvents);
-      write(JSON.stringify({ command, requeued }) + '\n');
-      return 0;
+      const { requeued, unreadable } = await app.get(QueueService).requeueFailed(QueueName.MailboxEvents);
+      // A job whose data no longer matches its schema is left where it was found, for a person to look at.
+      write(JSON.stringify(unreadable ? { command, requeued, unreadable } : { command, requeued }) + '\n');
+      return unreadable ? 2 : 0;
     }
     const rotation = app.get(CredentialRotationService);
     if (command === 'reencrypt-credentials') {

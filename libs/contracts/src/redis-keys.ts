@@ -39,6 +39,11 @@ export const redisKeys = {
    * notification to accounts with it.
    */
   mailboxIndex: (digest: string) => `${KEY_PREFIX}:mbx-index:${digest}`,
+  /**
+   * Hash job id → `{ name, data }` JSON: a failed job `pushmail cli requeue-failed-mail` has
+   * removed and not yet added again (an interrupted run leaves it for the next; libs/queue).
+   */
+  requeuing: (queue: string) => `${KEY_PREFIX}:requeuing:${queue}`,
   /** Hash: an OAuth grant's cached access token (encrypted), its expiry, rotated refresh token, backoff; `…:lock` is its refresh lock. */
   oauthToken: (accountId: string, grant: string) => `${KEY_PREFIX}:oauth:${tag(accountId)}:${grant}`,
 };

@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
 import { BaseEnv, ConfigService } from '@pushmail/config';
-import { JobNameOf, JobPayloadOf, QueueName, bullShardPrefix, queueShard } from '@pushmail/contracts';
+import { JobNameOf, JobPayloadOf, QueueName, bullShardPrefix, jobSchemas, queueShard, redisKeys } from '@pushmail/contracts';
 import { MetricsService } from '@pushmail/observability';
 import { RedisService, luaScript, runLua } from '@pushmail/redis';
 import { Job, JobsOptions, Queue, QueueEvents, Worker, WorkerOptions } from 'bullmq';
@@ -198,19 +198,43 @@ export class QueueService implements OnModuleDestroy {
    * limit would fail without running, one out of attempts at its first failure. The failed set is
    * read once up front (it holds at most 10,000 jobs), so jobs that fail again while this runs are
    * not taken twice.
+   *
+   * Remove and add are two calls, and a command killed between them (Ctrl-C, a `kubectl exec`
+   * whose connection dropped) would lose that job for good: not failed, not queued. So each job is
+   * first written to `redisKeys.requeuing`, and taken off it once added again; a run starts with
+   * what an interrupted one left there. A job whose data no longer matches its schema (it could
+   * not run anyway) is left where it is and counted as `unreadable`.
    */
-  async requeueFailed(queue: QueueName.MailboxEvents): Promise<{ requeued: number }> {
+  async requeueFailed(queue: QueueName.MailboxEvents): Promise<{ requeued: number; unreadable: number }> {
+    const client = this.redis.client;
+    const pending = redisKeys.requeuing(queue);
     let requeued = 0;
+    let unreadable = 0;
+    const addAgain = async (jobId: string, job: StoredJob<typeof queue>) => {
+      await this.add(queue, job.name, job.data, { jobId });
+      await client.hdel(pending, jobId);
+      requeued++;
+    };
+    // Added by an interrupted run before its kill, or not: adding again is a no-op for a job that exists.
+    for (const [jobId, stored] of Object.entries(await client.hgetall(pending))) {
+      const job = storedJob(queue, parseJson(stored));
+      if (job) await addAgain(jobId, job);
+      else unreadable++;
+    }
     for (let shard = 0; shard < this.shards(queue); shard++) {
-      const q = this.queue(queue, shard);
-      for (const job of await q.getFailed(0, -1)) {
-        if (!job?.id) continue;
-        await job.remove();
-        await q.add(job.name, job.data, { jobId: job.id });
-        requeued++;
+      for (const failed of await this.queue(queue, shard).getFailed(0, -1)) {
+        if (!failed?.id) continue;
+        const job = storedJob(queue, { name: failed.name, data: failed.data });
+        if (!job) {
+          unreadable++;
+          continue;
+        }
+        await client.hset(pending, failed.id, JSON.stringify(job));
+        await failed.remove();
+        await addAgain(failed.id, job);
       }
     }
-    return { requeued };
+    return { requeued, unreadable };
   }
 
   /**
@@ -312,4 +336,25 @@ export class QueueService implements OnModuleDestroy {
       for (const [name, age] of ages) this.set({ queue: name }, age);
     });
   }
+}
+
+/** A job as `requeueFailed` keeps it while it is neither failed nor queued: its name and data. */
+type StoredJob<Q extends QueueName> = { [N in JobNameOf<Q>]: { name: N; data: JobPayloadOf<Q, N> } }[JobNameOf<Q>];
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** `value` as a job of `queue` whose data matches its name's schema, else undefined. */
+function storedJob<Q extends QueueName>(queue: Q, value: unknown): StoredJob<Q> | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { name, data } = value as { name?: unknown; data?: unknown };
+  const schemas: Record<string, { safeParse(v: unknown): { success: boolean; data?: unknown } }> = jobSchemas[queue];
+  const schema = typeof name === 'string' && Object.hasOwn(schemas, name) ? schemas[name] : undefined;
+  const parsed = schema?.safeParse(data);
+  return parsed?.success ? ({ name, data: parsed.data } as StoredJob<Q>) : undefined;
 }

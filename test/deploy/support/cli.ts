@@ -12,15 +12,18 @@ export interface CliResult {
   json: Record<string, unknown> | undefined;
 }
 
-/** Runs the built CLI exactly as the image does: through the entrypoint, `cli <command>`. */
-export function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
-  const child = spawnTracked('sh', [ENTRYPOINT, 'cli', ...args], { cwd: REPO_ROOT, env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', ...env } });
+/**
+ * Runs the built CLI exactly as the image does: through the entrypoint, `cli <command>`. Aborting
+ * `kill` SIGKILLs it (the entrypoint execs node, so that is the command itself).
+ */
+export function runCli(args: string[], env: Record<string, string>, kill?: AbortSignal): Promise<CliResult> {
+  const child = spawnTracked('sh', [ENTRYPOINT, 'cli', ...args], { cwd: REPO_ROOT, env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', ...env }, signal: kill, killSignal: 'SIGKILL' });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d: Buffer) => (stdout += d));
   child.stderr!.on('data', (d: Buffer) => (stderr += d));
-  return new Promise((resolve) =>
-    child.once('exit', (code) => {
+  return new Promise((resolve) => {
+    const finish = (code: number | null) => {
       const last = stdout.trim().split('\n').at(-1) ?? '';
       let json: Record<string, unknown> | undefined;
       try {
@@ -29,6 +32,13 @@ export function runCli(args: string[], env: Record<string, string>): Promise<Cli
         json = undefined;
       }
       resolve({ code, stdout, stderr, json });
-    }),
-  );
+    };
+    child.once('exit', finish);
+    // A kill also emits an AbortError here, and then exits; a spawn that failed may never exit.
+    child.on('error', (err) => {
+      if (err.name === 'AbortError') return;
+      stderr += String(err);
+      finish(null);
+    });
+  });
 }
