@@ -1,35 +1,17 @@
-import { BaseEnv, ConfigService } from '@pushmail/config';
 import { JobPayloadOf, MailboxJobName, QueueName, jobIds, redisKeys } from '@pushmail/contracts';
-import { HealthService, MetricsService } from '@pushmail/observability';
-import { QueueService } from '@pushmail/queue';
-import { RedisService } from '@pushmail/redis';
-import { TestRedis, waitFor } from '@pushmail/testing';
+import { TestRedis, testQueues, waitFor } from '@pushmail/testing';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { CLI, runCli } from './support/cli';
 
 jest.setTimeout(60_000);
 
-/** A QueueService of its own, closed by the caller (so that no worker outlives its step). */
-function queueService(redisUrl: string): { queues: QueueService; close: () => Promise<void> } {
-  const config = new ConfigService<BaseEnv>({ LOG_LEVEL: 'warn', SHUTDOWN_TIMEOUT_MS: 1000, REDIS_URL: redisUrl });
-  const redis = new RedisService(config, new HealthService());
-  const queues = new QueueService(redis, new MetricsService(), config);
-  return {
-    queues,
-    close: async () => {
-      await queues.onModuleDestroy();
-      await redis.onModuleDestroy();
-    },
-  };
-}
-
 type FetchJob = JobPayloadOf<QueueName.MailboxEvents, MailboxJobName.Fetch>;
 const fetchJob = (accountId: string, uid: number): FetchJob => ({ accountId, mailbox: 'INBOX', uidValidity: 1, uid });
 
 /** Adds the jobs with one attempt each and lets a worker fail them all. */
 async function failAll(redisUrl: string, jobs: FetchJob[]): Promise<void> {
-  const { queues, close } = queueService(redisUrl);
+  const { queues, close } = testQueues(redisUrl);
   try {
     const q = queues.queue(QueueName.MailboxEvents);
     const before = await q.getFailedCount();
@@ -55,7 +37,7 @@ async function failAll(redisUrl: string, jobs: FetchJob[]): Promise<void> {
 
 /** How many of the mailbox jobs are in each state, and what the requeuing hash holds. */
 async function counts(redis: TestRedis): Promise<{ waiting: number; failed: number; requeuing: number }> {
-  const { queues, close } = queueService(redis.url);
+  const { queues, close } = testQueues(redis.url);
   const client = redis.client();
   try {
     const q = queues.queue(QueueName.MailboxEvents);
@@ -86,7 +68,7 @@ describe('requeue-failed-mail: mailbox jobs that failed for good, pushed after a
   it('puts them back with fresh attempts and without the stalled-limit mark, and they run', async () => {
     const ids = [1, 2].map((uid) => jobIds.fetch('acc_requeue', 'INBOX', 1, uid));
     // Two jobs that fail for good: one out of attempts, one marked as stalled too often.
-    const first = queueService(redis.url);
+    const first = testQueues(redis.url);
     try {
       for (const [i, jobId] of ids.entries()) {
         await first.queues.add(QueueName.MailboxEvents, MailboxJobName.Fetch, { accountId: 'acc_requeue', mailbox: 'INBOX', uidValidity: 1, uid: i + 1 }, { jobId, attempts: 1 });
@@ -111,7 +93,7 @@ describe('requeue-failed-mail: mailbox jobs that failed for good, pushed after a
     const result = await runCli(['requeue-failed-mail'], env());
     expect({ code: result.code, json: result.json, stderr: result.stderr }).toEqual({ code: 0, json: { command: 'requeue-failed-mail', requeued: 2 }, stderr: '' });
 
-    const second = queueService(redis.url);
+    const second = testQueues(redis.url);
     try {
       const q = second.queues.queue(QueueName.MailboxEvents);
       for (const jobId of ids) {
@@ -142,7 +124,7 @@ describe('requeue-failed-mail: mailbox jobs that failed for good, pushed after a
   it('finishes what an interrupted run left: a job removed and not added again, and one added but not yet ticked off', async () => {
     const [gone, readded] = [fetchJob('acc_left', 1), fetchJob('acc_left', 2)];
     const idOf = (job: FetchJob) => jobIds.fetch(job.accountId, job.mailbox, job.uidValidity, job.uid);
-    const { queues, close } = queueService(redis.url);
+    const { queues, close } = testQueues(redis.url);
     const client = redis.client();
     try {
       await queues.add(QueueName.MailboxEvents, MailboxJobName.Fetch, readded, { jobId: idOf(readded) });
@@ -162,7 +144,7 @@ describe('requeue-failed-mail: mailbox jobs that failed for good, pushed after a
     // Killed (SIGKILL, no chance to tidy up) once it has requeued some and not all.
     const kill = new AbortController();
     const killed = runCli(['requeue-failed-mail'], env(), kill.signal);
-    const { queues, close } = queueService(redis.url);
+    const { queues, close } = testQueues(redis.url);
     try {
       const q = queues.queue(QueueName.MailboxEvents);
       await waitFor(async () => (await q.getWaitingCount()) >= 200, 30_000, 'the first run requeued some');
@@ -181,7 +163,7 @@ describe('requeue-failed-mail: mailbox jobs that failed for good, pushed after a
 
   it('leaves a job whose data no longer matches its schema where it is, and says so (exit 2)', async () => {
     await failAll(redis.url, [fetchJob('acc_mixed', 1)]);
-    const { queues, close } = queueService(redis.url);
+    const { queues, close } = testQueues(redis.url);
     try {
       // Written by an older release, say: uid 0 is no UID. The processor would refuse it too.
       const q = queues.queue(QueueName.MailboxEvents);

@@ -1,11 +1,8 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { BaseEnv, ConfigService } from '@pushmail/config';
 import { BULL_PREFIX, MailboxJobName, QueueName, jobIds } from '@pushmail/contracts';
-import { HealthService, MetricsService } from '@pushmail/observability';
 import { QueueService } from '@pushmail/queue';
-import { RedisService } from '@pushmail/redis';
-import { TestRedis, waitFor } from '@pushmail/testing';
+import { TestRedis, testQueues, waitFor } from '@pushmail/testing';
 
 jest.setTimeout(60_000);
 
@@ -44,20 +41,17 @@ async function workerThatDies(redisUrl: string, queue: string): Promise<ChildPro
 
 describe('mailbox jobs that fail or whose worker dies', () => {
   let redis: TestRedis;
-  let service: RedisService;
   let queues: QueueService;
+  let close: () => Promise<void>;
   beforeAll(async () => {
     redis = await TestRedis.start();
   });
   // Per test, so that no worker of an earlier test takes this test's job.
   beforeEach(async () => {
-    const config = new ConfigService<BaseEnv>({ LOG_LEVEL: 'warn', SHUTDOWN_TIMEOUT_MS: 1000, REDIS_URL: redis.url });
-    service = new RedisService(config, new HealthService());
-    queues = new QueueService(service, new MetricsService(), config);
+    ({ queues, close } = testQueues(redis.url));
   });
   afterEach(async () => {
-    await queues?.onModuleDestroy();
-    await service?.onModuleDestroy();
+    await close?.();
   });
   afterAll(async () => {
     await redis?.dispose();

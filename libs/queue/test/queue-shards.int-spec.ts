@@ -1,9 +1,6 @@
-import { BaseEnv, ConfigService } from '@pushmail/config';
 import { BULL_PREFIX, MailboxJobName, QueueName, bullShardPrefix, jobIds, queueShard } from '@pushmail/contracts';
-import { HealthService, MetricsService } from '@pushmail/observability';
-import { QueueService } from '@pushmail/queue';
-import { RedisService, masterNodes } from '@pushmail/redis';
-import { TestRedis, TestRedisCluster, waitFor } from '@pushmail/testing';
+import { masterNodes } from '@pushmail/redis';
+import { TestRedis, TestRedisCluster, testQueues, waitFor } from '@pushmail/testing';
 
 jest.setTimeout(60_000);
 
@@ -19,12 +16,6 @@ function accountsOverShards(shards: number): string[] {
   return ids;
 }
 
-function services(where: Partial<BaseEnv>): { redis: RedisService; queues: QueueService } {
-  const config = new ConfigService<BaseEnv>({ LOG_LEVEL: 'warn', SHUTDOWN_TIMEOUT_MS: 1000, ...where });
-  const redis = new RedisService(config, new HealthService());
-  return { redis, queues: new QueueService(redis, new MetricsService(), config) };
-}
-
 const fetchJob = (accountId: string, uid: number) => ({
   name: MailboxJobName.Fetch as const,
   data: { accountId, mailbox: 'INBOX', uidValidity: 1, uid },
@@ -34,17 +25,16 @@ const fetchJob = (accountId: string, uid: number) => ({
 describe('QUEUE_SHARDS: the mailbox-events queue over several hash tags', () => {
   describe('on a Redis Cluster with QUEUE_SHARDS=3', () => {
     let cluster: TestRedisCluster;
-    let producer: ReturnType<typeof services>;
-    let consumer: ReturnType<typeof services>;
+    let producer: ReturnType<typeof testQueues>;
+    let consumer: ReturnType<typeof testQueues>;
     beforeAll(async () => {
       cluster = await TestRedisCluster.start();
-      producer = services({ REDIS_CLUSTER_NODES: cluster.seeds.split(','), QUEUE_SHARDS: 3 });
-      consumer = services({ REDIS_CLUSTER_NODES: cluster.seeds.split(','), QUEUE_SHARDS: 3 });
+      producer = testQueues({ REDIS_CLUSTER_NODES: cluster.seeds.split(','), QUEUE_SHARDS: 3 });
+      consumer = testQueues({ REDIS_CLUSTER_NODES: cluster.seeds.split(','), QUEUE_SHARDS: 3 });
     }, 60_000);
     afterAll(async () => {
       for (const s of [producer, consumer]) {
-        await s?.queues.onModuleDestroy();
-        await s?.redis.onModuleDestroy();
+        await s?.close();
       }
       await cluster?.dispose();
     });
@@ -81,14 +71,13 @@ describe('QUEUE_SHARDS: the mailbox-events queue over several hash tags', () => 
 
   describe('on a single Redis without QUEUE_SHARDS', () => {
     let redis: TestRedis;
-    let s: ReturnType<typeof services>;
+    let s: ReturnType<typeof testQueues>;
     beforeAll(async () => {
       redis = await TestRedis.start();
-      s = services({ REDIS_URL: redis.url });
+      s = testQueues({ REDIS_URL: redis.url });
     });
     afterAll(async () => {
-      await s?.queues.onModuleDestroy();
-      await s?.redis.onModuleDestroy();
+      await s?.close();
       await redis?.dispose();
     });
 

@@ -1,10 +1,9 @@
 import { Logger } from '@nestjs/common';
-import { BaseEnv, ConfigService } from '@pushmail/config';
 import { MailboxJobName, QueueName, jobIds } from '@pushmail/contracts';
-import { HealthService, MetricsService } from '@pushmail/observability';
+import { MetricsService } from '@pushmail/observability';
 import { QueueService } from '@pushmail/queue';
 import { RedisService } from '@pushmail/redis';
-import { TestRedis, waitFor } from '@pushmail/testing';
+import { TestRedis, testQueues, waitFor } from '@pushmail/testing';
 
 jest.setTimeout(30_000);
 
@@ -13,16 +12,14 @@ describe('a queue worker’s errors outside its jobs', () => {
   let service: RedisService;
   let queues: QueueService;
   let metrics: MetricsService;
+  let close: () => Promise<void>;
   beforeAll(async () => {
     redis = await TestRedis.start();
-    const config = new ConfigService<BaseEnv>({ LOG_LEVEL: 'warn', SHUTDOWN_TIMEOUT_MS: 1000, REDIS_URL: redis.url });
-    service = new RedisService(config, new HealthService());
     metrics = new MetricsService();
-    queues = new QueueService(service, metrics, config);
+    ({ redis: service, queues, close } = testQueues(redis.url, metrics));
   });
   afterAll(async () => {
-    await queues?.onModuleDestroy();
-    await service?.onModuleDestroy();
+    await close?.();
     await redis?.dispose();
   });
 

@@ -2,7 +2,8 @@ import { AccountRepository } from '@pushmail/accounts';
 import { BaseEnv, ConfigService } from '@pushmail/config';
 import { CredentialCipher } from '@pushmail/crypto';
 import { EventLogService } from '@pushmail/event-log';
-import { HealthService } from '@pushmail/observability';
+import { HealthService, MetricsService } from '@pushmail/observability';
+import { QueueService } from '@pushmail/queue';
 import { RedisService } from '@pushmail/redis';
 import { TEST_SECRET_KEY } from './env';
 import { TestRedisCluster } from './redis-cluster';
@@ -28,6 +29,26 @@ export function testStores(redisUrl: string | TestRedisSentinel | TestRedisClust
     eventLog,
     close: async () => {
       await accounts.onModuleDestroy();
+      await redis.onModuleDestroy();
+    },
+  };
+}
+
+/**
+ * The production QueueService wired without Nest, on Redis connections of its own, for tests that
+ * add jobs or run workers the way the apps do. `where` is a Redis URL or the environment (cluster
+ * nodes, QUEUE_SHARDS); `metrics` is passed in when the test reads a counter. close() closes the
+ * workers and queues, then the connections.
+ */
+export function testQueues(where: string | Partial<BaseEnv>, metrics = new MetricsService()) {
+  const config = new ConfigService<BaseEnv>({ LOG_LEVEL: 'warn', SHUTDOWN_TIMEOUT_MS: 1000, ...(typeof where === 'string' ? { REDIS_URL: where } : where) });
+  const redis = new RedisService(config, new HealthService());
+  const queues = new QueueService(redis, metrics, config);
+  return {
+    redis,
+    queues,
+    close: async () => {
+      await queues.onModuleDestroy();
       await redis.onModuleDestroy();
     },
   };
