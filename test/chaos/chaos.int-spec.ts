@@ -307,7 +307,7 @@ describe('chaos: exactly once while every component fails in turn', () => {
     phase = 'drain';
     await stopFlow();
     const lastAckAt = Math.max(...acked().map((d) => d.ackAt!));
-    // Jobs a killed fetcher held come back after BullMQ's stalled check (30 s lock + 30 s interval).
+    // Jobs a killed fetcher held come back after BullMQ's stalled check (FETCH_JOB_LOCK_MS: 10 s lock, checked every 5 s).
     await waitFor(allAckedArrived, 150_000, 'every acknowledged delivery at the client', 250).catch(() => undefined);
     let failedJobs = 0;
     let sentinelsMissing: string[] = [];
@@ -319,8 +319,8 @@ describe('chaos: exactly once while every component fails in turn', () => {
       // Every acknowledged message has arrived by now, yet a job can still be active with nobody
       // working on it: one the killed fetcher had appended but not completed, or one whose
       // completion Redis's kill -9 took back (the last second of its AOF). It stays active until
-      // BullMQ's stalled check hands it on, up to 60 s later (its lock lapses within 30 s, and the
-      // check that moves it runs once per 30 s interval, after one that marked it), and then
+      // BullMQ's stalled check hands it on, about 15 s later for a mailbox job (its lock lapses
+      // within 10 s, and the check that moves it runs every 5 s, after one that marked it), and then
       // completes as a duplicate. 30 s from here was too short once in CI (at 245a5af).
       await waitFor(
         async () => {

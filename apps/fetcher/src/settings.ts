@@ -111,15 +111,17 @@ export abstract class Pop3RawSettings {
   }
 }
 
-/** Jobs each queue's worker takes at once. */
+/** Jobs each queue's worker takes at once, and how soon a dead fetcher's mailbox jobs move on. */
 export abstract class WorkerSettings {
   /** FETCH_CONCURRENCY: mailbox jobs. */
   abstract readonly fetchConcurrency: number;
+  /** FETCH_JOB_LOCK_MS: a mailbox job's lock; the stalled check runs every half of it. */
+  abstract readonly fetchLockMs: number;
   /** COMMAND_CONCURRENCY: IMAP commands from the gateway. */
   abstract readonly commandConcurrency: number;
 
   static fromEnv(env: FetcherEnv): WorkerSettings {
-    return { fetchConcurrency: env.FETCH_CONCURRENCY, commandConcurrency: env.COMMAND_CONCURRENCY };
+    return { fetchConcurrency: env.FETCH_CONCURRENCY, fetchLockMs: env.FETCH_JOB_LOCK_MS, commandConcurrency: env.COMMAND_CONCURRENCY };
   }
 }
 

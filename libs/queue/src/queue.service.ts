@@ -38,7 +38,7 @@ const SHARDED: ReadonlySet<QueueName> = new Set([QueueName.MailboxEvents]);
 
 /**
  * How many times BullMQ's stalled check may give a job back after the worker holding it died (or
- * could not renew its lock for 30 s) before BullMQ fails it for good. BullMQ's default is 1, so a
+ * could not renew its lock in time) before BullMQ fails it for good. BullMQ's default is 1, so a
  * mailbox job held by two fetchers in a row that were killed (an OOM-kill loop under load, a bad
  * rollout) failed, and its message was never pushed: its deterministic id keeps the watcher from
  * enqueueing it again while the failed job is kept. Mailbox jobs are idempotent (the event log

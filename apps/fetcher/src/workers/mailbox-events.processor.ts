@@ -27,7 +27,14 @@ export class MailboxEventsProcessor implements OnApplicationBootstrap {
   ) {}
 
   onApplicationBootstrap(): void {
-    const worker = this.queue.worker(QueueName.MailboxEvents, (job) => this.process(job), { concurrency: this.settings.fetchConcurrency });
+    const lockMs = this.settings.fetchLockMs;
+    // The lock is renewed every half of it (BullMQ's lockRenewTime default) and checked as often:
+    // a dead fetcher's job is marked by one check and moved by the first after its lock lapsed.
+    const worker = this.queue.worker(QueueName.MailboxEvents, (job) => this.process(job), {
+      concurrency: this.settings.fetchConcurrency,
+      lockDuration: lockMs,
+      stalledInterval: Math.round(lockMs / 2),
+    });
     this.health.register('mailbox-events-worker', () => ({ ok: worker.isRunning() }));
     worker.run().catch((err: unknown) => this.logger.error({ msg: 'mailbox events worker stopped', err }));
   }
