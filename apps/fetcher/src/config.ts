@@ -16,12 +16,14 @@ export const fetcherEnvSchema = baseEnvSchema.extend({
    */
   FETCH_CONCURRENCY: env.int(1000, 1, 10_000),
   /**
-   * How long a mailbox job's lock in Redis lasts without renewal (the worker renews it every half).
-   * A fetcher that dies holding jobs (kill -9, an OOM kill) leaves them locked; the stalled check,
-   * run every half of this, hands them to another fetcher once the lock has lapsed: within about
-   * 1.5 × this. BullMQ's defaults (a 30 s lock checked every 30 s) held such mail back for up to a
-   * minute. A fetcher whose event loop stalls longer than half of this loses its jobs to another
-   * (they run again; the event log drops the duplicate append).
+   * How long the lock of a fetcher's job (a mailbox job, or a gateway command: flag, move, delete)
+   * lasts in Redis without renewal (the worker renews it every half). A fetcher that dies holding
+   * jobs (kill -9, an OOM kill) leaves them locked; the stalled check, run every half of this,
+   * hands them to another fetcher once the lock has lapsed: within about 1.5 × this. BullMQ's
+   * defaults (a 30 s lock checked every 30 s) held such mail back for up to a minute, and a
+   * command past its gateway's 15 s wait. A fetcher whose event loop stalls longer than half of
+   * this loses its jobs to another, which runs them again: the event log drops a duplicate append;
+   * a flag change is the same twice, and a repeated move or delete finds nothing left to move.
    */
   FETCH_JOB_LOCK_MS: env.int(10_000, 2_000, 300_000),
   /**

@@ -37,7 +37,7 @@ describe('fetcher settings', () => {
     expect(ParseSettings.fromEnv(env)).toEqual({ threads: 2, timeoutMs: 500 });
     expect(RetentionSettings.fromEnv(env)).toEqual({ dedupeTtlSeconds: 600, bodyCacheSeconds: 700, eventLogMaxLen: 80, eventLogMaxAgeSeconds: 900 });
     expect(Pop3RawSettings.fromEnv(env)).toEqual({ keepBytes: 0, keepSeconds: 120 });
-    expect(WorkerSettings.fromEnv(env)).toEqual({ fetchConcurrency: 5, fetchLockMs: 4000, commandConcurrency: 6 });
+    expect(WorkerSettings.fromEnv(env)).toEqual({ fetchConcurrency: 5, commandConcurrency: 6, jobLock: { lockDuration: 4000, stalledInterval: 2000 } });
   });
 
   it('has the documented defaults', () => {
@@ -48,7 +48,7 @@ describe('fetcher settings', () => {
     expect(ParseSettings.fromEnv(env)).toEqual({ threads: 1, timeoutMs: 10_000 });
     expect(RetentionSettings.fromEnv(env)).toEqual({ dedupeTtlSeconds: 7 * 24 * 3600, bodyCacheSeconds: 24 * 3600, eventLogMaxLen: 10_000, eventLogMaxAgeSeconds: 7 * 24 * 3600 });
     expect(Pop3RawSettings.fromEnv(env)).toEqual({ keepBytes: 2 * 1024 * 1024, keepSeconds: 24 * 3600 });
-    expect(WorkerSettings.fromEnv(env)).toEqual({ fetchConcurrency: 1000, fetchLockMs: 10_000, commandConcurrency: 16 });
+    expect(WorkerSettings.fromEnv(env)).toEqual({ fetchConcurrency: 1000, commandConcurrency: 16, jobLock: { lockDuration: 10_000, stalledInterval: 5000 } });
   });
 
   it('never lets the first fetch trip take more than MAX_MESSAGE_BYTES', () => {

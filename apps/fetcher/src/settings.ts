@@ -111,17 +111,34 @@ export abstract class Pop3RawSettings {
   }
 }
 
-/** Jobs each queue's worker takes at once, and how soon a dead fetcher's mailbox jobs move on. */
+/** BullMQ's lock options for a worker; see {@link WorkerSettings.jobLock}. */
+export interface JobLockOptions {
+  lockDuration: number;
+  stalledInterval: number;
+}
+
+/** Jobs each queue's worker takes at once, and how soon a dead fetcher's jobs move on. */
 export abstract class WorkerSettings {
   /** FETCH_CONCURRENCY: mailbox jobs. */
   abstract readonly fetchConcurrency: number;
-  /** FETCH_JOB_LOCK_MS: a mailbox job's lock; the stalled check runs every half of it. */
-  abstract readonly fetchLockMs: number;
   /** COMMAND_CONCURRENCY: IMAP commands from the gateway. */
   abstract readonly commandConcurrency: number;
+  /**
+   * FETCH_JOB_LOCK_MS, for both queues' workers. The lock is renewed every half of it (BullMQ's
+   * lockRenewTime default) and the stalled check runs as often: a dead fetcher's job is marked by
+   * one check and moved by the first after its lock lapsed, so within about 1.5 × the lock. One
+   * setting, the interval derived: an interval longer than the lock would bring back BullMQ's
+   * minute.
+   */
+  abstract readonly jobLock: JobLockOptions;
 
   static fromEnv(env: FetcherEnv): WorkerSettings {
-    return { fetchConcurrency: env.FETCH_CONCURRENCY, fetchLockMs: env.FETCH_JOB_LOCK_MS, commandConcurrency: env.COMMAND_CONCURRENCY };
+    const lockMs = env.FETCH_JOB_LOCK_MS;
+    return {
+      fetchConcurrency: env.FETCH_CONCURRENCY,
+      commandConcurrency: env.COMMAND_CONCURRENCY,
+      jobLock: { lockDuration: lockMs, stalledInterval: Math.round(lockMs / 2) },
+    };
   }
 }
 

@@ -1,5 +1,5 @@
 import { AddressInfo, Server, Socket, createServer } from 'node:net';
-import { BULL_PREFIX, MailboxJobName, QueueName, jobIds } from '@pushmail/contracts';
+import { BULL_PREFIX, ImapCommandJobName, MailboxJobName, QueueName, jobIds } from '@pushmail/contracts';
 import { AppProcess, TestRedis, testEnv, testStores, waitFor } from '@pushmail/testing';
 import { Queue, QueueEvents } from 'bullmq';
 import IORedis from 'ioredis';
@@ -36,43 +36,61 @@ async function silentImapServer(): Promise<{ port: number; connections: () => nu
   };
 }
 
+/** A queue of the fetcher's, with its events: how the test adds a job and hears it stall. */
+async function watchedQueue(url: string, name: QueueName): Promise<{ queue: Queue; stalledAt: (jobId: string) => Promise<number>; close: () => Promise<void> }> {
+  const connection = new IORedis(url, { maxRetriesPerRequest: null });
+  const eventsConnection = new IORedis(url, { maxRetriesPerRequest: null });
+  const queue = new Queue(name, { connection, prefix: BULL_PREFIX });
+  const events = new QueueEvents(name, { connection: eventsConnection, prefix: BULL_PREFIX });
+  await events.waitUntilReady();
+  const stalled = new Map<string, number>();
+  events.on('stalled', ({ jobId }) => stalled.set(jobId, Date.now()));
+  return {
+    queue,
+    // NaN (and a failed expectation) when it has not stalled 40 s on.
+    stalledAt: (jobId) =>
+      waitFor(() => stalled.has(jobId), 40_000, `${name} job ${jobId} handed on`).then(
+        () => stalled.get(jobId)!,
+        () => Number.NaN,
+      ),
+    close: async () => {
+      await Promise.allSettled([queue.close(), events.close()]);
+      connection.disconnect();
+      eventsConnection.disconnect();
+    },
+  };
+}
+
 /**
- * A fetcher that dies (kill -9, an OOM kill) leaves its mailbox jobs active in Redis under locks
- * nobody renews. BullMQ's stalled check, run by the fetchers still alive, gives them back once a
- * lock has lapsed. With BullMQ's defaults (a 30 s lock, checked every 30 s) that took 30 to 60 s,
- * a minute of push delay for that mail; FETCH_JOB_LOCK_MS (10 s, checked every 5 s) bounds it at
+ * A fetcher that dies (kill -9, an OOM kill) leaves its jobs active in Redis under locks nobody
+ * renews. BullMQ's stalled check, run by the fetchers still alive, gives them back once a lock has
+ * lapsed. With BullMQ's defaults (a 30 s lock, checked every 30 s) that took 30 to 60 s: a minute
+ * of push delay for a mailbox job's mail, and a command (a flag change, a move) its gateway had
+ * long stopped waiting for (15 s). FETCH_JOB_LOCK_MS (10 s, checked every 5 s) bounds both at
  * about 15 s. Real fetcher processes, real Redis.
  */
-describe('a fetcher killed while it holds a mailbox job', () => {
+describe('a fetcher killed while it holds a mailbox job and a command', () => {
   let redis: TestRedis;
   let stores: ReturnType<typeof testStores>;
   let silent: Awaited<ReturnType<typeof silentImapServer>>;
   const fetchers: AppProcess[] = [];
-  let connection: IORedis;
-  let eventsConnection: IORedis;
-  let queue: Queue;
-  let events: QueueEvents;
+  let mailbox: Awaited<ReturnType<typeof watchedQueue>>;
+  let commands: Awaited<ReturnType<typeof watchedQueue>>;
 
   beforeAll(async () => {
     [redis, silent] = await Promise.all([TestRedis.start(), silentImapServer()]);
     stores = testStores(redis.url);
-    connection = new IORedis(redis.url, { maxRetriesPerRequest: null });
-    queue = new Queue(QueueName.MailboxEvents, { connection, prefix: BULL_PREFIX });
-    eventsConnection = new IORedis(redis.url, { maxRetriesPerRequest: null });
-    events = new QueueEvents(QueueName.MailboxEvents, { connection: eventsConnection, prefix: BULL_PREFIX });
-    await events.waitUntilReady();
+    [mailbox, commands] = await Promise.all([watchedQueue(redis.url, QueueName.MailboxEvents), watchedQueue(redis.url, QueueName.ImapCommands)]);
   });
 
   afterAll(async () => {
     await Promise.allSettled(fetchers.map((f) => f.kill9()));
-    await Promise.allSettled([queue?.close(), events?.close()]);
-    connection?.disconnect();
-    eventsConnection?.disconnect();
+    await Promise.allSettled([mailbox?.close(), commands?.close()]);
     await stores?.close();
     await Promise.allSettled([silent?.close(), redis?.dispose()]);
   });
 
-  it(`is given to another fetcher within 1.5 × FETCH_JOB_LOCK_MS (default ${DEFAULT_LOCK_MS} ms)`, async () => {
+  it(`are given to another fetcher within 1.5 × FETCH_JOB_LOCK_MS (default ${DEFAULT_LOCK_MS} ms)`, async () => {
     const email = 'slow@example.test';
     const account = await stores.accounts.create({
       userId: 'u1',
@@ -85,29 +103,32 @@ describe('a fetcher killed while it holds a mailbox job', () => {
     fetchers.push(await AppProcess.start('fetcher', env));
 
     const data = { accountId: account.id, mailbox: 'INBOX', uidValidity: 1, uid: 1 };
-    const jobId = jobIds.fetch(data.accountId, data.mailbox, data.uidValidity, data.uid);
-    await queue.add(MailboxJobName.Fetch, data, { jobId });
-    await waitFor(async () => silent.connections() === 1 && (await queue.getJobState(jobId)) === 'active', 20_000, 'the first fetcher working on the job');
+    const fetchJob = jobIds.fetch(data.accountId, data.mailbox, data.uidValidity, data.uid);
+    await mailbox.queue.add(MailboxJobName.Fetch, data, { jobId: fetchJob });
+    // As the gateway adds a flag change (its reply channel is nobody's here).
+    const flagJob = 'gateway-reply-channel-0';
+    await commands.queue.add(ImapCommandJobName.Flag, { accountId: account.id, mailbox: 'INBOX', uid: 1, add: ['\\Seen'], remove: [], replyTo: 'gateway-reply-channel' }, { jobId: flagJob, attempts: 2 });
+    // Each job waits on a pooled connection of its own (the pool holds two per account).
+    await waitFor(
+      async () => silent.connections() === 2 && (await mailbox.queue.getJobState(fetchJob)) === 'active' && (await commands.queue.getJobState(flagJob)) === 'active',
+      20_000,
+      'the first fetcher working on both jobs',
+    );
 
     // The survivor runs the stalled checks once the first is gone.
     fetchers.push(await AppProcess.start('fetcher', env));
-    const stalled = new Promise<number>((resolve) => {
-      events.on('stalled', ({ jobId: id }) => {
-        if (id === jobId) resolve(Date.now());
-      });
-    });
     const killedAt = Date.now();
+    const stalled = Promise.all([mailbox.stalledAt(fetchJob), commands.stalledAt(flagJob)]);
     await fetchers[0].kill9();
-    // NaN (and a failed expectation below) when it has not happened after 40 s.
-    const stalledAt = await Promise.race([stalled, new Promise<number>((resolve) => setTimeout(() => resolve(Number.NaN), 40_000).unref())]);
-    const handedOnMs = stalledAt - killedAt;
-    console.log(`dead fetcher: job handed on ${handedOnMs} ms after the kill`);
-    // Its last lock renewal was at most at the kill: the lock lapses within 10 s of it, and a check
+    const handedOnMs = (await stalled).map((at) => at - killedAt);
+    console.log(`dead fetcher: mailbox job handed on ${handedOnMs[0]} ms, command ${handedOnMs[1]} ms after the kill`);
+    // Its last lock renewal was at most at the kill: a lock lapses within 10 s of it, and a check
     // (every 5 s) that marked the job moves it at the first run after that. 3 s of slack for a
     // loaded machine; BullMQ's defaults take 30 s at the very least.
-    expect(handedOnMs).toBeLessThanOrEqual(1.5 * DEFAULT_LOCK_MS + 3_000);
-    // And the survivor takes it up: a second connection to the mail server.
-    await waitFor(() => silent.connections() === 2, 10_000, 'the surviving fetcher working on the job');
-    expect(await queue.getJobState(jobId)).toBe('active');
+    for (const ms of handedOnMs) expect(ms).toBeLessThanOrEqual(1.5 * DEFAULT_LOCK_MS + 3_000);
+    // And the survivor takes both up: two more connections to the mail server.
+    await waitFor(() => silent.connections() === 4, 10_000, 'the surviving fetcher working on both jobs');
+    expect(await mailbox.queue.getJobState(fetchJob)).toBe('active');
+    expect(await commands.queue.getJobState(flagJob)).toBe('active');
   });
 });

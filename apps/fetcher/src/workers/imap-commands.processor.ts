@@ -69,7 +69,9 @@ export class ImapCommandsProcessor implements OnApplicationBootstrap, OnModuleDe
   ) {}
 
   onApplicationBootstrap(): void {
-    const worker = this.queue.worker(QueueName.ImapCommands, (job) => this.process(job), { concurrency: this.settings.commandConcurrency });
+    // As for mailbox jobs (see WorkerSettings): a command held by a fetcher that dies is run by
+    // another within about 1.5 × FETCH_JOB_LOCK_MS, often still inside its gateway's wait.
+    const worker = this.queue.worker(QueueName.ImapCommands, (job) => this.process(job), { concurrency: this.settings.commandConcurrency, ...this.settings.jobLock });
     this.health.register('imap-commands-worker', () => ({ ok: worker.isRunning() }));
     worker.run().catch((err: unknown) => this.logger.error({ msg: 'imap commands worker stopped', err }));
     // A blocking connection of its own: BRPOP holds it while no request waits.

@@ -27,14 +27,8 @@ export class MailboxEventsProcessor implements OnApplicationBootstrap {
   ) {}
 
   onApplicationBootstrap(): void {
-    const lockMs = this.settings.fetchLockMs;
-    // The lock is renewed every half of it (BullMQ's lockRenewTime default) and checked as often:
-    // a dead fetcher's job is marked by one check and moved by the first after its lock lapsed.
-    const worker = this.queue.worker(QueueName.MailboxEvents, (job) => this.process(job), {
-      concurrency: this.settings.fetchConcurrency,
-      lockDuration: lockMs,
-      stalledInterval: Math.round(lockMs / 2),
-    });
+    // A dead fetcher's jobs move on within about 1.5 × FETCH_JOB_LOCK_MS (see WorkerSettings).
+    const worker = this.queue.worker(QueueName.MailboxEvents, (job) => this.process(job), { concurrency: this.settings.fetchConcurrency, ...this.settings.jobLock });
     this.health.register('mailbox-events-worker', () => ({ ok: worker.isRunning() }));
     worker.run().catch((err: unknown) => this.logger.error({ msg: 'mailbox events worker stopped', err }));
   }
