@@ -1,6 +1,5 @@
-import { AddressInfo, Server, Socket, createServer } from 'node:net';
 import { BULL_PREFIX, ImapCommandJobName, MailboxJobName, QueueName, jobIds } from '@pushmail/contracts';
-import { AppProcess, TestRedis, testEnv, testStores, waitFor } from '@pushmail/testing';
+import { AppProcess, TcpStub, TestRedis, tcpStub, testEnv, testStores, waitFor } from '@pushmail/testing';
 import { Queue, QueueEvents } from 'bullmq';
 import IORedis from 'ioredis';
 
@@ -12,29 +11,9 @@ const DEFAULT_LOCK_MS = 10_000;
 /**
  * An IMAP server that greets and then never answers: a fetch for its account holds its job (the
  * pooled connection waits a minute for a reply), as a fetch does while a mail server is slow.
- * Counts the connections made to it: each is one fetcher working on the job.
+ * Its connections count the fetchers working on the jobs, one connection per job.
  */
-async function silentImapServer(): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
-  const sockets = new Set<Socket>();
-  let connections = 0;
-  const server: Server = createServer((socket) => {
-    connections++;
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
-    socket.write('* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] silent server ready\r\n');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    connections: () => connections,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
+const silentImapServer = () => tcpStub((socket) => socket.write('* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] silent server ready\r\n'));
 
 /** A queue of the fetcher's, with its events: how the test adds a job and hears it stall. */
 async function watchedQueue(url: string, name: QueueName): Promise<{ queue: Queue; stalledAt: (jobId: string) => Promise<number>; close: () => Promise<void> }> {
@@ -72,7 +51,7 @@ async function watchedQueue(url: string, name: QueueName): Promise<{ queue: Queu
 describe('a fetcher killed while it holds a mailbox job and a command', () => {
   let redis: TestRedis;
   let stores: ReturnType<typeof testStores>;
-  let silent: Awaited<ReturnType<typeof silentImapServer>>;
+  let silent: TcpStub;
   const fetchers: AppProcess[] = [];
   let mailbox: Awaited<ReturnType<typeof watchedQueue>>;
   let commands: Awaited<ReturnType<typeof watchedQueue>>;

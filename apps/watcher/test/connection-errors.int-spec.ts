@@ -1,6 +1,5 @@
 import { INestApplication } from '@nestjs/common';
-import { TestDovecot, TestRedis, freePort, testStores, waitFor } from '@pushmail/testing';
-import { AddressInfo, createServer } from 'node:net';
+import { TestDovecot, TestRedis, freePort, tcpStub, testStores, waitFor } from '@pushmail/testing';
 import { startWatcher } from './helpers';
 
 /**
@@ -34,11 +33,10 @@ describe('watcher: what an account shows when its IMAP server cannot be used', (
   };
 
   it('shows connection_failed for a closed port, timeout for a silent one, auth_failed for a wrong password', async () => {
-    const silent = createServer((s) => s.on('error', () => undefined));
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const silent = await tcpStub();
     try {
       const closed = await add('u-closed', { host: '127.0.0.1', port: await freePort(), secure: false, user: 'x', pass: 'y' });
-      const quiet = await add('u-quiet', { host: '127.0.0.1', port: (silent.address() as AddressInfo).port, secure: false, user: 'x', pass: 'y' });
+      const quiet = await add('u-quiet', { host: '127.0.0.1', port: silent.port, secure: false, user: 'x', pass: 'y' });
       const wrong = await add('u-wrong', dovecot.imapSettings('alice@example.test', 'not-the-password'));
       watchers.push(await startWatcher(redis.url));
       expect(await settled(closed)).toEqual(expect.objectContaining({ state: 'error', error: 'connection_failed' }));
@@ -46,26 +44,21 @@ describe('watcher: what an account shows when its IMAP server cannot be used', (
       // imapflow's greeting timeout is 10 s.
       expect(await settled(quiet)).toEqual(expect.objectContaining({ state: 'error', error: 'timeout' }));
     } finally {
-      silent.close();
+      await silent.close();
     }
   });
 
   it('refuses a loopback host at connect time when private hosts are not allowed (host_not_allowed), without dialling it', async () => {
     for (const w of watchers.splice(0)) await w.close();
-    let dialled = 0;
-    const target = createServer((s) => {
-      dialled++;
-      s.destroy();
-    });
-    await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
+    const target = await tcpStub((s) => s.destroy());
     try {
       // Stored directly, as if it had resolved to a public address when it was saved.
-      const id = await add('u-rebind', { host: '127.0.0.1', port: (target.address() as AddressInfo).port, secure: false, user: 'x', pass: 'y' });
+      const id = await add('u-rebind', { host: '127.0.0.1', port: target.port, secure: false, user: 'x', pass: 'y' });
       watchers.push(await startWatcher(redis.url, { ALLOW_PRIVATE_MAIL_HOSTS: 'false' }));
       expect(await settled(id)).toEqual(expect.objectContaining({ state: 'error', error: 'host_not_allowed' }));
-      expect(dialled).toBe(0);
+      expect(target.connections()).toBe(0);
     } finally {
-      target.close();
+      await target.close();
     }
   });
 });

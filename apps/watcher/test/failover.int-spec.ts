@@ -1,60 +1,10 @@
 import { INestApplication } from '@nestjs/common';
 import { redisKeys } from '@pushmail/contracts';
-import { TestDovecot, TestRedis, sleep, testStores, waitFor } from '@pushmail/testing';
+import { TcpRelay, TestDovecot, TestRedis, sleep, testStores, waitFor } from '@pushmail/testing';
 import type IORedis from 'ioredis';
-import { AddressInfo, Server, Socket, createConnection, createServer } from 'node:net';
 import { seedAccount, startWatcher } from './helpers';
 
 jest.setTimeout(90_000);
-
-/**
- * A TCP proxy in front of Redis that can cut one watcher off the way a network does: `freeze`
- * holds every byte (both ends still see an open connection, as in a partition), `kill` closes
- * every socket (what Redis sees when the process behind them is killed: its kernel closes them).
- */
-class RedisLink {
-  private frozen = false;
-  private held: Array<[Socket, Buffer]> = [];
-  private readonly sockets = new Set<Socket>();
-  private constructor(
-    private readonly server: Server,
-    readonly port: number,
-  ) {}
-
-  static async start(targetPort: number): Promise<RedisLink> {
-    const server = createServer();
-    const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
-    const link = new RedisLink(server, port);
-    server.on('connection', (client) => {
-      const upstream = createConnection(targetPort, '127.0.0.1');
-      link.sockets.add(client).add(upstream);
-      const forward = (from: Socket, to: Socket) => {
-        from.on('data', (chunk: Buffer) => (link.frozen ? link.held.push([to, chunk]) : to.write(chunk)));
-        from.on('close', () => to.destroy());
-        from.on('error', () => to.destroy());
-      };
-      forward(client, upstream);
-      forward(upstream, client);
-    });
-    return link;
-  }
-
-  freeze(): void {
-    this.frozen = true;
-  }
-
-  thaw(): void {
-    this.frozen = false;
-    for (const [to, chunk] of this.held.splice(0)) to.write(chunk);
-  }
-
-  /** Closes every connection and refuses new ones. */
-  async kill(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.sockets.forEach((s) => s.destroy());
-    await closed;
-  }
-}
 
 const USERS = Array.from({ length: 12 }, (_, i) => `fo${i}@example.test`);
 const LEASE_TTL_MS = 8000;
@@ -66,7 +16,8 @@ describe('watcher failover: a killed watcher is replaced in about a second, a pa
   let redis: TestRedis;
   let r: IORedis;
   let stores: ReturnType<typeof testStores>;
-  let link: RedisLink;
+  /** In front of Redis for one watcher: `freeze` partitions it, `close` is what Redis sees when it is killed. */
+  let link: TcpRelay;
   let accounts: string[] = [];
   const apps: INestApplication[] = [];
 
@@ -85,7 +36,7 @@ describe('watcher failover: a killed watcher is replaced in about a second, a pa
     r = redis.client();
     stores = testStores(redis.url);
     accounts = await Promise.all(USERS.map((u) => seedAccount(stores, dovecot, u)));
-    link = await RedisLink.start(Number(new URL(redis.url).port));
+    link = await TcpRelay.start(Number(new URL(redis.url).port));
     apps.push(await startWatcher(redis.url, { ...ENV, INSTANCE_ID: 'wa' }));
     apps.push(await startWatcher(`redis://127.0.0.1:${link.port}`, { ...ENV, INSTANCE_ID: 'wb' }));
     await waitFor(async () => {
@@ -97,7 +48,7 @@ describe('watcher failover: a killed watcher is replaced in about a second, a pa
   });
 
   afterAll(async () => {
-    await link?.kill();
+    await link?.close();
     await Promise.all(apps.map((a) => a.close().catch(() => undefined)));
     r?.disconnect();
     await stores?.close();
@@ -145,7 +96,7 @@ describe('watcher failover: a killed watcher is replaced in about a second, a pa
     const before = (await leases()).filter((l) => l.holder === 'wb');
     expect(before.length).toBeGreaterThan(0);
     const killedAt = Date.now();
-    await link.kill();
+    await link.close();
     const expiresAt = new Map(before.map((l) => [l.id, killedAt + l.pttl]));
     const takenAt = new Map<string, number>();
     await waitFor(

@@ -1,7 +1,6 @@
 import { INestApplication } from '@nestjs/common';
 import { MailboxJobName } from '@pushmail/contracts';
-import { TestDovecot, TestRedis, sleep, testStores, waitFor } from '@pushmail/testing';
-import { AddressInfo, Server, Socket, createConnection, createServer } from 'node:net';
+import { TcpRelay, TestDovecot, TestRedis, sleep, testStores, waitFor } from '@pushmail/testing';
 import { MailboxJobs, dovecotImapProcesses, restartDovecotDroppingClients, seedAccount, startWatcher } from './helpers';
 
 jest.setTimeout(60_000);
@@ -11,40 +10,6 @@ async function reconnects(app: INestApplication): Promise<number> {
   const text = await (await fetch(`${await app.getUrl()}/metrics`)).text();
   return Number(/^pushmail_imap_reconnects_total (\d+)/m.exec(text)?.[1] ?? 0);
 }
-/** A TCP proxy in front of Dovecot that keeps every line the IMAP client sent. */
-class ClientRecorder {
-  private sent = '';
-  private readonly sockets = new Set<Socket>();
-  private constructor(private readonly server: Server, readonly port: number) {}
-
-  static async start(targetPort: number): Promise<ClientRecorder> {
-    const server = createServer();
-    const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
-    const recorder = new ClientRecorder(server, port);
-    server.on('connection', (client) => {
-      const upstream = createConnection(targetPort, '127.0.0.1');
-      recorder.sockets.add(client).add(upstream);
-      client.on('data', (chunk: Buffer) => {
-        recorder.sent += chunk.toString('latin1');
-      });
-      client.pipe(upstream).pipe(client);
-      client.on('error', () => upstream.destroy());
-      upstream.on('error', () => client.destroy());
-    });
-    return recorder;
-  }
-
-  /** Command lines the client sent, in order (literals and continuation lines included as lines). */
-  commands(): string[] {
-    return this.sent.split('\r\n').filter(Boolean);
-  }
-
-  async close(): Promise<void> {
-    this.sockets.forEach((s) => s.destroy());
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
-
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe('watcher: servers going away', () => {
@@ -235,7 +200,7 @@ describe('watcher: provider quirks as data (IMAP_HOST_OVERRIDES)', () => {
    * tell which commands were used, not only that mail was found.
    */
   async function watchedThroughRecorder(user: string, overrides: Record<string, string>) {
-    const recorder = await ClientRecorder.start(dovecot.imapPort);
+    const recorder = await TcpRelay.start(dovecot.imapPort);
     recorders.push(recorder);
     const imap = { ...dovecot.imapSettings(user), port: recorder.port };
     const account = (await stores.accounts.create({ userId: `owner-of-${user}`, email: user, imap, smtp: { ...imap, port: 2525 }, mailboxes: ['INBOX'] })).id;
@@ -243,7 +208,7 @@ describe('watcher: provider quirks as data (IMAP_HOST_OVERRIDES)', () => {
     await waitFor(async () => (await stores.accounts.getState(account))?.state === 'connected', 10_000, 'connected');
     return { account, recorder };
   }
-  const recorders: ClientRecorder[] = [];
+  const recorders: TcpRelay[] = [];
   afterEach(async () => {
     await watcher?.close();
     watcher = undefined;
@@ -256,15 +221,15 @@ describe('watcher: provider quirks as data (IMAP_HOST_OVERRIDES)', () => {
     await dovecot.deliver(USER_Q, { subject: 'polled by host setting' });
     await waitFor(async () => (await jobs.fetchUids(account)).length === 1, 5000, 'fetch job');
     // Two more polls after the one that found the mail: still no IDLE command on the wire.
-    const polls = recorder.commands().filter((c) => /^\S+ (NOOP|STATUS|UID SEARCH|SELECT|EXAMINE)\b/i.test(c)).length;
-    await waitFor(() => recorder.commands().filter((c) => /^\S+ (NOOP|STATUS|UID SEARCH|SELECT|EXAMINE)\b/i.test(c)).length >= polls + 2, 5000, 'two more polls');
-    expect(recorder.commands().filter((c) => /^\S+ IDLE$/i.test(c))).toEqual([]);
+    const polls = recorder.lines.filter((c) => /^\S+ (NOOP|STATUS|UID SEARCH|SELECT|EXAMINE)\b/i.test(c)).length;
+    await waitFor(() => recorder.lines.filter((c) => /^\S+ (NOOP|STATUS|UID SEARCH|SELECT|EXAMINE)\b/i.test(c)).length >= polls + 2, 5000, 'two more polls');
+    expect(recorder.lines.filter((c) => /^\S+ IDLE$/i.test(c))).toEqual([]);
   });
 
   it('sends IDLE to the same host without the override (so the check above can see one)', async () => {
     const user = 'quirk-idle@example.test';
     await dovecot.addUser(user, 'pw');
     const { recorder } = await watchedThroughRecorder(user, {});
-    await waitFor(() => recorder.commands().some((c) => /^\S+ IDLE$/i.test(c)), 5000, 'an IDLE command');
+    await waitFor(() => recorder.lines.some((c) => /^\S+ IDLE$/i.test(c)), 5000, 'an IDLE command');
   });
 });

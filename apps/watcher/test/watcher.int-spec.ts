@@ -1,7 +1,7 @@
 import { INestApplication } from '@nestjs/common';
 import { ConfigService } from '@pushmail/config';
 import { MailboxJobName, redisKeys } from '@pushmail/contracts';
-import { TestDovecot, TestRedis, recordingRelay, sleep, testStores, waitFor } from '@pushmail/testing';
+import { TcpRelay, TestDovecot, TestRedis, sleep, testStores, waitFor } from '@pushmail/testing';
 import type IORedis from 'ioredis';
 import type { WatcherEnv } from '../src/config';
 import { MailboxSyncService } from '../src/sync/mailbox-sync.service';
@@ -176,7 +176,7 @@ describe('watcher: one account on real Dovecot and Redis', () => {
   });
 
   it('connects an INBOX-only account without LIST or LSUB: login, ID, NAMESPACE, ENABLE, EXAMINE, then IDLE', async () => {
-    const relay = await recordingRelay(dovecot.imapPort);
+    const relay = await TcpRelay.start(dovecot.imapPort);
     const erin = await seedAccount(stores, dovecot, ERIN, { imapPort: relay.port });
     try {
       await waitFor(async () => (await stores.accounts.getState(erin))?.state === 'connected', 10_000, 'erin connected');
@@ -195,7 +195,7 @@ describe('watcher: one account on real Dovecot and Redis', () => {
   it('enqueues new mail on EXISTS at once, then waits RESYNC_SETTLE_MS before its UID SEARCH (the fetcher reads the mail meanwhile)', async () => {
     const settle = watcher.get<ConfigService, ConfigService<WatcherEnv>>(ConfigService).get('RESYNC_SETTLE_MS');
     expect(settle).toBeGreaterThanOrEqual(50);
-    const relay = await recordingRelay(dovecot.imapPort);
+    const relay = await TcpRelay.start(dovecot.imapPort);
     const erin = await seedAccount(stores, dovecot, ERIN, { imapPort: relay.port });
     try {
       await waitFor(async () => (await stores.accounts.getState(erin))?.state === 'connected', 10_000, 'erin connected');

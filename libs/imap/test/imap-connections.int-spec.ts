@@ -1,7 +1,6 @@
 import { PasswordCredentials } from '@pushmail/credentials';
 import { MailHostPolicy, MailNetworkSettings, classifyConnectionError } from '@pushmail/net-policy';
-import { TestDovecot, freePort, recordingRelay } from '@pushmail/testing';
-import { AddressInfo, Server, Socket, createServer } from 'node:net';
+import { TcpRelay, TcpStub, TestDovecot, freePort, tcpStub } from '@pushmail/testing';
 import { ImapClientFactory, ImapLoginSettings } from '../src';
 
 /**
@@ -18,12 +17,9 @@ const factoryWith = (options: { allowPrivate?: boolean; allowInsecure?: boolean;
   );
 
 /** A plain-text IMAP server that never offers STARTTLS and records every line it gets. */
-async function fakeImapServer(): Promise<{ server: Server; port: number; lines: string[]; connections: () => number }> {
+async function fakeImapServer(): Promise<TcpStub & { lines: string[] }> {
   const lines: string[] = [];
-  let connections = 0;
-  const server = createServer((socket: Socket) => {
-    connections++;
-    socket.on('error', () => undefined);
+  const stub = await tcpStub((socket) => {
     socket.write('* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] fake ready\r\n');
     let buffered = '';
     socket.on('data', (chunk) => {
@@ -40,12 +36,10 @@ async function fakeImapServer(): Promise<{ server: Server; port: number; lines: 
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, port: (server.address() as AddressInfo).port, lines, connections: () => connections };
+  return { ...stub, lines };
 }
 
 const settings = (port: number, over: Record<string, unknown> = {}) => ({ host: '127.0.0.1', port, secure: false, user: 'alice@example.test', pass: 'imap-pass-conn', ...over });
-const closeServer = (server: Server) => new Promise<void>((resolve) => server.close(() => resolve()));
 
 /** Connects and returns the category of the failure (or 'ok'). */
 async function outcome(factory: ImapClientFactory, s: ReturnType<typeof settings>, options = {}): Promise<string> {
@@ -80,12 +74,11 @@ describe('IMAP connections (ImapClientFactory)', () => {
     });
 
     it('a TCP server that never greets is timeout', async () => {
-      const silent = createServer((socket) => socket.on('error', () => undefined));
-      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+      const silent = await tcpStub();
       try {
-        expect(await outcome(factoryWith({ allowInsecure: true }), settings((silent.address() as AddressInfo).port), { greetingTimeout: 300 })).toBe('timeout');
+        expect(await outcome(factoryWith({ allowInsecure: true }), settings(silent.port), { greetingTimeout: 300 })).toBe('timeout');
       } finally {
-        silent.close();
+        await silent.close();
       }
     });
 
@@ -109,7 +102,7 @@ describe('IMAP connections (ImapClientFactory)', () => {
         expect(fake.lines.filter((l) => /^\S+ (LOGIN|AUTHENTICATE)\b/i.test(l))).toEqual([]);
         expect(fake.lines.join('\n')).not.toContain('imap-pass-conn');
       } finally {
-        await closeServer(fake.server);
+        await fake.close();
       }
     });
 
@@ -119,7 +112,7 @@ describe('IMAP connections (ImapClientFactory)', () => {
         expect(await outcome(factoryWith({ allowInsecure: true }), settings(fake.port))).toBe('ok');
         expect(fake.lines.some((l) => /^\S+ (LOGIN|AUTHENTICATE)\b/i.test(l))).toBe(true);
       } finally {
-        await closeServer(fake.server);
+        await fake.close();
       }
     });
   });
@@ -138,7 +131,7 @@ describe('IMAP connections (ImapClientFactory)', () => {
         expect(await outcome(factory, settings(fake.port, { host: '127.0.0.1' }))).toBe('host_not_allowed');
         expect(fake.connections()).toBe(0);
       } finally {
-        await closeServer(fake.server);
+        await fake.close();
       }
     });
 
@@ -153,7 +146,7 @@ describe('IMAP connections (ImapClientFactory)', () => {
   });
   describe('round trips of a login', () => {
     it('logs in with LOGIN (one round trip, not AUTHENTICATE and its continuation) and sends ID once, after the login', async () => {
-      const relay = await recordingRelay(dovecot.imapPort);
+      const relay = await TcpRelay.start(dovecot.imapPort);
       try {
         const client = await factoryWith({ allowInsecure: true }).create({ ...dovecot.imapSettings('alice@example.test'), port: relay.port });
         await client.connect();
@@ -168,7 +161,7 @@ describe('IMAP connections (ImapClientFactory)', () => {
     });
 
     it('skips ID and NAMESPACE on later logins to the same Dovecot, leaving the client as the server would', async () => {
-      const relay = await recordingRelay(dovecot.imapPort);
+      const relay = await TcpRelay.start(dovecot.imapPort);
       const factory = factoryWith({ allowInsecure: true });
       const login = async () => {
         const client = await factory.create({ ...dovecot.imapSettings('alice@example.test'), port: relay.port });
@@ -199,7 +192,7 @@ describe('IMAP connections (ImapClientFactory)', () => {
       }
     });
     it('asks NAMESPACE at every login to a host named in IMAP_PER_USER_NAMESPACE_HOSTS, so each user opens their own folders', async () => {
-      const relay = await recordingRelay(dovecot.imapPort);
+      const relay = await TcpRelay.start(dovecot.imapPort);
       /** carol logs in first and teaches the factory her namespace; then alice opens her Sent. */
       const carolThenAlice = async (factory: ImapClientFactory) => {
         const carol = await factory.create({ ...dovecot.imapSettings('carol@example.test'), port: relay.port });

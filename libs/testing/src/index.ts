@@ -9,5 +9,5 @@ export * from './env';
 export * from './stores';
 export * from './oauth-server';
 export * from './fakes';
-export * from './imap-relay';
+export * from './tcp';
 export * from './scripted-imap';
